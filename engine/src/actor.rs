@@ -1,0 +1,78 @@
+//! The `Actor` trait and the error its handlers return.
+
+use crate::context::Ctx;
+use std::fmt;
+
+/// An actor: private state, one message type, handlers run one message at a time on its shard.
+///
+/// The state need not be `Send`: a factory builds it on the shard and it never leaves.
+///
+/// ```
+/// use corelane::{Actor, ActorError, Ctx, Reply};
+///
+/// enum CounterMsg { Add(u64), Get(Reply<u64>) }
+///
+/// #[derive(Default)]
+/// struct Counter(u64);
+///
+/// impl Actor for Counter {
+///     type Msg = CounterMsg;
+///     fn receive(&mut self, _ctx: &mut Ctx<Self>, msg: CounterMsg) -> Result<(), ActorError> {
+///         match msg {
+///             CounterMsg::Add(n) => self.0 += n,
+///             CounterMsg::Get(reply) => reply.send(self.0),
+///         }
+///         Ok(())
+///     }
+/// }
+/// ```
+pub trait Actor: Sized + 'static {
+    /// The one message type; an enum is the norm.
+    type Msg: Send + 'static;
+
+    /// Runs once on the shard before the first message.
+    fn started(&mut self, ctx: &mut Ctx<Self>) -> Result<(), ActorError> {
+        let _ = ctx;
+        Ok(())
+    }
+
+    /// Handles one message.
+    fn receive(&mut self, ctx: &mut Ctx<Self>, msg: Self::Msg) -> Result<(), ActorError>;
+
+    /// Runs once after the last message, when the actor stops (gracefully or killed).
+    fn stopped(&mut self, ctx: &mut Ctx<Self>) {
+        let _ = ctx;
+    }
+}
+
+/// The failure a handler reports. Any `std::error::Error` converts into it, so `?` works.
+pub struct ActorError(Box<dyn std::error::Error + Send + Sync + 'static>);
+
+impl ActorError {
+    /// An error with just a message.
+    pub fn msg(m: impl Into<String>) -> Self {
+        Self(m.into().into())
+    }
+    /// The underlying error.
+    pub fn inner(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.0
+    }
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for ActorError {
+    fn from(e: E) -> Self {
+        Self(Box::new(e))
+    }
+}
+
+impl fmt::Debug for ActorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for ActorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}

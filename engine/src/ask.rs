@@ -1,0 +1,299 @@
+//! Request/response: [`Reply`] travels inside the request, [`Pending`] waits for the answer.
+//!
+//! The answer moves through a lock-free oneshot. Who waits decides how it is woken:
+//! - a plain thread (`Pending::wait`) spins briefly, then parks; the replier unparks it;
+//! - a task on a shard (`.await`) is woken on its own shard: when the replier runs on another
+//!   shard, the wake-up travels through the ring to the waiter's shard, so an executor's task
+//!   is only ever woken by its own thread, and a parked shard is woken by the ring protocol;
+//! - a task of another executor is woken directly.
+//!
+//! Timeouts of tasks on a shard come from that shard's timers; a blocking wait uses the
+//! thread's own timed park. A reply that arrives after its asker gave up is a dead letter.
+
+use crate::error::AskError;
+use crate::metrics::{count_unattributed_late_reply, DeadLetterReason};
+use crate::oneshot::{Oneshot, Received};
+use crate::packet::{Deliver, Packet};
+use crate::runtime::Shared;
+use crate::shard::{with_current, Shard};
+use crate::timers::{TimerAction, TimerId};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+/// How long a blocking waiter spins before it parks.
+const SPIN_BEFORE_PARK: Duration = Duration::from_micros(50);
+
+pub(crate) enum Waiter {
+    Thread(std::thread::Thread),
+    Local { waker: Waker, shard: usize, rt: Weak<Shared> },
+    Foreign(Waker),
+}
+
+type Chan<T> = Oneshot<T, Waiter>;
+
+/// The right to answer one request. Send it the value with [`Reply::send`]; dropping it
+/// without sending tells the asker at once ([`AskError::NoReply`]).
+pub struct Reply<T: Send + 'static> {
+    chan: Option<Arc<Chan<T>>>,
+}
+
+/// The answer to a request, or the outcome of a stop: await it on a shard, or `wait` for it on
+/// a plain thread.
+#[must_use = "a Pending does nothing unless awaited or waited on"]
+pub struct Pending<T: Send + 'static> {
+    chan: Option<Arc<Chan<T>>>,
+    shared: Option<Arc<Shared>>,
+    early: Option<Result<T, AskError>>,
+    timeout: Duration,
+    deadline: Option<Instant>,
+    timer: Option<(usize, TimerId)>,
+    registered: bool,
+}
+
+/// A linked reply/pending pair.
+pub(crate) fn pair<T: Send + 'static>(shared: &Arc<Shared>, timeout: Duration) -> (Reply<T>, Pending<T>) {
+    let chan = Arc::new(Chan::new());
+    (
+        Reply { chan: Some(chan.clone()) },
+        Pending {
+            chan: Some(chan),
+            shared: Some(shared.clone()),
+            early: None,
+            timeout,
+            deadline: None,
+            timer: None,
+            registered: false,
+        },
+    )
+}
+
+impl<T: Send + 'static> Reply<T> {
+    /// Answers the request. If the asker already gave up, the value is a dead letter.
+    pub fn send(mut self, value: T) {
+        let chan = self.chan.take().expect("reply used once");
+        match chan.send(value) {
+            Ok(true) => wake(&chan),
+            Ok(false) => {}
+            Err(late) => {
+                drop(late);
+                with_current(|cur| match cur {
+                    Some(s) => s.dead_letters(DeadLetterReason::LateReply, 1),
+                    None => count_unattributed_late_reply(),
+                });
+            }
+        }
+    }
+
+    /// Whether the asker has given up (timed out or dropped its `Pending`).
+    pub fn is_canceled(&self) -> bool {
+        self.chan.as_ref().is_none_or(|c| c.is_receiver_closed())
+    }
+}
+
+impl<T: Send + 'static> Drop for Reply<T> {
+    fn drop(&mut self) {
+        if let Some(chan) = self.chan.take() {
+            if chan.close_sender() {
+                wake(&chan);
+            }
+        }
+    }
+}
+
+/// A wake-up for a task on another shard.
+struct WakeTask(Waker);
+impl Deliver for WakeTask {
+    fn deliver(self, shard: &Shard, _: u64) {
+        self.0.wake();
+        shard.local_woken.set(true);
+    }
+}
+
+fn wake<T>(chan: &Chan<T>) {
+    // SAFETY: called only right after `send` returned `Ok(true)` or `close_sender` returned
+    // `true`, as `Oneshot::waiter` requires.
+    unsafe {
+        chan.waiter(|w| match w {
+            Some(Waiter::Thread(t)) => t.unpark(),
+            Some(Waiter::Foreign(w)) => w.wake_by_ref(),
+            Some(Waiter::Local { waker, shard, rt }) => with_current(|cur| match cur {
+                Some(s) if s.idx == *shard && Weak::as_ptr(rt) == Arc::as_ptr(&s.shared) => {
+                    waker.wake_by_ref();
+                    s.local_woken.set(true);
+                }
+                _ => {
+                    if let Some(rt) = rt.upgrade() {
+                        let _ = rt.route(*shard, Packet::new(0, WakeTask(waker.clone())));
+                    }
+                }
+            }),
+            None => {}
+        })
+    }
+}
+
+impl<T: Send + 'static> Pending<T> {
+    /// An already-finished outcome.
+    pub(crate) fn ready(r: Result<T, AskError>) -> Self {
+        Self {
+            chan: None,
+            shared: None,
+            early: Some(r),
+            timeout: Duration::ZERO,
+            deadline: None,
+            timer: None,
+            registered: false,
+        }
+    }
+
+    /// Sets how long to wait, counted from when the wait starts (the runtime's `ask_timeout`
+    /// unless set).
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = d;
+        self
+    }
+
+    /// Blocks the calling thread until the answer, the timeout, or the sender's departure.
+    /// On a shard thread this would stall the shard, so it fails with
+    /// [`AskError::WouldBlock`] there: await it instead.
+    pub fn wait(mut self) -> Result<T, AskError> {
+        if let Some(r) = self.early.take() {
+            return r;
+        }
+        let on_shard = with_current(|c| c.is_some());
+        if on_shard {
+            return Err(AskError::WouldBlock);
+        }
+        let chan = self.chan.clone().expect("pending without channel");
+        let start = Instant::now();
+        let deadline = start + self.timeout;
+        let spin_until = start + SPIN_BEFORE_PARK.min(self.timeout);
+        let mut spins = 0u32;
+        loop {
+            match chan.try_recv() {
+                Received::Value(v) => return self.finish(Ok(v)),
+                Received::SenderGone => return self.finish(Err(AskError::NoReply)),
+                Received::Empty => {}
+            }
+            spins += 1;
+            if spins % 64 == 0 && Instant::now() >= spin_until {
+                break;
+            }
+            std::hint::spin_loop();
+        }
+        if chan.register(Waiter::Thread(std::thread::current())) {
+            loop {
+                match chan.try_recv() {
+                    Received::Value(v) => return self.finish(Ok(v)),
+                    Received::SenderGone => return self.finish(Err(AskError::NoReply)),
+                    Received::Empty => {}
+                }
+                let now = Instant::now();
+                if now >= deadline {
+                    return self.expire();
+                }
+                std::thread::park_timeout(deadline - now);
+            }
+        }
+        match chan.try_recv() {
+            Received::Value(v) => self.finish(Ok(v)),
+            _ => self.finish(Err(AskError::NoReply)),
+        }
+    }
+
+    fn finish(&mut self, r: Result<T, AskError>) -> Result<T, AskError> {
+        self.chan = None;
+        if let Some((shard, id)) = self.timer.take() {
+            with_current(|c| {
+                if let Some(s) = c.filter(|s| s.idx == shard) {
+                    s.cancel_timer(id)
+                }
+            });
+        }
+        r
+    }
+
+    /// The deadline passed: give up, unless the value landed at the last moment.
+    fn expire(&mut self) -> Result<T, AskError> {
+        let chan = self.chan.clone().expect("pending without channel");
+        match chan.close_receiver() {
+            Some(v) => self.finish(Ok(v)),
+            None => {
+                if let Some(sh) = &self.shared {
+                    sh.dead_letter(DeadLetterReason::AskTimeout);
+                }
+                self.finish(Err(AskError::Timeout))
+            }
+        }
+    }
+}
+
+impl<T: Send + 'static> Future for Pending<T> {
+    type Output = Result<T, AskError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if let Some(r) = this.early.take() {
+            return Poll::Ready(r);
+        }
+        let Some(chan) = this.chan.clone() else { return Poll::Ready(Err(AskError::Closed)) };
+        let now = Instant::now();
+        let deadline = *this.deadline.get_or_insert(now + this.timeout);
+        loop {
+            match chan.try_recv() {
+                Received::Value(v) => return Poll::Ready(this.finish(Ok(v))),
+                Received::SenderGone => return Poll::Ready(this.finish(Err(AskError::NoReply))),
+                Received::Empty => {}
+            }
+            if now >= deadline {
+                return Poll::Ready(this.expire());
+            }
+            if this.registered {
+                return Poll::Pending;
+            }
+            let waiter = with_current(|cur| match cur {
+                Some(s) => {
+                    if this.timer.is_none() {
+                        let id = s.add_timer(deadline, TimerAction::Wake(cx.waker().clone()));
+                        this.timer = Some((s.idx, id));
+                    }
+                    Waiter::Local { waker: cx.waker().clone(), shard: s.idx, rt: Arc::downgrade(&s.shared) }
+                }
+                None => Waiter::Foreign(cx.waker().clone()),
+            });
+            this.registered = true;
+            if chan.register(waiter) {
+                return Poll::Pending;
+            }
+            // Landed while registering: loop to take it.
+        }
+    }
+}
+
+impl<T: Send + 'static> Drop for Pending<T> {
+    fn drop(&mut self) {
+        if let Some(chan) = self.chan.take() {
+            drop(chan.close_receiver());
+            if let Some((shard, id)) = self.timer.take() {
+                with_current(|c| {
+                    if let Some(s) = c.filter(|s| s.idx == shard) {
+                        s.cancel_timer(id)
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// `Pending` never pins its fields (the early result is moved out, not polled).
+impl<T: Send + 'static> Unpin for Pending<T> {}
+
+#[cfg(test)]
+const _: fn() = || {
+    fn assert_send<T: Send>() {}
+    assert_send::<Pending<u64>>();
+    assert_send::<Reply<u64>>();
+};

@@ -1,0 +1,164 @@
+//! Errors of sending, asking, spawning, building and shutting down.
+//!
+//! Send errors give the message back, so nothing the caller handed over is lost.
+
+use std::fmt;
+
+/// `tell` failed: the runtime has shut down. The message is returned.
+#[derive(PartialEq, Eq)]
+pub enum SendError<M> {
+    /// The runtime no longer accepts messages.
+    Closed(M),
+}
+
+impl<M> SendError<M> {
+    /// The message that was not sent.
+    pub fn into_inner(self) -> M {
+        match self {
+            SendError::Closed(m) => m,
+        }
+    }
+}
+
+/// `try_tell` failed. The message is returned.
+#[derive(PartialEq, Eq)]
+pub enum TrySendError<M> {
+    /// The target actor has stopped (or is stopping and accepts nothing new).
+    Stopped(M),
+    /// The runtime no longer accepts messages.
+    Closed(M),
+}
+
+impl<M> TrySendError<M> {
+    /// The message that was not sent.
+    pub fn into_inner(self) -> M {
+        match self {
+            TrySendError::Stopped(m) | TrySendError::Closed(m) => m,
+        }
+    }
+}
+
+impl<M> fmt::Debug for SendError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SendError::Closed(..)")
+    }
+}
+impl<M> fmt::Display for SendError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the runtime has shut down")
+    }
+}
+impl<M> std::error::Error for SendError<M> {}
+
+impl<M> fmt::Debug for TrySendError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrySendError::Stopped(_) => f.write_str("TrySendError::Stopped(..)"),
+            TrySendError::Closed(_) => f.write_str("TrySendError::Closed(..)"),
+        }
+    }
+}
+impl<M> fmt::Display for TrySendError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrySendError::Stopped(_) => f.write_str("the target actor has stopped"),
+            TrySendError::Closed(_) => f.write_str("the runtime has shut down"),
+        }
+    }
+}
+impl<M> std::error::Error for TrySendError<M> {}
+
+/// Why an `ask` produced no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AskError {
+    /// No reply within the timeout. A reply that comes later is a dead letter.
+    #[error("no reply within the timeout")]
+    Timeout,
+    /// The target dropped the reply handle without answering (it stopped, or the message
+    /// became a dead letter).
+    #[error("the target dropped the request without replying")]
+    NoReply,
+    /// The runtime has shut down.
+    #[error("the runtime has shut down")]
+    Closed,
+    /// A blocking wait was attempted on a shard thread, where it could deadlock the shard.
+    /// Await the answer instead, or use `Ctx::ask`.
+    #[error("blocking wait on a shard thread; await it or use Ctx::ask")]
+    WouldBlock,
+}
+
+/// Why a spawn failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpawnError {
+    /// The runtime is shutting down or has shut down.
+    #[error("the runtime has shut down")]
+    Closed,
+    /// The shard index is out of range.
+    #[error("no shard {0}")]
+    NoSuchShard(usize),
+    /// The factory panicked while building the actor.
+    #[error("the actor factory panicked: {0}")]
+    FactoryPanicked(String),
+    /// The shard has no free actor slot left (2^26 per shard).
+    #[error("shard {0} has no free actor slot")]
+    SlotsExhausted(usize),
+}
+
+/// Why a runtime could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// Zero shards, or more than the id space allows (4096).
+    #[error("invalid shard count {0} (1..=4096)")]
+    InvalidShardCount(usize),
+    /// Pinning was asked for more shards than there are cores, or a named core does not exist.
+    #[error("cannot pin {shards} shards: cores available are {available:?}")]
+    NotEnoughCores {
+        /// Shards asked for.
+        shards: usize,
+        /// Core ids this process may run on.
+        available: Vec<usize>,
+    },
+    /// Locked memory for the executors' io_uring buffers is too low and could not be raised.
+    #[error(
+        "RLIMIT_MEMLOCK is {have_kib} KiB but {need_kib} KiB are needed for {shards} shards; \
+         raise it (ulimit -l {need_kib}, or LimitMEMLOCK= in a systemd unit) or lower io_memory"
+    )]
+    MemlockTooLow {
+        /// Current soft limit.
+        have_kib: u64,
+        /// What the shards need.
+        need_kib: u64,
+        /// Shard count.
+        shards: usize,
+    },
+    /// A shard thread or its executor failed to start.
+    #[error("shard {shard} failed to start: {reason}")]
+    ShardStart {
+        /// Shard index.
+        shard: usize,
+        /// The underlying error.
+        reason: String,
+    },
+}
+
+/// Why a shutdown was not clean.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShutdownError {
+    /// Shutdown was called from a shard thread, which would join itself.
+    #[error("shutdown called from a shard thread of the same runtime")]
+    CalledFromShard,
+    /// These shard threads panicked.
+    #[error("shard threads panicked: {0:?}")]
+    ShardPanicked(Vec<usize>),
+}
+
+/// Registering a name failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegisterError {
+    /// Another live actor already holds this name.
+    #[error("the name {0:?} is taken")]
+    Taken(String),
+    /// The actor is not alive.
+    #[error("the actor has stopped")]
+    Stopped,
+}

@@ -1,0 +1,106 @@
+//! Counters: shard-local plain integers (single writer, relaxed), gathered on demand.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Why a message could not be delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeadLetterReason {
+    /// The target actor had stopped (or was stopping), or it stopped with the message queued.
+    ActorStopped,
+    /// A reply arrived after its asker gave up.
+    LateReply,
+    /// An ask timed out (the request counts as undelivered in time).
+    AskTimeout,
+    /// The runtime shut down with the message still in flight.
+    RuntimeClosed,
+}
+
+impl DeadLetterReason {
+    /// Every reason, in index order.
+    pub const ALL: [DeadLetterReason; 4] = [
+        DeadLetterReason::ActorStopped,
+        DeadLetterReason::LateReply,
+        DeadLetterReason::AskTimeout,
+        DeadLetterReason::RuntimeClosed,
+    ];
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Adds to a counter that only one thread writes (no read-modify-write instruction needed).
+#[inline]
+pub(crate) fn bump(c: &AtomicU64, n: u64) {
+    c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+}
+
+/// Counters of one shard, written only by its thread.
+#[derive(Default)]
+pub(crate) struct ShardStats {
+    pub(crate) processed: AtomicU64,
+    pub(crate) wakes: AtomicU64,
+    pub(crate) actors: AtomicU64,
+    pub(crate) run_queue: AtomicU64,
+    pub(crate) dead: [AtomicU64; 4],
+}
+
+/// Counters for dead letters seen off any shard thread (plain threads), written by many.
+#[derive(Default)]
+pub(crate) struct SharedDeadLetters(pub(crate) [AtomicU64; 4]);
+
+impl SharedDeadLetters {
+    pub(crate) fn add(&self, r: DeadLetterReason, n: u64) {
+        self.0[r.index()].fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// A late reply sent from a thread that belongs to no runtime cannot be attributed to one; it
+/// is counted here. Actors reply from their shard, where the count is attributed normally.
+static UNATTRIBUTED_LATE_REPLIES: AtomicU64 = AtomicU64::new(0);
+
+pub(crate) fn count_unattributed_late_reply() {
+    UNATTRIBUTED_LATE_REPLIES.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Late replies sent from threads that belong to no runtime (process-wide).
+pub fn unattributed_late_replies() -> u64 {
+    UNATTRIBUTED_LATE_REPLIES.load(Ordering::Relaxed)
+}
+
+/// A snapshot of one shard.
+#[derive(Debug, Clone, Default)]
+pub struct ShardMetrics {
+    /// User messages handled.
+    pub processed: u64,
+    /// Times the shard thread woke from parking.
+    pub wakes: u64,
+    /// Live actors.
+    pub actors: u64,
+    /// Actors waiting in the run queue at the last turn.
+    pub run_queue_depth: u64,
+    /// Packets waiting in the shard's inbound rings and injector.
+    pub inbound_depth: u64,
+}
+
+/// A snapshot of the runtime.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeMetrics {
+    /// Live actors on all shards.
+    pub actors: u64,
+    /// Dead letters of every reason.
+    pub dead_letters: u64,
+    /// Dead letters by reason.
+    pub dead_letters_by_reason: Vec<(DeadLetterReason, u64)>,
+    /// Time since the runtime was built.
+    pub uptime: Duration,
+    /// One entry per shard.
+    pub shards: Vec<ShardMetrics>,
+}
+
+impl RuntimeMetrics {
+    /// Dead letters of one reason.
+    pub fn dead_letters_for(&self, r: DeadLetterReason) -> u64 {
+        self.dead_letters_by_reason.iter().find(|(k, _)| *k == r).map_or(0, |(_, n)| *n)
+    }
+}

@@ -1,0 +1,150 @@
+//! Type-erased ring slot: what crosses from one shard (or thread) to another.
+//!
+//! A packet is one cache line: the target's id, a pointer to a static vtable, and 48 bytes of
+//! inline storage. A payload that fits (size ≤ 48, align ≤ 8) travels inline; a bigger one is
+//! boxed and the box pointer travels. On arrival the vtable's `deliver` moves the payload out
+//! and hands it, typed again, to the receiving shard (a user message into its typed mailbox, a
+//! spawn request into the slab, a reply wake-up to a local task).
+
+use crate::shard::Shard;
+use std::any::TypeId;
+use std::mem::{align_of, size_of, ManuallyDrop, MaybeUninit};
+
+const INLINE_WORDS: usize = 6;
+
+/// A payload that knows what to do when it reaches its shard.
+pub(crate) trait Deliver: Send + Sized + 'static {
+    /// Runs on the receiving shard's thread.
+    fn deliver(self, shard: &Shard, target: u64);
+}
+
+struct VTable {
+    deliver: unsafe fn(*mut u8, &Shard, u64),
+    drop: unsafe fn(*mut u8),
+    type_id: fn() -> TypeId,
+}
+
+#[repr(C, align(64))]
+pub(crate) struct Packet {
+    target: u64,
+    vt: &'static VTable,
+    data: MaybeUninit<[usize; INLINE_WORDS]>,
+}
+
+// SAFETY: a packet owns a `P: Deliver` (which is `Send`), inline or boxed.
+unsafe impl Send for Packet {}
+
+const fn inline<P>() -> bool {
+    size_of::<P>() <= INLINE_WORDS * size_of::<usize>() && align_of::<P>() <= align_of::<usize>()
+}
+
+/// Moves the payload out of packet storage `p`.
+///
+/// # Safety
+/// `p` must point at packet storage that holds a live `P` written by `Packet::new::<P>`, and the
+/// payload must not be read again afterwards.
+unsafe fn read<P: Deliver>(p: *mut u8) -> P {
+    if inline::<P>() {
+        // SAFETY: per the contract, the storage holds a `P` inline (suitably aligned: the
+        // storage is word-aligned and `inline` checked `align_of::<P>()`).
+        unsafe { (p as *mut P).read() }
+    } else {
+        // SAFETY: per the contract, the storage holds a `Box<P>` raw pointer.
+        unsafe { *Box::from_raw((p as *mut *mut P).read()) }
+    }
+}
+
+unsafe fn deliver_fn<P: Deliver>(p: *mut u8, shard: &Shard, target: u64) {
+    // SAFETY: called once per packet, by `Packet::deliver`, with its own storage.
+    unsafe { read::<P>(p) }.deliver(shard, target)
+}
+
+unsafe fn drop_fn<P: Deliver>(p: *mut u8) {
+    // SAFETY: called once per packet, by `Drop`, with its own storage.
+    drop(unsafe { read::<P>(p) })
+}
+
+struct Vt<P>(std::marker::PhantomData<P>);
+impl<P: Deliver> Vt<P> {
+    const V: VTable =
+        VTable { deliver: deliver_fn::<P>, drop: drop_fn::<P>, type_id: TypeId::of::<P> };
+}
+
+impl Packet {
+    /// Wraps `payload` for `target`.
+    #[inline]
+    pub(crate) fn new<P: Deliver>(target: u64, payload: P) -> Self {
+        let mut data = MaybeUninit::<[usize; INLINE_WORDS]>::uninit();
+        let p = data.as_mut_ptr() as *mut u8;
+        if inline::<P>() {
+            // SAFETY: `inline` checked size and alignment against the word-aligned storage.
+            unsafe { (p as *mut P).write(payload) };
+        } else {
+            // SAFETY: a pointer always fits in the storage.
+            unsafe { (p as *mut *mut P).write(Box::into_raw(Box::new(payload))) };
+        }
+        Packet { target, vt: &Vt::<P>::V, data }
+    }
+
+    /// Hands the payload to its handler on `shard`.
+    #[inline]
+    pub(crate) fn deliver(self, shard: &Shard) {
+        let mut me = ManuallyDrop::new(self);
+        let (vt, target) = (me.vt, me.target);
+        // SAFETY: the storage holds the payload `vt` was made for; `ManuallyDrop` keeps `Drop`
+        // from touching it again.
+        unsafe { (vt.deliver)(me.data.as_mut_ptr() as *mut u8, shard, target) }
+    }
+
+    /// Takes the payload back out if it is a `P` (used to return an undeliverable message).
+    pub(crate) fn take<P: Deliver>(self) -> Result<P, Packet> {
+        if (self.vt.type_id)() != TypeId::of::<P>() {
+            return Err(self);
+        }
+        let mut me = ManuallyDrop::new(self);
+        // SAFETY: the type check above proves the storage holds a `P`; `ManuallyDrop` keeps
+        // `Drop` from reading it again.
+        Ok(unsafe { read::<P>(me.data.as_mut_ptr() as *mut u8) })
+    }
+}
+
+impl Drop for Packet {
+    fn drop(&mut self) {
+        // SAFETY: a packet that was neither delivered nor taken still owns its payload.
+        unsafe { (self.vt.drop)(self.data.as_mut_ptr() as *mut u8) }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    struct Small(std::sync::Arc<()>);
+    impl Deliver for Small {
+        fn deliver(self, _: &Shard, _: u64) {}
+    }
+    struct Big([u64; 32], std::sync::Arc<()>);
+    impl Deliver for Big {
+        fn deliver(self, _: &Shard, _: u64) {}
+    }
+
+    #[test]
+    fn one_cache_line() {
+        assert_eq!(size_of::<Packet>(), 64);
+    }
+
+    #[test]
+    fn take_and_drop_inline_and_boxed() {
+        let m = std::sync::Arc::new(());
+        let p = Packet::new(1, Small(m.clone()));
+        let p = p.take::<Big>().err().expect("wrong type is refused");
+        let s = p.take::<Small>().ok().expect("right type comes back");
+        drop(s);
+        drop(Packet::new(2, Small(m.clone())));
+        drop(Packet::new(3, Big([7; 32], m.clone())));
+        let b = Packet::new(4, Big([9; 32], m.clone())).take::<Big>().ok().unwrap();
+        assert_eq!(b.0[31], 9);
+        drop(b);
+        assert_eq!(std::sync::Arc::strong_count(&m), 1);
+    }
+}

@@ -1,0 +1,156 @@
+//! Park / wake protocol between a shard (the only sleeper) and everyone who publishes to it.
+//!
+//! # Protocol
+//! One state word per shard: `RUNNING`, `NOTIFIED` or `SLEEPING`. Only read-modify-write
+//! operations move it, so every change is totally ordered (no reliance on store/load fences).
+//! - A **producer** first publishes its items (a `Release` store into a ring or a locked queue),
+//!   then calls [`Parker::notify`]: `swap(NOTIFIED)`. If the old value was `SLEEPING`, it unparks
+//!   the shard thread.
+//! - The **shard**, at the start of a pass, resets a `NOTIFIED` state with `swap(RUNNING)`;
+//!   that swap reads the latest producer swap, so every item published before it is visible to
+//!   the drain that follows.
+//! - With nothing found, the shard calls [`Parker::park`]: `swap(SLEEPING)`. If that returns
+//!   `NOTIFIED`, something was published after the reset and the shard runs another pass instead
+//!   of sleeping. Otherwise every later publication's `swap(NOTIFIED)` comes after ours in the
+//!   state's modification order, so it reads `SLEEPING` and unparks. Thread unpark leaves a
+//!   token, so an unpark that lands before the park is not lost.
+//!
+//! Producers only call `notify` when the runtime may park (`Idle::Park` or
+//! `Idle::SpinThenPark`); a runtime of `Idle::Spin` shards never sleeps and pays nothing.
+
+use crate::sync::{park_timeout, AtomicU8, Mutex, Ordering, Thread};
+use crossbeam_utils::CachePadded;
+use std::time::Duration;
+
+const RUNNING: u8 = 0;
+const NOTIFIED: u8 = 1;
+const SLEEPING: u8 = 2;
+
+/// The shard's side of the protocol, shared with every producer.
+pub(crate) struct Parker {
+    state: CachePadded<AtomicU8>,
+    /// The shard thread, set once it starts; read only on the slow path of a wake.
+    thread: Mutex<Option<Thread>>,
+}
+
+impl Parker {
+    pub(crate) fn new() -> Self {
+        Self { state: CachePadded::new(AtomicU8::new(RUNNING)), thread: Mutex::new(None) }
+    }
+
+    /// Records the calling thread as the one that parks. Call once, on the shard thread, before
+    /// its first `park`.
+    pub(crate) fn register_current(&self) {
+        *self.thread.lock().unwrap() = Some(crate::sync::current_thread());
+    }
+
+    /// Producer side, after publishing: wakes the shard if it sleeps. Returns whether it did.
+    #[inline]
+    pub(crate) fn notify(&self) -> bool {
+        if self.state.swap(NOTIFIED, Ordering::AcqRel) == SLEEPING {
+            if let Some(t) = self.thread.lock().unwrap().as_ref() {
+                t.unpark();
+            }
+            return true;
+        }
+        false
+    }
+
+    /// Shard side, before draining: consumes a pending notification so that everything published
+    /// before it is visible to the drain.
+    #[inline]
+    pub(crate) fn begin_pass(&self) {
+        if self.state.load(Ordering::Relaxed) != RUNNING {
+            self.state.swap(RUNNING, Ordering::AcqRel);
+        }
+    }
+
+    /// Shard side, after a pass that found nothing: sleeps until notified or until `timeout`.
+    /// Returns `false` without sleeping when something was published since `begin_pass`.
+    pub(crate) fn park(&self, timeout: Option<Duration>) -> bool {
+        if self.state.swap(SLEEPING, Ordering::AcqRel) == NOTIFIED {
+            self.state.swap(RUNNING, Ordering::AcqRel);
+            return false;
+        }
+        park_timeout(timeout);
+        self.state.swap(RUNNING, Ordering::AcqRel);
+        true
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use crate::ring::ring;
+    use crate::sync::Arc;
+
+    /// Two producers publish into their own rings and notify; the shard drains and parks. A lost
+    /// wake-up would leave the shard parked forever, which loom reports as a deadlock.
+    #[test]
+    fn loom_no_lost_wakeup_with_two_producers() {
+        loom::model(|| {
+            let parker = Arc::new(Parker::new());
+            parker.register_current();
+            let (mut p1, mut c1) = ring::<u8>(2);
+            let (mut p2, mut c2) = ring::<u8>(2);
+            let (a, b) = (parker.clone(), parker.clone());
+            let t1 = loom::thread::spawn(move || {
+                p1.push(1).unwrap();
+                p1.publish();
+                a.notify();
+            });
+            let t2 = loom::thread::spawn(move || {
+                p2.push(2).unwrap();
+                p2.publish();
+                b.notify();
+            });
+            let mut got = 0;
+            loop {
+                parker.begin_pass();
+                while let Some(v) = c1.pop() {
+                    got += v;
+                }
+                while let Some(v) = c2.pop() {
+                    got += v;
+                }
+                if got == 3 {
+                    break;
+                }
+                parker.park(None);
+            }
+            t1.join().unwrap();
+            t2.join().unwrap();
+        });
+    }
+
+    /// A producer that publishes twice, racing a shard that parks between the two items.
+    #[test]
+    fn loom_no_lost_wakeup_across_batches() {
+        loom::model(|| {
+            let parker = Arc::new(Parker::new());
+            parker.register_current();
+            let (mut p, mut c) = ring::<u8>(2);
+            let a = parker.clone();
+            let t = loom::thread::spawn(move || {
+                for v in [1, 2] {
+                    p.push(v).unwrap();
+                    p.publish();
+                    a.notify();
+                }
+            });
+            let mut got = 0;
+            loop {
+                parker.begin_pass();
+                while let Some(v) = c.pop() {
+                    got += v;
+                    c.release();
+                }
+                if got == 3 {
+                    break;
+                }
+                parker.park(None);
+            }
+            t.join().unwrap();
+        });
+    }
+}

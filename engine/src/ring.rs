@@ -1,0 +1,301 @@
+//! Bounded single-producer / single-consumer ring: the only path between two shards.
+//!
+//! # Algorithm
+//! Lamport's bounded SPSC queue over a power-of-two array, with the two refinements that make it
+//! fast across cores (as in FastForward and MCRingBuffer):
+//! - **Cached indices.** The producer keeps a private copy of the consumer's `head` and re-reads
+//!   the shared one only when the ring looks full; the consumer does the same with `tail` when it
+//!   looks empty. In steady state neither side touches the other's cache line per item.
+//! - **Batched publication.** `push` writes the slot and advances a private tail; `publish`
+//!   makes every pushed item visible with one `Release` store. The consumer likewise pops a batch
+//!   and returns the slots with one `Release` store of `head` (`release`).
+//!
+//! Indices are free-running `usize` counters (wrapping), so `tail - head` is the occupancy and
+//! `index & mask` the slot.
+//!
+//! # Field invariants
+//! - `head` (shared): written only by the consumer. Every slot in `[head, tail)` holds an
+//!   initialized item owned by the ring; slots outside it are uninitialized.
+//! - `tail` (shared): written only by the producer. A `Release` store of `tail = t` publishes
+//!   the initialized items in `[old tail, t)`.
+//! - `tail - head <= capacity` always.
+//! - `head` and `tail` live on separate cache lines (`CachePadded`), away from the slots.
+
+use crate::sync::{Arc, AtomicUsize, Ordering, UnsafeCell};
+use crossbeam_utils::CachePadded;
+use std::mem::MaybeUninit;
+
+struct Ring<T> {
+    head: CachePadded<AtomicUsize>,
+    tail: CachePadded<AtomicUsize>,
+    slots: Box<[UnsafeCell<MaybeUninit<T>>]>,
+    mask: usize,
+}
+
+// SAFETY: items are moved between exactly one producer and one consumer thread; `T: Send` is
+// what moving them requires. The slots are only accessed under the index protocol above.
+unsafe impl<T: Send> Send for Ring<T> {}
+// SAFETY: shared access is split: the producer writes only slots outside `[head, tail)`, the
+// consumer reads only slots inside it, and the indices are atomics.
+unsafe impl<T: Send> Sync for Ring<T> {}
+
+impl<T> Drop for Ring<T> {
+    fn drop(&mut self) {
+        let head = self.head.load(Ordering::Relaxed);
+        let tail = self.tail.load(Ordering::Relaxed);
+        let mut i = head;
+        while i != tail {
+            // SAFETY: `&mut self` means both endpoints are gone; `[head, tail)` holds initialized
+            // items (invariant) that nobody else will read.
+            self.slots[i & self.mask].with_mut(|p| unsafe { (*p).assume_init_drop() });
+            i = i.wrapping_add(1);
+        }
+    }
+}
+
+/// Creates a ring of `capacity` slots (rounded up to a power of two, at least 2).
+pub(crate) fn ring<T: Send>(capacity: usize) -> (Producer<T>, Consumer<T>) {
+    let cap = capacity.max(2).next_power_of_two();
+    let slots = (0..cap).map(|_| UnsafeCell::new(MaybeUninit::uninit())).collect();
+    let ring = Arc::new(Ring {
+        head: CachePadded::new(AtomicUsize::new(0)),
+        tail: CachePadded::new(AtomicUsize::new(0)),
+        slots,
+        mask: cap - 1,
+    });
+    (
+        Producer { ring: ring.clone(), tail: 0, published: 0, head_cache: 0 },
+        Consumer { ring, head: 0, released: 0, tail_cache: 0 },
+    )
+}
+
+/// The writing end. Not `Clone`: there is exactly one.
+pub(crate) struct Producer<T> {
+    ring: Arc<Ring<T>>,
+    /// Next slot to write (private; `>= published`).
+    tail: usize,
+    /// Last value stored into `ring.tail`.
+    published: usize,
+    /// Last `ring.head` seen; `<=` the real head.
+    head_cache: usize,
+}
+
+impl<T: Send> Producer<T> {
+    /// Writes `item` into the next free slot without publishing it, or gives it back when full.
+    #[inline]
+    pub(crate) fn push(&mut self, item: T) -> Result<(), T> {
+        let cap = self.ring.mask + 1;
+        if self.tail.wrapping_sub(self.head_cache) == cap {
+            self.head_cache = self.ring.head.load(Ordering::Acquire);
+            if self.tail.wrapping_sub(self.head_cache) == cap {
+                return Err(item);
+            }
+        }
+        let slot = &self.ring.slots[self.tail & self.ring.mask];
+        // SAFETY: `tail - head < cap`, so this slot is outside `[head, tail)`: the consumer does
+        // not read it until we publish, and the Acquire load of `head` ordered its last read of
+        // the slot before this write.
+        slot.with_mut(|p| unsafe { (*p).write(item) });
+        self.tail = self.tail.wrapping_add(1);
+        Ok(())
+    }
+
+    /// Number of pushed items not yet published.
+    #[inline]
+    pub(crate) fn unpublished(&self) -> usize {
+        self.tail.wrapping_sub(self.published)
+    }
+
+    /// Makes every pushed item visible to the consumer. Returns whether there was anything new.
+    #[inline]
+    pub(crate) fn publish(&mut self) -> bool {
+        if self.tail == self.published {
+            return false;
+        }
+        self.ring.tail.store(self.tail, Ordering::Release);
+        self.published = self.tail;
+        true
+    }
+}
+
+/// The reading end. Not `Clone`: there is exactly one.
+pub(crate) struct Consumer<T> {
+    ring: Arc<Ring<T>>,
+    /// Next slot to read (private; `>= released`).
+    head: usize,
+    /// Last value stored into `ring.head`.
+    released: usize,
+    /// Last `ring.tail` seen; `<=` the real tail.
+    tail_cache: usize,
+}
+
+impl<T: Send> Consumer<T> {
+    /// Takes the next published item, if any. The slot is returned to the producer by `release`.
+    #[inline]
+    pub(crate) fn pop(&mut self) -> Option<T> {
+        if self.head == self.tail_cache {
+            self.tail_cache = self.ring.tail.load(Ordering::Acquire);
+            if self.head == self.tail_cache {
+                return None;
+            }
+        }
+        let slot = &self.ring.slots[self.head & self.ring.mask];
+        // SAFETY: `head < tail` as last loaded with Acquire, so the slot holds an item the
+        // producer published; we move it out and never read the slot again before re-publication.
+        let item = slot.with(|p| unsafe { (*p).assume_init_read() });
+        self.head = self.head.wrapping_add(1);
+        Some(item)
+    }
+
+    /// Hands every popped slot back to the producer with one store.
+    #[inline]
+    pub(crate) fn release(&mut self) {
+        if self.head != self.released {
+            self.ring.head.store(self.head, Ordering::Release);
+            self.released = self.head;
+        }
+    }
+
+    /// A read-only view of the occupancy, for metrics on other threads.
+    pub(crate) fn gauge(&self) -> Gauge<T> {
+        Gauge(self.ring.clone())
+    }
+}
+
+/// Occupancy of a ring as seen from any thread (published minus released; may be stale).
+pub(crate) struct Gauge<T>(Arc<Ring<T>>);
+
+impl<T> Gauge<T> {
+    pub(crate) fn depth(&self) -> usize {
+        let tail = self.0.tail.load(Ordering::Relaxed);
+        tail.wrapping_sub(self.0.head.load(Ordering::Relaxed))
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fifo_wraps_and_reports_full() {
+        let (mut p, mut c) = ring::<u32>(4);
+        for round in 0..10u32 {
+            for i in 0..4 {
+                p.push(round * 10 + i).unwrap();
+            }
+            assert_eq!(p.push(99), Err(99), "a full ring gives the item back");
+            assert!(c.pop().is_none(), "nothing is visible before publish");
+            assert!(p.publish());
+            for i in 0..4 {
+                assert_eq!(c.pop(), Some(round * 10 + i));
+            }
+            assert_eq!(c.pop(), None);
+            c.release();
+        }
+    }
+
+    #[test]
+    fn unread_items_are_dropped_with_the_ring() {
+        let marker = std::sync::Arc::new(());
+        let (mut p, c) = ring(8);
+        for _ in 0..5 {
+            p.push(marker.clone()).unwrap();
+        }
+        p.publish();
+        drop((p, c));
+        assert_eq!(std::sync::Arc::strong_count(&marker), 1);
+    }
+
+    #[test]
+    fn threads_transfer_in_order() {
+        let (mut p, mut c) = ring::<u64>(64);
+        const N: u64 = 200_000;
+        let t = std::thread::spawn(move || {
+            let mut i = 0;
+            while i < N {
+                match p.push(i) {
+                    Ok(()) => i += 1,
+                    Err(_) => {
+                        p.publish();
+                        std::hint::spin_loop()
+                    }
+                }
+                if i % 16 == 0 {
+                    p.publish();
+                }
+            }
+            p.publish();
+        });
+        let mut expect = 0;
+        while expect < N {
+            match c.pop() {
+                Some(v) => {
+                    assert_eq!(v, expect);
+                    expect += 1;
+                }
+                None => {
+                    c.release();
+                    std::hint::spin_loop()
+                }
+            }
+        }
+        t.join().unwrap();
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+
+    /// Every item arrives once, in order, through a ring small enough to fill and wrap.
+    #[test]
+    fn loom_ring_transfers_in_order_across_wrap() {
+        loom::model(|| {
+            let (mut p, mut c) = ring::<usize>(2);
+            let t = loom::thread::spawn(move || {
+                let mut i = 0;
+                while i < 3 {
+                    match p.push(i) {
+                        Ok(()) => {
+                            i += 1;
+                            p.publish();
+                        }
+                        Err(_) => loom::thread::yield_now(),
+                    }
+                }
+            });
+            let mut next = 0;
+            while next < 3 {
+                match c.pop() {
+                    Some(v) => {
+                        assert_eq!(v, next);
+                        next += 1;
+                        c.release();
+                    }
+                    None => loom::thread::yield_now(),
+                }
+            }
+            t.join().unwrap();
+        });
+    }
+
+    /// Items left in the ring when both ends drop are dropped exactly once.
+    #[test]
+    fn loom_ring_drops_leftovers_once() {
+        loom::model(|| {
+            let item = Arc::new(());
+            let (mut p, mut c) = ring::<Arc<()>>(2);
+            let i2 = item.clone();
+            let t = loom::thread::spawn(move || {
+                p.push(i2.clone()).unwrap();
+                p.push(i2).unwrap();
+                p.publish();
+            });
+            let got = c.pop();
+            t.join().unwrap();
+            drop(got);
+            drop(c);
+            assert_eq!(Arc::strong_count(&item), 1);
+        });
+    }
+}

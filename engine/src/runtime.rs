@@ -1,0 +1,537 @@
+//! Building, running and shutting down a runtime: the shards, their threads and what they
+//! share.
+
+use crate::actor_ref::ActorRef;
+use crate::error::{BuildError, RegisterError, ShutdownError, SpawnError};
+use crate::executor;
+use crate::id::{ActorId, MAX_SHARDS};
+use crate::metrics::{DeadLetterReason, RuntimeMetrics, ShardMetrics, SharedDeadLetters};
+use crate::packet::Packet;
+use crate::registry::Registry;
+use crate::ring::{ring, Gauge};
+use crate::shard::{with_current, Shard, ShardShared, ShutdownMsg, SpawnMsg};
+use crate::Actor;
+use std::any::TypeId;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How many shards, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Shards {
+    /// This many shards; pinned to the first cores the process may use when `pin(true)`.
+    Count(usize),
+    /// One shard per listed core id, pinned to it (for isolated cores on bare metal).
+    Cores(Vec<usize>),
+}
+
+/// What a shard does when it has nothing to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Idle {
+    /// Keep polling: lowest latency, one core fully busy per shard.
+    Spin,
+    /// Sleep until woken by a sender or a timer.
+    Park,
+    /// Poll for this long, then sleep.
+    SpinThenPark(Duration),
+}
+
+/// Where a new actor goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// On this shard.
+    Shard(usize),
+    /// The next shard in turn.
+    RoundRobin,
+    /// The shard with the fewest live actors.
+    LeastLoaded,
+    /// The calling shard; round-robin when called from outside the runtime.
+    Local,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) idle: Idle,
+    pub(crate) throughput: usize,
+    pub(crate) stop_timeout: Duration,
+    pub(crate) ask_timeout: Duration,
+}
+
+/// Configures a [`Runtime`]. Start from [`Runtime::builder`].
+#[derive(Debug, Clone)]
+pub struct Builder {
+    shards: Shards,
+    pin: bool,
+    idle: Idle,
+    throughput: usize,
+    stop_timeout: Duration,
+    ask_timeout: Duration,
+    ring_capacity: usize,
+    io_memory: usize,
+    name: String,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self {
+            shards: Shards::Count(std::thread::available_parallelism().map_or(1, |n| n.get())),
+            pin: false,
+            idle: Idle::SpinThenPark(Duration::from_micros(50)),
+            throughput: 64,
+            stop_timeout: Duration::from_secs(5),
+            ask_timeout: Duration::from_secs(5),
+            ring_capacity: 1024,
+            io_memory: 512 << 10,
+            name: "corelane".into(),
+        }
+    }
+}
+
+impl Builder {
+    /// Shard count or explicit cores (default: one per available core).
+    pub fn shards(mut self, s: Shards) -> Self {
+        self.shards = s;
+        self
+    }
+    /// Pin shard `i` to its core (default off). More shards than cores requires `false`.
+    pub fn pin(mut self, pin: bool) -> Self {
+        self.pin = pin;
+        self
+    }
+    /// Idle policy (default `SpinThenPark(50 µs)`).
+    pub fn idle(mut self, idle: Idle) -> Self {
+        self.idle = idle;
+        self
+    }
+    /// Messages one actor may handle per turn before others get theirs (default 64).
+    pub fn throughput(mut self, n: usize) -> Self {
+        self.throughput = n.max(1);
+        self
+    }
+    /// How long a graceful stop may drain a mailbox before the rest becomes dead letters
+    /// (default 5 s).
+    pub fn stop_timeout(mut self, d: Duration) -> Self {
+        self.stop_timeout = d;
+        self
+    }
+    /// Timeout of an `ask` that sets none (default 5 s).
+    pub fn ask_timeout(mut self, d: Duration) -> Self {
+        self.ask_timeout = d;
+        self
+    }
+    /// Slots of each shard-to-shard ring (default 1024, 64 bytes each; rounded to a power of
+    /// two). A full ring never blocks: packets wait in order in a local overflow queue.
+    pub fn ring_capacity(mut self, n: usize) -> Self {
+        self.ring_capacity = n;
+        self
+    }
+    /// io_uring buffer memory per shard executor (default 512 KiB; counts against
+    /// `RLIMIT_MEMLOCK`).
+    pub fn io_memory(mut self, bytes: usize) -> Self {
+        self.io_memory = bytes;
+        self
+    }
+    /// Thread name prefix (default `corelane`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Starts the shard threads.
+    pub fn build(self) -> Result<Runtime, BuildError> {
+        let cores: Vec<Option<usize>> = match (&self.shards, self.pin) {
+            (Shards::Count(n), false) => vec![None; *n],
+            (Shards::Cores(c), false) => vec![None; c.len()],
+            (shards, true) => {
+                let available: Vec<usize> = core_affinity::get_core_ids()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|c| c.id)
+                    .collect();
+                let wanted: Vec<usize> = match shards {
+                    Shards::Count(n) => available.iter().copied().take(*n).collect(),
+                    Shards::Cores(c) => c.clone(),
+                };
+                let n = match shards {
+                    Shards::Count(n) => *n,
+                    Shards::Cores(c) => c.len(),
+                };
+                if wanted.len() < n || wanted.iter().any(|c| !available.contains(c)) {
+                    return Err(BuildError::NotEnoughCores { shards: n, available });
+                }
+                wanted.into_iter().map(Some).collect()
+            }
+        };
+        let n = cores.len();
+        if n == 0 || n > MAX_SHARDS {
+            return Err(BuildError::InvalidShardCount(n));
+        }
+        let io_memory = crate::memlock::fit(n, self.io_memory)?;
+
+        let mut producers: Vec<Vec<_>> = (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
+        let mut consumers: Vec<Vec<_>> = (0..n).map(|_| Vec::new()).collect();
+        let mut gauges: Vec<Vec<Gauge<Packet>>> = (0..n).map(|_| Vec::new()).collect();
+        for (i, row) in producers.iter_mut().enumerate() {
+            for (j, slot) in row.iter_mut().enumerate() {
+                if i != j {
+                    let (p, c) = ring(self.ring_capacity);
+                    gauges[j].push(c.gauge());
+                    *slot = Some(p);
+                    consumers[j].push(c);
+                }
+            }
+        }
+        let shared = Arc::new(Shared {
+            shards: (0..n).map(|_| ShardShared::new()).collect(),
+            cfg: Config {
+                idle: self.idle,
+                throughput: self.throughput,
+                stop_timeout: self.stop_timeout,
+                ask_timeout: self.ask_timeout,
+            },
+            notify_mode: self.idle != Idle::Spin,
+            registry: Registry::default(),
+            closing: AtomicBool::new(false),
+            quiesced: AtomicUsize::new(0),
+            rr: AtomicUsize::new(0),
+            off_shard_dead: SharedDeadLetters::default(),
+            gauges,
+            started: Instant::now(),
+        });
+
+        let mut rt = Runtime { handle: Handle { shared: shared.clone() }, threads: Vec::new(), down: false };
+        let mut failure = None;
+        for (i, (prods, cons)) in producers.into_iter().zip(consumers).enumerate() {
+            let (tx, rx) = mpsc::channel();
+            let sh = shared.clone();
+            let spawned = executor::spawn_shard_thread(
+                format!("{}-{i}", self.name),
+                cores[i],
+                io_memory,
+                tx,
+                move || async move {
+                    let guard = QuiesceOnPanic(sh.clone());
+                    Shard::new(i, sh, prods, cons).run().await;
+                    std::mem::forget(guard);
+                },
+            );
+            let started = match spawned {
+                Ok(t) => {
+                    rt.threads.push(t);
+                    rx.recv().unwrap_or_else(|_| Err("thread exited before starting".into()))
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(reason) = started {
+                failure = Some(BuildError::ShardStart { shard: i, reason });
+                // Shards that never started count as quiesced so the others can exit.
+                for _ in i..n {
+                    shared.shard_quiesced();
+                }
+                break;
+            }
+        }
+        if let Some(e) = failure {
+            let _ = rt.shutdown_inner();
+            return Err(e);
+        }
+        Ok(rt)
+    }
+}
+
+/// Counts a shard whose thread died as quiesced, so shutdown of the others still completes.
+struct QuiesceOnPanic(Arc<Shared>);
+impl Drop for QuiesceOnPanic {
+    fn drop(&mut self) {
+        tracing::error!("a shard thread panicked");
+        self.0.shard_quiesced();
+    }
+}
+
+/// What every thread of one runtime shares.
+pub(crate) struct Shared {
+    pub(crate) shards: Box<[ShardShared]>,
+    pub(crate) cfg: Config,
+    /// Whether shards may park, so producers must run the wake protocol.
+    pub(crate) notify_mode: bool,
+    pub(crate) registry: Registry,
+    closing: AtomicBool,
+    quiesced: AtomicUsize,
+    rr: AtomicUsize,
+    pub(crate) off_shard_dead: SharedDeadLetters,
+    gauges: Vec<Vec<Gauge<Packet>>>,
+    started: Instant,
+}
+
+impl Shared {
+    /// Wakes shard `to` if it may be parked (after publishing to it).
+    #[inline]
+    pub(crate) fn notify(&self, to: usize) {
+        if self.notify_mode {
+            self.shards[to].parker.notify();
+        }
+    }
+
+    /// Queues a packet for shard `to` from a thread that is not one of our shards.
+    pub(crate) fn inject(&self, to: usize, p: Packet) -> Result<(), Packet> {
+        self.shards[to].injector.push(p)?;
+        self.notify(to);
+        Ok(())
+    }
+
+    /// Sends a packet to shard `to` by the right path for the calling thread.
+    pub(crate) fn route(self: &Arc<Self>, to: usize, p: Packet) -> Result<(), Packet> {
+        with_current(|cur| match cur {
+            Some(s) if s.belongs_to(self) => {
+                if s.idx == to {
+                    p.deliver(s);
+                } else {
+                    s.push_outbound(to, p);
+                }
+                Ok(())
+            }
+            _ => self.inject(to, p),
+        })
+    }
+
+    pub(crate) fn shard_quiesced(&self) {
+        let n = self.quiesced.fetch_add(1, Ordering::AcqRel) + 1;
+        if n >= self.shards.len() {
+            for s in self.shards.iter() {
+                s.parker.notify();
+            }
+        }
+    }
+
+    pub(crate) fn all_quiesced(&self) -> bool {
+        self.quiesced.load(Ordering::Acquire) >= self.shards.len()
+    }
+
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+
+    /// Counts a dead letter where it happened: on the calling shard, or in the shared counters.
+    pub(crate) fn dead_letter(self: &Arc<Self>, reason: DeadLetterReason) {
+        with_current(|cur| match cur {
+            Some(s) if s.belongs_to(self) => s.dead_letters(reason, 1),
+            _ => self.off_shard_dead.add(reason, 1),
+        })
+    }
+}
+
+/// A cheap, cloneable handle to a runtime: spawn, look up names, read metrics. Usable from
+/// any thread, including from inside actors (`Ctx::runtime`).
+#[derive(Clone)]
+pub struct Handle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Handle {
+    /// Number of shards.
+    pub fn shard_count(&self) -> usize {
+        self.shared.shards.len()
+    }
+
+    /// Spawns an actor on the next shard in turn. The factory runs on that shard.
+    pub fn spawn<A, F>(&self, factory: F) -> Result<ActorRef<A::Msg>, SpawnError>
+    where
+        A: Actor,
+        F: FnOnce() -> A + Send + 'static,
+    {
+        self.spawn_with(Placement::RoundRobin, factory)
+    }
+
+    /// Spawns an actor on shard `shard`.
+    pub fn spawn_on<A, F>(&self, shard: usize, factory: F) -> Result<ActorRef<A::Msg>, SpawnError>
+    where
+        A: Actor,
+        F: FnOnce() -> A + Send + 'static,
+    {
+        self.spawn_with(Placement::Shard(shard), factory)
+    }
+
+    /// Spawns an actor where `placement` says. The id is known at once; messages sent before
+    /// the actor is built wait for it, and `started` runs before any of them.
+    pub fn spawn_with<A, F>(&self, placement: Placement, factory: F) -> Result<ActorRef<A::Msg>, SpawnError>
+    where
+        A: Actor,
+        F: FnOnce() -> A + Send + 'static,
+    {
+        let sh = &self.shared;
+        if sh.is_closing() {
+            return Err(SpawnError::Closed);
+        }
+        let n = sh.shards.len();
+        let rr = || sh.rr.fetch_add(1, Ordering::Relaxed) % n;
+        let shard = match placement {
+            Placement::Shard(i) if i < n => i,
+            Placement::Shard(i) => return Err(SpawnError::NoSuchShard(i)),
+            Placement::RoundRobin => rr(),
+            Placement::LeastLoaded => (0..n)
+                .min_by_key(|&i| sh.shards[i].stats.actors.load(Ordering::Relaxed))
+                .unwrap_or(0),
+            Placement::Local => with_current(|c| c.filter(|s| s.belongs_to(sh)).map(|s| s.idx)).unwrap_or_else(rr),
+        };
+        let slots = &sh.shards[shard].slots;
+        let (slot, gen) = slots.reserve().map_err(|_| SpawnError::SlotsExhausted(shard))?;
+        let id = ActorId::new(shard, slot, gen);
+        with_current(|cur| match cur {
+            Some(s) if s.belongs_to(sh) && s.idx == shard => s.spawn_reserved(id, factory),
+            Some(s) if s.belongs_to(sh) => {
+                s.push_outbound(shard, Packet::new(id.as_u64(), SpawnMsg(factory)));
+                Ok(())
+            }
+            _ => sh.inject(shard, Packet::new(id.as_u64(), SpawnMsg(factory))).map_err(|_| {
+                slots.release(slot, gen);
+                SpawnError::Closed
+            }),
+        })?;
+        Ok(ActorRef::new(sh.clone(), id))
+    }
+
+    /// Gives `actor` a name, unique in this runtime. The name is dropped when the actor stops.
+    pub fn register<M: Send + 'static>(&self, name: &str, actor: &ActorRef<M>) -> Result<(), RegisterError> {
+        if !actor.is_alive() {
+            return Err(RegisterError::Stopped);
+        }
+        self.shared.registry.register(name, actor.id(), TypeId::of::<M>())
+    }
+
+    /// Removes a name. Returns whether it was registered.
+    pub fn unregister(&self, name: &str) -> bool {
+        self.shared.registry.unregister(name)
+    }
+
+    /// Finds the actor registered as `name`, if its message type is `M`.
+    pub fn lookup<M: Send + 'static>(&self, name: &str) -> Option<ActorRef<M>> {
+        let (id, ty) = self.shared.registry.lookup(name)?;
+        (ty == TypeId::of::<M>()).then(|| ActorRef::new(self.shared.clone(), id))
+    }
+
+    /// Counters of the whole runtime and of each shard.
+    pub fn metrics(&self) -> RuntimeMetrics {
+        let sh = &self.shared;
+        let mut by_reason = [0u64; 4];
+        let mut m = RuntimeMetrics { uptime: sh.started.elapsed(), ..Default::default() };
+        for (i, s) in sh.shards.iter().enumerate() {
+            let st = &s.stats;
+            for (k, c) in st.dead.iter().enumerate() {
+                by_reason[k] += c.load(Ordering::Relaxed);
+            }
+            let actors = st.actors.load(Ordering::Relaxed);
+            m.actors += actors;
+            m.shards.push(ShardMetrics {
+                processed: st.processed.load(Ordering::Relaxed),
+                wakes: st.wakes.load(Ordering::Relaxed),
+                actors,
+                run_queue_depth: st.run_queue.load(Ordering::Relaxed),
+                inbound_depth: (sh.gauges[i].iter().map(|g| g.depth()).sum::<usize>() + s.injector.depth())
+                    as u64,
+            });
+        }
+        for (k, c) in sh.off_shard_dead.0.iter().enumerate() {
+            by_reason[k] += c.load(Ordering::Relaxed);
+        }
+        m.dead_letters = by_reason.iter().sum();
+        m.dead_letters_by_reason = DeadLetterReason::ALL.iter().map(|r| (*r, by_reason[r.index()])).collect();
+        m
+    }
+
+    /// Dead letters so far, of every reason.
+    pub fn dead_letters(&self) -> u64 {
+        self.metrics().dead_letters
+    }
+}
+
+/// A running set of shards. Dropping it shuts it down; call [`Runtime::shutdown`] to see errors.
+///
+/// ```
+/// use corelane::{Actor, ActorError, Ctx, Reply, Runtime, Shards, Idle};
+/// use std::time::Duration;
+///
+/// enum Msg { Add(u64), Get(Reply<u64>) }
+/// #[derive(Default)]
+/// struct Counter(u64);
+/// impl Actor for Counter {
+///     type Msg = Msg;
+///     fn receive(&mut self, _: &mut Ctx<Self>, m: Msg) -> Result<(), ActorError> {
+///         match m { Msg::Add(n) => self.0 += n, Msg::Get(r) => r.send(self.0) }
+///         Ok(())
+///     }
+/// }
+///
+/// let rt = Runtime::builder().shards(Shards::Count(2)).idle(Idle::Park).build()?;
+/// let counter = rt.spawn(Counter::default)?;
+/// counter.tell(Msg::Add(2))?;
+/// let n = counter.ask(Msg::Get).timeout(Duration::from_secs(1)).wait()?;
+/// assert_eq!(n, 2);
+/// rt.shutdown()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Runtime {
+    handle: Handle,
+    threads: Vec<JoinHandle<()>>,
+    down: bool,
+}
+
+impl Runtime {
+    /// A builder with the defaults.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// A cloneable handle for other threads.
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    /// Stops every actor (gracefully, each within the stop timeout), then joins every shard
+    /// thread. Messages still in flight afterwards are counted as dead letters.
+    pub fn shutdown(mut self) -> Result<(), ShutdownError> {
+        self.shutdown_inner()
+    }
+
+    fn shutdown_inner(&mut self) -> Result<(), ShutdownError> {
+        if self.down {
+            return Ok(());
+        }
+        let sh = self.handle.shared.clone();
+        if with_current(|c| c.is_some_and(|s| s.belongs_to(&sh))) {
+            return Err(ShutdownError::CalledFromShard);
+        }
+        self.down = true;
+        sh.closing.store(true, Ordering::Release);
+        for i in 0..sh.shards.len() {
+            let _ = sh.inject(i, Packet::new(0, ShutdownMsg));
+            sh.shards[i].parker.notify();
+        }
+        let mut panicked = Vec::new();
+        for (i, t) in self.threads.drain(..).enumerate() {
+            if t.join().is_err() {
+                panicked.push(i);
+            }
+        }
+        if panicked.is_empty() {
+            Ok(())
+        } else {
+            Err(ShutdownError::ShardPanicked(panicked))
+        }
+    }
+}
+
+impl std::ops::Deref for Runtime {
+    type Target = Handle;
+    fn deref(&self) -> &Handle {
+        &self.handle
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown_inner() {
+            tracing::error!(error = %e, "runtime shutdown on drop");
+        }
+    }
+}

@@ -1,0 +1,628 @@
+//! One shard: the state its thread owns and the dispatcher loop that drives it.
+//!
+//! Everything in [`Shard`] is touched only by the shard's own thread (interior mutability
+//! without atomics). Other threads reach it only through the rings and the injector in
+//! [`ShardShared`].
+//!
+//! Dispatcher loop, one pass:
+//! 1. take a pending wake-up notification (park protocol),
+//! 2. drain inbound rings (a bounded batch per ring) and the injector into mailboxes,
+//! 3. fire due timers,
+//! 4. run each ready actor for up to `throughput` messages (system lane first), re-queueing
+//!    those with more, publishing outbound rings after each turn,
+//! 5. yield to the executor when a local task was woken or its time slice is over,
+//! 6. with nothing done, follow the idle policy (spin, park, or spin then park).
+
+use crate::cell::{ActorCell, ErasedCell, Life, Mailbox, Outcome, SystemMsg};
+use crate::error::SpawnError;
+use crate::executor;
+use crate::id::ActorId;
+use crate::injector::Injector;
+use crate::metrics::{bump, DeadLetterReason, ShardStats};
+use crate::packet::{Deliver, Packet};
+use crate::park::Parker;
+use crate::ring::{Consumer, Producer};
+use crate::runtime::{Idle, Shared};
+use crate::slots::Slots;
+use crate::timers::{TimerAction, TimerId, Timers};
+use crate::Actor;
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Items taken from one inbound ring per pass, so one busy peer cannot starve the others.
+const RING_BATCH: usize = 256;
+/// Pushed-but-unpublished items after which a ring is published without waiting for the turn
+/// to end.
+const PUBLISH_BATCH: usize = 32;
+/// Idle passes between yields to the executor while spinning.
+const SPIN_YIELD_EVERY: u32 = 64;
+/// Longest park while local tasks we spawned are pending (they may wait on executor timers or
+/// I/O, which cannot wake a parked shard).
+const TASK_PARK_CAP: Duration = Duration::from_millis(1);
+
+/// What other threads share with one shard.
+pub(crate) struct ShardShared {
+    pub(crate) parker: Parker,
+    pub(crate) injector: Injector,
+    pub(crate) slots: Slots,
+    pub(crate) stats: ShardStats,
+}
+
+impl ShardShared {
+    pub(crate) fn new() -> Self {
+        Self {
+            parker: Parker::new(),
+            injector: Injector::default(),
+            slots: Slots::new(),
+            stats: ShardStats::default(),
+        }
+    }
+}
+
+thread_local! {
+    static CURRENT: Cell<*const Shard> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Calls `f` with the shard this thread runs, if it is a shard thread.
+#[inline]
+pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Shard>) -> R) -> R {
+    let p = CURRENT.with(|c| c.get());
+    // SAFETY: CURRENT is set by `Shard::run` to a shard that lives until `run` returns, and is
+    // cleared before that; the reference does not escape `f`.
+    f(unsafe { p.as_ref() })
+}
+
+struct Entry {
+    gen: u32,
+    cell: Option<Box<dyn ErasedCell>>,
+}
+
+struct Outbound {
+    prod: Producer<Packet>,
+    /// Packets that found the ring full, in order; drained into the ring before new ones.
+    overflow: VecDeque<Packet>,
+    dirty: bool,
+}
+
+/// The shard's own state. Lives on its thread for the thread's lifetime.
+pub(crate) struct Shard {
+    pub(crate) idx: usize,
+    pub(crate) shared: Arc<Shared>,
+    slab: RefCell<Vec<Entry>>,
+    run_queue: RefCell<VecDeque<(u32, u32)>>,
+    outbound: Box<[RefCell<Option<Outbound>>]>,
+    dirty: RefCell<Vec<usize>>,
+    inbound: RefCell<Vec<Consumer<Packet>>>,
+    inj_batch: RefCell<Vec<Packet>>,
+    timers: RefCell<Timers>,
+    /// Messages for actors whose spawn request is still in flight, by slot.
+    pending: RefCell<HashMap<u32, Vec<Packet>>>,
+    pub(crate) local_woken: Cell<bool>,
+    tasks: Cell<usize>,
+    actors: Cell<u64>,
+    shutting_down: Cell<bool>,
+    quiesced: Cell<bool>,
+}
+
+/// A user message in flight.
+pub(crate) struct UserMsg<M>(pub(crate) M);
+impl<M: Send + 'static> Deliver for UserMsg<M> {
+    #[inline]
+    fn deliver(self, shard: &Shard, target: u64) {
+        shard.deliver_user(ActorId::from_u64(target), self.0)
+    }
+}
+
+/// A system message in flight.
+pub(crate) struct SysMsg(pub(crate) SystemMsg);
+impl Deliver for SysMsg {
+    fn deliver(self, shard: &Shard, target: u64) {
+        shard.deliver_system(ActorId::from_u64(target), self.0)
+    }
+}
+
+/// A spawn request in flight; the slot was reserved by the spawner.
+pub(crate) struct SpawnMsg<F>(pub(crate) F);
+impl<A: Actor, F: FnOnce() -> A + Send + 'static> Deliver for SpawnMsg<F> {
+    fn deliver(self, shard: &Shard, target: u64) {
+        if let Err(e) = shard.spawn_reserved(ActorId::from_u64(target), self.0) {
+            tracing::error!(error = %e, "remote spawn failed");
+        }
+    }
+}
+
+/// Start shutting the shard down.
+pub(crate) struct ShutdownMsg;
+impl Deliver for ShutdownMsg {
+    fn deliver(self, shard: &Shard, _: u64) {
+        shard.begin_shutdown()
+    }
+}
+
+impl Shard {
+    pub(crate) fn new(
+        idx: usize,
+        shared: Arc<Shared>,
+        producers: Vec<Option<Producer<Packet>>>,
+        consumers: Vec<Consumer<Packet>>,
+    ) -> Self {
+        Self {
+            idx,
+            shared,
+            slab: RefCell::new(Vec::new()),
+            run_queue: RefCell::new(VecDeque::new()),
+            outbound: producers
+                .into_iter()
+                .map(|p| {
+                    RefCell::new(p.map(|prod| Outbound { prod, overflow: VecDeque::new(), dirty: false }))
+                })
+                .collect(),
+            dirty: RefCell::new(Vec::new()),
+            inbound: RefCell::new(consumers),
+            inj_batch: RefCell::new(Vec::new()),
+            timers: RefCell::new(Timers::default()),
+            pending: RefCell::new(HashMap::new()),
+            local_woken: Cell::new(false),
+            tasks: Cell::new(0),
+            actors: Cell::new(0),
+            shutting_down: Cell::new(false),
+            quiesced: Cell::new(false),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn mine(&self) -> &ShardShared {
+        &self.shared.shards[self.idx]
+    }
+
+    pub(crate) fn slots(&self) -> &Slots {
+        &self.mine().slots
+    }
+
+    /// Whether this shard belongs to the runtime `shared`.
+    #[inline]
+    pub(crate) fn belongs_to(&self, shared: &Arc<Shared>) -> bool {
+        Arc::ptr_eq(&self.shared, shared)
+    }
+
+    pub(crate) fn count_processed(&self, n: usize) {
+        if n > 0 {
+            bump(&self.mine().stats.processed, n as u64);
+        }
+    }
+
+    pub(crate) fn dead_letters(&self, reason: DeadLetterReason, n: u64) {
+        if n > 0 {
+            bump(&self.mine().stats.dead[reason.index()], n);
+            tracing::trace!(?reason, n, "dead letters");
+        }
+    }
+
+    // ---- mailboxes -------------------------------------------------------------------------
+
+    /// Resolves a live cell pointer for `id` (valid until the cell is finalized by this thread).
+    #[inline]
+    fn cell(&self, id: ActorId) -> Option<*const dyn ErasedCell> {
+        let slab = self.slab.borrow();
+        match slab.get(id.slot() as usize) {
+            Some(Entry { gen, cell: Some(c) }) if *gen == id.gen() => Some(&**c as *const _),
+            _ => None,
+        }
+    }
+
+    #[inline]
+    fn schedule(&self, cell: &dyn ErasedCell) {
+        let h = cell.header();
+        if !h.scheduled.get() {
+            h.scheduled.set(true);
+            self.run_queue.borrow_mut().push_back((h.id.slot(), h.id.gen()));
+        }
+    }
+
+    /// Same-shard delivery of a user message: straight into the typed mailbox.
+    #[inline]
+    pub(crate) fn deliver_user<M: Send + 'static>(&self, id: ActorId, msg: M) {
+        if let Err(m) = self.try_deliver_user(id, msg) {
+            drop(m);
+            self.dead_letters(DeadLetterReason::ActorStopped, 1);
+        }
+    }
+
+    /// Like `deliver_user`, but gives the message back when the actor does not accept it.
+    #[inline]
+    pub(crate) fn try_deliver_user<M: Send + 'static>(&self, id: ActorId, msg: M) -> Result<(), M> {
+        let Some(cell) = self.cell(id) else {
+            if self.slots().is_live(id.slot(), id.gen()) {
+                // Reserved by a spawner whose request has not arrived yet: hold it until then.
+                self.pending.borrow_mut().entry(id.slot()).or_default().push(Packet::new(id.as_u64(), UserMsg(msg)));
+                return Ok(());
+            }
+            return Err(msg);
+        };
+        // SAFETY: the generation matched, so this cell is the actor the `ActorRef<M>` was made
+        // for, whose message type is `M`; cells are `#[repr(C)]` with `Mailbox<M>` first. The
+        // cell is boxed in the slab and only this thread frees it, never during this call.
+        let mb = unsafe { &*(cell as *const Mailbox<M>) };
+        mb.push(msg)?;
+        // SAFETY: as above, the cell is alive.
+        self.schedule(unsafe { &*cell });
+        Ok(())
+    }
+
+    pub(crate) fn deliver_system(&self, id: ActorId, sys: SystemMsg) {
+        match self.cell(id) {
+            Some(cell) => {
+                // SAFETY: live cell owned by this thread's slab (see `cell`).
+                let cell = unsafe { &*cell };
+                cell.header().push_system(sys);
+                self.schedule(cell);
+            }
+            None if self.slots().is_live(id.slot(), id.gen()) => {
+                self.pending.borrow_mut().entry(id.slot()).or_default().push(Packet::new(id.as_u64(), SysMsg(sys)));
+            }
+            None => {
+                // Already gone: a stop or kill is complete.
+                if let SystemMsg::Stop(Some(w)) | SystemMsg::Kill(Some(w)) = sys {
+                    w.send(());
+                }
+            }
+        }
+    }
+
+    /// Mailbox depth of a live actor.
+    pub(crate) fn mailbox_len(&self, id: ActorId) -> Option<usize> {
+        // SAFETY: live cell owned by this thread's slab (see `cell`).
+        self.cell(id).map(|c| unsafe { &*c }.mailbox_len())
+    }
+
+    // ---- spawning --------------------------------------------------------------------------
+
+    /// Builds an actor in a slot the spawner reserved on this shard.
+    pub(crate) fn spawn_reserved<A: Actor>(
+        &self,
+        id: ActorId,
+        factory: impl FnOnce() -> A,
+    ) -> Result<(), SpawnError> {
+        let held = self.pending.borrow_mut().remove(&id.slot()).unwrap_or_default();
+        if self.shutting_down.get() {
+            self.slots().release(id.slot(), id.gen());
+            self.dead_letters(DeadLetterReason::RuntimeClosed, held.len() as u64);
+            return Err(SpawnError::Closed);
+        }
+        let actor = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(factory)) {
+            Ok(a) => a,
+            Err(p) => {
+                self.slots().release(id.slot(), id.gen());
+                self.dead_letters(DeadLetterReason::ActorStopped, held.len() as u64);
+                return Err(SpawnError::FactoryPanicked(crate::cell::panic_text(&p)));
+            }
+        };
+        let cell: Box<dyn ErasedCell> = Box::new(ActorCell::new(id, actor));
+        {
+            let mut slab = self.slab.borrow_mut();
+            let slot = id.slot() as usize;
+            if slab.len() <= slot {
+                slab.resize_with(slot + 1, || Entry { gen: u32::MAX, cell: None });
+            }
+            slab[slot] = Entry { gen: id.gen(), cell: Some(cell) };
+        }
+        self.actors.set(self.actors.get() + 1);
+        bump(&self.mine().stats.actors, 1);
+        // Queue it so `started` runs before any message.
+        let c = self.cell(id).expect("just inserted");
+        // SAFETY: just inserted into this thread's slab.
+        self.schedule(unsafe { &*c });
+        for p in held {
+            p.deliver(self);
+        }
+        Ok(())
+    }
+
+    /// A stopping actor gets `stop_timeout` to drain its mailbox.
+    pub(crate) fn begin_stop(&self, id: ActorId) {
+        self.slots().mark_dead(id.slot(), id.gen());
+        let at = Instant::now() + self.shared.cfg.stop_timeout;
+        self.timers.borrow_mut().add(at, TimerAction::StopDeadline(id));
+    }
+
+    fn stop_deadline(&self, id: ActorId) {
+        if let Some(c) = self.cell(id) {
+            // SAFETY: live cell owned by this thread's slab.
+            if unsafe { &*c }.header().life() == Life::Stopping {
+                tracing::warn!(actor = %id, "stop timeout: dropping what is still queued");
+                self.finalize(id);
+            }
+        }
+    }
+
+    /// Takes the cell out of the slab, runs its last rites and frees the slot.
+    fn finalize(&self, id: ActorId) {
+        let cell = {
+            let mut slab = self.slab.borrow_mut();
+            match slab.get_mut(id.slot() as usize) {
+                Some(e) if e.gen == id.gen() => e.cell.take(),
+                _ => None,
+            }
+        };
+        let Some(cell) = cell else { return };
+        cell.finalize(self);
+        drop(cell);
+        self.slots().release(id.slot(), id.gen());
+        self.shared.registry.remove_actor(id);
+        self.actors.set(self.actors.get() - 1);
+        let st = &self.mine().stats.actors;
+        st.store(st.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
+        self.maybe_quiesce();
+    }
+
+    // ---- rings -----------------------------------------------------------------------------
+
+    /// Queues a packet for another shard. Published at the end of the current turn, or at once
+    /// when a batch has built up.
+    #[inline]
+    pub(crate) fn push_outbound(&self, to: usize, p: Packet) {
+        let mut slot = self.outbound[to].borrow_mut();
+        let o = slot.as_mut().expect("no ring to self");
+        if o.overflow.is_empty() {
+            if let Err(p) = o.prod.push(p) {
+                o.overflow.push_back(p);
+            }
+        } else {
+            o.overflow.push_back(p);
+        }
+        if !o.dirty {
+            o.dirty = true;
+            self.dirty.borrow_mut().push(to);
+        }
+        if o.prod.unpublished() >= PUBLISH_BATCH && o.prod.publish() {
+            self.shared.notify(to);
+        }
+    }
+
+    /// Publishes every ring written since the last flush and wakes their shards.
+    pub(crate) fn flush_outbound(&self) {
+        let mut dirty = self.dirty.borrow_mut();
+        if dirty.is_empty() {
+            return;
+        }
+        dirty.retain(|&to| {
+            let mut slot = self.outbound[to].borrow_mut();
+            let o = slot.as_mut().expect("no ring to self");
+            while let Some(p) = o.overflow.pop_front() {
+                if let Err(p) = o.prod.push(p) {
+                    o.overflow.push_front(p);
+                    break;
+                }
+            }
+            if o.prod.publish() {
+                self.shared.notify(to);
+            }
+            o.dirty = !o.overflow.is_empty();
+            o.dirty
+        });
+    }
+
+    fn drain_inbound(&self) -> usize {
+        let mut n = 0;
+        {
+            let mut inbound = self.inbound.borrow_mut();
+            for c in inbound.iter_mut() {
+                let mut k = 0;
+                while k < RING_BATCH {
+                    let Some(p) = c.pop() else { break };
+                    p.deliver(self);
+                    k += 1;
+                }
+                c.release();
+                n += k;
+            }
+        }
+        let inj = &self.mine().injector;
+        if inj.has_pending() {
+            let mut batch = std::mem::take(&mut *self.inj_batch.borrow_mut());
+            inj.take_into(&mut batch);
+            n += batch.len();
+            for p in batch.drain(..) {
+                p.deliver(self);
+            }
+            *self.inj_batch.borrow_mut() = batch;
+        }
+        n
+    }
+
+    // ---- timers and tasks ------------------------------------------------------------------
+
+    pub(crate) fn add_timer(&self, at: Instant, a: TimerAction) -> TimerId {
+        self.timers.borrow_mut().add(at, a)
+    }
+
+    pub(crate) fn cancel_timer(&self, id: TimerId) {
+        self.timers.borrow_mut().cancel(id)
+    }
+
+    fn fire_timers(&self, now: Instant) -> usize {
+        let mut n = 0;
+        loop {
+            let a = self.timers.borrow_mut().pop_due(now);
+            let Some(a) = a else { break };
+            n += 1;
+            match a {
+                TimerAction::StopDeadline(id) => self.stop_deadline(id),
+                TimerAction::Wake(w) => {
+                    w.wake();
+                    self.local_woken.set(true);
+                }
+            }
+        }
+        n
+    }
+
+    /// Runs `fut` as a local task on this shard, counted so parking stays responsive to it.
+    pub(crate) fn spawn_task(&self, fut: impl std::future::Future<Output = ()> + 'static) {
+        self.tasks.set(self.tasks.get() + 1);
+        let shared = self.shared.clone();
+        executor::spawn_local(async move {
+            fut.await;
+            with_current(|s| {
+                if let Some(s) = s.filter(|s| s.belongs_to(&shared)) {
+                    s.tasks.set(s.tasks.get() - 1);
+                }
+            });
+        });
+        self.local_woken.set(true);
+    }
+
+    // ---- dispatcher ------------------------------------------------------------------------
+
+    fn run_ready(&self) -> usize {
+        let budget = self.shared.cfg.throughput;
+        let n = self.run_queue.borrow().len();
+        let mut ran = 0;
+        for _ in 0..n {
+            let next = self.run_queue.borrow_mut().pop_front();
+            let Some((slot, gen)) = next else { break };
+            let id = ActorId::new(self.idx, slot, gen);
+            let Some(cell) = self.cell(id) else { continue };
+            // SAFETY: live cell owned by this thread's slab; it is finalized (freed) only below,
+            // after the last use of this reference.
+            let cell = unsafe { &*cell };
+            ran += 1;
+            match cell.run(self, budget) {
+                Outcome::Idle => cell.header().scheduled.set(false),
+                Outcome::More => self.run_queue.borrow_mut().push_back((slot, gen)),
+                Outcome::Finalize => self.finalize(id),
+            }
+            self.flush_outbound();
+        }
+        let depth = self.run_queue.borrow().len() as u64;
+        self.mine().stats.run_queue.store(depth, Ordering::Relaxed);
+        ran
+    }
+
+    fn has_local_work(&self) -> bool {
+        !self.run_queue.borrow().is_empty() || !self.dirty.borrow().is_empty()
+    }
+
+    fn begin_shutdown(&self) {
+        if self.shutting_down.replace(true) {
+            return;
+        }
+        let ids: Vec<ActorId> = self
+            .slab
+            .borrow()
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.cell.is_some())
+            .map(|(slot, e)| ActorId::new(self.idx, slot as u32, e.gen))
+            .collect();
+        for id in ids {
+            self.deliver_system(id, SystemMsg::Stop(None));
+        }
+        self.maybe_quiesce();
+    }
+
+    fn maybe_quiesce(&self) {
+        if self.shutting_down.get() && self.actors.get() == 0 && !self.quiesced.replace(true) {
+            self.shared.shard_quiesced();
+        }
+    }
+
+    /// The shard thread's main loop. Returns after shutdown, when every shard has quiesced.
+    pub(crate) async fn run(&self) {
+        CURRENT.with(|c| c.set(self as *const Shard));
+        let parker = &self.mine().parker;
+        parker.register_current();
+        let idle = self.shared.cfg.idle;
+        let notify_mode = self.shared.notify_mode;
+        let mut idle_since: Option<Instant> = None;
+        let mut idle_passes: u32 = 0;
+        loop {
+            if notify_mode {
+                parker.begin_pass();
+            }
+            let mut work = self.drain_inbound();
+            if !self.timers.borrow().is_empty() {
+                work += self.fire_timers(Instant::now());
+            }
+            work += self.run_ready();
+            self.flush_outbound();
+            if self.local_woken.replace(false) || executor::should_yield() {
+                executor::yield_now().await;
+            }
+            if self.quiesced.get() && self.shared.all_quiesced() {
+                break;
+            }
+            if work > 0 || self.has_local_work() {
+                idle_since = None;
+                idle_passes = 0;
+                continue;
+            }
+            idle_passes = idle_passes.wrapping_add(1);
+            let park = match idle {
+                Idle::Spin => false,
+                Idle::Park => true,
+                Idle::SpinThenPark(d) => idle_since.get_or_insert_with(Instant::now).elapsed() >= d,
+            };
+            if park {
+                self.park(parker).await;
+                idle_since = None;
+            } else if idle_passes % SPIN_YIELD_EVERY == 0 {
+                executor::yield_now().await;
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+        self.exit();
+        CURRENT.with(|c| c.set(std::ptr::null()));
+    }
+
+    async fn park(&self, parker: &Parker) {
+        // Local tasks that are ready run first; if they made work, do not sleep.
+        executor::yield_now().await;
+        if self.local_woken.get() || self.has_local_work() {
+            return;
+        }
+        let mut timeout = self
+            .timers
+            .borrow_mut()
+            .next_deadline()
+            .map(|at| at.saturating_duration_since(Instant::now()));
+        if self.tasks.get() > 0 {
+            timeout = Some(timeout.map_or(TASK_PARK_CAP, |t| t.min(TASK_PARK_CAP)));
+        }
+        if timeout == Some(Duration::ZERO) {
+            return;
+        }
+        if parker.park(timeout) {
+            bump(&self.mine().stats.wakes, 1);
+        }
+    }
+
+    /// After the last pass: nothing more is accepted; what is still in flight is dead.
+    fn exit(&self) {
+        let mut n = 0u64;
+        for p in self.mine().injector.close() {
+            drop(p);
+            n += 1;
+        }
+        for c in self.inbound.borrow_mut().iter_mut() {
+            while let Some(p) = c.pop() {
+                drop(p);
+                n += 1;
+            }
+            c.release();
+        }
+        for (_, v) in self.pending.borrow_mut().drain() {
+            n += v.len() as u64;
+        }
+        self.dead_letters(DeadLetterReason::RuntimeClosed, n);
+        // Taken out before dropping: drops may run user code that reaches back into the shard.
+        let slab = std::mem::take(&mut *self.slab.borrow_mut());
+        drop(slab);
+        let timers = std::mem::take(&mut *self.timers.borrow_mut());
+        drop(timers);
+    }
+}

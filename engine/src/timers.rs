@@ -1,0 +1,156 @@
+//! A shard's timers: a binary heap of deadlines over a slab of actions, with cancellation.
+//!
+//! Cancelled entries are skipped lazily and the heap is rebuilt when they outnumber the live
+//! ones, so memory stays proportional to live timers.
+
+use crate::id::ActorId;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::task::Waker;
+use std::time::Instant;
+
+/// What a due timer does.
+pub(crate) enum TimerAction {
+    /// A graceful stop ran out of time: finalize the actor now.
+    StopDeadline(ActorId),
+    /// Wake a task (an ask waiting for its deadline).
+    Wake(Waker),
+}
+
+/// Handle to cancel a timer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TimerId {
+    idx: u32,
+    gen: u32,
+}
+
+struct Slot {
+    gen: u32,
+    action: Option<TimerAction>,
+}
+
+#[derive(Default)]
+pub(crate) struct Timers {
+    heap: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    live: usize,
+}
+
+impl Timers {
+    pub(crate) fn add(&mut self, at: Instant, action: TimerAction) -> TimerId {
+        let idx = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(Slot { gen: 0, action: None });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let slot = &mut self.slots[idx as usize];
+        slot.action = Some(action);
+        self.live += 1;
+        self.heap.push(Reverse((at, idx, slot.gen)));
+        TimerId { idx, gen: slot.gen }
+    }
+
+    pub(crate) fn cancel(&mut self, id: TimerId) {
+        if let Some(slot) = self.slots.get_mut(id.idx as usize) {
+            if slot.gen == id.gen && slot.action.take().is_some() {
+                self.release(id.idx);
+                if self.heap.len() > 1024 && self.heap.len() > 2 * self.live {
+                    let slots = &self.slots;
+                    self.heap.retain(|Reverse((_, i, g))| {
+                        let s = &slots[*i as usize];
+                        s.gen == *g && s.action.is_some()
+                    });
+                }
+            }
+        }
+    }
+
+    fn release(&mut self, idx: u32) {
+        let slot = &mut self.slots[idx as usize];
+        slot.gen = slot.gen.wrapping_add(1);
+        self.free.push(idx);
+        self.live -= 1;
+    }
+
+    fn is_current(&self, idx: u32, gen: u32) -> bool {
+        let s = &self.slots[idx as usize];
+        s.gen == gen && s.action.is_some()
+    }
+
+    /// The earliest live deadline.
+    pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
+        while let Some(Reverse((at, idx, gen))) = self.heap.peek().copied() {
+            if self.is_current(idx, gen) {
+                return Some(at);
+            }
+            self.heap.pop();
+        }
+        None
+    }
+
+    /// Takes one action whose deadline is `<= now`.
+    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<TimerAction> {
+        loop {
+            let Reverse((at, idx, gen)) = *self.heap.peek()?;
+            if !self.is_current(idx, gen) {
+                self.heap.pop();
+                continue;
+            }
+            if at > now {
+                return None;
+            }
+            self.heap.pop();
+            let action = self.slots[idx as usize].action.take();
+            self.release(idx);
+            return action;
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn due_in_order_and_cancel_skips() {
+        let mut t = Timers::default();
+        let now = Instant::now();
+        let a = ActorId::new(0, 1, 1);
+        let b = ActorId::new(0, 2, 1);
+        let c = ActorId::new(0, 3, 1);
+        t.add(now + Duration::from_millis(30), TimerAction::StopDeadline(c));
+        let id = t.add(now + Duration::from_millis(10), TimerAction::StopDeadline(a));
+        t.add(now + Duration::from_millis(20), TimerAction::StopDeadline(b));
+        t.cancel(id);
+        assert_eq!(t.next_deadline(), Some(now + Duration::from_millis(20)));
+        assert!(t.pop_due(now).is_none());
+        let due: Vec<_> = std::iter::from_fn(|| t.pop_due(now + Duration::from_millis(40)))
+            .map(|a| match a {
+                TimerAction::StopDeadline(id) => id,
+                TimerAction::Wake(_) => unreachable!(),
+            })
+            .collect();
+        assert_eq!(due, vec![b, c]);
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn cancelled_entries_do_not_accumulate() {
+        let mut t = Timers::default();
+        let at = Instant::now() + Duration::from_secs(60);
+        for i in 0..100_000 {
+            let id = t.add(at, TimerAction::StopDeadline(ActorId::new(0, i, 1)));
+            t.cancel(id);
+        }
+        assert!(t.heap.len() <= 2048, "heap kept {} dead entries", t.heap.len());
+        assert!(t.slots.len() <= 1, "slots are reused");
+    }
+}
