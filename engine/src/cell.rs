@@ -25,8 +25,6 @@ pub(crate) enum SystemMsg {
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 pub(crate) enum Life {
-    /// Built, `started` not yet run.
-    Starting,
     Running,
     /// Draining its mailbox; accepts nothing new.
     Stopping,
@@ -48,7 +46,8 @@ pub(crate) struct Header {
     pub(crate) id: ActorId,
     pub(crate) scheduled: Cell<bool>,
     life: Cell<Life>,
-    started_ok: Cell<bool>,
+    /// `None` until `started` has run; then whether it succeeded.
+    started: Cell<Option<bool>>,
     system: UnsafeCell<VecDeque<SystemMsg>>,
     waiters: UnsafeCell<Vec<Reply<()>>>,
 }
@@ -58,8 +57,8 @@ impl Header {
         Self {
             id,
             scheduled: Cell::new(false),
-            life: Cell::new(Life::Starting),
-            started_ok: Cell::new(false),
+            life: Cell::new(Life::Running),
+            started: Cell::new(None),
             system: UnsafeCell::new(VecDeque::new()),
             waiters: UnsafeCell::new(Vec::new()),
         }
@@ -133,8 +132,9 @@ pub(crate) trait ErasedCell {
     fn header(&self) -> &Header;
     /// Runs the system lane, then up to `budget` user messages.
     fn run(&self, shard: &Shard, budget: usize) -> Outcome;
-    /// Last rites: `stopped`, leftovers to dead letters, stop waiters answered.
-    fn finalize(&self, shard: &Shard);
+    /// Last rites: `stopped`, leftovers to dead letters. Returns the stop waiters, to be
+    /// answered once the slot and names are released.
+    fn finalize(&self, shard: &Shard) -> Vec<Reply<()>>;
     fn mailbox_len(&self) -> usize;
 }
 
@@ -170,13 +170,13 @@ impl<A: Actor> ErasedCell for ActorCell<A> {
             }
         }
         let mut ctx = Ctx::<A>::new(shard, h.id);
-        if h.life() == Life::Starting {
-            h.set_life(Life::Running);
+        if h.started.get().is_none() {
+            h.started.set(Some(false));
             // SAFETY: the dispatcher runs one cell at a time and never re-enters `run`, so this
             // is the only reference to the state.
             let actor = unsafe { &mut *self.actor.get() };
             match catch_unwind(AssertUnwindSafe(|| actor.started(&mut ctx))) {
-                Ok(Ok(())) => h.started_ok.set(true),
+                Ok(Ok(())) => h.started.set(Some(true)),
                 Ok(Err(e)) => {
                     tracing::error!(actor = %h.id, error = %e, "started failed; stopping");
                     return Outcome::Finalize;
@@ -221,11 +221,11 @@ impl<A: Actor> ErasedCell for ActorCell<A> {
         }
     }
 
-    fn finalize(&self, shard: &Shard) {
+    fn finalize(&self, shard: &Shard) -> Vec<Reply<()>> {
         let h = &self.mbox.hdr;
         h.set_life(Life::Dead);
         shard.slots().mark_dead(h.id.slot(), h.id.gen());
-        if h.started_ok.get() {
+        if h.started.get() == Some(true) {
             let mut ctx = Ctx::<A>::new(shard, h.id);
             // SAFETY: the actor is not running (finalize is called by the dispatcher between
             // turns), so this is the only reference to the state.
@@ -243,12 +243,9 @@ impl<A: Actor> ErasedCell for ActorCell<A> {
         while let Some(SystemMsg::Stop(w) | SystemMsg::Kill(w)) = h.pop_system() {
             h.add_waiter(w);
         }
-        // SAFETY: owner-thread only; taken out before user code (reply wake-ups) runs.
-        let waiters = std::mem::take(unsafe { &mut *h.waiters.get() });
-        for w in waiters {
-            w.send(());
-        }
         tracing::debug!(actor = %h.id, "stopped");
+        // SAFETY: owner-thread only; no other reference into the list exists.
+        std::mem::take(unsafe { &mut *h.waiters.get() })
     }
 
     fn mailbox_len(&self) -> usize {

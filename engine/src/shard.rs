@@ -348,13 +348,17 @@ impl Shard {
             }
         };
         let Some(cell) = cell else { return };
-        cell.finalize(self);
+        let waiters = cell.finalize(self);
         drop(cell);
-        self.slots().release(id.slot(), id.gen());
         self.shared.registry.remove_actor(id);
+        self.slots().release(id.slot(), id.gen());
         self.actors.set(self.actors.get() - 1);
         let st = &self.mine().stats.actors;
         st.store(st.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
+        // Told last: whoever waits for the stop sees the name and slot already gone.
+        for w in waiters {
+            w.send(());
+        }
         self.maybe_quiesce();
     }
 
@@ -549,7 +553,10 @@ impl Shard {
             }
             work += self.run_ready();
             self.flush_outbound();
-            if self.local_woken.replace(false) || executor::should_yield() {
+            // Yield when a local task was woken, or when tasks of ours exist and the executor's
+            // time slice is over. With no tasks, a busy shard does not enter the executor's
+            // reactor at all (it would allocate timer sources there every time slice).
+            if self.local_woken.replace(false) || (self.tasks.get() > 0 && executor::should_yield()) {
                 executor::yield_now().await;
             }
             if self.quiesced.get() && self.shared.all_quiesced() {

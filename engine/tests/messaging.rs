@@ -1,0 +1,662 @@
+//! Behaviour of tell, ask, stop and spawn across shards and threads.
+
+use corelane::{
+    Actor, ActorError, ActorRef, AskError, Ctx, DeadLetterReason, Idle, Placement, Reply, Runtime, Shards,
+    TrySendError,
+};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn runtime(shards: usize, idle: Idle) -> Runtime {
+    Runtime::builder().shards(Shards::Count(shards)).idle(idle).build().expect("runtime builds")
+}
+
+// ---- ordering --------------------------------------------------------------------------------
+
+enum RecvMsg {
+    Seq { sender: u32, n: u64 },
+    /// Answered once `expected` messages have arrived.
+    Report { expected: u64, reply: Reply<(HashMap<u32, u64>, u64)> },
+}
+
+/// Records the last sequence number per sender and counts order violations.
+#[derive(Default)]
+struct Recorder {
+    last: HashMap<u32, u64>,
+    violations: u64,
+    seen: u64,
+    waiting: Option<(u64, Reply<(HashMap<u32, u64>, u64)>)>,
+}
+
+impl Recorder {
+    fn answer_if_complete(&mut self) {
+        if self.waiting.as_ref().is_some_and(|(e, _)| self.seen >= *e) {
+            let (_, r) = self.waiting.take().unwrap();
+            r.send((self.last.clone(), self.violations));
+        }
+    }
+}
+
+impl Actor for Recorder {
+    type Msg = RecvMsg;
+    fn receive(&mut self, _: &mut Ctx<Self>, m: RecvMsg) -> Result<(), ActorError> {
+        match m {
+            RecvMsg::Seq { sender, n } => {
+                let last = self.last.entry(sender).or_insert(0);
+                if n != *last + 1 {
+                    self.violations += 1;
+                }
+                *last = n;
+                self.seen += 1;
+            }
+            RecvMsg::Report { expected, reply } => self.waiting = Some((expected, reply)),
+        }
+        self.answer_if_complete();
+        Ok(())
+    }
+}
+
+enum SenderMsg {
+    Go { to: ActorRef<RecvMsg>, id: u32, count: u64, done: Reply<()> },
+}
+
+/// Sends `count` numbered messages, a slice per turn so it interleaves with other actors.
+struct Sender;
+impl Actor for Sender {
+    type Msg = SenderMsg;
+    fn receive(&mut self, _: &mut Ctx<Self>, m: SenderMsg) -> Result<(), ActorError> {
+        let SenderMsg::Go { to, id, count, done } = m;
+        for n in 1..=count {
+            to.tell(RecvMsg::Seq { sender: id, n }).unwrap();
+        }
+        done.send(());
+        Ok(())
+    }
+}
+
+#[test]
+fn per_pair_fifo_across_shards_under_concurrent_senders() {
+    let rt = runtime(4, Idle::SpinThenPark(Duration::from_micros(20)));
+    let recorder = rt.spawn_on(0, Recorder::default).unwrap();
+    const COUNT: u64 = 20_000;
+    // Actor senders on every shard (including the receiver's own) ...
+    let mut done = Vec::new();
+    for shard in 0..4 {
+        let s = rt.spawn_on(shard, || Sender).unwrap();
+        let to = recorder.clone();
+        done.push(s.ask(|r| SenderMsg::Go { to, id: shard as u32, count: COUNT, done: r }));
+    }
+    // ... and plain threads, all at once.
+    let threads: Vec<_> = (10..13u32)
+        .map(|id| {
+            let to = recorder.clone();
+            std::thread::spawn(move || {
+                for n in 1..=COUNT {
+                    to.tell(RecvMsg::Seq { sender: id, n }).unwrap();
+                }
+            })
+        })
+        .collect();
+    for d in done {
+        d.timeout(WAIT).wait().unwrap();
+    }
+    for t in threads {
+        t.join().unwrap();
+    }
+    let (last, violations) = recorder
+        .ask(|reply| RecvMsg::Report { expected: 7 * COUNT, reply })
+        .timeout(WAIT)
+        .wait()
+        .expect("all messages arrive");
+    assert_eq!(violations, 0, "per-sender order was broken");
+    assert_eq!(last.len(), 7);
+    assert!(last.values().all(|&n| n == COUNT), "every message arrived: {last:?}");
+    rt.shutdown().unwrap();
+}
+
+// ---- ask -----------------------------------------------------------------------------------
+
+enum SlowMsg {
+    /// Keep the reply instead of answering.
+    Hold(Reply<u32>),
+    /// Answer the held reply now.
+    Release,
+    Ping(Reply<()>),
+}
+
+#[derive(Default)]
+struct Slow {
+    held: Option<Reply<u32>>,
+}
+impl Actor for Slow {
+    type Msg = SlowMsg;
+    fn receive(&mut self, _: &mut Ctx<Self>, m: SlowMsg) -> Result<(), ActorError> {
+        match m {
+            SlowMsg::Hold(r) => self.held = Some(r),
+            SlowMsg::Release => {
+                if let Some(r) = self.held.take() {
+                    r.send(7)
+                }
+            }
+            SlowMsg::Ping(r) => r.send(()),
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn ask_timeout_errors_and_late_reply_is_a_dead_letter() {
+    let rt = runtime(2, Idle::Park);
+    let slow = rt.spawn_on(1, Slow::default).unwrap();
+    let r = slow.ask(SlowMsg::Hold).timeout(Duration::from_millis(20)).wait();
+    assert_eq!(r, Err(AskError::Timeout));
+    let m = rt.metrics();
+    assert_eq!(m.dead_letters_for(DeadLetterReason::AskTimeout), 1);
+    assert_eq!(m.dead_letters_for(DeadLetterReason::LateReply), 0);
+    slow.tell(SlowMsg::Release).unwrap();
+    // The ping is handled after Release, so the late reply has been counted once it returns.
+    slow.ask(SlowMsg::Ping).timeout(WAIT).wait().unwrap();
+    assert_eq!(rt.metrics().dead_letters_for(DeadLetterReason::LateReply), 1);
+    rt.shutdown().unwrap();
+}
+
+#[test]
+fn ask_to_a_stopped_actor_fails_fast_with_no_reply() {
+    let rt = runtime(2, Idle::Park);
+    let slow = rt.spawn_on(0, Slow::default).unwrap();
+    slow.stop().timeout(WAIT).wait().unwrap();
+    let started = std::time::Instant::now();
+    let r = slow.ask(SlowMsg::Ping).timeout(WAIT).wait();
+    assert_eq!(r, Err(AskError::NoReply));
+    assert!(started.elapsed() < WAIT, "it failed before the timeout");
+    rt.shutdown().unwrap();
+}
+
+#[test]
+fn blocking_wait_on_a_shard_is_refused() {
+    enum M {
+        Try(ActorRef<SlowMsg>, Reply<Result<(), AskError>>),
+    }
+    struct Blocker;
+    impl Actor for Blocker {
+        type Msg = M;
+        fn receive(&mut self, _: &mut Ctx<Self>, m: M) -> Result<(), ActorError> {
+            let M::Try(target, reply) = m;
+            reply.send(target.ask(SlowMsg::Ping).wait());
+            Ok(())
+        }
+    }
+    let rt = runtime(2, Idle::Park);
+    let slow = rt.spawn_on(0, Slow::default).unwrap();
+    let b = rt.spawn_on(0, || Blocker).unwrap();
+    let r = b.ask(|r| M::Try(slow.clone(), r)).timeout(WAIT).wait().unwrap();
+    assert_eq!(r, Err(AskError::WouldBlock));
+    rt.shutdown().unwrap();
+}
+
+enum Relay {
+    /// Ask `target` from inside the actor; deliver the outcome to `report`.
+    Start { target: ActorRef<SlowMsg>, timeout: Duration, report: mpsc::Sender<Result<(), AskError>> },
+    Outcome(Result<(), AskError>),
+}
+#[derive(Default)]
+struct Asker {
+    report: Option<mpsc::Sender<Result<(), AskError>>>,
+}
+impl Actor for Asker {
+    type Msg = Relay;
+    fn receive(&mut self, ctx: &mut Ctx<Self>, m: Relay) -> Result<(), ActorError> {
+        match m {
+            Relay::Start { target, timeout, report } => {
+                self.report = Some(report);
+                ctx.ask(&target, SlowMsg::Ping, timeout, Relay::Outcome);
+            }
+            Relay::Outcome(r) => self.report.as_ref().unwrap().send(r).unwrap(),
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn ask_from_an_actor_across_shards_and_on_the_same_shard() {
+    for idle in [Idle::Park, Idle::Spin] {
+        let rt = runtime(2, idle);
+        let target = rt.spawn_on(1, Slow::default).unwrap();
+        for shard in [0, 1] {
+            let asker = rt.spawn_on(shard, Asker::default).unwrap();
+            let (tx, rx) = mpsc::channel();
+            asker.tell(Relay::Start { target: target.clone(), timeout: WAIT, report: tx }).unwrap();
+            assert_eq!(rx.recv_timeout(WAIT).unwrap(), Ok(()), "{idle:?} shard {shard}");
+        }
+        rt.shutdown().unwrap();
+    }
+}
+
+#[test]
+fn ask_from_an_actor_times_out_on_the_shard_timer() {
+    let rt = runtime(2, Idle::Park);
+    let target = rt.spawn_on(1, Slow::default).unwrap();
+    // Occupy the target with a held request, then ask something it will not answer in time:
+    // Hold never answers, so use a dedicated holder.
+    enum H {
+        Hold(Reply<()>),
+    }
+    #[derive(Default)]
+    struct Holder(Vec<Reply<()>>);
+    impl Actor for Holder {
+        type Msg = H;
+        fn receive(&mut self, _: &mut Ctx<Self>, H::Hold(r): H) -> Result<(), ActorError> {
+            self.0.push(r);
+            Ok(())
+        }
+    }
+    let holder = rt.spawn_on(1, Holder::default).unwrap();
+    enum A {
+        Go(mpsc::Sender<Result<(), AskError>>),
+        Out(Result<(), AskError>),
+    }
+    struct Ask2(ActorRef<H>, Option<mpsc::Sender<Result<(), AskError>>>);
+    impl Actor for Ask2 {
+        type Msg = A;
+        fn receive(&mut self, ctx: &mut Ctx<Self>, m: A) -> Result<(), ActorError> {
+            match m {
+                A::Go(tx) => {
+                    self.1 = Some(tx);
+                    ctx.ask(&self.0, H::Hold, Duration::from_millis(30), A::Out);
+                }
+                A::Out(r) => self.1.as_ref().unwrap().send(r).unwrap(),
+            }
+            Ok(())
+        }
+    }
+    let h = holder.clone();
+    let a = rt.spawn_on(0, move || Ask2(h, None)).unwrap();
+    let (tx, rx) = mpsc::channel();
+    a.tell(A::Go(tx)).unwrap();
+    assert_eq!(rx.recv_timeout(WAIT).unwrap(), Err(AskError::Timeout));
+    drop(target);
+    rt.shutdown().unwrap();
+}
+
+// ---- stop ----------------------------------------------------------------------------------
+
+enum WorkMsg {
+    Work(u64),
+    Ping(Reply<()>),
+}
+struct Worker {
+    sum: u64,
+    count: u64,
+    report: mpsc::Sender<(u64, u64)>,
+}
+impl Actor for Worker {
+    type Msg = WorkMsg;
+    fn receive(&mut self, _: &mut Ctx<Self>, m: WorkMsg) -> Result<(), ActorError> {
+        match m {
+            WorkMsg::Work(n) => {
+                self.sum += n;
+                self.count += 1;
+            }
+            WorkMsg::Ping(r) => r.send(()),
+        }
+        Ok(())
+    }
+    fn stopped(&mut self, _: &mut Ctx<Self>) {
+        self.report.send((self.count, self.sum)).unwrap();
+    }
+}
+
+#[test]
+fn graceful_stop_drains_the_queue_and_later_sends_are_dead_letters() {
+    let rt = runtime(2, Idle::Park);
+    let (tx, rx) = mpsc::channel();
+    let w = rt.spawn_on(1, move || Worker { sum: 0, count: 0, report: tx }).unwrap();
+    for n in 1..=1000 {
+        w.tell(WorkMsg::Work(n)).unwrap();
+    }
+    let stopped = w.stop();
+    stopped.timeout(WAIT).wait().unwrap();
+    assert_eq!(rx.recv_timeout(WAIT).unwrap(), (1000, 500_500), "every queued message was handled");
+    assert!(!w.is_alive());
+    let before = rt.metrics().dead_letters_for(DeadLetterReason::ActorStopped);
+    w.tell(WorkMsg::Work(1)).unwrap();
+    w.tell(WorkMsg::Work(2)).unwrap();
+    // Dead letters of a plain thread's sends are counted when the shard sees them; a ping to a
+    // live actor on that shard, sent after them on the same path, orders the check.
+    let probe = rt.spawn_on(1, Slow::default).unwrap();
+    probe.ask(SlowMsg::Ping).timeout(WAIT).wait().unwrap();
+    assert_eq!(rt.metrics().dead_letters_for(DeadLetterReason::ActorStopped), before + 2);
+    rt.shutdown().unwrap();
+}
+
+#[test]
+fn try_tell_to_a_stopped_actor_returns_the_message() {
+    let rt = runtime(2, Idle::Park);
+    let (tx, _rx) = mpsc::channel();
+    let w = rt.spawn_on(0, move || Worker { sum: 0, count: 0, report: tx }).unwrap();
+    assert!(w.try_tell(WorkMsg::Work(1)).is_ok());
+    w.stop().timeout(WAIT).wait().unwrap();
+    match w.try_tell(WorkMsg::Work(42)) {
+        Err(TrySendError::Stopped(WorkMsg::Work(42))) => {}
+        other => panic!("expected the message back, got {:?}", other.map(|_| ())),
+    }
+    rt.shutdown().unwrap();
+}
+
+#[test]
+fn try_tell_on_the_same_shard_returns_the_message_of_a_stopped_actor() {
+    enum M {
+        Check(ActorRef<WorkMsg>, Reply<Option<u64>>),
+    }
+    struct Checker;
+    impl Actor for Checker {
+        type Msg = M;
+        fn receive(&mut self, _: &mut Ctx<Self>, M::Check(target, r): M) -> Result<(), ActorError> {
+            r.send(target.try_tell(WorkMsg::Work(9)).err().map(|e| match e.into_inner() {
+                WorkMsg::Work(n) => n,
+                WorkMsg::Ping(_) => unreachable!(),
+            }));
+            Ok(())
+        }
+    }
+    let rt = runtime(1, Idle::Park);
+    let (tx, _rx) = mpsc::channel();
+    let w = rt.spawn_on(0, move || Worker { sum: 0, count: 0, report: tx }).unwrap();
+    let c = rt.spawn_on(0, || Checker).unwrap();
+    assert_eq!(c.ask(|r| M::Check(w.clone(), r)).timeout(WAIT).wait().unwrap(), None);
+    w.stop().timeout(WAIT).wait().unwrap();
+    assert_eq!(c.ask(|r| M::Check(w.clone(), r)).timeout(WAIT).wait().unwrap(), Some(9));
+    rt.shutdown().unwrap();
+}
+
+#[test]
+fn kill_drops_the_queue_and_runs_stopped() {
+    let rt = Runtime::builder().shards(Shards::Count(1)).idle(Idle::Park).build().unwrap();
+    // A gate actor holds the shard until released, so the worker's messages and the kill are
+    // all queued when the shard next looks.
+    enum G {
+        Block { blocked: mpsc::Sender<()>, open: mpsc::Receiver<()> },
+    }
+    struct Gate;
+    impl Actor for Gate {
+        type Msg = G;
+        fn receive(&mut self, _: &mut Ctx<Self>, G::Block { blocked, open }: G) -> Result<(), ActorError> {
+            blocked.send(()).unwrap();
+            open.recv_timeout(WAIT).unwrap();
+            Ok(())
+        }
+    }
+    let gate = rt.spawn_on(0, || Gate).unwrap();
+    let (tx, rx) = mpsc::channel();
+    let w = rt.spawn_on(0, move || Worker { sum: 0, count: 0, report: tx }).unwrap();
+    w.ask(WorkMsg::Ping).timeout(WAIT).wait().unwrap();
+    let (blocked_tx, blocked_rx) = mpsc::channel();
+    let (open_tx, open_rx) = mpsc::channel();
+    gate.tell(G::Block { blocked: blocked_tx, open: open_rx }).unwrap();
+    blocked_rx.recv_timeout(WAIT).unwrap();
+    for n in 0..100 {
+        w.tell(WorkMsg::Work(n)).unwrap();
+    }
+    let killed = w.kill();
+    open_tx.send(()).unwrap();
+    killed.timeout(WAIT).wait().unwrap();
+    assert_eq!(rx.recv_timeout(WAIT).unwrap(), (0, 0), "stopped ran and nothing queued was handled");
+    assert_eq!(rt.metrics().dead_letters_for(DeadLetterReason::ActorStopped), 100);
+    rt.shutdown().unwrap();
+}
+
+// ---- shards and threads ---------------------------------------------------------------------
+
+enum WhereMsg {
+    Where(Reply<(usize, String)>),
+}
+struct Where;
+impl Actor for Where {
+    type Msg = WhereMsg;
+    fn receive(&mut self, ctx: &mut Ctx<Self>, WhereMsg::Where(r): WhereMsg) -> Result<(), ActorError> {
+        r.send((ctx.shard_index(), std::thread::current().name().unwrap_or("").to_string()));
+        Ok(())
+    }
+}
+
+#[test]
+fn four_shards_on_two_cores_unpinned() {
+    let rt = Runtime::builder().shards(Shards::Count(4)).pin(false).idle(Idle::Park).build().unwrap();
+    assert_eq!(rt.shard_count(), 4);
+    for shard in 0..4 {
+        let a = rt.spawn_on(shard, || Where).unwrap();
+        let (s, thread) = a.ask(WhereMsg::Where).timeout(WAIT).wait().unwrap();
+        assert_eq!(s, shard);
+        assert_eq!(thread, format!("corelane-{shard}"));
+    }
+    rt.shutdown().unwrap();
+}
+
+#[test]
+fn pinning_more_shards_than_cores_is_an_error() {
+    let cores = core_count();
+    let e = Runtime::builder().shards(Shards::Count(cores + 1)).pin(true).build().err().unwrap();
+    assert!(matches!(e, corelane::BuildError::NotEnoughCores { .. }), "{e}");
+}
+
+fn core_count() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+#[test]
+fn non_send_state_compiles_and_runs() {
+    enum M {
+        Push(u32),
+        Sum(Reply<u32>),
+    }
+    struct Local {
+        items: Rc<RefCell<Vec<u32>>>,
+    }
+    impl Actor for Local {
+        type Msg = M;
+        fn receive(&mut self, _: &mut Ctx<Self>, m: M) -> Result<(), ActorError> {
+            match m {
+                M::Push(n) => self.items.borrow_mut().push(n),
+                M::Sum(r) => r.send(self.items.borrow().iter().sum()),
+            }
+            Ok(())
+        }
+    }
+    let rt = runtime(2, Idle::Park);
+    // The factory is Send; the state it builds (an Rc) never leaves the shard.
+    let a = rt.spawn_on(1, || Local { items: Rc::new(RefCell::new(Vec::new())) }).unwrap();
+    for n in 1..=10 {
+        a.tell(M::Push(n)).unwrap();
+    }
+    assert_eq!(a.ask(M::Sum).timeout(WAIT).wait().unwrap(), 55);
+    rt.shutdown().unwrap();
+}
+
+#[test]
+fn messages_sent_before_a_cross_shard_spawn_lands_wait_for_it() {
+    enum M {
+        Spawn(Reply<ActorRef<WorkMsg>>, mpsc::Sender<(u64, u64)>),
+    }
+    struct Spawner;
+    impl Actor for Spawner {
+        type Msg = M;
+        fn receive(&mut self, ctx: &mut Ctx<Self>, M::Spawn(r, tx): M) -> Result<(), ActorError> {
+            let w = ctx
+                .runtime()
+                .spawn_on(1, move || Worker { sum: 0, count: 0, report: tx })
+                .map_err(ActorError::from)?;
+            // The spawn request is still unpublished in this turn; these go with it.
+            for n in 1..=10 {
+                w.tell(WorkMsg::Work(n)).unwrap();
+            }
+            r.send(w);
+            Ok(())
+        }
+    }
+    let rt = runtime(2, Idle::Park);
+    let s = rt.spawn_on(0, || Spawner).unwrap();
+    let (tx, rx) = mpsc::channel();
+    let w = s.ask(|r| M::Spawn(r, tx)).timeout(WAIT).wait().unwrap();
+    // And these come from another thread, racing the spawn request.
+    for n in 11..=20 {
+        w.tell(WorkMsg::Work(n)).unwrap();
+    }
+    w.stop().timeout(WAIT).wait().unwrap();
+    assert_eq!(rx.recv_timeout(WAIT).unwrap(), (20, 210));
+    rt.shutdown().unwrap();
+}
+
+#[test]
+fn placement_least_loaded_and_local() {
+    let rt = runtime(3, Idle::Park);
+    let _a = rt.spawn_on(0, || Where).unwrap();
+    let _b = rt.spawn_on(0, || Where).unwrap();
+    let _c = rt.spawn_on(1, || Where).unwrap();
+    // Spawns are counted when they land; a round trip to each shard makes sure they have.
+    for s in 0..3 {
+        rt.spawn_on(s, || Where).unwrap().ask(WhereMsg::Where).timeout(WAIT).wait().unwrap();
+    }
+    let d = rt.spawn_with(Placement::LeastLoaded, || Where).unwrap();
+    assert_eq!(d.id().shard(), 2);
+    assert!(matches!(rt.spawn_on(9, || Where), Err(corelane::SpawnError::NoSuchShard(9))));
+    rt.shutdown().unwrap();
+}
+
+#[test]
+fn names_are_unique_typed_and_dropped_on_stop() {
+    let rt = runtime(2, Idle::Park);
+    let a = rt.spawn_on(0, || Where).unwrap();
+    let b = rt.spawn_on(1, || Where).unwrap();
+    rt.register("where", &a).unwrap();
+    assert!(matches!(rt.register("where", &b), Err(corelane::RegisterError::Taken(_))));
+    assert_eq!(rt.lookup::<WhereMsg>("where"), Some(a.clone()));
+    assert!(rt.lookup::<WorkMsg>("where").is_none(), "wrong message type finds nothing");
+    a.stop().timeout(WAIT).wait().unwrap();
+    assert!(rt.lookup::<WhereMsg>("where").is_none());
+    rt.register("where", &b).unwrap();
+    rt.shutdown().unwrap();
+}
+
+#[test]
+fn factory_panic_is_an_error_not_a_crash() {
+    struct Never;
+    impl Actor for Never {
+        type Msg = ();
+        fn receive(&mut self, _: &mut Ctx<Self>, _: ()) -> Result<(), ActorError> {
+            Ok(())
+        }
+    }
+    enum M {
+        Spawn(Reply<Result<(), corelane::SpawnError>>),
+    }
+    struct Spawner;
+    impl Actor for Spawner {
+        type Msg = M;
+        fn receive(&mut self, ctx: &mut Ctx<Self>, M::Spawn(r): M) -> Result<(), ActorError> {
+            r.send(ctx.spawn(|| -> Never { panic!("no") }).map(|_| ()));
+            Ok(())
+        }
+    }
+    let rt = runtime(1, Idle::Park);
+    let s = rt.spawn_on(0, || Spawner).unwrap();
+    let r = s.ask(M::Spawn).timeout(WAIT).wait().unwrap();
+    assert!(matches!(r, Err(corelane::SpawnError::FactoryPanicked(ref m)) if m == "no"), "{r:?}");
+    assert!(s.ask(M::Spawn).timeout(WAIT).wait().is_ok(), "the shard keeps serving");
+    rt.shutdown().unwrap();
+}
+
+#[test]
+fn a_panicking_handler_stops_only_its_actor() {
+    enum M {
+        Boom,
+        Ping(Reply<()>),
+    }
+    struct Fragile;
+    impl Actor for Fragile {
+        type Msg = M;
+        fn receive(&mut self, _: &mut Ctx<Self>, m: M) -> Result<(), ActorError> {
+            match m {
+                M::Boom => panic!("boom"),
+                M::Ping(r) => r.send(()),
+            }
+            Ok(())
+        }
+    }
+    let rt = runtime(1, Idle::Park);
+    let f = rt.spawn_on(0, || Fragile).unwrap();
+    let other = rt.spawn_on(0, || Fragile).unwrap();
+    f.tell(M::Boom).unwrap();
+    assert_eq!(f.ask(M::Ping).timeout(WAIT).wait(), Err(AskError::NoReply));
+    other.ask(M::Ping).timeout(WAIT).wait().unwrap();
+    rt.shutdown().unwrap();
+}
+
+#[test]
+fn shutdown_stops_actors_and_later_sends_are_refused() {
+    let rt = runtime(2, Idle::Park);
+    let (tx, rx) = mpsc::channel();
+    let w = rt.spawn_on(1, move || Worker { sum: 0, count: 0, report: tx }).unwrap();
+    w.tell(WorkMsg::Work(5)).unwrap();
+    let h = rt.handle().clone();
+    rt.shutdown().unwrap();
+    assert_eq!(rx.recv_timeout(WAIT).unwrap(), (1, 5), "stopped ran on shutdown");
+    assert!(matches!(w.tell(WorkMsg::Work(1)), Err(corelane::SendError::Closed(WorkMsg::Work(1)))));
+    assert_eq!(w.ask(WorkMsg::Ping).wait(), Err(AskError::Closed));
+    assert!(matches!(h.spawn(|| Where), Err(corelane::SpawnError::Closed)));
+}
+
+#[test]
+fn parked_shard_is_woken_by_every_path() {
+    // Park mode, nothing spinning: plain thread → injector, shard → ring, timers.
+    let rt = runtime(2, Idle::Park);
+    let target = rt.spawn_on(1, Slow::default).unwrap();
+    for _ in 0..200 {
+        target.ask(SlowMsg::Ping).timeout(WAIT).wait().unwrap();
+    }
+    let asker = rt.spawn_on(0, Asker::default).unwrap();
+    for _ in 0..200 {
+        let (tx, rx) = mpsc::channel();
+        asker.tell(Relay::Start { target: target.clone(), timeout: WAIT, report: tx }).unwrap();
+        assert_eq!(rx.recv_timeout(WAIT).unwrap(), Ok(()));
+    }
+    assert!(rt.metrics().shards.iter().all(|s| s.wakes > 0), "{:?}", rt.metrics().shards);
+    rt.shutdown().unwrap();
+}
+
+#[test]
+fn async_ask_on_a_shard_task() {
+    enum M {
+        Go(ActorRef<SlowMsg>, mpsc::Sender<Vec<Result<(), AskError>>>),
+    }
+    struct TaskRunner;
+    impl Actor for TaskRunner {
+        type Msg = M;
+        fn receive(&mut self, ctx: &mut Ctx<Self>, M::Go(t, tx): M) -> Result<(), ActorError> {
+            ctx.spawn_task(async move {
+                let mut out = Vec::new();
+                for _ in 0..50 {
+                    out.push(t.ask(SlowMsg::Ping).timeout(WAIT).await);
+                }
+                tx.send(out).unwrap();
+            });
+            Ok(())
+        }
+    }
+    let rt = runtime(2, Idle::SpinThenPark(Duration::from_micros(10)));
+    let target = rt.spawn_on(1, Slow::default).unwrap();
+    let local_target = rt.spawn_on(0, Slow::default).unwrap();
+    let runner = rt.spawn_on(0, || TaskRunner).unwrap();
+    for t in [target, local_target] {
+        let (tx, rx) = mpsc::channel();
+        runner.tell(M::Go(t, tx)).unwrap();
+        let out = rx.recv_timeout(WAIT).unwrap();
+        assert_eq!(out.len(), 50);
+        assert!(out.iter().all(|r| r.is_ok()), "{out:?}");
+    }
+    rt.shutdown().unwrap();
+}
