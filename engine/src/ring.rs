@@ -162,6 +162,24 @@ impl<T: Send> Consumer<T> {
     }
 }
 
+impl<T> Drop for Producer<T> {
+    /// Publishes what was pushed, so the ring owns (and eventually drops) every written item.
+    fn drop(&mut self) {
+        if self.tail != self.published {
+            self.ring.tail.store(self.tail, Ordering::Release);
+        }
+    }
+}
+
+impl<T> Drop for Consumer<T> {
+    /// Returns popped slots, so the ring does not drop items that were already moved out.
+    fn drop(&mut self) {
+        if self.head != self.released {
+            self.ring.head.store(self.head, Ordering::Release);
+        }
+    }
+}
+
 /// Occupancy of a ring as seen from any thread (published minus released; may be stale).
 pub(crate) struct Gauge<T>(Arc<Ring<T>>);
 
@@ -192,6 +210,21 @@ mod tests {
             assert_eq!(c.pop(), None);
             c.release();
         }
+    }
+
+    #[test]
+    fn popped_unreleased_and_pushed_unpublished_items_are_dropped_once() {
+        let marker = std::sync::Arc::new(());
+        let (mut p, mut c) = ring(8);
+        for _ in 0..4 {
+            p.push(marker.clone()).unwrap();
+        }
+        p.publish();
+        let a = c.pop().unwrap();
+        p.push(marker.clone()).unwrap();
+        drop((p, c));
+        drop(a);
+        assert_eq!(std::sync::Arc::strong_count(&marker), 1);
     }
 
     #[test]
