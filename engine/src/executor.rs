@@ -26,9 +26,7 @@ where
                 return;
             }
         }
-        let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
-            .io_memory(io_memory)
-            .make();
+        let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound).io_memory(io_memory).make();
         match ex {
             Ok(ex) => {
                 let _ = ready.send(Ok(()));

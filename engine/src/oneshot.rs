@@ -103,10 +103,7 @@ impl<T, W> Oneshot<T, W> {
             return false;
         }
         if s & WAITING != 0
-            && self
-                .state
-                .compare_exchange(s, s & !WAITING, Ordering::AcqRel, Ordering::Acquire)
-                .is_err()
+            && self.state.compare_exchange(s, s & !WAITING, Ordering::AcqRel, Ordering::Acquire).is_err()
         {
             // Only the sender changes the state meanwhile: a value or a close landed.
             return false;

@@ -66,8 +66,7 @@ unsafe fn drop_fn<P: Deliver>(p: *mut u8) {
 
 struct Vt<P>(std::marker::PhantomData<P>);
 impl<P: Deliver> Vt<P> {
-    const V: VTable =
-        VTable { deliver: deliver_fn::<P>, drop: drop_fn::<P>, type_id: TypeId::of::<P> };
+    const V: VTable = VTable { deliver: deliver_fn::<P>, drop: drop_fn::<P>, type_id: TypeId::of::<P> };
 }
 
 impl Packet {
@@ -119,11 +118,11 @@ impl Drop for Packet {
 mod tests {
     use super::*;
 
-    struct Small(std::sync::Arc<()>);
+    struct Small(#[allow(dead_code)] std::sync::Arc<()>);
     impl Deliver for Small {
         fn deliver(self, _: &Shard, _: u64) {}
     }
-    struct Big([u64; 32], std::sync::Arc<()>);
+    struct Big([u64; 32], #[allow(dead_code)] std::sync::Arc<()>);
     impl Deliver for Big {
         fn deliver(self, _: &Shard, _: u64) {}
     }

@@ -144,11 +144,7 @@ impl Builder {
             (Shards::Count(n), false) => vec![None; *n],
             (Shards::Cores(c), false) => vec![None; c.len()],
             (shards, true) => {
-                let available: Vec<usize> = core_affinity::get_core_ids()
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|c| c.id)
-                    .collect();
+                let available = online_cores();
                 let wanted: Vec<usize> = match shards {
                     Shards::Count(n) => available.iter().copied().take(*n).collect(),
                     Shards::Cores(c) => c.clone(),
@@ -238,6 +234,13 @@ impl Builder {
         }
         Ok(rt)
     }
+}
+
+/// Core ids of the machine (online CPUs), whatever the calling thread's own affinity is.
+fn online_cores() -> Vec<usize> {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    (0..n.max(1) as usize).collect()
 }
 
 /// Counts a shard whose thread died as quiesced, so shutdown of the others still completes.
@@ -369,10 +372,12 @@ impl Handle {
             Placement::Shard(i) if i < n => i,
             Placement::Shard(i) => return Err(SpawnError::NoSuchShard(i)),
             Placement::RoundRobin => rr(),
-            Placement::LeastLoaded => (0..n)
-                .min_by_key(|&i| sh.shards[i].stats.actors.load(Ordering::Relaxed))
-                .unwrap_or(0),
-            Placement::Local => with_current(|c| c.filter(|s| s.belongs_to(sh)).map(|s| s.idx)).unwrap_or_else(rr),
+            Placement::LeastLoaded => {
+                (0..n).min_by_key(|&i| sh.shards[i].stats.actors.load(Ordering::Relaxed)).unwrap_or(0)
+            }
+            Placement::Local => {
+                with_current(|c| c.filter(|s| s.belongs_to(sh)).map(|s| s.idx)).unwrap_or_else(rr)
+            }
         };
         let slots = &sh.shards[shard].slots;
         let (slot, gen) = slots.reserve().map_err(|_| SpawnError::SlotsExhausted(shard))?;

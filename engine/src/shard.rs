@@ -237,7 +237,11 @@ impl Shard {
         let Some(cell) = self.cell(id) else {
             if self.slots().is_live(id.slot(), id.gen()) {
                 // Reserved by a spawner whose request has not arrived yet: hold it until then.
-                self.pending.borrow_mut().entry(id.slot()).or_default().push(Packet::new(id.as_u64(), UserMsg(msg)));
+                self.pending
+                    .borrow_mut()
+                    .entry(id.slot())
+                    .or_default()
+                    .push(Packet::new(id.as_u64(), UserMsg(msg)));
                 return Ok(());
             }
             return Err(msg);
@@ -261,7 +265,11 @@ impl Shard {
                 self.schedule(cell);
             }
             None if self.slots().is_live(id.slot(), id.gen()) => {
-                self.pending.borrow_mut().entry(id.slot()).or_default().push(Packet::new(id.as_u64(), SysMsg(sys)));
+                self.pending
+                    .borrow_mut()
+                    .entry(id.slot())
+                    .or_default()
+                    .push(Packet::new(id.as_u64(), SysMsg(sys)));
             }
             None => {
                 // Already gone: a stop or kill is complete.
@@ -592,11 +600,8 @@ impl Shard {
         if self.local_woken.get() || self.has_local_work() {
             return;
         }
-        let mut timeout = self
-            .timers
-            .borrow_mut()
-            .next_deadline()
-            .map(|at| at.saturating_duration_since(Instant::now()));
+        let mut timeout =
+            self.timers.borrow_mut().next_deadline().map(|at| at.saturating_duration_since(Instant::now()));
         if self.tasks.get() > 0 {
             timeout = Some(timeout.map_or(TASK_PARK_CAP, |t| t.min(TASK_PARK_CAP)));
         }

@@ -18,10 +18,19 @@ fn runtime(shards: usize, idle: Idle) -> Runtime {
 
 // ---- ordering --------------------------------------------------------------------------------
 
+/// Last sequence number per sender, and the count of order violations.
+type Verdict = (HashMap<u32, u64>, u64);
+
 enum RecvMsg {
-    Seq { sender: u32, n: u64 },
+    Seq {
+        sender: u32,
+        n: u64,
+    },
     /// Answered once `expected` messages have arrived.
-    Report { expected: u64, reply: Reply<(HashMap<u32, u64>, u64)> },
+    Report {
+        expected: u64,
+        reply: Reply<(HashMap<u32, u64>, u64)>,
+    },
 }
 
 /// Records the last sequence number per sender and counts order violations.
@@ -30,7 +39,7 @@ struct Recorder {
     last: HashMap<u32, u64>,
     violations: u64,
     seen: u64,
-    waiting: Option<(u64, Reply<(HashMap<u32, u64>, u64)>)>,
+    waiting: Option<(u64, Reply<Verdict>)>,
 }
 
 impl Recorder {
@@ -201,7 +210,11 @@ fn blocking_wait_on_a_shard_is_refused() {
 
 enum Relay {
     /// Ask `target` from inside the actor; deliver the outcome to `report`.
-    Start { target: ActorRef<SlowMsg>, timeout: Duration, report: mpsc::Sender<Result<(), AskError>> },
+    Start {
+        target: ActorRef<SlowMsg>,
+        timeout: Duration,
+        report: mpsc::Sender<Result<(), AskError>>,
+    },
     Outcome(Result<(), AskError>),
 }
 #[derive(Default)]

@@ -46,7 +46,10 @@ type Report = (u64, u64, u64);
 enum SinkMsg {
     Inc(u64),
     /// Reply with the report; `before` was read by the driver when the run began.
-    Done { before: u64, reply: Reply<Report> },
+    Done {
+        before: u64,
+        reply: Reply<Report>,
+    },
 }
 #[derive(Default)]
 struct Sink(u64);
@@ -63,8 +66,15 @@ impl Actor for Sink {
 
 enum DriverMsg {
     /// Send `rounds` rounds of `burst` messages, one round per turn, then have the sink report.
-    Run { rounds: u32, burst: u32, reply: Reply<Report> },
-    Round { left: u32, burst: u32 },
+    Run {
+        rounds: u32,
+        burst: u32,
+        reply: Reply<Report>,
+    },
+    Round {
+        left: u32,
+        burst: u32,
+    },
 }
 struct Driver {
     sink: ActorRef<SinkMsg>,

@@ -1,0 +1,97 @@
+//! `spawn` and `idle-memory`: an actor spawns idle actors on its own shard; the run is over when
+//! the last one's `started` has run (the run queue is FIFO, so every earlier one has too).
+//! `idle-memory` reads the process's resident memory before and after a million of them.
+
+use crate::report::{fig, Figure};
+use crate::{engine_runtime_on, Cores};
+use corelane::{Actor, ActorError, Ctx, Reply};
+use std::time::{Duration, Instant};
+
+struct Idler {
+    done: Option<Reply<()>>,
+}
+impl Actor for Idler {
+    type Msg = ();
+    fn started(&mut self, _: &mut Ctx<Self>) -> Result<(), ActorError> {
+        if let Some(d) = self.done.take() {
+            d.send(());
+        }
+        Ok(())
+    }
+    fn receive(&mut self, _: &mut Ctx<Self>, _: ()) -> Result<(), ActorError> {
+        Ok(())
+    }
+}
+
+enum SpawnerMsg {
+    Spawn { n: u64, done: Reply<()> },
+}
+struct Spawner;
+impl Actor for Spawner {
+    type Msg = SpawnerMsg;
+    fn receive(
+        &mut self,
+        ctx: &mut Ctx<Self>,
+        SpawnerMsg::Spawn { n, done }: SpawnerMsg,
+    ) -> Result<(), ActorError> {
+        for _ in 1..n {
+            ctx.spawn(|| Idler { done: None })?;
+        }
+        ctx.spawn(move || Idler { done: Some(done) })?;
+        Ok(())
+    }
+}
+
+fn spawn_n(rt: &corelane::Runtime, n: u64) -> Duration {
+    let s = rt.spawn_on(0, || Spawner).unwrap();
+    let start = Instant::now();
+    s.ask(|done| SpawnerMsg::Spawn { n, done }).timeout(Duration::from_secs(300)).wait().unwrap();
+    start.elapsed()
+}
+
+pub(crate) fn spawn(cores: Cores, n: u64) -> Vec<Figure> {
+    let rt = engine_runtime_on(cores.b);
+    spawn_n(&rt, n / 10);
+    let t = spawn_n(&rt, n);
+    rt.shutdown().unwrap();
+    vec![fig("spawn", "actors_per_sec", n as f64 / t.as_secs_f64(), "actor/s")]
+}
+
+fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    pages * 4096
+}
+
+/// Runs in a fresh child process (`corelane-perf --child-idle-memory N`): resident memory of a
+/// process that has freed nothing yet is the only honest reading, since an allocator keeps
+/// pages it got back from earlier workloads.
+pub(crate) fn idle_memory(n: u64) -> Vec<Figure> {
+    let exe = std::env::current_exe().expect("own path");
+    let out = std::process::Command::new(exe)
+        .arg("--child-idle-memory")
+        .arg(n.to_string())
+        .output()
+        .expect("child runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let bytes: f64 = text
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("child said {text:?}: {}", String::from_utf8_lossy(&out.stderr)));
+    vec![
+        fig("idle-memory", "bytes_per_actor", bytes / n as f64, "B"),
+        fig("idle-memory", "actors", n as f64, "actors"),
+    ]
+}
+
+/// The child's side: spawn `n` idle actors on one shard and print the resident-memory growth.
+pub(crate) fn idle_memory_child(cores: Cores, n: u64) {
+    let rt = engine_runtime_on(cores.b);
+    spawn_n(&rt, 1000);
+    let before = resident_bytes();
+    spawn_n(&rt, n);
+    let after = resident_bytes();
+    assert!(rt.metrics().actors >= n, "all actors are alive");
+    println!("{}", after.saturating_sub(before));
+    std::process::exit(0);
+}
