@@ -1,34 +1,46 @@
 //! Bounded single-producer / single-consumer ring: the only path between two shards.
 //!
 //! # Algorithm
-//! Lamport's bounded SPSC queue over a power-of-two array, with the two refinements that make it
-//! fast across cores (as in FastForward and MCRingBuffer):
-//! - **Cached indices.** The producer keeps a private copy of the consumer's `head` and re-reads
-//!   the shared one only when the ring looks full; the consumer does the same with `tail` when it
-//!   looks empty. In steady state neither side touches the other's cache line per item.
-//! - **Batched publication.** `push` writes the slot and advances a private tail; `publish`
-//!   makes every pushed item visible with one `Release` store. The consumer likewise pops a batch
-//!   and returns the slots with one `Release` store of `head` (`release`).
+//! Lamport's bounded SPSC queue over a power-of-two array, with three refinements that make it
+//! fast across cores:
+//! - **Per-slot sequence numbers** (as in FastForward and Vyukov's bounded queue): each slot
+//!   carries the position it was last published for, on the same cache line as the item. The
+//!   consumer learns that an item is ready by reading the slot it is about to take, so one
+//!   message costs one cache-line transfer instead of two (a shared tail, then the slot).
+//! - **Cached head.** The producer keeps a private copy of the consumer's `head` and re-reads the
+//!   shared one only when the ring looks full.
+//! - **Batched publication.** `push` writes the item and advances a private tail; `publish`
+//!   stamps the sequence of every pushed slot (lines the producer just wrote, still in its cache)
+//!   and stores `tail` once. The consumer pops a batch and returns the slots with one store of
+//!   `head` (`release`).
 //!
-//! Indices are free-running `usize` counters (wrapping), so `tail - head` is the occupancy and
-//! `index & mask` the slot.
+//! Positions are free-running `usize` counters (wrapping): `position & mask` is the slot.
 //!
 //! # Field invariants
-//! - `head` (shared): written only by the consumer. Every slot in `[head, tail)` holds an
-//!   initialized item owned by the ring; slots outside it are uninitialized.
-//! - `tail` (shared): written only by the producer. A `Release` store of `tail = t` publishes
-//!   the initialized items in `[old tail, t)`.
+//! - `slots[p & mask].seq == p + 1` (stored with `Release` after the item was written) exactly
+//!   when the item for position `p` is published and not yet consumed by position `p`; any other
+//!   value means "not ready" for the consumer at `p` (an older round's stamp is `p + 1 - k·cap`).
+//! - `head` (shared): written only by the consumer. Every position in `[head, tail)` holds an
+//!   initialized item owned by the ring; other slots are uninitialized.
+//! - `tail` (shared): written only by the producer, after the stamps; read for gauges and drop.
 //! - `tail - head <= capacity` always.
-//! - `head` and `tail` live on separate cache lines (`CachePadded`), away from the slots.
+//! - `head` and `tail` live on separate cache lines (`CachePadded`); each slot is one cache line.
 
 use crate::sync::{Arc, AtomicUsize, Ordering, UnsafeCell};
 use crossbeam_utils::CachePadded;
 use std::mem::MaybeUninit;
 
+/// One item and the position it was last published for, on one cache line.
+#[repr(C, align(64))]
+struct Slot<T> {
+    seq: AtomicUsize,
+    val: UnsafeCell<MaybeUninit<T>>,
+}
+
 struct Ring<T> {
     head: CachePadded<AtomicUsize>,
     tail: CachePadded<AtomicUsize>,
-    slots: Box<[UnsafeCell<MaybeUninit<T>>]>,
+    slots: Box<[Slot<T>]>,
     mask: usize,
 }
 
@@ -47,7 +59,7 @@ impl<T> Drop for Ring<T> {
         while i != tail {
             // SAFETY: `&mut self` means both endpoints are gone; `[head, tail)` holds initialized
             // items (invariant) that nobody else will read.
-            self.slots[i & self.mask].with_mut(|p| unsafe { (*p).assume_init_drop() });
+            self.slots[i & self.mask].val.with_mut(|p| unsafe { (*p).assume_init_drop() });
             i = i.wrapping_add(1);
         }
     }
@@ -56,7 +68,8 @@ impl<T> Drop for Ring<T> {
 /// Creates a ring of `capacity` slots (rounded up to a power of two, at least 2).
 pub(crate) fn ring<T: Send>(capacity: usize) -> (Producer<T>, Consumer<T>) {
     let cap = capacity.max(2).next_power_of_two();
-    let slots = (0..cap).map(|_| UnsafeCell::new(MaybeUninit::uninit())).collect();
+    // Position `i` starts "not ready": a stamp of `i` is never `i + 1`.
+    let slots = (0..cap).map(|i| Slot { seq: AtomicUsize::new(i), val: UnsafeCell::new(MaybeUninit::uninit()) }).collect();
     let ring = Arc::new(Ring {
         head: CachePadded::new(AtomicUsize::new(0)),
         tail: CachePadded::new(AtomicUsize::new(0)),
@@ -65,7 +78,7 @@ pub(crate) fn ring<T: Send>(capacity: usize) -> (Producer<T>, Consumer<T>) {
     });
     (
         Producer { ring: ring.clone(), tail: 0, published: 0, head_cache: 0 },
-        Consumer { ring, head: 0, released: 0, tail_cache: 0 },
+        Consumer { ring, head: 0, released: 0 },
     )
 }
 
@@ -93,9 +106,9 @@ impl<T: Send> Producer<T> {
         }
         let slot = &self.ring.slots[self.tail & self.ring.mask];
         // SAFETY: `tail - head < cap`, so this slot is outside `[head, tail)`: the consumer does
-        // not read it until we publish, and the Acquire load of `head` ordered its last read of
+        // not read it until we stamp it, and the Acquire load of `head` ordered its last read of
         // the slot before this write.
-        slot.with_mut(|p| unsafe { (*p).write(item) });
+        slot.val.with_mut(|p| unsafe { (*p).write(item) });
         self.tail = self.tail.wrapping_add(1);
         Ok(())
     }
@@ -106,11 +119,18 @@ impl<T: Send> Producer<T> {
         self.tail.wrapping_sub(self.published)
     }
 
-    /// Makes every pushed item visible to the consumer. Returns whether there was anything new.
+    /// Makes every pushed item visible to the consumer, in order. Returns whether there was
+    /// anything new.
     #[inline]
     pub(crate) fn publish(&mut self) -> bool {
         if self.tail == self.published {
             return false;
+        }
+        let mut p = self.published;
+        while p != self.tail {
+            let next = p.wrapping_add(1);
+            self.ring.slots[p & self.ring.mask].seq.store(next, Ordering::Release);
+            p = next;
         }
         self.ring.tail.store(self.tail, Ordering::Release);
         self.published = self.tail;
@@ -125,24 +145,20 @@ pub(crate) struct Consumer<T> {
     head: usize,
     /// Last value stored into `ring.head`.
     released: usize,
-    /// Last `ring.tail` seen; `<=` the real tail.
-    tail_cache: usize,
 }
 
 impl<T: Send> Consumer<T> {
     /// Takes the next published item, if any. The slot is returned to the producer by `release`.
     #[inline]
     pub(crate) fn pop(&mut self) -> Option<T> {
-        if self.head == self.tail_cache {
-            self.tail_cache = self.ring.tail.load(Ordering::Acquire);
-            if self.head == self.tail_cache {
-                return None;
-            }
-        }
         let slot = &self.ring.slots[self.head & self.ring.mask];
-        // SAFETY: `head < tail` as last loaded with Acquire, so the slot holds an item the
-        // producer published; we move it out and never read the slot again before re-publication.
-        let item = slot.with(|p| unsafe { (*p).assume_init_read() });
+        if slot.seq.load(Ordering::Acquire) != self.head.wrapping_add(1) {
+            return None;
+        }
+        // SAFETY: the stamp `head + 1`, read with Acquire, was stored with Release after the item
+        // for this position was written; we move it out once and do not read the slot again
+        // before the producer re-stamps it for a later round.
+        let item = slot.val.with(|p| unsafe { (*p).assume_init_read() });
         self.head = self.head.wrapping_add(1);
         Some(item)
     }
