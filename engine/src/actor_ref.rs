@@ -6,7 +6,7 @@ use crate::error::{AskError, SendError, TrySendError};
 use crate::id::ActorId;
 use crate::packet::Packet;
 use crate::runtime::Shared;
-use crate::shard::{with_current, SysMsg, UserMsg};
+use crate::shard::{current_ptr, with_current, SysMsg, UserMsg};
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
@@ -67,20 +67,25 @@ impl<M: Send + 'static> ActorRef<M> {
     #[inline]
     pub fn tell(&self, msg: M) -> Result<(), SendError<M>> {
         let to = self.id.shard();
-        with_current(|cur| match cur {
-            Some(s) if s.belongs_to(&self.shared) => {
+        // SAFETY: a non-null pointer is the shard this thread is running, alive for as long as
+        // this call (see `shard::with_current`); the reference does not escape it.
+        if let Some(s) = unsafe { current_ptr().as_ref() } {
+            if s.belongs_to(&self.shared) {
                 if s.idx == to {
                     s.deliver_user(self.id, msg);
                 } else {
                     s.push_outbound(to, Packet::new(self.id.as_u64(), UserMsg(msg)));
                 }
-                Ok(())
+                return Ok(());
             }
-            _ => self
-                .shared
-                .inject(to, Packet::new(self.id.as_u64(), UserMsg(msg)))
-                .map_err(|p| SendError::Closed(take_msg(p))),
-        })
+        }
+        self.tell_from_outside(to, msg)
+    }
+
+    fn tell_from_outside(&self, to: usize, msg: M) -> Result<(), SendError<M>> {
+        self.shared
+            .inject(to, Packet::new(self.id.as_u64(), UserMsg(msg)))
+            .map_err(|p| SendError::Closed(take_msg(p)))
     }
 
     /// Sends a message unless the actor is known to have stopped, in which case the message

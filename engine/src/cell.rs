@@ -101,13 +101,25 @@ impl<M> Mailbox<M> {
     /// Queues a user message, or gives it back when the actor no longer accepts messages.
     #[inline]
     pub(crate) fn push(&self, m: M) -> Result<(), M> {
-        if self.hdr.life.get() >= Life::Stopping {
+        if !self.accepts() {
             return Err(m);
         }
+        self.push_unchecked(m);
+        Ok(())
+    }
+
+    /// Whether the actor still accepts user messages (it has not begun stopping).
+    #[inline]
+    pub(crate) fn accepts(&self) -> bool {
+        self.hdr.life.get() < Life::Stopping
+    }
+
+    /// Queues a user message; the caller checked `accepts`.
+    #[inline]
+    pub(crate) fn push_unchecked(&self, m: M) {
         // SAFETY: owner-thread only; the dispatcher holds no reference into the queue while
         // handlers run (it pops one message at a time), so this `&mut` is unique.
         unsafe { (*self.user.get()).push_back(m) };
-        Ok(())
     }
     #[inline]
     fn pop(&self) -> Option<M> {

@@ -13,7 +13,7 @@
 //! 5. yield to the executor when a local task was woken or its time slice is over,
 //! 6. with nothing done, follow the idle policy (spin, park, or spin then park).
 
-use crate::cell::{ActorCell, ErasedCell, Life, Mailbox, Outcome, SystemMsg};
+use crate::cell::{ActorCell, ErasedCell, Header, Life, Mailbox, Outcome, SystemMsg};
 use crate::error::SpawnError;
 use crate::executor;
 use crate::id::ActorId;
@@ -74,10 +74,17 @@ thread_local! {
 /// Calls `f` with the shard this thread runs, if it is a shard thread.
 #[inline]
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Shard>) -> R) -> R {
-    let p = CURRENT.with(|c| c.get());
+    let p = current_ptr();
     // SAFETY: CURRENT is set by `Shard::run` to a shard that lives until `run` returns, and is
     // cleared before that; the reference does not escape `f`.
     f(unsafe { p.as_ref() })
+}
+
+/// The shard this thread runs, or null. For hot paths that must not move their message through
+/// a closure's captured environment (which costs a store-forwarding stall per message).
+#[inline(always)]
+pub(crate) fn current_ptr() -> *const Shard {
+    CURRENT.with(|c| c.get())
 }
 
 struct Entry {
@@ -221,8 +228,7 @@ impl Shard {
     }
 
     #[inline]
-    fn schedule(&self, cell: &dyn ErasedCell) {
-        let h = cell.header();
+    fn schedule(&self, h: &Header) {
         if !h.scheduled.get() {
             h.scheduled.set(true);
             self.run_queue.borrow_mut().push_back((h.id.slot(), h.id.gen()));
@@ -232,6 +238,22 @@ impl Shard {
     /// Same-shard delivery of a user message: straight into the typed mailbox.
     #[inline]
     pub(crate) fn deliver_user<M: Send + 'static>(&self, id: ActorId, msg: M) {
+        let Some(cell) = self.cell(id) else {
+            return self.deliver_to_absent(id, msg);
+        };
+        // SAFETY: as in `try_deliver_user`.
+        let mb = unsafe { &*(cell as *const Mailbox<M>) };
+        if mb.accepts() {
+            mb.push_unchecked(msg);
+            self.schedule(&mb.hdr);
+        } else {
+            drop(msg);
+            self.dead_letters(DeadLetterReason::ActorStopped, 1);
+        }
+    }
+
+    #[cold]
+    fn deliver_to_absent<M: Send + 'static>(&self, id: ActorId, msg: M) {
         if let Err(m) = self.try_deliver_user(id, msg) {
             drop(m);
             self.dead_letters(DeadLetterReason::ActorStopped, 1);
@@ -258,8 +280,7 @@ impl Shard {
         // cell is boxed in the slab and only this thread frees it, never during this call.
         let mb = unsafe { &*(cell as *const Mailbox<M>) };
         mb.push(msg)?;
-        // SAFETY: as above, the cell is alive.
-        self.schedule(unsafe { &*cell });
+        self.schedule(&mb.hdr);
         Ok(())
     }
 
@@ -269,7 +290,7 @@ impl Shard {
                 // SAFETY: live cell owned by this thread's slab (see `cell`).
                 let cell = unsafe { &*cell };
                 cell.header().push_system(sys);
-                self.schedule(cell);
+                self.schedule(cell.header());
             }
             None if self.slots().is_live(id.slot(), id.gen()) => {
                 self.pending
@@ -329,7 +350,7 @@ impl Shard {
         // Queue it so `started` runs before any message.
         let c = self.cell(id).expect("just inserted");
         // SAFETY: just inserted into this thread's slab.
-        self.schedule(unsafe { &*c });
+        self.schedule(unsafe { &*c }.header());
         for p in held {
             p.deliver(self);
         }
