@@ -64,7 +64,7 @@ impl<M: Send + 'static> ActorRef<M> {
 
     /// Sends a message, fire-and-forget. A message to a stopped actor becomes a counted dead
     /// letter; the only error is a runtime that has shut down, which returns the message.
-    #[inline]
+    #[inline(always)]
     pub fn tell(&self, msg: M) -> Result<(), SendError<M>> {
         let to = self.id.shard();
         // SAFETY: a non-null pointer is the shard this thread is running, alive for as long as
@@ -74,7 +74,7 @@ impl<M: Send + 'static> ActorRef<M> {
                 if s.idx == to {
                     s.deliver_user(self.id, msg);
                 } else {
-                    s.push_outbound(to, Packet::new(self.id.as_u64(), UserMsg(msg)));
+                    s.send_outbound(to, self.id.as_u64(), UserMsg(msg));
                 }
                 return Ok(());
             }

@@ -109,13 +109,13 @@ impl<M> Mailbox<M> {
     }
 
     /// Whether the actor still accepts user messages (it has not begun stopping).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn accepts(&self) -> bool {
         self.hdr.life.get() < Life::Stopping
     }
 
     /// Queues a user message; the caller checked `accepts`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push_unchecked(&self, m: M) {
         // SAFETY: owner-thread only; the dispatcher holds no reference into the queue while
         // handlers run (it pops one message at a time), so this `&mut` is unique.

@@ -74,16 +74,35 @@ impl Packet {
     /// Wraps `payload` for `target`.
     #[inline]
     pub(crate) fn new<P: Deliver>(target: u64, payload: P) -> Self {
-        let mut data = MaybeUninit::<[usize; INLINE_WORDS]>::uninit();
-        let p = data.as_mut_ptr() as *mut u8;
-        if inline::<P>() {
-            // SAFETY: `inline` checked size and alignment against the word-aligned storage.
-            unsafe { (p as *mut P).write(payload) };
-        } else {
-            // SAFETY: a pointer always fits in the storage.
-            unsafe { (p as *mut *mut P).write(Box::into_raw(Box::new(payload))) };
+        let mut p = MaybeUninit::<Packet>::uninit();
+        // SAFETY: `p` is valid for writes and is fully initialized by `write`.
+        unsafe {
+            Packet::write(p.as_mut_ptr(), target, payload);
+            p.assume_init()
         }
-        Packet { target, vt: &Vt::<P>::V, data }
+    }
+
+    /// Builds a packet in place at `dst` (a ring slot), field by field, so the payload is
+    /// stored once, where it travels.
+    ///
+    /// # Safety
+    /// `dst` must be valid for writes of a `Packet`; whatever it held is overwritten, not
+    /// dropped.
+    #[inline(always)]
+    pub(crate) unsafe fn write<P: Deliver>(dst: *mut Packet, target: u64, payload: P) {
+        // SAFETY: the caller guarantees `dst` is writable; field pointers stay inside it.
+        unsafe {
+            std::ptr::addr_of_mut!((*dst).target).write(target);
+            std::ptr::addr_of_mut!((*dst).vt).write(&Vt::<P>::V);
+            let data = std::ptr::addr_of_mut!((*dst).data) as *mut u8;
+            if inline::<P>() {
+                // `inline` checked size and alignment against the word-aligned storage.
+                (data as *mut P).write(payload);
+            } else {
+                // A pointer always fits in the storage.
+                (data as *mut *mut P).write(Box::into_raw(Box::new(payload)));
+            }
+        }
     }
 
     /// Hands the payload to its handler on `shard`.

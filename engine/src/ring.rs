@@ -69,7 +69,9 @@ impl<T> Drop for Ring<T> {
 pub(crate) fn ring<T: Send>(capacity: usize) -> (Producer<T>, Consumer<T>) {
     let cap = capacity.max(2).next_power_of_two();
     // Position `i` starts "not ready": a stamp of `i` is never `i + 1`.
-    let slots = (0..cap).map(|i| Slot { seq: AtomicUsize::new(i), val: UnsafeCell::new(MaybeUninit::uninit()) }).collect();
+    let slots = (0..cap)
+        .map(|i| Slot { seq: AtomicUsize::new(i), val: UnsafeCell::new(MaybeUninit::uninit()) })
+        .collect();
     let ring = Arc::new(Ring {
         head: CachePadded::new(AtomicUsize::new(0)),
         tail: CachePadded::new(AtomicUsize::new(0)),
@@ -111,6 +113,31 @@ impl<T: Send> Producer<T> {
         slot.val.with_mut(|p| unsafe { (*p).write(item) });
         self.tail = self.tail.wrapping_add(1);
         Ok(())
+    }
+
+    /// Whether a slot is free (re-reads the consumer's head only when the cached one says full).
+    #[inline(always)]
+    pub(crate) fn has_room(&mut self) -> bool {
+        let cap = self.ring.mask + 1;
+        if self.tail.wrapping_sub(self.head_cache) == cap {
+            self.head_cache = self.ring.head.load(Ordering::Acquire);
+            return self.tail.wrapping_sub(self.head_cache) != cap;
+        }
+        true
+    }
+
+    /// Writes the next item in place through `write`, without publishing it.
+    ///
+    /// # Safety
+    /// `has_room` must have returned `true` since the last push, and `write` must initialize
+    /// the `T` it is given.
+    #[inline(always)]
+    pub(crate) unsafe fn push_in_place(&mut self, write: impl FnOnce(*mut T)) {
+        let slot = &self.ring.slots[self.tail & self.ring.mask];
+        // SAFETY: the caller checked `has_room`, so the slot is outside `[head, tail)` (see
+        // `push`); `write` initializes it before the position is counted.
+        slot.val.with_mut(|p| write(p as *mut T));
+        self.tail = self.tail.wrapping_add(1);
     }
 
     /// Number of pushed items not yet published.

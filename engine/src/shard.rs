@@ -218,7 +218,7 @@ impl Shard {
     // ---- mailboxes -------------------------------------------------------------------------
 
     /// Resolves a live cell pointer for `id` (valid until the cell is finalized by this thread).
-    #[inline]
+    #[inline(always)]
     fn cell(&self, id: ActorId) -> Option<*const dyn ErasedCell> {
         let slab = self.slab.borrow();
         match slab.get(id.slot() as usize) {
@@ -227,7 +227,7 @@ impl Shard {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn schedule(&self, h: &Header) {
         if !h.scheduled.get() {
             h.scheduled.set(true);
@@ -235,8 +235,10 @@ impl Shard {
         }
     }
 
-    /// Same-shard delivery of a user message: straight into the typed mailbox.
-    #[inline]
+    /// Same-shard delivery of a user message: straight into the typed mailbox. Always inlined
+    /// into the sender, so the message is built where it is stored instead of being passed by
+    /// pointer and re-read with wider loads than it was written with (a store-forwarding stall).
+    #[inline(always)]
     pub(crate) fn deliver_user<M: Send + 'static>(&self, id: ActorId, msg: M) {
         let Some(cell) = self.cell(id) else {
             return self.deliver_to_absent(id, msg);
@@ -413,6 +415,31 @@ impl Shard {
         } else {
             o.overflow.push_back(p);
         }
+        drop(slot);
+        self.pushed_outbound(to);
+    }
+
+    /// Sends `payload` to `target` on shard `to`, building the packet directly in the ring slot
+    /// when there is room (the common case), so the payload is written once.
+    #[inline(always)]
+    pub(crate) fn send_outbound<P: Deliver>(&self, to: usize, target: u64, payload: P) {
+        let mut slot = self.outbound[to].borrow_mut();
+        let o = slot.as_mut().expect("no ring to self");
+        if o.overflow.is_empty() && o.prod.has_room() {
+            // SAFETY: `has_room` just returned true; `Packet::write` initializes the slot.
+            unsafe { o.prod.push_in_place(|dst| Packet::write(dst, target, payload)) };
+        } else {
+            o.overflow.push_back(Packet::new(target, payload));
+        }
+        drop(slot);
+        self.pushed_outbound(to);
+    }
+
+    /// Bookkeeping after a push to shard `to`: mark the ring dirty, publish a full batch.
+    #[inline]
+    fn pushed_outbound(&self, to: usize) {
+        let mut slot = self.outbound[to].borrow_mut();
+        let o = slot.as_mut().expect("no ring to self");
         if !o.dirty {
             o.dirty = true;
             self.dirty.borrow_mut().push(to);
