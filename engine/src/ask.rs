@@ -42,6 +42,10 @@ pub struct Reply<T: Send + 'static> {
 
 /// The answer to a request, or the outcome of a stop: await it on a shard, or `wait` for it on
 /// a plain thread.
+///
+/// Awaited, it registers the waker of its first poll and keeps it, so await it within one task
+/// (the usual case); on a shard its deadline is a timer of that shard. Dropping it gives up: a
+/// reply that arrives later is a dead letter.
 #[must_use = "a Pending does nothing unless awaited or waited on"]
 pub struct Pending<T: Send + 'static> {
     chan: Option<Arc<Chan<T>>>,
