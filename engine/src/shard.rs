@@ -563,7 +563,9 @@ impl Shard {
                 Outcome::More => self.run_queue.borrow_mut().push_back((slot, gen)),
                 Outcome::Finalize => self.finalize(id),
             }
-            self.flush_outbound();
+            if !self.dirty.borrow().is_empty() {
+                self.flush_outbound();
+            }
         }
         if ran > 0 {
             let st = &self.mine().stats;
