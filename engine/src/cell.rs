@@ -33,7 +33,8 @@ pub(crate) enum Life {
 
 /// What the dispatcher does with the actor after a turn.
 pub(crate) enum Outcome {
-    /// Mailbox empty: not re-queued until a message arrives.
+    /// Mailbox empty: not re-queued until a message arrives (the cell already cleared its
+    /// `scheduled` flag).
     Idle,
     /// More to do: back at the end of the run queue.
     More,
@@ -227,6 +228,7 @@ impl<A: Actor> ErasedCell for ActorCell<A> {
             return Outcome::Finalize;
         }
         if empty {
+            h.scheduled.set(false);
             Outcome::Idle
         } else {
             Outcome::More

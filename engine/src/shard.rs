@@ -559,7 +559,7 @@ impl Shard {
             let cell = unsafe { &*cell };
             ran += 1;
             match cell.run(self, budget) {
-                Outcome::Idle => cell.header().scheduled.set(false),
+                Outcome::Idle => {}
                 Outcome::More => self.run_queue.borrow_mut().push_back((slot, gen)),
                 Outcome::Finalize => self.finalize(id),
             }
