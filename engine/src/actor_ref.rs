@@ -74,7 +74,7 @@ impl<M: Send + 'static> ActorRef<M> {
                 if s.idx == to {
                     s.deliver_user(self.id, msg);
                 } else {
-                    s.send_outbound(to, self.id.as_u64(), UserMsg(msg));
+                    s.send_user_outbound(to, self.id.as_u64(), msg);
                 }
                 return Ok(());
             }

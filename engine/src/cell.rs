@@ -115,6 +115,12 @@ impl<M> Mailbox<M> {
         self.hdr.life.get() < Life::Stopping
     }
 
+    /// Queues a run of user messages in order; the caller checked `accepts`.
+    pub(crate) fn extend(&self, msgs: Vec<M>) {
+        // SAFETY: as in `push_unchecked`.
+        unsafe { (*self.user.get()).extend(msgs) };
+    }
+
     /// Queues a user message; the caller checked `accepts`.
     #[inline(always)]
     pub(crate) fn push_unchecked(&self, m: M) {

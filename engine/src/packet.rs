@@ -105,6 +105,18 @@ impl Packet {
         }
     }
 
+    /// Where an inline payload of type `P` lives inside the packet at `dst`.
+    ///
+    /// # Safety
+    /// `dst` must point at a packet written by `Packet::write::<P>`, and `P` must be inline
+    /// (asserted).
+    #[inline(always)]
+    pub(crate) unsafe fn inline_payload<P: Deliver>(dst: *mut Packet) -> *mut P {
+        assert!(inline::<P>(), "payload is boxed, not inline");
+        // SAFETY: the caller guarantees `dst` is a packet; the field pointer stays inside it.
+        unsafe { std::ptr::addr_of_mut!((*dst).data) as *mut P }
+    }
+
     /// Hands the payload to its handler on `shard`.
     #[inline]
     pub(crate) fn deliver(self, shard: &Shard) {

@@ -131,13 +131,19 @@ impl<T: Send> Producer<T> {
     /// # Safety
     /// `has_room` must have returned `true` since the last push, and `write` must initialize
     /// the `T` it is given.
+    ///
+    /// Returns the slot's address: the item stays the producer's to change until `publish`.
     #[inline(always)]
-    pub(crate) unsafe fn push_in_place(&mut self, write: impl FnOnce(*mut T)) {
+    pub(crate) unsafe fn push_in_place(&mut self, write: impl FnOnce(*mut T)) -> *mut T {
         let slot = &self.ring.slots[self.tail & self.ring.mask];
         // SAFETY: the caller checked `has_room`, so the slot is outside `[head, tail)` (see
         // `push`); `write` initializes it before the position is counted.
-        slot.val.with_mut(|p| write(p as *mut T));
+        let p = slot.val.with_mut(|p| {
+            write(p as *mut T);
+            p as *mut T
+        });
         self.tail = self.tail.wrapping_add(1);
+        p
     }
 
     /// Number of pushed items not yet published.

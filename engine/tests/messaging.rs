@@ -673,3 +673,44 @@ fn async_ask_on_a_shard_task() {
     }
     rt.shutdown().unwrap();
 }
+
+#[test]
+fn runs_to_several_targets_from_one_sender_keep_per_pair_order() {
+    // One sender alternates runs of messages between two receivers on another shard, in one
+    // turn (so consecutive messages to one target travel batched), then more turns of it.
+    enum M {
+        Go { a: ActorRef<RecvMsg>, b: ActorRef<RecvMsg>, done: Reply<(u64, u64)> },
+    }
+    struct Interleaver;
+    impl Actor for Interleaver {
+        type Msg = M;
+        fn receive(&mut self, _: &mut Ctx<Self>, M::Go { a, b, done }: M) -> Result<(), ActorError> {
+            let (mut na, mut nb) = (0u64, 0u64);
+            // Run lengths 1..=150 cycle, crossing the batch capacity and the publish batch.
+            for round in 0..200u64 {
+                let run = 1 + (round * 37) % 150;
+                let (to, n) = if round % 3 == 2 { (&b, &mut nb) } else { (&a, &mut na) };
+                for _ in 0..run {
+                    *n += 1;
+                    to.tell(RecvMsg::Seq { sender: 1, n: *n }).unwrap();
+                }
+            }
+            done.send((na, nb));
+            Ok(())
+        }
+    }
+    let rt = runtime(2, Idle::Spin);
+    let a = rt.spawn_on(1, Recorder::default).unwrap();
+    let b = rt.spawn_on(1, Recorder::default).unwrap();
+    let s = rt.spawn_on(0, || Interleaver).unwrap();
+    for turn in 1..=3u64 {
+        let (na, nb) = s.ask(|done| M::Go { a: a.clone(), b: b.clone(), done }).timeout(WAIT).wait().unwrap();
+        for (r, n) in [(&a, na), (&b, nb)] {
+            let (last, violations) =
+                r.ask(|reply| RecvMsg::Report { expected: turn * n, reply }).timeout(WAIT).wait().unwrap();
+            assert_eq!(violations, turn - 1, "only the restart of numbering between turns breaks order");
+            assert_eq!(last[&1], n);
+        }
+    }
+    rt.shutdown().unwrap();
+}
