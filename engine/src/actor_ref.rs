@@ -6,7 +6,7 @@ use crate::error::{AskError, SendError, TrySendError};
 use crate::id::ActorId;
 use crate::packet::Packet;
 use crate::runtime::Shared;
-use crate::shard::{current_ptr, with_current, SysMsg, UserMsg};
+use crate::shard::{current_ptr, SysMsg, UserMsg};
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
@@ -93,11 +93,11 @@ impl<M: Send + 'static> ActorRef<M> {
     /// liveness table, and a stop that races the message in flight still ends in a dead letter.
     pub fn try_tell(&self, msg: M) -> Result<(), TrySendError<M>> {
         let to = self.id.shard();
-        let local = with_current(|cur| cur.is_some_and(|s| s.belongs_to(&self.shared) && s.idx == to));
-        if local {
-            return with_current(|cur| {
-                cur.expect("checked").try_deliver_user(self.id, msg).map_err(TrySendError::Stopped)
-            });
+        // SAFETY: as in `tell`: the current shard outlives this call.
+        if let Some(s) = unsafe { current_ptr().as_ref() } {
+            if s.belongs_to(&self.shared) && s.idx == to {
+                return s.try_deliver_user(self.id, msg).map_err(TrySendError::Stopped);
+            }
         }
         if !self.is_alive() {
             return Err(TrySendError::Stopped(msg));

@@ -177,10 +177,8 @@ impl<T: Send + 'static> Pending<T> {
         let spin_until = start + SPIN_BEFORE_PARK.min(self.timeout);
         let mut spins = 0u32;
         loop {
-            match chan.try_recv() {
-                Received::Value(v) => return self.finish(Ok(v)),
-                Received::SenderGone => return self.finish(Err(AskError::NoReply)),
-                Received::Empty => {}
+            if let Some(r) = outcome(chan.try_recv()) {
+                return self.finish(r);
             }
             spins += 1;
             if spins % 64 == 0 && Instant::now() >= spin_until {
@@ -190,10 +188,8 @@ impl<T: Send + 'static> Pending<T> {
         }
         if chan.register(Waiter::Thread(std::thread::current())) {
             loop {
-                match chan.try_recv() {
-                    Received::Value(v) => return self.finish(Ok(v)),
-                    Received::SenderGone => return self.finish(Err(AskError::NoReply)),
-                    Received::Empty => {}
+                if let Some(r) = outcome(chan.try_recv()) {
+                    return self.finish(r);
                 }
                 let now = Instant::now();
                 if now >= deadline {
@@ -202,14 +198,20 @@ impl<T: Send + 'static> Pending<T> {
                 std::thread::park_timeout(deadline - now);
             }
         }
-        match chan.try_recv() {
-            Received::Value(v) => self.finish(Ok(v)),
-            _ => self.finish(Err(AskError::NoReply)),
-        }
+        // Registration found the value or the sender's departure already there.
+        let r = outcome(chan.try_recv()).unwrap_or(Err(AskError::NoReply));
+        self.finish(r)
     }
 
     fn finish(&mut self, r: Result<T, AskError>) -> Result<T, AskError> {
         self.chan = None;
+        self.cancel_timer();
+        r
+    }
+
+    /// Cancels the deadline timer, if one was armed and we are on its shard (elsewhere it
+    /// fires harmlessly: waking a finished task does nothing).
+    fn cancel_timer(&mut self) {
         if let Some((shard, id)) = self.timer.take() {
             with_current(|c| {
                 if let Some(s) = c.filter(|s| s.idx == shard) {
@@ -217,7 +219,6 @@ impl<T: Send + 'static> Pending<T> {
                 }
             });
         }
-        r
     }
 
     /// The deadline passed: give up, unless the value landed at the last moment.
@@ -247,10 +248,8 @@ impl<T: Send + 'static> Future for Pending<T> {
         let now = Instant::now();
         let deadline = *this.deadline.get_or_insert(now + this.timeout);
         loop {
-            match chan.try_recv() {
-                Received::Value(v) => return Poll::Ready(this.finish(Ok(v))),
-                Received::SenderGone => return Poll::Ready(this.finish(Err(AskError::NoReply))),
-                Received::Empty => {}
+            if let Some(r) = outcome(chan.try_recv()) {
+                return Poll::Ready(this.finish(r));
             }
             if now >= deadline {
                 return Poll::Ready(this.expire());
@@ -281,14 +280,17 @@ impl<T: Send + 'static> Drop for Pending<T> {
     fn drop(&mut self) {
         if let Some(chan) = self.chan.take() {
             drop(chan.close_receiver());
-            if let Some((shard, id)) = self.timer.take() {
-                with_current(|c| {
-                    if let Some(s) = c.filter(|s| s.idx == shard) {
-                        s.cancel_timer(id)
-                    }
-                });
-            }
+            self.cancel_timer();
         }
+    }
+}
+
+/// What a receive means for the asker: an answer, `NoReply`, or nothing yet (`None`).
+fn outcome<T>(r: Received<T>) -> Option<Result<T, AskError>> {
+    match r {
+        Received::Value(v) => Some(Ok(v)),
+        Received::SenderGone => Some(Err(AskError::NoReply)),
+        Received::Empty => None,
     }
 }
 

@@ -35,6 +35,12 @@ pub(crate) fn bump(c: &AtomicU64, n: u64) {
     c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
 }
 
+/// Subtracts from a counter that only one thread writes.
+#[inline]
+pub(crate) fn unbump(c: &AtomicU64, n: u64) {
+    c.store(c.load(Ordering::Relaxed).wrapping_sub(n), Ordering::Relaxed);
+}
+
 /// Counters of one shard, written only by its thread.
 #[derive(Default)]
 pub(crate) struct ShardStats {

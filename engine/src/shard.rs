@@ -18,7 +18,7 @@ use crate::error::SpawnError;
 use crate::executor;
 use crate::id::ActorId;
 use crate::injector::Injector;
-use crate::metrics::{bump, DeadLetterReason, ShardStats};
+use crate::metrics::{bump, unbump, DeadLetterReason, ShardStats};
 use crate::packet::{Deliver, Packet};
 use crate::park::Parker;
 use crate::ring::{Consumer, Producer};
@@ -142,7 +142,6 @@ pub(crate) struct Shard {
     pub(crate) local_woken: Cell<bool>,
     processed: Cell<u64>,
     tasks: Cell<usize>,
-    actors: Cell<u64>,
     shutting_down: Cell<bool>,
     quiesced: Cell<bool>,
 }
@@ -222,7 +221,6 @@ impl Shard {
             local_woken: Cell::new(false),
             processed: Cell::new(0),
             tasks: Cell::new(0),
-            actors: Cell::new(0),
             shutting_down: Cell::new(false),
             quiesced: Cell::new(false),
         }
@@ -404,7 +402,6 @@ impl Shard {
             }
             slab[slot] = Entry { gen: id.gen(), cell: Some(cell) };
         }
-        self.actors.set(self.actors.get() + 1);
         bump(&self.mine().stats.actors, 1);
         // Queue it so `started` runs before any message.
         let c = self.cell(id).expect("just inserted");
@@ -447,9 +444,7 @@ impl Shard {
         drop(cell);
         self.shared.registry.remove_actor(id);
         self.slots().release(id.slot(), id.gen());
-        self.actors.set(self.actors.get() - 1);
-        let st = &self.mine().stats.actors;
-        st.store(st.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
+        unbump(&self.mine().stats.actors, 1);
         // Told last: whoever waits for the stop sees the name and slot already gone.
         for w in waiters {
             w.send(());
@@ -474,8 +469,7 @@ impl Shard {
         } else {
             o.overflow.push_back(p);
         }
-        drop(slot);
-        self.pushed_outbound(to);
+        self.pushed_outbound(to, o);
     }
 
     /// Sends a user message to `target` on shard `to`. The packet is built in place in the ring
@@ -518,15 +512,12 @@ impl Shard {
             o.overflow.push_back(Packet::new(target, UserMsg(msg)));
             o.last = None;
         }
-        drop(slot);
-        self.pushed_outbound(to);
+        self.pushed_outbound(to, o);
     }
 
     /// Bookkeeping after a push to shard `to`: mark the ring dirty, publish a full batch.
     #[inline]
-    fn pushed_outbound(&self, to: usize) {
-        let mut slot = self.outbound[to].borrow_mut();
-        let o = slot.as_mut().expect("no ring to self");
+    fn pushed_outbound(&self, to: usize, o: &mut Outbound) {
         if !o.dirty {
             o.dirty = true;
             self.dirty.borrow_mut().push(to);
@@ -685,7 +676,9 @@ impl Shard {
     }
 
     fn maybe_quiesce(&self) {
-        if self.shutting_down.get() && self.actors.get() == 0 && !self.quiesced.replace(true) {
+        // The shard is the counter's only writer, so its own read is exact.
+        let actors = self.mine().stats.actors.load(Ordering::Relaxed);
+        if self.shutting_down.get() && actors == 0 && !self.quiesced.replace(true) {
             self.shared.shard_quiesced();
         }
     }

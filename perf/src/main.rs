@@ -173,7 +173,7 @@ fn main() {
     }
     bar.finish_and_clear();
     let d = derived(&results);
-    results.add_derived(d);
+    results.add(d);
     results.print_table();
     if let Some(path) = cli.json {
         if let Err(e) = results.write_json(&path) {

@@ -30,7 +30,7 @@ impl Actor for Player {
     fn receive(&mut self, _: &mut Ctx<Self>, m: Ball) -> Result<(), ActorError> {
         match m {
             Ball::Hit(k) => {
-                if let Some(done) = &self.done {
+                if self.done.is_some() {
                     // The server counts down; every BATCH round trips it samples the clock.
                     if k % BATCH == 0 {
                         let now = Instant::now();
@@ -40,7 +40,6 @@ impl Actor for Player {
                         }
                     }
                     if k == 0 {
-                        let _ = done;
                         let t = self.start.take().unwrap().elapsed();
                         let h = self.hist.take().unwrap();
                         self.done.take().unwrap().send((t, h));

@@ -48,11 +48,6 @@ impl Results {
         self.runs.get(&(workload.to_string(), metric.to_string())).map(|(v, _, _)| median(v))
     }
 
-    /// Adds figures computed from the medians (ratios to the raw baselines of this run).
-    pub(crate) fn add_derived(&mut self, figs: Vec<Figure>) {
-        self.add(figs)
-    }
-
     /// (workload, metric, median, unit, runs), in the order first measured.
     pub(crate) fn rows(&self) -> Vec<(String, String, f64, &'static str, usize)> {
         let mut rows: Vec<_> = self

@@ -60,7 +60,9 @@ pub(crate) fn spawn(cores: Cores, n: u64) -> Vec<Figure> {
 fn resident_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
     let pages: u64 = statm.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    pages * 4096
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    pages * page.max(1) as u64
 }
 
 /// Runs in a fresh child process (`corelane-perf --child-idle-memory N`): resident memory of a
