@@ -114,17 +114,32 @@ impl Outbound {
     }
 }
 
-/// Consecutive messages to one target, collected into the `Vec` of a `BatchMsg<M>` that sits in
-/// an unpublished ring slot (so its address is stable and only the producer touches it).
+/// Consecutive messages to one target, collected into the `Vec` of a `BatchMsg<M>` packet that
+/// only this thread can reach: in an unpublished ring slot, or at the back of the overflow queue.
+/// It is always the most recent packet towards its shard, so appending keeps per-pair order.
 struct OpenBatch {
     target: u64,
     ty: TypeId,
-    /// Points at the `Vec<M>` inside the slot's packet.
-    vec: *mut u8,
+    at: BatchAt,
+}
+
+/// Where the open batch packet is.
+enum BatchAt {
+    /// In this unpublished ring slot (its address is stable until publish).
+    Ring(*mut Packet),
+    /// The last packet of the overflow queue (looked up each time: the queue's storage moves).
+    OverflowBack,
 }
 
 /// Messages one batch packet may carry.
 const BATCH_CAP: usize = 64;
+
+/// A batch's storage, holding its first message.
+fn new_batch<M>(first: M) -> Vec<M> {
+    let mut v = Vec::with_capacity(BATCH_CAP);
+    v.push(first);
+    v
+}
 
 /// The shard's own state. Lives on its thread for the thread's lifetime.
 pub(crate) struct Shard {
@@ -484,9 +499,13 @@ impl Shard {
         let ty = TypeId::of::<M>();
         if let Some(b) = &o.open {
             if b.target == target && b.ty == ty {
-                // SAFETY: `b.vec` points at the `Vec<M>` (same `TypeId`) of a batch packet in a
-                // ring slot that is not published yet, so only this thread can reach it.
-                let v = unsafe { &mut *(b.vec as *mut Vec<M>) };
+                let pkt: *mut Packet = match b.at {
+                    BatchAt::Ring(p) => p,
+                    BatchAt::OverflowBack => o.overflow.back_mut().expect("open batch is the back"),
+                };
+                // SAFETY: `pkt` is the open batch: a `BatchMsg<M>` packet (same `TypeId`) that
+                // is unpublished or still in the overflow queue, so only this thread reaches it.
+                let v = unsafe { &mut (*Packet::inline_payload::<BatchMsg<M>>(pkt)).0 };
                 if v.len() < v.capacity() {
                     v.push(msg);
                     return;
@@ -494,24 +513,25 @@ impl Shard {
             }
             o.open = None;
         }
+        let batch = o.last == Some((target, ty));
         if o.overflow.is_empty() && o.prod.has_room() {
-            if o.last == Some((target, ty)) {
-                let mut v = Vec::with_capacity(BATCH_CAP);
-                v.push(msg);
+            if batch {
+                let v = new_batch(msg);
                 // SAFETY: `has_room` just returned true; `Packet::write` initializes the slot.
                 let dst = unsafe { o.prod.push_in_place(|dst| Packet::write(dst, target, BatchMsg(v))) };
-                // SAFETY: `dst` holds the `BatchMsg<M>` just written (inline: a `Vec` is 3 words).
-                let vec = unsafe { Packet::inline_payload::<BatchMsg<M>>(dst) } as *mut u8;
-                o.open = Some(OpenBatch { target, ty, vec });
+                o.open = Some(OpenBatch { target, ty, at: BatchAt::Ring(dst) });
             } else {
                 // SAFETY: `has_room` just returned true; `Packet::write` initializes the slot.
                 unsafe { o.prod.push_in_place(|dst| Packet::write(dst, target, UserMsg(msg))) };
             }
-            o.last = Some((target, ty));
+        } else if batch {
+            // The ring is full: the burst waits in the overflow queue, batched all the same.
+            o.overflow.push_back(Packet::new(target, BatchMsg(new_batch(msg))));
+            o.open = Some(OpenBatch { target, ty, at: BatchAt::OverflowBack });
         } else {
             o.overflow.push_back(Packet::new(target, UserMsg(msg)));
-            o.last = None;
         }
+        o.last = Some((target, ty));
         self.pushed_outbound(to, o);
     }
 
