@@ -61,7 +61,7 @@ fn bench(c: &mut Criterion) {
     });
     let counter = rt.spawn_on(0, Counter::default).unwrap();
     let c2 = counter.clone();
-    let burster = rt.spawn_on(0, move || Burster(c2)).unwrap();
+    let burster = rt.spawn_on(0, move || Burster(c2.clone())).unwrap();
     let mut g = c.benchmark_group("same_shard");
     const N: u64 = 10_000;
     g.throughput(Throughput::Elements(N));

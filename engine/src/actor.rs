@@ -1,6 +1,7 @@
 //! The `Actor` trait and the error its handlers return.
 
 use crate::context::Ctx;
+use crate::signal::Signal;
 use std::fmt;
 
 /// An actor: private state, one message type, handlers run one message at a time on its shard.
@@ -39,7 +40,15 @@ pub trait Actor: Sized + 'static {
     /// Handles one message.
     fn receive(&mut self, ctx: &mut Ctx<Self>, msg: Self::Msg) -> Result<(), ActorError>;
 
-    /// Runs once after the last message, when the actor stops (gracefully or killed).
+    /// Handles a signal (`Signal::Terminated` of a watched actor), ahead of user messages. A
+    /// failure here is supervised like one in `receive`.
+    fn signal(&mut self, ctx: &mut Ctx<Self>, sig: Signal) -> Result<(), ActorError> {
+        let _ = (ctx, sig);
+        Ok(())
+    }
+
+    /// Runs once after the last message, when the actor stops (gracefully, killed, or on a
+    /// restart: on the old instance before the new one is built).
     fn stopped(&mut self, ctx: &mut Ctx<Self>) {
         let _ = ctx;
     }

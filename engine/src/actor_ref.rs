@@ -1,12 +1,14 @@
 //! [`ActorRef`]: the address of an actor, usable from any thread.
 
+use crate::any_ref::{Address, AnyRef};
 use crate::ask::{pair, Pending, Reply};
-use crate::cell::SystemMsg;
+use crate::batch::BatchPending;
 use crate::error::{AskError, SendError, TrySendError};
 use crate::id::ActorId;
+use crate::metrics::ActorMetrics;
 use crate::packet::Packet;
 use crate::runtime::Shared;
-use crate::shard::{current_ptr, SysMsg, UserMsg};
+use crate::shard::{current_ptr, BatchMsg, UserMsg};
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
@@ -19,84 +21,153 @@ use std::sync::Arc;
 /// straight into its mailbox; on another shard of the runtime it goes through that pair's
 /// ring; from any other thread it goes through the target shard's injector.
 pub struct ActorRef<M> {
-    shared: Arc<Shared>,
-    id: ActorId,
+    addr: AnyRef,
     _m: PhantomData<fn(M)>,
 }
 
 impl<M> Clone for ActorRef<M> {
     fn clone(&self) -> Self {
-        Self { shared: self.shared.clone(), id: self.id, _m: PhantomData }
+        Self { addr: self.addr.clone(), _m: PhantomData }
     }
 }
 
 impl<M> PartialEq for ActorRef<M> {
     fn eq(&self, o: &Self) -> bool {
-        self.id == o.id && Arc::ptr_eq(&self.shared, &o.shared)
+        self.addr == o.addr
     }
 }
 impl<M> Eq for ActorRef<M> {}
 impl<M> Hash for ActorRef<M> {
     fn hash<H: Hasher>(&self, h: &mut H) {
-        self.id.hash(h)
+        self.addr.hash(h)
     }
 }
 impl<M> fmt::Debug for ActorRef<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ActorRef({})", self.id)
+        write!(f, "ActorRef({})", self.addr.id)
+    }
+}
+impl<M> Address for ActorRef<M> {
+    fn actor_id(&self) -> ActorId {
+        self.addr.id
+    }
+}
+impl<M> From<ActorRef<M>> for AnyRef {
+    fn from(r: ActorRef<M>) -> AnyRef {
+        r.addr
     }
 }
 
 impl<M: Send + 'static> ActorRef<M> {
     pub(crate) fn new(shared: Arc<Shared>, id: ActorId) -> Self {
-        Self { shared, id, _m: PhantomData }
+        Self { addr: AnyRef::new(shared, id), _m: PhantomData }
+    }
+
+    #[inline(always)]
+    fn shared(&self) -> &Arc<Shared> {
+        &self.addr.shared
     }
 
     /// The actor's identity.
+    #[inline(always)]
     pub fn id(&self) -> ActorId {
-        self.id
+        self.addr.id
+    }
+
+    /// The same address without its message type.
+    pub fn untyped(&self) -> AnyRef {
+        self.addr.clone()
     }
 
     /// Whether the actor accepts messages (it has not begun stopping). Readable from anywhere.
     pub fn is_alive(&self) -> bool {
-        self.shared.shards[self.id.shard()].slots.is_live(self.id.slot(), self.id.gen())
+        self.addr.is_alive()
+    }
+
+    /// Whether the actor failed and waits, handling no messages, for a decision (a restart or a
+    /// stop). Readable from anywhere.
+    pub fn is_suspended(&self) -> bool {
+        self.addr.is_suspended()
     }
 
     /// Sends a message, fire-and-forget. A message to a stopped actor becomes a counted dead
     /// letter; the only error is a runtime that has shut down, which returns the message.
+    /// Sent from a handler, the message carries that actor as its sender (`Ctx::sender`).
     #[inline(always)]
     pub fn tell(&self, msg: M) -> Result<(), SendError<M>> {
-        let to = self.id.shard();
+        let to = self.id().shard();
         // SAFETY: a non-null pointer is the shard this thread is running, alive for as long as
         // this call (see `shard::with_current`); the reference does not escape it.
         if let Some(s) = unsafe { current_ptr().as_ref() } {
-            if s.belongs_to(&self.shared) {
+            if s.belongs_to(self.shared()) {
+                let sender = s.current.get();
                 if s.idx == to {
-                    s.deliver_user(self.id, msg);
+                    s.deliver_user(self.id(), msg, sender);
                 } else {
-                    s.send_user_outbound(to, self.id.as_u64(), msg);
+                    s.send_user_outbound(to, self.id().as_u64(), msg, sender);
                 }
                 return Ok(());
             }
         }
-        self.tell_from_outside(to, msg)
+        self.tell_from_outside(to, msg, 0)
     }
 
-    fn tell_from_outside(&self, to: usize, msg: M) -> Result<(), SendError<M>> {
-        self.shared
-            .inject(to, Packet::new(self.id.as_u64(), UserMsg(msg)))
+    /// `tell` with an explicit sender (forwarding, probes).
+    pub(crate) fn tell_with_sender(&self, msg: M, sender: u64) -> Result<(), SendError<M>> {
+        let to = self.id().shard();
+        // SAFETY: as in `tell`.
+        if let Some(s) = unsafe { current_ptr().as_ref() } {
+            if s.belongs_to(self.shared()) {
+                if s.idx == to {
+                    s.deliver_user(self.id(), msg, sender);
+                } else {
+                    s.send_user_outbound(to, self.id().as_u64(), msg, sender);
+                }
+                return Ok(());
+            }
+        }
+        self.tell_from_outside(to, msg, sender)
+    }
+
+    fn tell_from_outside(&self, to: usize, msg: M, sender: u64) -> Result<(), SendError<M>> {
+        self.shared()
+            .inject(to, Packet::new(self.id().as_u64(), UserMsg(msg, sender)))
             .map_err(|p| SendError::Closed(take_msg(p)))
+    }
+
+    /// Sends messages that the actor handles in this order, with nothing else from this sender
+    /// in between. From outside the runtime they travel as one packet. The error returns what
+    /// was not sent.
+    pub fn batch_tell(&self, msgs: impl IntoIterator<Item = M>) -> Result<(), SendError<Vec<M>>> {
+        let on_runtime = crate::shard::with_current(|c| c.is_some_and(|s| s.belongs_to(self.shared())));
+        if on_runtime {
+            for m in msgs {
+                // On a shard of the runtime `tell` cannot fail.
+                let _ = self.tell(m);
+            }
+            return Ok(());
+        }
+        let msgs: Vec<M> = msgs.into_iter().collect();
+        if msgs.is_empty() {
+            return Ok(());
+        }
+        self.shared().inject(self.id().shard(), Packet::new(self.id().as_u64(), BatchMsg(msgs, 0))).map_err(
+            |p| match p.take::<BatchMsg<M>>() {
+                Ok(BatchMsg(m, _)) => SendError::Closed(m),
+                Err(_) => unreachable!("packet built from BatchMsg<M> just above"),
+            },
+        )
     }
 
     /// Sends a message unless the actor is known to have stopped, in which case the message
     /// comes back. On the actor's shard the check is exact; from elsewhere it reads the shared
     /// liveness table, and a stop that races the message in flight still ends in a dead letter.
     pub fn try_tell(&self, msg: M) -> Result<(), TrySendError<M>> {
-        let to = self.id.shard();
+        let to = self.id().shard();
         // SAFETY: as in `tell`: the current shard outlives this call.
         if let Some(s) = unsafe { current_ptr().as_ref() } {
-            if s.belongs_to(&self.shared) && s.idx == to {
-                return s.try_deliver_user(self.id, msg).map_err(TrySendError::Stopped);
+            if s.belongs_to(self.shared()) && s.idx == to {
+                return s.try_deliver_user(self.id(), msg, s.current.get()).map_err(TrySendError::Stopped);
             }
         }
         if !self.is_alive() {
@@ -116,7 +187,7 @@ impl<M: Send + 'static> ActorRef<M> {
     /// # Ok(()) }
     /// ```
     pub fn ask<T: Send + 'static>(&self, make: impl FnOnce(Reply<T>) -> M) -> Pending<T> {
-        let (reply, pending) = pair(&self.shared, self.shared.cfg.ask_timeout);
+        let (reply, pending) = pair(self.shared(), self.shared().cfg.ask_timeout);
         match self.tell(make(reply)) {
             Ok(()) => pending,
             Err(SendError::Closed(m)) => {
@@ -127,36 +198,56 @@ impl<M: Send + 'static> ActorRef<M> {
         }
     }
 
+    /// Sends several requests in order and returns their answers in the same order, under one
+    /// timeout for the whole batch.
+    ///
+    /// ```no_run
+    /// # use corelane::{ActorRef, Reply};
+    /// # use std::time::Duration;
+    /// # enum Msg { Square(u64, Reply<u64>) }
+    /// # fn f(calc: ActorRef<Msg>) -> Result<(), corelane::AskError> {
+    /// let squares = calc
+    ///     .batch_ask((1..=3).map(|i| move |r| Msg::Square(i, r)))
+    ///     .timeout(Duration::from_millis(100))
+    ///     .wait()?;
+    /// assert_eq!(squares, vec![1, 4, 9]);
+    /// # Ok(()) }
+    /// ```
+    pub fn batch_ask<T, F>(&self, requests: impl IntoIterator<Item = F>) -> BatchPending<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Reply<T>) -> M,
+    {
+        let items = requests.into_iter().map(|make| self.ask(make)).collect();
+        BatchPending::new(items, self.shared().cfg.ask_timeout)
+    }
+
     /// Stops the actor gracefully: it handles what is already queued (within the stop
-    /// timeout), then `stopped` runs. Later messages are dead letters. The returned
-    /// [`Pending`] completes when the actor is gone.
+    /// timeout), its children stop first, then `stopped` runs. Later messages are dead
+    /// letters. The returned [`Pending`] completes when the actor is gone.
     pub fn stop(&self) -> Pending<()> {
-        self.system(|r| SystemMsg::Stop(Some(r)))
+        self.addr.stop()
     }
 
     /// Stops the actor now: queued messages become dead letters, then `stopped` runs.
     pub fn kill(&self) -> Pending<()> {
-        self.system(|r| SystemMsg::Kill(Some(r)))
+        self.addr.kill()
     }
 
-    fn system(&self, make: impl FnOnce(Reply<()>) -> SystemMsg) -> Pending<()> {
-        let (reply, pending) = pair(&self.shared, self.shared.cfg.stop_timeout * 2);
-        let p = Packet::new(self.id.as_u64(), SysMsg(make(reply)));
-        match self.shared.route(self.id.shard(), p) {
-            Ok(()) => pending,
-            // The runtime is down, so the actor is too.
-            Err(p) => {
-                drop(p);
-                drop(pending);
-                Pending::ready(Ok(()))
-            }
-        }
+    /// Rebuilds the actor from its factory, keeping its mailbox (also lifts a suspension).
+    pub fn restart(&self) -> Pending<()> {
+        self.addr.restart()
+    }
+
+    /// The actor's counters, gathered on its shard.
+    pub fn metrics(&self) -> Pending<ActorMetrics> {
+        self.addr.metrics()
     }
 }
 
 fn take_msg<M: Send + 'static>(p: Packet) -> M {
     match p.take::<UserMsg<M>>() {
-        Ok(UserMsg(m)) => m,
+        Ok(UserMsg(m, _)) => m,
         Err(_) => unreachable!("packet built from UserMsg<M> just above"),
     }
 }

@@ -84,7 +84,9 @@ impl<T: Send + 'static> Reply<T> {
             Err(late) => {
                 drop(late);
                 with_current(|cur| match cur {
-                    Some(s) => s.dead_letters(DeadLetterReason::LateReply, 1),
+                    Some(s) => {
+                        s.dead_letters(DeadLetterReason::LateReply, 1, None, std::any::type_name::<T>())
+                    }
                     None => count_unattributed_late_reply(),
                 });
             }
@@ -160,6 +162,13 @@ impl<T: Send + 'static> Pending<T> {
         self
     }
 
+    /// Sets an absolute deadline (a batch shares one).
+    pub(crate) fn deadline(mut self, at: Instant) -> Self {
+        self.timeout = at.saturating_duration_since(Instant::now());
+        self.deadline = Some(at);
+        self
+    }
+
     /// Blocks the calling thread until the answer, the timeout, or the sender's departure.
     /// On a shard thread this would stall the shard, so it fails with
     /// [`AskError::WouldBlock`] there: await it instead.
@@ -173,7 +182,7 @@ impl<T: Send + 'static> Pending<T> {
         }
         let chan = self.chan.clone().expect("pending without channel");
         let start = Instant::now();
-        let deadline = start + self.timeout;
+        let deadline = self.deadline.unwrap_or(start + self.timeout);
         let spin_until = start + SPIN_BEFORE_PARK.min(self.timeout);
         let mut spins = 0u32;
         loop {
@@ -228,7 +237,7 @@ impl<T: Send + 'static> Pending<T> {
             Some(v) => self.finish(Ok(v)),
             None => {
                 if let Some(sh) = &self.shared {
-                    sh.dead_letter(DeadLetterReason::AskTimeout);
+                    sh.dead_letter(DeadLetterReason::AskTimeout, std::any::type_name::<T>());
                 }
                 self.finish(Err(AskError::Timeout))
             }

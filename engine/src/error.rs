@@ -142,7 +142,7 @@ pub enum BuildError {
 }
 
 /// Why a shutdown was not clean.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum ShutdownError {
     /// Shutdown was called from a shard thread, which would join itself.
     #[error("shutdown called from a shard thread of the same runtime")]
@@ -150,7 +150,33 @@ pub enum ShutdownError {
     /// These shard threads panicked.
     #[error("shard threads panicked: {0:?}")]
     ShardPanicked(Vec<usize>),
+    /// A coordinated-shutdown task failed: the shutdown halted before any actor stopped.
+    #[error("shutdown task {task:?} failed: {error}")]
+    TaskFailed {
+        /// The task's name.
+        task: String,
+        /// Its error.
+        error: crate::ActorError,
+        /// The runtime, still running: call `shutdown` again to resume at the failed task,
+        /// or drop it.
+        runtime: Box<crate::Runtime>,
+    },
 }
+
+/// `Ctx::stash` refused a message: the stash is at capacity. The message is returned.
+pub struct StashFull<M>(pub M);
+
+impl<M> fmt::Debug for StashFull<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StashFull(..)")
+    }
+}
+impl<M> fmt::Display for StashFull<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the stash is full")
+    }
+}
+impl<M> std::error::Error for StashFull<M> {}
 
 /// Registering a name failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

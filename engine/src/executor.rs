@@ -50,7 +50,17 @@ pub(crate) fn should_yield() -> bool {
     glommio::executor().need_preempt()
 }
 
+/// A task on a shard's executor that can be cancelled (dropping the handle lets it run on).
+pub(crate) struct TaskHandle(glommio::task::JoinHandle<()>);
+
+impl TaskHandle {
+    /// Cancels the task: its future is dropped without being polled again.
+    pub(crate) fn cancel(self) {
+        self.0.cancel();
+    }
+}
+
 /// Spawns a task on the current shard's executor.
-pub(crate) fn spawn_local(fut: impl Future<Output = ()> + 'static) {
-    glommio::spawn_local(fut).detach();
+pub(crate) fn spawn_local(fut: impl Future<Output = ()> + 'static) -> TaskHandle {
+    TaskHandle(glommio::spawn_local(fut).detach())
 }

@@ -59,10 +59,13 @@
 
 mod actor;
 mod actor_ref;
+mod any_ref;
 mod ask;
+mod batch;
 mod cell;
 mod context;
 mod error;
+mod events;
 mod executor;
 mod id;
 mod injector;
@@ -75,15 +78,28 @@ mod registry;
 mod ring;
 mod runtime;
 mod shard;
+mod signal;
 mod slots;
+mod spawn_options;
+mod supervision;
 mod sync;
+pub mod testkit;
 mod timers;
 
 pub use actor::{Actor, ActorError};
 pub use actor_ref::ActorRef;
+pub use any_ref::{Address, AnyMsg, AnyRef};
 pub use ask::{Pending, Reply};
+pub use batch::BatchPending;
+pub use cell::Behavior;
 pub use context::Ctx;
-pub use error::{AskError, BuildError, RegisterError, SendError, ShutdownError, SpawnError, TrySendError};
+pub use error::{
+    AskError, BuildError, RegisterError, SendError, ShutdownError, SpawnError, StashFull, TrySendError,
+};
+pub use events::{Event, EventKind, Subscription};
 pub use id::ActorId;
-pub use metrics::{DeadLetterReason, RuntimeMetrics, ShardMetrics};
+pub use metrics::{ActorMetrics, DeadLetterReason, RuntimeMetrics, ShardMetrics};
 pub use runtime::{Builder, Handle, Idle, Placement, Runtime, Shards};
+pub use signal::{Signal, StopReason};
+pub use spawn_options::SpawnOptions;
+pub use supervision::{Cause, Directive, Failure, Phase, Strategy, Supervisor};

@@ -14,15 +14,25 @@ pub enum DeadLetterReason {
     AskTimeout,
     /// The runtime shut down with the message still in flight.
     RuntimeClosed,
+    /// The message's handler failed (error or panic) and the supervisor did not resume.
+    HandlerFailed,
+    /// Sent through an untyped address ([`AnyRef`](crate::AnyRef)) to an actor of another
+    /// message type.
+    TypeMismatch,
 }
+
+/// Number of dead-letter reasons.
+pub(crate) const REASONS: usize = 6;
 
 impl DeadLetterReason {
     /// Every reason, in index order.
-    pub const ALL: [DeadLetterReason; 4] = [
+    pub const ALL: [DeadLetterReason; REASONS] = [
         DeadLetterReason::ActorStopped,
         DeadLetterReason::LateReply,
         DeadLetterReason::AskTimeout,
         DeadLetterReason::RuntimeClosed,
+        DeadLetterReason::HandlerFailed,
+        DeadLetterReason::TypeMismatch,
     ];
     pub(crate) fn index(self) -> usize {
         self as usize
@@ -48,12 +58,14 @@ pub(crate) struct ShardStats {
     pub(crate) wakes: AtomicU64,
     pub(crate) actors: AtomicU64,
     pub(crate) run_queue: AtomicU64,
-    pub(crate) dead: [AtomicU64; 4],
+    /// Nanoseconds spent with nothing to do (spinning idle or parked).
+    pub(crate) idle_nanos: AtomicU64,
+    pub(crate) dead: [AtomicU64; REASONS],
 }
 
 /// Counters for dead letters seen off any shard thread (plain threads), written by many.
 #[derive(Default)]
-pub(crate) struct SharedDeadLetters(pub(crate) [AtomicU64; 4]);
+pub(crate) struct SharedDeadLetters(pub(crate) [AtomicU64; REASONS]);
 
 impl SharedDeadLetters {
     pub(crate) fn add(&self, r: DeadLetterReason, n: u64) {
@@ -87,6 +99,33 @@ pub struct ShardMetrics {
     pub run_queue_depth: u64,
     /// Packets waiting in the shard's inbound rings and injector.
     pub inbound_depth: u64,
+    /// Share of the runtime's uptime this shard had nothing to do (0.0 to 1.0).
+    pub idle_share: f64,
+    /// Dead letters counted on this shard, of every reason.
+    pub dead_letters: u64,
+}
+
+/// A snapshot of one actor, gathered on its shard ([`AnyRef::metrics`](crate::AnyRef::metrics)).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ActorMetrics {
+    /// Children that have not yet reported their stop.
+    pub children: usize,
+    /// Stashed messages.
+    pub stash_len: usize,
+    /// Restarts so far.
+    pub restarts: u32,
+    /// Time per message of the last timed turn (every 64th turn is timed, the first included);
+    /// `None` before the first.
+    pub last_processing: Option<Duration>,
+    /// User messages handled.
+    pub processed: u64,
+    /// Messages waiting in the mailbox.
+    pub mailbox_len: usize,
+    /// Messages addressed to this actor that became dead letters while it lived (the messages
+    /// its failing handlers were given).
+    pub dead_letters: u64,
+    /// Whether it is suspended after a failure.
+    pub suspended: bool,
 }
 
 /// A snapshot of the runtime.

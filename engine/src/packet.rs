@@ -17,12 +17,17 @@ const INLINE_WORDS: usize = 5;
 pub(crate) trait Deliver: Send + Sized + 'static {
     /// Runs on the receiving shard's thread.
     fn deliver(self, shard: &Shard, target: u64);
+    /// What to call it in a dead-letter event.
+    fn type_name() -> &'static str {
+        std::any::type_name::<Self>()
+    }
 }
 
 struct VTable {
     deliver: unsafe fn(*mut u8, &Shard, u64),
     drop: unsafe fn(*mut u8),
     type_id: fn() -> TypeId,
+    type_name: fn() -> &'static str,
 }
 
 #[repr(C)]
@@ -67,7 +72,12 @@ unsafe fn drop_fn<P: Deliver>(p: *mut u8) {
 
 struct Vt<P>(std::marker::PhantomData<P>);
 impl<P: Deliver> Vt<P> {
-    const V: VTable = VTable { deliver: deliver_fn::<P>, drop: drop_fn::<P>, type_id: TypeId::of::<P> };
+    const V: VTable = VTable {
+        deliver: deliver_fn::<P>,
+        drop: drop_fn::<P>,
+        type_id: TypeId::of::<P>,
+        type_name: P::type_name,
+    };
 }
 
 impl Packet {
@@ -125,6 +135,11 @@ impl Packet {
         // SAFETY: the storage holds the payload `vt` was made for; `ManuallyDrop` keeps `Drop`
         // from touching it again.
         unsafe { (vt.deliver)(me.data.as_mut_ptr() as *mut u8, shard, target) }
+    }
+
+    /// The payload's type name, for dead-letter events.
+    pub(crate) fn type_name(&self) -> &'static str {
+        (self.vt.type_name)()
     }
 
     /// Takes the payload back out if it is a `P` (used to return an undeliverable message).

@@ -1,17 +1,25 @@
 //! Building, running and shutting down a runtime: the shards, their threads and what they
 //! share.
 
+use crate::actor::ActorError;
 use crate::actor_ref::ActorRef;
+use crate::cell::ext::Birth;
 use crate::error::{BuildError, RegisterError, ShutdownError, SpawnError};
+use crate::events::{actor_sink, channel_sink, Event, EventStream, Subscription};
 use crate::executor;
 use crate::id::{ActorId, MAX_SHARDS};
-use crate::metrics::{DeadLetterReason, RuntimeMetrics, ShardMetrics, SharedDeadLetters};
+use crate::metrics::{DeadLetterReason, RuntimeMetrics, ShardMetrics, SharedDeadLetters, REASONS};
 use crate::packet::Packet;
 use crate::registry::Registry;
 use crate::ring::{ring, Gauge};
 use crate::shard::{with_current, Shard, ShardShared, ShutdownMsg, SpawnMsg};
+use crate::spawn_options::{Passivation, SpawnOptions};
+use crate::supervision::Supervisor;
 use crate::Actor;
+use parking_lot::Mutex;
 use std::any::TypeId;
+use std::collections::VecDeque;
+use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
@@ -56,10 +64,18 @@ pub(crate) struct Config {
     pub(crate) throughput: usize,
     pub(crate) stop_timeout: Duration,
     pub(crate) ask_timeout: Duration,
+    pub(crate) passivate_after: Option<Duration>,
+}
+
+/// A coordinated-shutdown task.
+type TaskFn = Box<dyn FnMut(&Handle) -> Result<(), ActorError> + Send>;
+
+struct ShutdownTask {
+    name: String,
+    run: TaskFn,
 }
 
 /// Configures a [`Runtime`]. Start from [`Runtime::builder`].
-#[derive(Debug, Clone)]
 pub struct Builder {
     shards: Shards,
     pin: bool,
@@ -70,6 +86,28 @@ pub struct Builder {
     ring_capacity: usize,
     io_memory: usize,
     name: String,
+    supervisor: Supervisor,
+    passivate_after: Option<Duration>,
+    shutdown_tasks: Vec<ShutdownTask>,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("shards", &self.shards)
+            .field("pin", &self.pin)
+            .field("idle", &self.idle)
+            .field("throughput", &self.throughput)
+            .field("stop_timeout", &self.stop_timeout)
+            .field("ask_timeout", &self.ask_timeout)
+            .field("ring_capacity", &self.ring_capacity)
+            .field("io_memory", &self.io_memory)
+            .field("name", &self.name)
+            .field("supervisor", &self.supervisor)
+            .field("passivate_after", &self.passivate_after)
+            .field("shutdown_tasks", &self.shutdown_tasks.iter().map(|t| &t.name).collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl Default for Builder {
@@ -84,6 +122,9 @@ impl Default for Builder {
             ring_capacity: 1024,
             io_memory: 512 << 10,
             name: "corelane".into(),
+            supervisor: Supervisor::default(),
+            passivate_after: None,
+            shutdown_tasks: Vec::new(),
         }
     }
 }
@@ -137,6 +178,31 @@ impl Builder {
         self.name = name.into();
         self
     }
+    /// How top-level actors are supervised (default [`Supervisor::default`]: one-for-one,
+    /// restart, at most 10 restarts within 10 s).
+    pub fn supervisor(mut self, s: Supervisor) -> Self {
+        self.supervisor = s;
+        self
+    }
+    /// Passivate every actor after this idle time unless its spawn options say otherwise
+    /// (default: off).
+    pub fn passivate_after(mut self, d: Duration) -> Self {
+        self.passivate_after = Some(d);
+        self
+    }
+    /// Adds a task that [`Runtime::shutdown`] runs, in registration order, before any actor is
+    /// stopped. A task that fails halts the shutdown: later tasks do not run, the actors keep
+    /// running, and the error comes back with the runtime
+    /// ([`ShutdownError::TaskFailed`]), so the caller can fix things and call `shutdown`
+    /// again, which resumes at the failed task.
+    pub fn on_shutdown(
+        mut self,
+        name: impl Into<String>,
+        task: impl FnMut(&Handle) -> Result<(), ActorError> + Send + 'static,
+    ) -> Self {
+        self.shutdown_tasks.push(ShutdownTask { name: name.into(), run: Box::new(task) });
+        self
+    }
 
     /// Starts the shard threads.
     pub fn build(self) -> Result<Runtime, BuildError> {
@@ -185,7 +251,10 @@ impl Builder {
                 throughput: self.throughput,
                 stop_timeout: self.stop_timeout,
                 ask_timeout: self.ask_timeout,
+                passivate_after: self.passivate_after,
             },
+            supervisor: Arc::new(self.supervisor),
+            events: EventStream::default(),
             notify_mode: self.idle != Idle::Spin,
             registry: Registry::default(),
             closing: AtomicBool::new(false),
@@ -196,7 +265,12 @@ impl Builder {
             started: Instant::now(),
         });
 
-        let mut rt = Runtime { handle: Handle { shared: shared.clone() }, threads: Vec::new(), down: false };
+        let mut rt = Runtime {
+            handle: Handle { shared: shared.clone() },
+            threads: Vec::new(),
+            down: false,
+            tasks: Mutex::new(self.shutdown_tasks.into()),
+        };
         let mut failure = None;
         for (i, (prods, cons)) in producers.into_iter().zip(consumers).enumerate() {
             let (tx, rx) = mpsc::channel();
@@ -229,7 +303,8 @@ impl Builder {
             }
         }
         if let Some(e) = failure {
-            let _ = rt.shutdown_inner();
+            rt.tasks.lock().clear(); // never started: nothing for the tasks to do
+            let _ = rt.stop_and_join();
             return Err(e);
         }
         Ok(rt)
@@ -259,6 +334,9 @@ pub(crate) struct Shared {
     /// Whether shards may park, so producers must run the wake protocol.
     pub(crate) notify_mode: bool,
     pub(crate) registry: Registry,
+    /// Supervises top-level actors.
+    pub(crate) supervisor: Arc<Supervisor>,
+    pub(crate) events: EventStream,
     closing: AtomicBool,
     quiesced: AtomicUsize,
     rr: AtomicUsize,
@@ -315,11 +393,20 @@ impl Shared {
         self.closing.load(Ordering::Acquire)
     }
 
-    /// Counts a dead letter where it happened: on the calling shard, or in the shared counters.
-    pub(crate) fn dead_letter(self: &Arc<Self>, reason: DeadLetterReason) {
+    /// Counts a dead letter of type `ty` where it happened: on the calling shard, or in the
+    /// shared counters; and publishes it.
+    pub(crate) fn dead_letter(self: &Arc<Self>, reason: DeadLetterReason, ty: &'static str) {
         with_current(|cur| match cur {
-            Some(s) if s.belongs_to(self) => s.dead_letters(reason, 1),
-            _ => self.off_shard_dead.add(reason, 1),
+            Some(s) if s.belongs_to(self) => s.dead_letters(reason, 1, None, ty),
+            _ => {
+                self.off_shard_dead.add(reason, 1);
+                self.events.publish(|| Event::Deadletter {
+                    target: None,
+                    message_type: ty,
+                    reason,
+                    count: 1,
+                });
+            }
         })
     }
 }
@@ -337,11 +424,12 @@ impl Handle {
         self.shared.shards.len()
     }
 
-    /// Spawns an actor on the next shard in turn. The factory runs on that shard.
+    /// Spawns an actor on the next shard in turn. The factory runs on that shard, and again on
+    /// every restart.
     pub fn spawn<A, F>(&self, factory: F) -> Result<ActorRef<A::Msg>, SpawnError>
     where
         A: Actor,
-        F: FnOnce() -> A + Send + 'static,
+        F: FnMut() -> A + Send + 'static,
     {
         self.spawn_with(Placement::RoundRobin, factory)
     }
@@ -350,19 +438,59 @@ impl Handle {
     pub fn spawn_on<A, F>(&self, shard: usize, factory: F) -> Result<ActorRef<A::Msg>, SpawnError>
     where
         A: Actor,
-        F: FnOnce() -> A + Send + 'static,
+        F: FnMut() -> A + Send + 'static,
     {
         self.spawn_with(Placement::Shard(shard), factory)
     }
 
-    /// Spawns an actor where `placement` says. The id is known at once; messages sent before
-    /// the actor is built wait for it, and `started` runs before any of them.
-    pub fn spawn_with<A, F>(&self, placement: Placement, factory: F) -> Result<ActorRef<A::Msg>, SpawnError>
+    /// Spawns a top-level actor with options (a [`Placement`] converts into them). The id is
+    /// known at once; messages sent before the actor is built wait for it, and `started` runs
+    /// before any of them.
+    pub fn spawn_with<A, F>(
+        &self,
+        opts: impl Into<SpawnOptions>,
+        factory: F,
+    ) -> Result<ActorRef<A::Msg>, SpawnError>
     where
         A: Actor,
-        F: FnOnce() -> A + Send + 'static,
+        F: FnMut() -> A + Send + 'static,
+    {
+        let opts = opts.into();
+        self.spawn_inner(opts.placement.unwrap_or(Placement::RoundRobin), &opts, None, factory)
+    }
+
+    /// Spawns with `parent` (its id and the strategy it gives children) for a child.
+    pub(crate) fn spawn_inner<A, F>(
+        &self,
+        placement: Placement,
+        opts: &SpawnOptions,
+        parent: Option<(ActorId, Option<Arc<Supervisor>>)>,
+        factory: F,
+    ) -> Result<ActorRef<A::Msg>, SpawnError>
+    where
+        A: Actor,
+        F: FnMut() -> A + Send + 'static,
     {
         let sh = &self.shared;
+        let passivate = match opts.passivation {
+            Passivation::RuntimeDefault => sh.cfg.passivate_after,
+            Passivation::After(d) => Some(d),
+            Passivation::Never => None,
+        };
+        let birth = (parent.is_some()
+            || passivate.is_some()
+            || opts.supervisor.is_some()
+            || opts.stash_capacity.is_some())
+        .then(|| {
+            let (parent, supervised_by) = parent.map_or((None, None), |(p, s)| (Some(p), s));
+            Box::new(Birth {
+                parent,
+                supervised_by,
+                child_supervisor: opts.supervisor.clone(),
+                passivate,
+                stash_capacity: opts.stash_capacity,
+            })
+        });
         if sh.is_closing() {
             return Err(SpawnError::Closed);
         }
@@ -383,12 +511,12 @@ impl Handle {
         let (slot, gen) = slots.reserve().map_err(|_| SpawnError::SlotsExhausted(shard))?;
         let id = ActorId::new(shard, slot, gen);
         with_current(|cur| match cur {
-            Some(s) if s.belongs_to(sh) && s.idx == shard => s.spawn_reserved(id, factory),
+            Some(s) if s.belongs_to(sh) && s.idx == shard => s.spawn_reserved(id, factory, birth),
             Some(s) if s.belongs_to(sh) => {
-                s.push_outbound(shard, Packet::new(id.as_u64(), SpawnMsg(factory)));
+                s.push_outbound(shard, Packet::new(id.as_u64(), SpawnMsg(factory, birth)));
                 Ok(())
             }
-            _ => sh.inject(shard, Packet::new(id.as_u64(), SpawnMsg(factory))).map_err(|_| {
+            _ => sh.inject(shard, Packet::new(id.as_u64(), SpawnMsg(factory, birth))).map_err(|_| {
                 slots.release(slot, gen);
                 SpawnError::Closed
             }),
@@ -418,7 +546,8 @@ impl Handle {
     /// Counters of the whole runtime and of each shard.
     pub fn metrics(&self) -> RuntimeMetrics {
         let sh = &self.shared;
-        let mut by_reason = [0u64; 4];
+        let mut by_reason = [0u64; REASONS];
+        let uptime = sh.started.elapsed().as_nanos().max(1) as f64;
         let mut m = RuntimeMetrics { uptime: sh.started.elapsed(), ..Default::default() };
         for (i, s) in sh.shards.iter().enumerate() {
             let st = &s.stats;
@@ -426,6 +555,7 @@ impl Handle {
                 by_reason[k] += c.load(Ordering::Relaxed);
             }
             let actors = st.actors.load(Ordering::Relaxed);
+            let dead_letters = st.dead.iter().map(|c| c.load(Ordering::Relaxed)).sum();
             m.actors += actors;
             m.shards.push(ShardMetrics {
                 processed: st.processed.load(Ordering::Relaxed),
@@ -434,6 +564,8 @@ impl Handle {
                 run_queue_depth: st.run_queue.load(Ordering::Relaxed),
                 inbound_depth: (sh.gauges[i].iter().map(|g| g.depth()).sum::<usize>() + s.injector.depth())
                     as u64,
+                idle_share: (st.idle_nanos.load(Ordering::Relaxed) as f64 / uptime).min(1.0),
+                dead_letters,
             });
         }
         for (k, c) in sh.off_shard_dead.0.iter().enumerate() {
@@ -442,6 +574,31 @@ impl Handle {
         m.dead_letters = by_reason.iter().sum();
         m.dead_letters_by_reason = DeadLetterReason::ALL.iter().map(|r| (*r, by_reason[r.index()])).collect();
         m
+    }
+
+    /// Subscribes actor `to` to the events `filter` accepts. Its message type converts from
+    /// [`Event`]. The subscription ends with [`Subscription::unsubscribe`] or when `to` stops.
+    pub fn subscribe<M>(
+        &self,
+        filter: impl Fn(&Event) -> bool + Send + Sync + 'static,
+        to: &ActorRef<M>,
+    ) -> Subscription
+    where
+        M: From<Event> + Send + 'static,
+    {
+        let id = self.shared.events.add(Box::new(filter), actor_sink(to.clone()));
+        Subscription::new(id, Arc::downgrade(&self.shared))
+    }
+
+    /// Subscribes a channel to the events `filter` accepts. The subscription ends with
+    /// [`Subscription::unsubscribe`] or when the receiver is dropped.
+    pub fn subscribe_channel(
+        &self,
+        filter: impl Fn(&Event) -> bool + Send + Sync + 'static,
+    ) -> (Subscription, mpsc::Receiver<Event>) {
+        let (tx, rx) = mpsc::channel();
+        let id = self.shared.events.add(Box::new(filter), channel_sink(tx));
+        (Subscription::new(id, Arc::downgrade(&self.shared)), rx)
     }
 
     /// Dead letters so far, of every reason.
@@ -479,6 +636,14 @@ pub struct Runtime {
     handle: Handle,
     threads: Vec<JoinHandle<()>>,
     down: bool,
+    /// Coordinated-shutdown tasks not yet run successfully, in order.
+    tasks: Mutex<VecDeque<ShutdownTask>>,
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime").field("shards", &self.threads.len()).field("down", &self.down).finish()
+    }
 }
 
 impl Runtime {
@@ -492,20 +657,55 @@ impl Runtime {
         &self.handle
     }
 
-    /// Stops every actor (gracefully, each within the stop timeout), then joins every shard
-    /// thread. Messages still in flight afterwards are counted as dead letters.
+    /// Runs the coordinated-shutdown tasks in order, then stops every actor (gracefully, each
+    /// within the stop timeout, children before parents) and joins every shard thread.
+    /// Messages still in flight afterwards are counted as dead letters.
+    ///
+    /// A failing task halts the shutdown before any actor stops: the error is returned with
+    /// the runtime, still running ([`ShutdownError::TaskFailed`]).
     pub fn shutdown(mut self) -> Result<(), ShutdownError> {
-        self.shutdown_inner()
-    }
-
-    fn shutdown_inner(&mut self) -> Result<(), ShutdownError> {
         if self.down {
             return Ok(());
         }
-        let sh = self.handle.shared.clone();
-        if with_current(|c| c.is_some_and(|s| s.belongs_to(&sh))) {
+        if self.on_shard() {
             return Err(ShutdownError::CalledFromShard);
         }
+        if let Err((task, error)) = self.run_tasks() {
+            return Err(ShutdownError::TaskFailed { task, error, runtime: Box::new(self) });
+        }
+        self.stop_and_join()
+    }
+
+    fn on_shard(&self) -> bool {
+        with_current(|c| c.is_some_and(|s| s.belongs_to(&self.handle.shared)))
+    }
+
+    /// Runs the remaining shutdown tasks; stops at the first failure, which stays first.
+    fn run_tasks(&mut self) -> Result<(), (String, ActorError)> {
+        let mut tasks = self.tasks.lock();
+        while let Some(t) = tasks.front_mut() {
+            tracing::info!(task = %t.name, "shutdown task");
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (t.run)(&self.handle)))
+                .unwrap_or_else(|p| {
+                    Err(ActorError::msg(format!("panicked: {}", crate::cell::panic_text(&p))))
+                });
+            if let Err(e) = r {
+                tracing::error!(task = %t.name, error = %e, "shutdown task failed; shutdown halted");
+                return Err((t.name.clone(), e));
+            }
+            tasks.pop_front();
+        }
+        Ok(())
+    }
+
+    fn stop_and_join(&mut self) -> Result<(), ShutdownError> {
+        if self.down {
+            return Ok(());
+        }
+        if self.on_shard() {
+            return Err(ShutdownError::CalledFromShard);
+        }
+        let sh = self.handle.shared.clone();
         self.down = true;
         sh.closing.store(true, Ordering::Release);
         for i in 0..sh.shards.len() {
@@ -534,8 +734,16 @@ impl std::ops::Deref for Runtime {
 }
 
 impl Drop for Runtime {
+    /// Shuts down like [`Runtime::shutdown`], except that a failing shutdown task cannot halt
+    /// it here: the failure is logged and the rest of the shutdown goes on.
     fn drop(&mut self) {
-        if let Err(e) = self.shutdown_inner() {
+        if !self.down && !self.on_shard() {
+            while let Err((task, error)) = self.run_tasks() {
+                tracing::error!(%task, %error, "shutdown task failed while dropping the runtime; going on");
+                self.tasks.lock().pop_front();
+            }
+        }
+        if let Err(e) = self.stop_and_join() {
             tracing::error!(error = %e, "runtime shutdown on drop");
         }
     }

@@ -13,9 +13,11 @@
 //! 5. yield to the executor when a local task was woken or its time slice is over,
 //! 6. with nothing done, follow the idle policy (spin, park, or spin then park).
 
-use crate::cell::{ActorCell, ErasedCell, Header, Life, Mailbox, Outcome, SystemMsg};
+use crate::any_ref::CheckedMsg;
+use crate::cell::ext::Birth;
+use crate::cell::{ActorCell, ErasedCell, Header, Life, Mailbox, Outcome, SystemMsg, TypeFit};
 use crate::error::SpawnError;
-use crate::executor;
+use crate::executor::{self, TaskHandle};
 use crate::id::ActorId;
 use crate::injector::Injector;
 use crate::metrics::{bump, unbump, DeadLetterReason, ShardStats};
@@ -81,6 +83,17 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Shard>) -> R) -> R {
     f(unsafe { p.as_ref() })
 }
 
+/// The actor whose handler is running on this thread, as a raw id (0: none), if the thread is a
+/// shard of the runtime `shared`: the implicit sender of what that handler sends.
+#[inline]
+pub(crate) fn current_sender(shared: &Arc<Shared>) -> u64 {
+    // SAFETY: as in `with_current`.
+    match unsafe { current_ptr().as_ref() } {
+        Some(s) if s.belongs_to(shared) => s.current.get(),
+        _ => 0,
+    }
+}
+
 /// The shard this thread runs, or null. For hot paths that must not move their message through
 /// a closure's captured environment (which costs a store-forwarding stall per message).
 #[inline(always)]
@@ -98,8 +111,9 @@ struct Outbound {
     /// Packets that found the ring full, in order; drained into the ring before new ones.
     overflow: VecDeque<Packet>,
     dirty: bool,
-    /// Target and message type of the last packet pushed into the ring since the last publish.
-    last: Option<(u64, TypeId)>,
+    /// Target, message type and sender of the last packet pushed into the ring since the last
+    /// publish.
+    last: Option<(u64, TypeId, u64)>,
     /// A batch still being filled: a `BatchMsg<M>` in an unpublished ring slot.
     open: Option<OpenBatch>,
 }
@@ -120,6 +134,7 @@ impl Outbound {
 struct OpenBatch {
     target: u64,
     ty: TypeId,
+    sender: u64,
     at: BatchAt,
 }
 
@@ -155,26 +170,47 @@ pub(crate) struct Shard {
     /// Messages for actors whose spawn request is still in flight, by slot.
     pending: RefCell<HashMap<u32, Vec<Packet>>>,
     pub(crate) local_woken: Cell<bool>,
+    /// The actor whose turn is running (raw id, 0: none): the sender of what it sends.
+    pub(crate) current: Cell<u64>,
     processed: Cell<u64>,
     tasks: Cell<usize>,
     shutting_down: Cell<bool>,
     quiesced: Cell<bool>,
 }
 
-/// A user message in flight.
-pub(crate) struct UserMsg<M>(pub(crate) M);
+/// Keeps the shard's count of live local tasks: decremented when the task ends or is cancelled
+/// (its future, and so this guard, is dropped either way).
+struct TaskCount(Arc<Shared>);
+impl Drop for TaskCount {
+    fn drop(&mut self) {
+        with_current(|s| {
+            if let Some(s) = s.filter(|s| s.belongs_to(&self.0)) {
+                s.tasks.set(s.tasks.get() - 1);
+            }
+        });
+    }
+}
+
+/// A user message in flight, with its sender's raw id.
+pub(crate) struct UserMsg<M>(pub(crate) M, pub(crate) u64);
 impl<M: Send + 'static> Deliver for UserMsg<M> {
     #[inline]
     fn deliver(self, shard: &Shard, target: u64) {
-        shard.deliver_user(ActorId::from_u64(target), self.0)
+        shard.deliver_user(ActorId::from_u64(target), self.0, self.1)
+    }
+    fn type_name() -> &'static str {
+        std::any::type_name::<M>()
     }
 }
 
 /// Consecutive user messages to one actor from one sender, in flight as one packet.
-pub(crate) struct BatchMsg<M>(pub(crate) Vec<M>);
+pub(crate) struct BatchMsg<M>(pub(crate) Vec<M>, pub(crate) u64);
 impl<M: Send + 'static> Deliver for BatchMsg<M> {
     fn deliver(self, shard: &Shard, target: u64) {
-        shard.deliver_user_batch(ActorId::from_u64(target), self.0)
+        shard.deliver_user_batch(ActorId::from_u64(target), self.0, self.1)
+    }
+    fn type_name() -> &'static str {
+        std::any::type_name::<M>()
     }
 }
 
@@ -187,10 +223,10 @@ impl Deliver for SysMsg {
 }
 
 /// A spawn request in flight; the slot was reserved by the spawner.
-pub(crate) struct SpawnMsg<F>(pub(crate) F);
-impl<A: Actor, F: FnOnce() -> A + Send + 'static> Deliver for SpawnMsg<F> {
+pub(crate) struct SpawnMsg<F>(pub(crate) F, pub(crate) Option<Box<Birth>>);
+impl<A: Actor, F: FnMut() -> A + Send + 'static> Deliver for SpawnMsg<F> {
     fn deliver(self, shard: &Shard, target: u64) {
-        if let Err(e) = shard.spawn_reserved(ActorId::from_u64(target), self.0) {
+        if let Err(e) = shard.spawn_reserved(ActorId::from_u64(target), self.0, self.1) {
             tracing::error!(error = %e, "remote spawn failed");
         }
     }
@@ -234,6 +270,7 @@ impl Shard {
             timers: RefCell::new(Timers::default()),
             pending: RefCell::new(HashMap::new()),
             local_woken: Cell::new(false),
+            current: Cell::new(0),
             processed: Cell::new(0),
             tasks: Cell::new(0),
             shutting_down: Cell::new(false),
@@ -262,10 +299,23 @@ impl Shard {
         self.processed.set(self.processed.get() + n as u64);
     }
 
-    pub(crate) fn dead_letters(&self, reason: DeadLetterReason, n: u64) {
+    /// Counts `n` dead letters of type `ty` for `target`, and publishes them.
+    pub(crate) fn dead_letters(
+        &self,
+        reason: DeadLetterReason,
+        n: u64,
+        target: Option<ActorId>,
+        ty: &'static str,
+    ) {
         if n > 0 {
             bump(&self.mine().stats.dead[reason.index()], n);
-            tracing::trace!(?reason, n, "dead letters");
+            tracing::trace!(?reason, n, message_type = ty, "dead letters");
+            self.shared.events.publish(|| crate::Event::Deadletter {
+                target,
+                message_type: ty,
+                reason,
+                count: n,
+            });
         }
     }
 
@@ -293,67 +343,97 @@ impl Shard {
     /// into the sender, so the message is built where it is stored instead of being passed by
     /// pointer and re-read with wider loads than it was written with (a store-forwarding stall).
     #[inline(always)]
-    pub(crate) fn deliver_user<M: Send + 'static>(&self, id: ActorId, msg: M) {
+    pub(crate) fn deliver_user<M: Send + 'static>(&self, id: ActorId, msg: M, sender: u64) {
         let Some(cell) = self.cell(id) else {
-            return self.deliver_to_absent(id, msg);
+            return self.deliver_to_absent(id, msg, sender);
         };
         // SAFETY: as in `try_deliver_user`.
         let mb = unsafe { &*(cell as *const Mailbox<M>) };
         if mb.accepts() {
-            mb.push_unchecked(msg);
+            mb.push_unchecked(msg, sender);
             self.schedule(&mb.hdr);
         } else {
             drop(msg);
-            self.dead_letters(DeadLetterReason::ActorStopped, 1);
+            self.dead_letters(DeadLetterReason::ActorStopped, 1, Some(id), std::any::type_name::<M>());
         }
     }
 
     /// Delivers a batch from one sender: one lookup, one append, in order.
-    fn deliver_user_batch<M: Send + 'static>(&self, id: ActorId, msgs: Vec<M>) {
+    fn deliver_user_batch<M: Send + 'static>(&self, id: ActorId, msgs: Vec<M>, sender: u64) {
         if let Some(cell) = self.cell(id) {
             // SAFETY: as in `try_deliver_user`.
             let mb = unsafe { &*(cell as *const Mailbox<M>) };
             if mb.accepts() {
-                mb.extend(msgs);
+                mb.extend(msgs, sender);
                 self.schedule(&mb.hdr);
                 return;
             }
         }
         for m in msgs {
-            self.deliver_to_absent(id, m);
+            self.deliver_to_absent(id, m, sender);
         }
     }
 
     #[cold]
-    fn deliver_to_absent<M: Send + 'static>(&self, id: ActorId, msg: M) {
-        if let Err(m) = self.try_deliver_user(id, msg) {
+    fn deliver_to_absent<M: Send + 'static>(&self, id: ActorId, msg: M, sender: u64) {
+        if let Err(m) = self.try_deliver_user(id, msg, sender) {
             drop(m);
-            self.dead_letters(DeadLetterReason::ActorStopped, 1);
+            self.dead_letters(DeadLetterReason::ActorStopped, 1, Some(id), std::any::type_name::<M>());
+        }
+    }
+
+    /// Holds a packet for an actor whose spawn request has not arrived yet, if `id` is such an
+    /// actor (reserved, live, not in the slab). Gives the packet back otherwise.
+    fn hold_for_spawn(&self, id: ActorId, p: Packet) -> Result<(), Packet> {
+        if self.slots().is_live(id.slot(), id.gen()) {
+            self.pending.borrow_mut().entry(id.slot()).or_default().push(p);
+            Ok(())
+        } else {
+            Err(p)
         }
     }
 
     /// Like `deliver_user`, but gives the message back when the actor does not accept it.
     #[inline]
-    pub(crate) fn try_deliver_user<M: Send + 'static>(&self, id: ActorId, msg: M) -> Result<(), M> {
+    pub(crate) fn try_deliver_user<M: Send + 'static>(
+        &self,
+        id: ActorId,
+        msg: M,
+        sender: u64,
+    ) -> Result<(), M> {
         let Some(cell) = self.cell(id) else {
-            if self.slots().is_live(id.slot(), id.gen()) {
-                // Reserved by a spawner whose request has not arrived yet: hold it until then.
-                self.pending
-                    .borrow_mut()
-                    .entry(id.slot())
-                    .or_default()
-                    .push(Packet::new(id.as_u64(), UserMsg(msg)));
-                return Ok(());
-            }
-            return Err(msg);
+            return self.hold_for_spawn(id, Packet::new(id.as_u64(), UserMsg(msg, sender))).map_err(
+                |p| match p.take::<UserMsg<M>>() {
+                    Ok(UserMsg(m, _)) => m,
+                    Err(_) => unreachable!("packet built from UserMsg<M> just above"),
+                },
+            );
         };
         // SAFETY: the generation matched, so this cell is the actor the `ActorRef<M>` was made
         // for, whose message type is `M`; cells are `#[repr(C)]` with `Mailbox<M>` first. The
         // cell is boxed in the slab and only this thread frees it, never during this call.
         let mb = unsafe { &*(cell as *const Mailbox<M>) };
-        mb.push(msg)?;
+        mb.push(msg, sender)?;
         self.schedule(&mb.hdr);
         Ok(())
+    }
+
+    /// Delivers a message sent through an untyped address, checking its type on arrival.
+    pub(crate) fn deliver_checked<M: Send + 'static>(&self, id: ActorId, msg: M, sender: u64) {
+        let ty = std::any::type_name::<M>();
+        let Some(cell) = self.cell(id) else {
+            let p = Packet::new(id.as_u64(), CheckedMsg(msg, sender));
+            if self.hold_for_spawn(id, p).is_err() {
+                self.dead_letters(DeadLetterReason::ActorStopped, 1, Some(id), ty);
+            }
+            return;
+        };
+        // SAFETY: live cell owned by this thread's slab (see `cell`).
+        match unsafe { &*cell }.type_fit(std::any::TypeId::of::<M>()) {
+            TypeFit::Exact => self.deliver_user(id, msg, sender),
+            TypeFit::Any => self.deliver_user(id, crate::AnyMsg::new(msg), sender),
+            TypeFit::No => self.dead_letters(DeadLetterReason::TypeMismatch, 1, Some(id), ty),
+        }
     }
 
     pub(crate) fn deliver_system(&self, id: ActorId, sys: SystemMsg) {
@@ -364,19 +444,37 @@ impl Shard {
                 cell.header().push_system(sys);
                 self.schedule(cell.header());
             }
-            None if self.slots().is_live(id.slot(), id.gen()) => {
-                self.pending
-                    .borrow_mut()
-                    .entry(id.slot())
-                    .or_default()
-                    .push(Packet::new(id.as_u64(), SysMsg(sys)));
-            }
             None => {
-                // Already gone: a stop or kill is complete.
-                if let SystemMsg::Stop(Some(w)) | SystemMsg::Kill(Some(w)) = sys {
-                    w.send(());
+                if let Err(p) = self.hold_for_spawn(id, Packet::new(id.as_u64(), SysMsg(sys))) {
+                    if let Ok(SysMsg(sys)) = p.take::<SysMsg>() {
+                        self.system_to_absent(id, sys);
+                    }
                 }
             }
+        }
+    }
+
+    /// A system message for an actor that is gone: answer what waits for an answer.
+    #[cold]
+    fn system_to_absent(&self, id: ActorId, sys: SystemMsg) {
+        match sys {
+            // A stop or kill is complete.
+            SystemMsg::Stop(Some(w)) | SystemMsg::Kill(Some(w)) => w.send(()),
+            // Watching what is gone is told at once.
+            SystemMsg::Watch(w) => {
+                self.send_system(w, SystemMsg::Terminated { id, reason: crate::StopReason::NotFound })
+            }
+            // Anything else (metrics and restart replies are dropped: their askers get NoReply).
+            _ => {}
+        }
+    }
+
+    /// Sends a system message to any actor of this runtime, from this shard.
+    pub(crate) fn send_system(&self, to: ActorId, sys: SystemMsg) {
+        if to.shard() == self.idx {
+            self.deliver_system(to, sys);
+        } else {
+            self.push_outbound(to.shard(), Packet::new(to.as_u64(), SysMsg(sys)));
         }
     }
 
@@ -392,23 +490,35 @@ impl Shard {
     pub(crate) fn spawn_reserved<A: Actor>(
         &self,
         id: ActorId,
-        factory: impl FnOnce() -> A,
+        mut factory: impl FnMut() -> A + 'static,
+        birth: Option<Box<Birth>>,
     ) -> Result<(), SpawnError> {
         let held = self.pending.borrow_mut().remove(&id.slot()).unwrap_or_default();
-        if self.shutting_down.get() {
+        let parent = birth.as_ref().and_then(|b| b.parent);
+        let refuse = |held: Vec<Packet>, reason, err| {
             self.slots().release(id.slot(), id.gen());
-            self.dead_letters(DeadLetterReason::RuntimeClosed, held.len() as u64);
-            return Err(SpawnError::Closed);
+            for p in held {
+                let ty = p.type_name();
+                drop(p);
+                self.dead_letters(reason, 1, Some(id), ty);
+            }
+            // A parent that recorded this child hears that it is gone.
+            if let Some(p) = parent {
+                self.send_system(p, SystemMsg::ChildTerminated(id));
+            }
+            Err(err)
+        };
+        if self.shutting_down.get() {
+            return refuse(held, DeadLetterReason::RuntimeClosed, SpawnError::Closed);
         }
-        let actor = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(factory)) {
+        let actor = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut factory)) {
             Ok(a) => a,
             Err(p) => {
-                self.slots().release(id.slot(), id.gen());
-                self.dead_letters(DeadLetterReason::ActorStopped, held.len() as u64);
-                return Err(SpawnError::FactoryPanicked(crate::cell::panic_text(&p)));
+                let err = SpawnError::FactoryPanicked(crate::cell::panic_text(&p));
+                return refuse(held, DeadLetterReason::ActorStopped, err);
             }
         };
-        let cell: Box<dyn ErasedCell> = Box::new(ActorCell::new(id, actor));
+        let cell: Box<dyn ErasedCell> = Box::new(ActorCell::new(id, actor, Box::new(factory), birth));
         {
             let mut slab = self.slab.borrow_mut();
             let slot = id.slot() as usize;
@@ -493,12 +603,12 @@ impl Shard {
     /// whose `Vec` takes the next messages to that target, up to `BATCH_CAP`, so a burst costs
     /// the receiver one lookup and a fraction of a cache line per message.
     #[inline(always)]
-    pub(crate) fn send_user_outbound<M: Send + 'static>(&self, to: usize, target: u64, msg: M) {
+    pub(crate) fn send_user_outbound<M: Send + 'static>(&self, to: usize, target: u64, msg: M, sender: u64) {
         let mut slot = self.outbound[to].borrow_mut();
         let o = slot.as_mut().expect("no ring to self");
         let ty = TypeId::of::<M>();
         if let Some(b) = &o.open {
-            if b.target == target && b.ty == ty {
+            if b.target == target && b.ty == ty && b.sender == sender {
                 let pkt: *mut Packet = match b.at {
                     BatchAt::Ring(p) => p,
                     BatchAt::OverflowBack => o.overflow.back_mut().expect("open batch is the back"),
@@ -513,25 +623,26 @@ impl Shard {
             }
             o.open = None;
         }
-        let batch = o.last == Some((target, ty));
+        let batch = o.last == Some((target, ty, sender));
         if o.overflow.is_empty() && o.prod.has_room() {
             if batch {
                 let v = new_batch(msg);
                 // SAFETY: `has_room` just returned true; `Packet::write` initializes the slot.
-                let dst = unsafe { o.prod.push_in_place(|dst| Packet::write(dst, target, BatchMsg(v))) };
-                o.open = Some(OpenBatch { target, ty, at: BatchAt::Ring(dst) });
+                let dst =
+                    unsafe { o.prod.push_in_place(|dst| Packet::write(dst, target, BatchMsg(v, sender))) };
+                o.open = Some(OpenBatch { target, ty, sender, at: BatchAt::Ring(dst) });
             } else {
                 // SAFETY: `has_room` just returned true; `Packet::write` initializes the slot.
-                unsafe { o.prod.push_in_place(|dst| Packet::write(dst, target, UserMsg(msg))) };
+                unsafe { o.prod.push_in_place(|dst| Packet::write(dst, target, UserMsg(msg, sender))) };
             }
         } else if batch {
             // The ring is full: the burst waits in the overflow queue, batched all the same.
-            o.overflow.push_back(Packet::new(target, BatchMsg(new_batch(msg))));
-            o.open = Some(OpenBatch { target, ty, at: BatchAt::OverflowBack });
+            o.overflow.push_back(Packet::new(target, BatchMsg(new_batch(msg), sender)));
+            o.open = Some(OpenBatch { target, ty, sender, at: BatchAt::OverflowBack });
         } else {
-            o.overflow.push_back(Packet::new(target, UserMsg(msg)));
+            o.overflow.push_back(Packet::new(target, UserMsg(msg, sender)));
         }
-        o.last = Some((target, ty));
+        o.last = Some((target, ty, sender));
         self.pushed_outbound(to, o);
     }
 
@@ -616,6 +727,8 @@ impl Shard {
             n += 1;
             match a {
                 TimerAction::StopDeadline(id) => self.stop_deadline(id),
+                TimerAction::Restart(id) => self.deliver_system(id, SystemMsg::BackoffRestart),
+                TimerAction::Passivate(id) => self.deliver_system(id, SystemMsg::PassivationCheck),
                 TimerAction::Wake(w) => {
                     w.wake();
                     self.local_woken.set(true);
@@ -627,17 +740,22 @@ impl Shard {
 
     /// Runs `fut` as a local task on this shard, counted so parking stays responsive to it.
     pub(crate) fn spawn_task(&self, fut: impl std::future::Future<Output = ()> + 'static) {
+        drop(self.spawn_task_handle(fut));
+    }
+
+    /// Like `spawn_task`, returning a handle that cancels the task.
+    pub(crate) fn spawn_task_handle(
+        &self,
+        fut: impl std::future::Future<Output = ()> + 'static,
+    ) -> TaskHandle {
         self.tasks.set(self.tasks.get() + 1);
-        let shared = self.shared.clone();
-        executor::spawn_local(async move {
+        let guard = TaskCount(self.shared.clone());
+        let h = executor::spawn_local(async move {
+            let _guard = guard;
             fut.await;
-            with_current(|s| {
-                if let Some(s) = s.filter(|s| s.belongs_to(&shared)) {
-                    s.tasks.set(s.tasks.get() - 1);
-                }
-            });
         });
         self.local_woken.set(true);
+        h
     }
 
     // ---- dispatcher ------------------------------------------------------------------------
@@ -656,7 +774,10 @@ impl Shard {
             // after the last use of this reference.
             let cell = unsafe { &*cell };
             ran += 1;
-            match cell.run(self, budget) {
+            self.current.set(id.as_u64());
+            let outcome = cell.run(self, budget);
+            self.current.set(0);
+            match outcome {
                 Outcome::Idle => {}
                 Outcome::More => self.run_queue.borrow_mut().push_back((slot, gen)),
                 Outcome::Finalize => self.finalize(id),
@@ -710,8 +831,10 @@ impl Shard {
         parker.register_current();
         let idle = self.shared.cfg.idle;
         let notify_mode = self.shared.notify_mode;
-        let mut idle_since: Option<Instant> = None;
+        let mut spin_since: Option<Instant> = None;
         let mut idle_passes: u32 = 0;
+        // Idle accounting: the first and the latest sampled instant of the current idle stretch.
+        let mut idle_mark: Option<(Instant, Instant)> = None;
         loop {
             if notify_mode {
                 parker.begin_pass();
@@ -732,19 +855,34 @@ impl Shard {
                 break;
             }
             if work > 0 || self.has_local_work() {
-                idle_since = None;
+                if let Some((first, last)) = idle_mark.take() {
+                    self.add_idle(last - first);
+                }
+                spin_since = None;
                 idle_passes = 0;
                 continue;
             }
             idle_passes = idle_passes.wrapping_add(1);
-            let park = match idle {
-                Idle::Spin => false,
-                Idle::Park => true,
-                Idle::SpinThenPark(d) => idle_since.get_or_insert_with(Instant::now).elapsed() >= d,
+            // A clock read costs ~25 ns: a spinning shard samples every 8th idle pass only, so
+            // its detection latency barely moves (idle gaps under ~8 passes go uncounted).
+            let now = (idle != Idle::Spin || idle_passes % 8 == 1).then(Instant::now);
+            if let Some(now) = now {
+                idle_mark = Some((idle_mark.map_or(now, |(first, _)| first), now));
+            }
+            let park = match (idle, now) {
+                (Idle::Spin, _) | (_, None) => false,
+                (Idle::Park, _) => true,
+                (Idle::SpinThenPark(d), Some(now)) => now - *spin_since.get_or_insert(now) >= d,
             };
             if park {
                 self.park(parker).await;
-                idle_since = None;
+                spin_since = None;
+                // Parked time counts as idle, up to the wake.
+                let now = Instant::now();
+                if let Some((first, _)) = idle_mark {
+                    self.add_idle(now - first);
+                }
+                idle_mark = Some((now, now));
             } else if idle_passes % SPIN_YIELD_EVERY == 0 {
                 executor::yield_now().await;
             } else if idle != Idle::Spin {
@@ -755,6 +893,10 @@ impl Shard {
         }
         self.exit();
         CURRENT.with(|c| c.set(std::ptr::null()));
+    }
+
+    fn add_idle(&self, d: Duration) {
+        bump(&self.mine().stats.idle_nanos, d.as_nanos() as u64);
     }
 
     async fn park(&self, parker: &Parker) {
@@ -790,10 +932,13 @@ impl Shard {
             }
             c.release();
         }
-        for (_, v) in self.pending.borrow_mut().drain() {
-            n += v.len() as u64;
+        let pending: Vec<Packet> = self.pending.borrow_mut().drain().flat_map(|(_, v)| v).collect();
+        for p in pending {
+            let ty = p.type_name();
+            drop(p);
+            self.dead_letters(DeadLetterReason::RuntimeClosed, 1, None, ty);
         }
-        self.dead_letters(DeadLetterReason::RuntimeClosed, n);
+        self.dead_letters(DeadLetterReason::RuntimeClosed, n, None, "(in flight at shutdown)");
         // Taken out before dropping: drops may run user code that reaches back into the shard.
         let slab = std::mem::take(&mut *self.slab.borrow_mut());
         drop(slab);

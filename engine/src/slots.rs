@@ -15,6 +15,8 @@ use parking_lot::Mutex;
 use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
 const LIVE: u32 = 1 << 31;
+/// Set while the actor is suspended after a failure (readable by `is_suspended` anywhere).
+const SUSPENDED: u32 = 1 << 30;
 const SEG_BITS: u32 = 16;
 const SEG_LEN: usize = 1 << SEG_BITS;
 const SEGMENTS: usize = (MAX_SLOTS as usize) / SEG_LEN;
@@ -72,16 +74,39 @@ impl Slots {
             }
         };
         let cell = self.cell(slot).expect("segment allocated above");
-        let gen = (cell.load(Ordering::Relaxed).wrapping_add(1)) & GEN_MASK;
+        // Generation 0 is never used, so no id is 0 (a raw 0 means "no actor").
+        let gen = match (cell.load(Ordering::Relaxed) & GEN_MASK).wrapping_add(1) & GEN_MASK {
+            0 => 1,
+            g => g,
+        };
         cell.store(gen | LIVE, Ordering::Release);
         Ok((slot, gen))
     }
 
     /// The actor `(slot, gen)` stops accepting messages.
     pub(crate) fn mark_dead(&self, slot: u32, gen: u32) {
+        // Only the owning shard writes a reserved slot, so load-then-store does not race.
         if let Some(c) = self.cell(slot) {
-            let _ = c.compare_exchange(gen | LIVE, gen, Ordering::Release, Ordering::Relaxed);
+            if c.load(Ordering::Relaxed) & GEN_MASK == gen {
+                c.store(gen, Ordering::Release);
+            }
         }
+    }
+
+    /// Marks the live actor `(slot, gen)` suspended or not.
+    pub(crate) fn set_suspended(&self, slot: u32, gen: u32, on: bool) {
+        // Only the owning shard writes a reserved slot, so load-then-store does not race.
+        if let Some(c) = self.cell(slot) {
+            let v = c.load(Ordering::Relaxed);
+            if v & GEN_MASK == gen && v & LIVE != 0 {
+                c.store(if on { v | SUSPENDED } else { v & !SUSPENDED }, Ordering::Release);
+            }
+        }
+    }
+
+    /// Whether `(slot, gen)` is live and suspended.
+    pub(crate) fn is_suspended(&self, slot: u32, gen: u32) -> bool {
+        self.cell(slot).is_some_and(|c| c.load(Ordering::Acquire) == gen | LIVE | SUSPENDED)
     }
 
     /// The slot may be reused (its actor is gone for good).
@@ -93,7 +118,7 @@ impl Slots {
     /// Whether `(slot, gen)` is the live incarnation.
     #[inline]
     pub(crate) fn is_live(&self, slot: u32, gen: u32) -> bool {
-        self.cell(slot).is_some_and(|c| c.load(Ordering::Acquire) == gen | LIVE)
+        self.cell(slot).is_some_and(|c| c.load(Ordering::Acquire) & !SUSPENDED == gen | LIVE)
     }
 }
 

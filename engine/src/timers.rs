@@ -15,6 +15,10 @@ pub(crate) enum TimerAction {
     StopDeadline(ActorId),
     /// Wake a task (an ask waiting for its deadline).
     Wake(Waker),
+    /// A supervisor's backoff delay has passed: restart the suspended actor.
+    Restart(ActorId),
+    /// An actor's idle timeout may have passed.
+    Passivate(ActorId),
 }
 
 /// Handle to cancel a timer.
@@ -135,7 +139,7 @@ mod tests {
         let due: Vec<_> = std::iter::from_fn(|| t.pop_due(now + Duration::from_millis(40)))
             .map(|a| match a {
                 TimerAction::StopDeadline(id) => id,
-                TimerAction::Wake(_) => unreachable!(),
+                _ => unreachable!(),
             })
             .collect();
         assert_eq!(due, vec![b, c]);

@@ -109,7 +109,7 @@ impl Actor for Driver {
 fn same_shard_tell_allocates_nothing_in_steady_state() {
     let rt = Runtime::builder().shards(Shards::Count(1)).idle(Idle::Spin).build().unwrap();
     let sink = rt.spawn_on(0, Sink::default).unwrap();
-    let driver = rt.spawn_on(0, move || Driver { sink, run: None }).unwrap();
+    let driver = rt.spawn_on(0, move || Driver { sink: sink.clone(), run: None }).unwrap();
     let wait = Duration::from_secs(10);
     let run = |rounds| {
         driver.ask(|reply| DriverMsg::Run { rounds, burst: 64, reply }).timeout(wait).wait().unwrap()

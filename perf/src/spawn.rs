@@ -4,7 +4,8 @@
 
 use crate::report::{fig, Figure};
 use crate::{engine_runtime_on, Cores};
-use corelane::{Actor, ActorError, Ctx, Reply};
+use corelane::{Actor, ActorError, Ctx, Placement, Reply};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 struct Idler {
@@ -34,10 +35,13 @@ impl Actor for Spawner {
         ctx: &mut Ctx<Self>,
         SpawnerMsg::Spawn { n, done }: SpawnerMsg,
     ) -> Result<(), ActorError> {
+        let rt = ctx.runtime();
         for _ in 1..n {
-            ctx.spawn(|| Idler { done: None })?;
+            rt.spawn_with(Placement::Local, || Idler { done: None })?;
         }
-        ctx.spawn(move || Idler { done: Some(done) })?;
+        // A factory may run again (restarts), so the reply travels in a shared slot.
+        let done = Arc::new(Mutex::new(Some(done)));
+        rt.spawn_with(Placement::Local, move || Idler { done: done.lock().unwrap().take() })?;
         Ok(())
     }
 }

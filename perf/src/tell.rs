@@ -125,7 +125,13 @@ pub(crate) fn tell(name: &'static str, cores: Cores, cross: bool, n: u64) -> Vec
     let d2 = driver.clone();
     let sink_shard = if cross { 1 } else { 0 };
     let sink = rt
-        .spawn_on(sink_shard, move || Sink { driver: d2, count: 0, sum: 0, since_credit: 0, expect: None })
+        .spawn_on(sink_shard, move || Sink {
+            driver: d2.clone(),
+            count: 0,
+            sum: 0,
+            since_credit: 0,
+            expect: None,
+        })
         .unwrap();
     let wait = Duration::from_secs(120);
     // Warm-up: mailboxes and rings reach their working size.

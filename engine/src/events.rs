@@ -1,0 +1,206 @@
+//! The event stream: lifecycle, supervision and dead-letter events, published by the shards to
+//! whoever subscribed.
+//!
+//! Publishing first reads one relaxed counter of subscribers; with none, no event is built,
+//! nothing is allocated and nothing is sent. With subscribers, each event is offered to every
+//! subscription whose filter accepts it, in subscription order. Delivery to an actor is a
+//! `try_tell` (ordered per publishing shard, like any message); delivery to a channel is a send.
+//! A subscriber that is gone (stopped actor, dropped receiver) is removed.
+
+use crate::actor_ref::ActorRef;
+use crate::error::TrySendError;
+use crate::id::ActorId;
+use crate::metrics::DeadLetterReason;
+use crate::runtime::Shared;
+use crate::signal::StopReason;
+use parking_lot::RwLock;
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Weak};
+
+/// Something that happened in the runtime.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// An actor's `started` succeeded (also after each restart).
+    ActorStarted {
+        /// The actor.
+        id: ActorId,
+    },
+    /// An actor stopped.
+    ActorStopped {
+        /// The actor.
+        id: ActorId,
+        /// Why.
+        reason: StopReason,
+    },
+    /// An actor was stopped by its idle timeout (an `ActorStopped` follows).
+    ActorPassivated {
+        /// The actor.
+        id: ActorId,
+    },
+    /// An actor spawned a child.
+    ActorChildCreated {
+        /// The parent.
+        parent: ActorId,
+        /// The new child.
+        child: ActorId,
+    },
+    /// An actor was rebuilt from its factory.
+    ActorRestarted {
+        /// The actor.
+        id: ActorId,
+        /// Restarts of this actor so far.
+        restarts: u32,
+    },
+    /// An actor failed and was left suspended: it escalated to its parent, or nobody above it
+    /// could decide.
+    ActorSuspended {
+        /// The actor.
+        id: ActorId,
+        /// The failure, as text.
+        failure: String,
+    },
+    /// Messages that could not be delivered.
+    Deadletter {
+        /// The actor they were for, when known.
+        target: Option<ActorId>,
+        /// The message type (`std::any::type_name`).
+        message_type: &'static str,
+        /// Why they were not delivered.
+        reason: DeadLetterReason,
+        /// How many (several when a stopping actor's mailbox is dropped).
+        count: u64,
+    },
+}
+
+/// The kind of an [`Event`], for filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// [`Event::ActorStarted`].
+    ActorStarted,
+    /// [`Event::ActorStopped`].
+    ActorStopped,
+    /// [`Event::ActorPassivated`].
+    ActorPassivated,
+    /// [`Event::ActorChildCreated`].
+    ActorChildCreated,
+    /// [`Event::ActorRestarted`].
+    ActorRestarted,
+    /// [`Event::ActorSuspended`].
+    ActorSuspended,
+    /// [`Event::Deadletter`].
+    Deadletter,
+}
+
+impl Event {
+    /// This event's kind.
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Event::ActorStarted { .. } => EventKind::ActorStarted,
+            Event::ActorStopped { .. } => EventKind::ActorStopped,
+            Event::ActorPassivated { .. } => EventKind::ActorPassivated,
+            Event::ActorChildCreated { .. } => EventKind::ActorChildCreated,
+            Event::ActorRestarted { .. } => EventKind::ActorRestarted,
+            Event::ActorSuspended { .. } => EventKind::ActorSuspended,
+            Event::Deadletter { .. } => EventKind::Deadletter,
+        }
+    }
+}
+
+type Filter = Box<dyn Fn(&Event) -> bool + Send + Sync>;
+/// Delivers one event; returns whether the subscriber is still there.
+pub(crate) type Sink = Box<dyn Fn(Event) -> bool + Send + Sync>;
+
+struct Sub {
+    id: u64,
+    filter: Filter,
+    sink: Sink,
+}
+
+#[derive(Default)]
+pub(crate) struct EventStream {
+    subs: RwLock<Vec<Sub>>,
+    active: AtomicUsize,
+    next_id: AtomicU64,
+}
+
+thread_local! {
+    /// Set while this thread publishes: an event raised by delivering an event (a dead letter
+    /// to a subscriber that just stopped) is not published again.
+    static PUBLISHING: Cell<bool> = const { Cell::new(false) };
+}
+
+impl EventStream {
+    /// Publishes the event `make` builds, if anyone subscribed.
+    #[inline]
+    pub(crate) fn publish(&self, make: impl FnOnce() -> Event) {
+        if self.active.load(Ordering::Relaxed) != 0 {
+            self.publish_slow(make());
+        }
+    }
+
+    #[cold]
+    fn publish_slow(&self, ev: Event) {
+        if PUBLISHING.with(|p| p.replace(true)) {
+            return;
+        }
+        let mut gone = Vec::new();
+        for s in self.subs.read().iter() {
+            if (s.filter)(&ev) && !(s.sink)(ev.clone()) {
+                gone.push(s.id);
+            }
+        }
+        PUBLISHING.with(|p| p.set(false));
+        for id in gone {
+            self.remove(id);
+        }
+    }
+
+    pub(crate) fn add(&self, filter: Filter, sink: Sink) -> u64 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut subs = self.subs.write();
+        subs.push(Sub { id, filter, sink });
+        self.active.store(subs.len(), Ordering::Relaxed);
+        id
+    }
+
+    pub(crate) fn remove(&self, id: u64) -> bool {
+        let mut subs = self.subs.write();
+        let before = subs.len();
+        subs.retain(|s| s.id != id);
+        self.active.store(subs.len(), Ordering::Relaxed);
+        subs.len() != before
+    }
+}
+
+/// A subscription to the event stream. It stays until [`Subscription::unsubscribe`] or until
+/// its subscriber is gone (dropping this handle does not end it).
+#[derive(Debug)]
+pub struct Subscription {
+    id: u64,
+    shared: Weak<Shared>,
+}
+
+impl Subscription {
+    pub(crate) fn new(id: u64, shared: Weak<Shared>) -> Self {
+        Self { id, shared }
+    }
+    /// Ends the subscription. Returns whether it was still active.
+    pub fn unsubscribe(self) -> bool {
+        self.shared.upgrade().is_some_and(|s| s.events.remove(self.id))
+    }
+}
+
+/// The sink that delivers events to an actor.
+pub(crate) fn actor_sink<M: From<Event> + Send + 'static>(to: ActorRef<M>) -> Sink {
+    Box::new(move |ev| match to.try_tell(M::from(ev)) {
+        Ok(()) => true,
+        Err(TrySendError::Stopped(_) | TrySendError::Closed(_)) => false,
+    })
+}
+
+/// The sink that delivers events to a channel.
+pub(crate) fn channel_sink(tx: mpsc::Sender<Event>) -> Sink {
+    Box::new(move |ev| tx.send(ev).is_ok())
+}
