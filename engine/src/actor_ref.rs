@@ -8,7 +8,7 @@ use crate::id::ActorId;
 use crate::metrics::ActorMetrics;
 use crate::packet::Packet;
 use crate::runtime::Shared;
-use crate::shard::{current_ptr, BatchMsg, UserMsg};
+use crate::shard::{current_ptr, BatchMsg, SentMsg, UserMsg};
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
@@ -90,38 +90,28 @@ impl<M: Send + 'static> ActorRef<M> {
         self.addr.is_suspended()
     }
 
-    /// Sends a message, fire-and-forget. A message to a stopped actor becomes a counted dead
-    /// letter; the only error is a runtime that has shut down, which returns the message.
-    /// Sent from a handler, the message carries that actor as its sender (`Ctx::sender`).
+    /// Sends a message, fire-and-forget, without a sender (use `Ctx::tell` to send as the
+    /// calling actor). A message to a stopped actor becomes a counted dead letter; the only
+    /// error is a runtime that has shut down, which returns the message.
     #[inline(always)]
     pub fn tell(&self, msg: M) -> Result<(), SendError<M>> {
+        self.tell_with_sender(msg, 0)
+    }
+
+    /// `tell` with a sender's raw id (0: none).
+    #[inline(always)]
+    pub(crate) fn tell_with_sender(&self, msg: M, sender: u64) -> Result<(), SendError<M>> {
         let to = self.id().shard();
         // SAFETY: a non-null pointer is the shard this thread is running, alive for as long as
         // this call (see `shard::with_current`); the reference does not escape it.
         if let Some(s) = unsafe { current_ptr().as_ref() } {
             if s.belongs_to(self.shared()) {
-                let sender = s.current.get();
                 if s.idx == to {
                     s.deliver_user(self.id(), msg, sender);
+                } else if sender == 0 {
+                    s.send_user_outbound(to, self.id().as_u64(), msg);
                 } else {
-                    s.send_user_outbound(to, self.id().as_u64(), msg, sender);
-                }
-                return Ok(());
-            }
-        }
-        self.tell_from_outside(to, msg, 0)
-    }
-
-    /// `tell` with an explicit sender (forwarding, probes).
-    pub(crate) fn tell_with_sender(&self, msg: M, sender: u64) -> Result<(), SendError<M>> {
-        let to = self.id().shard();
-        // SAFETY: as in `tell`.
-        if let Some(s) = unsafe { current_ptr().as_ref() } {
-            if s.belongs_to(self.shared()) {
-                if s.idx == to {
-                    s.deliver_user(self.id(), msg, sender);
-                } else {
-                    s.send_user_outbound(to, self.id().as_u64(), msg, sender);
+                    s.push_outbound(to, Packet::new(self.id().as_u64(), SentMsg(msg, sender)));
                 }
                 return Ok(());
             }
@@ -130,9 +120,20 @@ impl<M: Send + 'static> ActorRef<M> {
     }
 
     fn tell_from_outside(&self, to: usize, msg: M, sender: u64) -> Result<(), SendError<M>> {
-        self.shared()
-            .inject(to, Packet::new(self.id().as_u64(), UserMsg(msg, sender)))
-            .map_err(|p| SendError::Closed(take_msg(p)))
+        let target = self.id().as_u64();
+        if sender == 0 {
+            let p = Packet::new(target, UserMsg(msg));
+            self.shared().inject(to, p).map_err(|p| match p.take::<UserMsg<M>>() {
+                Ok(UserMsg(m)) => SendError::Closed(m),
+                Err(_) => unreachable!("packet built from UserMsg<M> just above"),
+            })
+        } else {
+            let p = Packet::new(target, SentMsg(msg, sender));
+            self.shared().inject(to, p).map_err(|p| match p.take::<SentMsg<M>>() {
+                Ok(SentMsg(m, _)) => SendError::Closed(m),
+                Err(_) => unreachable!("packet built from SentMsg<M> just above"),
+            })
+        }
     }
 
     /// Sends messages that the actor handles in this order, with nothing else from this sender
@@ -151,9 +152,9 @@ impl<M: Send + 'static> ActorRef<M> {
         if msgs.is_empty() {
             return Ok(());
         }
-        self.shared().inject(self.id().shard(), Packet::new(self.id().as_u64(), BatchMsg(msgs, 0))).map_err(
+        self.shared().inject(self.id().shard(), Packet::new(self.id().as_u64(), BatchMsg(msgs))).map_err(
             |p| match p.take::<BatchMsg<M>>() {
-                Ok(BatchMsg(m, _)) => SendError::Closed(m),
+                Ok(BatchMsg(m)) => SendError::Closed(m),
                 Err(_) => unreachable!("packet built from BatchMsg<M> just above"),
             },
         )
@@ -167,7 +168,7 @@ impl<M: Send + 'static> ActorRef<M> {
         // SAFETY: as in `tell`: the current shard outlives this call.
         if let Some(s) = unsafe { current_ptr().as_ref() } {
             if s.belongs_to(self.shared()) && s.idx == to {
-                return s.try_deliver_user(self.id(), msg, s.current.get()).map_err(TrySendError::Stopped);
+                return s.try_deliver_user(self.id(), msg, 0).map_err(TrySendError::Stopped);
             }
         }
         if !self.is_alive() {
@@ -242,12 +243,5 @@ impl<M: Send + 'static> ActorRef<M> {
     /// The actor's counters, gathered on its shard.
     pub fn metrics(&self) -> Pending<ActorMetrics> {
         self.addr.metrics()
-    }
-}
-
-fn take_msg<M: Send + 'static>(p: Packet) -> M {
-    match p.take::<UserMsg<M>>() {
-        Ok(UserMsg(m, _)) => m,
-        Err(_) => unreachable!("packet built from UserMsg<M> just above"),
     }
 }

@@ -14,7 +14,7 @@ use crate::id::ActorId;
 use crate::metrics::ActorMetrics;
 use crate::packet::{Deliver, Packet};
 use crate::runtime::Shared;
-use crate::shard::{current_sender, Shard, SysMsg};
+use crate::shard::{Shard, SysMsg};
 use std::any::Any;
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -78,11 +78,12 @@ impl AnyRef {
         self.shared.shards[self.id.shard()].slots.is_suspended(self.id.slot(), self.id.gen())
     }
 
-    /// Sends a message of any type. It is queued if the actor's message type is `T` (or
-    /// [`AnyMsg`]); otherwise it becomes a dead letter (`TypeMismatch`). The sender is the
-    /// calling actor, if any. The only error is a runtime that has shut down.
+    /// Sends a message of any type, without a sender (use `Ctx::tell_any` to send as the
+    /// calling actor). It is queued if the actor's message type is `T` (or [`AnyMsg`]);
+    /// otherwise it becomes a dead letter (`TypeMismatch`). The only error is a runtime that
+    /// has shut down.
     pub fn tell<T: Send + 'static>(&self, msg: T) -> Result<(), SendError<T>> {
-        self.tell_with_sender(msg, current_sender(&self.shared))
+        self.tell_with_sender(msg, 0)
     }
 
     pub(crate) fn tell_with_sender<T: Send + 'static>(

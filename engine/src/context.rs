@@ -84,11 +84,24 @@ impl<A: Actor> Ctx<A> {
 
     // ---- messaging patterns --------------------------------------------------------------
 
-    /// Who sent the message being handled: the actor whose handler sent it, or `None` for a
-    /// message from outside the runtime's actors (a plain thread, a task). A reply through it
-    /// is type-checked on arrival (see [`AnyRef::tell`]).
+    /// Who sent the message being handled, if it was sent with a sender: by `Ctx::tell` or
+    /// `Ctx::tell_any` (the sending actor), forwarded (the original sender), or by a test
+    /// probe. A plain `ActorRef::tell` has no sender (it costs nothing extra). A reply through
+    /// it is type-checked on arrival (see [`AnyRef::tell`]).
     pub fn sender(&self) -> Option<AnyRef> {
         (self.sender != 0).then(|| self.any_ref(ActorId::from_u64(self.sender)))
+    }
+
+    /// Sends `msg` to `target` with this actor as the sender (`ctx.sender()` there).
+    pub fn tell<M: Send + 'static>(&self, target: &ActorRef<M>, msg: M) {
+        // A runtime that is shutting down turns it into a dead letter.
+        let _ = target.tell_with_sender(msg, self.id().as_u64());
+    }
+
+    /// Sends `msg` through an untyped address with this actor as the sender (a reply to
+    /// `ctx.sender()` that expects one back, for instance).
+    pub fn tell_any<T: Send + 'static>(&self, target: &AnyRef, msg: T) {
+        let _ = target.tell_with_sender(msg, self.id().as_u64());
     }
 
     /// Sends `msg` to `target` on behalf of the current message's sender, so the target's

@@ -114,7 +114,7 @@ pub struct ActorMetrics {
     pub stash_len: usize,
     /// Restarts so far.
     pub restarts: u32,
-    /// Time per message of the last timed turn (every 64th turn is timed, the first included);
+    /// Time per message of the last timed turn (one turn in 256 on each shard is timed);
     /// `None` before the first.
     pub last_processing: Option<Duration>,
     /// User messages handled.

@@ -43,6 +43,8 @@ const RING_BATCH: usize = 256;
 const PUBLISH_BATCH: usize = 32;
 /// Actor turns per pass before inbound rings are drained again.
 const MAX_TURNS_PER_PASS: usize = 256;
+/// One turn in this many is timed (for the actors' `last_processing` metric).
+const TIMED_TURN_EVERY: u32 = 256;
 /// Idle passes between yields to the executor while spinning.
 const SPIN_YIELD_EVERY: u32 = 64;
 /// Longest park while local tasks we spawned are pending (they may wait on executor timers or
@@ -83,17 +85,6 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Shard>) -> R) -> R {
     f(unsafe { p.as_ref() })
 }
 
-/// The actor whose handler is running on this thread, as a raw id (0: none), if the thread is a
-/// shard of the runtime `shared`: the implicit sender of what that handler sends.
-#[inline]
-pub(crate) fn current_sender(shared: &Arc<Shared>) -> u64 {
-    // SAFETY: as in `with_current`.
-    match unsafe { current_ptr().as_ref() } {
-        Some(s) if s.belongs_to(shared) => s.current.get(),
-        _ => 0,
-    }
-}
-
 /// The shard this thread runs, or null. For hot paths that must not move their message through
 /// a closure's captured environment (which costs a store-forwarding stall per message).
 #[inline(always)]
@@ -111,9 +102,8 @@ struct Outbound {
     /// Packets that found the ring full, in order; drained into the ring before new ones.
     overflow: VecDeque<Packet>,
     dirty: bool,
-    /// Target, message type and sender of the last packet pushed into the ring since the last
-    /// publish.
-    last: Option<(u64, TypeId, u64)>,
+    /// Target and message type of the last packet pushed into the ring since the last publish.
+    last: Option<(u64, TypeId)>,
     /// A batch still being filled: a `BatchMsg<M>` in an unpublished ring slot.
     open: Option<OpenBatch>,
 }
@@ -134,7 +124,6 @@ impl Outbound {
 struct OpenBatch {
     target: u64,
     ty: TypeId,
-    sender: u64,
     at: BatchAt,
 }
 
@@ -161,7 +150,8 @@ pub(crate) struct Shard {
     pub(crate) idx: usize,
     pub(crate) shared: Arc<Shared>,
     slab: RefCell<Vec<Entry>>,
-    run_queue: RefCell<VecDeque<(u32, u32)>>,
+    /// Actors with work, by id.
+    run_queue: RefCell<VecDeque<ActorId>>,
     outbound: Box<[RefCell<Option<Outbound>>]>,
     dirty: RefCell<Vec<usize>>,
     inbound: RefCell<Vec<Consumer<Packet>>>,
@@ -170,9 +160,9 @@ pub(crate) struct Shard {
     /// Messages for actors whose spawn request is still in flight, by slot.
     pending: RefCell<HashMap<u32, Vec<Packet>>>,
     pub(crate) local_woken: Cell<bool>,
-    /// The actor whose turn is running (raw id, 0: none): the sender of what it sends.
-    pub(crate) current: Cell<u64>,
     processed: Cell<u64>,
+    /// Turns until the next timed one.
+    untimed: Cell<u32>,
     tasks: Cell<usize>,
     shutting_down: Cell<bool>,
     quiesced: Cell<bool>,
@@ -191,10 +181,21 @@ impl Drop for TaskCount {
     }
 }
 
-/// A user message in flight, with its sender's raw id.
-pub(crate) struct UserMsg<M>(pub(crate) M, pub(crate) u64);
+/// A user message in flight, without a sender.
+pub(crate) struct UserMsg<M>(pub(crate) M);
 impl<M: Send + 'static> Deliver for UserMsg<M> {
     #[inline]
+    fn deliver(self, shard: &Shard, target: u64) {
+        shard.deliver_user(ActorId::from_u64(target), self.0, 0)
+    }
+    fn type_name() -> &'static str {
+        std::any::type_name::<M>()
+    }
+}
+
+/// A user message in flight with its sender's raw id (never batched: the uncommon path).
+pub(crate) struct SentMsg<M>(pub(crate) M, pub(crate) u64);
+impl<M: Send + 'static> Deliver for SentMsg<M> {
     fn deliver(self, shard: &Shard, target: u64) {
         shard.deliver_user(ActorId::from_u64(target), self.0, self.1)
     }
@@ -203,11 +204,11 @@ impl<M: Send + 'static> Deliver for UserMsg<M> {
     }
 }
 
-/// Consecutive user messages to one actor from one sender, in flight as one packet.
-pub(crate) struct BatchMsg<M>(pub(crate) Vec<M>, pub(crate) u64);
+/// Consecutive user messages to one actor, without senders, in flight as one packet.
+pub(crate) struct BatchMsg<M>(pub(crate) Vec<M>);
 impl<M: Send + 'static> Deliver for BatchMsg<M> {
     fn deliver(self, shard: &Shard, target: u64) {
-        shard.deliver_user_batch(ActorId::from_u64(target), self.0, self.1)
+        shard.deliver_user_batch(ActorId::from_u64(target), self.0)
     }
     fn type_name() -> &'static str {
         std::any::type_name::<M>()
@@ -270,8 +271,8 @@ impl Shard {
             timers: RefCell::new(Timers::default()),
             pending: RefCell::new(HashMap::new()),
             local_woken: Cell::new(false),
-            current: Cell::new(0),
             processed: Cell::new(0),
+            untimed: Cell::new(0),
             tasks: Cell::new(0),
             shutting_down: Cell::new(false),
             quiesced: Cell::new(false),
@@ -335,7 +336,7 @@ impl Shard {
     fn schedule(&self, h: &Header) {
         if !h.scheduled.get() {
             h.scheduled.set(true);
-            self.run_queue.borrow_mut().push_back((h.id.slot(), h.id.gen()));
+            self.run_queue.borrow_mut().push_back(h.id);
         }
     }
 
@@ -359,18 +360,18 @@ impl Shard {
     }
 
     /// Delivers a batch from one sender: one lookup, one append, in order.
-    fn deliver_user_batch<M: Send + 'static>(&self, id: ActorId, msgs: Vec<M>, sender: u64) {
+    fn deliver_user_batch<M: Send + 'static>(&self, id: ActorId, msgs: Vec<M>) {
         if let Some(cell) = self.cell(id) {
             // SAFETY: as in `try_deliver_user`.
             let mb = unsafe { &*(cell as *const Mailbox<M>) };
             if mb.accepts() {
-                mb.extend(msgs, sender);
+                mb.extend(msgs, 0);
                 self.schedule(&mb.hdr);
                 return;
             }
         }
         for m in msgs {
-            self.deliver_to_absent(id, m, sender);
+            self.deliver_to_absent(id, m, 0);
         }
     }
 
@@ -402,10 +403,10 @@ impl Shard {
         sender: u64,
     ) -> Result<(), M> {
         let Some(cell) = self.cell(id) else {
-            return self.hold_for_spawn(id, Packet::new(id.as_u64(), UserMsg(msg, sender))).map_err(
-                |p| match p.take::<UserMsg<M>>() {
-                    Ok(UserMsg(m, _)) => m,
-                    Err(_) => unreachable!("packet built from UserMsg<M> just above"),
+            return self.hold_for_spawn(id, Packet::new(id.as_u64(), SentMsg(msg, sender))).map_err(
+                |p| match p.take::<SentMsg<M>>() {
+                    Ok(SentMsg(m, _)) => m,
+                    Err(_) => unreachable!("packet built from SentMsg<M> just above"),
                 },
             );
         };
@@ -603,12 +604,12 @@ impl Shard {
     /// whose `Vec` takes the next messages to that target, up to `BATCH_CAP`, so a burst costs
     /// the receiver one lookup and a fraction of a cache line per message.
     #[inline(always)]
-    pub(crate) fn send_user_outbound<M: Send + 'static>(&self, to: usize, target: u64, msg: M, sender: u64) {
+    pub(crate) fn send_user_outbound<M: Send + 'static>(&self, to: usize, target: u64, msg: M) {
         let mut slot = self.outbound[to].borrow_mut();
         let o = slot.as_mut().expect("no ring to self");
         let ty = TypeId::of::<M>();
         if let Some(b) = &o.open {
-            if b.target == target && b.ty == ty && b.sender == sender {
+            if b.target == target && b.ty == ty {
                 let pkt: *mut Packet = match b.at {
                     BatchAt::Ring(p) => p,
                     BatchAt::OverflowBack => o.overflow.back_mut().expect("open batch is the back"),
@@ -623,26 +624,25 @@ impl Shard {
             }
             o.open = None;
         }
-        let batch = o.last == Some((target, ty, sender));
+        let batch = o.last == Some((target, ty));
         if o.overflow.is_empty() && o.prod.has_room() {
             if batch {
                 let v = new_batch(msg);
                 // SAFETY: `has_room` just returned true; `Packet::write` initializes the slot.
-                let dst =
-                    unsafe { o.prod.push_in_place(|dst| Packet::write(dst, target, BatchMsg(v, sender))) };
-                o.open = Some(OpenBatch { target, ty, sender, at: BatchAt::Ring(dst) });
+                let dst = unsafe { o.prod.push_in_place(|dst| Packet::write(dst, target, BatchMsg(v))) };
+                o.open = Some(OpenBatch { target, ty, at: BatchAt::Ring(dst) });
             } else {
                 // SAFETY: `has_room` just returned true; `Packet::write` initializes the slot.
-                unsafe { o.prod.push_in_place(|dst| Packet::write(dst, target, UserMsg(msg, sender))) };
+                unsafe { o.prod.push_in_place(|dst| Packet::write(dst, target, UserMsg(msg))) };
             }
         } else if batch {
             // The ring is full: the burst waits in the overflow queue, batched all the same.
-            o.overflow.push_back(Packet::new(target, BatchMsg(new_batch(msg), sender)));
-            o.open = Some(OpenBatch { target, ty, sender, at: BatchAt::OverflowBack });
+            o.overflow.push_back(Packet::new(target, BatchMsg(new_batch(msg))));
+            o.open = Some(OpenBatch { target, ty, at: BatchAt::OverflowBack });
         } else {
-            o.overflow.push_back(Packet::new(target, UserMsg(msg, sender)));
+            o.overflow.push_back(Packet::new(target, UserMsg(msg)));
         }
-        o.last = Some((target, ty, sender));
+        o.last = Some((target, ty));
         self.pushed_outbound(to, o);
     }
 
@@ -767,19 +767,25 @@ impl Shard {
         let mut ran = 0;
         while ran < MAX_TURNS_PER_PASS {
             let next = self.run_queue.borrow_mut().pop_front();
-            let Some((slot, gen)) = next else { break };
-            let id = ActorId::new(self.idx, slot, gen);
+            let Some(id) = next else { break };
             let Some(cell) = self.cell(id) else { continue };
             // SAFETY: live cell owned by this thread's slab; it is finalized (freed) only below,
             // after the last use of this reference.
             let cell = unsafe { &*cell };
             ran += 1;
-            self.current.set(id.as_u64());
-            let outcome = cell.run(self, budget);
-            self.current.set(0);
+            // One turn in `TIMED_TURN_EVERY` is timed: a clock read costs ~25 ns, more than a
+            // same-shard message, so only a sample of turns pays for it.
+            let left = self.untimed.get();
+            let outcome = if left == 0 {
+                self.untimed.set(TIMED_TURN_EVERY);
+                self.timed_turn(cell, budget)
+            } else {
+                self.untimed.set(left - 1);
+                cell.run(self, budget)
+            };
             match outcome {
                 Outcome::Idle => {}
-                Outcome::More => self.run_queue.borrow_mut().push_back((slot, gen)),
+                Outcome::More => self.run_queue.borrow_mut().push_back(id),
                 Outcome::Finalize => self.finalize(id),
             }
             if !self.dirty.borrow().is_empty() {
@@ -792,6 +798,19 @@ impl Shard {
             st.processed.store(self.processed.get(), Ordering::Relaxed);
         }
         ran
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn timed_turn(&self, cell: &dyn ErasedCell, budget: usize) -> Outcome {
+        let before = self.processed.get();
+        let t0 = Instant::now();
+        let outcome = cell.run(self, budget);
+        let n = self.processed.get() - before;
+        if n > 0 && !matches!(outcome, Outcome::Finalize) {
+            cell.record_turn_time(t0.elapsed() / n as u32);
+        }
+        outcome
     }
 
     fn has_local_work(&self) -> bool {

@@ -38,11 +38,12 @@ use crate::context::Ctx;
 use crate::error::ShutdownError;
 use crate::events::{Event, Subscription};
 use crate::id::ActorId;
-use crate::runtime::{Builder, Idle, Runtime, Shards};
+use crate::runtime::{Builder, Idle, Placement, Runtime, Shards};
 use crate::signal::{Signal, StopReason};
+use crate::spawn_options::SpawnOptions;
 use parking_lot::Mutex;
 use std::any::{Any, TypeId};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -92,8 +93,18 @@ impl TestKit {
     pub fn probe(&self) -> Probe {
         let (tx, rx) = mpsc::channel();
         let t = tx.clone();
-        let actor = self.spawn(move || ProbeActor { tx: t.clone() }).expect("probe actor spawns");
-        Probe { actor: Some(actor), tx, rx, timeout: self.timeout, adapters: Mutex::default(), sub: None }
+        let actor = self
+            .spawn_with(SpawnOptions::new().never_passivate(), move || ProbeActor { tx: t.clone() })
+            .expect("probe actor spawns");
+        Probe {
+            actor: Some(actor),
+            tx,
+            rx,
+            timeout: self.timeout,
+            adapters: Mutex::default(),
+            watched: Mutex::default(),
+            sub: None,
+        }
     }
 
     /// A probe that receives the runtime's events that `filter` accepts, as [`Event`]
@@ -159,12 +170,14 @@ pub struct Probe {
     rx: mpsc::Receiver<Received>,
     timeout: Duration,
     adapters: Mutex<HashMap<TypeId, AnyRef>>,
+    watched: Mutex<HashSet<ActorId>>,
     sub: Option<Subscription>,
 }
 
 /// Control messages for the probe's actor.
 enum ProbeCtl {
-    Watch(ActorId),
+    /// Watch the actor; answer once the watch has reached it.
+    Watch(ActorId, Reply<()>),
 }
 
 /// The probe's actor: forwards everything it receives, and the `Terminated` signals of what it
@@ -177,7 +190,17 @@ impl Actor for ProbeActor {
     type Msg = AnyMsg;
     fn receive(&mut self, ctx: &mut Ctx<Self>, msg: AnyMsg) -> Result<(), ActorError> {
         match msg.downcast::<ProbeCtl>() {
-            Ok(ProbeCtl::Watch(id)) => ctx.watch(&AnyRef::new(ctx.runtime().shared.clone(), id)),
+            Ok(ProbeCtl::Watch(id, done)) => {
+                let target = AnyRef::new(ctx.runtime().shared.clone(), id);
+                ctx.watch(&target);
+                // The system lane is FIFO along one path: once this request is answered (or
+                // dropped, if the target is gone), the watch has been registered.
+                let landed = target.metrics();
+                ctx.spawn(async move {
+                    let _ = landed.await;
+                    done.send(());
+                });
+            }
             Err(m) => {
                 let shown = m.type_name().to_string();
                 let _ = self.tx.send(Received { msg: m.into_box(), shown });
@@ -225,8 +248,9 @@ impl Probe {
         }
         let me = self.actor();
         let tx = self.tx.clone();
+        let opts = SpawnOptions::new().placement(Placement::Shard(me.id().shard())).never_passivate();
         let r = crate::runtime::Handle { shared: me.untyped().shared }
-            .spawn_on(me.id().shard(), move || Adapter::<T> { tx: tx.clone(), _t: std::marker::PhantomData })
+            .spawn_with(opts, move || Adapter::<T> { tx: tx.clone(), _t: std::marker::PhantomData })
             .expect("probe adapter spawns");
         adapters.insert(TypeId::of::<T>(), r.untyped());
         r
@@ -253,9 +277,17 @@ impl Probe {
             .unwrap_or_else(|e| panic!("probe ask to {target:?} failed: {e}"))
     }
 
-    /// Watches `target`: its stop arrives as `Signal::Terminated` (see `expect_terminated`).
+    /// Watches `target` and returns once the watch has reached it, so a stop that follows is
+    /// seen with its reason: its stop arrives as `Signal::Terminated` (see
+    /// `expect_terminated`). Watching an actor already gone gives `StopReason::NotFound`.
     pub fn watch(&self, target: &impl Address) {
-        let _ = self.actor().tell(AnyMsg::new(ProbeCtl::Watch(target.actor_id())));
+        let id = target.actor_id();
+        self.watched.lock().insert(id);
+        self.actor()
+            .ask(|done| AnyMsg::new(ProbeCtl::Watch(id, done)))
+            .timeout(self.timeout)
+            .wait()
+            .unwrap_or_else(|e| panic!("probe watch of {id} failed: {e}"));
     }
 
     fn next(&self, d: Duration) -> Option<Received> {
@@ -318,7 +350,9 @@ impl Probe {
     #[track_caller]
     pub fn expect_terminated(&self, target: &impl Address) -> StopReason {
         let id = target.actor_id();
-        self.watch(target);
+        if !self.watched.lock().contains(&id) {
+            self.watch(target);
+        }
         let d = self.timeout;
         match self.next(d) {
             None => panic!("expected {id} to terminate within {d:?}, got nothing"),

@@ -15,6 +15,8 @@ use std::time::Instant;
 
 impl<A: Actor> ActorCell<A> {
     /// `receive` (or a behavior) failed: the message it was handling is lost.
+    #[cold]
+    #[inline(never)]
     pub(super) fn fail_in_turn(&self, shard: &Shard, cause: Cause) -> Outcome {
         let id = self.id();
         self.fail_with(shard, Failure { actor: id, origin: id, phase: Phase::Receive, cause }, true)

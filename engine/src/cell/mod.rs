@@ -93,10 +93,6 @@ const PASSIVATING: u8 = 4;
 /// Stopping, and its children were told to stop.
 const CHILDREN_STOPPING: u8 = 8;
 
-/// Every this-many turns an actor's turn is timed (a clock read costs ~25 ns, more than a
-/// same-shard message, so only a sample of turns pays it).
-const TIMED_TURN_EVERY: u32 = 64;
-
 /// The untyped part every cell starts with.
 pub(crate) struct Header {
     pub(crate) id: ActorId,
@@ -105,7 +101,6 @@ pub(crate) struct Header {
     flags: Cell<u8>,
     /// `None` until `started` has run; then whether it succeeded.
     started: Cell<Option<bool>>,
-    turns: Cell<u32>,
     /// Per-message handling time of the last timed turn, in nanoseconds (0: none yet).
     last_nanos: Cell<u32>,
     processed: Cell<u64>,
@@ -120,7 +115,6 @@ impl Header {
             life: Cell::new(Life::Running),
             flags: Cell::new(0),
             started: Cell::new(None),
-            turns: Cell::new(0),
             last_nanos: Cell::new(0),
             processed: Cell::new(0),
             system: UnsafeCell::new(VecDeque::new()),
@@ -154,15 +148,83 @@ impl Header {
     }
 }
 
-/// The typed mailbox: each message with its sender's raw id (0: none). `#[repr(C)]` with the
-/// header first, so a pointer to the cell is also a pointer to its mailbox and to its header.
+/// Senders of queued messages that have one, as runs `(first, end, sender)` of queue sequence
+/// numbers (`first..end`), in queue order.
+type SenderRuns = VecDeque<(u64, u64, u64)>;
+
+/// Queued user messages. Most messages have no sender (a plain `tell`); the few that do
+/// (`Ctx::tell`, `forward`, probes) are recorded on the side by sequence number, so the common
+/// path stores nothing but the message and pays one untaken branch per message.
+struct Queue<M> {
+    msgs: VecDeque<M>,
+    /// While `senders` exists: the sequence number of the message at the front.
+    popped: u64,
+    /// Exists while a queued message has a sender.
+    senders: Option<Box<SenderRuns>>,
+}
+
+impl<M> Queue<M> {
+    #[cold]
+    fn note_sender_back(&mut self, sender: u64, n: usize) {
+        if self.senders.is_none() {
+            self.popped = 0;
+        }
+        let first = self.popped.wrapping_add(self.msgs.len() as u64);
+        let runs = self.senders.get_or_insert_with(Default::default);
+        match runs.back_mut() {
+            Some((_, end, s)) if *end == first && *s == sender => *end += n as u64,
+            _ => runs.push_back((first, first + n as u64, sender)),
+        }
+    }
+
+    /// The sender of the message just taken from the front.
+    #[cold]
+    fn take_sender(&mut self) -> u64 {
+        let seq = self.popped;
+        self.popped = seq.wrapping_add(1);
+        let Some(runs) = self.senders.as_deref_mut() else { return 0 };
+        let mut sender = 0;
+        if let Some((first, end, s)) = runs.front_mut() {
+            if *first == seq {
+                sender = *s;
+                *first = first.wrapping_add(1);
+                if *first == *end {
+                    runs.pop_front();
+                }
+            }
+        }
+        if runs.is_empty() {
+            self.senders = None;
+        }
+        sender
+    }
+}
+
+/// The typed mailbox. `#[repr(C)]` with the header first, so a pointer to the cell is also a
+/// pointer to its mailbox and to its header.
 #[repr(C)]
 pub(crate) struct Mailbox<M> {
     pub(crate) hdr: Header,
-    user: UnsafeCell<VecDeque<(M, u64)>>,
+    user: UnsafeCell<Queue<M>>,
 }
 
 impl<M> Mailbox<M> {
+    fn new(id: ActorId) -> Self {
+        Self {
+            hdr: Header::new(id),
+            user: UnsafeCell::new(Queue { msgs: VecDeque::new(), popped: 0, senders: None }),
+        }
+    }
+
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref)]
+    fn q(&self) -> &mut Queue<M> {
+        // SAFETY: owner-thread only; every caller uses the reference within one call and
+        // nothing holds a reference into the queue while handlers run (messages are moved out
+        // by value), so it is unique while it lives.
+        unsafe { &mut *self.user.get() }
+    }
+
     /// Queues a user message, or gives it back when the actor no longer accepts messages.
     #[inline]
     pub(crate) fn push(&self, m: M, sender: u64) -> Result<(), M> {
@@ -181,33 +243,50 @@ impl<M> Mailbox<M> {
 
     /// Queues a run of user messages from one sender in order; the caller checked `accepts`.
     pub(crate) fn extend(&self, msgs: Vec<M>, sender: u64) {
-        // SAFETY: as in `push_unchecked`.
-        unsafe { (*self.user.get()).extend(msgs.into_iter().map(|m| (m, sender))) };
+        let q = self.q();
+        if sender != 0 {
+            q.note_sender_back(sender, msgs.len());
+        }
+        q.msgs.extend(msgs);
     }
 
     /// Queues a user message; the caller checked `accepts`.
     #[inline(always)]
     pub(crate) fn push_unchecked(&self, m: M, sender: u64) {
-        // SAFETY: owner-thread only; nothing holds a reference into the queue while handlers
-        // run (messages are popped by value), so this `&mut` is unique.
-        unsafe { (*self.user.get()).push_back((m, sender)) };
+        let q = self.q();
+        if sender != 0 {
+            q.note_sender_back(sender, 1);
+        }
+        q.msgs.push_back(m);
     }
     #[inline]
     fn pop(&self) -> Option<(M, u64)> {
-        // SAFETY: as in `push_unchecked`.
-        unsafe { (*self.user.get()).pop_front() }
+        let q = self.q();
+        let m = q.msgs.pop_front()?;
+        let sender = if q.senders.is_some() { q.take_sender() } else { 0 };
+        Some((m, sender))
     }
     /// Puts messages back at the front, keeping their order (unstash).
     fn push_front_all(&self, msgs: impl DoubleEndedIterator<Item = (M, u64)>) {
-        // SAFETY: as in `push_unchecked`.
-        let q = unsafe { &mut *self.user.get() };
-        for m in msgs.rev() {
-            q.push_front(m);
+        let q = self.q();
+        for (m, sender) in msgs.rev() {
+            q.popped = q.popped.wrapping_sub(1);
+            q.msgs.push_front(m);
+            if sender != 0 {
+                if q.senders.is_none() {
+                    q.popped = 0;
+                }
+                let seq = q.popped;
+                let runs = q.senders.get_or_insert_with(Default::default);
+                match runs.front_mut() {
+                    Some((first, _, s)) if *first == seq + 1 && *s == sender => *first = seq,
+                    _ => runs.push_front((seq, seq + 1, sender)),
+                }
+            }
         }
     }
     pub(crate) fn len(&self) -> usize {
-        // SAFETY: as in `push_unchecked`.
-        unsafe { (*self.user.get()).len() }
+        self.q().msgs.len()
     }
 }
 
@@ -240,6 +319,8 @@ pub(crate) trait ErasedCell {
     fn finalize(&self, shard: &Shard) -> Vec<Reply<()>>;
     fn mailbox_len(&self) -> usize;
     fn type_fit(&self, t: TypeId) -> TypeFit;
+    /// Records the per-message time of a sampled turn.
+    fn record_turn_time(&self, per_msg: Duration);
 }
 
 impl<A: Actor> ActorCell<A> {
@@ -250,7 +331,7 @@ impl<A: Actor> ActorCell<A> {
         birth: Option<Box<Birth>>,
     ) -> Self {
         let cell = Self {
-            mbox: Mailbox { hdr: Header::new(id), user: UnsafeCell::new(VecDeque::new()) },
+            mbox: Mailbox::new(id),
             actor: UnsafeCell::new(actor),
             factory: RefCell::new(factory),
             ext: RefCell::new(birth.map(|b| Box::new(Ext::new(*b)))),
@@ -338,6 +419,8 @@ impl<A: Actor> ActorCell<A> {
     // ---- the turn ---------------------------------------------------------------------------
 
     /// Runs `started` once. `Some` when the turn ends here (it failed).
+    #[cold]
+    #[inline(never)]
     fn start(&self, shard: &Shard) -> Option<Outcome> {
         let h = &self.mbox.hdr;
         h.started.set(Some(false));
@@ -360,17 +443,43 @@ impl<A: Actor> ActorCell<A> {
         }
     }
 
-    /// Hands one message to the current behavior (the top of the stack) or to `receive`.
-    #[inline]
-    fn handle(&self, actor: &mut A, ctx: &mut Ctx<A>, msg: A::Msg) -> Result<(), crate::ActorError> {
-        if !self.mbox.hdr.flag(BEHAVING) {
-            return actor.receive(ctx, msg);
-        }
-        let top = self.ext_with(|e| e.behaviors.last().cloned()).flatten();
-        match top {
+    /// Hands one message to the behavior on top of the stack. Out of line: the common turn
+    /// calls `receive` directly.
+    #[inline(never)]
+    fn behave(&self, actor: &mut A, ctx: &mut Ctx<A>, msg: A::Msg) -> Result<(), crate::ActorError> {
+        // `receive` is called from the turn's loop only, so it can be inlined there. The flag is
+        // set only while the stack is non-empty, so there always is a top.
+        match self.ext_with(|e| e.behaviors.last().cloned()).flatten() {
             Some(b) => b(actor, ctx, msg),
-            None => actor.receive(ctx, msg),
+            None => Ok(()),
         }
+    }
+
+    /// The slow start of a turn: system messages, a suspension, `started`. `Some` when the
+    /// turn ends here.
+    #[cold]
+    #[inline(never)]
+    fn attend(&self, shard: &Shard) -> Option<Outcome> {
+        let h = &self.mbox.hdr;
+        if h.has_system() {
+            if let Some(o) = self.run_system(shard) {
+                return Some(o);
+            }
+        }
+        if h.flag(SUSPENDED) {
+            return Some(self.wait_for_system());
+        }
+        if h.started.get().is_none() {
+            return self.start(shard);
+        }
+        None
+    }
+
+    /// Records activity for the idle timer.
+    #[cold]
+    #[inline(never)]
+    fn touch(&self) {
+        self.ext().last_active = Some(Instant::now());
     }
 
     /// What comes after a turn that did not fail.
@@ -405,32 +514,26 @@ impl<A: Actor> ErasedCell for ActorCell<A> {
 
     fn run(&self, shard: &Shard, budget: usize) -> Outcome {
         let h = &self.mbox.hdr;
-        if h.has_system() {
-            if let Some(o) = self.run_system(shard) {
+        if h.has_system() || h.flag(SUSPENDED) || h.started.get().is_none() {
+            if let Some(o) = self.attend(shard) {
                 return o;
             }
         }
-        if h.flag(SUSPENDED) {
-            return self.wait_for_system();
-        }
-        if h.started.get().is_none() {
-            if let Some(o) = self.start(shard) {
-                return o;
-            }
-        }
-        let turns = h.turns.get();
-        h.turns.set(turns.wrapping_add(1));
-        let t0 = (turns % TIMED_TURN_EVERY == 0).then(Instant::now);
         let mut ctx = Ctx::new(shard, self);
         let done = Cell::new(0usize);
         let turn = catch_unwind(AssertUnwindSafe(|| {
-            // SAFETY: as in `start`: unique for the duration of this turn.
+            // SAFETY: the dispatcher runs one cell at a time and never re-enters `run`, so this
+            // is the only reference to the state for the duration of this turn.
             let actor = unsafe { &mut *self.actor.get() };
             while done.get() < budget {
                 let Some((msg, sender)) = self.mbox.pop() else { break };
                 done.set(done.get() + 1);
                 ctx.set_sender(sender);
-                self.handle(actor, &mut ctx, msg)?;
+                if !h.flag(BEHAVING) {
+                    actor.receive(&mut ctx, msg)?;
+                } else {
+                    self.behave(actor, &mut ctx, msg)?;
+                }
                 if h.has_system() {
                     break;
                 }
@@ -440,18 +543,19 @@ impl<A: Actor> ErasedCell for ActorCell<A> {
         let n = done.get();
         shard.count_processed(n);
         h.processed.set(h.processed.get() + n as u64);
-        if let (Some(t0), true) = (t0, n > 0) {
-            h.last_nanos.set((t0.elapsed().as_nanos() / n as u128).clamp(1, u32::MAX as u128) as u32);
-        }
         match turn {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return self.fail_in_turn(shard, crate::Cause::Error(e)),
             Err(p) => return self.fail_in_turn(shard, crate::Cause::Panic(p)),
         }
-        if h.flag(PASSIVATING) {
-            self.ext().last_active = Some(Instant::now());
+        if n > 0 && h.flag(PASSIVATING) {
+            self.touch();
         }
         self.after_turn(shard)
+    }
+
+    fn record_turn_time(&self, per_msg: Duration) {
+        self.mbox.hdr.last_nanos.set(per_msg.as_nanos().clamp(1, u32::MAX as u128) as u32);
     }
 
     fn finalize(&self, shard: &Shard) -> Vec<Reply<()>> {

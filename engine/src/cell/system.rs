@@ -14,7 +14,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
 impl<A: Actor> ActorCell<A> {
-    /// Runs the system lane. `Some` when the turn ends here.
+    /// Runs the system lane. `Some` when the turn ends here. Out of line: most turns have
+    /// no system message, and the turn's hot loop stays small.
+    #[cold]
+    #[inline(never)]
     pub(super) fn run_system(&self, shard: &Shard) -> Option<Outcome> {
         let h = &self.mbox.hdr;
         while let Some(sys) = h.pop_system() {
@@ -142,6 +145,7 @@ impl<A: Actor> ActorCell<A> {
     }
 
     /// A stopping actor with an empty mailbox: children first, then finalize.
+    #[cold]
     pub(super) fn finish_stopping(&self, shard: &Shard) -> Outcome {
         let children = self.children();
         if children.is_empty() {

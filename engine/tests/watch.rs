@@ -1,0 +1,156 @@
+//! Watch: `Terminated` signals to watching actors, on the same shard and across shards, for
+//! stop and kill; unwatch; watching what is already gone; children stop before their parent.
+
+use corelane::testkit::TestKit;
+use corelane::{
+    Actor, ActorError, ActorId, ActorRef, AnyRef, Ctx, Placement, Reply, Signal, SpawnOptions, StopReason,
+};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+/// Watches what it is told to and reports each signal to a probe.
+struct Watcher {
+    report: ActorRef<(ActorId, StopReason)>,
+}
+enum WMsg {
+    Watch(AnyRef, Reply<()>),
+    Unwatch(AnyRef, Reply<()>),
+}
+impl Actor for Watcher {
+    type Msg = WMsg;
+    fn receive(&mut self, ctx: &mut Ctx<Self>, m: WMsg) -> Result<(), ActorError> {
+        match m {
+            WMsg::Watch(t, r) => {
+                ctx.watch(&t);
+                // Answer once the watch has reached the target (its system lane is FIFO).
+                let landed = t.metrics();
+                ctx.spawn(async move {
+                    let _ = landed.await;
+                    r.send(());
+                });
+            }
+            WMsg::Unwatch(t, r) => {
+                ctx.unwatch(&t);
+                r.send(());
+            }
+        }
+        Ok(())
+    }
+    fn signal(&mut self, _: &mut Ctx<Self>, sig: Signal) -> Result<(), ActorError> {
+        let Signal::Terminated { id, reason } = sig else { return Ok(()) };
+        let _ = self.report.tell((id, reason));
+        Ok(())
+    }
+}
+
+struct Idle;
+impl Actor for Idle {
+    type Msg = ();
+    fn receive(&mut self, _: &mut Ctx<Self>, _: ()) -> Result<(), ActorError> {
+        Ok(())
+    }
+}
+
+fn watcher_on(kit: &TestKit, shard: usize, report: ActorRef<(ActorId, StopReason)>) -> ActorRef<WMsg> {
+    kit.spawn_on(shard, move || Watcher { report: report.clone() }).unwrap()
+}
+
+fn watch(w: &ActorRef<WMsg>, t: &ActorRef<()>) {
+    w.ask(|r| WMsg::Watch(t.untyped(), r)).timeout(WAIT).wait().unwrap();
+}
+
+#[test]
+fn a_watcher_on_the_same_shard_sees_a_stop() {
+    let kit = TestKit::new();
+    let probe = kit.probe();
+    let w = watcher_on(&kit, 0, probe.actor_ref());
+    let t = kit.spawn_on(0, || Idle).unwrap();
+    watch(&w, &t);
+    t.stop().timeout(WAIT).wait().unwrap();
+    probe.expect_message((t.id(), StopReason::Stopped));
+}
+
+#[test]
+fn a_watcher_on_another_shard_sees_a_kill() {
+    let kit = TestKit::new();
+    let probe = kit.probe();
+    let w = watcher_on(&kit, 0, probe.actor_ref());
+    let t = kit.spawn_on(1, || Idle).unwrap();
+    watch(&w, &t);
+    t.kill().timeout(WAIT).wait().unwrap();
+    probe.expect_message((t.id(), StopReason::Killed));
+}
+
+#[test]
+fn a_cross_shard_stop_reaches_every_watcher_once() {
+    let kit = TestKit::new();
+    let probe = kit.probe();
+    let w0 = watcher_on(&kit, 0, probe.actor_ref());
+    let w1 = watcher_on(&kit, 1, probe.actor_ref());
+    let t = kit.spawn_on(1, || Idle).unwrap();
+    watch(&w0, &t);
+    watch(&w0, &t); // twice: still one signal
+    watch(&w1, &t);
+    t.stop().timeout(WAIT).wait().unwrap();
+    probe.expect_message((t.id(), StopReason::Stopped));
+    probe.expect_message((t.id(), StopReason::Stopped));
+    probe.expect_no_message(Duration::from_millis(100));
+}
+
+#[test]
+fn unwatch_means_no_signal() {
+    let kit = TestKit::new();
+    let probe = kit.probe();
+    let w = watcher_on(&kit, 0, probe.actor_ref());
+    let t = kit.spawn_on(1, || Idle).unwrap();
+    watch(&w, &t);
+    w.ask(|r| WMsg::Unwatch(t.untyped(), r)).timeout(WAIT).wait().unwrap();
+    t.stop().timeout(WAIT).wait().unwrap();
+    probe.expect_no_message(Duration::from_millis(150));
+}
+
+#[test]
+fn watching_what_is_gone_gives_not_found() {
+    let kit = TestKit::new();
+    let probe = kit.probe();
+    let w = watcher_on(&kit, 0, probe.actor_ref());
+    let t = kit.spawn_on(1, || Idle).unwrap();
+    t.stop().timeout(WAIT).wait().unwrap();
+    watch(&w, &t);
+    probe.expect_message((t.id(), StopReason::NotFound));
+}
+
+/// A parent with one child, on another shard.
+struct Parent {
+    child: Option<ActorRef<()>>,
+}
+impl Actor for Parent {
+    type Msg = Reply<ActorRef<()>>;
+    fn started(&mut self, ctx: &mut Ctx<Self>) -> Result<(), ActorError> {
+        let other = 1 - ctx.shard_index();
+        self.child =
+            Some(ctx.spawn_child_with(SpawnOptions::new().placement(Placement::Shard(other)), || Idle)?);
+        Ok(())
+    }
+    fn receive(&mut self, _: &mut Ctx<Self>, r: Reply<ActorRef<()>>) -> Result<(), ActorError> {
+        r.send(self.child.clone().unwrap());
+        Ok(())
+    }
+}
+
+#[test]
+fn a_parent_stops_after_its_children_and_its_watchers_hear_it_last() {
+    let kit = TestKit::new();
+    let probe = kit.probe();
+    let w = watcher_on(&kit, 0, probe.actor_ref());
+    let p = kit.spawn_on(0, || Parent { child: None }).unwrap();
+    let c = p.ask(|r| r).timeout(WAIT).wait().unwrap();
+    assert_ne!(c.id().shard(), p.id().shard());
+    w.ask(|r| WMsg::Watch(p.untyped(), r)).timeout(WAIT).wait().unwrap();
+    watch(&w, &c);
+    p.stop().timeout(WAIT).wait().unwrap();
+    probe.expect_message((c.id(), StopReason::Stopped));
+    probe.expect_message((p.id(), StopReason::Stopped));
+    assert!(!c.is_alive());
+}
