@@ -179,7 +179,8 @@ impl Builder {
         self
     }
     /// How top-level actors are supervised (default [`Supervisor::default`]: one-for-one,
-    /// restart, at most 10 restarts within 10 s).
+    /// restart, at most 10 restarts within 10 s). Children are supervised by the strategy
+    /// their parent was spawned with, or by `Supervisor::default()` if it set none.
     pub fn supervisor(mut self, s: Supervisor) -> Self {
         self.supervisor = s;
         self
@@ -254,6 +255,7 @@ impl Builder {
                 passivate_after: self.passivate_after,
             },
             supervisor: Arc::new(self.supervisor),
+            child_supervisor: Arc::new(Supervisor::default()),
             events: EventStream::default(),
             notify_mode: self.idle != Idle::Spin,
             registry: Registry::default(),
@@ -336,6 +338,8 @@ pub(crate) struct Shared {
     pub(crate) registry: Registry,
     /// Supervises top-level actors.
     pub(crate) supervisor: Arc<Supervisor>,
+    /// Supervises children whose parent set no strategy.
+    pub(crate) child_supervisor: Arc<Supervisor>,
     pub(crate) events: EventStream,
     closing: AtomicBool,
     quiesced: AtomicUsize,

@@ -403,12 +403,16 @@ impl Shard {
         sender: u64,
     ) -> Result<(), M> {
         let Some(cell) = self.cell(id) else {
-            return self.hold_for_spawn(id, Packet::new(id.as_u64(), SentMsg(msg, sender))).map_err(
-                |p| match p.take::<SentMsg<M>>() {
-                    Ok(SentMsg(m, _)) => m,
-                    Err(_) => unreachable!("packet built from SentMsg<M> just above"),
-                },
-            );
+            if !self.slots().is_live(id.slot(), id.gen()) {
+                return Err(msg);
+            }
+            // Reserved by a spawner whose request has not arrived yet: hold it until then.
+            self.pending
+                .borrow_mut()
+                .entry(id.slot())
+                .or_default()
+                .push(Packet::new(id.as_u64(), SentMsg(msg, sender)));
+            return Ok(());
         };
         // SAFETY: the generation matched, so this cell is the actor the `ActorRef<M>` was made
         // for, whose message type is `M`; cells are `#[repr(C)]` with `Mailbox<M>` first. The

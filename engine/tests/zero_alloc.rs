@@ -1,4 +1,5 @@
-//! Same-shard tell allocates nothing per message once mailboxes have grown.
+//! Same-shard tell allocates nothing per message once mailboxes have grown, and dead letters
+//! allocate nothing when nobody subscribes to events.
 //!
 //! A counting global allocator counts allocations made by each thread. An actor on the shard
 //! reads its own thread's count before and after a steady-state burst of tells (and their
@@ -75,6 +76,12 @@ enum DriverMsg {
         left: u32,
         burst: u32,
     },
+    /// Tell `n` messages to a stopped actor; reply with the allocations that made.
+    Dead {
+        to: ActorRef<SinkMsg>,
+        n: u32,
+        reply: Reply<u64>,
+    },
 }
 struct Driver {
     sink: ActorRef<SinkMsg>,
@@ -100,6 +107,13 @@ impl Actor for Driver {
                     self.sink.tell(SinkMsg::Done { before, reply }).unwrap();
                 }
             }
+            DriverMsg::Dead { to, n, reply } => {
+                let before = allocs();
+                for _ in 0..n {
+                    to.tell(SinkMsg::Inc(1)).unwrap();
+                }
+                reply.send(allocs() - before);
+            }
         }
         Ok(())
     }
@@ -122,5 +136,22 @@ fn same_shard_tell_allocates_nothing_in_steady_state() {
     let (seen, before, after) = run(4000);
     assert_eq!(seen, (3 * 4000) * 64, "every tell was handled inside the window");
     assert_eq!(after - before, 0, "{} allocations over 256 000 same-shard tells", after - before);
+    rt.shutdown().unwrap();
+}
+
+#[test]
+fn dead_letters_allocate_nothing_without_subscribers() {
+    let rt = Runtime::builder().shards(Shards::Count(1)).idle(Idle::Park).build().unwrap();
+    let gone = rt.spawn_on(0, Sink::default).unwrap();
+    gone.stop().timeout(Duration::from_secs(5)).wait().unwrap();
+    let g = gone.clone();
+    let driver = rt.spawn_on(0, move || Driver { sink: g.clone(), run: None }).unwrap();
+    let dead = |n| {
+        let to = gone.clone();
+        driver.ask(|reply| DriverMsg::Dead { to, n, reply }).timeout(Duration::from_secs(5)).wait().unwrap()
+    };
+    dead(100); // warm-up
+    assert_eq!(dead(100_000), 0, "dead letters allocated with nobody subscribed");
+    assert_eq!(rt.metrics().dead_letters, 100_100);
     rt.shutdown().unwrap();
 }

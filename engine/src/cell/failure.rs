@@ -39,16 +39,19 @@ impl<A: Actor> ActorCell<A> {
             return Outcome::Finalize;
         }
         self.set_suspended(shard, true);
-        let sup = self
-            .ext_with(|e| e.birth.supervised_by.clone())
-            .flatten()
-            .unwrap_or_else(|| shard.shared.supervisor.clone());
+        // A child whose parent set no strategy gets the default one; a top-level actor, the
+        // runtime's.
+        let (sup, parent) =
+            self.ext_with(|e| (e.birth.supervised_by.clone(), e.birth.parent)).unwrap_or_default();
+        let sup = sup.unwrap_or_else(|| match parent {
+            Some(_) => shard.shared.child_supervisor.clone(),
+            None => shard.shared.supervisor.clone(),
+        });
         let d = sup.decide(&f);
         tracing::warn!(actor = %h.id, failure = %f, directive = ?d, "actor failed");
         if lost_message && d != Directive::Resume {
             self.lost_message(shard);
         }
-        let parent = self.parent();
         if sup.strategy() == Strategy::AllForOne && matches!(d, Directive::Restart | Directive::Stop) {
             if let Some(p) = parent {
                 shard.send_system(p, SystemMsg::Siblings { from: h.id, directive: d });

@@ -1,0 +1,106 @@
+//! Metrics: the runtime's snapshot (actors, dead letters, uptime, per shard: processed, idle
+//! share, wakes, queue depths) and an actor's (children, stash, restarts, last processing time,
+//! processed, mailbox depth, dead letters).
+
+use corelane::testkit::TestKit;
+use corelane::{Actor, ActorError, Ctx, DeadLetterReason, Reply};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+enum Msg {
+    Work(u64),
+    Stash(u32),
+    Spawn(Reply<()>),
+    Fail,
+    Block(std::sync::mpsc::Sender<()>, std::sync::mpsc::Receiver<()>),
+}
+
+struct Worker(u64);
+impl Actor for Worker {
+    type Msg = Msg;
+    fn receive(&mut self, ctx: &mut Ctx<Self>, m: Msg) -> Result<(), ActorError> {
+        match m {
+            Msg::Work(n) => self.0 = self.0.wrapping_add((0..n).sum::<u64>()),
+            Msg::Stash(i) => ctx.stash(Msg::Stash(i)).map_err(|_| ActorError::msg("stash full"))?,
+            Msg::Spawn(r) => {
+                ctx.spawn_child(|| Worker(0))?;
+                r.send(());
+            }
+            Msg::Fail => return Err(ActorError::msg("fail")),
+            Msg::Block(blocked, release) => {
+                let _ = blocked.send(());
+                let _ = release.recv_timeout(WAIT);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn an_actors_metrics_are_gathered_on_its_shard() {
+    let kit = TestKit::new();
+    let w = kit.spawn_on(1, || Worker(0)).unwrap();
+    for _ in 0..300 {
+        w.tell(Msg::Work(1000)).unwrap();
+    }
+    w.batch_tell([Msg::Stash(1), Msg::Stash(2), Msg::Fail]).unwrap();
+    w.ask(Msg::Spawn).timeout(WAIT).wait().unwrap();
+    w.ask(Msg::Spawn).timeout(WAIT).wait().unwrap();
+    let m = w.metrics().timeout(WAIT).wait().unwrap();
+    assert_eq!(m.children, 2);
+    assert_eq!(m.restarts, 1);
+    // The restart put the stash back at the front of the mailbox; the new instance stashed
+    // both messages again.
+    assert_eq!(m.stash_len, 2);
+    assert_eq!(m.dead_letters, 1, "the message whose handler failed");
+    assert_eq!(m.processed, 300 + 3 + 2 + 2, "every handled message, the two unstashed ones again");
+    assert!(m.last_processing.is_some_and(|d| d > Duration::ZERO), "{m:?}");
+    assert_eq!(m.mailbox_len, 0);
+    assert!(!m.suspended);
+
+    // A mailbox depth while the actor is busy.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (blocked_tx, blocked) = std::sync::mpsc::channel();
+    w.tell(Msg::Block(blocked_tx, rx)).unwrap();
+    blocked.recv_timeout(WAIT).unwrap();
+    for _ in 0..5 {
+        w.tell(Msg::Work(1)).unwrap();
+    }
+    // The metrics request is a system message: it is answered before the queued work, once
+    // the blocking message is done.
+    let pending = w.metrics();
+    tx.send(()).unwrap();
+    assert_eq!(pending.timeout(WAIT).wait().unwrap().mailbox_len, 5);
+}
+
+#[test]
+fn the_runtime_snapshot_counts_actors_dead_letters_and_shard_activity() {
+    let kit = TestKit::new();
+    let before = kit.metrics();
+    let a = kit.spawn_on(0, || Worker(0)).unwrap();
+    let b = kit.spawn_on(1, || Worker(0)).unwrap();
+    for _ in 0..100 {
+        a.tell(Msg::Work(10)).unwrap();
+        b.tell(Msg::Work(10)).unwrap();
+    }
+    a.ask(Msg::Spawn).timeout(WAIT).wait().unwrap();
+    b.stop().timeout(WAIT).wait().unwrap();
+    let (_sub, dead) = kit.subscribe_channel(|e| e.kind() == corelane::EventKind::Deadletter);
+    b.tell(Msg::Work(1)).unwrap();
+    assert!(matches!(dead.recv_timeout(WAIT).unwrap(), corelane::Event::Deadletter { .. }));
+    let m = kit.metrics();
+    assert_eq!(m.actors, before.actors + 2, "a and its child; b stopped");
+    assert_eq!(m.dead_letters_for(DeadLetterReason::ActorStopped), 1);
+    assert_eq!(m.dead_letters, 1);
+    assert!(m.uptime > Duration::ZERO);
+    assert_eq!(m.shards.len(), 2);
+    assert!(m.shards.iter().all(|s| s.processed >= 100), "{:?}", m.shards);
+    assert_eq!(m.shards[1].dead_letters, 1);
+    for s in &m.shards {
+        assert!((0.0..=1.0).contains(&s.idle_share), "{s:?}");
+        assert!(s.idle_share > 0.0, "a test runtime parks most of the time: {s:?}");
+        assert!(s.wakes > 0, "parked shards were woken: {s:?}");
+        assert_eq!(s.inbound_depth, 0);
+    }
+}
