@@ -103,3 +103,28 @@ pub use runtime::{Builder, Handle, Idle, Placement, Runtime, Shards};
 pub use signal::{Signal, StopReason};
 pub use spawn_options::SpawnOptions;
 pub use supervision::{Cause, Directive, Failure, Phase, Strategy, Supervisor};
+
+/// The guide's chapters, compiled and run as doctests.
+#[cfg(doctest)]
+mod guide {
+    #[doc = include_str!("../../docs/guide/actors.md")]
+    struct Actors;
+    #[doc = include_str!("../../docs/guide/supervision.md")]
+    struct Supervision;
+    #[doc = include_str!("../../docs/guide/watch.md")]
+    struct Watch;
+    #[doc = include_str!("../../docs/guide/stash-and-behaviors.md")]
+    struct StashAndBehaviors;
+    #[doc = include_str!("../../docs/guide/passivation.md")]
+    struct Passivation;
+    #[doc = include_str!("../../docs/guide/messaging-patterns.md")]
+    struct MessagingPatterns;
+    #[doc = include_str!("../../docs/guide/events.md")]
+    struct Events;
+    #[doc = include_str!("../../docs/guide/shutdown.md")]
+    struct Shutdown;
+    #[doc = include_str!("../../docs/guide/metrics.md")]
+    struct Metrics;
+    #[doc = include_str!("../../docs/guide/testkit.md")]
+    struct Testkit;
+}
