@@ -96,6 +96,12 @@ impl TestKit {
         let actor = self
             .spawn_with(SpawnOptions::new().never_passivate(), move || ProbeActor { tx: t.clone() })
             .expect("probe actor spawns");
+        // Its start (and `ActorStarted` event) is over before the probe is handed out.
+        actor
+            .ask(|r| AnyMsg::new(ProbeCtl::Sync(r)))
+            .timeout(self.timeout)
+            .wait()
+            .unwrap_or_else(|e| panic!("probe actor did not start: {e}"));
         Probe {
             actor: Some(actor),
             tx,
@@ -178,6 +184,8 @@ pub struct Probe {
 enum ProbeCtl {
     /// Watch the actor; answer once the watch has reached it.
     Watch(ActorId, Reply<()>),
+    /// Answer (the actor has started).
+    Sync(Reply<()>),
 }
 
 /// The probe's actor: forwards everything it receives, and the `Terminated` signals of what it
@@ -190,6 +198,7 @@ impl Actor for ProbeActor {
     type Msg = AnyMsg;
     fn receive(&mut self, ctx: &mut Ctx<Self>, msg: AnyMsg) -> Result<(), ActorError> {
         match msg.downcast::<ProbeCtl>() {
+            Ok(ProbeCtl::Sync(r)) => r.send(()),
             Ok(ProbeCtl::Watch(id, done)) => {
                 let target = AnyRef::new(ctx.runtime().shared.clone(), id);
                 ctx.watch(&target);
