@@ -114,7 +114,8 @@ pub struct ActorMetrics {
     pub stash_len: usize,
     /// Restarts so far.
     pub restarts: u32,
-    /// Time per message of the last timed turn (one turn in 256 on each shard is timed);
+    /// Time per message of the last timed turn (its first turn with messages, then one turn in
+    /// 256 on each shard);
     /// `None` before the first.
     pub last_processing: Option<Duration>,
     /// User messages handled.

@@ -300,6 +300,11 @@ impl Shard {
         self.processed.set(self.processed.get() + n as u64);
     }
 
+    /// User messages handled on this shard so far.
+    pub(crate) fn processed_count(&self) -> u64 {
+        self.processed.get()
+    }
+
     /// Counts `n` dead letters of type `ty` for `target`, and publishes them.
     pub(crate) fn dead_letters(
         &self,
@@ -807,10 +812,10 @@ impl Shard {
     #[cold]
     #[inline(never)]
     fn timed_turn(&self, cell: &dyn ErasedCell, budget: usize) -> Outcome {
-        let before = self.processed.get();
+        let before = self.processed_count();
         let t0 = Instant::now();
         let outcome = cell.run(self, budget);
-        let n = self.processed.get() - before;
+        let n = self.processed_count() - before;
         if n > 0 && !matches!(outcome, Outcome::Finalize) {
             cell.record_turn_time(t0.elapsed() / n as u32);
         }

@@ -89,7 +89,16 @@ fn the_runtime_snapshot_counts_actors_dead_letters_and_shard_activity() {
     let (_sub, dead) = kit.subscribe_channel(|e| e.kind() == corelane::EventKind::Deadletter);
     b.tell(Msg::Work(1)).unwrap();
     assert!(matches!(dead.recv_timeout(WAIT).unwrap(), corelane::Event::Deadletter { .. }));
-    let m = kit.metrics();
+    // Shards publish their counters once per dispatcher pass: a few round trips later every
+    // count above is in.
+    let mut m = kit.metrics();
+    for _ in 0..100 {
+        if m.shards.iter().all(|s| s.processed >= 100) && m.dead_letters == 1 {
+            break;
+        }
+        a.metrics().timeout(WAIT).wait().unwrap();
+        m = kit.metrics();
+    }
     assert_eq!(m.actors, before.actors + 2, "a and its child; b stopped");
     assert_eq!(m.dead_letters_for(DeadLetterReason::ActorStopped), 1);
     assert_eq!(m.dead_letters, 1);
