@@ -92,6 +92,11 @@ const BEHAVING: u8 = 2;
 const PASSIVATING: u8 = 4;
 /// Stopping, and its children were told to stop.
 const CHILDREN_STOPPING: u8 = 8;
+/// A queued message has a sender (set while the side list exists; cleared between turns), so
+/// messages go through the slow path that looks senders up.
+const SENDERS: u8 = 16;
+/// What sends a message down the slow path.
+const SPECIAL: u8 = BEHAVING | SENDERS;
 
 /// The untyped part every cell starts with.
 pub(crate) struct Header {
@@ -246,6 +251,7 @@ impl<M> Mailbox<M> {
         let q = self.q();
         if sender != 0 {
             q.note_sender_back(sender, msgs.len());
+            self.hdr.set_flag(SENDERS, true);
         }
         q.msgs.extend(msgs);
     }
@@ -256,15 +262,35 @@ impl<M> Mailbox<M> {
         let q = self.q();
         if sender != 0 {
             q.note_sender_back(sender, 1);
+            self.hdr.set_flag(SENDERS, true);
         }
         q.msgs.push_back(m);
     }
-    #[inline]
-    fn pop(&self) -> Option<(M, u64)> {
+    /// Takes the front message; while the `SENDERS` flag is set, the caller then takes its
+    /// sender with `take_sender`.
+    #[inline(always)]
+    fn pop_msg(&self) -> Option<M> {
+        self.q().msgs.pop_front()
+    }
+    /// The sender of the message just popped (0: none).
+    fn take_sender(&self) -> u64 {
         let q = self.q();
-        let m = q.msgs.pop_front()?;
-        let sender = if q.senders.is_some() { q.take_sender() } else { 0 };
-        Some((m, sender))
+        if q.senders.is_some() {
+            q.take_sender()
+        } else {
+            0
+        }
+    }
+    /// Takes the front message with its sender.
+    fn pop(&self) -> Option<(M, u64)> {
+        let m = self.pop_msg()?;
+        Some((m, self.take_sender()))
+    }
+    /// Between turns: the `SENDERS` flag follows whether a queued message has a sender.
+    fn settle_senders_flag(&self) {
+        if self.q().senders.is_none() {
+            self.hdr.set_flag(SENDERS, false);
+        }
     }
     /// Puts messages back at the front, keeping their order (unstash).
     fn push_front_all(&self, msgs: impl DoubleEndedIterator<Item = (M, u64)>) {
@@ -273,6 +299,7 @@ impl<M> Mailbox<M> {
             q.popped = q.popped.wrapping_sub(1);
             q.msgs.push_front(m);
             if sender != 0 {
+                self.hdr.set_flag(SENDERS, true);
                 if q.senders.is_none() {
                     q.popped = 0;
                 }
@@ -443,16 +470,28 @@ impl<A: Actor> ActorCell<A> {
         }
     }
 
-    /// Hands one message to the behavior on top of the stack. Out of line: the common turn
-    /// calls `receive` directly.
+    /// The slow path of a message, out of line so that the turn's loop stays small: looks up
+    /// its sender (while the `SENDERS` flag is up, which lasts to the end of the turn, every
+    /// message comes here and gets its own sender, possibly none) and hands it to the current
+    /// behavior. Gives it back when `receive` should handle it.
     #[inline(never)]
-    fn behave(&self, actor: &mut A, ctx: &mut Ctx<A>, msg: A::Msg) -> Result<(), crate::ActorError> {
-        // `receive` is called from the turn's loop only, so it can be inlined there. The flag is
-        // set only while the stack is non-empty, so there always is a top.
-        match self.ext_with(|e| e.behaviors.last().cloned()).flatten() {
-            Some(b) => b(actor, ctx, msg),
-            None => Ok(()),
+    fn special(
+        &self,
+        actor: &mut A,
+        ctx: &mut Ctx<A>,
+        msg: A::Msg,
+    ) -> Result<Option<A::Msg>, crate::ActorError> {
+        let h = &self.mbox.hdr;
+        if h.flag(SENDERS) {
+            ctx.set_sender(self.mbox.take_sender());
         }
+        if h.flag(BEHAVING) {
+            if let Some(b) = self.ext_with(|e| e.behaviors.last().cloned()).flatten() {
+                b(actor, ctx, msg)?;
+                return Ok(None);
+            }
+        }
+        Ok(Some(msg))
     }
 
     /// The slow start of a turn: system messages, a suspension, `started`. `Some` when the
@@ -488,11 +527,17 @@ impl<A: Actor> ActorCell<A> {
         outcome
     }
 
-    /// Records activity for the idle timer.
+    /// Records activity for the idle timer; lowers the `SENDERS` flag once no queued message
+    /// has a sender.
     #[cold]
     #[inline(never)]
-    fn touch(&self) {
-        self.ext().last_active = Some(Instant::now());
+    fn after_special_turn(&self, handled: usize) {
+        if handled > 0 && self.mbox.hdr.flag(PASSIVATING) {
+            self.ext().last_active = Some(Instant::now());
+        }
+        if self.mbox.hdr.flag(SENDERS) {
+            self.mbox.settle_senders_flag();
+        }
     }
 
     /// What comes after a turn that did not fail.
@@ -543,14 +588,21 @@ impl<A: Actor> ErasedCell for ActorCell<A> {
             // is the only reference to the state for the duration of this turn.
             let actor = unsafe { &mut *self.actor.get() };
             while done.get() < budget {
-                let Some((msg, sender)) = self.mbox.pop() else { break };
+                let Some(mut msg) = self.mbox.pop_msg() else { break };
                 done.set(done.get() + 1);
-                ctx.set_sender(sender);
-                if !h.flag(BEHAVING) {
-                    actor.receive(&mut ctx, msg)?;
-                } else {
-                    self.behave(actor, &mut ctx, msg)?;
+                if h.flags.get() & SPECIAL != 0 {
+                    match self.special(actor, &mut ctx, msg)? {
+                        Some(m) => msg = m,
+                        None => {
+                            if h.has_system() {
+                                break;
+                            }
+                            continue;
+                        }
+                    }
                 }
+                // The one call of `receive`: a single call site lets it be inlined here.
+                actor.receive(&mut ctx, msg)?;
                 if h.has_system() {
                     break;
                 }
@@ -565,8 +617,8 @@ impl<A: Actor> ErasedCell for ActorCell<A> {
             Ok(Err(e)) => return self.fail_in_turn(shard, crate::Cause::Error(e)),
             Err(p) => return self.fail_in_turn(shard, crate::Cause::Panic(p)),
         }
-        if n > 0 && h.flag(PASSIVATING) {
-            self.touch();
+        if h.flags.get() & (PASSIVATING | SENDERS) != 0 {
+            self.after_special_turn(n);
         }
         self.after_turn(shard)
     }
