@@ -158,7 +158,10 @@ impl<A: Actor> ActorCell<A> {
             }
         }
         h.started.set(Some(false));
-        let fresh = catch_unwind(AssertUnwindSafe(|| (self.factory.borrow_mut())()));
+        // SAFETY: only `restart` touches the factory, and the factory has no way back into
+        // this cell (it gets no context), so this is the only reference while it runs.
+        let factory = unsafe { &mut *self.factory.get() };
+        let fresh = catch_unwind(AssertUnwindSafe(factory));
         match fresh {
             Ok(a) => {
                 // SAFETY: as above; no reference to the old state exists.

@@ -92,6 +92,8 @@ const BEHAVING: u8 = 2;
 const PASSIVATING: u8 = 4;
 /// Stopping, and its children were told to stop.
 const CHILDREN_STOPPING: u8 = 8;
+/// The system lane is not empty.
+const SYSTEM: u8 = 64;
 /// A queued message has a sender (set while the side list exists; cleared between turns), so
 /// messages go through the slow path that looks senders up.
 const SENDERS: u8 = 16;
@@ -109,7 +111,9 @@ pub(crate) struct Header {
     /// Per-message handling time of the last timed turn, in nanoseconds (0: none yet).
     last_nanos: Cell<u32>,
     processed: Cell<u64>,
-    system: UnsafeCell<VecDeque<SystemMsg>>,
+    /// The system lane, allocated on the first system message (most actors never get one
+    /// before they stop).
+    system: UnsafeCell<Option<Box<VecDeque<SystemMsg>>>>,
 }
 
 impl Header {
@@ -122,7 +126,7 @@ impl Header {
             started: Cell::new(None),
             last_nanos: Cell::new(0),
             processed: Cell::new(0),
-            system: UnsafeCell::new(VecDeque::new()),
+            system: UnsafeCell::new(None),
         }
     }
     pub(crate) fn life(&self) -> Life {
@@ -140,68 +144,91 @@ impl Header {
     }
     pub(crate) fn push_system(&self, m: SystemMsg) {
         // SAFETY: owner-thread only, and no reference into the lane outlives a single call.
-        unsafe { (*self.system.get()).push_back(m) }
+        unsafe { (*self.system.get()).get_or_insert_with(Default::default).push_back(m) }
+        self.set_flag(SYSTEM, true);
     }
     fn pop_system(&self) -> Option<SystemMsg> {
         // SAFETY: as in `push_system`.
-        unsafe { (*self.system.get()).pop_front() }
+        let lane = unsafe { (*self.system.get()).as_mut()? };
+        let m = lane.pop_front();
+        if lane.is_empty() {
+            self.set_flag(SYSTEM, false);
+        }
+        m
     }
-    #[inline]
+    /// Whether the system lane has messages: one flag, checked after every user message.
+    #[inline(always)]
     fn has_system(&self) -> bool {
-        // SAFETY: as in `push_system`.
-        unsafe { !(*self.system.get()).is_empty() }
+        self.flag(SYSTEM)
     }
 }
 
-/// Senders of queued messages that have one, as runs `(first, end, sender)` of queue sequence
-/// numbers (`first..end`), in queue order.
-type SenderRuns = VecDeque<(u64, u64, u64)>;
+/// Senders of queued messages that have one: runs `(first, end, sender)` of queue sequence
+/// numbers (`first..end`), in queue order, and the sequence number of the message at the front.
+#[derive(Default)]
+struct Side {
+    popped: u64,
+    runs: VecDeque<(u64, u64, u64)>,
+}
 
 /// Queued user messages. Most messages have no sender (a plain `tell`); the few that do
 /// (`Ctx::tell`, `forward`, probes) are recorded on the side by sequence number, so the common
-/// path stores nothing but the message and pays one untaken branch per message.
+/// path stores nothing but the message.
 struct Queue<M> {
     msgs: VecDeque<M>,
-    /// While `senders` exists: the sequence number of the message at the front.
-    popped: u64,
     /// Exists while a queued message has a sender.
-    senders: Option<Box<SenderRuns>>,
+    senders: Option<Box<Side>>,
 }
 
 impl<M> Queue<M> {
     #[cold]
     fn note_sender_back(&mut self, sender: u64, n: usize) {
-        if self.senders.is_none() {
-            self.popped = 0;
-        }
-        let first = self.popped.wrapping_add(self.msgs.len() as u64);
-        let runs = self.senders.get_or_insert_with(Default::default);
-        match runs.back_mut() {
+        let back = self.msgs.len() as u64;
+        let side = self.senders.get_or_insert_with(Default::default);
+        let first = side.popped.wrapping_add(back);
+        match side.runs.back_mut() {
             Some((_, end, s)) if *end == first && *s == sender => *end += n as u64,
-            _ => runs.push_back((first, first + n as u64, sender)),
+            _ => side.runs.push_back((first, first.wrapping_add(n as u64), sender)),
         }
     }
 
     /// The sender of the message just taken from the front.
     #[cold]
     fn take_sender(&mut self) -> u64 {
-        let seq = self.popped;
-        self.popped = seq.wrapping_add(1);
-        let Some(runs) = self.senders.as_deref_mut() else { return 0 };
+        let Some(side) = self.senders.as_deref_mut() else { return 0 };
+        let seq = side.popped;
+        side.popped = seq.wrapping_add(1);
         let mut sender = 0;
-        if let Some((first, end, s)) = runs.front_mut() {
+        if let Some((first, end, s)) = side.runs.front_mut() {
             if *first == seq {
                 sender = *s;
                 *first = first.wrapping_add(1);
                 if *first == *end {
-                    runs.pop_front();
+                    side.runs.pop_front();
                 }
             }
         }
-        if runs.is_empty() {
+        if side.runs.is_empty() {
             self.senders = None;
         }
         sender
+    }
+
+    /// Puts a message back at the front (unstash).
+    fn push_front(&mut self, m: M, sender: u64) {
+        self.msgs.push_front(m);
+        if let Some(side) = self.senders.as_deref_mut() {
+            side.popped = side.popped.wrapping_sub(1);
+        }
+        if sender != 0 {
+            // A new side list numbers the new front message 0.
+            let side = self.senders.get_or_insert_with(Default::default);
+            let seq = side.popped;
+            match side.runs.front_mut() {
+                Some((first, _, s)) if *first == seq.wrapping_add(1) && *s == sender => *first = seq,
+                _ => side.runs.push_front((seq, seq.wrapping_add(1), sender)),
+            }
+        }
     }
 }
 
@@ -215,10 +242,7 @@ pub(crate) struct Mailbox<M> {
 
 impl<M> Mailbox<M> {
     fn new(id: ActorId) -> Self {
-        Self {
-            hdr: Header::new(id),
-            user: UnsafeCell::new(Queue { msgs: VecDeque::new(), popped: 0, senders: None }),
-        }
+        Self { hdr: Header::new(id), user: UnsafeCell::new(Queue { msgs: VecDeque::new(), senders: None }) }
     }
 
     #[inline(always)]
@@ -296,20 +320,10 @@ impl<M> Mailbox<M> {
     fn push_front_all(&self, msgs: impl DoubleEndedIterator<Item = (M, u64)>) {
         let q = self.q();
         for (m, sender) in msgs.rev() {
-            q.popped = q.popped.wrapping_sub(1);
-            q.msgs.push_front(m);
             if sender != 0 {
                 self.hdr.set_flag(SENDERS, true);
-                if q.senders.is_none() {
-                    q.popped = 0;
-                }
-                let seq = q.popped;
-                let runs = q.senders.get_or_insert_with(Default::default);
-                match runs.front_mut() {
-                    Some((first, _, s)) if *first == seq + 1 && *s == sender => *first = seq,
-                    _ => runs.push_front((seq, seq + 1, sender)),
-                }
             }
+            q.push_front(m, sender);
         }
     }
     pub(crate) fn len(&self) -> usize {
@@ -332,7 +346,8 @@ pub(crate) enum TypeFit {
 pub(crate) struct ActorCell<A: Actor> {
     mbox: Mailbox<A::Msg>,
     actor: UnsafeCell<A>,
-    factory: RefCell<Box<dyn FnMut() -> A>>,
+    /// Called only by `restart`, which no user code can re-enter for this cell.
+    factory: UnsafeCell<Box<dyn FnMut() -> A>>,
     ext: RefCell<Option<Box<Ext<A>>>>,
 }
 
@@ -360,7 +375,7 @@ impl<A: Actor> ActorCell<A> {
         let cell = Self {
             mbox: Mailbox::new(id),
             actor: UnsafeCell::new(actor),
-            factory: RefCell::new(factory),
+            factory: UnsafeCell::new(factory),
             ext: RefCell::new(birth.map(|b| Box::new(Ext::new(*b)))),
         };
         if cell.ext.borrow().as_ref().is_some_and(|e| e.birth.passivate.is_some()) {
@@ -675,5 +690,22 @@ pub(crate) fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
         s.clone()
     } else {
         "non-string panic payload".to_string()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod size_tests {
+    use super::*;
+    struct Idle;
+    impl Actor for Idle {
+        type Msg = ();
+        fn receive(&mut self, _: &mut Ctx<Self>, _: ()) -> Result<(), crate::ActorError> {
+            Ok(())
+        }
+    }
+    /// Idle memory per actor is mostly this cell: keep it within one 128-byte size class.
+    #[test]
+    fn an_idle_actor_cell_fits_128_bytes() {
+        assert!(std::mem::size_of::<ActorCell<Idle>>() <= 128, "{}", std::mem::size_of::<ActorCell<Idle>>());
     }
 }
