@@ -112,7 +112,8 @@ pub(crate) struct Header {
     last_nanos: Cell<u32>,
     processed: Cell<u64>,
     /// The system lane, allocated on the first system message (most actors never get one
-    /// before they stop).
+    /// before they stop). Boxed on purpose: 8 bytes per idle actor instead of 32.
+    #[allow(clippy::box_collection)]
     system: UnsafeCell<Option<Box<VecDeque<SystemMsg>>>>,
 }
 
