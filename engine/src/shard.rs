@@ -301,7 +301,7 @@ impl Shard {
     }
 
     /// User messages handled on this shard so far.
-    pub(crate) fn processed_count(&self) -> u64 {
+    fn processed_count(&self) -> u64 {
         self.processed.get()
     }
 
@@ -809,9 +809,10 @@ impl Shard {
         ran
     }
 
+    /// Runs one turn of `cell` and records its time per message.
     #[cold]
     #[inline(never)]
-    fn timed_turn(&self, cell: &dyn ErasedCell, budget: usize) -> Outcome {
+    pub(crate) fn timed_turn(&self, cell: &dyn ErasedCell, budget: usize) -> Outcome {
         let before = self.processed_count();
         let t0 = Instant::now();
         let outcome = cell.run(self, budget);

@@ -530,19 +530,6 @@ impl<A: Actor> ActorCell<A> {
         None
     }
 
-    #[cold]
-    #[inline(never)]
-    fn first_timed_turn(&self, shard: &Shard, budget: usize) -> Outcome {
-        let before = shard.processed_count();
-        let t0 = Instant::now();
-        let outcome = self.run(shard, budget);
-        let n = shard.processed_count() - before;
-        if n > 0 && !matches!(outcome, Outcome::Finalize) {
-            self.record_turn_time(t0.elapsed() / n as u32);
-        }
-        outcome
-    }
-
     /// Records activity for the idle timer; lowers the `SENDERS` flag once no queued message
     /// has a sender.
     #[cold]
@@ -594,7 +581,7 @@ impl<A: Actor> ErasedCell for ActorCell<A> {
             }
             // An actor's first turn with messages is timed (later ones are sampled per shard).
             if h.last_nanos.get() == 0 && self.mbox.len() > 0 {
-                return self.first_timed_turn(shard, budget);
+                return shard.timed_turn(self, budget);
             }
         }
         let mut ctx = Ctx::new(shard, self);
