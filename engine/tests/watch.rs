@@ -154,3 +154,47 @@ fn a_parent_stops_after_its_children_and_its_watchers_hear_it_last() {
     probe.expect_message((p.id(), StopReason::Stopped));
     assert!(!c.is_alive());
 }
+
+/// Watches its target from `started`; fails on demand (restarted after a backoff).
+struct Rewatcher {
+    target: ActorRef<()>,
+    report: ActorRef<(ActorId, StopReason)>,
+}
+impl Actor for Rewatcher {
+    type Msg = Reply<()>;
+    fn started(&mut self, ctx: &mut Ctx<Self>) -> Result<(), ActorError> {
+        ctx.watch(&self.target);
+        Ok(())
+    }
+    fn receive(&mut self, _: &mut Ctx<Self>, r: Reply<()>) -> Result<(), ActorError> {
+        r.send(());
+        Err(ActorError::msg("restart me"))
+    }
+    fn signal(&mut self, _: &mut Ctx<Self>, sig: Signal) -> Result<(), ActorError> {
+        let Signal::Terminated { id, reason } = sig else { return Ok(()) };
+        let _ = self.report.tell((id, reason));
+        Ok(())
+    }
+}
+
+#[test]
+fn a_signal_that_arrives_during_a_restart_is_delivered_to_the_new_instance() {
+    let backoff =
+        corelane::Supervisor::one_for_one().backoff(Duration::from_millis(200), Duration::from_millis(200));
+    let kit = TestKit::with_runtime(
+        corelane::Runtime::builder()
+            .shards(corelane::Shards::Count(2))
+            .idle(corelane::Idle::Park)
+            .supervisor(backoff),
+    );
+    let probe = kit.probe();
+    let t = kit.spawn_on(1, || Idle).unwrap();
+    let (t2, report) = (t.clone(), probe.actor_ref());
+    let w = kit.spawn_on(0, move || Rewatcher { target: t2.clone(), report: report.clone() }).unwrap();
+    w.ask(|r| r).timeout(WAIT).wait().unwrap(); // answered, then it fails: suspended for 200 ms
+                                                // Handled after that failing turn, so it sees the suspension.
+    assert!(w.metrics().timeout(WAIT).wait().unwrap().suspended);
+    t.stop().timeout(WAIT).wait().unwrap();
+    probe.expect_message((t.id(), StopReason::Stopped));
+    assert!(!w.is_suspended() && w.is_alive());
+}

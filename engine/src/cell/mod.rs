@@ -475,6 +475,8 @@ impl<A: Actor> ActorCell<A> {
             Ok(Ok(())) => {
                 h.started.set(Some(true));
                 tracing::debug!(actor = %h.id, "started");
+                // Signals that arrived before it started (during a restart) are handled next.
+                self.redeliver_deferred();
                 shard.shared.events.publish(|| crate::Event::ActorStarted { id: h.id });
                 if h.flag(PASSIVATING) {
                     self.arm_passivation(shard);
