@@ -61,6 +61,11 @@ pub enum Event {
         /// The failure, as text.
         failure: String,
     },
+    /// A router's last routee stopped; the router stops too (an `ActorStopped` follows).
+    RouterEmptied {
+        /// The router.
+        id: ActorId,
+    },
     /// Messages that could not be delivered.
     Deadletter {
         /// The actor they were for, when known.
@@ -89,6 +94,8 @@ pub enum EventKind {
     ActorRestarted,
     /// [`Event::ActorSuspended`].
     ActorSuspended,
+    /// [`Event::RouterEmptied`].
+    RouterEmptied,
     /// [`Event::Deadletter`].
     Deadletter,
 }
@@ -103,6 +110,7 @@ impl Event {
             Event::ActorChildCreated { .. } => EventKind::ActorChildCreated,
             Event::ActorRestarted { .. } => EventKind::ActorRestarted,
             Event::ActorSuspended { .. } => EventKind::ActorSuspended,
+            Event::RouterEmptied { .. } => EventKind::RouterEmptied,
             Event::Deadletter { .. } => EventKind::Deadletter,
         }
     }

@@ -76,6 +76,7 @@ mod packet;
 mod park;
 mod registry;
 mod ring;
+mod router;
 mod runtime;
 mod shard;
 mod signal;
@@ -99,6 +100,7 @@ pub use error::{
 pub use events::{Event, EventKind, Subscription};
 pub use id::ActorId;
 pub use metrics::{ActorMetrics, DeadLetterReason, RuntimeMetrics, ShardMetrics};
+pub use router::{PoolPlacement, Routing};
 pub use runtime::{Builder, Handle, Idle, Placement, Runtime, Shards};
 pub use signal::{Signal, StopReason};
 pub use spawn_options::SpawnOptions;
@@ -127,4 +129,6 @@ mod guide {
     struct Metrics;
     #[doc = include_str!("../../docs/guide/testkit.md")]
     struct Testkit;
+    #[doc = include_str!("../../docs/guide/routers.md")]
+    struct Routers;
 }
