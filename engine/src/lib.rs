@@ -78,6 +78,7 @@ mod registry;
 mod ring;
 mod router;
 mod runtime;
+mod scheduler;
 mod shard;
 mod signal;
 mod slots;
@@ -102,6 +103,7 @@ pub use id::ActorId;
 pub use metrics::{ActorMetrics, DeadLetterReason, RuntimeMetrics, ShardMetrics};
 pub use router::{PoolPlacement, Routing};
 pub use runtime::{Builder, Handle, Idle, Placement, Runtime, Shards};
+pub use scheduler::{CronError, Scheduled, MIN_INTERVAL};
 pub use signal::{Signal, StopReason};
 pub use spawn_options::SpawnOptions;
 pub use supervision::{Cause, Directive, Failure, Phase, Strategy, Supervisor};
@@ -131,4 +133,6 @@ mod guide {
     struct Testkit;
     #[doc = include_str!("../../docs/guide/routers.md")]
     struct Routers;
+    #[doc = include_str!("../../docs/guide/scheduler.md")]
+    struct Scheduler;
 }

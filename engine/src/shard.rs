@@ -738,6 +738,11 @@ impl Shard {
                 TimerAction::StopDeadline(id) => self.stop_deadline(id),
                 TimerAction::Restart(id) => self.deliver_system(id, SystemMsg::BackoffRestart),
                 TimerAction::Passivate(id) => self.deliver_system(id, SystemMsg::PassivationCheck),
+                TimerAction::Task(t) => {
+                    if let Some((at, t)) = t.fire(self, now) {
+                        self.add_timer(at, TimerAction::Task(t));
+                    }
+                }
                 TimerAction::Wake(w) => {
                     w.wake();
                     self.local_woken.set(true);

@@ -303,6 +303,11 @@ impl Probe {
         self.rx.recv_timeout(d).ok()
     }
 
+    /// The next item if one arrives within `d` (no expectation: for "at most one more").
+    pub fn next_within(&self, d: Duration) -> Option<Received> {
+        self.next(d)
+    }
+
     /// Expects the next item, within the kit's timeout, to equal `expected`.
     #[track_caller]
     pub fn expect_message<T: PartialEq + Debug + 'static>(&self, expected: T) {

@@ -19,6 +19,8 @@ pub(crate) enum TimerAction {
     Restart(ActorId),
     /// An actor's idle timeout may have passed.
     Passivate(ActorId),
+    /// A scheduled delivery.
+    Task(Box<dyn crate::scheduler::TimerTask>),
 }
 
 /// Handle to cancel a timer.

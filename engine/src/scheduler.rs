@@ -1,0 +1,319 @@
+//! The scheduler: messages delivered later, at a fixed rate, or on a cron schedule.
+//!
+//! A scheduled delivery is a timer on the *target's* shard (in the shard's timer heap, fired by
+//! its dispatcher), not on a global thread: scheduling sends the timer there once, and each firing
+//! is a same-shard delivery. Cancelling sets a shared flag that the timer reads when it fires (a
+//! cancelled timer stays in the heap until then, and delivers nothing). A delivery scheduled from
+//! an actor (`Ctx::schedule_*`) is bound to that actor's life: it ends when the actor stops. Any
+//! delivery ends when its target stops.
+//!
+//! Fixed rate re-arms at `first + k * interval`, so lateness of one tick does not shift the next
+//! ones; when the shard falls behind by more than one interval, the missed ticks are skipped
+//! (counted from the current time), not delivered in a burst.
+
+use crate::actor_ref::ActorRef;
+use crate::context::Ctx;
+use crate::id::ActorId;
+use crate::packet::{Deliver, Packet};
+use crate::runtime::{Handle, Shared};
+use crate::shard::Shard;
+use crate::timers::TimerAction;
+use crate::Actor;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Shortest fixed-rate interval; shorter ones are raised to it (a zero interval would fire on
+/// every dispatcher pass).
+pub const MIN_INTERVAL: Duration = Duration::from_micros(100);
+
+/// A scheduled delivery. Cloneable; `cancel` from any thread.
+#[derive(Debug, Clone)]
+pub struct Scheduled {
+    cancelled: Arc<AtomicBool>,
+}
+
+impl Scheduled {
+    /// Stops it: no delivery happens after this returns (one already on its way may arrive).
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Release);
+    }
+    /// Whether it was cancelled, or ended because its target or owner stopped.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+}
+
+/// A cron expression that did not parse, with the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid cron expression {expr:?}: bad {field} field{}", detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+pub struct CronError {
+    /// The expression.
+    pub expr: String,
+    /// The field at fault: seconds, minutes, hours, day of month, month, day of week, year,
+    /// or "field count" when there are not 6 or 7 fields.
+    pub field: &'static str,
+    /// What the parser said, when it said something.
+    pub detail: Option<String>,
+}
+
+const FIELDS: [&str; 7] = ["seconds", "minutes", "hours", "day of month", "month", "day of week", "year"];
+
+/// Parses a 6- or 7-field cron expression (seconds first, optional year; `, - * ? /`, month and
+/// day names); an error names the field at fault.
+pub(crate) fn parse_cron(expr: &str) -> Result<cron::Schedule, CronError> {
+    let fields: Vec<&str> = expr.split_whitespace().collect();
+    if !(6..=7).contains(&fields.len()) {
+        return Err(CronError {
+            expr: expr.into(),
+            field: "field count",
+            detail: Some(format!("{} fields, expected 6 or 7", fields.len())),
+        });
+    }
+    match cron::Schedule::from_str(expr) {
+        Ok(s) => Ok(s),
+        Err(e) => {
+            // Try each field alone, every other field a wildcard: the first that fails is named.
+            let field = (0..fields.len())
+                .find(|&i| {
+                    let probe: Vec<&str> =
+                        (0..fields.len()).map(|j| if j == i { fields[i] } else { "*" }).collect();
+                    cron::Schedule::from_str(&probe.join(" ")).is_err()
+                })
+                .map_or("expression", |i| FIELDS[i]);
+            Err(CronError { expr: expr.into(), field, detail: Some(e.to_string()) })
+        }
+    }
+}
+
+/// The next firing of `schedule` after now, as an `Instant` (`None`: it never fires again).
+fn next_cron(schedule: &cron::Schedule) -> Option<Instant> {
+    let now = chrono::Utc::now();
+    let next = schedule.after(&now).next()?;
+    let wait = (next - now).to_std().unwrap_or(Duration::ZERO);
+    Some(Instant::now() + wait)
+}
+
+/// The fixed-rate tick after the one due at `due`, fired at `now`: on the grid
+/// `first + k * interval` whatever the lateness; ticks more than one interval in the past are
+/// skipped.
+fn next_tick(due: Instant, interval: Duration, now: Instant) -> Instant {
+    let mut next = due + interval;
+    if next + interval <= now {
+        let behind = (now - next).as_nanos() / interval.as_nanos();
+        next += interval * behind as u32;
+    }
+    next
+}
+
+enum Plan {
+    Once,
+    Every { next: Instant, interval: Duration },
+    Cron(Box<cron::Schedule>),
+}
+
+/// A timer task on a shard: fires, and says when to fire again.
+pub(crate) trait TimerTask: Send {
+    fn fire(self: Box<Self>, shard: &Shard, now: Instant) -> Option<(Instant, Box<dyn TimerTask>)>;
+}
+
+struct Delivery<M, F> {
+    target: ActorId,
+    make: F,
+    plan: Plan,
+    cancelled: Arc<AtomicBool>,
+    /// The actor whose life bounds this delivery.
+    owner: Option<ActorId>,
+    _m: std::marker::PhantomData<fn() -> M>,
+}
+
+impl<M: Send + 'static, F: FnMut() -> M + Send + 'static> TimerTask for Delivery<M, F> {
+    fn fire(mut self: Box<Self>, shard: &Shard, now: Instant) -> Option<(Instant, Box<dyn TimerTask>)> {
+        if self.cancelled.load(Ordering::Acquire) {
+            return None;
+        }
+        let live = |id: ActorId| shard.shared.shards[id.shard()].slots.is_live(id.slot(), id.gen());
+        if !live(self.target) || self.owner.is_some_and(|o| !live(o)) {
+            self.cancelled.store(true, Ordering::Release);
+            return None;
+        }
+        let msg = (self.make)();
+        shard.deliver_user(self.target, msg, 0);
+        let at = match &mut self.plan {
+            Plan::Once => return None,
+            Plan::Every { next, interval } => {
+                *next = next_tick(*next, *interval, now);
+                *next
+            }
+            Plan::Cron(s) => next_cron(s)?,
+        };
+        Some((at, self))
+    }
+}
+
+/// A timer on its way to its target's shard.
+struct ArmTimer(Instant, Box<dyn TimerTask>);
+impl Deliver for ArmTimer {
+    fn deliver(self, shard: &Shard, _: u64) {
+        shard.add_timer(self.0, TimerAction::Task(self.1));
+    }
+}
+
+fn arm<M: Send + 'static>(
+    shared: &Arc<Shared>,
+    target: &ActorRef<M>,
+    at: Instant,
+    make: impl FnMut() -> M + Send + 'static,
+    plan: Plan,
+    owner: Option<ActorId>,
+) -> Scheduled {
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let task = Delivery {
+        target: target.id(),
+        make,
+        plan,
+        cancelled: cancelled.clone(),
+        owner,
+        _m: std::marker::PhantomData,
+    };
+    let p = Packet::new(target.id().as_u64(), ArmTimer(at, Box::new(task)));
+    if shared.route(target.id().shard(), p).is_err() {
+        cancelled.store(true, Ordering::Release); // the runtime is down
+    }
+    Scheduled { cancelled }
+}
+
+fn once<M>(msg: M) -> impl FnMut() -> M + Send + 'static
+where
+    M: Send + 'static,
+{
+    let mut msg = Some(msg);
+    move || msg.take().expect("a once-timer fires once")
+}
+
+fn every(initial: Duration, interval: Duration) -> (Instant, Plan) {
+    let first = Instant::now() + initial;
+    (first, Plan::Every { next: first, interval: interval.max(MIN_INTERVAL) })
+}
+
+fn cron_plan(expr: &str) -> Result<(Instant, Plan), CronError> {
+    let s = parse_cron(expr)?;
+    let first = next_cron(&s).ok_or_else(|| CronError {
+        expr: expr.into(),
+        field: "expression",
+        detail: Some("it never fires".into()),
+    })?;
+    Ok((first, Plan::Cron(Box::new(s))))
+}
+
+impl Handle {
+    /// Delivers `msg` to `target` after `delay`.
+    pub fn schedule_once<M: Send + 'static>(
+        &self,
+        delay: Duration,
+        target: &ActorRef<M>,
+        msg: M,
+    ) -> Scheduled {
+        arm(&self.shared, target, Instant::now() + delay, once(msg), Plan::Once, None)
+    }
+
+    /// Delivers `make()` to `target` after `initial`, then every `interval` (fixed rate).
+    pub fn schedule<M: Send + 'static>(
+        &self,
+        initial: Duration,
+        interval: Duration,
+        target: &ActorRef<M>,
+        make: impl FnMut() -> M + Send + 'static,
+    ) -> Scheduled {
+        let (first, plan) = every(initial, interval);
+        arm(&self.shared, target, first, make, plan, None)
+    }
+
+    /// Delivers `make()` to `target` at each instant of the cron expression (6 or 7 fields:
+    /// seconds, minutes, hours, day of month, month, day of week, optional year; UTC). An
+    /// invalid expression is an error that names the field at fault.
+    pub fn schedule_cron<M: Send + 'static>(
+        &self,
+        expr: &str,
+        target: &ActorRef<M>,
+        make: impl FnMut() -> M + Send + 'static,
+    ) -> Result<Scheduled, CronError> {
+        let (first, plan) = cron_plan(expr)?;
+        Ok(arm(&self.shared, target, first, make, plan, None))
+    }
+}
+
+impl<A: Actor> Ctx<A> {
+    /// `Handle::schedule_once`, ended when this actor stops.
+    pub fn schedule_once<M: Send + 'static>(
+        &self,
+        delay: Duration,
+        target: &ActorRef<M>,
+        msg: M,
+    ) -> Scheduled {
+        let shared = &self.runtime().shared;
+        arm(shared, target, Instant::now() + delay, once(msg), Plan::Once, Some(self.id()))
+    }
+
+    /// `Handle::schedule`, ended when this actor stops.
+    pub fn schedule<M: Send + 'static>(
+        &self,
+        initial: Duration,
+        interval: Duration,
+        target: &ActorRef<M>,
+        make: impl FnMut() -> M + Send + 'static,
+    ) -> Scheduled {
+        let (first, plan) = every(initial, interval);
+        arm(&self.runtime().shared, target, first, make, plan, Some(self.id()))
+    }
+
+    /// `Handle::schedule_cron`, ended when this actor stops.
+    pub fn schedule_cron<M: Send + 'static>(
+        &self,
+        expr: &str,
+        target: &ActorRef<M>,
+        make: impl FnMut() -> M + Send + 'static,
+    ) -> Result<Scheduled, CronError> {
+        let (first, plan) = cron_plan(expr)?;
+        Ok(arm(&self.runtime().shared, target, first, make, plan, Some(self.id())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_rate_stays_on_its_grid_on_a_test_clock() {
+        let t0 = Instant::now();
+        let i = Duration::from_millis(10);
+        let mut due = t0;
+        // 100 ticks, each fired 3 ms late: no lateness carries over.
+        for k in 1..=100u32 {
+            let fired = due + Duration::from_millis(3);
+            due = next_tick(due, i, fired);
+            assert_eq!(due, t0 + i * k);
+        }
+        // Fired 35 ms late: the ticks due in the past are skipped, the phase is kept.
+        let fired = due + Duration::from_millis(35);
+        assert_eq!(next_tick(due, i, fired), due + i * 3);
+    }
+
+    #[test]
+    fn cron_errors_name_the_field() {
+        assert!(parse_cron("*/2 * * * * *").is_ok());
+        assert!(parse_cron("0 30 9,12,15 1,15 May-Aug Mon,Wed,Fri 2030/2").is_ok());
+        let field = |e: &str| parse_cron(e).unwrap_err().field;
+        assert_eq!(field("61 * * * * *"), "seconds");
+        assert_eq!(field("0 75 * * * *"), "minutes");
+        assert_eq!(field("0 0 25 * * *"), "hours");
+        assert_eq!(field("0 0 0 32 * *"), "day of month");
+        assert_eq!(field("0 0 0 * Foo *"), "month");
+        assert_eq!(field("0 0 0 * * Funday"), "day of week");
+        assert_eq!(field("0 0 0 * * * 20x5"), "year");
+        assert_eq!(field("* * *"), "field count");
+        let e = parse_cron("0 75 * * * *").unwrap_err().to_string();
+        assert!(e.contains("bad minutes field"), "{e}");
+    }
+}
