@@ -192,22 +192,51 @@ where
     move || msg.take().expect("a once-timer fires once")
 }
 
-fn every(initial: Duration, interval: Duration) -> (Instant, Plan) {
-    let first = Instant::now() + initial;
-    (first, Plan::Every { next: first, interval: interval.max(MIN_INTERVAL) })
+/// Where schedules are made from: the runtime, and the actor that bounds their life, if any.
+/// The `Handle` and `Ctx` entry points differ only in the owner.
+struct Scheduler<'a> {
+    shared: &'a Arc<Shared>,
+    owner: Option<ActorId>,
 }
 
-fn cron_plan(expr: &str) -> Result<(Instant, Plan), CronError> {
-    let s = parse_cron(expr)?;
-    let first = next_cron(&s).ok_or_else(|| CronError {
-        expr: expr.into(),
-        field: "expression",
-        detail: Some("it never fires".into()),
-    })?;
-    Ok((first, Plan::Cron(Box::new(s))))
+impl Scheduler<'_> {
+    fn once<M: Send + 'static>(&self, delay: Duration, target: &ActorRef<M>, msg: M) -> Scheduled {
+        arm(self.shared, target, Instant::now() + delay, once(msg), Plan::Once, self.owner)
+    }
+
+    fn every<M: Send + 'static>(
+        &self,
+        initial: Duration,
+        interval: Duration,
+        target: &ActorRef<M>,
+        make: impl FnMut() -> M + Send + 'static,
+    ) -> Scheduled {
+        let first = Instant::now() + initial;
+        let plan = Plan::Every { next: first, interval: interval.max(MIN_INTERVAL) };
+        arm(self.shared, target, first, make, plan, self.owner)
+    }
+
+    fn cron<M: Send + 'static>(
+        &self,
+        expr: &str,
+        target: &ActorRef<M>,
+        make: impl FnMut() -> M + Send + 'static,
+    ) -> Result<Scheduled, CronError> {
+        let s = parse_cron(expr)?;
+        let first = next_cron(&s).ok_or_else(|| CronError {
+            expr: expr.into(),
+            field: "expression",
+            detail: Some("it never fires".into()),
+        })?;
+        Ok(arm(self.shared, target, first, make, Plan::Cron(Box::new(s)), self.owner))
+    }
 }
 
 impl Handle {
+    fn scheduler(&self) -> Scheduler<'_> {
+        Scheduler { shared: &self.shared, owner: None }
+    }
+
     /// Delivers `msg` to `target` after `delay`.
     pub fn schedule_once<M: Send + 'static>(
         &self,
@@ -215,7 +244,7 @@ impl Handle {
         target: &ActorRef<M>,
         msg: M,
     ) -> Scheduled {
-        arm(&self.shared, target, Instant::now() + delay, once(msg), Plan::Once, None)
+        self.scheduler().once(delay, target, msg)
     }
 
     /// Delivers `make()` to `target` after `initial`, then every `interval` (fixed rate).
@@ -226,8 +255,7 @@ impl Handle {
         target: &ActorRef<M>,
         make: impl FnMut() -> M + Send + 'static,
     ) -> Scheduled {
-        let (first, plan) = every(initial, interval);
-        arm(&self.shared, target, first, make, plan, None)
+        self.scheduler().every(initial, interval, target, make)
     }
 
     /// Delivers `make()` to `target` at each instant of the cron expression (6 or 7 fields:
@@ -239,8 +267,7 @@ impl Handle {
         target: &ActorRef<M>,
         make: impl FnMut() -> M + Send + 'static,
     ) -> Result<Scheduled, CronError> {
-        let (first, plan) = cron_plan(expr)?;
-        Ok(arm(&self.shared, target, first, make, plan, None))
+        self.scheduler().cron(expr, target, make)
     }
 }
 
@@ -252,8 +279,8 @@ impl<A: Actor> Ctx<A> {
         target: &ActorRef<M>,
         msg: M,
     ) -> Scheduled {
-        let shared = &self.runtime().shared;
-        arm(shared, target, Instant::now() + delay, once(msg), Plan::Once, Some(self.id()))
+        let h = self.runtime();
+        Scheduler { shared: &h.shared, owner: Some(self.id()) }.once(delay, target, msg)
     }
 
     /// `Handle::schedule`, ended when this actor stops.
@@ -264,8 +291,8 @@ impl<A: Actor> Ctx<A> {
         target: &ActorRef<M>,
         make: impl FnMut() -> M + Send + 'static,
     ) -> Scheduled {
-        let (first, plan) = every(initial, interval);
-        arm(&self.runtime().shared, target, first, make, plan, Some(self.id()))
+        let h = self.runtime();
+        Scheduler { shared: &h.shared, owner: Some(self.id()) }.every(initial, interval, target, make)
     }
 
     /// `Handle::schedule_cron`, ended when this actor stops.
@@ -275,8 +302,8 @@ impl<A: Actor> Ctx<A> {
         target: &ActorRef<M>,
         make: impl FnMut() -> M + Send + 'static,
     ) -> Result<Scheduled, CronError> {
-        let (first, plan) = cron_plan(expr)?;
-        Ok(arm(&self.runtime().shared, target, first, make, plan, Some(self.id())))
+        let h = self.runtime();
+        Scheduler { shared: &h.shared, owner: Some(self.id()) }.cron(expr, target, make)
     }
 }
 
