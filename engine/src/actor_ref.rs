@@ -3,6 +3,7 @@
 use crate::any_ref::{Address, AnyRef};
 use crate::ask::{pair, Pending, Reply};
 use crate::batch::BatchPending;
+use crate::cell::Refused;
 use crate::error::{AskError, SendError, TrySendError};
 use crate::id::ActorId;
 use crate::metrics::ActorMetrics;
@@ -160,15 +161,20 @@ impl<M: Send + 'static> ActorRef<M> {
         )
     }
 
-    /// Sends a message unless the actor is known to have stopped, in which case the message
-    /// comes back. On the actor's shard the check is exact; from elsewhere it reads the shared
-    /// liveness table, and a stop that races the message in flight still ends in a dead letter.
+    /// Sends a message unless the actor is known to have stopped, or its bounded mailbox with
+    /// the `Reject` policy is known to be full; then the message comes back. On the actor's
+    /// shard both checks are exact. From elsewhere only the shared liveness table is read: a
+    /// stop that races the message in flight, or a full mailbox it finds on arrival, makes it a
+    /// dead letter.
     pub fn try_tell(&self, msg: M) -> Result<(), TrySendError<M>> {
         let to = self.id().shard();
         // SAFETY: as in `tell`: the current shard outlives this call.
         if let Some(s) = unsafe { current_ptr().as_ref() } {
             if s.belongs_to(self.shared()) && s.idx == to {
-                return s.try_deliver_user(self.id(), msg, 0).map_err(TrySendError::Stopped);
+                return s.try_deliver_user(self.id(), msg, 0).map_err(|r| match r {
+                    Refused::Stopped(m) => TrySendError::Stopped(m),
+                    Refused::Full(m) => TrySendError::Full(m),
+                });
             }
         }
         if !self.is_alive() {

@@ -25,6 +25,9 @@ impl<M> SendError<M> {
 pub enum TrySendError<M> {
     /// The target actor has stopped (or is stopping and accepts nothing new).
     Stopped(M),
+    /// The target's bounded mailbox is full and its policy is `Reject` (known only on the
+    /// target's own shard; elsewhere the message becomes a `MailboxFull` dead letter).
+    Full(M),
     /// The runtime no longer accepts messages.
     Closed(M),
 }
@@ -33,7 +36,7 @@ impl<M> TrySendError<M> {
     /// The message that was not sent.
     pub fn into_inner(self) -> M {
         match self {
-            TrySendError::Stopped(m) | TrySendError::Closed(m) => m,
+            TrySendError::Stopped(m) | TrySendError::Full(m) | TrySendError::Closed(m) => m,
         }
     }
 }
@@ -54,6 +57,7 @@ impl<M> fmt::Debug for TrySendError<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TrySendError::Stopped(_) => f.write_str("TrySendError::Stopped(..)"),
+            TrySendError::Full(_) => f.write_str("TrySendError::Full(..)"),
             TrySendError::Closed(_) => f.write_str("TrySendError::Closed(..)"),
         }
     }
@@ -62,6 +66,7 @@ impl<M> fmt::Display for TrySendError<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TrySendError::Stopped(_) => f.write_str("the target actor has stopped"),
+            TrySendError::Full(_) => f.write_str("the target's mailbox is full"),
             TrySendError::Closed(_) => f.write_str("the runtime has shut down"),
         }
     }
@@ -102,6 +107,14 @@ pub enum SpawnError {
     /// The shard has no free actor slot left (2^26 per shard).
     #[error("shard {0} has no free actor slot")]
     SlotsExhausted(usize),
+    /// The priority mailbox orders another message type than the actor's.
+    #[error("the priority mailbox orders {mailbox}, but the actor takes {actor}")]
+    MailboxType {
+        /// The actor's message type.
+        actor: &'static str,
+        /// The type the mailbox's ordering compares.
+        mailbox: &'static str,
+    },
 }
 
 /// Why a runtime could not be built.

@@ -204,6 +204,11 @@ impl Subscription {
 pub(crate) fn actor_sink<M: From<Event> + Send + 'static>(to: ActorRef<M>) -> Sink {
     Box::new(move |ev| match to.try_tell(M::from(ev)) {
         Ok(()) => true,
+        // A full bounded mailbox that rejects: `tell` makes the event a counted dead letter.
+        Err(TrySendError::Full(ev)) => {
+            let _ = to.tell(ev);
+            true
+        }
         Err(TrySendError::Stopped(_) | TrySendError::Closed(_)) => false,
     })
 }

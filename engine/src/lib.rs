@@ -69,6 +69,7 @@ mod events;
 mod executor;
 mod id;
 mod injector;
+mod mailbox;
 mod memlock;
 pub mod metrics;
 mod oneshot;
@@ -100,6 +101,7 @@ pub use error::{
 };
 pub use events::{Event, EventKind, Subscription};
 pub use id::ActorId;
+pub use mailbox::{MailboxKind, Overflow, PriorityOrder};
 pub use metrics::{ActorMetrics, DeadLetterReason, RuntimeMetrics, ShardMetrics};
 pub use router::{PoolPlacement, Routing};
 pub use runtime::{Builder, Handle, Idle, Placement, Runtime, Shards};

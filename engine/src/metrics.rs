@@ -19,10 +19,13 @@ pub enum DeadLetterReason {
     /// Sent through an untyped address ([`AnyRef`](crate::AnyRef)) to an actor of another
     /// message type.
     TypeMismatch,
+    /// A bounded mailbox was full: the message was dropped by its overflow policy (the newest
+    /// or the oldest), or rejected where no sender could take it back.
+    MailboxFull,
 }
 
 /// Number of dead-letter reasons.
-pub(crate) const REASONS: usize = 6;
+pub(crate) const REASONS: usize = 7;
 
 impl DeadLetterReason {
     /// Every reason, in index order.
@@ -33,6 +36,7 @@ impl DeadLetterReason {
         DeadLetterReason::RuntimeClosed,
         DeadLetterReason::HandlerFailed,
         DeadLetterReason::TypeMismatch,
+        DeadLetterReason::MailboxFull,
     ];
     pub(crate) fn index(self) -> usize {
         self as usize
@@ -123,7 +127,7 @@ pub struct ActorMetrics {
     /// Messages waiting in the mailbox.
     pub mailbox_len: usize,
     /// Messages addressed to this actor that became dead letters while it lived (the messages
-    /// its failing handlers were given).
+    /// its failing handlers were given, and what its bounded mailbox dropped).
     pub dead_letters: u64,
     /// Whether it is suspended after a failure.
     pub suspended: bool,

@@ -8,6 +8,7 @@ use crate::error::{BuildError, RegisterError, ShutdownError, SpawnError};
 use crate::events::{actor_sink, channel_sink, Event, EventStream, Subscription};
 use crate::executor;
 use crate::id::{ActorId, MAX_SHARDS};
+use crate::mailbox::MailboxKind;
 use crate::metrics::{DeadLetterReason, RuntimeMetrics, ShardMetrics, SharedDeadLetters, REASONS};
 use crate::packet::Packet;
 use crate::registry::Registry;
@@ -481,10 +482,19 @@ impl Handle {
             Passivation::After(d) => Some(d),
             Passivation::Never => None,
         };
+        if let Some(MailboxKind::Priority(p)) = &opts.mailbox {
+            if p.0.msg_type != TypeId::of::<A::Msg>() {
+                return Err(SpawnError::MailboxType {
+                    actor: std::any::type_name::<A::Msg>(),
+                    mailbox: p.0.msg_type_name,
+                });
+            }
+        }
         let birth = (parent.is_some()
             || passivate.is_some()
             || opts.supervisor.is_some()
-            || opts.stash_capacity.is_some())
+            || opts.stash_capacity.is_some()
+            || opts.mailbox.is_some())
         .then(|| {
             let (parent, supervised_by) = parent.map_or((None, None), |(p, s)| (Some(p), s));
             Box::new(Birth {
@@ -493,6 +503,7 @@ impl Handle {
                 child_supervisor: opts.supervisor.clone(),
                 passivate,
                 stash_capacity: opts.stash_capacity,
+                mailbox: opts.mailbox.clone(),
             })
         });
         if sh.is_closing() {

@@ -15,7 +15,9 @@
 
 use crate::any_ref::CheckedMsg;
 use crate::cell::ext::Birth;
-use crate::cell::{ActorCell, ErasedCell, Header, Life, Mailbox, Outcome, SystemMsg, TypeFit};
+use crate::cell::{
+    ActorCell, ErasedCell, Header, Life, Mailbox, Offer, Outcome, Refused, SystemMsg, TypeFit,
+};
 use crate::error::SpawnError;
 use crate::executor::{self, TaskHandle};
 use crate::id::ActorId;
@@ -355,13 +357,65 @@ impl Shard {
         };
         // SAFETY: as in `try_deliver_user`.
         let mb = unsafe { &*(cell as *const Mailbox<M>) };
-        if mb.accepts() {
+        if mb.open() {
             mb.push_unchecked(msg, sender);
             self.schedule(&mb.hdr);
         } else {
-            drop(msg);
-            self.dead_letters(DeadLetterReason::ActorStopped, 1, Some(id), std::any::type_name::<M>());
+            self.deliver_gated(id, mb, msg, sender);
         }
+    }
+
+    /// A `tell` to a stopping actor or through a bounded or priority mailbox: what is not
+    /// queued is a dead letter.
+    #[cold]
+    #[inline(never)]
+    fn deliver_gated<M: Send + 'static>(&self, id: ActorId, mb: &Mailbox<M>, msg: M, sender: u64) {
+        if let Err(refused) = self.admit(id, mb, msg, sender) {
+            self.refused_to_dead_letter(id, mb, refused);
+        }
+    }
+
+    #[cold]
+    fn refused_to_dead_letter<M: Send + 'static>(&self, id: ActorId, mb: &Mailbox<M>, refused: Refused<M>) {
+        let reason = match refused {
+            Refused::Stopped(_) => DeadLetterReason::ActorStopped,
+            Refused::Full(_) => {
+                mb.count_dropped();
+                DeadLetterReason::MailboxFull
+            }
+        };
+        drop(refused);
+        self.dead_letters(reason, 1, Some(id), std::any::type_name::<M>());
+    }
+
+    /// Offers a message to a mailbox under its policy. Messages its policy drops become dead
+    /// letters here; a refused one (stopping actor, or full with `Reject`) is given back.
+    fn admit<M: Send + 'static>(
+        &self,
+        id: ActorId,
+        mb: &Mailbox<M>,
+        msg: M,
+        sender: u64,
+    ) -> Result<(), Refused<M>> {
+        if !mb.accepts() {
+            return Err(Refused::Stopped(msg));
+        }
+        let dropped = match mb.offer(msg, sender) {
+            Offer::Queued => None,
+            Offer::Evicted(old) => Some(old),
+            Offer::Dropped(m) => Some(m),
+            Offer::Refused(m) => return Err(Refused::Full(m)),
+        };
+        // An evicting offer queued the new message; the first message always schedules.
+        if mb.len() > 0 {
+            self.schedule(&mb.hdr);
+        }
+        if let Some(m) = dropped {
+            mb.count_dropped();
+            drop(m);
+            self.dead_letters(DeadLetterReason::MailboxFull, 1, Some(id), std::any::type_name::<M>());
+        }
+        Ok(())
     }
 
     /// Delivers a batch from one sender: one lookup, one append, in order.
@@ -369,11 +423,15 @@ impl Shard {
         if let Some(cell) = self.cell(id) {
             // SAFETY: as in `try_deliver_user`.
             let mb = unsafe { &*(cell as *const Mailbox<M>) };
-            if mb.accepts() {
-                mb.extend(msgs, 0);
+            if mb.open() {
+                mb.extend(msgs);
                 self.schedule(&mb.hdr);
-                return;
+            } else {
+                for m in msgs {
+                    self.deliver_gated(id, mb, m, 0);
+                }
             }
+            return;
         }
         for m in msgs {
             self.deliver_to_absent(id, m, 0);
@@ -399,17 +457,18 @@ impl Shard {
         }
     }
 
-    /// Like `deliver_user`, but gives the message back when the actor does not accept it.
+    /// Like `deliver_user`, but gives the message back when the actor does not accept it:
+    /// it has stopped, or its bounded mailbox is full and rejects.
     #[inline]
     pub(crate) fn try_deliver_user<M: Send + 'static>(
         &self,
         id: ActorId,
         msg: M,
         sender: u64,
-    ) -> Result<(), M> {
+    ) -> Result<(), Refused<M>> {
         let Some(cell) = self.cell(id) else {
             if !self.slots().is_live(id.slot(), id.gen()) {
-                return Err(msg);
+                return Err(Refused::Stopped(msg));
             }
             // Reserved by a spawner whose request has not arrived yet: hold it until then.
             self.pending
@@ -423,9 +482,12 @@ impl Shard {
         // for, whose message type is `M`; cells are `#[repr(C)]` with `Mailbox<M>` first. The
         // cell is boxed in the slab and only this thread frees it, never during this call.
         let mb = unsafe { &*(cell as *const Mailbox<M>) };
-        mb.push(msg, sender)?;
-        self.schedule(&mb.hdr);
-        Ok(())
+        if mb.open() {
+            mb.push_unchecked(msg, sender);
+            self.schedule(&mb.hdr);
+            return Ok(());
+        }
+        self.admit(id, mb, msg, sender)
     }
 
     /// Delivers a message sent through an untyped address, checking its type on arrival.

@@ -1,6 +1,7 @@
 //! [`SpawnOptions`]: where an actor goes and how it lives (the supervisor it gives its children,
-//! its idle timeout, its stash capacity).
+//! its idle timeout, its stash capacity, its mailbox kind).
 
+use crate::mailbox::MailboxKind;
 use crate::runtime::Placement;
 use crate::supervision::Supervisor;
 use std::sync::Arc;
@@ -35,11 +36,13 @@ pub struct SpawnOptions {
     pub(crate) supervisor: Option<Arc<Supervisor>>,
     pub(crate) passivation: Passivation,
     pub(crate) stash_capacity: Option<usize>,
+    pub(crate) mailbox: Option<MailboxKind>,
 }
 
 impl SpawnOptions {
     /// The defaults: round-robin for top-level actors and the parent's shard for children, the
-    /// runtime's supervisor for its children, the runtime's passivation, a stash of 10 000.
+    /// runtime's supervisor for its children, the runtime's passivation, a stash of 10 000, an
+    /// unbounded mailbox.
     pub fn new() -> Self {
         Self::default()
     }
@@ -67,6 +70,15 @@ impl SpawnOptions {
     /// At most `n` stashed messages; one more is refused with `StashFull`.
     pub fn stash_capacity(mut self, n: usize) -> Self {
         self.stash_capacity = Some(n);
+        self
+    }
+    /// How the mailbox queues user messages: unbounded (the default), bounded with an overflow
+    /// policy, or by priority. Kept across restarts.
+    pub fn mailbox(mut self, kind: MailboxKind) -> Self {
+        self.mailbox = match kind {
+            MailboxKind::Unbounded => None,
+            k => Some(k),
+        };
         self
     }
 }

@@ -33,6 +33,8 @@ pub(crate) struct Birth {
     pub(crate) child_supervisor: Option<Arc<Supervisor>>,
     pub(crate) passivate: Option<Duration>,
     pub(crate) stash_capacity: Option<usize>,
+    /// `None`: unbounded.
+    pub(crate) mailbox: Option<crate::MailboxKind>,
 }
 
 /// Local tasks tied to an actor's life, cancelled when it stops or restarts.

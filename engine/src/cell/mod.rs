@@ -10,13 +10,16 @@
 //! watches, stash, behaviors, supervision records, passivation, tasks) lives in [`ext::Ext`],
 //! allocated on first use.
 //!
-//! Submodules: `ext` (the cold state), `system` (the system lane: stop, watch, children,
+//! Submodules: `mailbox` (the typed user queue and its kind), `ext` (the cold state), `system` (the system lane: stop, watch, children,
 //! metrics, passivation), `failure` (supervision directives, restart), `finalize` (last rites).
 
 pub(crate) mod ext;
 mod failure;
 mod finalize;
+mod mailbox;
 mod system;
+
+pub(crate) use mailbox::{Mailbox, Offer, Refused};
 
 use crate::actor::Actor;
 use crate::ask::Reply;
@@ -97,6 +100,10 @@ const SYSTEM: u8 = 64;
 /// A queued message has a sender (set while the side list exists; cleared between turns), so
 /// messages go through the slow path that looks senders up.
 const SENDERS: u8 = 16;
+/// Gate bits: the actor no longer accepts user messages.
+const CLOSED: u8 = 1;
+/// Gate bits: the mailbox is bounded or ordered by priority.
+const SHAPED: u8 = 2;
 /// What sends a message down the slow path.
 const SPECIAL: u8 = BEHAVING | SENDERS;
 
@@ -105,6 +112,9 @@ pub(crate) struct Header {
     pub(crate) id: ActorId,
     pub(crate) scheduled: Cell<bool>,
     life: Cell<Life>,
+    /// Zero while a user message may take the fast path: bit `CLOSED` once the actor stops
+    /// accepting messages, bit `SHAPED` for a bounded or priority mailbox.
+    gate: Cell<u8>,
     flags: Cell<u8>,
     /// `None` until `started` has run; then whether it succeeded.
     started: Cell<Option<bool>>,
@@ -123,6 +133,7 @@ impl Header {
             id,
             scheduled: Cell::new(false),
             life: Cell::new(Life::Running),
+            gate: Cell::new(0),
             flags: Cell::new(0),
             started: Cell::new(None),
             last_nanos: Cell::new(0),
@@ -134,7 +145,23 @@ impl Header {
         self.life.get()
     }
     fn set_life(&self, l: Life) {
-        self.life.set(l)
+        self.life.set(l);
+        let g = self.gate.get();
+        self.gate.set(if l >= Life::Stopping { g | CLOSED } else { g & !CLOSED });
+    }
+    fn set_shaped(&self, on: bool) {
+        let g = self.gate.get();
+        self.gate.set(if on { g | SHAPED } else { g & !SHAPED });
+    }
+    /// Whether the actor still accepts user messages (it has not begun stopping).
+    #[inline(always)]
+    fn accepts(&self) -> bool {
+        self.gate.get() & CLOSED == 0
+    }
+    /// Whether a user message may take the fast path (see `gate`).
+    #[inline(always)]
+    fn open(&self) -> bool {
+        self.gate.get() == 0
     }
     fn flag(&self, f: u8) -> bool {
         self.flags.get() & f != 0
@@ -161,174 +188,6 @@ impl Header {
     #[inline(always)]
     fn has_system(&self) -> bool {
         self.flag(SYSTEM)
-    }
-}
-
-/// Senders of queued messages that have one: runs `(first, end, sender)` of queue sequence
-/// numbers (`first..end`), in queue order, and the sequence number of the message at the front.
-#[derive(Default)]
-struct Side {
-    popped: u64,
-    runs: VecDeque<(u64, u64, u64)>,
-}
-
-/// Queued user messages. Most messages have no sender (a plain `tell`); the few that do
-/// (`Ctx::tell`, `forward`, probes) are recorded on the side by sequence number, so the common
-/// path stores nothing but the message.
-struct Queue<M> {
-    msgs: VecDeque<M>,
-    /// Exists while a queued message has a sender.
-    senders: Option<Box<Side>>,
-}
-
-impl<M> Queue<M> {
-    #[cold]
-    fn note_sender_back(&mut self, sender: u64, n: usize) {
-        let back = self.msgs.len() as u64;
-        let side = self.senders.get_or_insert_with(Default::default);
-        let first = side.popped.wrapping_add(back);
-        match side.runs.back_mut() {
-            Some((_, end, s)) if *end == first && *s == sender => *end += n as u64,
-            _ => side.runs.push_back((first, first.wrapping_add(n as u64), sender)),
-        }
-    }
-
-    /// The sender of the message just taken from the front.
-    #[cold]
-    fn take_sender(&mut self) -> u64 {
-        let Some(side) = self.senders.as_deref_mut() else { return 0 };
-        let seq = side.popped;
-        side.popped = seq.wrapping_add(1);
-        let mut sender = 0;
-        if let Some((first, end, s)) = side.runs.front_mut() {
-            if *first == seq {
-                sender = *s;
-                *first = first.wrapping_add(1);
-                if *first == *end {
-                    side.runs.pop_front();
-                }
-            }
-        }
-        if side.runs.is_empty() {
-            self.senders = None;
-        }
-        sender
-    }
-
-    /// Puts a message back at the front (unstash).
-    fn push_front(&mut self, m: M, sender: u64) {
-        self.msgs.push_front(m);
-        if let Some(side) = self.senders.as_deref_mut() {
-            side.popped = side.popped.wrapping_sub(1);
-        }
-        if sender != 0 {
-            // A new side list numbers the new front message 0.
-            let side = self.senders.get_or_insert_with(Default::default);
-            let seq = side.popped;
-            match side.runs.front_mut() {
-                Some((first, _, s)) if *first == seq.wrapping_add(1) && *s == sender => *first = seq,
-                _ => side.runs.push_front((seq, seq.wrapping_add(1), sender)),
-            }
-        }
-    }
-}
-
-/// The typed mailbox. `#[repr(C)]` with the header first, so a pointer to the cell is also a
-/// pointer to its mailbox and to its header.
-#[repr(C)]
-pub(crate) struct Mailbox<M> {
-    pub(crate) hdr: Header,
-    user: UnsafeCell<Queue<M>>,
-}
-
-impl<M> Mailbox<M> {
-    fn new(id: ActorId) -> Self {
-        Self { hdr: Header::new(id), user: UnsafeCell::new(Queue { msgs: VecDeque::new(), senders: None }) }
-    }
-
-    #[inline(always)]
-    #[allow(clippy::mut_from_ref)]
-    fn q(&self) -> &mut Queue<M> {
-        // SAFETY: owner-thread only; every caller uses the reference within one call and
-        // nothing holds a reference into the queue while handlers run (messages are moved out
-        // by value), so it is unique while it lives.
-        unsafe { &mut *self.user.get() }
-    }
-
-    /// Queues a user message, or gives it back when the actor no longer accepts messages.
-    #[inline]
-    pub(crate) fn push(&self, m: M, sender: u64) -> Result<(), M> {
-        if !self.accepts() {
-            return Err(m);
-        }
-        self.push_unchecked(m, sender);
-        Ok(())
-    }
-
-    /// Whether the actor still accepts user messages (it has not begun stopping).
-    #[inline(always)]
-    pub(crate) fn accepts(&self) -> bool {
-        self.hdr.life.get() < Life::Stopping
-    }
-
-    /// Queues a run of user messages from one sender in order; the caller checked `accepts`.
-    pub(crate) fn extend(&self, msgs: Vec<M>, sender: u64) {
-        let q = self.q();
-        if sender != 0 {
-            q.note_sender_back(sender, msgs.len());
-            self.hdr.set_flag(SENDERS, true);
-        }
-        q.msgs.extend(msgs);
-    }
-
-    /// Queues a user message; the caller checked `accepts`.
-    #[inline(always)]
-    pub(crate) fn push_unchecked(&self, m: M, sender: u64) {
-        let q = self.q();
-        if sender != 0 {
-            q.note_sender_back(sender, 1);
-            self.hdr.set_flag(SENDERS, true);
-        }
-        q.msgs.push_back(m);
-    }
-    /// Takes the front message; while the `SENDERS` flag is set, the caller then takes its
-    /// sender with `take_sender`.
-    #[inline(always)]
-    fn pop_msg(&self) -> Option<M> {
-        self.q().msgs.pop_front()
-    }
-    /// The sender of the message just popped (0: none).
-    fn take_sender(&self) -> u64 {
-        let q = self.q();
-        if q.senders.is_some() {
-            q.take_sender()
-        } else {
-            0
-        }
-    }
-    /// Takes the front message with its sender.
-    fn pop(&self) -> Option<(M, u64)> {
-        let m = self.pop_msg()?;
-        Some((m, self.take_sender()))
-    }
-    /// Between turns: the `SENDERS` flag follows whether a queued message has a sender.
-    fn settle_senders_flag(&self) {
-        if self.q().senders.is_none() {
-            self.hdr.set_flag(SENDERS, false);
-        }
-    }
-    /// Puts messages back at the front, keeping their order (unstash).
-    fn push_front_all(&self, msgs: impl DoubleEndedIterator<Item = (M, u64)>) {
-        let q = self.q();
-        for (m, sender) in msgs.rev() {
-            if sender != 0 {
-                self.hdr.set_flag(SENDERS, true);
-            }
-            q.push_front(m, sender);
-        }
-    }
-    pub(crate) fn len(&self) -> usize {
-        self.q().msgs.len()
     }
 }
 
@@ -374,7 +233,7 @@ impl<A: Actor> ActorCell<A> {
         birth: Option<Box<Birth>>,
     ) -> Self {
         let cell = Self {
-            mbox: Mailbox::new(id),
+            mbox: Mailbox::new(id, birth.as_ref().and_then(|b| b.mailbox.as_ref())),
             actor: UnsafeCell::new(actor),
             factory: UnsafeCell::new(factory),
             ext: RefCell::new(birth.map(|b| Box::new(Ext::new(*b)))),
@@ -666,7 +525,7 @@ impl<A: Actor> ActorCell<A> {
             last_processing: (nanos > 0).then(|| Duration::from_nanos(nanos as u64)),
             processed: h.processed.get(),
             mailbox_len: self.mbox.len(),
-            dead_letters,
+            dead_letters: dead_letters + self.mbox.dropped(),
             suspended: h.flag(SUSPENDED),
         }
     }
