@@ -352,30 +352,53 @@ impl Shard {
     /// pointer and re-read with wider loads than it was written with (a store-forwarding stall).
     #[inline(always)]
     pub(crate) fn deliver_user<M: Send + 'static>(&self, id: ActorId, msg: M, sender: u64) {
-        let Some(cell) = self.cell(id) else {
-            return self.deliver_to_absent(id, msg, sender);
-        };
         // SAFETY: as in `try_deliver_user`.
-        let mb = unsafe { &*(cell as *const Mailbox<M>) };
-        if mb.open() {
-            mb.push_unchecked(msg, sender);
-            self.schedule(&mb.hdr);
-        } else {
-            self.deliver_gated(id, mb, msg, sender);
+        let mb = self.cell(id).map(|cell| unsafe { &*(cell as *const Mailbox<M>) });
+        match mb {
+            // Unbounded (one byte tested), or bounded with room (one more load and compare).
+            Some(mb) if mb.open() || mb.bounded_with_room() => {
+                mb.push_unchecked(msg, sender);
+                self.schedule(&mb.hdr);
+            }
+            // One out-of-line call for every other case, so the message is built in place on
+            // the fast path (two cold calls taking it made LLVM spill it up front).
+            _ => self.deliver_slow(id, msg, sender),
         }
     }
 
-    /// A `tell` to a stopping actor or through a bounded or priority mailbox: what is not
-    /// queued is a dead letter.
+    /// A `tell` to an actor that is absent (not spawned yet, or gone) or stopping, or whose
+    /// mailbox is full or ordered by priority: what is not queued is a dead letter.
     #[cold]
     #[inline(never)]
+    fn deliver_slow<M: Send + 'static>(&self, id: ActorId, msg: M, sender: u64) {
+        match self.cell(id) {
+            Some(cell) => {
+                // SAFETY: as in `try_deliver_user`.
+                let mb = unsafe { &*(cell as *const Mailbox<M>) };
+                self.deliver_gated(id, mb, msg, sender)
+            }
+            None => self.deliver_to_absent(id, msg, sender),
+        }
+    }
+
+    /// A `tell` to a stopping actor or through a bounded or priority mailbox.
     fn deliver_gated<M: Send + 'static>(&self, id: ActorId, mb: &Mailbox<M>, msg: M, sender: u64) {
         if let Err(refused) = self.admit(id, mb, msg, sender) {
             self.refused_to_dead_letter(id, mb, refused);
         }
     }
 
+    /// A message the policy dropped (`DropNewest`, `DropOldest`).
     #[cold]
+    #[inline(never)]
+    fn overflowed<M: Send + 'static>(&self, id: ActorId, mb: &Mailbox<M>, m: M) {
+        mb.count_dropped();
+        drop(m);
+        self.dead_letters(DeadLetterReason::MailboxFull, 1, Some(id), std::any::type_name::<M>());
+    }
+
+    #[cold]
+    #[inline(never)]
     fn refused_to_dead_letter<M: Send + 'static>(&self, id: ActorId, mb: &Mailbox<M>, refused: Refused<M>) {
         let reason = match refused {
             Refused::Stopped(_) => DeadLetterReason::ActorStopped,
@@ -390,6 +413,8 @@ impl Shard {
 
     /// Offers a message to a mailbox under its policy. Messages its policy drops become dead
     /// letters here; a refused one (stopping actor, or full with `Reject`) is given back.
+    /// Inlined into its two callers, so a message is moved once on its way to the queue.
+    #[inline(always)]
     fn admit<M: Send + 'static>(
         &self,
         id: ActorId,
@@ -407,13 +432,11 @@ impl Shard {
             Offer::Refused(m) => return Err(Refused::Full(m)),
         };
         // An evicting offer queued the new message; the first message always schedules.
-        if mb.len() > 0 {
+        if !mb.is_empty() {
             self.schedule(&mb.hdr);
         }
         if let Some(m) = dropped {
-            mb.count_dropped();
-            drop(m);
-            self.dead_letters(DeadLetterReason::MailboxFull, 1, Some(id), std::any::type_name::<M>());
+            self.overflowed(id, mb, m);
         }
         Ok(())
     }
@@ -428,7 +451,12 @@ impl Shard {
                 self.schedule(&mb.hdr);
             } else {
                 for m in msgs {
-                    self.deliver_gated(id, mb, m, 0);
+                    if mb.bounded_with_room() {
+                        mb.push_unchecked(m, 0);
+                        self.schedule(&mb.hdr);
+                    } else {
+                        self.deliver_gated(id, mb, m, 0);
+                    }
                 }
             }
             return;

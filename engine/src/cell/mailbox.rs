@@ -5,17 +5,19 @@
 //! An unbounded mailbox (the default) has no policy: a push is one `push_back`. The header's
 //! gate byte is zero exactly while the actor accepts messages and has no policy, so the sender's
 //! fast path tests one byte (the same test it makes for "still running") and everything else
-//! takes [`Mailbox::offer`], out of line. Popping never looks at the policy: a priority mailbox
-//! keeps its queue in handling order (insertion by binary search), so the turn's loop is the same
-//! for every kind.
+//! takes [`Mailbox::offer`], out of line.
+//!
+//! A priority mailbox keeps its best message at the front of the ordinary queue (the only one
+//! there) and the rest in a [`PriorityHeap`], so the turn's loop pops the same way for every
+//! kind; the header's `PRIORITY` flag sends each popped message through the slow path, which
+//! takes its sender and moves the next best to the front.
 
-use super::{Header, SENDERS};
+use super::priority::{Entry, PriorityHeap};
+use super::{Header, PRIORITY, SENDERS};
 use crate::id::ActorId;
-use crate::mailbox::{MailboxKind, Order, Overflow};
+use crate::mailbox::{MailboxKind, Overflow};
 use std::cell::UnsafeCell;
-use std::cmp::Ordering;
 use std::collections::VecDeque;
-use std::sync::Arc;
 
 /// Senders of queued messages that have one: runs `(first, end, sender)` of queue sequence
 /// numbers (`first..end`), in queue order, and the sequence number of the message at the front.
@@ -25,38 +27,18 @@ struct Side {
     runs: VecDeque<(u64, u64, u64)>,
 }
 
-impl Side {
-    /// A message was inserted at sequence number `seq` (its position plus `popped`): the ones
-    /// from `seq` on move back by one, and the new one has `sender` (0: none).
-    fn insert(&mut self, seq: u64, sender: u64) {
-        let mut at = self.runs.len();
-        let mut split = None;
-        for (i, (first, end, s)) in self.runs.iter_mut().enumerate() {
-            let (f, e) = (first.wrapping_sub(seq) as i64, end.wrapping_sub(seq) as i64);
-            if f >= 0 {
-                at = at.min(i);
-                *first = first.wrapping_add(1);
-                *end = end.wrapping_add(1);
-            } else if e > 0 {
-                // The run spans the insertion point: it splits around the new message.
-                split = Some((i, seq.wrapping_add(1), end.wrapping_add(1), *s));
-                *end = seq;
-                at = i + 1;
-            }
-        }
-        if let Some((i, first, end, s)) = split {
-            self.runs.insert(i + 1, (first, end, s));
-        }
-        if sender != 0 {
-            self.runs.insert(at, (seq, seq.wrapping_add(1), sender));
-        }
-    }
-}
-
 /// What a bounded or priority mailbox does differently.
 enum Shape<M> {
-    Bounded { capacity: usize, overflow: Overflow },
-    Priority(Arc<Order<M>>),
+    Bounded {
+        capacity: usize,
+        overflow: Overflow,
+    },
+    /// The message at the front of the queue (if any) goes before every one in `heap`;
+    /// `front` is its arrival number and sender.
+    Priority {
+        heap: PriorityHeap<M>,
+        front: (u64, u64),
+    },
 }
 
 /// A mailbox's policy and the messages it has dropped.
@@ -126,22 +108,6 @@ impl<M> Queue<M> {
             }
         }
     }
-
-    /// Inserts at position `pos` (a priority mailbox).
-    fn insert(&mut self, pos: usize, m: M, sender: u64) {
-        if pos == self.msgs.len() {
-            if sender != 0 {
-                self.note_sender_back(sender, 1);
-            }
-            self.msgs.push_back(m);
-            return;
-        }
-        self.msgs.insert(pos, m);
-        if sender != 0 || self.senders.is_some() {
-            let side = self.senders.get_or_insert_with(Default::default);
-            side.insert(side.popped.wrapping_add(pos as u64), sender);
-        }
-    }
 }
 
 /// What [`Mailbox::offer`] did with a message.
@@ -181,10 +147,14 @@ impl<M: 'static> Mailbox<M> {
                 Some(Shape::Bounded { capacity: (*capacity).max(1), overflow: *overflow })
             }
             // The spawn checked the message type.
-            Some(MailboxKind::Priority(p)) => p.0.typed::<M>().map(Shape::Priority),
+            Some(MailboxKind::Priority(p)) => {
+                p.0.typed::<M>()
+                    .map(|order| Shape::Priority { heap: PriorityHeap::new(order), front: (0, 0) })
+            }
         };
         let hdr = Header::new(id);
         hdr.set_shaped(shape.is_some());
+        hdr.set_flag(PRIORITY, matches!(shape, Some(Shape::Priority { .. })));
         let policy = shape.map(|shape| Box::new(Policy { shape, dropped: 0 }));
         Self { hdr, user: UnsafeCell::new(Queue { msgs: VecDeque::new(), senders: None, policy }) }
     }
@@ -229,45 +199,78 @@ impl<M> Mailbox<M> {
         q.msgs.push_back(m);
     }
 
+    /// Whether this is a bounded mailbox of a running actor with room for one more message
+    /// (which may then be pushed without [`Mailbox::offer`]).
+    #[inline(always)]
+    pub(crate) fn bounded_with_room(&self) -> bool {
+        let q = self.q();
+        match q.policy.as_deref() {
+            Some(Policy { shape: Shape::Bounded { capacity, .. }, .. }) => {
+                self.accepts() && q.msgs.len() < *capacity
+            }
+            _ => false,
+        }
+    }
+
     /// Queues a user message under the mailbox's policy; the caller checked `accepts`.
     #[inline(never)]
     pub(crate) fn offer(&self, m: M, sender: u64) -> Offer<M> {
         let q = self.q();
-        let Some(policy) = q.policy.as_deref() else {
+        let Some(policy) = q.policy.as_deref_mut() else {
             self.push_unchecked(m, sender);
             return Offer::Queued;
         };
-        match &policy.shape {
-            Shape::Bounded { capacity, overflow } if q.msgs.len() >= *capacity => match overflow {
-                Overflow::DropNewest => Offer::Dropped(m),
-                Overflow::Reject => Offer::Refused(m),
-                Overflow::DropOldest => {
-                    let Some(old) = q.msgs.pop_front() else { return Offer::Refused(m) };
-                    q.take_sender();
+        match &mut policy.shape {
+            Shape::Bounded { capacity, overflow } => {
+                if q.msgs.len() < *capacity {
                     self.push_unchecked(m, sender);
-                    Offer::Evicted(old)
+                    return Offer::Queued;
                 }
-            },
-            Shape::Bounded { .. } => {
-                self.push_unchecked(m, sender);
-                Offer::Queued
-            }
-            Shape::Priority(order) => {
-                // After every queued message that is not of lower priority: FIFO among equals.
-                // Arrivals of the lowest priority so far (the usual case) go straight to the back.
-                let pos = match q.msgs.back() {
-                    Some(last) if order(last, &m) == Ordering::Less => {
-                        q.msgs.partition_point(|x| order(x, &m) != Ordering::Less)
+                match overflow {
+                    Overflow::DropNewest => Offer::Dropped(m),
+                    Overflow::Reject => Offer::Refused(m),
+                    Overflow::DropOldest => {
+                        let Some(old) = q.msgs.pop_front() else { return Offer::Refused(m) };
+                        q.take_sender();
+                        self.push_unchecked(m, sender);
+                        Offer::Evicted(old)
                     }
-                    _ => q.msgs.len(),
-                };
-                q.insert(pos, m, sender);
-                if sender != 0 {
-                    self.hdr.set_flag(SENDERS, true);
+                }
+            }
+            Shape::Priority { heap, front } => {
+                let e = heap.entry(m, sender);
+                match q.msgs.front() {
+                    None => {
+                        *front = (e.seq, e.sender);
+                        q.msgs.push_back(e.msg);
+                    }
+                    // Only a strictly higher priority overtakes the front (it arrived earlier).
+                    Some(f) if heap.outranks(&e.msg, f) => {
+                        let old = q.msgs.pop_front().expect("front");
+                        heap.push(Entry { msg: old, seq: front.0, sender: front.1 });
+                        *front = (e.seq, e.sender);
+                        q.msgs.push_back(e.msg);
+                    }
+                    Some(_) => heap.push(e),
                 }
                 Offer::Queued
             }
         }
+    }
+
+    /// A priority mailbox, after its front message was popped: that message's sender, and the
+    /// next best message moved to the front.
+    pub(super) fn priority_popped(&self) -> u64 {
+        let q = self.q();
+        let Some(Policy { shape: Shape::Priority { heap, front }, .. }) = q.policy.as_deref_mut() else {
+            return 0;
+        };
+        let sender = front.1;
+        if let Some(e) = heap.pop() {
+            *front = (e.seq, e.sender);
+            q.msgs.push_back(e.msg);
+        }
+        sender
     }
 
     /// Counts a message this mailbox's policy turned into a dead letter (for the actor's
@@ -292,7 +295,9 @@ impl<M> Mailbox<M> {
     /// The sender of the message just popped (0: none).
     pub(super) fn take_sender(&self) -> u64 {
         let q = self.q();
-        if q.senders.is_some() {
+        if self.hdr.flag(PRIORITY) {
+            self.priority_popped()
+        } else if q.senders.is_some() {
             q.take_sender()
         } else {
             0
@@ -310,9 +315,25 @@ impl<M> Mailbox<M> {
         }
     }
     /// Puts messages back at the front, keeping their order (unstash). They were accepted once,
-    /// so they go back whatever the kind: ahead of any priority, even past a bound.
+    /// so they go back even past a bound. In a priority mailbox they go ahead of the queued
+    /// messages of their own priority, in their order.
     pub(super) fn push_front_all(&self, msgs: impl DoubleEndedIterator<Item = (M, u64)>) {
         let q = self.q();
+        if let Some(Policy { shape: Shape::Priority { heap, front }, .. }) = q.policy.as_deref_mut() {
+            if let Some(old) = q.msgs.pop_front() {
+                heap.push(Entry { msg: old, seq: front.0, sender: front.1 });
+            }
+            let mut seq = heap.lowest_seq();
+            for (m, sender) in msgs.rev() {
+                heap.push(Entry { msg: m, seq, sender });
+                seq = seq.wrapping_sub(1);
+            }
+            if let Some(e) = heap.pop() {
+                *front = (e.seq, e.sender);
+                q.msgs.push_back(e.msg);
+            }
+            return;
+        }
         for (m, sender) in msgs.rev() {
             if sender != 0 {
                 self.hdr.set_flag(SENDERS, true);
@@ -320,8 +341,18 @@ impl<M> Mailbox<M> {
             q.push_front(m, sender);
         }
     }
+    /// Queued user messages.
     pub(crate) fn len(&self) -> usize {
-        self.q().msgs.len()
+        let q = self.q();
+        match q.policy.as_deref() {
+            Some(Policy { shape: Shape::Priority { heap, .. }, .. }) => q.msgs.len() + heap.len(),
+            _ => q.msgs.len(),
+        }
+    }
+    /// Whether no user message is queued (a priority mailbox's best is always at the front).
+    #[inline(always)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.q().msgs.is_empty()
     }
 }
 
@@ -337,10 +368,11 @@ mod tests {
         std::iter::from_fn(|| mb.pop()).collect()
     }
 
-    /// Random arrivals (three priorities, senders shared by runs of messages so that side runs
-    /// split) and pops, against a model that keeps each message with its sender.
+    /// Random arrivals (three priorities, some with senders), pops, and stash-unstash rounds,
+    /// against a model: highest priority first, then by arrival, where unstashed messages
+    /// count as arriving before everything queued, in their order.
     #[test]
-    fn priority_inserts_keep_every_sender_with_its_message() {
+    fn priority_order_is_by_priority_then_arrival_and_keeps_senders() {
         let mut seed = 0x9E37_79B9_7F4A_7C15u64;
         let mut next = move || {
             seed ^= seed << 13;
@@ -351,19 +383,43 @@ mod tests {
         for _round in 0..200 {
             let mb = mailbox(MailboxKind::priority(|a: &(u8, u32), b: &(u8, u32)| a.0.cmp(&b.0)));
             assert!(!mb.open(), "a priority mailbox takes the gated path");
-            let mut model: Vec<((u8, u32), u64)> = Vec::new();
+            // (message, sender, arrival rank)
+            let mut model: Vec<((u8, u32), u64, i64)> = Vec::new();
+            let take = |model: &mut Vec<((u8, u32), u64, i64)>| {
+                let best =
+                    (0..model.len()).min_by_key(|&i| (std::cmp::Reverse(model[i].0 .0), model[i].2))?;
+                let (m, s, _) = model.remove(best);
+                Some((m, s))
+            };
+            let mut stash = Vec::new();
             for serial in 0..60u32 {
-                if next() % 4 == 0 {
-                    let want = (!model.is_empty()).then(|| model.remove(0));
-                    assert_eq!(mb.pop(), want);
+                match next() % 8 {
+                    0 | 1 => assert_eq!(mb.pop(), take(&mut model)),
+                    2 => {
+                        let popped = mb.pop();
+                        assert_eq!(popped, take(&mut model));
+                        stash.extend(popped);
+                    }
+                    3 if !stash.is_empty() => {
+                        let first = model.iter().map(|e| e.2).min().unwrap_or(0) - stash.len() as i64;
+                        for (i, (m, s)) in stash.iter().enumerate() {
+                            model.push((*m, *s, first + i as i64));
+                        }
+                        mb.push_front_all(std::mem::take(&mut stash).into_iter());
+                    }
+                    _ => {}
                 }
                 let m = ((next() % 3) as u8, serial);
                 let sender = [0, 0, 7, 8][(next() % 4) as usize];
                 assert!(matches!(mb.offer(m, sender), Offer::Queued));
-                let pos = model.iter().position(|(x, _)| x.0 < m.0).unwrap_or(model.len());
-                model.insert(pos, (m, sender));
+                model.push((m, sender, serial as i64 + 1_000));
+                assert_eq!(mb.len(), model.len());
             }
-            assert_eq!(drain(&mb), model);
+            let mut out = Vec::new();
+            while let Some(x) = take(&mut model) {
+                out.push(x);
+            }
+            assert_eq!(drain(&mb), out);
         }
     }
 

@@ -17,6 +17,7 @@ pub(crate) mod ext;
 mod failure;
 mod finalize;
 mod mailbox;
+mod priority;
 mod system;
 
 pub(crate) use mailbox::{Mailbox, Offer, Refused};
@@ -104,8 +105,11 @@ const SENDERS: u8 = 16;
 const CLOSED: u8 = 1;
 /// Gate bits: the mailbox is bounded or ordered by priority.
 const SHAPED: u8 = 2;
+/// A priority mailbox: each popped message takes the slow path, which moves the next best one
+/// to the front.
+const PRIORITY: u8 = 32;
 /// What sends a message down the slow path.
-const SPECIAL: u8 = BEHAVING | SENDERS;
+const SPECIAL: u8 = BEHAVING | SENDERS | PRIORITY;
 
 /// The untyped part every cell starts with.
 pub(crate) struct Header {
@@ -359,7 +363,7 @@ impl<A: Actor> ActorCell<A> {
         msg: A::Msg,
     ) -> Result<Option<A::Msg>, crate::ActorError> {
         let h = &self.mbox.hdr;
-        if h.flag(SENDERS) {
+        if h.flag(SENDERS | PRIORITY) {
             ctx.set_sender(self.mbox.take_sender());
         }
         if h.flag(BEHAVING) {
@@ -410,7 +414,7 @@ impl<A: Actor> ActorCell<A> {
         if h.has_system() {
             return Outcome::More;
         }
-        let empty = self.mbox.len() == 0;
+        let empty = self.mbox.is_empty();
         if h.life() == Life::Stopping && empty {
             return self.finish_stopping(shard);
         }
@@ -441,7 +445,7 @@ impl<A: Actor> ErasedCell for ActorCell<A> {
                 return o;
             }
             // An actor's first turn with messages is timed (later ones are sampled per shard).
-            if h.last_nanos.get() == 0 && self.mbox.len() > 0 {
+            if h.last_nanos.get() == 0 && !self.mbox.is_empty() {
                 return shard.timed_turn(self, budget);
             }
         }

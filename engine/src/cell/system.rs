@@ -185,7 +185,7 @@ impl<A: Actor> ActorCell<A> {
             return;
         }
         let last = e.last_active.unwrap_or(now);
-        let busy = h.flag(SUSPENDED) || self.mbox.len() > 0;
+        let busy = h.flag(SUSPENDED) || !self.mbox.is_empty();
         if busy || now.duration_since(last) < d {
             let at = if busy { now + d } else { last + d };
             e.passivation_armed = true;
