@@ -113,8 +113,9 @@ impl<M: Send + 'static> RouterActor<M> {
         }
         Some(match &self.routing.kind {
             Kind::RoundRobin | Kind::Broadcast(_) => {
-                let i = self.next % n;
-                self.next = self.next.wrapping_add(1);
+                // No division per message: `next` only passes `n` when routees were removed.
+                let i = if self.next < n { self.next } else { 0 };
+                self.next = i + 1;
                 i
             }
             Kind::Random => {

@@ -9,8 +9,10 @@ mod ask;
 mod baseline;
 mod pingpong;
 mod report;
+mod router;
 mod spawn;
 mod tell;
+mod timers;
 
 use clap::Parser;
 use corelane::{Idle, Runtime, Shards};
@@ -22,7 +24,7 @@ use std::path::PathBuf;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Every workload, in the order the default suite runs them.
-const WORKLOADS: [&str; 9] = [
+const WORKLOADS: [&str; 14] = [
     "raw-c2c",
     "raw-spsc",
     "tell-local",
@@ -32,13 +34,19 @@ const WORKLOADS: [&str; 9] = [
     "ask-external",
     "spawn",
     "idle-memory",
+    "tell-bounded",
+    "tell-priority",
+    "router-rr",
+    "timers",
+    "timer-memory",
 ];
 
 #[derive(Parser)]
 #[command(name = "corelane-perf", about = "corelane perf harness: workloads and raw baselines")]
 struct Cli {
     /// Workloads to run (default: all). One of: raw-c2c, raw-spsc, tell-local, tell-cross,
-    /// pingpong-local, pingpong-cross, ask-external, spawn, idle-memory.
+    /// pingpong-local, pingpong-cross, ask-external, spawn, idle-memory, tell-bounded,
+    /// tell-priority, router-rr, timers, timer-memory.
     workloads: Vec<String>,
     /// Smaller runs: the whole suite in well under a minute.
     #[arg(long)]
@@ -52,6 +60,9 @@ struct Cli {
     /// Internal: measure idle-actor memory in this (fresh) process and print the bytes.
     #[arg(long, hide = true)]
     child_idle_memory: Option<u64>,
+    /// Internal: measure pending-timer memory in this (fresh) process and print the bytes.
+    #[arg(long, hide = true)]
+    child_timer_memory: Option<u64>,
 }
 
 /// Two cores to measure on: `a` for the initiating side, `b` for the other. `None` when the
@@ -102,6 +113,11 @@ fn run_one(name: &str, cores: Cores, quick: bool) -> Vec<report::Figure> {
         "ask-external" => ask::ask_external(cores, k(300_000, 100_000)),
         "spawn" => spawn::spawn(cores, k(2_000_000, 500_000)),
         "idle-memory" => spawn::idle_memory(1_000_000),
+        "tell-bounded" => tell::tell_bounded(cores, k(50_000_000, 10_000_000)),
+        "tell-priority" => tell::tell_priority(cores, k(20_000_000, 5_000_000)),
+        "router-rr" => router::router_rr(cores, k(20_000_000, 5_000_000)),
+        "timers" => timers::timers(cores, k(2_000_000, 500_000)),
+        "timer-memory" => timers::timer_memory(1_000_000),
         _ => unreachable!("validated"),
     }
 }
@@ -122,6 +138,13 @@ fn derived(r: &Results) -> Vec<report::Figure> {
     {
         v.push(fig("tell-local", "share_of_raw_spsc", t / s, "ratio"));
     }
+    for (w, base) in
+        [("tell-bounded", "tell-local"), ("tell-priority", "tell-local"), ("router-rr", "tell-cross")]
+    {
+        if let (Some(a), Some(b)) = (r.median(w, "msgs_per_sec"), r.median(base, "msgs_per_sec")) {
+            v.push(fig(w, &format!("share_of_{}", base.replace('-', "_")), a / b, "ratio"));
+        }
+    }
     if let (Some(a), Some(c2c)) =
         (r.median("ask-external", "p50_ns"), r.median("raw-c2c", "ns_per_roundtrip"))
     {
@@ -138,6 +161,9 @@ fn main() {
         if ids.len() >= 2 { Cores { a: Some(ids[0]), b: Some(ids[1]) } } else { Cores { a: None, b: None } };
     if let Some(n) = cli.child_idle_memory {
         spawn::idle_memory_child(cores, n);
+    }
+    if let Some(n) = cli.child_timer_memory {
+        timers::timer_memory_child(cores, n);
     }
     let names: Vec<String> = if cli.workloads.is_empty() {
         WORKLOADS.iter().map(|s| s.to_string()).collect()

@@ -61,7 +61,7 @@ pub(crate) fn spawn(cores: Cores, n: u64) -> Vec<Figure> {
     vec![fig("spawn", "actors_per_sec", n as f64 / t.as_secs_f64(), "actor/s")]
 }
 
-fn resident_bytes() -> u64 {
+pub(crate) fn resident_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
     let pages: u64 = statm.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     // SAFETY: sysconf has no preconditions.
@@ -73,21 +73,21 @@ fn resident_bytes() -> u64 {
 /// process that has freed nothing yet is the only honest reading, since an allocator keeps
 /// pages it got back from earlier workloads.
 pub(crate) fn idle_memory(n: u64) -> Vec<Figure> {
-    let exe = std::env::current_exe().expect("own path");
-    let out = std::process::Command::new(exe)
-        .arg("--child-idle-memory")
-        .arg(n.to_string())
-        .output()
-        .expect("child runs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let bytes: f64 = text
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("child said {text:?}: {}", String::from_utf8_lossy(&out.stderr)));
+    let bytes = child_reading("--child-idle-memory", n);
     vec![
         fig("idle-memory", "bytes_per_actor", bytes / n as f64, "B"),
         fig("idle-memory", "actors", n as f64, "actors"),
     ]
+}
+
+/// Runs this binary again with `flag n` and reads the number it prints (a memory growth).
+pub(crate) fn child_reading(flag: &str, n: u64) -> f64 {
+    let exe = std::env::current_exe().expect("own path");
+    let out = std::process::Command::new(exe).arg(flag).arg(n.to_string()).output().expect("child runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("child said {text:?}: {}", String::from_utf8_lossy(&out.stderr)))
 }
 
 /// The child's side: spawn `n` idle actors on one shard and print the resident-memory growth.

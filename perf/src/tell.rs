@@ -1,17 +1,24 @@
 //! `tell-local` and `tell-cross`: one driver streams small messages to one sink, on the same
 //! shard or across two. The sink returns credit every `CREDIT_EVERY` messages and the driver
 //! keeps at most `WINDOW` in flight, so queues stay bounded however fast either side is.
+//!
+//! `tell-bounded` and `tell-priority` are `tell-local` into a sink whose mailbox is bounded
+//! (with room for the whole window, so nothing is dropped: the figure is the price of the
+//! check) or ordered by priority (four priorities, mixed). The stream also serves the router
+//! workload, where the driver's target is a router in front of the sinks.
 
 use crate::report::{fig, Figure};
 use crate::{engine_runtime, Cores};
-use corelane::{Actor, ActorError, ActorRef, Ctx, Reply};
+use corelane::{
+    Actor, ActorError, ActorRef, Ctx, MailboxKind, Overflow, Placement, Reply, Runtime, SpawnOptions,
+};
 use std::time::{Duration, Instant};
 
 const BURST: u64 = 64;
 const CREDIT_EVERY: u64 = 4096;
 const WINDOW: u64 = 65_536;
 
-enum SinkMsg {
+pub(crate) enum SinkMsg {
     Inc(u64),
     /// Answer once `until` messages have arrived in total (counting from the sink's start, so
     /// the request may arrive before or after the messages it waits for).
@@ -64,7 +71,7 @@ impl Actor for Sink {
     }
 }
 
-enum DriverMsg {
+pub(crate) enum DriverMsg {
     Run { sink: ActorRef<SinkMsg>, n: u64 },
     Continue,
     Credit(u64),
@@ -119,31 +126,81 @@ impl Actor for Driver {
     }
 }
 
-pub(crate) fn tell(name: &'static str, cores: Cores, cross: bool, n: u64) -> Vec<Figure> {
-    let rt = engine_runtime(cores, 2);
-    let driver = rt.spawn_on(0, Driver::default).unwrap();
-    let d2 = driver.clone();
-    let sink_shard = if cross { 1 } else { 0 };
-    let sink = rt
-        .spawn_on(sink_shard, move || Sink {
-            driver: d2.clone(),
-            count: 0,
-            sum: 0,
-            since_credit: 0,
-            expect: None,
-        })
-        .unwrap();
+/// A driver on shard 0, for [`stream`].
+pub(crate) fn driver(rt: &Runtime) -> ActorRef<DriverMsg> {
+    rt.spawn_on(0, Driver::default).unwrap()
+}
+
+/// A sink on `shard` with a mailbox of `kind`, crediting `driver`.
+pub(crate) fn sink(
+    rt: &Runtime,
+    driver: &ActorRef<DriverMsg>,
+    shard: usize,
+    kind: MailboxKind,
+) -> ActorRef<SinkMsg> {
+    let d = driver.clone();
+    let opts = SpawnOptions::new().placement(Placement::Shard(shard)).mailbox(kind);
+    rt.spawn_with(opts, move || Sink { driver: d.clone(), count: 0, sum: 0, since_credit: 0, expect: None })
+        .unwrap()
+}
+
+/// Streams a warm-up, then `n` messages from `driver` to `target`, which spreads them evenly
+/// over `sinks`; returns the time of the `n` (until the last sink has counted its share).
+pub(crate) fn stream(
+    driver: &ActorRef<DriverMsg>,
+    target: &ActorRef<SinkMsg>,
+    sinks: &[ActorRef<SinkMsg>],
+    n: u64,
+) -> Duration {
     let wait = Duration::from_secs(120);
+    let k = sinks.len() as u64;
+    let round = |total: u64| {
+        let dones: Vec<_> =
+            sinks.iter().map(|s| s.ask(|done| SinkMsg::Expect { until: total / k, done })).collect();
+        dones
+    };
     // Warm-up: mailboxes and rings reach their working size.
-    let warm = n / 10;
-    let done = sink.ask(|done| SinkMsg::Expect { until: warm, done });
-    driver.tell(DriverMsg::Run { sink: sink.clone(), n: warm }).unwrap();
-    done.timeout(wait).wait().expect("warm-up completes");
+    let warm = n / 10 / k * k;
+    let dones = round(warm);
+    driver.tell(DriverMsg::Run { sink: target.clone(), n: warm }).unwrap();
+    for d in dones {
+        d.timeout(wait).wait().expect("warm-up completes");
+    }
+    let n = n / k * k;
     let start = Instant::now();
-    let done = sink.ask(|done| SinkMsg::Expect { until: warm + n, done });
-    driver.tell(DriverMsg::Run { sink, n }).unwrap();
-    done.timeout(wait).wait().expect("run completes");
-    let t = start.elapsed();
+    let dones = round(warm + n);
+    driver.tell(DriverMsg::Run { sink: target.clone(), n }).unwrap();
+    for d in dones {
+        d.timeout(wait).wait().expect("run completes");
+    }
+    start.elapsed()
+}
+
+pub(crate) fn tell(name: &'static str, cores: Cores, cross: bool, n: u64) -> Vec<Figure> {
+    tell_into(name, cores, if cross { 1 } else { 0 }, MailboxKind::Unbounded, n)
+}
+
+/// `tell-local` into a bounded mailbox with room for the whole window.
+pub(crate) fn tell_bounded(cores: Cores, n: u64) -> Vec<Figure> {
+    let kind = MailboxKind::bounded(WINDOW as usize + 16, Overflow::Reject);
+    tell_into("tell-bounded", cores, 0, kind, n)
+}
+
+/// `tell-local` into a priority mailbox: four priorities, mixed.
+pub(crate) fn tell_priority(cores: Cores, n: u64) -> Vec<Figure> {
+    let rank = |m: &SinkMsg| match m {
+        SinkMsg::Inc(i) => i % 4,
+        SinkMsg::Expect { .. } => 0,
+    };
+    let kind = MailboxKind::priority(move |a: &SinkMsg, b: &SinkMsg| rank(a).cmp(&rank(b)));
+    tell_into("tell-priority", cores, 0, kind, n)
+}
+
+fn tell_into(name: &'static str, cores: Cores, sink_shard: usize, kind: MailboxKind, n: u64) -> Vec<Figure> {
+    let rt = engine_runtime(cores, 2);
+    let driver = driver(&rt);
+    let sink = sink(&rt, &driver, sink_shard, kind);
+    let t = stream(&driver, &sink, std::slice::from_ref(&sink), n);
     rt.shutdown().unwrap();
     vec![fig(name, "msgs_per_sec", n as f64 / t.as_secs_f64(), "msg/s")]
 }
