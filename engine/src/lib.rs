@@ -137,4 +137,6 @@ mod guide {
     struct Routers;
     #[doc = include_str!("../../docs/guide/scheduler.md")]
     struct Scheduler;
+    #[doc = include_str!("../../docs/guide/mailboxes.md")]
+    struct Mailboxes;
 }
