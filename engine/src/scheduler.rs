@@ -2,8 +2,9 @@
 //!
 //! A scheduled delivery is a timer on the *target's* shard (in the shard's timer heap, fired by
 //! its dispatcher), not on a global thread: scheduling sends the timer there once, and each firing
-//! is a same-shard delivery. Cancelling sets a shared flag that the timer reads when it fires (a
-//! cancelled timer stays in the heap until then, and delivers nothing). A delivery scheduled from
+//! is a same-shard delivery. The handle and the timer share one allocation: cancelling sets its
+//! flag, which the timer reads when it fires (a cancelled timer stays in the heap until then, and
+//! delivers nothing). A delivery scheduled from
 //! an actor (`Ctx::schedule_*`) is bound to that actor's life: it ends when the actor stops. Any
 //! delivery ends when its target stops.
 //!
@@ -19,6 +20,8 @@ use crate::runtime::{Handle, Shared};
 use crate::shard::Shard;
 use crate::timers::TimerAction;
 use crate::Actor;
+use std::cell::UnsafeCell;
+use std::marker::PhantomData;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -29,19 +32,25 @@ use std::time::{Duration, Instant};
 pub const MIN_INTERVAL: Duration = Duration::from_micros(100);
 
 /// A scheduled delivery. Cloneable; `cancel` from any thread.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Scheduled {
-    cancelled: Arc<AtomicBool>,
+    delivery: Arc<dyn Flag>,
 }
 
 impl Scheduled {
     /// Stops it: no delivery happens after this returns (one already on its way may arrive).
     pub fn cancel(&self) {
-        self.cancelled.store(true, Ordering::Release);
+        self.delivery.cancelled().store(true, Ordering::Release);
     }
     /// Whether it was cancelled, or ended because its target or owner stopped.
     pub fn is_cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::Acquire)
+        self.delivery.cancelled().load(Ordering::Acquire)
+    }
+}
+
+impl std::fmt::Debug for Scheduled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scheduled").field("cancelled", &self.is_cancelled()).finish()
     }
 }
 
@@ -107,53 +116,102 @@ fn next_tick(due: Instant, interval: Duration, now: Instant) -> Instant {
     next
 }
 
-enum Plan {
-    Once,
-    Every { next: Instant, interval: Duration },
-    Cron(Box<cron::Schedule>),
+/// When a delivery fires again after firing at `now` (`None`: never).
+trait Plan: Send + 'static {
+    fn next(&mut self, now: Instant) -> Option<Instant>;
 }
 
-/// A timer task on a shard: fires, and says when to fire again.
-pub(crate) trait TimerTask: Send {
-    fn fire(self: Box<Self>, shard: &Shard, now: Instant) -> Option<(Instant, Box<dyn TimerTask>)>;
+/// Fires once.
+struct Once;
+impl Plan for Once {
+    fn next(&mut self, _: Instant) -> Option<Instant> {
+        None
+    }
 }
 
-struct Delivery<M, F> {
+/// Fixed rate on the grid `first + k * interval`.
+struct Every {
+    next: Instant,
+    interval: Duration,
+}
+impl Plan for Every {
+    fn next(&mut self, now: Instant) -> Option<Instant> {
+        self.next = next_tick(self.next, self.interval, now);
+        Some(self.next)
+    }
+}
+
+impl Plan for cron::Schedule {
+    fn next(&mut self, _: Instant) -> Option<Instant> {
+        next_cron(self)
+    }
+}
+
+/// One scheduled delivery, in one allocation shared by its handles (which read and set only
+/// `cancelled`) and by the target shard's timer heap (through the one [`Armed`]).
+struct Delivery<M, F, P> {
+    cancelled: AtomicBool,
     target: ActorId,
-    make: F,
-    plan: Plan,
-    cancelled: Arc<AtomicBool>,
-    /// The actor whose life bounds this delivery.
-    owner: Option<ActorId>,
-    _m: std::marker::PhantomData<fn() -> M>,
+    /// The actor whose life bounds this delivery (`target` when there is none).
+    owner: ActorId,
+    /// The message maker and the plan: touched only through the delivery's one `Armed`.
+    run: UnsafeCell<(F, P)>,
+    _m: PhantomData<fn() -> M>,
 }
 
-impl<M: Send + 'static, F: FnMut() -> M + Send + 'static> TimerTask for Delivery<M, F> {
-    fn fire(mut self: Box<Self>, shard: &Shard, now: Instant) -> Option<(Instant, Box<dyn TimerTask>)> {
+// SAFETY: `cancelled` is atomic; `run` is reached only by `Fire::fire`, which this module calls
+// only from `Armed::fire`, and exactly one `Armed` (not `Clone`, taken by value) exists per
+// delivery, so there is never more than one reference into `run`. `F` and `P` are `Send`, so
+// whichever thread drops the last `Arc` may drop them.
+unsafe impl<M, F: Send, P: Send> Sync for Delivery<M, F, P> {}
+
+/// The cancel flag of a delivery, as its handles see it.
+trait Flag: Send + Sync {
+    fn cancelled(&self) -> &AtomicBool;
+}
+impl<M: Send + 'static, F: FnMut() -> M + Send + 'static, P: Plan> Flag for Delivery<M, F, P> {
+    fn cancelled(&self) -> &AtomicBool {
+        &self.cancelled
+    }
+}
+
+/// A delivery as the target shard's timer heap sees it. Only `Armed::fire` calls `fire`.
+trait Fire: Send + Sync {
+    /// Delivers (unless cancelled or ended) and says when to fire again.
+    fn fire(&self, shard: &Shard, now: Instant) -> Option<Instant>;
+}
+
+impl<M: Send + 'static, F: FnMut() -> M + Send + 'static, P: Plan> Fire for Delivery<M, F, P> {
+    fn fire(&self, shard: &Shard, now: Instant) -> Option<Instant> {
         if self.cancelled.load(Ordering::Acquire) {
             return None;
         }
         let live = |id: ActorId| shard.shared.shards[id.shard()].slots.is_live(id.slot(), id.gen());
-        if !live(self.target) || self.owner.is_some_and(|o| !live(o)) {
+        if !live(self.target) || (self.owner != self.target && !live(self.owner)) {
             self.cancelled.store(true, Ordering::Release);
             return None;
         }
-        let msg = (self.make)();
-        shard.deliver_user(self.target, msg, 0);
-        let at = match &mut self.plan {
-            Plan::Once => return None,
-            Plan::Every { next, interval } => {
-                *next = next_tick(*next, *interval, now);
-                *next
-            }
-            Plan::Cron(s) => next_cron(s)?,
-        };
+        // SAFETY: called only from `Armed::fire`, which holds the delivery's one `Armed` by
+        // value: no other reference into `run` exists (see the `Sync` impl).
+        let (make, plan) = unsafe { &mut *self.run.get() };
+        shard.deliver_user(self.target, make(), 0);
+        plan.next(now)
+    }
+}
+
+/// The timer heap's share of a scheduled delivery: exactly one per delivery.
+pub(crate) struct Armed(Arc<dyn Fire>);
+
+impl Armed {
+    /// Fires on the target's shard; returns itself with the next instant when it repeats.
+    pub(crate) fn fire(self, shard: &Shard, now: Instant) -> Option<(Instant, Armed)> {
+        let at = self.0.fire(shard, now)?;
         Some((at, self))
     }
 }
 
 /// A timer on its way to its target's shard.
-struct ArmTimer(Instant, Box<dyn TimerTask>);
+struct ArmTimer(Instant, Armed);
 impl Deliver for ArmTimer {
     fn deliver(self, shard: &Shard, _: u64) {
         shard.add_timer(self.0, TimerAction::Task(self.1));
@@ -165,23 +223,22 @@ fn arm<M: Send + 'static>(
     target: &ActorRef<M>,
     at: Instant,
     make: impl FnMut() -> M + Send + 'static,
-    plan: Plan,
+    plan: impl Plan,
     owner: Option<ActorId>,
 ) -> Scheduled {
-    let cancelled = Arc::new(AtomicBool::new(false));
-    let task = Delivery {
+    let delivery = Arc::new(Delivery {
+        cancelled: AtomicBool::new(false),
         target: target.id(),
-        make,
-        plan,
-        cancelled: cancelled.clone(),
-        owner,
-        _m: std::marker::PhantomData,
-    };
-    let p = Packet::new(target.id().as_u64(), ArmTimer(at, Box::new(task)));
+        owner: owner.unwrap_or(target.id()),
+        run: UnsafeCell::new((make, plan)),
+        _m: PhantomData,
+    });
+    let handle = Scheduled { delivery: delivery.clone() };
+    let p = Packet::new(target.id().as_u64(), ArmTimer(at, Armed(delivery)));
     if shared.route(target.id().shard(), p).is_err() {
-        cancelled.store(true, Ordering::Release); // the runtime is down
+        handle.cancel(); // the runtime is down
     }
-    Scheduled { cancelled }
+    handle
 }
 
 fn once<M>(msg: M) -> impl FnMut() -> M + Send + 'static
@@ -201,7 +258,7 @@ struct Scheduler<'a> {
 
 impl Scheduler<'_> {
     fn once<M: Send + 'static>(&self, delay: Duration, target: &ActorRef<M>, msg: M) -> Scheduled {
-        arm(self.shared, target, Instant::now() + delay, once(msg), Plan::Once, self.owner)
+        arm(self.shared, target, Instant::now() + delay, once(msg), Once, self.owner)
     }
 
     fn every<M: Send + 'static>(
@@ -212,7 +269,7 @@ impl Scheduler<'_> {
         make: impl FnMut() -> M + Send + 'static,
     ) -> Scheduled {
         let first = Instant::now() + initial;
-        let plan = Plan::Every { next: first, interval: interval.max(MIN_INTERVAL) };
+        let plan = Every { next: first, interval: interval.max(MIN_INTERVAL) };
         arm(self.shared, target, first, make, plan, self.owner)
     }
 
@@ -228,7 +285,7 @@ impl Scheduler<'_> {
             field: "expression",
             detail: Some("it never fires".into()),
         })?;
-        Ok(arm(self.shared, target, first, make, Plan::Cron(Box::new(s)), self.owner))
+        Ok(arm(self.shared, target, first, make, s, self.owner))
     }
 }
 

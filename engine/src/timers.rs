@@ -1,4 +1,5 @@
-//! A shard's timers: a binary heap of deadlines over a slab of actions, with cancellation.
+//! A shard's timers: a binary heap of deadlines (nanoseconds since the shard's epoch) over a slab
+//! of actions, with cancellation.
 //!
 //! Cancelled entries are skipped lazily and the heap is rebuilt when they outnumber the live
 //! ones, so memory stays proportional to live timers.
@@ -20,7 +21,7 @@ pub(crate) enum TimerAction {
     /// An actor's idle timeout may have passed.
     Passivate(ActorId),
     /// A scheduled delivery.
-    Task(Box<dyn crate::scheduler::TimerTask>),
+    Task(crate::scheduler::Armed),
 }
 
 /// Handle to cancel a timer.
@@ -35,16 +36,33 @@ struct Slot {
     action: Option<TimerAction>,
 }
 
-#[derive(Default)]
 pub(crate) struct Timers {
-    heap: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    /// Deadlines as nanoseconds since `epoch` (16-byte heap entries instead of 24).
+    heap: BinaryHeap<Reverse<(u64, u32, u32)>>,
     slots: Vec<Slot>,
     free: Vec<u32>,
     live: usize,
+    epoch: Instant,
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Self { heap: BinaryHeap::new(), slots: Vec::new(), free: Vec::new(), live: 0, epoch: Instant::now() }
+    }
 }
 
 impl Timers {
+    /// `at` as nanoseconds since the epoch (a deadline before the epoch is due at once).
+    fn nanos(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.epoch).as_nanos() as u64
+    }
+
+    fn instant(&self, nanos: u64) -> Instant {
+        self.epoch + std::time::Duration::from_nanos(nanos)
+    }
+
     pub(crate) fn add(&mut self, at: Instant, action: TimerAction) -> TimerId {
+        let at = self.nanos(at);
         let idx = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -90,7 +108,7 @@ impl Timers {
     pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
         while let Some(Reverse((at, idx, gen))) = self.heap.peek().copied() {
             if self.is_current(idx, gen) {
-                return Some(at);
+                return Some(self.instant(at));
             }
             self.heap.pop();
         }
@@ -99,6 +117,7 @@ impl Timers {
 
     /// Takes one action whose deadline is `<= now`.
     pub(crate) fn pop_due(&mut self, now: Instant) -> Option<TimerAction> {
+        let now = self.nanos(now);
         loop {
             let Reverse((at, idx, gen)) = *self.heap.peek()?;
             if !self.is_current(idx, gen) {
