@@ -1,0 +1,15 @@
+//! Generates the wire types from `proto/` with prost-build, from a descriptor set that protox
+//! compiles in Rust: a fresh machine needs no `protoc`.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let files = ["corelane/remote/v1/envelope.proto", "corelane/remote/v1/system.proto"];
+    println!("cargo:rerun-if-changed=proto");
+    let fds = protox::compile(files, ["proto"])?;
+    prost_build::Config::new()
+        // `bytes` fields are `bytes::Bytes`: decoding a frame slices the payload out of the
+        // frame's buffer instead of copying it.
+        .bytes(["."])
+        .enable_type_names()
+        .compile_fds(fds)?;
+    Ok(())
+}

@@ -1,0 +1,319 @@
+//! Length-prefixed frames, sans-IO: bytes in, frames out; no sockets, no clock.
+//!
+//! A frame is a 4-byte little-endian length `n` followed by `n` bytes (one encoded envelope).
+//! `n` may not exceed the decoder's maximum: a larger prefix is an error as soon as the prefix
+//! is seen, before anything is buffered for it, and the stream cannot be resynchronised after it
+//! (the decoder keeps answering the same error).
+//!
+//! Decoding takes the stream as the `Bytes` chunks the transport hands over and slices frames
+//! out of them without copying; only a frame that straddles two chunks is assembled, once, in a
+//! side buffer.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+/// Bytes of the length prefix.
+pub const PREFIX_LEN: usize = 4;
+
+/// The default maximum frame length (prefix excluded): 8 MiB.
+pub const DEFAULT_MAX_FRAME: usize = 8 << 20;
+
+/// What can go wrong with the framing of a stream.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// A frame longer than the maximum: announced by a peer, or about to be encoded.
+    #[error("frame of {len} bytes exceeds the maximum of {max}")]
+    Oversized {
+        /// The frame's length.
+        len: u64,
+        /// The maximum.
+        max: usize,
+    },
+    /// The stream ended inside a frame.
+    #[error("stream ended inside a frame ({buffered} bytes of it received)")]
+    Truncated {
+        /// How many bytes of the unfinished frame (prefix included) had arrived.
+        buffered: usize,
+    },
+}
+
+/// Incremental frame decoder for one stream.
+///
+/// Push each chunk the transport delivers, then take frames until there are none:
+///
+/// ```
+/// use bytes::{Bytes, BytesMut};
+/// use corelane_proto::frame::{encode_frame, FrameDecoder, DEFAULT_MAX_FRAME};
+///
+/// let mut wire = BytesMut::new();
+/// encode_frame(b"hello", &mut wire, DEFAULT_MAX_FRAME)?;
+/// let wire = wire.freeze();
+///
+/// let mut dec = FrameDecoder::new(DEFAULT_MAX_FRAME);
+/// dec.push(wire.slice(..3)); // a chunk boundary inside the prefix
+/// assert_eq!(dec.next_frame()?, None);
+/// dec.push(wire.slice(3..));
+/// assert_eq!(dec.next_frame()?, Some(Bytes::from_static(b"hello")));
+/// assert_eq!(dec.next_frame()?, None);
+/// dec.finish()?; // the stream ended on a frame boundary
+/// # Ok::<(), corelane_proto::frame::FrameError>(())
+/// ```
+#[derive(Debug)]
+pub struct FrameDecoder {
+    max: usize,
+    /// A frame that straddles chunks, prefix included, being assembled. Empty when none.
+    partial: BytesMut,
+    /// The unread part of the last chunk pushed.
+    rest: Bytes,
+    /// Set once the stream is beyond repair.
+    failed: Option<FrameError>,
+}
+
+impl FrameDecoder {
+    /// A decoder that refuses frames longer than `max_frame` bytes.
+    pub fn new(max_frame: usize) -> Self {
+        Self { max: max_frame, partial: BytesMut::new(), rest: Bytes::new(), failed: None }
+    }
+
+    /// Hands over the next chunk of the stream.
+    pub fn push(&mut self, chunk: Bytes) {
+        if !self.rest.is_empty() {
+            // Unread bytes left: they begin an unfinished frame, which is assembled aside.
+            self.partial.extend_from_slice(&self.rest);
+        }
+        self.rest = chunk;
+    }
+
+    /// The next complete frame (without its prefix), `None` until more bytes arrive.
+    ///
+    /// # Errors
+    /// [`FrameError::Oversized`] when a prefix announces more than the maximum; the stream is
+    /// then unusable and every later call returns the same error.
+    pub fn next_frame(&mut self) -> Result<Option<Bytes>, FrameError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        if self.partial.is_empty() {
+            return self.frame_in_rest();
+        }
+        // Complete the prefix, then the body, from the front of `rest`.
+        if self.partial.len() < PREFIX_LEN && !self.fill_partial(PREFIX_LEN) {
+            return Ok(None);
+        }
+        let len = self.check(u32::from_le_bytes(self.partial[..PREFIX_LEN].try_into().unwrap()))?;
+        if !self.fill_partial(PREFIX_LEN + len) {
+            return Ok(None);
+        }
+        let mut frame = self.partial.split().freeze();
+        frame.advance(PREFIX_LEN);
+        Ok(Some(frame))
+    }
+
+    /// Tells the decoder the stream has ended.
+    ///
+    /// # Errors
+    /// [`FrameError::Truncated`] when it ended inside a frame; the error already returned by
+    /// `next_frame`, if any.
+    pub fn finish(&self) -> Result<(), FrameError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        match self.buffered() {
+            0 => Ok(()),
+            buffered => Err(FrameError::Truncated { buffered }),
+        }
+    }
+
+    /// Bytes received but not yet returned as a frame.
+    pub fn buffered(&self) -> usize {
+        self.partial.len() + self.rest.len()
+    }
+
+    /// A frame sliced straight out of `rest`, when all of it is there.
+    fn frame_in_rest(&mut self) -> Result<Option<Bytes>, FrameError> {
+        if self.rest.len() < PREFIX_LEN {
+            return Ok(None);
+        }
+        let len = self.check(u32::from_le_bytes(self.rest[..PREFIX_LEN].try_into().unwrap()))?;
+        if self.rest.len() < PREFIX_LEN + len {
+            return Ok(None);
+        }
+        self.rest.advance(PREFIX_LEN);
+        Ok(Some(self.rest.split_to(len)))
+    }
+
+    /// Moves bytes from `rest` into `partial` until it holds `want`; whether it does.
+    fn fill_partial(&mut self, want: usize) -> bool {
+        let take = (want - self.partial.len()).min(self.rest.len());
+        self.partial.extend_from_slice(&self.rest[..take]);
+        self.rest.advance(take);
+        self.partial.len() == want
+    }
+
+    fn check(&mut self, len: u32) -> Result<usize, FrameError> {
+        if len as u64 > self.max as u64 {
+            let e = FrameError::Oversized { len: len.into(), max: self.max };
+            self.failed = Some(e.clone());
+            return Err(e);
+        }
+        Ok(len as usize)
+    }
+}
+
+/// Appends `body` to `out` as one frame.
+///
+/// # Errors
+/// [`FrameError::Oversized`] when `body` is longer than `max_frame`; nothing is written.
+pub fn encode_frame(body: &[u8], out: &mut BytesMut, max_frame: usize) -> Result<(), FrameError> {
+    let len = frame_len(body.len(), max_frame)?;
+    out.reserve(PREFIX_LEN + body.len());
+    out.put_u32_le(len);
+    out.put_slice(body);
+    Ok(())
+}
+
+/// Appends `msg` to `out` as one frame, encoded in place (no intermediate buffer).
+///
+/// # Errors
+/// [`FrameError::Oversized`] when the encoded message is longer than `max_frame`; nothing is
+/// written.
+pub fn encode_message(
+    msg: &impl prost::Message,
+    out: &mut BytesMut,
+    max_frame: usize,
+) -> Result<(), FrameError> {
+    let n = msg.encoded_len();
+    let len = frame_len(n, max_frame)?;
+    out.reserve(PREFIX_LEN + n);
+    out.put_u32_le(len);
+    msg.encode_raw(out);
+    Ok(())
+}
+
+fn frame_len(n: usize, max_frame: usize) -> Result<u32, FrameError> {
+    match u32::try_from(n) {
+        Ok(len) if n <= max_frame => Ok(len),
+        _ => Err(FrameError::Oversized { len: n as u64, max: max_frame }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn wire(bodies: &[Vec<u8>]) -> Bytes {
+        let mut out = BytesMut::new();
+        for b in bodies {
+            encode_frame(b, &mut out, DEFAULT_MAX_FRAME).unwrap();
+        }
+        out.freeze()
+    }
+
+    /// Feeds `wire` cut at `cuts`, draining after each chunk.
+    fn decode(wire: &Bytes, cuts: &[usize], max: usize) -> (Vec<Bytes>, Result<(), FrameError>) {
+        let mut dec = FrameDecoder::new(max);
+        let mut frames = vec![];
+        let mut at = 0;
+        let mut bounds: Vec<usize> = cuts.iter().map(|c| c % (wire.len() + 1)).collect();
+        bounds.push(wire.len());
+        bounds.sort_unstable();
+        for b in bounds {
+            dec.push(wire.slice(at..b));
+            at = b;
+            loop {
+                match dec.next_frame() {
+                    Ok(Some(f)) => frames.push(f),
+                    Ok(None) => break,
+                    Err(e) => return (frames, Err(e)),
+                }
+            }
+        }
+        (frames, dec.finish())
+    }
+
+    proptest! {
+        #[test]
+        fn any_chunking_yields_the_same_frames(
+            bodies in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 0..20),
+            cuts in proptest::collection::vec(any::<usize>(), 0..40),
+        ) {
+            let w = wire(&bodies);
+            let (frames, end) = decode(&w, &cuts, DEFAULT_MAX_FRAME);
+            prop_assert_eq!(end, Ok(()));
+            prop_assert_eq!(frames.iter().map(|f| f.to_vec()).collect::<Vec<_>>(), bodies);
+        }
+
+        #[test]
+        fn a_cut_stream_is_truncated_never_a_frame_too_many(
+            bodies in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..100), 1..10),
+            cut in any::<usize>(),
+        ) {
+            let w = wire(&bodies);
+            let cut = cut % w.len();
+            let (frames, end) = decode(&w.slice(..cut), &[], DEFAULT_MAX_FRAME);
+            // Whatever decoded is a prefix of what was sent; the tail is reported.
+            prop_assert!(frames.len() <= bodies.len());
+            for (f, b) in frames.iter().zip(&bodies) {
+                prop_assert_eq!(&f[..], &b[..]);
+            }
+            let whole: usize = bodies[..frames.len()].iter().map(|b| b.len() + PREFIX_LEN).sum();
+            if whole == cut {
+                prop_assert_eq!(end, Ok(()));
+            } else {
+                prop_assert_eq!(end, Err(FrameError::Truncated { buffered: cut - whole }));
+            }
+        }
+
+        #[test]
+        fn garbage_never_panics(chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 0..20)) {
+            let mut dec = FrameDecoder::new(256);
+            for c in chunks {
+                dec.push(Bytes::from(c));
+                while let Ok(Some(f)) = dec.next_frame() {
+                    prop_assert!(f.len() <= 256);
+                }
+            }
+            let _ = dec.finish();
+        }
+    }
+
+    #[test]
+    fn an_oversized_prefix_fails_at_once_and_for_good() {
+        let mut dec = FrameDecoder::new(16);
+        let mut w = BytesMut::new();
+        w.put_u32_le(17);
+        dec.push(w.freeze());
+        let e = FrameError::Oversized { len: 17, max: 16 };
+        assert_eq!(dec.next_frame(), Err(e.clone()));
+        dec.push(Bytes::from_static(&[0; 17]));
+        assert_eq!(dec.next_frame(), Err(e.clone()));
+        assert_eq!(dec.finish(), Err(e));
+    }
+
+    #[test]
+    fn an_oversized_prefix_split_over_chunks_fails_too() {
+        let mut dec = FrameDecoder::new(16);
+        dec.push(Bytes::from_static(&[0xff, 0xff]));
+        assert_eq!(dec.next_frame(), Ok(None));
+        dec.push(Bytes::from_static(&[0xff, 0xff]));
+        assert_eq!(dec.next_frame(), Err(FrameError::Oversized { len: u32::MAX.into(), max: 16 }));
+    }
+
+    #[test]
+    fn frames_are_slices_of_the_chunk_not_copies() {
+        let w = wire(&[vec![1; 100], vec![2; 100]]);
+        let mut dec = FrameDecoder::new(DEFAULT_MAX_FRAME);
+        dec.push(w.clone());
+        let f = dec.next_frame().unwrap().unwrap();
+        assert_eq!(f.as_ptr(), w[PREFIX_LEN..].as_ptr());
+    }
+
+    #[test]
+    fn encoding_refuses_oversized_and_writes_nothing() {
+        let mut out = BytesMut::new();
+        assert_eq!(encode_frame(&[0; 9], &mut out, 8), Err(FrameError::Oversized { len: 9, max: 8 }));
+        assert!(out.is_empty());
+        encode_frame(&[0; 8], &mut out, 8).unwrap();
+        assert_eq!(out.len(), PREFIX_LEN + 8);
+    }
+}
