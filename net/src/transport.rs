@@ -1,0 +1,537 @@
+//! The net thread: one QUIC endpoint on a current-thread tokio runtime, one connection per peer,
+//! frames in and out.
+//!
+//! Any thread hands an envelope for a peer to [`Transport::send`]: a push onto the net thread's
+//! command queue, never a wait on the network. On the net thread each peer has a writer task
+//! that drains its queue into one buffer (all that is queued: the envelopes a shard produced in
+//! one turn go out together) and writes it to the connection's single outbound stream, so the
+//! order of a sender's messages to a peer is kept. Connections are opened on the first message
+//! (with backoff between failed attempts) or adopted from the peer when it dialed first, kept
+//! alive while open, and closed by their dialer after `idle_timeout` without messages.
+//!
+//! What arrives is framed (`corelane_proto::frame`), checked (`decode_envelope`) and handed to
+//! the [`Inbound`] with the peer's advertised address (from its `Hello`, the first frame of each
+//! stream). Bad input is reported and costs at most its connection: a malformed envelope is
+//! skipped (its frame is intact), an oversized frame or a stream that does not begin with
+//! `Hello` closes the connection, a stream cut inside a frame loses that frame.
+
+use crate::config::RemoteConfig;
+use crate::tls::{self, TlsError};
+use bytes::BytesMut;
+use corelane_proto::frame::{encode_message, FrameDecoder, FrameError};
+use corelane_proto::v1::system_message::Body;
+use corelane_proto::v1::{Envelope, Hello, Kind};
+use corelane_proto::{decode_envelope, decode_system, EnvelopeError, WIRE_VERSION};
+use parking_lot::Mutex;
+use quinn::{Connection, ConnectionError, Endpoint, SendStream, VarInt};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Application close codes.
+pub(crate) mod close {
+    use quinn::VarInt;
+    /// The dialer closed an idle connection.
+    pub(crate) const IDLE: VarInt = VarInt::from_u32(1);
+    /// The node is shutting down.
+    pub(crate) const SHUTDOWN: VarInt = VarInt::from_u32(2);
+    /// The peer sent a frame over the maximum.
+    pub(crate) const OVERSIZED: VarInt = VarInt::from_u32(3);
+    /// The peer broke the protocol (a stream that does not begin with `Hello`).
+    pub(crate) const PROTOCOL: VarInt = VarInt::from_u32(4);
+}
+
+/// Flush a writer's buffer once it holds this much, even if more is queued.
+const BATCH_BYTES: usize = 256 << 10;
+
+/// Input that could not be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum BadInput {
+    /// A frame that is not a usable envelope; skipped.
+    Envelope(EnvelopeError),
+    /// A broken stream: an oversized frame (the connection is closed) or a stream that ended
+    /// inside a frame (that frame is lost).
+    Frame(FrameError),
+    /// A stream that did not begin with `Hello` (the connection is closed).
+    NoHello,
+}
+
+/// Where the net thread hands what arrives. Called on the net thread: must not block.
+pub(crate) trait Inbound: Send + Sync + 'static {
+    /// A checked envelope from `peer` (its advertised address).
+    fn envelope(&self, peer: SocketAddr, env: Envelope);
+    /// `peer` is lost: it could not be reached, or its connection failed (not an idle or
+    /// orderly close).
+    fn peer_down(&self, peer: SocketAddr);
+    /// Input that could not be used, from `peer` if it had said who it is.
+    fn bad_input(&self, peer: Option<SocketAddr>, what: BadInput);
+    /// `count` envelopes for `peer` were not sent (unreachable peer, full queue, broken
+    /// connection, or too big to frame).
+    fn dropped(&self, peer: SocketAddr, count: usize);
+}
+
+/// A transport that could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// TLS set-up.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The endpoint could not bind, or the net thread could not start.
+    #[error("cannot start the net thread: {0}")]
+    Io(String),
+}
+
+enum Cmd {
+    Send(SocketAddr, Envelope, usize),
+    Shutdown,
+}
+
+/// The handle other threads hold.
+pub(crate) struct Transport {
+    cmds: mpsc::UnboundedSender<Cmd>,
+    local: SocketAddr,
+    me: SocketAddr,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Bytes queued per peer (shared with the writers), for `max_queued_bytes`.
+    queued: Arc<Mutex<HashMap<SocketAddr, Arc<AtomicUsize>>>>,
+    max_queued: usize,
+    inbound: Arc<dyn Inbound>,
+}
+
+impl Transport {
+    /// Binds the endpoint and starts the net thread.
+    pub(crate) fn start(cfg: &RemoteConfig, inbound: Arc<dyn Inbound>) -> Result<Self, StartError> {
+        let crypto = tls::crypto(&cfg.tls)?;
+        let (cmds, rx) = mpsc::unbounded_channel();
+        let (up_tx, up_rx) = std::sync::mpsc::channel();
+        let queued = Arc::new(Mutex::new(HashMap::new()));
+        let net = NetCfg {
+            bind: cfg.bind,
+            advertise: cfg.advertise,
+            max_frame: cfg.max_frame,
+            idle: cfg.idle_timeout,
+            keep_alive: cfg.keep_alive,
+            dead_after: cfg.dead_after,
+            backoff: (cfg.backoff_min, cfg.backoff_max),
+            attempts: cfg.connect_attempts.max(1),
+            core: cfg.net_core,
+        };
+        let (inb, q) = (inbound.clone(), queued.clone());
+        let thread = std::thread::Builder::new()
+            .name("corelane-net".into())
+            .spawn(move || net_thread(net, crypto, inb, q, rx, up_tx))
+            .map_err(|e| StartError::Io(e.to_string()))?;
+        let (local, me) = match up_rx.recv() {
+            Ok(Ok(addrs)) => addrs,
+            Ok(Err(e)) => return Err(StartError::Io(e)),
+            Err(_) => return Err(StartError::Io("the net thread died while starting".into())),
+        };
+        Ok(Self {
+            cmds,
+            local,
+            me,
+            thread: Mutex::new(Some(thread)),
+            queued,
+            max_queued: cfg.max_queued_bytes,
+            inbound,
+        })
+    }
+
+    /// The bound address.
+    pub(crate) fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The address this node gives itself on the wire.
+    pub(crate) fn advertised(&self) -> SocketAddr {
+        self.me
+    }
+
+    /// Queues `env` for `peer`. Never waits. An envelope over the peer's queue limit, or sent
+    /// after shutdown, is dropped and reported (`Inbound::dropped`).
+    pub(crate) fn send(&self, peer: SocketAddr, env: Envelope) {
+        let len = env_len(&env);
+        let q = self.queued.lock().entry(peer).or_default().clone();
+        if q.fetch_add(len, Ordering::Relaxed) + len > self.max_queued {
+            q.fetch_sub(len, Ordering::Relaxed);
+            self.inbound.dropped(peer, 1);
+            return;
+        }
+        if self.cmds.send(Cmd::Send(peer, env, len)).is_err() {
+            q.fetch_sub(len, Ordering::Relaxed);
+            self.inbound.dropped(peer, 1);
+        }
+    }
+
+    /// Closes every connection and stops the net thread. Idempotent.
+    pub(crate) fn shutdown(&self) {
+        let _ = self.cmds.send(Cmd::Shutdown);
+        if let Some(t) = self.thread.lock().take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Transport {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn env_len(env: &Envelope) -> usize {
+    prost::Message::encoded_len(env) + corelane_proto::frame::PREFIX_LEN
+}
+
+struct NetCfg {
+    bind: SocketAddr,
+    advertise: Option<SocketAddr>,
+    max_frame: usize,
+    idle: Duration,
+    keep_alive: Duration,
+    dead_after: Duration,
+    backoff: (Duration, Duration),
+    attempts: u32,
+    core: Option<usize>,
+}
+
+/// What the net thread's tasks share.
+struct Net {
+    endpoint: Endpoint,
+    me: SocketAddr,
+    server_name: String,
+    cfg: NetCfg,
+    inbound: Arc<dyn Inbound>,
+    peers: Mutex<HashMap<SocketAddr, Peer>>,
+    queued: Arc<Mutex<HashMap<SocketAddr, Arc<AtomicUsize>>>>,
+}
+
+/// A peer as the net thread knows it: its writer's queue, and the connection to use.
+struct Peer {
+    tx: mpsc::UnboundedSender<(Envelope, usize)>,
+    conn: Arc<Mutex<Option<Live>>>,
+}
+
+/// An open connection and its count of frames received, for the idle check.
+#[derive(Clone)]
+struct Live {
+    conn: Connection,
+    received: Arc<AtomicU64>,
+}
+
+impl Live {
+    fn is_open(&self) -> bool {
+        self.conn.close_reason().is_none()
+    }
+}
+
+type Up = std::sync::mpsc::Sender<Result<(SocketAddr, SocketAddr), String>>;
+
+fn net_thread(
+    cfg: NetCfg,
+    crypto: tls::Crypto,
+    inbound: Arc<dyn Inbound>,
+    queued: Arc<Mutex<HashMap<SocketAddr, Arc<AtomicUsize>>>>,
+    mut cmds: mpsc::UnboundedReceiver<Cmd>,
+    up: Up,
+) {
+    if let Some(core) = cfg.core {
+        core_affinity::set_for_current(core_affinity::CoreId { id: core });
+    }
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = up.send(Err(e.to_string()));
+            return;
+        }
+    };
+    rt.block_on(async move {
+        let mut transport = quinn::TransportConfig::default();
+        transport
+            .keep_alive_interval(Some(cfg.keep_alive))
+            .max_idle_timeout(cfg.dead_after.try_into().ok())
+            // Room for bursts on one stream: 8 MiB in flight per stream, 16 MiB per connection.
+            .stream_receive_window(VarInt::from_u32(8 << 20))
+            .receive_window(VarInt::from_u32(16 << 20))
+            .send_window(16 << 20);
+        let transport = Arc::new(transport);
+        let mut server = crypto.server;
+        server.transport_config(transport.clone());
+        let mut client = crypto.client;
+        client.transport_config(transport);
+        let mut endpoint = match Endpoint::server(server, cfg.bind) {
+            Ok(e) => e,
+            Err(e) => {
+                let _ = up.send(Err(format!("cannot bind {}: {e}", cfg.bind)));
+                return;
+            }
+        };
+        endpoint.set_default_client_config(client);
+        let local = match endpoint.local_addr() {
+            Ok(a) => a,
+            Err(e) => {
+                let _ = up.send(Err(e.to_string()));
+                return;
+            }
+        };
+        let me = cfg.advertise.unwrap_or(local);
+        let net = Arc::new(Net {
+            endpoint: endpoint.clone(),
+            me,
+            server_name: crypto.server_name,
+            cfg,
+            inbound,
+            peers: Mutex::new(HashMap::new()),
+            queued,
+        });
+        let _ = up.send(Ok((local, me)));
+        loop {
+            tokio::select! {
+                cmd = cmds.recv() => match cmd {
+                    Some(Cmd::Send(peer, env, len)) => net.peer(peer).tx.send((env, len)).unwrap_or_else(|_| net.inbound.dropped(peer, 1)),
+                    Some(Cmd::Shutdown) | None => break,
+                },
+                incoming = endpoint.accept() => match incoming {
+                    Some(incoming) => { tokio::spawn(accept(net.clone(), incoming)); }
+                    None => break,
+                },
+            }
+        }
+        endpoint.close(close::SHUTDOWN, b"shutdown");
+        // Let the close frames go out; the peers see an orderly close, not a loss.
+        let _ = tokio::time::timeout(Duration::from_millis(200), endpoint.wait_idle()).await;
+    });
+}
+
+impl Net {
+    /// The peer's entry, with a writer task started for it on first use.
+    fn peer(self: &Arc<Self>, addr: SocketAddr) -> Peer {
+        let mut peers = self.peers.lock();
+        if let Some(p) = peers.get(&addr) {
+            if !p.tx.is_closed() {
+                return Peer { tx: p.tx.clone(), conn: p.conn.clone() };
+            }
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let conn = Arc::new(Mutex::new(None));
+        let q = self.queued.lock().entry(addr).or_default().clone();
+        tokio::spawn(writer(self.clone(), addr, rx, conn.clone(), q));
+        peers.insert(addr, Peer { tx: tx.clone(), conn: conn.clone() });
+        Peer { tx, conn }
+    }
+
+    /// Adopts a connection the peer dialed, unless one to it is open already.
+    fn adopt(self: &Arc<Self>, addr: SocketAddr, live: &Live) {
+        let peer = self.peer(addr);
+        let mut slot = peer.conn.lock();
+        if !slot.as_ref().is_some_and(Live::is_open) {
+            *slot = Some(live.clone());
+        }
+    }
+
+    /// Dials `peer`, retrying with backoff; `None` after the last attempt.
+    async fn dial(self: &Arc<Self>, peer: SocketAddr) -> Option<Live> {
+        let (mut delay, max) = self.cfg.backoff;
+        for attempt in 1..=self.cfg.attempts {
+            let connecting = self.endpoint.connect(peer, &self.server_name);
+            match connecting {
+                Ok(c) => match c.await {
+                    Ok(conn) => {
+                        let live = Live { conn, received: Arc::new(AtomicU64::new(0)) };
+                        tokio::spawn(read_connection(self.clone(), live.clone(), Some(peer)));
+                        return Some(live);
+                    }
+                    Err(e) => tracing::debug!(%peer, attempt, "connection failed: {e}"),
+                },
+                Err(e) => tracing::debug!(%peer, attempt, "cannot connect: {e}"),
+            }
+            if attempt < self.cfg.attempts {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(max);
+            }
+        }
+        None
+    }
+}
+
+/// One peer's writer: batches its queue onto the connection's outbound stream.
+async fn writer(
+    net: Arc<Net>,
+    peer: SocketAddr,
+    mut rx: mpsc::UnboundedReceiver<(Envelope, usize)>,
+    slot: Arc<Mutex<Option<Live>>>,
+    queued: Arc<AtomicUsize>,
+) {
+    let mut out: Option<(Live, SendStream, bool)> = None; // (connection, stream, dialed by us)
+    let mut buf = BytesMut::with_capacity(64 << 10);
+    let mut seen = 0u64;
+    loop {
+        let first = match tokio::time::timeout(net.cfg.idle, rx.recv()).await {
+            Ok(Some(first)) => first,
+            Ok(None) => return,
+            Err(_) => {
+                // Idle: the dialer closes the connection unless messages came in meanwhile.
+                if let Some((live, _, true)) = &out {
+                    let now = live.received.load(Ordering::Relaxed);
+                    if now == seen {
+                        live.conn.close(close::IDLE, b"idle");
+                        out = None;
+                    }
+                    seen = now;
+                }
+                continue;
+            }
+        };
+        let mut batch = vec![first];
+        while batch.iter().map(|(_, l)| l).sum::<usize>() < BATCH_BYTES {
+            match rx.try_recv() {
+                Ok(e) => batch.push(e),
+                Err(_) => break,
+            }
+        }
+        queued.fetch_sub(batch.iter().map(|(_, l)| l).sum(), Ordering::Relaxed);
+        let count = batch.len();
+        if !out.as_ref().is_some_and(|(live, _, _)| live.is_open()) {
+            out = open(&net, peer, &slot).await;
+            if out.is_none() {
+                net.inbound.peer_down(peer);
+                net.inbound.dropped(peer, count);
+                continue;
+            }
+        }
+        let Some((_, stream, _)) = out.as_mut() else { continue };
+        let mut unframed = 0;
+        for (env, _) in &batch {
+            if encode_message(env, &mut buf, net.cfg.max_frame).is_err() {
+                unframed += 1;
+            }
+        }
+        if unframed > 0 {
+            net.inbound.dropped(peer, unframed);
+        }
+        if stream.write_all(&buf).await.is_err() {
+            // At most once: what was in this write is lost, not sent again.
+            net.inbound.dropped(peer, count - unframed);
+            out = None;
+        }
+        buf.clear();
+    }
+}
+
+/// The outbound stream to `peer`: on its open connection (dialed or adopted), or on a new one.
+async fn open(net: &Arc<Net>, peer: SocketAddr, slot: &Mutex<Option<Live>>) -> Option<(Live, SendStream, bool)> {
+    let existing = slot.lock().clone().filter(Live::is_open);
+    let (live, dialed) = match existing {
+        Some(l) => (l, false),
+        None => {
+            let l = net.dial(peer).await?;
+            *slot.lock() = Some(l.clone());
+            (l, true)
+        }
+    };
+    let mut stream = live.conn.open_uni().await.ok()?;
+    let hello = Envelope::system(0, 0, Body::Hello(Hello { node: net.me.to_string(), version: WIRE_VERSION }));
+    let mut buf = BytesMut::new();
+    encode_message(&hello, &mut buf, net.cfg.max_frame).ok()?;
+    stream.write_all(&buf).await.ok()?;
+    Some((live, stream, dialed))
+}
+
+async fn accept(net: Arc<Net>, incoming: quinn::Incoming) {
+    match incoming.await {
+        Ok(conn) => read_connection(net, Live { conn, received: Arc::new(AtomicU64::new(0)) }, None).await,
+        Err(e) => tracing::debug!("incoming connection failed: {e}"),
+    }
+}
+
+/// Reads every stream the peer opens on `live`; reports the peer lost when the connection
+/// fails (not when it is closed in order).
+async fn read_connection(net: Arc<Net>, live: Live, dialed: Option<SocketAddr>) {
+    let known = Arc::new(Mutex::new(dialed));
+    let err = loop {
+        match live.conn.accept_uni().await {
+            Ok(stream) => {
+                tokio::spawn(read_stream(net.clone(), live.clone(), stream, known.clone()));
+            }
+            Err(e) => break e,
+        }
+    };
+    let peer = *known.lock();
+    if let Some(peer) = peer {
+        let orderly = match &err {
+            ConnectionError::ApplicationClosed(c) => c.error_code == close::IDLE,
+            ConnectionError::LocallyClosed => true,
+            _ => false,
+        };
+        if !orderly {
+            net.inbound.peer_down(peer);
+        }
+    }
+}
+
+async fn read_stream(net: Arc<Net>, live: Live, mut stream: quinn::RecvStream, known: Arc<Mutex<Option<SocketAddr>>>) {
+    let mut dec = FrameDecoder::new(net.cfg.max_frame);
+    let mut peer: Option<SocketAddr> = None;
+    loop {
+        let chunk = match stream.read_chunk(usize::MAX, true).await {
+            Ok(Some(c)) => c.bytes,
+            Ok(None) | Err(_) => break,
+        };
+        dec.push(chunk);
+        loop {
+            let frame = match dec.next_frame() {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(e) => {
+                    net.inbound.bad_input(peer, BadInput::Frame(e));
+                    live.conn.close(close::OVERSIZED, b"oversized frame");
+                    return;
+                }
+            };
+            live.received.fetch_add(1, Ordering::Relaxed);
+            let env = match decode_envelope(frame) {
+                Ok(env) => env,
+                Err(e) => {
+                    if peer.is_none() {
+                        net.inbound.bad_input(None, BadInput::NoHello);
+                        live.conn.close(close::PROTOCOL, b"no hello");
+                        return;
+                    }
+                    net.inbound.bad_input(peer, BadInput::Envelope(e));
+                    continue;
+                }
+            };
+            match peer {
+                Some(p) => net.inbound.envelope(p, env),
+                None => match hello(&env) {
+                    Some(p) => {
+                        peer = Some(p);
+                        *known.lock() = Some(p);
+                        net.adopt(p, &live);
+                    }
+                    None => {
+                        net.inbound.bad_input(None, BadInput::NoHello);
+                        live.conn.close(close::PROTOCOL, b"no hello");
+                        return;
+                    }
+                },
+            }
+        }
+    }
+    if let Err(e) = dec.finish() {
+        net.inbound.bad_input(peer, BadInput::Frame(e));
+    }
+}
+
+/// The advertised address in a `Hello`.
+fn hello(env: &Envelope) -> Option<SocketAddr> {
+    if env.kind() != Kind::System {
+        return None;
+    }
+    match decode_system(env.payload.clone()) {
+        Ok(Body::Hello(h)) if h.version == WIRE_VERSION => h.node.parse().ok(),
+        _ => None,
+    }
+}
