@@ -10,6 +10,7 @@ use crate::events::Event;
 use crate::id::ActorId;
 use crate::runtime::{Handle, Placement};
 use crate::shard::Shard;
+use crate::signal::StopReason;
 use crate::spawn_options::SpawnOptions;
 use std::future::Future;
 use std::ptr::NonNull;
@@ -75,6 +76,14 @@ impl<A: Actor> Ctx<A> {
     /// (within the stop timeout), its children stop first, nothing new is accepted.
     pub fn stop(&self) {
         self.shard().deliver_system(self.id(), SystemMsg::Stop(None));
+    }
+
+    /// Stops this actor gracefully, as `stop` does, with `reason` as the reason its watchers
+    /// are told (for actors that stand in for something else: a remote actor's local stand-in
+    /// stops with the remote actor's reason, or `NodeDown`).
+    pub fn stop_because(&self, reason: StopReason) {
+        self.cell().ext().stop_reason = reason;
+        self.stop();
     }
 
     /// Messages waiting in this actor's mailbox.

@@ -22,10 +22,19 @@ pub enum DeadLetterReason {
     /// A bounded mailbox was full: the message was dropped by its overflow policy (the newest
     /// or the oldest), or rejected where no sender could take it back.
     MailboxFull,
+    /// From another node, for an actor this node does not know (never exposed, or gone).
+    UnknownTarget,
+    /// From another node, of a manifest no codec here accepts (or accepts only as an ask
+    /// where it came as a tell).
+    UnknownManifest,
+    /// From another node, a frame or payload that did not decode.
+    Malformed,
+    /// For another node that could not be reached, or lost with its connection.
+    Unreachable,
 }
 
 /// Number of dead-letter reasons.
-pub(crate) const REASONS: usize = 7;
+pub(crate) const REASONS: usize = 11;
 
 impl DeadLetterReason {
     /// Every reason, in index order.
@@ -37,6 +46,10 @@ impl DeadLetterReason {
         DeadLetterReason::HandlerFailed,
         DeadLetterReason::TypeMismatch,
         DeadLetterReason::MailboxFull,
+        DeadLetterReason::UnknownTarget,
+        DeadLetterReason::UnknownManifest,
+        DeadLetterReason::Malformed,
+        DeadLetterReason::Unreachable,
     ];
     pub(crate) fn index(self) -> usize {
         self as usize

@@ -424,6 +424,23 @@ pub struct Handle {
 }
 
 impl Handle {
+    /// A linked request/answer pair for answers that come from outside an actor's `ask` (a
+    /// remote node's reply, a callback): whoever holds the `Reply` answers once; the `Pending`
+    /// waits as any ask does (the runtime's `ask_timeout` unless set).
+    pub fn request<T: Send + 'static>(&self) -> (crate::Reply<T>, crate::Pending<T>) {
+        crate::ask::pair(&self.shared, self.shared.cfg.ask_timeout)
+    }
+
+    /// Counts `count` dead letters of type `message_type` that happened outside any actor's
+    /// send (remoting: what arrived for nobody, or could not leave), and publishes them.
+    pub fn record_dead_letters(&self, reason: DeadLetterReason, message_type: &'static str, count: u64) {
+        if count == 0 {
+            return;
+        }
+        self.shared.off_shard_dead.add(reason, count);
+        self.shared.events.publish(|| Event::Deadletter { target: None, message_type, reason, count });
+    }
+
     /// Number of shards.
     pub fn shard_count(&self) -> usize {
         self.shared.shards.len()

@@ -17,6 +17,8 @@ pub enum StopReason {
     Passivated,
     /// It was already gone when the watch arrived (or never existed).
     NotFound,
+    /// The node it lived on was lost (remoting: the connection to that node failed).
+    NodeDown,
 }
 
 /// A notice for an actor, handled before its user messages.

@@ -1,15 +1,40 @@
-//! corelane remoting.
+//! corelane remoting: nodes that reach each other's actors over QUIC.
+//!
+//! A [`Node`] is a runtime plus one QUIC endpoint (quinn, TLS 1.3 always) on a dedicated net
+//! thread. Other nodes reach its actors through [`RemoteRef`]s: `tell`, `ask`, batches,
+//! `forward`, `stop`, `watch`, remote scheduling; and the node itself through [`RemoteNode`]:
+//! `lookup` by name, `spawn` of registered kinds, `respawn`. Messages travel as prost
+//! envelopes (`corelane-proto`) carrying payloads of any [`RemoteMessage`] type; a
+//! [`Protocol`] says which wire messages an actor type accepts and how each becomes one of its
+//! messages. See `docs/remoting.md` for addressing, guarantees and failure behaviour.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod codec;
 pub mod config;
+mod dispatch;
+mod error;
+mod node;
+mod protocol;
+mod remote_node;
+mod remote_ref;
+mod remote_schedule;
+mod remote_watch;
+mod spawn;
+mod target;
 pub mod tls;
 mod transport;
 
+pub use codec::{CodecError, RemoteMessage};
 pub use config::RemoteConfig;
+pub use error::{ErrorCode, RemoteAskError, RemoteSendError, StartError};
+pub use node::Node;
+pub use protocol::Protocol;
+pub use remote_node::RemoteNode;
+pub use remote_ref::{RemoteAsk, RemoteBatchAsk, RemoteRef};
+pub use remote_schedule::RemoteScheduled;
 pub use tls::{Tls, TlsError, TlsPem};
-pub use transport::StartError;
 
 #[cfg(test)]
 mod transport_tests;

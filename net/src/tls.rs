@@ -44,7 +44,10 @@ pub struct TlsPem {
 
 impl std::fmt::Debug for TlsPem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsPem").field("mutual", &self.mutual).field("server_name", &self.server_name).finish()
+        f.debug_struct("TlsPem")
+            .field("mutual", &self.mutual)
+            .field("server_name", &self.server_name)
+            .finish()
     }
 }
 
@@ -54,7 +57,9 @@ impl TlsPem {
     /// # Errors
     /// The file that could not be read.
     pub fn from_files(cert_chain: &Path, key: &Path, ca: &Path, mutual: bool) -> Result<Self, TlsError> {
-        let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| TlsError::Read(p.display().to_string(), e.to_string()));
+        let read = |p: &Path| {
+            std::fs::read_to_string(p).map_err(|e| TlsError::Read(p.display().to_string(), e.to_string()))
+        };
         Ok(Self {
             cert_chain: read(cert_chain)?,
             key: read(key)?,
@@ -104,7 +109,8 @@ pub(crate) fn crypto(tls: &Tls) -> Result<Crypto, TlsError> {
                  authenticated. Use Tls::Pem in production."
             );
             let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).map_err(cfg_err)?;
-            let key = PrivateKeyDer::try_from(ck.signing_key.serialize_der()).map_err(|e| TlsError::Pem("key", e.into()))?;
+            let key = PrivateKeyDer::try_from(ck.signing_key.serialize_der())
+                .map_err(|e| TlsError::Pem("key", e.into()))?;
             (vec![ck.cert.der().clone()], key, None, false, "localhost".to_string())
         }
         Tls::Pem(pem) => {
@@ -114,10 +120,13 @@ pub(crate) fn crypto(tls: &Tls) -> Result<Crypto, TlsError> {
             if chain.is_empty() {
                 return Err(TlsError::Pem("certificate chain", "no certificate".into()));
             }
-            let key = PrivateKeyDer::from_pem_slice(pem.key.as_bytes()).map_err(|e| TlsError::Pem("key", e.to_string()))?;
+            let key = PrivateKeyDer::from_pem_slice(pem.key.as_bytes())
+                .map_err(|e| TlsError::Pem("key", e.to_string()))?;
             let mut roots = RootCertStore::empty();
             for ca in CertificateDer::pem_slice_iter(pem.ca.as_bytes()) {
-                roots.add(ca.map_err(|e| TlsError::Pem("CA", e.to_string()))?).map_err(|e| TlsError::Pem("CA", e.to_string()))?;
+                roots
+                    .add(ca.map_err(|e| TlsError::Pem("CA", e.to_string()))?)
+                    .map_err(|e| TlsError::Pem("CA", e.to_string()))?;
             }
             if roots.is_empty() {
                 return Err(TlsError::Pem("CA", "no certificate".into()));
@@ -157,7 +166,9 @@ pub(crate) fn crypto(tls: &Tls) -> Result<Crypto, TlsError> {
     client.alpn_protocols = vec![ALPN.to_vec()];
 
     Ok(Crypto {
-        server: quinn::ServerConfig::with_crypto(Arc::new(QuicServerConfig::try_from(server).map_err(cfg_err)?)),
+        server: quinn::ServerConfig::with_crypto(Arc::new(
+            QuicServerConfig::try_from(server).map_err(cfg_err)?,
+        )),
         client: quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(client).map_err(cfg_err)?)),
         server_name,
     })

@@ -92,7 +92,6 @@ enum Cmd {
 /// The handle other threads hold.
 pub(crate) struct Transport {
     cmds: mpsc::UnboundedSender<Cmd>,
-    local: SocketAddr,
     me: SocketAddr,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Bytes queued per peer (shared with the writers), for `max_queued_bytes`.
@@ -124,25 +123,19 @@ impl Transport {
             .name("corelane-net".into())
             .spawn(move || net_thread(net, crypto, inb, q, rx, up_tx))
             .map_err(|e| StartError::Io(e.to_string()))?;
-        let (local, me) = match up_rx.recv() {
+        let me = match up_rx.recv() {
             Ok(Ok(addrs)) => addrs,
             Ok(Err(e)) => return Err(StartError::Io(e)),
             Err(_) => return Err(StartError::Io("the net thread died while starting".into())),
         };
         Ok(Self {
             cmds,
-            local,
             me,
             thread: Mutex::new(Some(thread)),
             queued,
             max_queued: cfg.max_queued_bytes,
             inbound,
         })
-    }
-
-    /// The bound address.
-    pub(crate) fn local_addr(&self) -> SocketAddr {
-        self.local
     }
 
     /// The address this node gives itself on the wire.
@@ -227,7 +220,7 @@ impl Live {
     }
 }
 
-type Up = std::sync::mpsc::Sender<Result<(SocketAddr, SocketAddr), String>>;
+type Up = std::sync::mpsc::Sender<Result<SocketAddr, String>>;
 
 fn net_thread(
     cfg: NetCfg,
@@ -286,7 +279,7 @@ fn net_thread(
             peers: Mutex::new(HashMap::new()),
             queued,
         });
-        let _ = up.send(Ok((local, me)));
+        let _ = up.send(Ok(me));
         loop {
             tokio::select! {
                 cmd = cmds.recv() => match cmd {
@@ -421,7 +414,11 @@ async fn writer(
 }
 
 /// The outbound stream to `peer`: on its open connection (dialed or adopted), or on a new one.
-async fn open(net: &Arc<Net>, peer: SocketAddr, slot: &Mutex<Option<Live>>) -> Option<(Live, SendStream, bool)> {
+async fn open(
+    net: &Arc<Net>,
+    peer: SocketAddr,
+    slot: &Mutex<Option<Live>>,
+) -> Option<(Live, SendStream, bool)> {
     let existing = slot.lock().clone().filter(Live::is_open);
     let (live, dialed) = match existing {
         Some(l) => (l, false),
@@ -432,7 +429,8 @@ async fn open(net: &Arc<Net>, peer: SocketAddr, slot: &Mutex<Option<Live>>) -> O
         }
     };
     let mut stream = live.conn.open_uni().await.ok()?;
-    let hello = Envelope::system(0, 0, Body::Hello(Hello { node: net.me.to_string(), version: WIRE_VERSION }));
+    let hello =
+        Envelope::system(0, 0, Body::Hello(Hello { node: net.me.to_string(), version: WIRE_VERSION }));
     let mut buf = BytesMut::new();
     encode_message(&hello, &mut buf, net.cfg.max_frame).ok()?;
     stream.write_all(&buf).await.ok()?;
@@ -471,7 +469,12 @@ async fn read_connection(net: Arc<Net>, live: Live, dialed: Option<SocketAddr>) 
     }
 }
 
-async fn read_stream(net: Arc<Net>, live: Live, mut stream: quinn::RecvStream, known: Arc<Mutex<Option<SocketAddr>>>) {
+async fn read_stream(
+    net: Arc<Net>,
+    live: Live,
+    mut stream: quinn::RecvStream,
+    known: Arc<Mutex<Option<SocketAddr>>>,
+) {
     let mut dec = FrameDecoder::new(net.cfg.max_frame);
     let mut peer: Option<SocketAddr> = None;
     loop {

@@ -42,11 +42,9 @@ pub(crate) fn node(cfg: RemoteConfig) -> (Transport, Receiver<Event>) {
 }
 
 fn next_envelope(rx: &Receiver<Event>) -> (SocketAddr, Envelope) {
-    loop {
-        match rx.recv_timeout(WAIT).expect("an envelope within the wait") {
-            Event::Envelope(p, e) => return (p, e),
-            other => panic!("expected an envelope, got {other:?}"),
-        }
+    match rx.recv_timeout(WAIT).expect("an envelope within the wait") {
+        Event::Envelope(p, e) => (p, e),
+        other => panic!("expected an envelope, got {other:?}"),
     }
 }
 
@@ -71,7 +69,8 @@ fn envelopes_arrive_in_order_and_replies_come_back() {
 
 #[test]
 fn an_unreachable_peer_is_reported_down_and_its_messages_dropped() {
-    let cfg = RemoteConfig { connect_attempts: 2, backoff_min: Duration::from_millis(1), ..Default::default() };
+    let cfg =
+        RemoteConfig { connect_attempts: 2, backoff_min: Duration::from_millis(1), ..Default::default() };
     let (a, arx) = node(cfg);
     // A port nobody listens on: bind a UDP socket, note its port, close it.
     let gone = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
@@ -159,14 +158,102 @@ fn mutual_tls_accepts_a_ca_signed_peer_and_rejects_others() {
     for tls in [other.node_tls(true), Tls::DevSelfSigned] {
         let (bad, brx) = node(quick(tls));
         bad.send(server.advertised(), Envelope::tell(2, "t", Bytes::new()));
-        loop {
-            match brx.recv_timeout(WAIT).expect("the rejected peer hears of it") {
-                // TLS 1.3: the client may finish its side of the handshake before the server
-                // refuses its certificate, so it hears of the refusal either way.
-                Event::Dropped(..) | Event::Down(_) => break,
-                e => panic!("unexpected {e:?}"),
-            }
+        match brx.recv_timeout(WAIT).expect("the rejected peer hears of it") {
+            // TLS 1.3: the client may finish its side of the handshake before the server
+            // refuses its certificate, so it hears of the refusal either way.
+            Event::Dropped(..) | Event::Down(_) => {}
+            e => panic!("unexpected {e:?}"),
         }
         assert!(srx.try_recv().is_err(), "nothing from an unauthenticated peer reached the server");
+    }
+}
+
+/// Raw bytes on a fresh connection to `to`, each item one uni stream (finished after it).
+fn raw_streams(to: SocketAddr, streams: Vec<Vec<u8>>) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async move {
+        let crypto = crate::tls::crypto(&Tls::DevSelfSigned).unwrap();
+        let mut ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+        ep.set_default_client_config(crypto.client);
+        let conn = ep.connect(to, "localhost").unwrap().await.unwrap();
+        for bytes in streams {
+            let mut s = conn.open_uni().await.unwrap();
+            s.write_all(&bytes).await.unwrap();
+            s.finish().unwrap();
+            let _ = s.stopped().await;
+        }
+        conn.close(0u32.into(), b"");
+        ep.wait_idle().await;
+    });
+}
+
+fn frame(body: &[u8]) -> Vec<u8> {
+    let mut out = bytes::BytesMut::new();
+    corelane_proto::frame::encode_frame(body, &mut out, usize::MAX).unwrap();
+    out.to_vec()
+}
+
+fn hello_from(addr: SocketAddr) -> Vec<u8> {
+    use corelane_proto::v1::{system_message::Body, Hello};
+    use prost::Message;
+    let h = Envelope::system(
+        0,
+        0,
+        Body::Hello(Hello { node: addr.to_string(), version: corelane_proto::WIRE_VERSION }),
+    );
+    frame(&h.encode_to_vec())
+}
+
+/// The next report of bad input, skipping the loss reports of the raw clients' closes.
+fn next_bad(rx: &Receiver<Event>) -> (Option<SocketAddr>, BadInput) {
+    loop {
+        match rx.recv_timeout(WAIT).expect("a report within the wait") {
+            Event::Bad(p, what) => return (p, what),
+            Event::Down(_) => {}
+            e => panic!("expected bad input, got {e:?}"),
+        }
+    }
+}
+
+#[test]
+fn bad_input_is_reported_and_costs_at_most_its_connection() {
+    use corelane_proto::frame::FrameError;
+    use prost::Message;
+    let (b, brx) = node(RemoteConfig { max_frame: 1024, ..Default::default() });
+    let me: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let good = frame(&Envelope::tell(5, "t", Bytes::new()).encode_to_vec());
+
+    // Garbage in a frame after hello: skipped, the next frame arrives.
+    let mut s = hello_from(me);
+    s.extend(frame(&[0xff; 12]));
+    s.extend(&good);
+    // A stream cut inside a frame: that frame is lost.
+    let mut cut = hello_from(me);
+    cut.extend(&good[..good.len() - 1]);
+    raw_streams(b.advertised(), vec![s, cut]);
+    assert!(matches!(next_bad(&brx), (Some(p), BadInput::Envelope(_)) if p == me));
+    assert!(matches!(next_envelope(&brx), (p, e) if p == me && e.target == 5));
+    match next_bad(&brx) {
+        (Some(p), BadInput::Frame(FrameError::Truncated { .. })) => assert_eq!(p, me),
+        e => panic!("unexpected {e:?}"),
+    }
+
+    // No hello; and an oversized frame: each closes its connection.
+    raw_streams(b.advertised(), vec![good.clone()]);
+    assert_eq!(next_bad(&brx), (None, BadInput::NoHello));
+    let mut big = hello_from(me);
+    big.extend(frame(&[0; 2000]));
+    raw_streams(b.advertised(), vec![big]);
+    assert_eq!(next_bad(&brx), (Some(me), BadInput::Frame(FrameError::Oversized { len: 2000, max: 1024 })));
+
+    // The node still serves everyone else.
+    let (a, _arx) = node(RemoteConfig::default());
+    a.send(b.advertised(), Envelope::tell(6, "t", Bytes::new()));
+    loop {
+        match brx.recv_timeout(WAIT).expect("the good peer's envelope") {
+            Event::Envelope(p, e) => break assert_eq!((p, e.target), (a.advertised(), 6)),
+            Event::Down(_) => {}
+            e => panic!("unexpected {e:?}"),
+        }
     }
 }

@@ -110,17 +110,6 @@ impl Envelope {
             ..Default::default()
         }
     }
-
-    /// The reply to the system request `correlation_id`.
-    pub fn system_reply(correlation_id: u64, body: Body) -> Self {
-        let msg = SystemMessage { body: Some(body) };
-        Self {
-            correlation_id,
-            kind: Kind::Reply.into(),
-            payload: msg.encode_to_vec().into(),
-            ..Default::default()
-        }
-    }
 }
 
 #[cfg(test)]

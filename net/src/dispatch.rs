@@ -1,0 +1,215 @@
+//! What a node does with what arrives: messages for its actors, answers to its asks, system
+//! requests, and the loss of peers. Runs on the net thread and never blocks it: waiting (for
+//! an actor's answer, for a stop) happens in tasks of the net thread's runtime.
+
+use crate::error::{ErrorCode, RemoteAskError};
+use crate::node::{refused, Inner};
+use crate::protocol::{Answer, Refusal};
+use crate::target::Target;
+use crate::transport::{BadInput, Inbound};
+use corelane::{AskError, DeadLetterReason};
+use corelane_proto::decode_system;
+use corelane_proto::v1::system_message::Body;
+use corelane_proto::v1::{ActorAddress, Done, Envelope, Found, Kind};
+use prost::{Message, Name};
+use std::net::SocketAddr;
+use std::sync::{Arc, Weak};
+
+/// The node's side of the transport (weak: the transport must not keep the node alive).
+pub(crate) struct Dispatch(pub(crate) Weak<Inner>);
+
+impl Inbound for Dispatch {
+    fn envelope(&self, peer: SocketAddr, env: Envelope) {
+        let Some(node) = self.0.upgrade() else { return };
+        match env.kind() {
+            Kind::Tell => tell(&node, env),
+            Kind::Ask => ask(&node, peer, env),
+            Kind::Reply => answer(&node, env.correlation_id, Ok(env)),
+            Kind::Error => {
+                let corr = env.correlation_id;
+                answer(&node, corr, Err(refused(env.payload)))
+            }
+            Kind::System => system(&node, peer, env),
+            Kind::Unspecified => node.dead_letter(DeadLetterReason::Malformed, "envelope"),
+        }
+    }
+
+    fn peer_down(&self, peer: SocketAddr) {
+        let Some(node) = self.0.upgrade() else { return };
+        let lost: Vec<_> = {
+            let mut pending = node.pending.lock();
+            let ids: Vec<u64> = pending.iter().filter(|(_, w)| w.peer == peer).map(|(id, _)| *id).collect();
+            ids.into_iter().filter_map(|id| pending.remove(&id)).collect()
+        };
+        for w in lost {
+            w.finish.finish(Err(RemoteAskError::NodeDown));
+        }
+        crate::remote_watch::node_down(&node, peer);
+    }
+
+    fn bad_input(&self, peer: Option<SocketAddr>, what: BadInput) {
+        let Some(node) = self.0.upgrade() else { return };
+        tracing::debug!(?peer, ?what, "bad input");
+        node.dead_letter(DeadLetterReason::Malformed, "frame");
+    }
+
+    fn dropped(&self, _peer: SocketAddr, count: usize) {
+        let Some(node) = self.0.upgrade() else { return };
+        node.rt.record_dead_letters(DeadLetterReason::Unreachable, "envelope", count as u64);
+    }
+}
+
+fn target(node: &Inner, id: u64) -> Option<Arc<dyn Target>> {
+    node.exposed.read().get(&id).cloned()
+}
+
+/// The dead-letter reason and the error code of a refusal.
+pub(crate) fn refusal(r: &Refusal) -> (DeadLetterReason, ErrorCode, String) {
+    match r {
+        Refusal::UnknownManifest(m) => {
+            (DeadLetterReason::UnknownManifest, ErrorCode::UnknownManifest, format!("no codec for {m}"))
+        }
+        Refusal::NotThisWay(m) => (
+            DeadLetterReason::UnknownManifest,
+            ErrorCode::UnknownManifest,
+            format!("{m} is not accepted this way (tell versus ask)"),
+        ),
+        Refusal::Malformed(e) => (DeadLetterReason::Malformed, ErrorCode::Malformed, e.to_string()),
+    }
+}
+
+fn tell(node: &Inner, env: Envelope) {
+    let Some(t) = target(node, env.target) else {
+        return node.dead_letter(DeadLetterReason::UnknownTarget, "remote tell");
+    };
+    if let Err(r) = t.tell(&env.manifest, env.payload) {
+        node.dead_letter(refusal(&r).0, "remote tell");
+    }
+}
+
+fn ask(node: &Arc<Inner>, peer: SocketAddr, env: Envelope) {
+    let corr = env.correlation_id;
+    let Some(t) = target(node, env.target).filter(|t| t.is_alive()) else {
+        node.dead_letter(DeadLetterReason::UnknownTarget, "remote ask");
+        return fail(node, peer, corr, ErrorCode::UnknownTarget, format!("no actor {:#x} here", env.target));
+    };
+    match t.ask(&env.manifest, env.payload, &node.rt) {
+        Ok(answer) => reply_when_answered(node, peer, corr, answer),
+        Err(r) => {
+            let (reason, code, detail) = refusal(&r);
+            node.dead_letter(reason, "remote ask");
+            fail(node, peer, corr, code, detail);
+        }
+    }
+}
+
+/// Waits (in a task of the net thread) for a local actor's answer, and sends it back.
+fn reply_when_answered(node: &Arc<Inner>, peer: SocketAddr, corr: u64, answer: Answer) {
+    let weak = Arc::downgrade(node);
+    let limit = node.serve_timeout;
+    tokio::spawn(async move {
+        let outcome = tokio::time::timeout(limit, answer).await;
+        let Some(node) = weak.upgrade() else { return };
+        let env = match outcome {
+            Ok(Ok((manifest, bytes))) => Envelope::reply(corr, manifest, bytes),
+            Ok(Err(AskError::NoReply)) => Envelope::error(
+                corr,
+                ErrorCode::Failed,
+                "the actor stopped or dropped the request unanswered",
+            ),
+            Ok(Err(e)) => Envelope::error(corr, ErrorCode::Failed, e.to_string()),
+            Err(_) => Envelope::error(corr, ErrorCode::Failed, "no answer within the node's serve timeout"),
+        };
+        if node.send(peer, env).is_err() {
+            // The answer is larger than a frame: say so instead.
+            let _ = node
+                .send(peer, Envelope::error(corr, ErrorCode::Failed, "the answer exceeds the maximum frame"));
+        }
+    });
+}
+
+pub(crate) fn fail(node: &Inner, peer: SocketAddr, corr: u64, code: ErrorCode, detail: String) {
+    if corr != 0 {
+        let _ = node.send(peer, Envelope::error(corr, code, detail));
+    }
+}
+
+/// An answer (or error) for one of this node's asks.
+fn answer(node: &Inner, corr: u64, outcome: Result<Envelope, RemoteAskError>) {
+    let waiting = node.pending.lock().remove(&corr);
+    match waiting {
+        Some(w) if !w.finish.abandoned() => w.finish.finish(outcome),
+        // The asker gave up (timed out, or dropped its `RemoteAsk`).
+        _ => node.dead_letter(DeadLetterReason::LateReply, "remote reply"),
+    }
+}
+
+pub(crate) fn found(node: &Inner, peer: SocketAddr, corr: u64, t: Arc<dyn Target>) {
+    let id = t.untyped().id().as_u64();
+    node.exposed.write().insert(id, t);
+    let f = Found { actor: Some(ActorAddress { node: node.me().to_string(), id }) };
+    let _ = node.send(peer, Envelope::reply(corr, Found::full_name(), f.encode_to_vec().into()));
+}
+
+pub(crate) fn done(node: &Inner, peer: SocketAddr, corr: u64) {
+    let _ = node.send(peer, Envelope::reply(corr, Done::full_name(), Done {}.encode_to_vec().into()));
+}
+
+fn system(node: &Arc<Inner>, peer: SocketAddr, env: Envelope) {
+    let corr = env.correlation_id;
+    let body = match decode_system(env.payload) {
+        Ok(b) => b,
+        Err(e) => {
+            node.dead_letter(DeadLetterReason::Malformed, "system message");
+            return fail(node, peer, corr, ErrorCode::Malformed, e.to_string());
+        }
+    };
+    match body {
+        Body::Hello(_) => {}
+        Body::Lookup(l) => {
+            let hit = node.protocols.read().values().find_map(|p| p.lookup(&node.rt, &l.name));
+            match hit {
+                Some(t) => found(node, peer, corr, t),
+                None => fail(
+                    node,
+                    peer,
+                    corr,
+                    ErrorCode::NotFound,
+                    format!("no actor named {:?} is served here", l.name),
+                ),
+            }
+        }
+        Body::Spawn(s) => match crate::spawn::spawn(node, &s.kind, &s.name) {
+            Ok(t) => found(node, peer, corr, t),
+            Err((code, detail)) => fail(node, peer, corr, code, detail),
+        },
+        Body::Respawn(r) => crate::spawn::respawn(node, peer, corr, r.name),
+        Body::Stop(s) => {
+            let Some(t) = target(node, s.id) else {
+                return fail(
+                    node,
+                    peer,
+                    corr,
+                    ErrorCode::UnknownTarget,
+                    format!("no actor {:#x} here", s.id),
+                );
+            };
+            let stopping = t.stop();
+            let weak = Arc::downgrade(node);
+            tokio::spawn(async move {
+                let _ = stopping.await;
+                if let Some(node) = weak.upgrade() {
+                    node.exposed.write().remove(&s.id);
+                    done(&node, peer, corr);
+                }
+            });
+        }
+        Body::Schedule(_) | Body::CancelSchedule(_) => {
+            crate::remote_schedule::handle(node, peer, env.target, corr, body)
+        }
+        Body::Watch(_) | Body::Unwatch(_) | Body::Terminated(_) => {
+            crate::remote_watch::handle(node, peer, env.target, body)
+        }
+        Body::Found(_) | Body::Done(_) => node.dead_letter(DeadLetterReason::Malformed, "system message"),
+    }
+}

@@ -1,0 +1,277 @@
+//! A node: a runtime reachable from other nodes over QUIC.
+
+use crate::codec::RemoteMessage;
+use crate::error::{ErrorCode, RemoteAskError, RemoteSendError, StartError};
+use crate::protocol::Protocol;
+use crate::remote_ref::{RemoteAsk, RemoteRef};
+use crate::target::{Exposed, Target};
+use crate::transport::Transport;
+use crate::RemoteConfig;
+use bytes::Bytes;
+use corelane::{Actor, ActorRef, DeadLetterReason, Handle, Reply, Runtime, Scheduled, SpawnError};
+use corelane_proto::v1::Envelope;
+use parking_lot::{Mutex, RwLock};
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+/// A runtime reachable from other nodes: one QUIC endpoint on its own net thread.
+///
+/// Cheap to clone; the node stops with [`Node::shutdown`] or when the last clone (and every
+/// [`RemoteRef`] made from it) is dropped.
+#[derive(Clone)]
+pub struct Node {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node").field("addr", &self.addr()).finish()
+    }
+}
+
+/// An actor kind other nodes may spawn here.
+pub(crate) type Kind = Arc<dyn Fn(&Handle) -> Result<Arc<dyn Target>, SpawnError> + Send + Sync>;
+
+pub(crate) struct Inner {
+    pub(crate) rt: Handle,
+    transport: OnceLock<Transport>,
+    me: OnceLock<SocketAddr>,
+    pub(crate) max_frame: usize,
+    /// How long a remote ask may wait for a local actor's answer before it is answered with an
+    /// error.
+    pub(crate) serve_timeout: Duration,
+    /// The protocols served, by actor message type; each can look its actors up by name.
+    pub(crate) protocols: RwLock<HashMap<TypeId, Arc<dyn Lookup>>>,
+    /// Kinds other nodes may spawn.
+    pub(crate) kinds: RwLock<HashMap<String, Kind>>,
+    /// Names given by remote spawns, with their kinds (for respawn).
+    pub(crate) spawned: Mutex<HashMap<String, String>>,
+    /// Actors other nodes may address, by id: those they found (lookup, spawn) or were given.
+    pub(crate) exposed: RwLock<HashMap<u64, Arc<dyn Target>>>,
+    /// Schedules other nodes made here, by (node, schedule id), with when a one-shot ends.
+    pub(crate) schedules: Mutex<HashMap<(SocketAddr, u64), RemoteSchedule>>,
+    /// Local stand-ins for remote actors watched from here.
+    pub(crate) standins: Mutex<crate::remote_watch::Standins>,
+    /// The actor that watches local actors for remote watchers (spawned on first use).
+    pub(crate) relay: Mutex<Option<ActorRef<crate::remote_watch::RelayMsg>>>,
+    /// Asks waiting for an answer from another node, by correlation id.
+    pub(crate) pending: Mutex<HashMap<u64, Waiting>>,
+    next_correlation: AtomicU64,
+}
+
+/// A schedule another node made here, and when it ends if it is a one-shot.
+pub(crate) type RemoteSchedule = (Scheduled, Option<Instant>);
+
+/// Finds an actor of one message type by name, exposed for other nodes.
+pub(crate) trait Lookup: Send + Sync {
+    fn lookup(&self, rt: &Handle, name: &str) -> Option<Arc<dyn Target>>;
+}
+
+struct ByName<M>(Arc<Protocol<M>>);
+impl<M: Send + 'static> Lookup for ByName<M> {
+    fn lookup(&self, rt: &Handle, name: &str) -> Option<Arc<dyn Target>> {
+        let actor = rt.lookup::<M>(name)?;
+        Some(Arc::new(Exposed::new(actor, self.0.clone())))
+    }
+}
+
+/// An ask waiting for a remote answer: whom it went to, and how to finish it.
+pub(crate) struct Waiting {
+    pub(crate) peer: SocketAddr,
+    pub(crate) finish: Box<dyn Finish>,
+}
+
+/// Completes a waiting ask with the answer's envelope or a failure.
+pub(crate) trait Finish: Send {
+    fn finish(self: Box<Self>, outcome: Result<Envelope, RemoteAskError>);
+    /// Whether the asker gave up.
+    fn abandoned(&self) -> bool;
+}
+
+impl Node {
+    /// Starts a node for `runtime`: binds the endpoint and starts the net thread.
+    ///
+    /// # Errors
+    /// TLS material that does not work, or an address that cannot be bound.
+    pub fn start(runtime: &Runtime, config: RemoteConfig) -> Result<Node, StartError> {
+        let inner = Arc::new(Inner {
+            rt: runtime.handle().clone(),
+            transport: OnceLock::new(),
+            me: OnceLock::new(),
+            max_frame: config.max_frame,
+            serve_timeout: Duration::from_secs(60),
+            protocols: RwLock::new(HashMap::new()),
+            kinds: RwLock::new(HashMap::new()),
+            spawned: Mutex::new(HashMap::new()),
+            schedules: Mutex::new(HashMap::new()),
+            standins: Mutex::new(Default::default()),
+            relay: Mutex::new(None),
+            exposed: RwLock::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
+            next_correlation: AtomicU64::new(1),
+        });
+        let transport =
+            Transport::start(&config, Arc::new(crate::dispatch::Dispatch(Arc::downgrade(&inner))))?;
+        let _ = inner.me.set(transport.advertised());
+        let _ = inner.transport.set(transport);
+        Ok(Node { inner })
+    }
+
+    /// The address other nodes reach this one at (the advertised address).
+    pub fn addr(&self) -> SocketAddr {
+        self.inner.me()
+    }
+
+    /// The runtime this node serves.
+    pub fn runtime(&self) -> &Handle {
+        &self.inner.rt
+    }
+
+    /// Serves actors of message type `M` to other nodes with `protocol`: those registered by
+    /// name in the runtime can be looked up, and kinds of that type spawned. Replaces an
+    /// earlier protocol for `M`.
+    pub fn serve<M: Send + 'static>(&self, protocol: Protocol<M>) -> &Self {
+        let p: Arc<dyn Lookup> = Arc::new(ByName(Arc::new(protocol)));
+        self.inner.protocols.write().insert(TypeId::of::<M>(), p);
+        self
+    }
+
+    /// Lets other nodes spawn actors of kind `kind` here (`RemoteNode::spawn`), made by
+    /// `factory` and reached through `protocol`.
+    pub fn register_kind<A, F>(&self, kind: &str, protocol: Protocol<A::Msg>, factory: F) -> &Self
+    where
+        A: Actor,
+        F: Fn() -> A + Send + Sync + Clone + 'static,
+    {
+        let protocol = Arc::new(protocol);
+        // Actors of the kind can be found by name (for lookup and respawn) even if `serve` was
+        // not called for their type.
+        let by_name: Arc<dyn Lookup> = Arc::new(ByName(protocol.clone()));
+        self.inner.protocols.write().entry(TypeId::of::<A::Msg>()).or_insert(by_name);
+        let make: Kind = Arc::new(move |rt: &Handle| {
+            let actor = rt.spawn(factory.clone())?;
+            Ok(Arc::new(Exposed::new(actor, protocol.clone())) as Arc<dyn Target>)
+        });
+        self.inner.kinds.write().insert(kind.to_string(), make);
+        self
+    }
+
+    /// Makes a local actor reachable from other nodes through `protocol`, and returns its
+    /// address as they would use it (to hand to them in a message).
+    pub fn expose<M: Send + 'static>(&self, actor: &ActorRef<M>, protocol: Protocol<M>) -> RemoteRef {
+        let id = actor.id().as_u64();
+        let target: Arc<dyn Target> = Arc::new(Exposed::new(actor.clone(), Arc::new(protocol)));
+        self.inner.exposed.write().insert(id, target);
+        RemoteRef::new(self.clone(), self.addr(), id)
+    }
+
+    /// A reference to actor `id` on the node at `node` (an id learned from that node).
+    pub fn remote_ref(&self, node: SocketAddr, id: u64) -> RemoteRef {
+        RemoteRef::new(self.clone(), node, id)
+    }
+
+    /// The node at `node`, for operations that address the node itself (lookup, spawn, ...).
+    pub fn remote(&self, node: SocketAddr) -> crate::RemoteNode {
+        crate::RemoteNode::new(self.clone(), node)
+    }
+
+    /// Closes every connection and stops the net thread; asks still waiting fail with
+    /// `Send(Closed)`. The runtime is not stopped. Idempotent.
+    pub fn shutdown(&self) {
+        if let Some(t) = self.inner.transport.get() {
+            t.shutdown();
+        }
+        let waiting: Vec<Waiting> = self.inner.pending.lock().drain().map(|(_, w)| w).collect();
+        for w in waiting {
+            w.finish.finish(Err(RemoteAskError::Send(RemoteSendError::Closed)));
+        }
+    }
+}
+
+impl Inner {
+    pub(crate) fn me(&self) -> SocketAddr {
+        *self.me.get().expect("set at start")
+    }
+
+    pub(crate) fn transport(&self) -> &Transport {
+        self.transport.get().expect("set at start")
+    }
+
+    /// Sends an envelope, refusing one that cannot be framed.
+    pub(crate) fn send(&self, peer: SocketAddr, env: Envelope) -> Result<(), RemoteSendError> {
+        let len = prost::Message::encoded_len(&env);
+        if len > self.max_frame {
+            return Err(RemoteSendError::TooLarge { len, max: self.max_frame });
+        }
+        self.transport().send(peer, env);
+        Ok(())
+    }
+
+    pub(crate) fn correlation(&self) -> u64 {
+        self.next_correlation.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Registers a waiting ask and sends its request; the answer (or failure) finishes it.
+    pub(crate) fn request(
+        &self,
+        peer: SocketAddr,
+        make: impl FnOnce(u64) -> Envelope,
+        finish: Box<dyn Finish>,
+    ) {
+        let id = self.correlation();
+        let env = make(id);
+        {
+            let mut pending = self.pending.lock();
+            // Asks whose askers gave up are swept now and then (their answers may never come).
+            if id % 1024 == 0 {
+                pending.retain(|_, w| !w.finish.abandoned());
+            }
+            pending.insert(id, Waiting { peer, finish });
+        }
+        if let Err(e) = self.send(peer, env) {
+            if let Some(w) = self.pending.lock().remove(&id) {
+                w.finish.finish(Err(RemoteAskError::Send(e)));
+            }
+        }
+    }
+
+    pub(crate) fn dead_letter(&self, reason: DeadLetterReason, what: &'static str) {
+        self.rt.record_dead_letters(reason, what, 1);
+    }
+}
+
+/// Finishes a typed ask: decodes the answer as `R`.
+pub(crate) struct Answer<R: Send + 'static>(pub(crate) Reply<Result<R, RemoteAskError>>);
+
+impl<R: RemoteMessage> Finish for Answer<R> {
+    fn finish(self: Box<Self>, outcome: Result<Envelope, RemoteAskError>) {
+        let r = outcome.and_then(|env| R::decode(env.payload).map_err(RemoteAskError::Decode));
+        self.0.send(r);
+    }
+    fn abandoned(&self) -> bool {
+        self.0.is_canceled()
+    }
+}
+
+/// A typed ask to `peer`, as `RemoteAsk`.
+pub(crate) fn ask<R: RemoteMessage>(
+    inner: &Inner,
+    peer: SocketAddr,
+    make: impl FnOnce(u64) -> Envelope,
+) -> RemoteAsk<R> {
+    let (reply, pending) = inner.rt.request::<Result<R, RemoteAskError>>();
+    inner.request(peer, make, Box::new(Answer(reply)));
+    RemoteAsk::new(pending)
+}
+
+/// An error envelope's code and detail as the asker sees them.
+pub(crate) fn refused(payload: Bytes) -> RemoteAskError {
+    match corelane_proto::decode_error(payload) {
+        Ok(e) => RemoteAskError::Refused { code: e.code(), detail: e.detail },
+        Err(e) => RemoteAskError::Refused { code: ErrorCode::Malformed, detail: e.to_string() },
+    }
+}

@@ -1,0 +1,125 @@
+//! How wire messages become messages of local actors: a [`Protocol`] per actor message type.
+
+use crate::codec::{CodecError, RemoteMessage};
+use bytes::Bytes;
+use corelane::{AskError, Handle, Reply};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+
+/// An ask's answer on its way back: the reply's manifest and encoding.
+pub(crate) type Answer = Pin<Box<dyn Future<Output = Result<(String, Bytes), AskError>> + Send>>;
+
+type TellFn<M> = Box<dyn Fn(Bytes) -> Result<M, CodecError> + Send + Sync>;
+type AskFn<M> = Box<dyn Fn(Bytes, &Handle) -> Result<(M, Answer), CodecError> + Send + Sync>;
+
+enum Entry<M> {
+    Tell(TellFn<M>),
+    Ask(AskFn<M>),
+}
+
+/// The wire messages actors of message type `M` accept from other nodes, and how each becomes
+/// an `M`. Registered on a node with [`Node::serve`](crate::Node::serve).
+///
+/// ```
+/// use corelane::Reply;
+/// use corelane_net::Protocol;
+/// # #[derive(Clone, PartialEq, prost::Message)] pub struct Deposit { #[prost(uint64, tag = "1")] pub amount: u64 }
+/// # impl prost::Name for Deposit { const NAME: &'static str = "Deposit"; const PACKAGE: &'static str = "bank.v1"; }
+/// # #[derive(Clone, PartialEq, prost::Message)] pub struct GetBalance {}
+/// # impl prost::Name for GetBalance { const NAME: &'static str = "GetBalance"; const PACKAGE: &'static str = "bank.v1"; }
+/// # #[derive(Clone, PartialEq, prost::Message)] pub struct Balance { #[prost(uint64, tag = "1")] pub amount: u64 }
+/// # impl prost::Name for Balance { const NAME: &'static str = "Balance"; const PACKAGE: &'static str = "bank.v1"; }
+///
+/// enum AccountMsg {
+///     Deposit(u64),
+///     Balance(Reply<Balance>),
+/// }
+///
+/// let protocol = Protocol::<AccountMsg>::new()
+///     .tell(|d: Deposit| AccountMsg::Deposit(d.amount))
+///     .ask(|_: GetBalance, reply| AccountMsg::Balance(reply));
+/// assert_eq!(protocol.manifests().count(), 2);
+/// ```
+pub struct Protocol<M> {
+    entries: HashMap<String, Entry<M>>,
+}
+
+impl<M: Send + 'static> Default for Protocol<M> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<M: Send + 'static> Protocol<M> {
+    /// A protocol that accepts nothing yet.
+    pub fn new() -> Self {
+        Self { entries: HashMap::new() }
+    }
+
+    /// Accepts tells of `P`, made into an `M` by `f`. A later entry for the same manifest
+    /// replaces an earlier one.
+    pub fn tell<P: RemoteMessage>(mut self, f: impl Fn(P) -> M + Send + Sync + 'static) -> Self {
+        let decode: TellFn<M> = Box::new(move |payload| P::decode(payload).map(&f));
+        self.entries.insert(P::manifest(), Entry::Tell(decode));
+        self
+    }
+
+    /// Accepts asks of `P` answered with an `R`: `f` makes the `M` that carries the request and
+    /// the `Reply` the actor answers through.
+    pub fn ask<P: RemoteMessage, R: RemoteMessage>(
+        mut self,
+        f: impl Fn(P, Reply<R>) -> M + Send + Sync + 'static,
+    ) -> Self {
+        let decode: AskFn<M> = Box::new(move |payload, rt| {
+            let p = P::decode(payload)?;
+            let (reply, pending) = rt.request::<R>();
+            let answer: Answer = Box::pin(async move {
+                let r = pending.await?;
+                Ok((R::manifest(), r.to_bytes()))
+            });
+            Ok((f(p, reply), answer))
+        });
+        self.entries.insert(P::manifest(), Entry::Ask(decode));
+        self
+    }
+
+    /// The manifests accepted.
+    pub fn manifests(&self) -> impl Iterator<Item = &str> {
+        self.entries.keys().map(String::as_str)
+    }
+
+    /// A tell of `manifest`: the message, or why there is none.
+    pub(crate) fn decode_tell(&self, manifest: &str, payload: Bytes) -> Result<M, Refusal> {
+        match self.entries.get(manifest) {
+            Some(Entry::Tell(f)) => f(payload).map_err(Refusal::Malformed),
+            Some(Entry::Ask(_)) => Err(Refusal::NotThisWay(manifest.into())),
+            None => Err(Refusal::UnknownManifest(manifest.into())),
+        }
+    }
+
+    /// An ask of `manifest`: the message and its answer to come, or why there is none.
+    pub(crate) fn decode_ask(
+        &self,
+        manifest: &str,
+        payload: Bytes,
+        rt: &Handle,
+    ) -> Result<(M, Answer), Refusal> {
+        match self.entries.get(manifest) {
+            Some(Entry::Ask(f)) => f(payload, rt).map_err(Refusal::Malformed),
+            Some(Entry::Tell(_)) => Err(Refusal::NotThisWay(manifest.into())),
+            None => Err(Refusal::UnknownManifest(manifest.into())),
+        }
+    }
+}
+
+/// Why a wire message did not become a local message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// No entry for the manifest.
+    UnknownManifest(String),
+    /// The manifest is accepted, but as a tell where it came as an ask, or the reverse.
+    NotThisWay(String),
+    /// The payload did not decode.
+    Malformed(CodecError),
+}

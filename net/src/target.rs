@@ -1,0 +1,97 @@
+//! A local actor as other nodes reach it: its ref and the protocol its messages come in by.
+
+use crate::protocol::{Answer, Protocol, Refusal};
+use bytes::Bytes;
+use corelane::{ActorRef, AnyRef, Handle, Pending, RegisterError, Scheduled};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A local actor reachable from other nodes, whatever its message type.
+pub(crate) trait Target: Send + Sync {
+    /// Delivers a tell.
+    fn tell(&self, manifest: &str, payload: Bytes) -> Result<(), Refusal>;
+    /// Delivers an ask; the answer comes through the returned future.
+    fn ask(&self, manifest: &str, payload: Bytes, rt: &Handle) -> Result<Answer, Refusal>;
+    /// Schedules tells of one payload on this node's scheduler (once when `interval` is None).
+    fn schedule(
+        &self,
+        rt: &Handle,
+        manifest: &str,
+        payload: Bytes,
+        delay: Duration,
+        interval: Option<Duration>,
+    ) -> Result<Scheduled, Refusal>;
+    fn stop(&self) -> Pending<()>;
+    /// Registers the actor under `name` in the runtime.
+    fn register(&self, rt: &Handle, name: &str) -> Result<(), RegisterError>;
+    fn is_alive(&self) -> bool;
+    fn untyped(&self) -> AnyRef;
+}
+
+pub(crate) struct Exposed<M: Send + 'static> {
+    actor: ActorRef<M>,
+    protocol: Arc<Protocol<M>>,
+}
+
+impl<M: Send + 'static> Exposed<M> {
+    pub(crate) fn new(actor: ActorRef<M>, protocol: Arc<Protocol<M>>) -> Self {
+        Self { actor, protocol }
+    }
+}
+
+impl<M: Send + 'static> Target for Exposed<M> {
+    fn tell(&self, manifest: &str, payload: Bytes) -> Result<(), Refusal> {
+        let m = self.protocol.decode_tell(manifest, payload)?;
+        // A stopped actor or a closed runtime makes it a dead letter, counted by the engine.
+        let _ = self.actor.tell(m);
+        Ok(())
+    }
+
+    fn ask(&self, manifest: &str, payload: Bytes, rt: &Handle) -> Result<Answer, Refusal> {
+        let (m, answer) = self.protocol.decode_ask(manifest, payload, rt)?;
+        let _ = self.actor.tell(m);
+        Ok(answer)
+    }
+
+    fn schedule(
+        &self,
+        rt: &Handle,
+        manifest: &str,
+        payload: Bytes,
+        delay: Duration,
+        interval: Option<Duration>,
+    ) -> Result<Scheduled, Refusal> {
+        // Decoded once now, so a bad payload is refused at scheduling; again at each firing.
+        let first = self.protocol.decode_tell(manifest, payload.clone())?;
+        Ok(match interval {
+            None => rt.schedule_once(delay, &self.actor, first),
+            Some(every) => {
+                let (protocol, manifest) = (self.protocol.clone(), manifest.to_string());
+                let mut first = Some(first);
+                let make = move || match first.take() {
+                    Some(m) => m,
+                    None => protocol
+                        .decode_tell(&manifest, payload.clone())
+                        .unwrap_or_else(|_| unreachable!("it decoded once")),
+                };
+                rt.schedule(delay, every, &self.actor, make)
+            }
+        })
+    }
+
+    fn stop(&self) -> Pending<()> {
+        self.actor.stop()
+    }
+
+    fn register(&self, rt: &Handle, name: &str) -> Result<(), RegisterError> {
+        rt.register(name, &self.actor)
+    }
+
+    fn is_alive(&self) -> bool {
+        self.actor.is_alive()
+    }
+
+    fn untyped(&self) -> AnyRef {
+        self.actor.untyped()
+    }
+}

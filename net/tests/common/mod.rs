@@ -1,0 +1,127 @@
+//! Shared by the remoting tests: wire messages, an account actor that checks per-sender
+//! order, and nodes on loopback.
+#![allow(dead_code, unreachable_pub)]
+
+use corelane::{Actor, ActorError, Ctx, Reply, Runtime, Shards};
+use corelane_net::{Node, Protocol, RemoteConfig};
+use std::collections::HashMap;
+
+macro_rules! named {
+    ($t:ident) => {
+        impl prost::Name for $t {
+            const NAME: &'static str = stringify!($t);
+            const PACKAGE: &'static str = "test.v1";
+        }
+    };
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Deposit {
+    #[prost(uint64, tag = "1")]
+    pub amount: u64,
+    #[prost(uint32, tag = "2")]
+    pub from: u32,
+    #[prost(uint64, tag = "3")]
+    pub seq: u64,
+}
+named!(Deposit);
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct GetBalance {}
+named!(GetBalance);
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Balance {
+    #[prost(uint64, tag = "1")]
+    pub amount: u64,
+    /// Deposits that arrived out of order for their sender.
+    #[prost(uint64, tag = "2")]
+    pub out_of_order: u64,
+    #[prost(uint64, tag = "3")]
+    pub deposits: u64,
+}
+named!(Balance);
+
+/// Accepted by nobody.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Stranger {
+    #[prost(string, tag = "1")]
+    pub text: String,
+}
+named!(Stranger);
+
+pub enum AccountMsg {
+    Deposit(Deposit),
+    Balance(Reply<Balance>),
+    /// Drops the reply unanswered.
+    Ignore,
+    /// Keeps the reply unanswered until `Release`.
+    Hold(Reply<Balance>),
+    Release,
+}
+
+#[derive(Default)]
+pub struct Account {
+    balance: Balance,
+    last: HashMap<u32, u64>,
+    held: Vec<Reply<Balance>>,
+}
+
+impl Actor for Account {
+    type Msg = AccountMsg;
+    fn receive(&mut self, _: &mut Ctx<Self>, msg: AccountMsg) -> Result<(), ActorError> {
+        match msg {
+            AccountMsg::Deposit(d) => {
+                let last = self.last.entry(d.from).or_insert(0);
+                if d.seq != *last + 1 {
+                    self.balance.out_of_order += 1;
+                }
+                *last = d.seq;
+                self.balance.amount += d.amount;
+                self.balance.deposits += 1;
+            }
+            AccountMsg::Balance(r) => r.send(self.balance.clone()),
+            AccountMsg::Ignore => {}
+            AccountMsg::Hold(r) => self.held.push(r),
+            AccountMsg::Release => {
+                for r in self.held.drain(..) {
+                    r.send(self.balance.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Silence {}
+named!(Silence);
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Hold {}
+named!(Hold);
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Release {}
+named!(Release);
+
+pub fn account_protocol() -> Protocol<AccountMsg> {
+    Protocol::new()
+        .tell(AccountMsg::Deposit)
+        .ask(|_: GetBalance, r| AccountMsg::Balance(r))
+        .ask(|_: Silence, _: Reply<Balance>| AccountMsg::Ignore)
+        .ask(|_: Hold, r| AccountMsg::Hold(r))
+        .tell(|_: Release| AccountMsg::Release)
+}
+
+pub fn runtime() -> Runtime {
+    Runtime::builder().shards(Shards::Count(1)).build().expect("runtime")
+}
+
+pub fn node(rt: &Runtime) -> Node {
+    Node::start(rt, RemoteConfig::default()).expect("node")
+}
+
+pub fn node_with(rt: &Runtime, cfg: RemoteConfig) -> Node {
+    Node::start(rt, cfg).expect("node")
+}
