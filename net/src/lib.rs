@@ -34,7 +34,8 @@ pub use protocol::Protocol;
 pub use remote_node::RemoteNode;
 pub use remote_ref::{RemoteAsk, RemoteBatchAsk, RemoteRef};
 pub use remote_schedule::RemoteScheduled;
-pub use tls::{Tls, TlsError, TlsPem};
+pub use tls::{Crypto, Tls, TlsError, TlsPem};
+pub use transport::quic_configs;
 
 #[cfg(test)]
 mod transport_tests;

@@ -84,12 +84,15 @@ pub enum TlsError {
     Config(String),
 }
 
-/// The QUIC crypto of a node: what it serves with, what it dials with, and the name it expects
-/// servers to prove.
-pub(crate) struct Crypto {
-    pub(crate) server: quinn::ServerConfig,
-    pub(crate) client: quinn::ClientConfig,
-    pub(crate) server_name: String,
+/// The QUIC configuration of a node: what it serves with, what it dials with, and the name it
+/// expects servers to prove.
+pub struct Crypto {
+    /// For the node's endpoint as a server.
+    pub server: quinn::ServerConfig,
+    /// For the connections it dials.
+    pub client: quinn::ClientConfig,
+    /// The name servers' certificates are checked against.
+    pub server_name: String,
 }
 
 fn provider() -> Arc<CryptoProvider> {

@@ -103,7 +103,7 @@ pub(crate) struct Transport {
 impl Transport {
     /// Binds the endpoint and starts the net thread.
     pub(crate) fn start(cfg: &RemoteConfig, inbound: Arc<dyn Inbound>) -> Result<Self, StartError> {
-        let crypto = tls::crypto(&cfg.tls)?;
+        let crypto = quic_configs(cfg)?;
         let (cmds, rx) = mpsc::unbounded_channel();
         let (up_tx, up_rx) = std::sync::mpsc::channel();
         let queued = Arc::new(Mutex::new(HashMap::new()));
@@ -112,8 +112,6 @@ impl Transport {
             advertise: cfg.advertise,
             max_frame: cfg.max_frame,
             idle: cfg.idle_timeout,
-            keep_alive: cfg.keep_alive,
-            dead_after: cfg.dead_after,
             backoff: (cfg.backoff_min, cfg.backoff_max),
             attempts: cfg.connect_attempts.max(1),
             core: cfg.net_core,
@@ -174,6 +172,29 @@ impl Drop for Transport {
     }
 }
 
+/// The quinn server and client configurations of a node with `cfg` (its TLS, and the
+/// transport parameters every node uses: keep-alive, loss timeout, flow-control windows), and
+/// the name servers must prove. For tools that speak QUIC next to nodes, such as the perf
+/// harness's raw baseline, so they measure the same transport.
+///
+/// # Errors
+/// TLS material that does not work.
+pub fn quic_configs(cfg: &RemoteConfig) -> Result<tls::Crypto, TlsError> {
+    let mut crypto = tls::crypto(&cfg.tls)?;
+    let mut transport = quinn::TransportConfig::default();
+    transport
+        .keep_alive_interval(Some(cfg.keep_alive))
+        .max_idle_timeout(cfg.dead_after.try_into().ok())
+        // Room for bursts on one stream: 8 MiB in flight per stream, 16 MiB per connection.
+        .stream_receive_window(VarInt::from_u32(8 << 20))
+        .receive_window(VarInt::from_u32(16 << 20))
+        .send_window(16 << 20);
+    let transport = Arc::new(transport);
+    crypto.server.transport_config(transport.clone());
+    crypto.client.transport_config(transport);
+    Ok(crypto)
+}
+
 fn env_len(env: &Envelope) -> usize {
     prost::Message::encoded_len(env) + corelane_proto::frame::PREFIX_LEN
 }
@@ -183,8 +204,6 @@ struct NetCfg {
     advertise: Option<SocketAddr>,
     max_frame: usize,
     idle: Duration,
-    keep_alive: Duration,
-    dead_after: Duration,
     backoff: (Duration, Duration),
     attempts: u32,
     core: Option<usize>,
@@ -241,27 +260,14 @@ fn net_thread(
         }
     };
     rt.block_on(async move {
-        let mut transport = quinn::TransportConfig::default();
-        transport
-            .keep_alive_interval(Some(cfg.keep_alive))
-            .max_idle_timeout(cfg.dead_after.try_into().ok())
-            // Room for bursts on one stream: 8 MiB in flight per stream, 16 MiB per connection.
-            .stream_receive_window(VarInt::from_u32(8 << 20))
-            .receive_window(VarInt::from_u32(16 << 20))
-            .send_window(16 << 20);
-        let transport = Arc::new(transport);
-        let mut server = crypto.server;
-        server.transport_config(transport.clone());
-        let mut client = crypto.client;
-        client.transport_config(transport);
-        let mut endpoint = match Endpoint::server(server, cfg.bind) {
+        let mut endpoint = match Endpoint::server(crypto.server, cfg.bind) {
             Ok(e) => e,
             Err(e) => {
                 let _ = up.send(Err(format!("cannot bind {}: {e}", cfg.bind)));
                 return;
             }
         };
-        endpoint.set_default_client_config(client);
+        endpoint.set_default_client_config(crypto.client);
         let local = match endpoint.local_addr() {
             Ok(a) => a,
             Err(e) => {

@@ -172,7 +172,7 @@ fn mutual_tls_accepts_a_ca_signed_peer_and_rejects_others() {
 fn raw_streams(to: SocketAddr, streams: Vec<Vec<u8>>) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async move {
-        let crypto = crate::tls::crypto(&Tls::DevSelfSigned).unwrap();
+        let crypto = crate::quic_configs(&RemoteConfig::default()).unwrap();
         let mut ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
         ep.set_default_client_config(crypto.client);
         let conn = ep.connect(to, "localhost").unwrap().await.unwrap();

@@ -8,6 +8,7 @@
 mod ask;
 mod baseline;
 mod pingpong;
+mod remote;
 mod report;
 mod router;
 mod spawn;
@@ -24,7 +25,7 @@ use std::path::PathBuf;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Every workload, in the order the default suite runs them.
-const WORKLOADS: [&str; 14] = [
+const WORKLOADS: [&str; 17] = [
     "raw-c2c",
     "raw-spsc",
     "tell-local",
@@ -39,6 +40,9 @@ const WORKLOADS: [&str; 14] = [
     "router-rr",
     "timers",
     "timer-memory",
+    "raw-quic",
+    "remote-pingpong",
+    "remote-tell",
 ];
 
 #[derive(Parser)]
@@ -46,7 +50,7 @@ const WORKLOADS: [&str; 14] = [
 struct Cli {
     /// Workloads to run (default: all). One of: raw-c2c, raw-spsc, tell-local, tell-cross,
     /// pingpong-local, pingpong-cross, ask-external, spawn, idle-memory, tell-bounded,
-    /// tell-priority, router-rr, timers, timer-memory.
+    /// tell-priority, router-rr, timers, timer-memory, raw-quic, remote-pingpong, remote-tell.
     workloads: Vec<String>,
     /// Smaller runs: the whole suite in well under a minute.
     #[arg(long)]
@@ -118,6 +122,9 @@ fn run_one(name: &str, cores: Cores, quick: bool) -> Vec<report::Figure> {
         "router-rr" => router::router_rr(cores, k(20_000_000, 5_000_000)),
         "timers" => timers::timers(cores, k(2_000_000, 500_000)),
         "timer-memory" => timers::timer_memory(1_000_000),
+        "raw-quic" => remote::raw_quic(k(50_000, 10_000)),
+        "remote-pingpong" => remote::remote_pingpong(k(50_000, 10_000)),
+        "remote-tell" => remote::remote_tell(k(2_000_000, 400_000)),
         _ => unreachable!("validated"),
     }
 }
@@ -143,6 +150,11 @@ fn derived(r: &Results) -> Vec<report::Figure> {
     {
         if let (Some(a), Some(b)) = (r.median(w, "msgs_per_sec"), r.median(base, "msgs_per_sec")) {
             v.push(fig(w, &format!("share_of_{}", base.replace('-', "_")), a / b, "ratio"));
+        }
+    }
+    for q in ["p50_ns", "p99_ns"] {
+        if let (Some(a), Some(raw)) = (r.median("remote-pingpong", q), r.median("raw-quic", q)) {
+            v.push(fig("remote-pingpong", &format!("{}_x_raw_quic", &q[..3]), a / raw, "ratio"));
         }
     }
     if let (Some(a), Some(c2c)) =

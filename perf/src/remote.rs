@@ -1,0 +1,205 @@
+//! Remoting over QUIC on loopback, next to bare quinn measured in the same run:
+//! - `raw-quic`: two threads, each with its own current-thread tokio runtime and quinn endpoint
+//!   (the node's TLS and transport settings), ping-pong 64 bytes on one bidirectional stream.
+//!   Every round trip is a sample.
+//! - `remote-pingpong`: node A (a plain thread asking, A's net thread) asks an echo actor on
+//!   node B with a 64-byte payload and blocks for each answer. Every ask is a sample.
+//! - `remote-tell`: a plain thread on node A tells 64-byte messages to a counter on node B over
+//!   one connection, in windows (each window ends with an ask for the count, so the transport's
+//!   queue stays bounded); the last answer confirms every message arrived.
+
+use crate::report::{fig, percentiles, Figure};
+use bytes::Bytes;
+use corelane::{Actor, ActorError, Ctx, Idle, Reply, Runtime, Shards};
+use corelane_net::{Node, Protocol, RemoteConfig};
+use hdrhistogram::Histogram;
+use std::time::{Duration, Instant};
+
+/// The 64-byte payload.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct Payload {
+    #[prost(bytes = "bytes", tag = "1")]
+    pub(crate) data: Bytes,
+}
+impl prost::Name for Payload {
+    const NAME: &'static str = "Payload";
+    const PACKAGE: &'static str = "perf.v1";
+}
+
+/// The 64-byte request and answer of `remote-pingpong`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct Ping {
+    #[prost(bytes = "bytes", tag = "1")]
+    pub(crate) data: Bytes,
+}
+impl prost::Name for Ping {
+    const NAME: &'static str = "Ping";
+    const PACKAGE: &'static str = "perf.v1";
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct Count {
+    #[prost(uint64, tag = "1")]
+    pub(crate) n: u64,
+}
+impl prost::Name for Count {
+    const NAME: &'static str = "Count";
+    const PACKAGE: &'static str = "perf.v1";
+}
+
+enum EchoMsg {
+    Echo(Ping, Reply<Ping>),
+    Tell,
+    Count(Reply<Count>),
+}
+
+#[derive(Default)]
+struct Echo(u64);
+impl Actor for Echo {
+    type Msg = EchoMsg;
+    fn receive(&mut self, _: &mut Ctx<Self>, msg: EchoMsg) -> Result<(), ActorError> {
+        match msg {
+            EchoMsg::Echo(p, r) => r.send(p),
+            EchoMsg::Tell => self.0 += 1,
+            EchoMsg::Count(r) => r.send(Count { n: self.0 }),
+        }
+        Ok(())
+    }
+}
+
+fn protocol() -> Protocol<EchoMsg> {
+    Protocol::new()
+        .ask(EchoMsg::Echo)
+        .tell(|_: Payload| EchoMsg::Tell)
+        .ask(|_: Count, r| EchoMsg::Count(r))
+}
+
+fn payload() -> Payload {
+    Payload { data: Bytes::from(vec![7u8; 64]) }
+}
+
+/// A one-shard runtime that parks when idle (the net thread shares the cores).
+fn runtime() -> Runtime {
+    Runtime::builder()
+        .shards(Shards::Count(1))
+        .idle(Idle::SpinThenPark(Duration::from_micros(20)))
+        .name("perf-remote")
+        .build()
+        .expect("runtime")
+}
+
+/// Two nodes; B serves an echo actor registered as "echo"; A has found it.
+fn nodes() -> (Runtime, Runtime, Node, Node, corelane_net::RemoteRef) {
+    let (rt_a, rt_b) = (runtime(), runtime());
+    let a = Node::start(&rt_a, RemoteConfig::default()).expect("node a");
+    let b = Node::start(&rt_b, RemoteConfig::default()).expect("node b");
+    b.serve(protocol());
+    let echo = rt_b.spawn(Echo::default).expect("echo");
+    rt_b.register("echo", &echo).expect("name");
+    let remote = a.remote(b.addr()).lookup("echo").timeout(Duration::from_secs(10)).wait().expect("lookup");
+    (rt_a, rt_b, a, b, remote)
+}
+
+pub(crate) fn remote_pingpong(n: u64) -> Vec<Figure> {
+    let (_rt_a, _rt_b, a, b, echo) = nodes();
+    let p = Ping { data: payload().data };
+    let t = Duration::from_secs(10);
+    for _ in 0..n / 10 {
+        echo.ask::<_, Ping>(&p).timeout(t).wait().expect("warm-up ask");
+    }
+    let mut h = Histogram::<u64>::new(3).unwrap();
+    let start = Instant::now();
+    for _ in 0..n {
+        let t0 = Instant::now();
+        let r = echo.ask::<_, Ping>(&p).timeout(t).wait().expect("ask");
+        h.record(t0.elapsed().as_nanos() as u64).unwrap();
+        assert_eq!(r.data.len(), 64);
+    }
+    let total = start.elapsed();
+    a.shutdown();
+    b.shutdown();
+    let mut v = vec![fig("remote-pingpong", "ns_per_roundtrip", total.as_nanos() as f64 / n as f64, "ns")];
+    v.extend(percentiles("remote-pingpong", &h));
+    v
+}
+
+pub(crate) fn remote_tell(n: u64) -> Vec<Figure> {
+    const WINDOW: u64 = 20_000;
+    let (_rt_a, _rt_b, a, b, echo) = nodes();
+    let p = payload();
+    let t = Duration::from_secs(30);
+    let count = || echo.ask::<_, Count>(&Count { n: 0 }).timeout(t).wait().expect("count").n;
+    for _ in 0..WINDOW {
+        echo.tell(&p).expect("tell");
+    }
+    let base = count();
+    let start = Instant::now();
+    let mut sent = 0;
+    while sent < n {
+        let w = WINDOW.min(n - sent);
+        for _ in 0..w {
+            echo.tell(&p).expect("tell");
+        }
+        sent += w;
+        // Waits for the window to land before the next one: at most one window queued.
+        count();
+    }
+    let got = count() - base;
+    let elapsed = start.elapsed();
+    a.shutdown();
+    b.shutdown();
+    assert_eq!(got, n, "the receiver counted every message");
+    vec![fig("remote-tell", "msgs_per_sec", n as f64 / elapsed.as_secs_f64(), "msg/s")]
+}
+
+pub(crate) fn raw_quic(n: u64) -> Vec<Figure> {
+    let crypto = corelane_net::quic_configs(&RemoteConfig::default()).expect("configs");
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let server_cfg = crypto.server;
+    let server = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let ep = quinn::Endpoint::server(server_cfg, "127.0.0.1:0".parse().unwrap()).unwrap();
+            addr_tx.send(ep.local_addr().unwrap()).unwrap();
+            let conn = ep.accept().await.unwrap().await.unwrap();
+            let (mut send, mut recv) = conn.accept_bi().await.unwrap();
+            let mut buf = [0u8; 64];
+            while recv.read_exact(&mut buf).await.is_ok() {
+                send.write_all(&buf).await.unwrap();
+            }
+            ep.wait_idle().await;
+        })
+    });
+    let addr = addr_rx.recv().unwrap();
+    let (client_cfg, name) = (crypto.client, crypto.server_name);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (total, h) = rt.block_on(async move {
+        let mut ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+        ep.set_default_client_config(client_cfg);
+        let conn = ep.connect(addr, &name).unwrap().await.unwrap();
+        let (mut send, mut recv) = conn.open_bi().await.unwrap();
+        let msg = [7u8; 64];
+        let mut buf = [0u8; 64];
+        for _ in 0..n / 10 {
+            send.write_all(&msg).await.unwrap();
+            recv.read_exact(&mut buf).await.unwrap();
+        }
+        let mut h = Histogram::<u64>::new(3).unwrap();
+        let start = Instant::now();
+        for _ in 0..n {
+            let t0 = Instant::now();
+            send.write_all(&msg).await.unwrap();
+            recv.read_exact(&mut buf).await.unwrap();
+            h.record(t0.elapsed().as_nanos() as u64).unwrap();
+        }
+        let total = start.elapsed();
+        send.finish().unwrap();
+        conn.close(0u32.into(), b"done");
+        ep.wait_idle().await;
+        (total, h)
+    });
+    server.join().unwrap();
+    let mut v = vec![fig("raw-quic", "ns_per_roundtrip", total.as_nanos() as f64 / n as f64, "ns")];
+    v.extend(percentiles("raw-quic", &h));
+    v
+}
