@@ -172,7 +172,18 @@ impl<T: Send + 'static> Pending<T> {
     /// Blocks the calling thread until the answer, the timeout, or the sender's departure.
     /// On a shard thread this would stall the shard, so it fails with
     /// [`AskError::WouldBlock`] there: await it instead.
-    pub fn wait(mut self) -> Result<T, AskError> {
+    pub fn wait(self) -> Result<T, AskError> {
+        self.wait_spinning(SPIN_BEFORE_PARK)
+    }
+
+    /// As [`Pending::wait`], but parks at once instead of spinning first: for answers that take
+    /// far longer than a thread wake-up (a remote node's), where spinning would only take the
+    /// core from the threads producing the answer.
+    pub fn wait_parked(self) -> Result<T, AskError> {
+        self.wait_spinning(Duration::ZERO)
+    }
+
+    fn wait_spinning(mut self, spin: Duration) -> Result<T, AskError> {
         if let Some(r) = self.early.take() {
             return r;
         }
@@ -183,7 +194,7 @@ impl<T: Send + 'static> Pending<T> {
         let chan = self.chan.clone().expect("pending without channel");
         let start = Instant::now();
         let deadline = self.deadline.unwrap_or(start + self.timeout);
-        let spin_until = start + SPIN_BEFORE_PARK.min(self.timeout);
+        let spin_until = start + spin.min(self.timeout);
         let mut spins = 0u32;
         loop {
             if let Some(r) = outcome(chan.try_recv()) {

@@ -141,12 +141,13 @@ impl<R: Send + 'static> RemoteAsk<R> {
     }
 
     /// Blocks until the answer, a failure or the timeout. On a shard thread it fails with
-    /// `WouldBlock`: await it there.
+    /// `WouldBlock`: await it there. The thread parks at once (a network round trip is far
+    /// longer than a wake-up; spinning would take the core from the net thread).
     ///
     /// # Errors
     /// See [`RemoteAskError`].
     pub fn wait(self) -> Result<R, RemoteAskError> {
-        flatten(self.pending.wait())
+        flatten(self.pending.wait_parked())
     }
 }
 

@@ -122,9 +122,9 @@ fn run_one(name: &str, cores: Cores, quick: bool) -> Vec<report::Figure> {
         "router-rr" => router::router_rr(cores, k(20_000_000, 5_000_000)),
         "timers" => timers::timers(cores, k(2_000_000, 500_000)),
         "timer-memory" => timers::timer_memory(1_000_000),
-        "raw-quic" => remote::raw_quic(k(50_000, 10_000)),
-        "remote-pingpong" => remote::remote_pingpong(k(50_000, 10_000)),
-        "remote-tell" => remote::remote_tell(k(2_000_000, 400_000)),
+        "raw-quic" => remote::raw_quic(cores, k(50_000, 10_000)),
+        "remote-pingpong" => remote::remote_pingpong(cores, k(50_000, 10_000)),
+        "remote-tell" => remote::remote_tell(cores, k(2_000_000, 400_000)),
         _ => unreachable!("validated"),
     }
 }

@@ -9,6 +9,7 @@
 //!   queue stays bounded); the last answer confirms every message arrived.
 
 use crate::report::{fig, percentiles, Figure};
+use crate::{pin, Cores};
 use bytes::Bytes;
 use corelane::{Actor, ActorError, Ctx, Idle, Reply, Runtime, Shards};
 use corelane_net::{Node, Protocol, RemoteConfig};
@@ -68,31 +69,32 @@ impl Actor for Echo {
 }
 
 fn protocol() -> Protocol<EchoMsg> {
-    Protocol::new()
-        .ask(EchoMsg::Echo)
-        .tell(|_: Payload| EchoMsg::Tell)
-        .ask(|_: Count, r| EchoMsg::Count(r))
+    Protocol::new().ask(EchoMsg::Echo).tell(|_: Payload| EchoMsg::Tell).ask(|_: Count, r| EchoMsg::Count(r))
 }
 
 fn payload() -> Payload {
     Payload { data: Bytes::from(vec![7u8; 64]) }
 }
 
-/// A one-shard runtime that parks when idle (the net thread shares the cores).
-fn runtime() -> Runtime {
-    Runtime::builder()
-        .shards(Shards::Count(1))
-        .idle(Idle::SpinThenPark(Duration::from_micros(20)))
-        .name("perf-remote")
-        .build()
-        .expect("runtime")
+/// A node on one core: a one-shard runtime that parks when idle (its net thread shares the
+/// core; spinning would take it from the net thread) and the net thread, both pinned there.
+fn node_on(core: Option<usize>) -> (Runtime, Node) {
+    let b = Runtime::builder().idle(Idle::Park).name("perf-remote");
+    let rt = match core {
+        Some(c) => b.shards(Shards::Cores(vec![c])).pin(true),
+        None => b.shards(Shards::Count(1)),
+    }
+    .build()
+    .expect("runtime");
+    let node = Node::start(&rt, RemoteConfig { net_core: core, ..Default::default() }).expect("node");
+    (rt, node)
 }
 
-/// Two nodes; B serves an echo actor registered as "echo"; A has found it.
-fn nodes() -> (Runtime, Runtime, Node, Node, corelane_net::RemoteRef) {
-    let (rt_a, rt_b) = (runtime(), runtime());
-    let a = Node::start(&rt_a, RemoteConfig::default()).expect("node a");
-    let b = Node::start(&rt_b, RemoteConfig::default()).expect("node b");
+/// Two nodes, A on core a and B on core b, as the raw baseline's two threads; B serves an echo
+/// actor registered as "echo"; A has found it.
+fn nodes(cores: Cores) -> (Runtime, Runtime, Node, Node, corelane_net::RemoteRef) {
+    let (rt_a, a) = node_on(cores.a);
+    let (rt_b, b) = node_on(cores.b);
     b.serve(protocol());
     let echo = rt_b.spawn(Echo::default).expect("echo");
     rt_b.register("echo", &echo).expect("name");
@@ -100,22 +102,26 @@ fn nodes() -> (Runtime, Runtime, Node, Node, corelane_net::RemoteRef) {
     (rt_a, rt_b, a, b, remote)
 }
 
-pub(crate) fn remote_pingpong(n: u64) -> Vec<Figure> {
-    let (_rt_a, _rt_b, a, b, echo) = nodes();
-    let p = Ping { data: payload().data };
-    let t = Duration::from_secs(10);
-    for _ in 0..n / 10 {
-        echo.ask::<_, Ping>(&p).timeout(t).wait().expect("warm-up ask");
-    }
-    let mut h = Histogram::<u64>::new(3).unwrap();
-    let start = Instant::now();
-    for _ in 0..n {
-        let t0 = Instant::now();
-        let r = echo.ask::<_, Ping>(&p).timeout(t).wait().expect("ask");
-        h.record(t0.elapsed().as_nanos() as u64).unwrap();
-        assert_eq!(r.data.len(), 64);
-    }
-    let total = start.elapsed();
+pub(crate) fn remote_pingpong(cores: Cores, n: u64) -> Vec<Figure> {
+    let (_rt_a, _rt_b, a, b, echo) = nodes(cores);
+    let asker = std::thread::spawn(move || {
+        pin(cores.a);
+        let p = Ping { data: payload().data };
+        let t = Duration::from_secs(10);
+        for _ in 0..n / 10 {
+            echo.ask::<_, Ping>(&p).timeout(t).wait().expect("warm-up ask");
+        }
+        let mut h = Histogram::<u64>::new(3).unwrap();
+        let start = Instant::now();
+        for _ in 0..n {
+            let t0 = Instant::now();
+            let r = echo.ask::<_, Ping>(&p).timeout(t).wait().expect("ask");
+            h.record(t0.elapsed().as_nanos() as u64).unwrap();
+            assert_eq!(r.data.len(), 64);
+        }
+        (start.elapsed(), h)
+    });
+    let (total, h) = asker.join().unwrap();
     a.shutdown();
     b.shutdown();
     let mut v = vec![fig("remote-pingpong", "ns_per_roundtrip", total.as_nanos() as f64 / n as f64, "ns")];
@@ -123,9 +129,9 @@ pub(crate) fn remote_pingpong(n: u64) -> Vec<Figure> {
     v
 }
 
-pub(crate) fn remote_tell(n: u64) -> Vec<Figure> {
+pub(crate) fn remote_tell(cores: Cores, n: u64) -> Vec<Figure> {
     const WINDOW: u64 = 20_000;
-    let (_rt_a, _rt_b, a, b, echo) = nodes();
+    let (_rt_a, _rt_b, a, b, echo) = nodes(cores);
     let p = payload();
     let t = Duration::from_secs(30);
     let count = || echo.ask::<_, Count>(&Count { n: 0 }).timeout(t).wait().expect("count").n;
@@ -152,11 +158,12 @@ pub(crate) fn remote_tell(n: u64) -> Vec<Figure> {
     vec![fig("remote-tell", "msgs_per_sec", n as f64 / elapsed.as_secs_f64(), "msg/s")]
 }
 
-pub(crate) fn raw_quic(n: u64) -> Vec<Figure> {
+pub(crate) fn raw_quic(cores: Cores, n: u64) -> Vec<Figure> {
     let crypto = corelane_net::quic_configs(&RemoteConfig::default()).expect("configs");
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let server_cfg = crypto.server;
     let server = std::thread::spawn(move || {
+        pin(cores.b);
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async move {
             let ep = quinn::Endpoint::server(server_cfg, "127.0.0.1:0".parse().unwrap()).unwrap();
@@ -172,32 +179,36 @@ pub(crate) fn raw_quic(n: u64) -> Vec<Figure> {
     });
     let addr = addr_rx.recv().unwrap();
     let (client_cfg, name) = (crypto.client, crypto.server_name);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let (total, h) = rt.block_on(async move {
-        let mut ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-        ep.set_default_client_config(client_cfg);
-        let conn = ep.connect(addr, &name).unwrap().await.unwrap();
-        let (mut send, mut recv) = conn.open_bi().await.unwrap();
-        let msg = [7u8; 64];
-        let mut buf = [0u8; 64];
-        for _ in 0..n / 10 {
-            send.write_all(&msg).await.unwrap();
-            recv.read_exact(&mut buf).await.unwrap();
-        }
-        let mut h = Histogram::<u64>::new(3).unwrap();
-        let start = Instant::now();
-        for _ in 0..n {
-            let t0 = Instant::now();
-            send.write_all(&msg).await.unwrap();
-            recv.read_exact(&mut buf).await.unwrap();
-            h.record(t0.elapsed().as_nanos() as u64).unwrap();
-        }
-        let total = start.elapsed();
-        send.finish().unwrap();
-        conn.close(0u32.into(), b"done");
-        ep.wait_idle().await;
-        (total, h)
+    let client = std::thread::spawn(move || {
+        pin(cores.a);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let mut ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+            ep.set_default_client_config(client_cfg);
+            let conn = ep.connect(addr, &name).unwrap().await.unwrap();
+            let (mut send, mut recv) = conn.open_bi().await.unwrap();
+            let msg = [7u8; 64];
+            let mut buf = [0u8; 64];
+            for _ in 0..n / 10 {
+                send.write_all(&msg).await.unwrap();
+                recv.read_exact(&mut buf).await.unwrap();
+            }
+            let mut h = Histogram::<u64>::new(3).unwrap();
+            let start = Instant::now();
+            for _ in 0..n {
+                let t0 = Instant::now();
+                send.write_all(&msg).await.unwrap();
+                recv.read_exact(&mut buf).await.unwrap();
+                h.record(t0.elapsed().as_nanos() as u64).unwrap();
+            }
+            let total = start.elapsed();
+            send.finish().unwrap();
+            conn.close(0u32.into(), b"done");
+            ep.wait_idle().await;
+            (total, h)
+        })
     });
+    let (total, h) = client.join().unwrap();
     server.join().unwrap();
     let mut v = vec![fig("raw-quic", "ns_per_roundtrip", total.as_nanos() as f64 / n as f64, "ns")];
     v.extend(percentiles("raw-quic", &h));
