@@ -9,8 +9,10 @@ use bytes::{Bytes, BytesMut};
 /// Implemented for every `prost::Message + prost::Name`; see `Rkyv` for rkyv archives.
 pub trait RemoteMessage: Sized + Send + 'static {
     /// The name this type travels under.
-    fn manifest() -> String;
-    /// Appends the encoding to `buf`.
+    fn manifest() -> &'static str;
+    /// The length of the encoding.
+    fn encoded_len(&self) -> usize;
+    /// Appends the encoding (exactly `encoded_len` bytes) to `buf`.
     fn encode(&self, buf: &mut BytesMut);
     /// Decodes a payload (which may be anything a peer sent).
     ///
@@ -37,15 +39,42 @@ pub struct CodecError {
 }
 
 impl<T: prost::Message + prost::Name + Default + Send + 'static> RemoteMessage for T {
-    fn manifest() -> String {
-        T::full_name()
+    fn manifest() -> &'static str {
+        static_name::<T>()
+    }
+    fn encoded_len(&self) -> usize {
+        prost::Message::encoded_len(self)
     }
     fn encode(&self, buf: &mut BytesMut) {
-        buf.reserve(self.encoded_len());
+        buf.reserve(prost::Message::encoded_len(self));
         self.encode_raw(buf);
     }
     fn decode(payload: Bytes) -> Result<Self, CodecError> {
         <T as prost::Message>::decode(payload)
             .map_err(|e| CodecError { manifest: T::full_name(), detail: e.to_string() })
     }
+}
+
+/// `T::full_name()` as a `&'static str`: computed once per type and kept for the life of the
+/// process (one small string per message type), so sending does not format it every time.
+fn static_name<T: prost::Name + 'static>() -> &'static str {
+    use std::any::TypeId;
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    thread_local! {
+        static NAMES: RefCell<HashMap<TypeId, &'static str>> = RefCell::new(HashMap::new());
+    }
+    NAMES.with(|names| {
+        *names.borrow_mut().entry(TypeId::of::<T>()).or_insert_with(|| global_name::<T>())
+    })
+}
+
+/// The process-wide copy, so each type's name is leaked once, not once per thread.
+fn global_name<T: prost::Name + 'static>() -> &'static str {
+    use std::any::TypeId;
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static NAMES: OnceLock<Mutex<HashMap<TypeId, &'static str>>> = OnceLock::new();
+    let mut names = NAMES.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    names.entry(TypeId::of::<T>()).or_insert_with(|| Box::leak(T::full_name().into_boxed_str()))
 }

@@ -7,7 +7,8 @@ use crate::remote_ref::{RemoteAsk, RemoteRef};
 use crate::target::{Exposed, Target};
 use crate::transport::Transport;
 use crate::RemoteConfig;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use corelane_proto::frame::{encode_envelope, encode_message, Head};
 use corelane::{Actor, ActorRef, DeadLetterReason, Handle, Reply, Runtime, Scheduled, SpawnError};
 use corelane_proto::v1::Envelope;
 use parking_lot::{Mutex, RwLock};
@@ -203,11 +204,28 @@ impl Inner {
 
     /// Sends an envelope, refusing one that cannot be framed.
     pub(crate) fn send(&self, peer: SocketAddr, env: Envelope) -> Result<(), RemoteSendError> {
-        let len = prost::Message::encoded_len(&env);
-        if len > self.max_frame {
-            return Err(RemoteSendError::TooLarge { len, max: self.max_frame });
-        }
-        self.transport().send(peer, env);
+        let mut buf = BytesMut::new();
+        encode_message(&env, &mut buf, self.max_frame).map_err(|_| RemoteSendError::TooLarge {
+            len: prost::Message::encoded_len(&env),
+            max: self.max_frame,
+        })?;
+        self.transport().send(peer, buf.freeze());
+        Ok(())
+    }
+
+    /// Sends an envelope built in place from `head` and a payload of type `P` (the fast path
+    /// of tell and ask: one buffer, no intermediate allocation).
+    pub(crate) fn send_message<P: RemoteMessage>(
+        &self,
+        peer: SocketAddr,
+        head: &Head<'_>,
+        msg: &P,
+    ) -> Result<(), RemoteSendError> {
+        let len = msg.encoded_len();
+        let mut buf = BytesMut::with_capacity(len + head.manifest.len() + 32);
+        encode_envelope(head, len, |b| msg.encode(b), &mut buf, self.max_frame)
+            .map_err(|_| RemoteSendError::TooLarge { len, max: self.max_frame })?;
+        self.transport().send(peer, buf.freeze());
         Ok(())
     }
 
@@ -215,15 +233,15 @@ impl Inner {
         self.next_correlation.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Registers a waiting ask and sends its request; the answer (or failure) finishes it.
+    /// Registers a waiting ask and sends its request (`send` gets the correlation id); the
+    /// answer (or failure) finishes it.
     pub(crate) fn request(
         &self,
         peer: SocketAddr,
-        make: impl FnOnce(u64) -> Envelope,
+        send: impl FnOnce(&Inner, SocketAddr, u64) -> Result<(), RemoteSendError>,
         finish: Box<dyn Finish>,
     ) {
         let id = self.correlation();
-        let env = make(id);
         {
             let mut pending = self.pending.lock();
             // Asks whose askers gave up are swept now and then (their answers may never come).
@@ -232,7 +250,7 @@ impl Inner {
             }
             pending.insert(id, Waiting { peer, finish });
         }
-        if let Err(e) = self.send(peer, env) {
+        if let Err(e) = send(self, peer, id) {
             if let Some(w) = self.pending.lock().remove(&id) {
                 w.finish.finish(Err(RemoteAskError::Send(e)));
             }
@@ -261,10 +279,10 @@ impl<R: RemoteMessage> Finish for Answer<R> {
 pub(crate) fn ask<R: RemoteMessage>(
     inner: &Inner,
     peer: SocketAddr,
-    make: impl FnOnce(u64) -> Envelope,
+    send: impl FnOnce(&Inner, SocketAddr, u64) -> Result<(), RemoteSendError>,
 ) -> RemoteAsk<R> {
     let (reply, pending) = inner.rt.request::<Result<R, RemoteAskError>>();
-    inner.request(peer, make, Box::new(Answer(reply)));
+    inner.request(peer, send, Box::new(Answer(reply)));
     RemoteAsk::new(pending)
 }
 

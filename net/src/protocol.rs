@@ -8,7 +8,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 /// An ask's answer on its way back: the reply's manifest and encoding.
-pub(crate) type Answer = Pin<Box<dyn Future<Output = Result<(String, Bytes), AskError>> + Send>>;
+pub(crate) type Answer = Pin<Box<dyn Future<Output = Result<(&'static str, Bytes), AskError>> + Send>>;
 
 type TellFn<M> = Box<dyn Fn(Bytes) -> Result<M, CodecError> + Send + Sync>;
 type AskFn<M> = Box<dyn Fn(Bytes, &Handle) -> Result<(M, Answer), CodecError> + Send + Sync>;
@@ -61,7 +61,7 @@ impl<M: Send + 'static> Protocol<M> {
     /// replaces an earlier one.
     pub fn tell<P: RemoteMessage>(mut self, f: impl Fn(P) -> M + Send + Sync + 'static) -> Self {
         let decode: TellFn<M> = Box::new(move |payload| P::decode(payload).map(&f));
-        self.entries.insert(P::manifest(), Entry::Tell(decode));
+        self.entries.insert(P::manifest().to_string(), Entry::Tell(decode));
         self
     }
 
@@ -80,7 +80,7 @@ impl<M: Send + 'static> Protocol<M> {
             });
             Ok((f(p, reply), answer))
         });
-        self.entries.insert(P::manifest(), Entry::Ask(decode));
+        self.entries.insert(P::manifest().to_string(), Entry::Ask(decode));
         self
     }
 

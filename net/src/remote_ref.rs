@@ -5,7 +5,8 @@ use crate::error::{RemoteAskError, RemoteSendError};
 use crate::node::{self, Node};
 use corelane::{AskError, Pending};
 use corelane_proto::v1::system_message::Body;
-use corelane_proto::v1::{ActorAddress, Done, Envelope, Stop};
+use corelane_proto::frame::Head;
+use corelane_proto::v1::{ActorAddress, Done, Envelope, Kind, Stop};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -74,7 +75,8 @@ impl RemoteRef {
     /// # Errors
     /// The message is larger than the maximum frame, or this node has shut down.
     pub fn tell<P: RemoteMessage>(&self, msg: &P) -> Result<(), RemoteSendError> {
-        self.node.inner.send(self.peer, Envelope::tell(self.id, P::manifest(), msg.to_bytes()))
+        let head = Head { target: self.id, correlation_id: 0, kind: Kind::Tell, manifest: P::manifest() };
+        self.node.inner.send_message(self.peer, &head, msg)
     }
 
     /// Sends `msg` on behalf of `sender` (the original sender of a message being passed on).
@@ -95,17 +97,19 @@ impl RemoteRef {
         &self,
         msgs: impl IntoIterator<Item = &'a P>,
     ) -> Result<(), RemoteSendError> {
-        let manifest = P::manifest();
         for m in msgs {
-            self.node.inner.send(self.peer, Envelope::tell(self.id, manifest.clone(), m.to_bytes()))?;
+            self.tell(m)?;
         }
         Ok(())
     }
 
     /// Asks with `msg`; the answer is an `R`. Wait for it ([`RemoteAsk::wait`]) or await it.
     pub fn ask<P: RemoteMessage, R: RemoteMessage>(&self, msg: &P) -> RemoteAsk<R> {
-        let (id, payload) = (self.id, msg.to_bytes());
-        node::ask(&self.node.inner, self.peer, |c| Envelope::ask(id, c, P::manifest(), payload))
+        let target = self.id;
+        node::ask(&self.node.inner, self.peer, |inner, peer, correlation_id| {
+            let head = Head { target, correlation_id, kind: Kind::Ask, manifest: P::manifest() };
+            inner.send_message(peer, &head, msg)
+        })
     }
 
     /// Asks with every message, in order; the answers come back in the same order.
@@ -120,7 +124,9 @@ impl RemoteRef {
     /// not known there).
     pub fn stop(&self) -> RemoteAsk<Done> {
         let id = self.id;
-        node::ask(&self.node.inner, self.peer, |c| Envelope::system(id, c, Body::Stop(Stop { id })))
+        node::ask(&self.node.inner, self.peer, |inner, peer, c| {
+            inner.send(peer, Envelope::system(id, c, Body::Stop(Stop { id })))
+        })
     }
 }
 

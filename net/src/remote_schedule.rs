@@ -60,7 +60,7 @@ impl RemoteRef {
         let handle = RemoteScheduled { node: node.clone(), peer: self.node_addr(), id };
         let body = Body::Schedule(Schedule {
             id,
-            manifest: P::manifest(),
+            manifest: P::manifest().to_string(),
             payload: msg.to_bytes(),
             delay_nanos: delay.as_nanos() as u64,
             interval_nanos: interval.map_or(0, |i| i.as_nanos().max(1) as u64),
@@ -68,7 +68,7 @@ impl RemoteRef {
         let target = self.id();
         inner.request(
             self.node_addr(),
-            |c| Envelope::system(target, c, body),
+            |inner, peer, c| inner.send(peer, Envelope::system(target, c, body)),
             Box::new(Confirmed { handle, reply }),
         );
         RemoteAsk::new(pending)

@@ -17,7 +17,7 @@
 
 use crate::config::RemoteConfig;
 use crate::tls::{self, TlsError};
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use corelane_proto::frame::{encode_message, FrameDecoder, FrameError};
 use corelane_proto::v1::system_message::Body;
 use corelane_proto::v1::{Envelope, Hello, Kind};
@@ -85,7 +85,8 @@ pub enum StartError {
 }
 
 enum Cmd {
-    Send(SocketAddr, Envelope, usize),
+    /// A whole frame (prefix included) for a peer.
+    Send(SocketAddr, Bytes),
     Shutdown,
 }
 
@@ -141,17 +142,18 @@ impl Transport {
         self.me
     }
 
-    /// Queues `env` for `peer`. Never waits. An envelope over the peer's queue limit, or sent
-    /// after shutdown, is dropped and reported (`Inbound::dropped`).
-    pub(crate) fn send(&self, peer: SocketAddr, env: Envelope) {
-        let len = env_len(&env);
+    /// Queues one frame (prefix included, within the maximum) for `peer`. Never waits. A
+    /// frame over the peer's queue limit, or sent after shutdown, is dropped and reported
+    /// (`Inbound::dropped`).
+    pub(crate) fn send(&self, peer: SocketAddr, frame: Bytes) {
+        let len = frame.len();
         let q = self.queued.lock().entry(peer).or_default().clone();
         if q.fetch_add(len, Ordering::Relaxed) + len > self.max_queued {
             q.fetch_sub(len, Ordering::Relaxed);
             self.inbound.dropped(peer, 1);
             return;
         }
-        if self.cmds.send(Cmd::Send(peer, env, len)).is_err() {
+        if self.cmds.send(Cmd::Send(peer, frame)).is_err() {
             q.fetch_sub(len, Ordering::Relaxed);
             self.inbound.dropped(peer, 1);
         }
@@ -195,10 +197,6 @@ pub fn quic_configs(cfg: &RemoteConfig) -> Result<tls::Crypto, TlsError> {
     Ok(crypto)
 }
 
-fn env_len(env: &Envelope) -> usize {
-    prost::Message::encoded_len(env) + corelane_proto::frame::PREFIX_LEN
-}
-
 struct NetCfg {
     bind: SocketAddr,
     advertise: Option<SocketAddr>,
@@ -222,7 +220,7 @@ struct Net {
 
 /// A peer as the net thread knows it: its writer's queue, and the connection to use.
 struct Peer {
-    tx: mpsc::UnboundedSender<(Envelope, usize)>,
+    tx: mpsc::UnboundedSender<Bytes>,
     conn: Arc<Mutex<Option<Live>>>,
 }
 
@@ -289,7 +287,7 @@ fn net_thread(
         loop {
             tokio::select! {
                 cmd = cmds.recv() => match cmd {
-                    Some(Cmd::Send(peer, env, len)) => net.peer(peer).tx.send((env, len)).unwrap_or_else(|_| net.inbound.dropped(peer, 1)),
+                    Some(Cmd::Send(peer, frame)) => net.peer(peer).tx.send(frame).unwrap_or_else(|_| net.inbound.dropped(peer, 1)),
                     Some(Cmd::Shutdown) | None => break,
                 },
                 incoming = endpoint.accept() => match incoming {
@@ -359,12 +357,12 @@ impl Net {
 async fn writer(
     net: Arc<Net>,
     peer: SocketAddr,
-    mut rx: mpsc::UnboundedReceiver<(Envelope, usize)>,
+    mut rx: mpsc::UnboundedReceiver<Bytes>,
     slot: Arc<Mutex<Option<Live>>>,
     queued: Arc<AtomicUsize>,
 ) {
     let mut out: Option<(Live, SendStream, bool)> = None; // (connection, stream, dialed by us)
-    let mut buf = BytesMut::with_capacity(64 << 10);
+    let mut batch: Vec<Bytes> = Vec::with_capacity(256);
     let mut seen = 0u64;
     loop {
         let first = match tokio::time::timeout(net.cfg.idle, rx.recv()).await {
@@ -383,39 +381,36 @@ async fn writer(
                 continue;
             }
         };
-        let mut batch = vec![first];
-        while batch.iter().map(|(_, l)| l).sum::<usize>() < BATCH_BYTES {
+        // Everything queued goes out in one write (what a shard sent in one turn included).
+        let mut bytes = first.len();
+        batch.push(first);
+        while bytes < BATCH_BYTES {
             match rx.try_recv() {
-                Ok(e) => batch.push(e),
+                Ok(f) => {
+                    bytes += f.len();
+                    batch.push(f);
+                }
                 Err(_) => break,
             }
         }
-        queued.fetch_sub(batch.iter().map(|(_, l)| l).sum(), Ordering::Relaxed);
+        queued.fetch_sub(bytes, Ordering::Relaxed);
         let count = batch.len();
         if !out.as_ref().is_some_and(|(live, _, _)| live.is_open()) {
             out = open(&net, peer, &slot).await;
             if out.is_none() {
+                batch.clear();
                 net.inbound.peer_down(peer);
                 net.inbound.dropped(peer, count);
                 continue;
             }
         }
         let Some((_, stream, _)) = out.as_mut() else { continue };
-        let mut unframed = 0;
-        for (env, _) in &batch {
-            if encode_message(env, &mut buf, net.cfg.max_frame).is_err() {
-                unframed += 1;
-            }
-        }
-        if unframed > 0 {
-            net.inbound.dropped(peer, unframed);
-        }
-        if stream.write_all(&buf).await.is_err() {
+        if stream.write_all_chunks(&mut batch).await.is_err() {
             // At most once: what was in this write is lost, not sent again.
-            net.inbound.dropped(peer, count - unframed);
+            net.inbound.dropped(peer, count);
             out = None;
         }
-        buf.clear();
+        batch.clear();
     }
 }
 

@@ -36,6 +36,18 @@ impl Inbound for Recorder {
     }
 }
 
+/// Sending whole envelopes, for the tests.
+trait SendEnvelope {
+    fn send_env(&self, peer: SocketAddr, env: Envelope);
+}
+impl SendEnvelope for Transport {
+    fn send_env(&self, peer: SocketAddr, env: Envelope) {
+        let mut buf = bytes::BytesMut::new();
+        corelane_proto::frame::encode_message(&env, &mut buf, usize::MAX).unwrap();
+        self.send(peer, buf.freeze());
+    }
+}
+
 pub(crate) fn node(cfg: RemoteConfig) -> (Transport, Receiver<Event>) {
     let (tx, rx) = channel();
     (Transport::start(&cfg, Arc::new(Recorder(Mutex::new(tx)))).unwrap(), rx)
@@ -53,7 +65,7 @@ fn envelopes_arrive_in_order_and_replies_come_back() {
     let (a, _arx) = node(RemoteConfig::default());
     let (b, brx) = node(RemoteConfig::default());
     for i in 0..2000u64 {
-        a.send(b.advertised(), Envelope::tell(i, "t", Bytes::from(i.to_le_bytes().to_vec())));
+        a.send_env(b.advertised(), Envelope::tell(i, "t", Bytes::from(i.to_le_bytes().to_vec())));
     }
     for i in 0..2000u64 {
         let (from, env) = next_envelope(&brx);
@@ -62,7 +74,7 @@ fn envelopes_arrive_in_order_and_replies_come_back() {
     }
     // B answers over the connection A opened.
     let (_, arx) = (&a, _arx);
-    b.send(a.advertised(), Envelope::reply(7, "r", Bytes::new()));
+    b.send_env(a.advertised(), Envelope::reply(7, "r", Bytes::new()));
     let (from, env) = next_envelope(&arx);
     assert_eq!((from, env.correlation_id), (b.advertised(), 7));
 }
@@ -74,7 +86,7 @@ fn an_unreachable_peer_is_reported_down_and_its_messages_dropped() {
     let (a, arx) = node(cfg);
     // A port nobody listens on: bind a UDP socket, note its port, close it.
     let gone = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    a.send(gone, Envelope::tell(1, "t", Bytes::new()));
+    a.send_env(gone, Envelope::tell(1, "t", Bytes::new()));
     let mut down = false;
     let mut dropped = 0;
     while !(down && dropped == 1) {
@@ -91,13 +103,13 @@ fn an_idle_close_is_not_a_loss_and_the_next_message_reconnects() {
     let idle = RemoteConfig { idle_timeout: Duration::from_millis(100), ..Default::default() };
     let (a, arx) = node(idle.clone());
     let (b, brx) = node(idle);
-    a.send(b.advertised(), Envelope::tell(1, "t", Bytes::new()));
+    a.send_env(b.advertised(), Envelope::tell(1, "t", Bytes::new()));
     next_envelope(&brx);
     // A closes the idle connection; neither side reports a loss (one would arrive at once).
     if let Ok(e) = arx.recv_timeout(Duration::from_millis(600)).or_else(|_| brx.try_recv()) {
         panic!("an idle close is not a loss: {e:?}");
     }
-    a.send(b.advertised(), Envelope::tell(2, "t", Bytes::new()));
+    a.send_env(b.advertised(), Envelope::tell(2, "t", Bytes::new()));
     assert_eq!(next_envelope(&brx).1.target, 2);
 }
 
@@ -105,7 +117,7 @@ fn an_idle_close_is_not_a_loss_and_the_next_message_reconnects() {
 fn a_peer_that_shuts_down_is_reported_down() {
     let (a, arx) = node(RemoteConfig::default());
     let (b, brx) = node(RemoteConfig::default());
-    a.send(b.advertised(), Envelope::tell(1, "t", Bytes::new()));
+    a.send_env(b.advertised(), Envelope::tell(1, "t", Bytes::new()));
     next_envelope(&brx);
     let gone = b.advertised();
     b.shutdown();
@@ -150,14 +162,14 @@ fn mutual_tls_accepts_a_ca_signed_peer_and_rejects_others() {
     let quick = |tls| RemoteConfig { tls, connect_attempts: 1, ..Default::default() };
     let (server, srx) = node(quick(ca.node_tls(true)));
     let (good, _grx) = node(quick(ca.node_tls(true)));
-    good.send(server.advertised(), Envelope::tell(1, "t", Bytes::new()));
+    good.send_env(server.advertised(), Envelope::tell(1, "t", Bytes::new()));
     assert_eq!(next_envelope(&srx).0, good.advertised());
 
     // Signed by another CA; and no client certificate at all (dev mode).
     let other = Ca::new();
     for tls in [other.node_tls(true), Tls::DevSelfSigned] {
         let (bad, brx) = node(quick(tls));
-        bad.send(server.advertised(), Envelope::tell(2, "t", Bytes::new()));
+        bad.send_env(server.advertised(), Envelope::tell(2, "t", Bytes::new()));
         match brx.recv_timeout(WAIT).expect("the rejected peer hears of it") {
             // TLS 1.3: the client may finish its side of the handshake before the server
             // refuses its certificate, so it hears of the refusal either way.
@@ -248,7 +260,7 @@ fn bad_input_is_reported_and_costs_at_most_its_connection() {
 
     // The node still serves everyone else.
     let (a, _arx) = node(RemoteConfig::default());
-    a.send(b.advertised(), Envelope::tell(6, "t", Bytes::new()));
+    a.send_env(b.advertised(), Envelope::tell(6, "t", Bytes::new()));
     loop {
         match brx.recv_timeout(WAIT).expect("the good peer's envelope") {
             Event::Envelope(p, e) => break assert_eq!((p, e.target), (a.advertised(), 6)),

@@ -189,6 +189,70 @@ pub fn encode_message(
     Ok(())
 }
 
+/// The fields of an envelope that the fast path writes (no sender, epoch 0).
+#[derive(Debug, Clone, Copy)]
+pub struct Head<'a> {
+    /// `Envelope::target`.
+    pub target: u64,
+    /// `Envelope::correlation_id`.
+    pub correlation_id: u64,
+    /// `Envelope::kind`.
+    pub kind: crate::v1::Kind,
+    /// `Envelope::manifest`.
+    pub manifest: &'a str,
+}
+
+/// Appends one frame holding the envelope `head` with a payload of `payload_len` bytes that
+/// `write_payload` appends: the same bytes as encoding the `Envelope` with
+/// [`encode_message`], without building it (no allocation for the manifest or the payload).
+///
+/// # Errors
+/// [`FrameError::Oversized`] when the envelope is longer than `max_frame`; nothing is written.
+pub fn encode_envelope(
+    head: &Head<'_>,
+    payload_len: usize,
+    write_payload: impl FnOnce(&mut BytesMut),
+    out: &mut BytesMut,
+    max_frame: usize,
+) -> Result<(), FrameError> {
+    use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
+    let kind = head.kind as i32 as u64;
+    let delimited = |n: usize| if n == 0 { 0 } else { 1 + encoded_len_varint(n as u64) + n };
+    let n = if head.target != 0 { 9 } else { 0 }
+        + if head.correlation_id != 0 { 1 + encoded_len_varint(head.correlation_id) } else { 0 }
+        + if kind != 0 { 1 + encoded_len_varint(kind) } else { 0 }
+        + delimited(head.manifest.len())
+        + delimited(payload_len);
+    let len = frame_len(n, max_frame)?;
+    out.reserve(PREFIX_LEN + n);
+    out.put_u32_le(len);
+    if head.target != 0 {
+        encode_key(1, WireType::SixtyFourBit, out);
+        out.put_u64_le(head.target);
+    }
+    if head.correlation_id != 0 {
+        encode_key(3, WireType::Varint, out);
+        encode_varint(head.correlation_id, out);
+    }
+    if kind != 0 {
+        encode_key(4, WireType::Varint, out);
+        encode_varint(kind, out);
+    }
+    if !head.manifest.is_empty() {
+        encode_key(5, WireType::LengthDelimited, out);
+        encode_varint(head.manifest.len() as u64, out);
+        out.put_slice(head.manifest.as_bytes());
+    }
+    if payload_len != 0 {
+        encode_key(6, WireType::LengthDelimited, out);
+        encode_varint(payload_len as u64, out);
+        let before = out.len();
+        write_payload(out);
+        debug_assert_eq!(out.len() - before, payload_len, "the payload writer wrote its announced length");
+    }
+    Ok(())
+}
+
 fn frame_len(n: usize, max_frame: usize) -> Result<u32, FrameError> {
     match u32::try_from(n) {
         Ok(len) if n <= max_frame => Ok(len),
@@ -306,6 +370,34 @@ mod tests {
         dec.push(w.clone());
         let f = dec.next_frame().unwrap().unwrap();
         assert_eq!(f.as_ptr(), w[PREFIX_LEN..].as_ptr());
+    }
+
+    proptest! {
+        #[test]
+        fn in_place_envelopes_match_the_generated_encoding(
+            target in any::<u64>(),
+            correlation_id in any::<u64>(),
+            kind in 0i32..6,
+            manifest in "[a-z.]{0,30}",
+            payload in proptest::collection::vec(any::<u8>(), 0..200),
+        ) {
+            use crate::v1::{Envelope, Kind};
+            let kind = Kind::try_from(kind).unwrap();
+            let env = Envelope {
+                target,
+                correlation_id,
+                kind: kind.into(),
+                manifest: manifest.clone(),
+                payload: payload.clone().into(),
+                ..Default::default()
+            };
+            let mut want = BytesMut::new();
+            encode_message(&env, &mut want, DEFAULT_MAX_FRAME).unwrap();
+            let mut got = BytesMut::new();
+            let head = Head { target, correlation_id, kind, manifest: &manifest };
+            encode_envelope(&head, payload.len(), |b| b.put_slice(&payload), &mut got, DEFAULT_MAX_FRAME).unwrap();
+            prop_assert_eq!(got, want);
+        }
     }
 
     #[test]
