@@ -362,7 +362,18 @@ impl Shared {
     /// Queues a packet for shard `to` from a thread that is not one of our shards.
     pub(crate) fn inject(&self, to: usize, p: Packet) -> Result<(), Packet> {
         self.shards[to].injector.push(p)?;
-        self.notify(to);
+        let deferred = DEFERRED.with(|d| match &mut *d.borrow_mut() {
+            Some((rt, shards)) if *rt == self as *const Shared as usize => {
+                if !shards.contains(&to) {
+                    shards.push(to);
+                }
+                true
+            }
+            _ => false,
+        });
+        if !deferred {
+            self.notify(to);
+        }
         Ok(())
     }
 
@@ -423,7 +434,44 @@ pub struct Handle {
     pub(crate) shared: Arc<Shared>,
 }
 
+thread_local! {
+    /// While a plain thread runs `Handle::batch`: the runtime (its `Shared`'s address) and the
+    /// shards it published to, woken when the batch ends.
+    static DEFERRED: std::cell::RefCell<Option<(usize, Vec<usize>)>> = const { std::cell::RefCell::new(None) };
+}
+
 impl Handle {
+    /// Runs `f`, deferring the wake-ups of its sends from this thread until it returns: each
+    /// shard it sent to is woken once, not once per message. For threads that are not shards
+    /// and deliver bursts (a network thread handing over what one read brought). On a shard
+    /// thread, and nested, it just runs `f` (a shard's sends are batched per turn anyway).
+    pub fn batch<R>(&self, f: impl FnOnce() -> R) -> R {
+        let me = Arc::as_ptr(&self.shared) as usize;
+        let started = DEFERRED.with(|d| {
+            let mut d = d.borrow_mut();
+            if d.is_some() || with_current(|c| c.is_some()) {
+                return false;
+            }
+            *d = Some((me, Vec::new()));
+            true
+        });
+        if !started {
+            return f();
+        }
+        /// Wakes the shards at the end, also when `f` panics.
+        struct Wake<'a>(&'a Shared);
+        impl Drop for Wake<'_> {
+            fn drop(&mut self) {
+                let shards = DEFERRED.with(|d| d.borrow_mut().take()).map(|(_, s)| s).unwrap_or_default();
+                for s in shards {
+                    self.0.notify(s);
+                }
+            }
+        }
+        let _wake = Wake(&self.shared);
+        f()
+    }
+
     /// A linked request/answer pair for answers that come from outside an actor's `ask` (a
     /// remote node's reply, a callback): whoever holds the `Reply` answers once; the `Pending`
     /// waits as any ask does (the runtime's `ask_timeout` unless set).

@@ -688,3 +688,38 @@ fn runs_to_several_targets_from_one_sender_keep_per_pair_order() {
     }
     rt.shutdown().unwrap();
 }
+
+// ---- batched wake-ups --------------------------------------------------------------------------
+
+/// Passes each message on to a channel.
+struct PassOn(mpsc::Sender<u32>);
+impl Actor for PassOn {
+    type Msg = u32;
+    fn receive(&mut self, _: &mut Ctx<Self>, n: u32) -> Result<(), ActorError> {
+        let _ = self.0.send(n);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_batch_from_a_plain_thread_wakes_its_shard_once_at_the_end() {
+    let rt = runtime(1, Idle::Park);
+    let (tx, rx) = mpsc::channel();
+    let relay = rt.spawn(move || PassOn(tx.clone())).unwrap();
+    relay.tell(0).unwrap();
+    assert_eq!(rx.recv_timeout(WAIT), Ok(0));
+    let h = rt.handle();
+    h.batch(|| {
+        for n in 1..=100 {
+            relay.tell(n).unwrap();
+        }
+        // The parked shard was not woken: nothing moves until the batch ends.
+        assert!(
+            rx.recv_timeout(Duration::from_millis(50)).is_err(),
+            "a send inside the batch woke the shard"
+        );
+    });
+    for n in 1..=100 {
+        assert_eq!(rx.recv_timeout(WAIT), Ok(n));
+    }
+}

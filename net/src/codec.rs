@@ -64,9 +64,7 @@ fn static_name<T: prost::Name + 'static>() -> &'static str {
     thread_local! {
         static NAMES: RefCell<HashMap<TypeId, &'static str>> = RefCell::new(HashMap::new());
     }
-    NAMES.with(|names| {
-        *names.borrow_mut().entry(TypeId::of::<T>()).or_insert_with(|| global_name::<T>())
-    })
+    NAMES.with(|names| *names.borrow_mut().entry(TypeId::of::<T>()).or_insert_with(|| global_name::<T>()))
 }
 
 /// The process-wide copy, so each type's name is leaked once, not once per thread.

@@ -53,6 +53,14 @@ impl Inbound for Dispatch {
         node.dead_letter(DeadLetterReason::Malformed, "frame");
     }
 
+    fn batch(&self, f: &mut dyn FnMut()) {
+        match self.0.upgrade() {
+            // The shards are woken once per read, not once per message.
+            Some(node) => node.rt.batch(f),
+            None => f(),
+        }
+    }
+
     fn dropped(&self, _peer: SocketAddr, count: usize) {
         let Some(node) = self.0.upgrade() else { return };
         node.rt.record_dead_letters(DeadLetterReason::Unreachable, "envelope", count as u64);

@@ -71,6 +71,10 @@ pub(crate) trait Inbound: Send + Sync + 'static {
     /// `count` envelopes for `peer` were not sent (unreachable peer, full queue, broken
     /// connection, or too big to frame).
     fn dropped(&self, peer: SocketAddr, count: usize);
+    /// Runs `f`, which hands over several envelopes: deliveries it makes may be batched.
+    fn batch(&self, f: &mut dyn FnMut()) {
+        f()
+    }
 }
 
 /// A transport that could not start.
@@ -84,30 +88,21 @@ pub enum StartError {
     Io(String),
 }
 
-enum Cmd {
-    /// A whole frame (prefix included) for a peer.
-    Send(SocketAddr, Bytes),
-    Shutdown,
-}
-
 /// The handle other threads hold.
 pub(crate) struct Transport {
-    cmds: mpsc::UnboundedSender<Cmd>,
-    me: SocketAddr,
+    net: Arc<Net>,
+    /// Tells the net thread to stop.
+    stop: Arc<tokio::sync::Notify>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
-    /// Bytes queued per peer (shared with the writers), for `max_queued_bytes`.
-    queued: Arc<Mutex<HashMap<SocketAddr, Arc<AtomicUsize>>>>,
     max_queued: usize,
-    inbound: Arc<dyn Inbound>,
 }
 
 impl Transport {
     /// Binds the endpoint and starts the net thread.
     pub(crate) fn start(cfg: &RemoteConfig, inbound: Arc<dyn Inbound>) -> Result<Self, StartError> {
         let crypto = quic_configs(cfg)?;
-        let (cmds, rx) = mpsc::unbounded_channel();
         let (up_tx, up_rx) = std::sync::mpsc::channel();
-        let queued = Arc::new(Mutex::new(HashMap::new()));
+        let stop = Arc::new(tokio::sync::Notify::new());
         let net = NetCfg {
             bind: cfg.bind,
             advertise: cfg.advertise,
@@ -117,29 +112,22 @@ impl Transport {
             attempts: cfg.connect_attempts.max(1),
             core: cfg.net_core,
         };
-        let (inb, q) = (inbound.clone(), queued.clone());
+        let stopped = stop.clone();
         let thread = std::thread::Builder::new()
             .name("corelane-net".into())
-            .spawn(move || net_thread(net, crypto, inb, q, rx, up_tx))
+            .spawn(move || net_thread(net, crypto, inbound, stopped, up_tx))
             .map_err(|e| StartError::Io(e.to_string()))?;
-        let me = match up_rx.recv() {
-            Ok(Ok(addrs)) => addrs,
+        let net = match up_rx.recv() {
+            Ok(Ok(net)) => net,
             Ok(Err(e)) => return Err(StartError::Io(e)),
             Err(_) => return Err(StartError::Io("the net thread died while starting".into())),
         };
-        Ok(Self {
-            cmds,
-            me,
-            thread: Mutex::new(Some(thread)),
-            queued,
-            max_queued: cfg.max_queued_bytes,
-            inbound,
-        })
+        Ok(Self { net, stop, thread: Mutex::new(Some(thread)), max_queued: cfg.max_queued_bytes })
     }
 
     /// The address this node gives itself on the wire.
     pub(crate) fn advertised(&self) -> SocketAddr {
-        self.me
+        self.net.me
     }
 
     /// Queues one frame (prefix included, within the maximum) for `peer`. Never waits. A
@@ -147,21 +135,28 @@ impl Transport {
     /// (`Inbound::dropped`).
     pub(crate) fn send(&self, peer: SocketAddr, frame: Bytes) {
         let len = frame.len();
-        let q = self.queued.lock().entry(peer).or_default().clone();
-        if q.fetch_add(len, Ordering::Relaxed) + len > self.max_queued {
-            q.fetch_sub(len, Ordering::Relaxed);
-            self.inbound.dropped(peer, 1);
-            return;
-        }
-        if self.cmds.send(Cmd::Send(peer, frame)).is_err() {
-            q.fetch_sub(len, Ordering::Relaxed);
-            self.inbound.dropped(peer, 1);
+        // Straight into the peer's writer queue (its task is started on first use), under the
+        // peers lock: no reference counts move.
+        let queued = self.net.with_peer(peer, |p| {
+            if p.queued.fetch_add(len, Ordering::Relaxed) + len > self.max_queued {
+                p.queued.fetch_sub(len, Ordering::Relaxed);
+                return false;
+            }
+            if p.tx.send(frame).is_err() {
+                p.queued.fetch_sub(len, Ordering::Relaxed);
+                return false;
+            }
+            true
+        });
+        if queued != Some(true) {
+            self.net.inbound.dropped(peer, 1);
         }
     }
 
     /// Closes every connection and stops the net thread. Idempotent.
     pub(crate) fn shutdown(&self) {
-        let _ = self.cmds.send(Cmd::Shutdown);
+        self.net.closed.store(true, Ordering::Release);
+        self.stop.notify_one();
         if let Some(t) = self.thread.lock().take() {
             let _ = t.join();
         }
@@ -207,7 +202,7 @@ struct NetCfg {
     core: Option<usize>,
 }
 
-/// What the net thread's tasks share.
+/// What the net thread's tasks (and the senders) share.
 struct Net {
     endpoint: Endpoint,
     me: SocketAddr,
@@ -215,12 +210,17 @@ struct Net {
     cfg: NetCfg,
     inbound: Arc<dyn Inbound>,
     peers: Mutex<HashMap<SocketAddr, Peer>>,
-    queued: Arc<Mutex<HashMap<SocketAddr, Arc<AtomicUsize>>>>,
+    /// The net thread's runtime, where writers are started from any thread.
+    rt: tokio::runtime::Handle,
+    /// Set at shutdown: no new writers.
+    closed: std::sync::atomic::AtomicBool,
 }
 
-/// A peer as the net thread knows it: its writer's queue, and the connection to use.
+/// A peer: its writer's queue, the bytes queued there, and the connection to use.
+#[derive(Clone)]
 struct Peer {
     tx: mpsc::UnboundedSender<Bytes>,
+    queued: Arc<AtomicUsize>,
     conn: Arc<Mutex<Option<Live>>>,
 }
 
@@ -237,14 +237,13 @@ impl Live {
     }
 }
 
-type Up = std::sync::mpsc::Sender<Result<SocketAddr, String>>;
+type Up = std::sync::mpsc::Sender<Result<Arc<Net>, String>>;
 
 fn net_thread(
     cfg: NetCfg,
     crypto: tls::Crypto,
     inbound: Arc<dyn Inbound>,
-    queued: Arc<Mutex<HashMap<SocketAddr, Arc<AtomicUsize>>>>,
-    mut cmds: mpsc::UnboundedReceiver<Cmd>,
+    stop: Arc<tokio::sync::Notify>,
     up: Up,
 ) {
     if let Some(core) = cfg.core {
@@ -281,21 +280,21 @@ fn net_thread(
             cfg,
             inbound,
             peers: Mutex::new(HashMap::new()),
-            queued,
+            rt: tokio::runtime::Handle::current(),
+            closed: std::sync::atomic::AtomicBool::new(false),
         });
-        let _ = up.send(Ok(me));
+        let _ = up.send(Ok(net.clone()));
         loop {
             tokio::select! {
-                cmd = cmds.recv() => match cmd {
-                    Some(Cmd::Send(peer, frame)) => net.peer(peer).tx.send(frame).unwrap_or_else(|_| net.inbound.dropped(peer, 1)),
-                    Some(Cmd::Shutdown) | None => break,
-                },
+                () = stop.notified() => break,
                 incoming = endpoint.accept() => match incoming {
                     Some(incoming) => { tokio::spawn(accept(net.clone(), incoming)); }
                     None => break,
                 },
             }
         }
+        // Writers end with their queues.
+        net.peers.lock().clear();
         endpoint.close(close::SHUTDOWN, b"shutdown");
         // Let the close frames go out; the peers see an orderly close, not a loss.
         let _ = tokio::time::timeout(Duration::from_millis(200), endpoint.wait_idle()).await;
@@ -303,25 +302,32 @@ fn net_thread(
 }
 
 impl Net {
-    /// The peer's entry, with a writer task started for it on first use.
-    fn peer(self: &Arc<Self>, addr: SocketAddr) -> Peer {
+    /// The peer's entry, with a writer task started for it on first use (from any thread);
+    /// `None` once the transport is shut down.
+    fn peer(self: &Arc<Self>, addr: SocketAddr) -> Option<Peer> {
+        self.with_peer(addr, Peer::clone)
+    }
+
+    /// Runs `f` on the peer's entry (started on first use) under the peers lock.
+    fn with_peer<R>(self: &Arc<Self>, addr: SocketAddr, f: impl FnOnce(&Peer) -> R) -> Option<R> {
         let mut peers = self.peers.lock();
-        if let Some(p) = peers.get(&addr) {
-            if !p.tx.is_closed() {
-                return Peer { tx: p.tx.clone(), conn: p.conn.clone() };
-            }
+        if let Some(p) = peers.get(&addr).filter(|p| !p.tx.is_closed()) {
+            return Some(f(p));
+        }
+        if self.closed.load(Ordering::Acquire) {
+            return None;
         }
         let (tx, rx) = mpsc::unbounded_channel();
-        let conn = Arc::new(Mutex::new(None));
-        let q = self.queued.lock().entry(addr).or_default().clone();
-        tokio::spawn(writer(self.clone(), addr, rx, conn.clone(), q));
-        peers.insert(addr, Peer { tx: tx.clone(), conn: conn.clone() });
-        Peer { tx, conn }
+        let p = Peer { tx, queued: Arc::default(), conn: Arc::new(Mutex::new(None)) };
+        self.rt.spawn(writer(self.clone(), addr, rx, p.conn.clone(), p.queued.clone()));
+        let r = f(&p);
+        peers.insert(addr, p);
+        Some(r)
     }
 
     /// Adopts a connection the peer dialed, unless one to it is open already.
     fn adopt(self: &Arc<Self>, addr: SocketAddr, live: &Live) {
-        let peer = self.peer(addr);
+        let Some(peer) = self.peer(addr) else { return };
         let mut slot = peer.conn.lock();
         if !slot.as_ref().is_some_and(Live::is_open) {
             *slot = Some(live.clone());
@@ -362,7 +368,7 @@ async fn writer(
     queued: Arc<AtomicUsize>,
 ) {
     let mut out: Option<(Live, SendStream, bool)> = None; // (connection, stream, dialed by us)
-    let mut batch: Vec<Bytes> = Vec::with_capacity(256);
+    let mut buf = BytesMut::with_capacity(64 << 10);
     let mut seen = 0u64;
     loop {
         let first = match tokio::time::timeout(net.cfg.idle, rx.recv()).await {
@@ -381,36 +387,36 @@ async fn writer(
                 continue;
             }
         };
-        // Everything queued goes out in one write (what a shard sent in one turn included).
-        let mut bytes = first.len();
-        batch.push(first);
-        while bytes < BATCH_BYTES {
+        // Everything queued goes out in one write (what a shard sent in one turn included),
+        // copied into one buffer: quinn packs one large chunk far faster than many small ones.
+        buf.extend_from_slice(&first);
+        let mut count = 1;
+        while buf.len() < BATCH_BYTES {
             match rx.try_recv() {
                 Ok(f) => {
-                    bytes += f.len();
-                    batch.push(f);
+                    buf.extend_from_slice(&f);
+                    count += 1;
                 }
                 Err(_) => break,
             }
         }
-        queued.fetch_sub(bytes, Ordering::Relaxed);
-        let count = batch.len();
+        queued.fetch_sub(buf.len(), Ordering::Relaxed);
         if !out.as_ref().is_some_and(|(live, _, _)| live.is_open()) {
             out = open(&net, peer, &slot).await;
             if out.is_none() {
-                batch.clear();
+                buf.clear();
                 net.inbound.peer_down(peer);
                 net.inbound.dropped(peer, count);
                 continue;
             }
         }
         let Some((_, stream, _)) = out.as_mut() else { continue };
-        if stream.write_all_chunks(&mut batch).await.is_err() {
+        if stream.write_all(&buf).await.is_err() {
             // At most once: what was in this write is lost, not sent again.
             net.inbound.dropped(peer, count);
             out = None;
         }
-        batch.clear();
+        buf.clear();
     }
 }
 
@@ -484,48 +490,63 @@ async fn read_stream(
             Ok(None) | Err(_) => break,
         };
         dec.push(chunk);
-        loop {
-            let frame = match dec.next_frame() {
-                Ok(Some(f)) => f,
-                Ok(None) => break,
-                Err(e) => {
-                    net.inbound.bad_input(peer, BadInput::Frame(e));
-                    live.conn.close(close::OVERSIZED, b"oversized frame");
-                    return;
-                }
-            };
-            live.received.fetch_add(1, Ordering::Relaxed);
-            let env = match decode_envelope(frame) {
-                Ok(env) => env,
-                Err(e) => {
-                    if peer.is_none() {
-                        net.inbound.bad_input(None, BadInput::NoHello);
-                        live.conn.close(close::PROTOCOL, b"no hello");
-                        return;
-                    }
-                    net.inbound.bad_input(peer, BadInput::Envelope(e));
-                    continue;
-                }
-            };
-            match peer {
-                Some(p) => net.inbound.envelope(p, env),
-                None => match hello(&env) {
-                    Some(p) => {
-                        peer = Some(p);
-                        *known.lock() = Some(p);
-                        net.adopt(p, &live);
-                    }
-                    None => {
-                        net.inbound.bad_input(None, BadInput::NoHello);
-                        live.conn.close(close::PROTOCOL, b"no hello");
-                        return;
-                    }
-                },
-            }
+        // Everything one read brought is handed over in one batch (one wake-up per shard).
+        let mut closed = None;
+        net.inbound.batch(&mut || closed = frames(&net, &live, &mut dec, &mut peer, &known));
+        if let Some((code, why)) = closed {
+            live.conn.close(code, why);
+            return;
         }
     }
     if let Err(e) = dec.finish() {
         net.inbound.bad_input(peer, BadInput::Frame(e));
+    }
+}
+
+/// Hands over the complete frames `dec` holds; the close code and reason when the stream broke
+/// the protocol.
+fn frames(
+    net: &Arc<Net>,
+    live: &Live,
+    dec: &mut FrameDecoder,
+    peer: &mut Option<SocketAddr>,
+    known: &Mutex<Option<SocketAddr>>,
+) -> Option<(VarInt, &'static [u8])> {
+    loop {
+        let frame = match dec.next_frame() {
+            Ok(Some(f)) => f,
+            Ok(None) => return None,
+            Err(e) => {
+                net.inbound.bad_input(*peer, BadInput::Frame(e));
+                return Some((close::OVERSIZED, b"oversized frame"));
+            }
+        };
+        live.received.fetch_add(1, Ordering::Relaxed);
+        let env = match decode_envelope(frame) {
+            Ok(env) => env,
+            Err(e) => {
+                if peer.is_none() {
+                    net.inbound.bad_input(None, BadInput::NoHello);
+                    return Some((close::PROTOCOL, b"no hello"));
+                }
+                net.inbound.bad_input(*peer, BadInput::Envelope(e));
+                continue;
+            }
+        };
+        match *peer {
+            Some(p) => net.inbound.envelope(p, env),
+            None => match hello(&env) {
+                Some(p) => {
+                    *peer = Some(p);
+                    *known.lock() = Some(p);
+                    net.adopt(p, live);
+                }
+                None => {
+                    net.inbound.bad_input(None, BadInput::NoHello);
+                    return Some((close::PROTOCOL, b"no hello"));
+                }
+            },
+        }
     }
 }
 
