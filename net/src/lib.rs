@@ -21,6 +21,7 @@ mod remote_node;
 mod remote_ref;
 mod remote_schedule;
 mod remote_watch;
+mod rkyv_codec;
 mod spawn;
 mod target;
 pub mod tls;
@@ -34,6 +35,7 @@ pub use protocol::Protocol;
 pub use remote_node::RemoteNode;
 pub use remote_ref::{RemoteAsk, RemoteBatchAsk, RemoteRef};
 pub use remote_schedule::RemoteScheduled;
+pub use rkyv_codec::{Rkyv, RkyvMessage};
 pub use tls::{Crypto, Tls, TlsError, TlsPem};
 pub use transport::quic_configs;
 

@@ -205,3 +205,11 @@ fn remote_schedules_deliver_there_and_cancel() {
     let bad = p.account.schedule_once(Duration::ZERO, &Stranger::default()).timeout(T).wait();
     assert!(matches!(bad, Err(RemoteAskError::Refused { code: ErrorCode::UnknownManifest, .. })), "{bad:?}");
 }
+
+#[test]
+fn rkyv_payloads_are_validated_and_read_in_place() {
+    let p = pair();
+    let memo = corelane_net::Rkyv::new(&Memo { amount: 42, text: "hi".into() }).unwrap();
+    let b = p.account.ask::<_, Balance>(&memo).timeout(T).wait().unwrap();
+    assert_eq!(b.amount, 42);
+}

@@ -3,7 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use corelane::{Actor, ActorError, Ctx, Reply, Runtime, Shards};
-use corelane_net::{Node, Protocol, RemoteConfig};
+use corelane_net::{Node, Protocol, RemoteConfig, Rkyv, RkyvMessage};
 use std::collections::HashMap;
 
 macro_rules! named {
@@ -58,6 +58,18 @@ pub enum AccountMsg {
     /// Keeps the reply unanswered until `Release`.
     Hold(Reply<Balance>),
     Release,
+    /// Answers with the memo's amount, read in place from the archive.
+    Memo(Rkyv<Memo>, Reply<Balance>),
+}
+
+/// An rkyv payload.
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, PartialEq)]
+pub struct Memo {
+    pub amount: u64,
+    pub text: String,
+}
+impl RkyvMessage for Memo {
+    const MANIFEST: &'static str = "test.v1.Memo";
 }
 
 #[derive(Default)]
@@ -83,6 +95,10 @@ impl Actor for Account {
             AccountMsg::Balance(r) => r.send(self.balance.clone()),
             AccountMsg::Ignore => {}
             AccountMsg::Hold(r) => self.held.push(r),
+            AccountMsg::Memo(m, r) => {
+                let amount = m.get().map(|a| a.amount.to_native()).unwrap_or(0);
+                r.send(Balance { amount, ..Default::default() });
+            }
             AccountMsg::Release => {
                 for r in self.held.drain(..) {
                     r.send(self.balance.clone());
@@ -112,6 +128,7 @@ pub fn account_protocol() -> Protocol<AccountMsg> {
         .ask(|_: Silence, _: Reply<Balance>| AccountMsg::Ignore)
         .ask(|_: Hold, r| AccountMsg::Hold(r))
         .tell(|_: Release| AccountMsg::Release)
+        .ask(AccountMsg::Memo)
 }
 
 pub fn runtime() -> Runtime {
