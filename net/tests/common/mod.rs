@@ -60,7 +60,16 @@ pub enum AccountMsg {
     Release,
     /// Answers with the memo's amount, read in place from the archive.
     Memo(Rkyv<Memo>, Reply<Balance>),
+    /// Answers with the same bytes.
+    Echo(Echo, Reply<Echo>),
 }
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Echo {
+    #[prost(bytes = "vec", tag = "1")]
+    pub data: Vec<u8>,
+}
+named!(Echo);
 
 /// An rkyv payload.
 #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, PartialEq)]
@@ -99,6 +108,7 @@ impl Actor for Account {
                 let amount = m.get().map(|a| a.amount.to_native()).unwrap_or(0);
                 r.send(Balance { amount, ..Default::default() });
             }
+            AccountMsg::Echo(e, r) => r.send(e),
             AccountMsg::Release => {
                 for r in self.held.drain(..) {
                     r.send(self.balance.clone());
@@ -129,6 +139,7 @@ pub fn account_protocol() -> Protocol<AccountMsg> {
         .ask(|_: Hold, r| AccountMsg::Hold(r))
         .tell(|_: Release| AccountMsg::Release)
         .ask(AccountMsg::Memo)
+        .ask(AccountMsg::Echo)
 }
 
 pub fn runtime() -> Runtime {
