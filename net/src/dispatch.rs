@@ -3,10 +3,11 @@
 //! an actor's answer, for a stop) happens in tasks of the net thread's runtime.
 
 use crate::error::{ErrorCode, RemoteAskError};
-use crate::node::{refused, Inner};
+use crate::node::{refused, Inner, Node};
 use crate::protocol::{Answer, Refusal};
 use crate::target::Target;
 use crate::transport::{BadInput, Inbound};
+use crate::RemoteRef;
 use corelane::{AskError, DeadLetterReason};
 use corelane_proto::decode_system;
 use corelane_proto::v1::system_message::Body;
@@ -86,11 +87,16 @@ pub(crate) fn refusal(r: &Refusal) -> (DeadLetterReason, ErrorCode, String) {
     }
 }
 
-fn tell(node: &Inner, env: Envelope) {
+fn tell(node: &Arc<Inner>, env: Envelope) {
     let Some(t) = target(node, env.target) else {
         return node.dead_letter(DeadLetterReason::UnknownTarget, "remote tell");
     };
-    if let Err(r) = t.tell(&env.manifest, env.payload) {
+    // A forwarded message names its original sender: a node address and an id there.
+    let sender = env.sender.as_ref().and_then(|a| {
+        let at: SocketAddr = a.node.parse().ok()?;
+        Some(RemoteRef::new(Node { inner: node.clone() }, at, a.id))
+    });
+    if let Err(r) = t.tell(&env.manifest, env.payload, sender) {
         node.dead_letter(refusal(&r).0, "remote tell");
     }
 }

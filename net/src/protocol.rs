@@ -1,6 +1,7 @@
 //! How wire messages become messages of local actors: a [`Protocol`] per actor message type.
 
 use crate::codec::{CodecError, RemoteMessage};
+use crate::RemoteRef;
 use bytes::Bytes;
 use corelane::{AskError, Handle, Reply};
 use std::collections::HashMap;
@@ -10,7 +11,7 @@ use std::pin::Pin;
 /// An ask's answer on its way back: the reply's manifest and encoding.
 pub(crate) type Answer = Pin<Box<dyn Future<Output = Result<(&'static str, Bytes), AskError>> + Send>>;
 
-type TellFn<M> = Box<dyn Fn(Bytes) -> Result<M, CodecError> + Send + Sync>;
+type TellFn<M> = Box<dyn Fn(Bytes, Option<RemoteRef>) -> Result<M, CodecError> + Send + Sync>;
 type AskFn<M> = Box<dyn Fn(Bytes, &Handle) -> Result<(M, Answer), CodecError> + Send + Sync>;
 
 enum Entry<M> {
@@ -60,7 +61,18 @@ impl<M: Send + 'static> Protocol<M> {
     /// Accepts tells of `P`, made into an `M` by `f`. A later entry for the same manifest
     /// replaces an earlier one.
     pub fn tell<P: RemoteMessage>(mut self, f: impl Fn(P) -> M + Send + Sync + 'static) -> Self {
-        let decode: TellFn<M> = Box::new(move |payload| P::decode(payload).map(&f));
+        let decode: TellFn<M> = Box::new(move |payload, _| P::decode(payload).map(&f));
+        self.entries.insert(P::manifest().to_string(), Entry::Tell(decode));
+        self
+    }
+
+    /// Accepts tells of `P` and hands `f` the sender too, when the message carries one (it
+    /// was forwarded with [`RemoteRef::forward`]): the actor can answer or pass it on.
+    pub fn tell_from<P: RemoteMessage>(
+        mut self,
+        f: impl Fn(P, Option<RemoteRef>) -> M + Send + Sync + 'static,
+    ) -> Self {
+        let decode: TellFn<M> = Box::new(move |payload, sender| P::decode(payload).map(|p| f(p, sender)));
         self.entries.insert(P::manifest().to_string(), Entry::Tell(decode));
         self
     }
@@ -90,9 +102,14 @@ impl<M: Send + 'static> Protocol<M> {
     }
 
     /// A tell of `manifest`: the message, or why there is none.
-    pub(crate) fn decode_tell(&self, manifest: &str, payload: Bytes) -> Result<M, Refusal> {
+    pub(crate) fn decode_tell(
+        &self,
+        manifest: &str,
+        payload: Bytes,
+        sender: Option<RemoteRef>,
+    ) -> Result<M, Refusal> {
         match self.entries.get(manifest) {
-            Some(Entry::Tell(f)) => f(payload).map_err(Refusal::Malformed),
+            Some(Entry::Tell(f)) => f(payload, sender).map_err(Refusal::Malformed),
             Some(Entry::Ask(_)) => Err(Refusal::NotThisWay(manifest.into())),
             None => Err(Refusal::UnknownManifest(manifest.into())),
         }

@@ -1,6 +1,7 @@
 //! A local actor as other nodes reach it: its ref and the protocol its messages come in by.
 
 use crate::protocol::{Answer, Protocol, Refusal};
+use crate::RemoteRef;
 use bytes::Bytes;
 use corelane::{ActorRef, AnyRef, Handle, Pending, RegisterError, Scheduled};
 use std::sync::Arc;
@@ -8,8 +9,8 @@ use std::time::Duration;
 
 /// A local actor reachable from other nodes, whatever its message type.
 pub(crate) trait Target: Send + Sync {
-    /// Delivers a tell.
-    fn tell(&self, manifest: &str, payload: Bytes) -> Result<(), Refusal>;
+    /// Delivers a tell (from `sender`, when it carried one).
+    fn tell(&self, manifest: &str, payload: Bytes, sender: Option<RemoteRef>) -> Result<(), Refusal>;
     /// Delivers an ask; the answer comes through the returned future.
     fn ask(&self, manifest: &str, payload: Bytes, rt: &Handle) -> Result<Answer, Refusal>;
     /// Schedules tells of one payload on this node's scheduler (once when `interval` is None).
@@ -40,8 +41,8 @@ impl<M: Send + 'static> Exposed<M> {
 }
 
 impl<M: Send + 'static> Target for Exposed<M> {
-    fn tell(&self, manifest: &str, payload: Bytes) -> Result<(), Refusal> {
-        let m = self.protocol.decode_tell(manifest, payload)?;
+    fn tell(&self, manifest: &str, payload: Bytes, sender: Option<RemoteRef>) -> Result<(), Refusal> {
+        let m = self.protocol.decode_tell(manifest, payload, sender)?;
         // A stopped actor or a closed runtime makes it a dead letter, counted by the engine.
         let _ = self.actor.tell(m);
         Ok(())
@@ -62,7 +63,7 @@ impl<M: Send + 'static> Target for Exposed<M> {
         interval: Option<Duration>,
     ) -> Result<Scheduled, Refusal> {
         // Decoded once now, so a bad payload is refused at scheduling; again at each firing.
-        let first = self.protocol.decode_tell(manifest, payload.clone())?;
+        let first = self.protocol.decode_tell(manifest, payload.clone(), None)?;
         Ok(match interval {
             None => rt.schedule_once(delay, &self.actor, first),
             Some(every) => {
@@ -71,7 +72,7 @@ impl<M: Send + 'static> Target for Exposed<M> {
                 let make = move || match first.take() {
                     Some(m) => m,
                     None => protocol
-                        .decode_tell(&manifest, payload.clone())
+                        .decode_tell(&manifest, payload.clone(), None)
                         .unwrap_or_else(|_| unreachable!("it decoded once")),
                 };
                 rt.schedule(delay, every, &self.actor, make)

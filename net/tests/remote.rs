@@ -213,3 +213,16 @@ fn rkyv_payloads_are_validated_and_read_in_place() {
     let b = p.account.ask::<_, Balance>(&memo).timeout(T).wait().unwrap();
     assert_eq!(b.amount, 42);
 }
+
+#[test]
+fn forward_carries_the_original_sender() {
+    let p = pair();
+    // An actor of node A, made reachable from other nodes: the original sender.
+    let local = p.kit.runtime().spawn(Account::default).unwrap();
+    let original = p.a.expose(&local, account_protocol());
+    p.account.forward(&Note {}, &original).unwrap();
+    assert_eq!(balance(&p.account).last_sender, original.id());
+    // A plain tell carries none.
+    p.account.tell(&Note {}).unwrap();
+    assert_eq!(balance(&p.account).last_sender, 0);
+}

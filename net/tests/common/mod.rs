@@ -39,8 +39,16 @@ pub struct Balance {
     pub out_of_order: u64,
     #[prost(uint64, tag = "3")]
     pub deposits: u64,
+    /// The id of the last forwarded note's original sender.
+    #[prost(uint64, tag = "4")]
+    pub last_sender: u64,
 }
 named!(Balance);
+
+/// Told with `forward`: the account records who it came from.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Note {}
+named!(Note);
 
 /// Accepted by nobody.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -62,6 +70,7 @@ pub enum AccountMsg {
     Memo(Rkyv<Memo>, Reply<Balance>),
     /// Answers with the same bytes.
     Echo(Echo, Reply<Echo>),
+    Note(Option<corelane_net::RemoteRef>),
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -109,6 +118,7 @@ impl Actor for Account {
                 r.send(Balance { amount, ..Default::default() });
             }
             AccountMsg::Echo(e, r) => r.send(e),
+            AccountMsg::Note(from) => self.balance.last_sender = from.map_or(0, |f| f.id()),
             AccountMsg::Release => {
                 for r in self.held.drain(..) {
                     r.send(self.balance.clone());
@@ -140,6 +150,7 @@ pub fn account_protocol() -> Protocol<AccountMsg> {
         .tell(|_: Release| AccountMsg::Release)
         .ask(AccountMsg::Memo)
         .ask(AccountMsg::Echo)
+        .tell_from(|_: Note, from| AccountMsg::Note(from))
 }
 
 pub fn runtime() -> Runtime {
