@@ -10,6 +10,7 @@ use crate::transport::{BadInput, Inbound};
 use crate::RemoteRef;
 use corelane::{AskError, DeadLetterReason};
 use corelane_proto::decode_system;
+use corelane_proto::frame::Head;
 use corelane_proto::v1::system_message::Body;
 use corelane_proto::v1::{ActorAddress, Done, Envelope, Found, Kind};
 use prost::{Message, Name};
@@ -125,7 +126,14 @@ fn reply_when_answered(node: &Arc<Inner>, peer: SocketAddr, corr: u64, answer: A
         let outcome = tokio::time::timeout(limit, answer).await;
         let Some(node) = weak.upgrade() else { return };
         let env = match outcome {
-            Ok(Ok((manifest, bytes))) => Envelope::reply(corr, manifest, bytes),
+            Ok(Ok((manifest, bytes))) => {
+                // The usual case, built in place.
+                let head = Head { target: 0, correlation_id: corr, kind: Kind::Reply, manifest };
+                if node.send_parts(peer, &head, bytes.len(), |b| b.extend_from_slice(&bytes)).is_ok() {
+                    return;
+                }
+                Envelope::error(corr, ErrorCode::Failed, "the answer exceeds the maximum frame")
+            }
             Ok(Err(AskError::NoReply)) => Envelope::error(
                 corr,
                 ErrorCode::Failed,
@@ -134,11 +142,7 @@ fn reply_when_answered(node: &Arc<Inner>, peer: SocketAddr, corr: u64, answer: A
             Ok(Err(e)) => Envelope::error(corr, ErrorCode::Failed, e.to_string()),
             Err(_) => Envelope::error(corr, ErrorCode::Failed, "no answer within the node's serve timeout"),
         };
-        if node.send(peer, env).is_err() {
-            // The answer is larger than a frame: say so instead.
-            let _ = node
-                .send(peer, Envelope::error(corr, ErrorCode::Failed, "the answer exceeds the maximum frame"));
-        }
+        let _ = node.send(peer, env);
     });
 }
 

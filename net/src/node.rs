@@ -221,9 +221,20 @@ impl Inner {
         head: &Head<'_>,
         msg: &P,
     ) -> Result<(), RemoteSendError> {
-        let len = msg.encoded_len();
+        self.send_parts(peer, head, msg.encoded_len(), |b| msg.encode(b))
+    }
+
+    /// Sends an envelope built in place from `head` and a payload of `len` bytes that `write`
+    /// appends.
+    pub(crate) fn send_parts(
+        &self,
+        peer: SocketAddr,
+        head: &Head<'_>,
+        len: usize,
+        write: impl FnOnce(&mut BytesMut),
+    ) -> Result<(), RemoteSendError> {
         let mut buf = BytesMut::with_capacity(len + head.manifest.len() + 32);
-        encode_envelope(head, len, |b| msg.encode(b), &mut buf, self.max_frame)
+        encode_envelope(head, len, write, &mut buf, self.max_frame)
             .map_err(|_| RemoteSendError::TooLarge { len, max: self.max_frame })?;
         self.transport().send(peer, buf.freeze());
         Ok(())
