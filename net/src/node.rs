@@ -233,10 +233,17 @@ impl Inner {
         len: usize,
         write: impl FnOnce(&mut BytesMut),
     ) -> Result<(), RemoteSendError> {
-        let mut buf = BytesMut::with_capacity(len + head.manifest.len() + 32);
-        encode_envelope(head, len, write, &mut buf, self.max_frame)
-            .map_err(|_| RemoteSendError::TooLarge { len, max: self.max_frame })?;
-        self.transport().send(peer, buf.freeze());
+        let frame = FRAMES.with(|b| {
+            let mut buf = b.borrow_mut();
+            if buf.capacity() - buf.len() < len + head.manifest.len() + 32 {
+                // A fresh block; frames already split off keep the old one alive.
+                *buf = BytesMut::with_capacity(FRAME_BLOCK.max(len + head.manifest.len() + 32));
+            }
+            encode_envelope(head, len, write, &mut buf, self.max_frame)
+                .map(|()| buf.split().freeze())
+                .map_err(|_| RemoteSendError::TooLarge { len, max: self.max_frame })
+        })?;
+        self.transport().send(peer, frame);
         Ok(())
     }
 
@@ -271,6 +278,14 @@ impl Inner {
     pub(crate) fn dead_letter(&self, reason: DeadLetterReason, what: &'static str) {
         self.rt.record_dead_letters(reason, what, 1);
     }
+}
+
+/// Frames are encoded into a per-thread block and split off it: one allocation per block of
+/// frames, not one per frame (a block is freed when its last frame has been written).
+const FRAME_BLOCK: usize = 64 << 10;
+
+thread_local! {
+    static FRAMES: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
 }
 
 /// Finishes a typed ask: decodes the answer as `R`.

@@ -157,6 +157,27 @@ impl Ca {
 }
 
 #[test]
+fn pem_files_are_read_and_used() {
+    let ca = Ca::new();
+    let Tls::Pem(pem) = ca.node_tls(true) else { unreachable!() };
+    let dir = std::env::temp_dir().join(format!("corelane-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (c, k, a) = (dir.join("node.pem"), dir.join("node.key"), dir.join("ca.pem"));
+    std::fs::write(&c, &pem.cert_chain).unwrap();
+    std::fs::write(&k, &pem.key).unwrap();
+    std::fs::write(&a, &pem.ca).unwrap();
+    let from_files = TlsPem::from_files(&c, &k, &a, true).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let (server, srx) = node(RemoteConfig { tls: Tls::Pem(from_files), ..Default::default() });
+    let (client, _crx) = node(RemoteConfig { tls: ca.node_tls(true), ..Default::default() });
+    client.send_env(server.advertised(), Envelope::tell(3, "t", Bytes::new()));
+    assert_eq!(next_envelope(&srx).1.target, 3);
+    // A missing file is an error that names it.
+    let missing = TlsPem::from_files(&c, &k, &a, true).unwrap_err();
+    assert!(missing.to_string().contains("node.pem"), "{missing}");
+}
+
+#[test]
 fn mutual_tls_accepts_a_ca_signed_peer_and_rejects_others() {
     let ca = Ca::new();
     let quick = |tls| RemoteConfig { tls, connect_attempts: 1, ..Default::default() };
