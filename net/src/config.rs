@@ -17,8 +17,9 @@ pub struct RemoteConfig {
     /// Largest frame accepted or sent (default 8 MiB). A peer announcing more loses its
     /// connection; a local message encoding to more is refused at send.
     pub max_frame: usize,
-    /// A connection without messages either way for this long is closed by the node that
-    /// opened it (default 30 s); the next message opens a new one. Not a node loss.
+    /// A connection without messages either way for this long (to twice this long: it is
+    /// checked once per period) is closed by the node that opened it (default 30 s); the next
+    /// message opens a new one. Not a node loss.
     pub idle_timeout: Duration,
     /// Keep-alive interval on open connections (default 500 ms).
     pub keep_alive: Duration,

@@ -23,6 +23,10 @@ pub(crate) struct Dispatch(pub(crate) Weak<Inner>);
 impl Inbound for Dispatch {
     fn envelope(&self, peer: SocketAddr, env: Envelope) {
         let Some(node) = self.0.upgrade() else { return };
+        if !node.started() {
+            // A peer that connected in the instant between bind and the end of `start`.
+            return node.dead_letter(DeadLetterReason::Unreachable, "envelope before start");
+        }
         match env.kind() {
             Kind::Tell => tell(&node, env),
             Kind::Ask => ask(&node, peer, env),
@@ -164,7 +168,14 @@ fn answer(node: &Inner, corr: u64, outcome: Result<Envelope, RemoteAskError>) {
 
 pub(crate) fn found(node: &Inner, peer: SocketAddr, corr: u64, t: Arc<dyn Target>) {
     let id = t.untyped().id().as_u64();
-    node.exposed.write().insert(id, t);
+    {
+        let mut exposed = node.exposed.write();
+        // Actors that stopped without anyone stopping them remotely are swept now and then.
+        if exposed.len() % 256 == 255 {
+            exposed.retain(|_, t| t.is_alive());
+        }
+        exposed.insert(id, t);
+    }
     let f = Found { actor: Some(ActorAddress { node: node.me().to_string(), id }) };
     let _ = node.send(peer, Envelope::reply(corr, Found::full_name(), f.encode_to_vec().into()));
 }

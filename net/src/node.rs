@@ -194,6 +194,11 @@ impl Node {
 }
 
 impl Inner {
+    /// Whether `start` has finished (the transport may hand over envelopes a moment before).
+    pub(crate) fn started(&self) -> bool {
+        self.transport.get().is_some()
+    }
+
     pub(crate) fn me(&self) -> SocketAddr {
         *self.me.get().expect("set at start")
     }
