@@ -158,7 +158,11 @@ impl Transport {
         self.net.closed.store(true, Ordering::Release);
         self.stop.notify_one();
         if let Some(t) = self.thread.lock().take() {
-            let _ = t.join();
+            // The last handle may be dropped on the net thread itself (a task held the node
+            // when the user let go): it is stopping already, and cannot wait for itself.
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
         }
     }
 }
