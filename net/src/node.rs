@@ -203,18 +203,20 @@ impl Inner {
         *self.me.get().expect("set at start")
     }
 
-    pub(crate) fn transport(&self) -> &Transport {
-        self.transport.get().expect("set at start")
+    /// The transport, unless the node is shut down (or not yet started).
+    fn open_transport(&self) -> Result<&Transport, RemoteSendError> {
+        self.transport.get().filter(|t| !t.is_closed()).ok_or(RemoteSendError::Closed)
     }
 
     /// Sends an envelope, refusing one that cannot be framed.
     pub(crate) fn send(&self, peer: SocketAddr, env: Envelope) -> Result<(), RemoteSendError> {
         let mut buf = BytesMut::new();
+        let transport = self.open_transport()?;
         encode_message(&env, &mut buf, self.max_frame).map_err(|_| RemoteSendError::TooLarge {
             len: prost::Message::encoded_len(&env),
             max: self.max_frame,
         })?;
-        self.transport().send(peer, buf.freeze());
+        transport.send(peer, buf.freeze());
         Ok(())
     }
 
@@ -238,6 +240,7 @@ impl Inner {
         len: usize,
         write: impl FnOnce(&mut BytesMut),
     ) -> Result<(), RemoteSendError> {
+        let transport = self.open_transport()?;
         let frame = FRAMES.with(|b| {
             let mut buf = b.borrow_mut();
             if buf.capacity() - buf.len() < len + head.manifest.len() + 32 {
@@ -248,7 +251,7 @@ impl Inner {
                 .map(|()| buf.split().freeze())
                 .map_err(|_| RemoteSendError::TooLarge { len, max: self.max_frame })
         })?;
-        self.transport().send(peer, frame);
+        transport.send(peer, frame);
         Ok(())
     }
 

@@ -153,6 +153,11 @@ impl Transport {
         }
     }
 
+    /// Whether `shutdown` was called.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.net.closed.load(Ordering::Acquire)
+    }
+
     /// Closes every connection and stops the net thread. Idempotent.
     pub(crate) fn shutdown(&self) {
         self.net.closed.store(true, Ordering::Release);

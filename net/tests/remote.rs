@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use corelane::testkit::TestKit;
 use corelane::{DeadLetterReason, Event, Runtime, StopReason};
-use corelane_net::{ErrorCode, Node, RemoteAskError, RemoteRef};
+use corelane_net::{ErrorCode, Node, RemoteAskError, RemoteRef, RemoteSendError};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(10);
@@ -225,4 +225,13 @@ fn forward_carries_the_original_sender() {
     // A plain tell carries none.
     p.account.tell(&Note {}).unwrap();
     assert_eq!(balance(&p.account).last_sender, 0);
+}
+
+#[test]
+fn after_shutdown_sends_fail_at_once() {
+    let p = pair();
+    p.a.shutdown();
+    assert_eq!(p.account.tell(&deposit(1, 1)), Err(RemoteSendError::Closed));
+    let r = p.account.ask::<_, Balance>(&GetBalance {}).timeout(T).wait();
+    assert_eq!(r.unwrap_err(), RemoteAskError::Send(RemoteSendError::Closed));
 }
