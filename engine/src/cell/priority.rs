@@ -71,6 +71,10 @@ impl<M> PriorityHeap<M> {
         }
     }
 
+    /// Takes the first entry. Bottom-up (Floyd): the entry moved to the root from the bottom
+    /// almost always belongs near the bottom again, so the hole is walked down along the better
+    /// child to a leaf (one comparison per level, not two), and the entry then rises the step
+    /// or two it needs.
     pub(super) fn pop(&mut self) -> Option<Entry<M>> {
         let last = self.heap.len().checked_sub(1)?;
         self.heap.swap(0, last);
@@ -78,19 +82,22 @@ impl<M> PriorityHeap<M> {
         let n = self.heap.len();
         let mut i = 0;
         loop {
-            let (l, r) = (2 * i + 1, 2 * i + 2);
-            let mut best = i;
-            if l < n && self.before(&self.heap[l], &self.heap[best]) {
-                best = l;
-            }
-            if r < n && self.before(&self.heap[r], &self.heap[best]) {
-                best = r;
-            }
-            if best == i {
+            let l = 2 * i + 1;
+            if l >= n {
                 break;
             }
-            self.heap.swap(i, best);
-            i = best;
+            let r = l + 1;
+            let c = if r < n && self.before(&self.heap[r], &self.heap[l]) { r } else { l };
+            self.heap.swap(i, c);
+            i = c;
+        }
+        while i > 0 {
+            let parent = (i - 1) / 2;
+            if !self.before(&self.heap[i], &self.heap[parent]) {
+                break;
+            }
+            self.heap.swap(i, parent);
+            i = parent;
         }
         top
     }
