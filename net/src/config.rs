@@ -36,6 +36,9 @@ pub struct RemoteConfig {
     /// Bytes queued for one peer beyond which new messages to it become dead letters (a peer
     /// that stops reading cannot grow this node's memory without bound). Default 64 MiB.
     pub max_queued_bytes: usize,
+    /// How long a remote ask may wait for the local actor's answer before the asker is sent
+    /// `Failed` (default 60 s; the asker's own timeout usually ends it sooner).
+    pub serve_timeout: Duration,
     /// Pin the net thread to this core.
     pub net_core: Option<usize>,
 }
@@ -54,6 +57,7 @@ impl Default for RemoteConfig {
             backoff_max: Duration::from_secs(2),
             connect_attempts: 8,
             max_queued_bytes: 64 << 20,
+            serve_timeout: Duration::from_secs(60),
             net_core: None,
         }
     }

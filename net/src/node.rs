@@ -104,7 +104,7 @@ impl Node {
             transport: OnceLock::new(),
             me: OnceLock::new(),
             max_frame: config.max_frame,
-            serve_timeout: Duration::from_secs(60),
+            serve_timeout: config.serve_timeout,
             protocols: RwLock::new(HashMap::new()),
             kinds: RwLock::new(HashMap::new()),
             spawned: Mutex::new(HashMap::new()),

@@ -235,3 +235,22 @@ fn after_shutdown_sends_fail_at_once() {
     let r = p.account.ask::<_, Balance>(&GetBalance {}).timeout(T).wait();
     assert_eq!(r.unwrap_err(), RemoteAskError::Send(RemoteSendError::Closed));
 }
+
+#[test]
+fn an_actor_that_never_answers_fails_the_ask_after_the_serve_timeout() {
+    let rt_b = runtime();
+    let b = node_with(
+        &rt_b,
+        corelane_net::RemoteConfig { serve_timeout: Duration::from_millis(100), ..Default::default() },
+    );
+    b.serve(account_protocol());
+    let acc = rt_b.spawn(Account::default).unwrap();
+    rt_b.register("account", &acc).unwrap();
+    let rt_a = runtime();
+    let a = node(&rt_a);
+    let account = a.remote(b.addr()).lookup("account").timeout(T).wait().unwrap();
+    // Held forever by the actor; the serving node gives up after 100 ms, long before the
+    // asker's own 10 s.
+    let r = account.ask::<_, Balance>(&Hold {}).timeout(T).wait();
+    assert!(matches!(r, Err(RemoteAskError::Refused { code: ErrorCode::Failed, .. })), "{r:?}");
+}
