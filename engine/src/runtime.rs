@@ -412,16 +412,16 @@ impl Shared {
     /// Counts a dead letter of type `ty` where it happened: on the calling shard, or in the
     /// shared counters; and publishes it.
     pub(crate) fn dead_letter(self: &Arc<Self>, reason: DeadLetterReason, ty: &'static str) {
+        self.dead_letters(reason, ty, 1)
+    }
+
+    /// Counts `count` dead letters of type `ty`, as `dead_letter` does.
+    pub(crate) fn dead_letters(self: &Arc<Self>, reason: DeadLetterReason, ty: &'static str, count: u64) {
         with_current(|cur| match cur {
-            Some(s) if s.belongs_to(self) => s.dead_letters(reason, 1, None, ty),
+            Some(s) if s.belongs_to(self) => s.dead_letters(reason, count, None, ty),
             _ => {
-                self.off_shard_dead.add(reason, 1);
-                self.events.publish(|| Event::Deadletter {
-                    target: None,
-                    message_type: ty,
-                    reason,
-                    count: 1,
-                });
+                self.off_shard_dead.add(reason, count);
+                self.events.publish(|| Event::Deadletter { target: None, message_type: ty, reason, count });
             }
         })
     }
@@ -482,11 +482,9 @@ impl Handle {
     /// Counts `count` dead letters of type `message_type` that happened outside any actor's
     /// send (remoting: what arrived for nobody, or could not leave), and publishes them.
     pub fn record_dead_letters(&self, reason: DeadLetterReason, message_type: &'static str, count: u64) {
-        if count == 0 {
-            return;
+        if count > 0 {
+            self.shared.dead_letters(reason, message_type, count);
         }
-        self.shared.off_shard_dead.add(reason, count);
-        self.shared.events.publish(|| Event::Deadletter { target: None, message_type, reason, count });
     }
 
     /// Number of shards.

@@ -233,7 +233,7 @@ struct Peer {
     conn: Arc<Mutex<Option<Live>>>,
 }
 
-/// An open connection and its count of frames received, for the idle check.
+/// An open connection and its count of reads that brought frames, for the idle check.
 #[derive(Clone)]
 struct Live {
     conn: Connection,
@@ -499,6 +499,8 @@ async fn read_stream(
             Ok(None) | Err(_) => break,
         };
         dec.push(chunk);
+        // Something arrived: the connection is not idle (one count per read, not per frame).
+        live.received.fetch_add(1, Ordering::Relaxed);
         // Everything one read brought is handed over in one batch (one wake-up per shard).
         let mut closed = None;
         net.inbound.batch(&mut || closed = frames(&net, &live, &mut dec, &mut peer, &known));
@@ -530,7 +532,6 @@ fn frames(
                 return Some((close::OVERSIZED, b"oversized frame"));
             }
         };
-        live.received.fetch_add(1, Ordering::Relaxed);
         let env = match decode_envelope(frame) {
             Ok(env) => env,
             Err(e) => {

@@ -60,7 +60,11 @@ impl<M> PriorityHeap<M> {
 
     pub(super) fn push(&mut self, e: Entry<M>) {
         self.heap.push(e);
-        let mut i = self.heap.len() - 1;
+        self.sift_up(self.heap.len() - 1);
+    }
+
+    /// Moves the entry at `i` up while it goes before its parent.
+    fn sift_up(&mut self, mut i: usize) {
         while i > 0 {
             let parent = (i - 1) / 2;
             if !self.before(&self.heap[i], &self.heap[parent]) {
@@ -91,14 +95,7 @@ impl<M> PriorityHeap<M> {
             self.heap.swap(i, c);
             i = c;
         }
-        while i > 0 {
-            let parent = (i - 1) / 2;
-            if !self.before(&self.heap[i], &self.heap[parent]) {
-                break;
-            }
-            self.heap.swap(i, parent);
-            i = parent;
-        }
+        self.sift_up(i);
         top
     }
 }
