@@ -16,7 +16,7 @@ use crate::oneshot::{Oneshot, Received};
 use crate::packet::{Deliver, Packet};
 use crate::runtime::Shared;
 use crate::shard::{with_current, Shard};
-use crate::timers::{TimerAction, TimerId};
+use crate::timers::{deadline_after, TimerAction, TimerId};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
@@ -193,7 +193,7 @@ impl<T: Send + 'static> Pending<T> {
         }
         let chan = self.chan.clone().expect("pending without channel");
         let start = Instant::now();
-        let deadline = self.deadline.unwrap_or(start + self.timeout);
+        let deadline = self.deadline.unwrap_or(deadline_after(start, self.timeout));
         let spin_until = start + spin.min(self.timeout);
         let mut spins = 0u32;
         loop {
@@ -266,7 +266,7 @@ impl<T: Send + 'static> Future for Pending<T> {
         }
         let Some(chan) = this.chan.clone() else { return Poll::Ready(Err(AskError::Closed)) };
         let now = Instant::now();
-        let deadline = *this.deadline.get_or_insert(now + this.timeout);
+        let deadline = *this.deadline.get_or_insert(deadline_after(now, this.timeout));
         loop {
             if let Some(r) = outcome(chan.try_recv()) {
                 return Poll::Ready(this.finish(r));

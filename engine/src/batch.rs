@@ -1,5 +1,6 @@
 //! [`BatchPending`]: the answers to a batch of requests, in request order, under one timeout.
 
+use crate::timers::deadline_after;
 use crate::ask::Pending;
 use crate::error::AskError;
 use std::future::Future;
@@ -35,7 +36,7 @@ impl<T: Send + 'static> BatchPending<T> {
     /// Blocks the calling thread until every answer has arrived, the timeout has passed, or a
     /// request failed. Fails with `WouldBlock` on a shard thread: await it there.
     pub fn wait(self) -> Result<Vec<T>, AskError> {
-        let deadline = Instant::now() + self.timeout;
+        let deadline = deadline_after(Instant::now(), self.timeout);
         let mut done = self.done;
         for p in self.items.into_iter().skip(self.next) {
             done.push(p.deadline(deadline).wait()?);
@@ -49,7 +50,7 @@ impl<T: Send + 'static> Future for BatchPending<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let deadline = *this.deadline.get_or_insert_with(|| Instant::now() + this.timeout);
+        let deadline = *this.deadline.get_or_insert_with(|| deadline_after(Instant::now(), this.timeout));
         while this.next < this.items.len() {
             let p = std::mem::replace(&mut this.items[this.next], Pending::ready(Err(AskError::Closed)));
             let mut p = p.deadline(deadline);

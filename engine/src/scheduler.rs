@@ -18,7 +18,7 @@ use crate::id::ActorId;
 use crate::packet::{Deliver, Packet};
 use crate::runtime::{Handle, Shared};
 use crate::shard::Shard;
-use crate::timers::TimerAction;
+use crate::timers::{deadline_after, TimerAction};
 use crate::Actor;
 use std::cell::UnsafeCell;
 use std::marker::PhantomData;
@@ -101,17 +101,19 @@ fn next_cron(schedule: &cron::Schedule) -> Option<Instant> {
     let now = chrono::Utc::now();
     let next = schedule.after(&now).next()?;
     let wait = (next - now).to_std().unwrap_or(Duration::ZERO);
-    Some(Instant::now() + wait)
+    Some(deadline_after(Instant::now(), wait))
 }
 
 /// The fixed-rate tick after the one due at `due`, fired at `now`: on the grid
 /// `first + k * interval` whatever the lateness; ticks more than one interval in the past are
 /// skipped.
-fn next_tick(due: Instant, interval: Duration, now: Instant) -> Instant {
-    let mut next = due + interval;
-    if next + interval <= now {
-        let behind = (now - next).as_nanos() / interval.as_nanos();
-        next += interval * behind as u32;
+pub(crate) fn next_tick(due: Instant, interval: Duration, now: Instant) -> Instant {
+    let mut next = deadline_after(due, interval);
+    if deadline_after(next, interval) <= now {
+        // Whole intervals between `next` and `now` (at least one; `now - next` is bounded by
+        // the clock, so the product stays below it).
+        let behind = (now - next).as_nanos() / interval.as_nanos().max(1);
+        next += Duration::from_nanos((interval.as_nanos() * behind).min(u64::MAX as u128) as u64);
     }
     next
 }
@@ -258,7 +260,7 @@ struct Scheduler<'a> {
 
 impl Scheduler<'_> {
     fn once<M: Send + 'static>(&self, delay: Duration, target: &ActorRef<M>, msg: M) -> Scheduled {
-        arm(self.shared, target, Instant::now() + delay, once(msg), Once, self.owner)
+        arm(self.shared, target, deadline_after(Instant::now(), delay), once(msg), Once, self.owner)
     }
 
     fn every<M: Send + 'static>(
@@ -268,7 +270,7 @@ impl Scheduler<'_> {
         target: &ActorRef<M>,
         make: impl FnMut() -> M + Send + 'static,
     ) -> Scheduled {
-        let first = Instant::now() + initial;
+        let first = deadline_after(Instant::now(), initial);
         let plan = Every { next: first, interval: interval.max(MIN_INTERVAL) };
         arm(self.shared, target, first, make, plan, self.owner)
     }

@@ -28,7 +28,7 @@ use crate::park::Parker;
 use crate::ring::{Consumer, Producer};
 use crate::runtime::{Idle, Shared};
 use crate::slots::Slots;
-use crate::timers::{TimerAction, TimerId, Timers};
+use crate::timers::{deadline_after, TimerAction, TimerId, Timers};
 use crate::Actor;
 use crossbeam_utils::CachePadded;
 use std::any::TypeId;
@@ -638,11 +638,14 @@ impl Shard {
         Ok(())
     }
 
-    /// A stopping actor gets `stop_timeout` to drain its mailbox.
-    pub(crate) fn begin_stop(&self, id: ActorId) {
+    /// A stopping actor gets `stop_timeout` to drain its mailbox: returns the deadline, which
+    /// its turns check before each message; the timer covers an actor that gets no turn
+    /// (waiting for its children).
+    pub(crate) fn begin_stop(&self, id: ActorId) -> Instant {
         self.slots().mark_dead(id.slot(), id.gen());
-        let at = Instant::now() + self.shared.cfg.stop_timeout;
+        let at = deadline_after(Instant::now(), self.shared.cfg.stop_timeout);
         self.timers.borrow_mut().add(at, TimerAction::StopDeadline(id));
+        at
     }
 
     fn stop_deadline(&self, id: ActorId) {
@@ -864,12 +867,16 @@ impl Shard {
 
     // ---- dispatcher ------------------------------------------------------------------------
 
-    /// Runs ready actors until the run queue is empty or `MAX_TURNS_PER_PASS` turns have run
-    /// (then inbound rings get drained again, so local traffic cannot starve them).
+    /// Gives one turn to each actor that was ready when the pass began (at most
+    /// `MAX_TURNS_PER_PASS`). Actors that become ready during the pass, and those re-queued
+    /// with more to do, wait for the next pass: the inbound rings, the injector and the timers
+    /// are taken in between, so a message from anywhere waits at most one turn of each ready
+    /// actor, however deep one actor's backlog is.
     fn run_ready(&self) -> usize {
         let budget = self.shared.cfg.throughput;
+        let turns = self.run_queue.borrow().len().min(MAX_TURNS_PER_PASS);
         let mut ran = 0;
-        while ran < MAX_TURNS_PER_PASS {
+        for _ in 0..turns {
             let next = self.run_queue.borrow_mut().pop_front();
             let Some(id) = next else { break };
             let Some(cell) = self.cell(id) else { continue };

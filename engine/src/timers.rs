@@ -8,7 +8,17 @@ use crate::id::ActorId;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::task::Waker;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// Furthest a deadline is put: a delay past it means "never" in practice, and no arithmetic on
+/// it can overflow.
+const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// `from + d`, saturated at `FAR` past `from`: a huge delay (from a user or from the wire) is a
+/// deadline far in the future, never a panic and never a wrap into the past.
+pub(crate) fn deadline_after(from: Instant, d: Duration) -> Instant {
+    from.checked_add(d.min(FAR)).unwrap_or(from)
+}
 
 /// What a due timer does.
 pub(crate) enum TimerAction {
@@ -52,13 +62,14 @@ impl Default for Timers {
 }
 
 impl Timers {
-    /// `at` as nanoseconds since the epoch (a deadline before the epoch is due at once).
+    /// `at` as nanoseconds since the epoch (a deadline before the epoch is due at once; one
+    /// past `u64::MAX` nanoseconds, some 584 years, saturates there instead of wrapping).
     fn nanos(&self, at: Instant) -> u64 {
-        at.saturating_duration_since(self.epoch).as_nanos() as u64
+        u64::try_from(at.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
     }
 
     fn instant(&self, nanos: u64) -> Instant {
-        self.epoch + std::time::Duration::from_nanos(nanos)
+        deadline_after(self.epoch, Duration::from_nanos(nanos))
     }
 
     pub(crate) fn add(&mut self, at: Instant, action: TimerAction) -> TimerId {
@@ -142,7 +153,6 @@ impl Timers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn due_in_order_and_cancel_skips() {
@@ -165,6 +175,19 @@ mod tests {
             .collect();
         assert_eq!(due, vec![b, c]);
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn huge_delays_saturate_instead_of_wrapping_into_the_past() {
+        let mut t = Timers::default();
+        let now = Instant::now();
+        let nanos_max = Duration::from_nanos(u64::MAX);
+        for d in [Duration::MAX, nanos_max, nanos_max + Duration::from_secs(1)] {
+            t.add(deadline_after(now, d), TimerAction::StopDeadline(ActorId::new(0, 1, 1)));
+        }
+        assert!(t.pop_due(now + Duration::from_secs(3600)).is_none(), "a far deadline fired early");
+        assert!(t.next_deadline().unwrap() > now + Duration::from_secs(50 * 365 * 24 * 3600));
+        assert_eq!(crate::scheduler::next_tick(now, Duration::MAX, now), deadline_after(now, FAR));
     }
 
     #[test]

@@ -72,6 +72,8 @@ pub(crate) struct Ext<A: Actor> {
     /// Signals that arrived while suspended, delivered once it runs again.
     pub(crate) deferred: Vec<SystemMsg>,
     pub(crate) stop_reason: StopReason,
+    /// While stopping: when draining the mailbox ends (the stop timeout).
+    pub(crate) stop_deadline: Option<Instant>,
     pub(crate) waiters: Vec<Reply<()>>,
 }
 
@@ -93,6 +95,7 @@ impl<A: Actor> Ext<A> {
             escalated: Vec::new(),
             deferred: Vec::new(),
             stop_reason: StopReason::Stopped,
+            stop_deadline: None,
             waiters: Vec::new(),
         }
     }

@@ -9,7 +9,7 @@ use crate::metrics::DeadLetterReason;
 use crate::shard::Shard;
 use crate::signal::StopReason;
 use crate::supervision::{Cause, Directive, Failure, Phase, RestartPlan, Strategy};
-use crate::timers::TimerAction;
+use crate::timers::{deadline_after, TimerAction};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
@@ -71,7 +71,7 @@ impl<A: Actor> ActorCell<A> {
                     },
                     RestartPlan::After(delay) => {
                         tracing::info!(actor = %h.id, ?delay, "restarting after backoff");
-                        shard.add_timer(Instant::now() + delay, TimerAction::Restart(h.id));
+                        shard.add_timer(deadline_after(Instant::now(), delay), TimerAction::Restart(h.id));
                         self.wait_for_system()
                     }
                     RestartPlan::LimitReached => {

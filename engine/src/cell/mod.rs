@@ -438,6 +438,12 @@ impl<A: Actor> ActorCell<A> {
         }
     }
 
+    /// When a stopping actor stops draining its mailbox.
+    #[cold]
+    fn stop_deadline(&self) -> Option<Instant> {
+        self.ext_with(|e| e.stop_deadline).flatten()
+    }
+
     /// Not re-queued until a system message arrives.
     fn wait_for_system(&self) -> Outcome {
         self.mbox.hdr.scheduled.set(false);
@@ -463,11 +469,18 @@ impl<A: Actor> ErasedCell for ActorCell<A> {
         }
         let mut ctx = Ctx::new(shard, self);
         let done = Cell::new(0usize);
+        // A stopping actor drains only until its stop deadline, checked before each message.
+        let stop_by = if h.life() == Life::Stopping { self.stop_deadline() } else { None };
+        let expired = Cell::new(false);
         let turn = catch_unwind(AssertUnwindSafe(|| {
             // SAFETY: the dispatcher runs one cell at a time and never re-enters `run`, so this
             // is the only reference to the state for the duration of this turn.
             let actor = unsafe { &mut *self.actor.get() };
             while done.get() < budget {
+                if stop_by.is_some_and(|d| Instant::now() >= d) {
+                    expired.set(true);
+                    break;
+                }
                 let Some(mut msg) = self.mbox.pop_msg() else { break };
                 done.set(done.get() + 1);
                 if h.flags.get() & SPECIAL != 0 {
@@ -499,6 +512,10 @@ impl<A: Actor> ErasedCell for ActorCell<A> {
         }
         if h.flags.get() & (PASSIVATING | SENDERS) != 0 {
             self.after_special_turn(n);
+        }
+        if expired.get() {
+            tracing::warn!(actor = %h.id, left = self.mbox.len(), "stop timeout: what is still queued is dropped");
+            return Outcome::Finalize;
         }
         self.after_turn(shard)
     }

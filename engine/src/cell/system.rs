@@ -9,7 +9,7 @@ use crate::context::Ctx;
 use crate::shard::Shard;
 use crate::signal::{Signal, StopReason};
 use crate::supervision::{Cause, Directive, Failure, Phase};
-use crate::timers::TimerAction;
+use crate::timers::{deadline_after, TimerAction};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
@@ -141,7 +141,8 @@ impl<A: Actor> ActorCell<A> {
             self.ext().stop_reason = reason;
         }
         tracing::debug!(actor = %h.id, ?reason, "stopping");
-        shard.begin_stop(h.id);
+        let deadline = shard.begin_stop(h.id);
+        self.ext().stop_deadline = Some(deadline);
     }
 
     /// A stopping actor with an empty mailbox: children first, then finalize.
@@ -170,7 +171,7 @@ impl<A: Actor> ActorCell<A> {
         e.last_active = Some(now);
         if !e.passivation_armed {
             e.passivation_armed = true;
-            shard.add_timer(now + d, TimerAction::Passivate(self.id()));
+            shard.add_timer(deadline_after(now, d), TimerAction::Passivate(self.id()));
         }
     }
 
@@ -187,7 +188,7 @@ impl<A: Actor> ActorCell<A> {
         let last = e.last_active.unwrap_or(now);
         let busy = h.flag(SUSPENDED) || !self.mbox.is_empty();
         if busy || now.duration_since(last) < d {
-            let at = if busy { now + d } else { last + d };
+            let at = deadline_after(if busy { now } else { last }, d);
             e.passivation_armed = true;
             shard.add_timer(at, TimerAction::Passivate(h.id));
             return;
