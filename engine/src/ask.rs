@@ -46,7 +46,7 @@ pub struct Reply<T: Send + 'static> {
 /// Awaited, it registers the waker of its first poll and keeps it, so await it within one task
 /// (the usual case); on a shard its deadline is a timer of that shard. Dropping it gives up: a
 /// reply that arrives later is a dead letter.
-#[must_use = "a Pending does nothing unless awaited or waited on"]
+#[must_use = "the request is already sent: dropping a Pending gives up only its answer (a stop or kill still happens; a reply to an ask becomes a dead letter)"]
 pub struct Pending<T: Send + 'static> {
     chan: Option<Arc<Chan<T>>>,
     shared: Option<Arc<Shared>>,
@@ -90,6 +90,15 @@ impl<T: Send + 'static> Reply<T> {
                     None => count_unattributed_late_reply(),
                 });
             }
+        }
+    }
+
+    /// Answers a request the runtime itself made (a stop, kill, restart or metrics request):
+    /// an asker that no longer waits simply did not want the outcome, so nothing is counted.
+    pub(crate) fn complete(mut self, value: T) {
+        let chan = self.chan.take().expect("reply used once");
+        if let Ok(true) = chan.send(value) {
+            wake(&chan);
         }
     }
 

@@ -559,7 +559,7 @@ impl Shard {
     fn system_to_absent(&self, id: ActorId, sys: SystemMsg) {
         match sys {
             // A stop or kill is complete.
-            SystemMsg::Stop(Some(w)) | SystemMsg::Kill(Some(w)) => w.send(()),
+            SystemMsg::Stop(Some(w)) | SystemMsg::Kill(Some(w)) => w.complete(()),
             // Watching what is gone is told at once.
             SystemMsg::Watch(w) => {
                 self.send_system(w, SystemMsg::Terminated { id, reason: crate::StopReason::NotFound })
@@ -675,7 +675,7 @@ impl Shard {
         unbump(&self.mine().stats.actors, 1);
         // Told last: whoever waits for the stop sees the name and slot already gone.
         for w in waiters {
-            w.send(());
+            w.complete(());
         }
         self.maybe_quiesce();
     }

@@ -738,3 +738,30 @@ fn a_batch_from_a_plain_thread_wakes_its_shard_once_at_the_end() {
     });
     assert!(deferred, "sends inside a batch woke the parked shard in every attempt");
 }
+
+#[test]
+fn dropping_the_pending_of_a_stop_kill_or_metrics_request_counts_nothing() {
+    struct Idle2;
+    impl Actor for Idle2 {
+        type Msg = ();
+        fn receive(&mut self, _: &mut Ctx<Self>, _: ()) -> Result<(), ActorError> {
+            Ok(())
+        }
+    }
+    let rt = runtime(2, Idle::Park);
+    for shard in 0..2 {
+        let a = rt.spawn_on(shard, || Idle2).unwrap();
+        let b = rt.spawn_on(shard, || Idle2).unwrap();
+        drop(a.metrics());
+        drop(a.stop());
+        drop(b.kill());
+        // A second request completes once the first has taken effect.
+        a.stop().timeout(WAIT).wait().unwrap();
+        b.stop().timeout(WAIT).wait().unwrap();
+        assert!(!a.is_alive() && !b.is_alive());
+    }
+    let m = rt.metrics();
+    assert_eq!(m.dead_letters_for(DeadLetterReason::LateReply), 0, "{m:?}");
+    assert_eq!(corelane::metrics::unattributed_late_replies(), 0);
+    rt.shutdown().unwrap();
+}

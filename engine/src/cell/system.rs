@@ -43,7 +43,7 @@ impl<A: Actor> ActorCell<A> {
                         return Some(Outcome::Finalize);
                     }
                     if let Some(w) = w {
-                        w.send(());
+                        w.complete(());
                     }
                 }
                 SystemMsg::BackoffRestart => {
@@ -97,7 +97,7 @@ impl<A: Actor> ActorCell<A> {
                         }
                     }
                 }
-                SystemMsg::Metrics(r) => r.send(self.metrics()),
+                SystemMsg::Metrics(r) => r.complete(self.metrics()),
                 SystemMsg::PassivationCheck => self.check_passivation(shard),
             }
         }
