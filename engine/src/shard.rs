@@ -161,6 +161,9 @@ pub(crate) struct Shard {
     timers: RefCell<Timers>,
     /// Messages for actors whose spawn request is still in flight, by slot.
     pending: RefCell<HashMap<u32, Vec<Packet>>>,
+    /// Messages sent to a mailbox while an operation on it ran user code, in order.
+    deferred: RefCell<VecDeque<Packet>>,
+    draining_deferred: Cell<bool>,
     pub(crate) local_woken: Cell<bool>,
     processed: Cell<u64>,
     /// Turns until the next timed one.
@@ -272,6 +275,8 @@ impl Shard {
             inj_batch: RefCell::new(Vec::new()),
             timers: RefCell::new(Timers::default()),
             pending: RefCell::new(HashMap::new()),
+            deferred: RefCell::new(VecDeque::new()),
+            draining_deferred: Cell::new(false),
             local_woken: Cell::new(false),
             processed: Cell::new(0),
             untimed: Cell::new(0),
@@ -425,6 +430,11 @@ impl Shard {
         if !mb.accepts() {
             return Err(Refused::Stopped(msg));
         }
+        if mb.busy() {
+            // Sent by user code running inside an operation on this very queue.
+            self.defer(id, msg, sender);
+            return Ok(());
+        }
         let dropped = match mb.offer(msg, sender) {
             Offer::Queued => None,
             Offer::Evicted(old) => Some(old),
@@ -439,6 +449,27 @@ impl Shard {
             self.overflowed(id, mb, m);
         }
         Ok(())
+    }
+
+    /// Holds a message for a mailbox that is busy (see `cell::mailbox::Busy`).
+    #[cold]
+    #[inline(never)]
+    fn defer<M: Send + 'static>(&self, id: ActorId, msg: M, sender: u64) {
+        self.deferred.borrow_mut().push_back(Packet::new(id.as_u64(), SentMsg(msg, sender)));
+    }
+
+    /// Delivers the deferred messages, in order (also those deferred while doing so). Called
+    /// when a busy operation ends and at the start of each pass.
+    pub(crate) fn deliver_deferred(&self) {
+        if self.draining_deferred.replace(true) {
+            return; // an outer call delivers what is deferred now
+        }
+        loop {
+            let next = self.deferred.borrow_mut().pop_front();
+            let Some(p) = next else { break };
+            p.deliver(self);
+        }
+        self.draining_deferred.set(false);
     }
 
     /// Delivers a batch from one sender: one lookup, one append, in order.
@@ -785,6 +816,11 @@ impl Shard {
 
     fn drain_inbound(&self) -> usize {
         let mut n = 0;
+        if !self.deferred.borrow().is_empty() {
+            // Left by an operation that ended in a panic.
+            n += self.deferred.borrow().len();
+            self.deliver_deferred();
+        }
         {
             let mut inbound = self.inbound.borrow_mut();
             for c in inbound.iter_mut() {
@@ -1063,7 +1099,8 @@ impl Shard {
             }
             c.release();
         }
-        let pending: Vec<Packet> = self.pending.borrow_mut().drain().flat_map(|(_, v)| v).collect();
+        let mut pending: Vec<Packet> = self.pending.borrow_mut().drain().flat_map(|(_, v)| v).collect();
+        pending.extend(self.deferred.borrow_mut().drain(..));
         for p in pending {
             let ty = p.type_name();
             drop(p);

@@ -13,7 +13,7 @@
 //! takes its sender and moves the next best to the front.
 
 use super::priority::{Entry, PriorityHeap};
-use super::{Header, PRIORITY, SENDERS};
+use super::{Header, PRIORITY, SENDERS, SHAPED};
 use crate::id::ActorId;
 use crate::mailbox::{MailboxKind, Overflow};
 use std::cell::UnsafeCell;
@@ -110,6 +110,36 @@ impl<M> Queue<M> {
     }
 }
 
+/// Marks a mailbox busy while an operation on its queue may run user code (a priority
+/// comparator). That code can send to the same actor from the same thread; such a message
+/// finds the `BUSY` gate bit, is not offered to the queue under operation (that would be a
+/// second `&mut` to it, and the heap could reallocate under the comparator's references), and
+/// waits in the shard's deferred queue instead. When the operation ends, the deferred messages
+/// are delivered, in order, before the caller goes on; if it ends by a panic they are delivered
+/// on the shard's next pass.
+struct Busy<'a>(&'a Header);
+
+impl<'a> Busy<'a> {
+    fn enter(h: &'a Header) -> Self {
+        debug_assert!(!h.busy(), "a busy mailbox was entered again");
+        h.set_busy(true);
+        Busy(h)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.set_busy(false);
+        if !std::thread::panicking() {
+            crate::shard::with_current(|s| {
+                if let Some(s) = s {
+                    s.deliver_deferred();
+                }
+            });
+        }
+    }
+}
+
 /// What [`Mailbox::offer`] did with a message.
 pub(crate) enum Offer<M> {
     /// Queued.
@@ -166,8 +196,23 @@ impl<M> Mailbox<M> {
     fn q(&self) -> &mut Queue<M> {
         // SAFETY: owner-thread only; every caller uses the reference within one call and
         // nothing holds a reference into the queue while handlers run (messages are moved out
-        // by value), so it is unique while it lives.
+        // by value). The only user code that runs while a caller holds it is a priority
+        // comparator, and the operations that call one (`offer`, `priority_popped`,
+        // `push_front_all`) hold a `Busy` guard: the shard defers every message that arrives at
+        // a busy mailbox instead of calling into it, and nothing else reaches the queue from a
+        // comparator (it gets no context). So the reference is unique while it lives.
         unsafe { &mut *self.user.get() }
+    }
+
+    /// Whether the queue is ordered by a user comparator.
+    fn priority(&self) -> bool {
+        self.hdr.flag(PRIORITY)
+    }
+
+    /// Whether an operation on the queue is under way: a message must not be offered now.
+    #[inline(always)]
+    pub(crate) fn busy(&self) -> bool {
+        self.hdr.busy()
     }
 
     /// Whether the actor still accepts user messages (it has not begun stopping).
@@ -203,18 +248,22 @@ impl<M> Mailbox<M> {
     /// (which may then be pushed without [`Mailbox::offer`]).
     #[inline(always)]
     pub(crate) fn bounded_with_room(&self) -> bool {
+        // Only a running actor's shaped mailbox that no operation holds (then `q` is unique).
+        if self.hdr.gate.get() != SHAPED {
+            return false;
+        }
         let q = self.q();
         match q.policy.as_deref() {
-            Some(Policy { shape: Shape::Bounded { capacity, .. }, .. }) => {
-                self.accepts() && q.msgs.len() < *capacity
-            }
+            Some(Policy { shape: Shape::Bounded { capacity, .. }, .. }) => q.msgs.len() < *capacity,
             _ => false,
         }
     }
 
-    /// Queues a user message under the mailbox's policy; the caller checked `accepts`.
+    /// Queues a user message under the mailbox's policy; the caller checked `accepts` and that
+    /// the mailbox is not busy.
     #[inline(never)]
     pub(crate) fn offer(&self, m: M, sender: u64) -> Offer<M> {
+        let _busy = self.priority().then(|| Busy::enter(&self.hdr));
         let q = self.q();
         let Some(policy) = q.policy.as_deref_mut() else {
             self.push_unchecked(m, sender);
@@ -261,6 +310,7 @@ impl<M> Mailbox<M> {
     /// A priority mailbox, after its front message was popped: that message's sender, and the
     /// next best message moved to the front.
     pub(super) fn priority_popped(&self) -> u64 {
+        let _busy = Busy::enter(&self.hdr);
         let q = self.q();
         let Some(Policy { shape: Shape::Priority { heap, front }, .. }) = q.policy.as_deref_mut() else {
             return 0;
@@ -318,6 +368,7 @@ impl<M> Mailbox<M> {
     /// so they go back even past a bound. In a priority mailbox they go ahead of the queued
     /// messages of their own priority, in their order.
     pub(super) fn push_front_all(&self, msgs: impl DoubleEndedIterator<Item = (M, u64)>) {
+        let _busy = self.priority().then(|| Busy::enter(&self.hdr));
         let q = self.q();
         if let Some(Policy { shape: Shape::Priority { heap, front }, .. }) = q.policy.as_deref_mut() {
             if let Some(old) = q.msgs.pop_front() {

@@ -107,6 +107,9 @@ const CLOSED: u8 = 1;
 const SHAPED: u8 = 2;
 /// Gate bits: finalized.
 const DEAD: u8 = 4;
+/// Gate bits: an operation on the user queue is running user code (a priority comparator);
+/// messages that arrive meanwhile wait in the shard's deferred queue (see `mailbox::Busy`).
+const BUSY: u8 = 8;
 /// A priority mailbox: each popped message takes the slow path, which moves the next best one
 /// to the front.
 const PRIORITY: u8 = 32;
@@ -119,8 +122,9 @@ pub(crate) struct Header {
     pub(crate) scheduled: Cell<bool>,
     /// The life stage and the mailbox kind in one byte, zero while a user message may take the
     /// fast path: bit `CLOSED` once the actor stops accepting messages (stopping or dead), bit
-    /// `DEAD` once it is finalized, bit `SHAPED` for a bounded or priority mailbox. One byte, so
-    /// the header stays 32 bytes.
+    /// `DEAD` once it is finalized, bit `SHAPED` for a bounded or priority mailbox, bit `BUSY`
+    /// while user code runs inside an operation on the queue. One byte, so the header stays 32
+    /// bytes.
     gate: Cell<u8>,
     flags: Cell<u8>,
     /// `None` until `started` has run; then whether it succeeded.
@@ -158,7 +162,7 @@ impl Header {
         }
     }
     fn set_life(&self, l: Life) {
-        let g = self.gate.get() & SHAPED;
+        let g = self.gate.get() & (SHAPED | BUSY);
         self.gate.set(match l {
             Life::Running => g,
             Life::Stopping => g | CLOSED,
@@ -173,6 +177,15 @@ impl Header {
     #[inline(always)]
     fn accepts(&self) -> bool {
         self.gate.get() & CLOSED == 0
+    }
+    /// Whether an operation on the user queue is under way (user code runs inside it).
+    #[inline(always)]
+    pub(crate) fn busy(&self) -> bool {
+        self.gate.get() & BUSY != 0
+    }
+    fn set_busy(&self, on: bool) {
+        let g = self.gate.get();
+        self.gate.set(if on { g | BUSY } else { g & !BUSY });
     }
     /// Whether a user message may take the fast path (see `gate`).
     #[inline(always)]
