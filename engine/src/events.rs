@@ -6,17 +6,23 @@
 //! subscription whose filter accepts it, in subscription order. Delivery to an actor is a
 //! `try_tell` (ordered per publishing shard, like any message); delivery to a channel is a send.
 //! A subscriber that is gone (stopped actor, dropped receiver) is removed.
+//!
+//! Filters and sinks are user code run by whichever thread publishes. They run on a snapshot
+//! of the subscription list, outside its lock, so they may subscribe, unsubscribe or send
+//! anything; a filter or sink that panics is contained: its subscription ends, the event counts
+//! as a `HandlerFailed` dead letter, and the publisher (often a shard) goes on.
 
 use crate::actor_ref::ActorRef;
 use crate::error::TrySendError;
 use crate::id::ActorId;
-use crate::metrics::DeadLetterReason;
+use crate::metrics::{DeadLetterReason, SharedDeadLetters};
 use crate::runtime::Shared;
 use crate::signal::StopReason;
 use parking_lot::RwLock;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{mpsc, Weak};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{mpsc, Arc, Weak};
 
 /// Something that happened in the runtime.
 #[non_exhaustive]
@@ -128,9 +134,13 @@ struct Sub {
 
 #[derive(Default)]
 pub(crate) struct EventStream {
-    subs: RwLock<Vec<Sub>>,
+    /// Copied on write: publishers take the current list (one reference count) and run the
+    /// filters without holding the lock.
+    subs: RwLock<Arc<Vec<Arc<Sub>>>>,
     active: AtomicUsize,
     next_id: AtomicU64,
+    /// Events lost because a filter or sink panicked.
+    pub(crate) failed: SharedDeadLetters,
 }
 
 thread_local! {
@@ -153,10 +163,22 @@ impl EventStream {
         if PUBLISHING.with(|p| p.replace(true)) {
             return;
         }
+        let subs = self.subs.read().clone();
         let mut gone = Vec::new();
-        for s in self.subs.read().iter() {
-            if (s.filter)(&ev) && !(s.sink)(ev.clone()) {
-                gone.push(s.id);
+        for s in subs.iter() {
+            let delivered = catch_unwind(AssertUnwindSafe(|| !(s.filter)(&ev) || (s.sink)(ev.clone())));
+            match delivered {
+                Ok(true) => {}
+                Ok(false) => gone.push(s.id),
+                Err(p) => {
+                    tracing::error!(
+                        subscription = s.id,
+                        panic = crate::cell::panic_text(&p),
+                        "an event filter or sink panicked; its subscription ends"
+                    );
+                    self.failed.add(DeadLetterReason::HandlerFailed, 1);
+                    gone.push(s.id);
+                }
             }
         }
         PUBLISHING.with(|p| p.set(false));
@@ -168,17 +190,22 @@ impl EventStream {
     pub(crate) fn add(&self, filter: Filter, sink: Sink) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut subs = self.subs.write();
-        subs.push(Sub { id, filter, sink });
-        self.active.store(subs.len(), Ordering::Relaxed);
+        let mut next = Vec::clone(&subs);
+        next.push(Arc::new(Sub { id, filter, sink }));
+        self.active.store(next.len(), Ordering::Relaxed);
+        *subs = Arc::new(next);
         id
     }
 
     pub(crate) fn remove(&self, id: u64) -> bool {
         let mut subs = self.subs.write();
-        let before = subs.len();
-        subs.retain(|s| s.id != id);
-        self.active.store(subs.len(), Ordering::Relaxed);
-        subs.len() != before
+        if !subs.iter().any(|s| s.id == id) {
+            return false;
+        }
+        let next: Vec<Arc<Sub>> = subs.iter().filter(|s| s.id != id).cloned().collect();
+        self.active.store(next.len(), Ordering::Relaxed);
+        *subs = Arc::new(next);
+        true
     }
 }
 

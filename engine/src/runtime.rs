@@ -646,8 +646,10 @@ impl Handle {
                 dead_letters,
             });
         }
-        for (k, c) in sh.off_shard_dead.0.iter().enumerate() {
-            by_reason[k] += c.load(Ordering::Relaxed);
+        for counters in [&sh.off_shard_dead, &sh.events.failed] {
+            for (k, c) in counters.0.iter().enumerate() {
+                by_reason[k] += c.load(Ordering::Relaxed);
+            }
         }
         m.dead_letters = by_reason.iter().sum();
         m.dead_letters_by_reason = DeadLetterReason::ALL.iter().map(|r| (*r, by_reason[r.index()])).collect();

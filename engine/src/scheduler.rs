@@ -20,7 +20,11 @@ use crate::runtime::{Handle, Shared};
 use crate::shard::Shard;
 use crate::timers::{deadline_after, TimerAction};
 use crate::Actor;
+use crate::cell::SystemMsg;
+use crate::metrics::DeadLetterReason;
+use crate::supervision::{Cause, Phase};
 use std::cell::UnsafeCell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::marker::PhantomData;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -156,6 +160,8 @@ struct Delivery<M, F, P> {
     target: ActorId,
     /// The actor whose life bounds this delivery (`target` when there is none).
     owner: ActorId,
+    /// Made by the actor `owner` (which supervises its maker), not through a `Handle`.
+    by_actor: bool,
     /// The message maker and the plan: touched only through the delivery's one `Armed`.
     run: UnsafeCell<(F, P)>,
     _m: PhantomData<fn() -> M>,
@@ -196,8 +202,36 @@ impl<M: Send + 'static, F: FnMut() -> M + Send + 'static, P: Plan> Fire for Deli
         // SAFETY: called only from `Armed::fire`, which holds the delivery's one `Armed` by
         // value: no other reference into `run` exists (see the `Sync` impl).
         let (make, plan) = unsafe { &mut *self.run.get() };
-        shard.deliver_user(self.target, make(), 0);
+        // The maker is user code: a panic ends this schedule and goes to the supervision of the
+        // actor that made it, or is counted (it must not take the shard down).
+        let msg = match catch_unwind(AssertUnwindSafe(make)) {
+            Ok(m) => m,
+            Err(p) => {
+                self.cancelled.store(true, Ordering::Release);
+                self.maker_panicked(shard, p);
+                return None;
+            }
+        };
+        shard.deliver_user(self.target, msg, 0);
         plan.next(now)
+    }
+}
+
+impl<M: Send + 'static, F, P> Delivery<M, F, P> {
+    #[cold]
+    fn maker_panicked(&self, shard: &Shard, p: Box<dyn std::any::Any + Send>) {
+        tracing::error!(
+            target_actor = %self.target,
+            panic = crate::cell::panic_text(&p),
+            "a scheduled message's maker panicked; the schedule ends"
+        );
+        if self.owner != self.target || self.by_actor {
+            shard.send_system(self.owner, SystemMsg::ClosureFailed(Phase::Scheduled, Cause::Panic(p)));
+        } else {
+            drop(p);
+            let ty = std::any::type_name::<M>();
+            shard.dead_letters(DeadLetterReason::HandlerFailed, 1, Some(self.target), ty);
+        }
     }
 }
 
@@ -232,6 +266,7 @@ fn arm<M: Send + 'static>(
         cancelled: AtomicBool::new(false),
         target: target.id(),
         owner: owner.unwrap_or(target.id()),
+        by_actor: owner.is_some(),
         run: UnsafeCell::new((make, plan)),
         _m: PhantomData,
     });

@@ -59,6 +59,9 @@ pub enum Phase {
     Signal,
     /// A child's failure escalated to this actor.
     Escalated,
+    /// In a closure the engine ran for this actor outside its handlers: the maker of a message
+    /// it scheduled.
+    Scheduled,
 }
 
 /// What went wrong.

@@ -80,3 +80,137 @@ fn a_priority_comparator_that_tells_its_own_actor_is_deferred_not_aliased() {
     assert!(r.is_alive());
     rt.shutdown().unwrap();
 }
+
+/// Answers every `Ping` with `()`, counts its starts.
+struct Pinger(Arc<AtomicI64>);
+impl Actor for Pinger {
+    type Msg = PingMsg;
+    fn started(&mut self, _: &mut Ctx<Self>) -> Result<(), ActorError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+    fn receive(&mut self, ctx: &mut Ctx<Self>, m: PingMsg) -> Result<(), ActorError> {
+        match m {
+            PingMsg::Ping(r) => r.send(()),
+            PingMsg::ScheduleBadMaker => {
+                let me = ctx.myself();
+                ctx.schedule(Duration::ZERO, Duration::from_millis(1), &me, || -> PingMsg {
+                    panic!("maker of an actor's schedule")
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+enum PingMsg {
+    Ping(Reply<()>),
+    ScheduleBadMaker,
+}
+
+fn one_shard() -> Runtime {
+    Runtime::builder().shards(Shards::Count(1)).idle(Idle::Park).build().unwrap()
+}
+
+#[test]
+fn a_panicking_maker_of_a_runtime_schedule_ends_it_and_the_shard_lives_on() {
+    let rt = one_shard();
+    let starts = Arc::new(AtomicI64::new(0));
+    let s = starts.clone();
+    let a = rt.spawn(move || Pinger(s.clone())).unwrap();
+    let (_sub, events) = rt.subscribe_channel(|e| matches!(e, corelane::Event::Deadletter { .. }));
+    let sched = rt.schedule(Duration::ZERO, Duration::from_millis(1), &a, || -> PingMsg {
+        panic!("maker of a runtime schedule")
+    });
+    let ev = events.recv_timeout(WAIT).expect("the failure is counted as a dead letter");
+    assert!(
+        matches!(ev, corelane::Event::Deadletter { reason: corelane::DeadLetterReason::HandlerFailed, .. }),
+        "{ev:?}"
+    );
+    a.ask(PingMsg::Ping).timeout(WAIT).wait().expect("the shard still runs its actors");
+    assert!(sched.is_cancelled(), "the schedule ended");
+    assert_eq!(starts.load(Ordering::Relaxed), 1, "the target was not disturbed");
+    rt.shutdown().expect("no shard panicked");
+}
+
+#[test]
+fn a_panicking_maker_of_an_actors_schedule_goes_to_that_actors_supervision() {
+    let rt = one_shard();
+    let starts = Arc::new(AtomicI64::new(0));
+    let s = starts.clone();
+    let (_sub, events) = rt.subscribe_channel(|e| matches!(e, corelane::Event::ActorRestarted { .. }));
+    let a = rt.spawn(move || Pinger(s.clone())).unwrap();
+    a.tell(PingMsg::ScheduleBadMaker).unwrap();
+    let ev = events.recv_timeout(WAIT).expect("the owner is restarted by its supervisor");
+    assert!(matches!(ev, corelane::Event::ActorRestarted { id, .. } if id == a.id()), "{ev:?}");
+    a.ask(PingMsg::Ping).timeout(WAIT).wait().expect("the restarted actor answers");
+    assert_eq!(starts.load(Ordering::Relaxed), 2);
+    rt.shutdown().expect("no shard panicked");
+}
+
+#[test]
+fn a_panicking_event_filter_ends_its_subscription_and_others_go_on() {
+    let rt = one_shard();
+    let a = rt.spawn(|| Pinger(Arc::new(AtomicI64::new(0)))).unwrap();
+    let (_bad, bad_rx) = rt.subscribe_channel(|e| match e {
+        corelane::Event::ActorStarted { .. } => panic!("filter"),
+        _ => true,
+    });
+    let (_good, good_rx) = rt.subscribe_channel(|e| matches!(e, corelane::Event::ActorStarted { .. }));
+    let before = rt.metrics().dead_letters_for(corelane::DeadLetterReason::HandlerFailed);
+    let b = rt.spawn(|| Pinger(Arc::new(AtomicI64::new(0)))).unwrap();
+    let ev = good_rx.recv_timeout(WAIT).expect("the other subscriber still gets events");
+    assert_eq!(ev, corelane::Event::ActorStarted { id: b.id() });
+    b.ask(PingMsg::Ping).timeout(WAIT).wait().expect("the shard that published still runs");
+    a.ask(PingMsg::Ping).timeout(WAIT).wait().unwrap();
+    let after = rt.metrics().dead_letters_for(corelane::DeadLetterReason::HandlerFailed);
+    assert_eq!(after - before, 1, "the lost event is counted once");
+    // The failed subscription ended: its receiver sees the channel closed, with nothing sent.
+    assert!(matches!(bad_rx.recv_timeout(WAIT), Err(std::sync::mpsc::RecvTimeoutError::Disconnected)));
+    rt.shutdown().expect("no shard panicked");
+}
+
+#[test]
+fn an_event_filter_may_subscribe_and_unsubscribe_from_inside() {
+    let rt = one_shard();
+    let handle = rt.handle().clone();
+    let (_sub, rx) = rt.subscribe_channel(move |e| {
+        if matches!(e, corelane::Event::ActorStarted { .. }) {
+            // Re-entering the stream from a filter must neither deadlock nor corrupt it.
+            let (inner, _rx) = handle.subscribe_channel(|_| false);
+            inner.unsubscribe();
+        }
+        true
+    });
+    let a = rt.spawn(|| Pinger(Arc::new(AtomicI64::new(0)))).unwrap();
+    let ev = rx.recv_timeout(WAIT).expect("the event arrives");
+    assert_eq!(ev, corelane::Event::ActorStarted { id: a.id() });
+    a.ask(PingMsg::Ping).timeout(WAIT).wait().unwrap();
+    rt.shutdown().expect("no shard panicked");
+}
+
+#[test]
+fn a_panicking_decider_stops_the_actor_and_the_shard_lives_on() {
+    use corelane::Supervisor;
+    let rt = Runtime::builder()
+        .shards(Shards::Count(1))
+        .idle(Idle::Park)
+        .supervisor(Supervisor::one_for_one().decider(|_| panic!("decider")))
+        .build()
+        .unwrap();
+    struct Failing;
+    impl Actor for Failing {
+        type Msg = ();
+        fn receive(&mut self, _: &mut Ctx<Self>, _: ()) -> Result<(), ActorError> {
+            Err(ActorError::msg("fails"))
+        }
+    }
+    let (_sub, rx) = rt.subscribe_channel(|e| matches!(e, corelane::Event::ActorStopped { .. }));
+    let f = rt.spawn(|| Failing).unwrap();
+    let other = rt.spawn(|| Pinger(Arc::new(AtomicI64::new(0)))).unwrap();
+    f.tell(()).unwrap();
+    let ev = rx.recv_timeout(WAIT).expect("the failing actor stops");
+    assert!(matches!(ev, corelane::Event::ActorStopped { id, .. } if id == f.id()), "{ev:?}");
+    other.ask(PingMsg::Ping).timeout(WAIT).wait().expect("its shard still runs");
+    rt.shutdown().expect("no shard panicked");
+}

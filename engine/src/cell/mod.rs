@@ -67,6 +67,9 @@ pub(crate) enum SystemMsg {
     Metrics(Reply<ActorMetrics>),
     /// The idle timeout may have passed.
     PassivationCheck,
+    /// A closure the engine ran on this actor's behalf outside its handlers (the maker of a
+    /// message it scheduled) failed: supervised like a failing handler.
+    ClosureFailed(Phase, crate::supervision::Cause),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]

@@ -99,6 +99,11 @@ impl<A: Actor> ActorCell<A> {
                 }
                 SystemMsg::Metrics(r) => r.complete(self.metrics()),
                 SystemMsg::PassivationCheck => self.check_passivation(shard),
+                SystemMsg::ClosureFailed(phase, cause) => {
+                    if h.life() == Life::Running {
+                        return Some(self.fail(shard, phase, cause));
+                    }
+                }
             }
         }
         None
