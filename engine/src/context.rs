@@ -190,6 +190,9 @@ impl<A: Actor> Ctx<A> {
     {
         let placement = opts.placement.unwrap_or(Placement::Local);
         let me = self.id();
+        if self.shard().shared.is_closing() && !self.cell().is_running() {
+            return Err(SpawnError::ShuttingDown);
+        }
         let supervised_by = self.cell().child_supervisor();
         let child = self.runtime().spawn_inner(placement, &opts, Some((me, supervised_by)), factory)?;
         self.cell().add_child(child.id());

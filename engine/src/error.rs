@@ -95,9 +95,14 @@ pub enum AskError {
 /// Why a spawn failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SpawnError {
-    /// The runtime is shutting down or has shut down.
+    /// The runtime is shutting down or has shut down (a spawn from outside the actors).
     #[error("the runtime has shut down")]
     Closed,
+    /// A child spawn by an actor that is already stopping while the runtime shuts down. (An
+    /// actor that has not begun to stop may still spawn children during a shutdown: they are
+    /// started and then stopped with it, children first.)
+    #[error("the runtime is shutting down and the parent is stopping")]
+    ShuttingDown,
     /// The shard index is out of range.
     #[error("no shard {0}")]
     NoSuchShard(usize),

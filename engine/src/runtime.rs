@@ -401,6 +401,11 @@ impl Shared {
         }
     }
 
+    /// A quiesced shard got an actor again (a spawn accepted before the shutdown reached it).
+    pub(crate) fn shard_unquiesced(&self) {
+        self.quiesced.fetch_sub(1, Ordering::AcqRel);
+    }
+
     pub(crate) fn all_quiesced(&self) -> bool {
         self.quiesced.load(Ordering::Acquire) >= self.shards.len()
     }
@@ -553,6 +558,7 @@ impl Handle {
                 });
             }
         }
+        let is_child = parent.is_some();
         let birth = (parent.is_some()
             || passivate.is_some()
             || opts.supervisor.is_some()
@@ -569,7 +575,9 @@ impl Handle {
                 mailbox: opts.mailbox.clone(),
             })
         });
-        if sh.is_closing() {
+        // A running actor's child may still be spawned while the runtime shuts down (the parent
+        // checked that it is not stopping): it is part of the tree being stopped.
+        if sh.is_closing() && !is_child {
             return Err(SpawnError::Closed);
         }
         let n = sh.shards.len();

@@ -639,7 +639,7 @@ impl Shard {
             }
             Err(err)
         };
-        if self.shutting_down.get() {
+        if self.shutting_down.get() && self.quiesced.get() && self.shared.all_quiesced() {
             return refuse(held, DeadLetterReason::RuntimeClosed, SpawnError::Closed);
         }
         let actor = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut factory)) {
@@ -665,6 +665,14 @@ impl Shard {
         self.schedule(unsafe { &*c }.header());
         for p in held {
             p.deliver(self);
+        }
+        if self.shutting_down.get() {
+            // Accepted before the shutdown reached this shard (or a running parent's child):
+            // it starts, handles what was sent to it, and stops with the rest.
+            if self.quiesced.replace(false) {
+                self.shared.shard_unquiesced();
+            }
+            self.deliver_system(id, SystemMsg::Stop(None));
         }
         Ok(())
     }

@@ -152,6 +152,7 @@ fn a_panicking_maker_of_an_actors_schedule_goes_to_that_actors_supervision() {
 fn a_panicking_event_filter_ends_its_subscription_and_others_go_on() {
     let rt = one_shard();
     let a = rt.spawn(|| Pinger(Arc::new(AtomicI64::new(0)))).unwrap();
+    a.ask(PingMsg::Ping).timeout(WAIT).wait().unwrap(); // started before anyone subscribes
     let (_bad, bad_rx) = rt.subscribe_channel(|e| match e {
         corelane::Event::ActorStarted { .. } => panic!("filter"),
         _ => true,

@@ -1,8 +1,8 @@
 //! Coordinated shutdown: tasks run in registration order while the actors still run; a
 //! failing task halts the shutdown and hands the runtime back.
 
-use corelane::{Actor, ActorError, Ctx, Idle, Reply, Runtime, Shards, ShutdownError};
-use std::sync::atomic::{AtomicBool, Ordering};
+use corelane::{Actor, ActorError, Ctx, Idle, Reply, Runtime, Shards, ShutdownError, SpawnError};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -90,4 +90,127 @@ fn a_failing_task_halts_shutdown_and_a_retry_resumes_at_it() {
     rt.shutdown().unwrap();
     assert_eq!(*log.lock().unwrap(), vec!["first", "flaky ok", "last"]);
     assert!(!store.is_alive());
+}
+
+/// Counts what happens to a parent (which spawns a child in `started`, the guide's pattern)
+/// and its child.
+#[derive(Default)]
+struct Tally {
+    parent_started: AtomicUsize,
+    parent_stopped: AtomicUsize,
+    child_started: AtomicUsize,
+    child_stopped: AtomicUsize,
+    handled: AtomicUsize,
+}
+
+struct Parent(Arc<Tally>);
+struct Child(Arc<Tally>);
+
+impl Actor for Parent {
+    type Msg = u32;
+    fn started(&mut self, ctx: &mut Ctx<Self>) -> Result<(), ActorError> {
+        let t = self.0.clone();
+        ctx.spawn_child(move || Child(t.clone()))?;
+        self.0.parent_started.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+    fn receive(&mut self, _: &mut Ctx<Self>, _: u32) -> Result<(), ActorError> {
+        self.0.handled.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+    fn stopped(&mut self, _: &mut Ctx<Self>) {
+        self.0.parent_stopped.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl Actor for Child {
+    type Msg = ();
+    fn started(&mut self, _: &mut Ctx<Self>) -> Result<(), ActorError> {
+        self.0.child_started.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+    fn receive(&mut self, _: &mut Ctx<Self>, _: ()) -> Result<(), ActorError> {
+        Ok(())
+    }
+    fn stopped(&mut self, _: &mut Ctx<Self>) {
+        self.0.child_stopped.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_shutdown_right_after_a_spawn_stops_it_gracefully_and_loses_nothing() {
+    for round in 0..40 {
+        let rt = Runtime::builder().shards(Shards::Count(2)).idle(Idle::Park).build().unwrap();
+        let t = Arc::new(Tally::default());
+        let t2 = t.clone();
+        let p = rt.spawn(move || Parent(t2.clone())).unwrap();
+        for i in 0..300 {
+            p.tell(i).unwrap();
+        }
+        let dead = rt.handle().clone();
+        rt.shutdown().expect("shutdown");
+        let n = |c: &AtomicUsize| c.load(Ordering::SeqCst);
+        assert_eq!(n(&t.handled), 300, "round {round}: every message accepted before shutdown was handled");
+        assert_eq!(
+            (n(&t.parent_started), n(&t.parent_stopped), n(&t.child_started), n(&t.child_stopped)),
+            (1, 1, 1, 1),
+            "round {round}: parent and child each started and stopped once"
+        );
+        assert_eq!(dead.dead_letters(), 0, "round {round}");
+    }
+}
+
+/// Spawns a child from `receive` once it is stopping; reports what the spawn returned.
+struct LateSpawner(std::sync::mpsc::Sender<Result<(), SpawnError>>);
+impl Actor for LateSpawner {
+    type Msg = ();
+    fn receive(&mut self, _: &mut Ctx<Self>, _: ()) -> Result<(), ActorError> {
+        Ok(())
+    }
+    fn stopped(&mut self, ctx: &mut Ctx<Self>) {
+        let tx = self.0.clone();
+        let r = ctx.spawn_child(move || LateSpawner(tx.clone())).map(|_| ());
+        let _ = self.0.send(r);
+    }
+}
+
+#[test]
+fn a_stopping_parent_gets_a_clear_error_for_a_child_spawned_during_shutdown() {
+    let rt = Runtime::builder().shards(Shards::Count(1)).idle(Idle::Park).build().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    rt.spawn(move || LateSpawner(tx.clone())).unwrap();
+    let h = rt.handle().clone();
+    rt.shutdown().expect("shutdown");
+    assert_eq!(rx.recv_timeout(WAIT).unwrap(), Err(SpawnError::ShuttingDown));
+    assert!(matches!(h.spawn(|| Store(0)), Err(SpawnError::Closed)));
+}
+
+/// Counts starts and stops.
+struct Lifecycle(Arc<Tally>);
+impl Actor for Lifecycle {
+    type Msg = ();
+    fn started(&mut self, _: &mut Ctx<Self>) -> Result<(), ActorError> {
+        self.0.child_started.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+    fn receive(&mut self, _: &mut Ctx<Self>, _: ()) -> Result<(), ActorError> {
+        Ok(())
+    }
+    fn stopped(&mut self, _: &mut Ctx<Self>) {
+        self.0.child_stopped.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn kill_right_after_spawn_always_follows_started_and_runs_stopped() {
+    let rt = Runtime::builder().shards(Shards::Count(2)).idle(Idle::Park).build().unwrap();
+    let t = Arc::new(Tally::default());
+    for _ in 0..300 {
+        let t2 = t.clone();
+        let a = rt.spawn(move || Lifecycle(t2.clone())).unwrap();
+        a.kill().timeout(WAIT).wait().unwrap();
+    }
+    let n = |c: &AtomicUsize| c.load(Ordering::SeqCst);
+    assert_eq!((n(&t.child_started), n(&t.child_stopped)), (300, 300));
+    rt.shutdown().unwrap();
 }

@@ -280,6 +280,11 @@ impl<A: Actor> ActorCell<A> {
         self.mbox.hdr.id
     }
 
+    /// Whether the actor has not begun to stop.
+    pub(crate) fn is_running(&self) -> bool {
+        self.mbox.hdr.life() == Life::Running
+    }
+
     /// The cold state, allocated on first use. Never held across user code.
     pub(crate) fn ext(&self) -> RefMut<'_, Ext<A>> {
         RefMut::map(self.ext.borrow_mut(), |e| {
@@ -403,12 +408,21 @@ impl<A: Actor> ActorCell<A> {
         Ok(Some(msg))
     }
 
-    /// The slow start of a turn: system messages, a suspension, `started`. `Some` when the
+    /// The slow start of a turn: `started`, system messages, a suspension. `Some` when the
     /// turn ends here.
+    ///
+    /// `started` comes first: a new (or restarted) instance always starts before it handles
+    /// anything, a stop or a kill included, so an actor whose `started` ran always gets its
+    /// `stopped`, however soon after the spawn it is stopped or killed.
     #[cold]
     #[inline(never)]
     fn attend(&self, shard: &Shard) -> Option<Outcome> {
         let h = &self.mbox.hdr;
+        if h.started.get().is_none() && !h.flag(SUSPENDED) {
+            if let Some(o) = self.start(shard) {
+                return Some(o);
+            }
+        }
         if h.has_system() {
             if let Some(o) = self.run_system(shard) {
                 return Some(o);
@@ -418,6 +432,7 @@ impl<A: Actor> ActorCell<A> {
             return Some(self.wait_for_system());
         }
         if h.started.get().is_none() {
+            // Restarted by the system lane just now.
             return self.start(shard);
         }
         None
