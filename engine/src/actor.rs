@@ -49,6 +49,11 @@ pub trait Actor: Sized + 'static {
 
     /// Runs once after the last message, when the actor stops (gracefully, killed, or on a
     /// restart: on the old instance before the new one is built).
+    ///
+    /// It runs exactly for the instances whose [`Actor::started`] returned `Ok` (or that were
+    /// resumed after it failed): an instance whose `started` failed never started, so it gets
+    /// no `stopped`, whether it is then restarted or stopped. Release what a failing `started`
+    /// acquired before returning the error (or let `Drop` do it).
     fn stopped(&mut self, ctx: &mut Ctx<Self>) {
         let _ = ctx;
     }

@@ -422,3 +422,49 @@ fn a_failing_started_is_supervised_too() {
     stopped.expect_message(Event::ActorStopped { id: a.id(), reason: StopReason::Failed });
     assert!(rx.try_recv().is_err(), "no fifth start");
 }
+
+#[test]
+fn an_instance_whose_started_failed_gets_no_stopped_on_restart_or_stop() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    #[derive(Default)]
+    struct Count {
+        built: AtomicUsize,
+        started_ok: AtomicUsize,
+        stopped: AtomicUsize,
+    }
+    /// The first instance fails in `started`; later ones start.
+    struct FailsFirst(Arc<Count>, usize);
+    impl Actor for FailsFirst {
+        type Msg = Reply<usize>;
+        fn started(&mut self, _: &mut Ctx<Self>) -> Result<(), ActorError> {
+            if self.1 == 0 {
+                return Err(ActorError::msg("first start fails"));
+            }
+            self.0.started_ok.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+        fn receive(&mut self, _: &mut Ctx<Self>, r: Reply<usize>) -> Result<(), ActorError> {
+            r.send(self.1);
+            Ok(())
+        }
+        fn stopped(&mut self, _: &mut Ctx<Self>) {
+            self.0.stopped.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let kit = TestKit::new();
+    let c = Arc::new(Count::default());
+    let c2 = c.clone();
+    let a = kit
+        .spawn(move || {
+            let n = c2.built.fetch_add(1, Ordering::SeqCst);
+            FailsFirst(c2.clone(), n)
+        })
+        .unwrap();
+    // Answered by the second instance, after the restart.
+    assert_eq!(a.ask(|r| r).timeout(WAIT).wait().unwrap(), 1);
+    assert_eq!(c.stopped.load(Ordering::SeqCst), 0, "the instance that never started got no stopped");
+    a.stop().timeout(WAIT).wait().unwrap();
+    assert_eq!(c.started_ok.load(Ordering::SeqCst), 1);
+    assert_eq!(c.stopped.load(Ordering::SeqCst), 1, "the started instance got its stopped");
+}
