@@ -7,7 +7,7 @@
 
 use crate::packet::Packet;
 use parking_lot::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use crate::sync::{AtomicBool, Ordering};
 
 #[derive(Default)]
 pub(crate) struct Injector {

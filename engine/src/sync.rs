@@ -1,20 +1,21 @@
 //! The one switch between `std` and `loom` synchronization primitives.
 //!
-//! The lock-free pieces (the SPSC ring, the park/wake protocol, the reply oneshot) take their
+//! The lock-free pieces (the SPSC ring, the park/wake protocol, the reply oneshot, the slot
+//! table, the injector's flag) take their
 //! atomics, `Arc`, `UnsafeCell` and thread parking from here, so `RUSTFLAGS="--cfg loom"` swaps
 //! them all for loom's model-checked versions (`scripts/loom.sh`).
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering};
 #[cfg(loom)]
-pub(crate) use loom::sync::{Arc, Mutex};
+pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};
 #[cfg(loom)]
 pub(crate) use loom::thread::{park, Thread};
 
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering};
 #[cfg(not(loom))]
-pub(crate) use std::sync::{Arc, Mutex};
+pub(crate) use std::sync::{Arc, Mutex, MutexGuard};
 #[cfg(not(loom))]
 pub(crate) use std::thread::{park, Thread};
 
