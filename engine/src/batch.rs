@@ -1,8 +1,8 @@
 //! [`BatchPending`]: the answers to a batch of requests, in request order, under one timeout.
 
-use crate::timers::deadline_after;
 use crate::ask::Pending;
 use crate::error::AskError;
+use crate::timers::deadline_after;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};

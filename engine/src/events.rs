@@ -20,8 +20,8 @@ use crate::runtime::Shared;
 use crate::signal::StopReason;
 use parking_lot::RwLock;
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Weak};
 
 /// Something that happened in the runtime.

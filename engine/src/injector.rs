@@ -6,8 +6,8 @@
 //! returning the packet.
 
 use crate::packet::Packet;
-use parking_lot::Mutex;
 use crate::sync::{AtomicBool, Ordering};
+use parking_lot::Mutex;
 
 #[derive(Default)]
 pub(crate) struct Injector {

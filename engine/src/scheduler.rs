@@ -13,19 +13,19 @@
 //! (counted from the current time), not delivered in a burst.
 
 use crate::actor_ref::ActorRef;
+use crate::cell::SystemMsg;
 use crate::context::Ctx;
 use crate::id::ActorId;
+use crate::metrics::DeadLetterReason;
 use crate::packet::{Deliver, Packet};
 use crate::runtime::{Handle, Shared};
 use crate::shard::Shard;
+use crate::supervision::{Cause, Phase};
 use crate::timers::{deadline_after, TimerAction};
 use crate::Actor;
-use crate::cell::SystemMsg;
-use crate::metrics::DeadLetterReason;
-use crate::supervision::{Cause, Phase};
 use std::cell::UnsafeCell;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -40,7 +40,8 @@ const SEGMENTS: usize = (MAX_SLOTS as usize) / SEG_LEN;
 #[cfg(loom)]
 const SEGMENTS: usize = 3;
 /// Slots a shard can hold.
-const CAPACITY: u32 = if (SEGMENTS * SEG_LEN) < MAX_SLOTS as usize { (SEGMENTS * SEG_LEN) as u32 } else { MAX_SLOTS };
+const CAPACITY: u32 =
+    if (SEGMENTS * SEG_LEN) < MAX_SLOTS as usize { (SEGMENTS * SEG_LEN) as u32 } else { MAX_SLOTS };
 
 type Segment = [AtomicU32; SEG_LEN];
 
