@@ -35,7 +35,7 @@ impl<A: Actor> Ctx<A> {
         self.sender = s;
     }
 
-    fn shard(&self) -> &Shard {
+    pub(crate) fn shard(&self) -> &Shard {
         // SAFETY: a Ctx is created by the dispatcher for one handler call on the shard thread
         // and cannot outlive it (not Send, not Clone, handed out as `&mut`); the shard lives
         // for the whole dispatcher loop.

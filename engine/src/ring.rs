@@ -80,7 +80,7 @@ pub(crate) fn ring<T: Send>(capacity: usize) -> (Producer<T>, Consumer<T>) {
     });
     (
         Producer { ring: ring.clone(), tail: 0, published: 0, head_cache: 0 },
-        Consumer { ring, head: 0, released: 0 },
+        Consumer { slots: ring.slots.as_ptr(), mask: ring.mask, ring, head: 0, released: 0 },
     )
 }
 
@@ -173,12 +173,20 @@ impl<T: Send> Producer<T> {
 
 /// The reading end. Not `Clone`: there is exactly one.
 pub(crate) struct Consumer<T> {
+    /// `ring.slots` and `ring.mask`, copied so a peek is one dependent load.
+    slots: *const Slot<T>,
+    mask: usize,
     ring: Arc<Ring<T>>,
     /// Next slot to read (private; `>= released`).
     head: usize,
     /// Last value stored into `ring.head`.
     released: usize,
 }
+
+// SAFETY: the raw `slots` pointer is a cached view into `ring`, which the consumer owns a
+// reference to; moving the one consumer to another thread moves that access with it (the same
+// as moving `ring` itself, which is `Send` for `T: Send`).
+unsafe impl<T: Send> Send for Consumer<T> {}
 
 impl<T: Send> Consumer<T> {
     /// Takes the next published item, if any. The slot is returned to the producer by `release`.
@@ -194,6 +202,16 @@ impl<T: Send> Consumer<T> {
         let item = slot.val.with(|p| unsafe { (*p).assume_init_read() });
         self.head = self.head.wrapping_add(1);
         Some(item)
+    }
+
+    /// Whether an item is published and not yet popped (one load; nothing is taken).
+    #[inline]
+    pub(crate) fn has_next(&self) -> bool {
+        // SAFETY: `slots` points at `ring.slots`, which `ring` (held here) keeps alive and never
+        // moves; `head & mask` is below its length (a power of two, `mask + 1`). Only the atomic
+        // stamp is read.
+        let slot = unsafe { &*self.slots.add(self.head & self.mask) };
+        slot.seq.load(Ordering::Relaxed) == self.head.wrapping_add(1)
     }
 
     /// Hands every popped slot back to the producer with one store.

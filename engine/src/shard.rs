@@ -911,16 +911,30 @@ impl Shard {
 
     // ---- dispatcher ------------------------------------------------------------------------
 
-    /// Gives one turn to each actor that was ready when the pass began (at most
-    /// `MAX_TURNS_PER_PASS`). Actors that become ready during the pass, and those re-queued
-    /// with more to do, wait for the next pass: the inbound rings, the injector and the timers
-    /// are taken in between, so a message from anywhere waits at most one turn of each ready
-    /// actor, however deep one actor's backlog is.
+    /// Runs the ready actors in rounds: a round gives one turn to each actor that was ready when
+    /// it began; actors that become ready during it, and those re-queued with more to do, wait
+    /// for the next round. Between rounds, the pass ends as soon as anything waits outside the
+    /// run queue (inbound rings, injector, timers, woken tasks), and after `MAX_TURNS_PER_PASS`
+    /// turns. So a message from anywhere waits at most one turn of each ready actor, however
+    /// deep one actor's backlog is, while same-shard traffic does not pay a pass per hop.
     fn run_ready(&self) -> usize {
         let budget = self.shared.cfg.throughput;
-        let turns = self.run_queue.borrow().len().min(MAX_TURNS_PER_PASS);
         let mut ran = 0;
-        for _ in 0..turns {
+        // Turns left in the current round: the actors that were ready when it began.
+        let mut round = self.run_queue.borrow().len();
+        while ran < MAX_TURNS_PER_PASS {
+            if round == 0 {
+                // Another round in this pass only while nothing waits outside the run queue
+                // (a few loads, far cheaper than a pass).
+                if self.outside_waiting() {
+                    break;
+                }
+                round = self.run_queue.borrow().len();
+                if round == 0 {
+                    break;
+                }
+            }
+            round -= 1;
             let next = self.run_queue.borrow_mut().pop_front();
             let Some(id) = next else { break };
             let Some(cell) = self.cell(id) else { continue };
@@ -953,6 +967,18 @@ impl Shard {
             st.processed.store(self.processed.get(), Ordering::Relaxed);
         }
         ran
+    }
+
+    /// Whether anything but the run queue needs the dispatcher: an inbound ring or the injector
+    /// has messages, a timer is pending (its due time would need a clock read), a message was
+    /// deferred, or a local task was woken.
+    #[inline(always)]
+    fn outside_waiting(&self) -> bool {
+        self.mine().injector.has_pending()
+            || self.local_woken.get()
+            || self.inbound.borrow().iter().any(|c| c.has_next())
+            || !self.timers.borrow().is_empty()
+            || !self.deferred.borrow().is_empty()
     }
 
     /// Runs one turn of `cell` and records its time per message.

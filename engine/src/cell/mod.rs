@@ -67,6 +67,8 @@ pub(crate) enum SystemMsg {
     Metrics(Reply<ActorMetrics>),
     /// The idle timeout may have passed.
     PassivationCheck,
+    /// A stopping actor's stop timeout passed while it drained its mailbox: finalize it now.
+    DrainExpired,
     /// A closure the engine ran on this actor's behalf outside its handlers (the maker of a
     /// message it scheduled) failed: supervised like a failing handler.
     ClosureFailed(Phase, crate::supervision::Cause),
@@ -116,8 +118,10 @@ const BUSY: u8 = 8;
 /// A priority mailbox: each popped message takes the slow path, which moves the next best one
 /// to the front.
 const PRIORITY: u8 = 32;
+/// Stopping and draining the mailbox until the stop deadline, which each message checks.
+const DRAINING: u8 = 128;
 /// What sends a message down the slow path.
-const SPECIAL: u8 = BEHAVING | SENDERS | PRIORITY;
+const SPECIAL: u8 = BEHAVING | SENDERS | PRIORITY | DRAINING;
 
 /// The untyped part every cell starts with.
 pub(crate) struct Header {
@@ -399,6 +403,16 @@ impl<A: Actor> ActorCell<A> {
         if h.flag(SENDERS | PRIORITY) {
             ctx.set_sender(self.mbox.take_sender());
         }
+        if h.flag(DRAINING) && self.drain_expired() {
+            // The stop timeout passed: this message and the rest are dead letters; the system
+            // lane (checked right after) finalizes the actor.
+            h.set_flag(DRAINING, false);
+            drop(msg);
+            let ty = std::any::type_name::<A::Msg>();
+            ctx.shard().dead_letters(crate::DeadLetterReason::ActorStopped, 1, Some(h.id), ty);
+            h.push_system(SystemMsg::DrainExpired);
+            return Ok(None);
+        }
         if h.flag(BEHAVING) {
             if let Some(b) = self.ext_with(|e| e.behaviors.last().cloned()).flatten() {
                 b(actor, ctx, msg)?;
@@ -469,10 +483,10 @@ impl<A: Actor> ActorCell<A> {
         }
     }
 
-    /// When a stopping actor stops draining its mailbox.
+    /// Whether a stopping actor's time to drain its mailbox is over.
     #[cold]
-    fn stop_deadline(&self) -> Option<Instant> {
-        self.ext_with(|e| e.stop_deadline).flatten()
+    fn drain_expired(&self) -> bool {
+        self.ext_with(|e| e.stop_deadline).flatten().is_some_and(|d| Instant::now() >= d)
     }
 
     /// Not re-queued until a system message arrives.
@@ -500,18 +514,11 @@ impl<A: Actor> ErasedCell for ActorCell<A> {
         }
         let mut ctx = Ctx::new(shard, self);
         let done = Cell::new(0usize);
-        // A stopping actor drains only until its stop deadline, checked before each message.
-        let stop_by = if h.life() == Life::Stopping { self.stop_deadline() } else { None };
-        let expired = Cell::new(false);
         let turn = catch_unwind(AssertUnwindSafe(|| {
             // SAFETY: the dispatcher runs one cell at a time and never re-enters `run`, so this
             // is the only reference to the state for the duration of this turn.
             let actor = unsafe { &mut *self.actor.get() };
             while done.get() < budget {
-                if stop_by.is_some_and(|d| Instant::now() >= d) {
-                    expired.set(true);
-                    break;
-                }
                 let Some(mut msg) = self.mbox.pop_msg() else { break };
                 done.set(done.get() + 1);
                 if h.flags.get() & SPECIAL != 0 {
@@ -543,10 +550,6 @@ impl<A: Actor> ErasedCell for ActorCell<A> {
         }
         if h.flags.get() & (PASSIVATING | SENDERS) != 0 {
             self.after_special_turn(n);
-        }
-        if expired.get() {
-            tracing::warn!(actor = %h.id, left = self.mbox.len(), "stop timeout: what is still queued is dropped");
-            return Outcome::Finalize;
         }
         self.after_turn(shard)
     }

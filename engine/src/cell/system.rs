@@ -2,7 +2,7 @@
 //! passivation. It runs before any user message of the turn.
 
 use super::ext::{insert_once, remove};
-use super::{ActorCell, Life, Outcome, SystemMsg, CHILDREN_STOPPING, SUSPENDED};
+use super::{ActorCell, Life, Outcome, SystemMsg, CHILDREN_STOPPING, DRAINING, SUSPENDED};
 use crate::actor::Actor;
 use crate::ask::Reply;
 use crate::context::Ctx;
@@ -99,6 +99,12 @@ impl<A: Actor> ActorCell<A> {
                 }
                 SystemMsg::Metrics(r) => r.complete(self.metrics()),
                 SystemMsg::PassivationCheck => self.check_passivation(shard),
+                SystemMsg::DrainExpired => {
+                    if h.life() == Life::Stopping {
+                        tracing::warn!(actor = %h.id, left = self.mbox.len(), "stop timeout: what is still queued is dropped");
+                        return Some(Outcome::Finalize);
+                    }
+                }
                 SystemMsg::ClosureFailed(phase, cause) => {
                     if h.life() == Life::Running {
                         return Some(self.fail(shard, phase, cause));
@@ -148,6 +154,7 @@ impl<A: Actor> ActorCell<A> {
         tracing::debug!(actor = %h.id, ?reason, "stopping");
         let deadline = shard.begin_stop(h.id);
         self.ext().stop_deadline = Some(deadline);
+        h.set_flag(DRAINING, true);
     }
 
     /// A stopping actor with an empty mailbox: children first, then finalize.
