@@ -97,7 +97,7 @@ impl Actor for Payment {
 
 fn back(bind: SocketAddr) -> Result<(Runtime, Node), Box<dyn std::error::Error>> {
     let rt = Runtime::builder().shards(Shards::Count(1)).build()?;
-    let node = Node::start(&rt, RemoteConfig { bind, ..Default::default() })?;
+    let node = Node::start(&rt, RemoteConfig { bind, ..RemoteConfig::dev() })?;
     let notify = rt.spawn(|| Notification { stats: Stats::default() })?;
     let n = notify.clone();
     let ledger = rt.spawn(move || Ledger { balance: 0, notify: n.clone() })?;
@@ -147,7 +147,7 @@ impl Actor for Orders {
 
 fn front(back_addr: SocketAddr, orders: u64) -> Result<(), Box<dyn std::error::Error>> {
     let rt = Runtime::builder().shards(Shards::Count(1)).build()?;
-    let node = Node::start(&rt, RemoteConfig::default())?;
+    let node = Node::start(&rt, RemoteConfig::dev())?;
     let remote = node.remote(back_addr);
     let t = Duration::from_secs(10);
     let payment = remote.lookup("payment").timeout(t).wait()?;

@@ -42,7 +42,7 @@ fn runtime() -> Runtime {
 
 fn server(addr: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
     let rt = runtime();
-    let node = Node::start(&rt, RemoteConfig { bind: addr, ..Default::default() })?;
+    let node = Node::start(&rt, RemoteConfig { bind: addr, ..RemoteConfig::dev() })?;
     node.serve(Protocol::new().ask(|p: Ping, r: Reply<Ping>| (p, r)));
     let echo = rt.spawn(|| Echo)?;
     rt.register("echo", &echo)?;
@@ -55,7 +55,7 @@ fn server(addr: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
 
 fn client(addr: SocketAddr, asks: usize) -> Result<(), Box<dyn std::error::Error>> {
     let rt = runtime();
-    let node = Node::start(&rt, RemoteConfig::default())?;
+    let node = Node::start(&rt, RemoteConfig::dev())?;
     let echo = node.remote(addr).lookup("echo").timeout(Duration::from_secs(5)).wait()?;
     let ping = Ping { data: Bytes::from(vec![7u8; 64]) };
     let mut rtts = Vec::with_capacity(asks);

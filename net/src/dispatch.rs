@@ -7,12 +7,12 @@ use crate::node::{refused, Inner, Node};
 use crate::protocol::{Answer, Refusal};
 use crate::target::Target;
 use crate::transport::{BadInput, Inbound};
-use crate::RemoteRef;
 use corelane::{AskError, DeadLetterReason};
 use corelane_proto::decode_system;
 use corelane_proto::frame::Head;
 use corelane_proto::v1::system_message::Body;
-use corelane_proto::v1::{ActorAddress, Done, Envelope, Found, Kind};
+use corelane_proto::stream::PeerHello;
+use corelane_proto::v1::{Done, Envelope, Found, Kind};
 use prost::{Message, Name};
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
@@ -21,19 +21,28 @@ use std::sync::{Arc, Weak};
 pub(crate) struct Dispatch(pub(crate) Weak<Inner>);
 
 impl Inbound for Dispatch {
+    fn hello(&self, peer: PeerHello) {
+        if let Some(node) = self.0.upgrade() {
+            node.peer_hello(peer.node, peer.incarnation);
+        }
+    }
+
     fn envelope(&self, peer: SocketAddr, env: Envelope) {
         let Some(node) = self.0.upgrade() else { return };
         if !node.started() {
             // A peer that connected in the instant between bind and the end of `start`.
             return node.dead_letter(DeadLetterReason::Unreachable, "envelope before start");
         }
+        if env.target != 0 && env.incarnation != 0 && env.incarnation != node.incarnation {
+            return stale(&node, peer, &env);
+        }
         match env.kind() {
             Kind::Tell => tell(&node, env),
             Kind::Ask => ask(&node, peer, env),
-            Kind::Reply => answer(&node, env.correlation_id, Ok(env)),
+            Kind::Reply => answer(&node, peer, env.correlation_id, Ok(env)),
             Kind::Error => {
                 let corr = env.correlation_id;
-                answer(&node, corr, Err(refused(env.payload)))
+                answer(&node, peer, corr, Err(refused(env.payload)))
             }
             Kind::System => system(&node, peer, env),
             Kind::Unspecified => node.dead_letter(DeadLetterReason::Malformed, "envelope"),
@@ -41,16 +50,9 @@ impl Inbound for Dispatch {
     }
 
     fn peer_down(&self, peer: SocketAddr) {
-        let Some(node) = self.0.upgrade() else { return };
-        let lost: Vec<_> = {
-            let mut pending = node.pending.lock();
-            let ids: Vec<u64> = pending.iter().filter(|(_, w)| w.peer == peer).map(|(id, _)| *id).collect();
-            ids.into_iter().filter_map(|id| pending.remove(&id)).collect()
-        };
-        for w in lost {
-            w.finish.finish(Err(RemoteAskError::NodeDown));
+        if let Some(node) = self.0.upgrade() {
+            node.peer_lost(peer);
         }
-        crate::remote_watch::node_down(&node, peer);
     }
 
     fn bad_input(&self, peer: Option<SocketAddr>, what: BadInput) {
@@ -70,6 +72,26 @@ impl Inbound for Dispatch {
     fn dropped(&self, _peer: SocketAddr, count: usize) {
         let Some(node) = self.0.upgrade() else { return };
         node.rt.record_dead_letters(DeadLetterReason::Unreachable, "envelope", count as u64);
+    }
+}
+
+/// An envelope for an actor of an earlier incarnation of this node (it restarted since the
+/// sender learned the id): refused, never delivered to whatever actor has that id now.
+fn stale(node: &Arc<Inner>, peer: SocketAddr, env: &Envelope) {
+    node.dead_letter(DeadLetterReason::UnknownTarget, "envelope for an earlier incarnation");
+    let detail = || format!("actor {:#x} belongs to an earlier incarnation of this node", env.target);
+    match env.kind() {
+        Kind::Ask => fail(node, peer, env.correlation_id, ErrorCode::NodeRestarted, detail()),
+        Kind::System => match decode_system(env.payload.clone()) {
+            // A watcher of the old actor learns it is gone.
+            Ok(Body::Watch(w)) => {
+                if let Some(watcher) = w.watcher {
+                    crate::remote_watch::gone(node, peer, env.target, watcher);
+                }
+            }
+            _ => fail(node, peer, env.correlation_id, ErrorCode::NodeRestarted, detail()),
+        },
+        _ => {}
     }
 }
 
@@ -97,10 +119,7 @@ fn tell(node: &Arc<Inner>, env: Envelope) {
         return node.dead_letter(DeadLetterReason::UnknownTarget, "remote tell");
     };
     // A forwarded message names its original sender: a node address and an id there.
-    let sender = env.sender.as_ref().and_then(|a| {
-        let at: SocketAddr = a.node.parse().ok()?;
-        Some(RemoteRef::new(Node { inner: node.clone() }, at, a.id))
-    });
+    let sender = env.sender.as_ref().and_then(|a| Node { inner: node.clone() }.remote_ref_to(a));
     if let Err(r) = t.tell(&env.manifest, env.payload, sender) {
         node.dead_letter(refusal(&r).0, "remote tell");
     }
@@ -132,7 +151,7 @@ fn reply_when_answered(node: &Arc<Inner>, peer: SocketAddr, corr: u64, answer: A
         let env = match outcome {
             Ok(Ok((manifest, bytes))) => {
                 // The usual case, built in place.
-                let head = Head { target: 0, correlation_id: corr, kind: Kind::Reply, manifest };
+                let head = Head { target: 0, correlation_id: corr, kind: Kind::Reply, manifest, incarnation: 0 };
                 if node.send_parts(peer, &head, bytes.len(), |b| b.extend_from_slice(&bytes)).is_ok() {
                     return;
                 }
@@ -156,9 +175,19 @@ pub(crate) fn fail(node: &Inner, peer: SocketAddr, corr: u64, code: ErrorCode, d
     }
 }
 
-/// An answer (or error) for one of this node's asks.
-fn answer(node: &Inner, corr: u64, outcome: Result<Envelope, RemoteAskError>) {
-    let waiting = node.pending.lock().remove(&corr);
+/// An answer (or error) from `peer` for one of this node's asks. Only the node asked can
+/// answer: an answer from another is counted and dropped, the ask still waits.
+fn answer(node: &Inner, peer: SocketAddr, corr: u64, outcome: Result<Envelope, RemoteAskError>) {
+    let waiting = {
+        let mut pending = node.pending.lock();
+        match pending.get(&corr) {
+            Some(w) if w.peer != peer => {
+                drop(pending);
+                return node.dead_letter(DeadLetterReason::Malformed, "answer from another node");
+            }
+            _ => pending.remove(&corr),
+        }
+    };
     match waiting {
         Some(w) if !w.finish.abandoned() => w.finish.finish(outcome),
         // The asker gave up (timed out, or dropped its `RemoteAsk`).
@@ -176,7 +205,7 @@ pub(crate) fn found(node: &Inner, peer: SocketAddr, corr: u64, t: Arc<dyn Target
         }
         exposed.insert(id, t);
     }
-    let f = Found { actor: Some(ActorAddress { node: node.me().to_string(), id }) };
+    let f = Found { actor: Some(node.address(id)) };
     let _ = node.send(peer, Envelope::reply(corr, Found::full_name(), f.encode_to_vec().into()));
 }
 
@@ -208,7 +237,7 @@ fn system(node: &Arc<Inner>, peer: SocketAddr, env: Envelope) {
                 ),
             }
         }
-        Body::Spawn(s) => match crate::spawn::spawn(node, &s.kind, &s.name) {
+        Body::Spawn(s) => match crate::spawn::spawn(node, peer, &s.kind, &s.name) {
             Ok(t) => found(node, peer, corr, t),
             Err((code, detail)) => fail(node, peer, corr, code, detail),
         },

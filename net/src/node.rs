@@ -41,6 +41,14 @@ pub(crate) struct Inner {
     pub(crate) rt: Handle,
     transport: OnceLock<Transport>,
     me: OnceLock<SocketAddr>,
+    /// Chosen at random at start: ids of this node's actors are only valid with it.
+    pub(crate) incarnation: u64,
+    /// What peers can make this node hold.
+    pub(crate) limits: crate::config::Limits,
+    /// The incarnation each peer said in its latest `Hello`.
+    pub(crate) peer_incarnations: Mutex<HashMap<SocketAddr, u64>>,
+    /// Live actors each peer spawned here.
+    pub(crate) spawns: Mutex<HashMap<SocketAddr, Vec<corelane::AnyRef>>>,
     pub(crate) max_frame: usize,
     /// How long a remote ask may wait for a local actor's answer before it is answered with an
     /// error.
@@ -103,6 +111,10 @@ impl Node {
             rt: runtime.handle().clone(),
             transport: OnceLock::new(),
             me: OnceLock::new(),
+            incarnation: new_incarnation(),
+            limits: config.limits.clone(),
+            peer_incarnations: Mutex::new(HashMap::new()),
+            spawns: Mutex::new(HashMap::new()),
             max_frame: config.max_frame,
             serve_timeout: config.serve_timeout,
             protocols: RwLock::new(HashMap::new()),
@@ -115,8 +127,8 @@ impl Node {
             pending: Mutex::new(HashMap::new()),
             next_correlation: AtomicU64::new(1),
         });
-        let transport =
-            Transport::start(&config, Arc::new(crate::dispatch::Dispatch(Arc::downgrade(&inner))))?;
+        let dispatch = Arc::new(crate::dispatch::Dispatch(Arc::downgrade(&inner)));
+        let transport = Transport::start(&config, inner.incarnation, dispatch)?;
         let _ = inner.me.set(transport.advertised());
         let _ = inner.transport.set(transport);
         Ok(Node { inner })
@@ -125,6 +137,13 @@ impl Node {
     /// The address other nodes reach this one at (the advertised address).
     pub fn addr(&self) -> SocketAddr {
         self.inner.me()
+    }
+
+    /// This node's incarnation: chosen at random when it started, carried by the addresses of
+    /// its actors, so that a node restarted on the same address refuses what was meant for
+    /// its predecessor.
+    pub fn incarnation(&self) -> u64 {
+        self.inner.incarnation
     }
 
     /// The runtime this node serves.
@@ -167,12 +186,20 @@ impl Node {
         let id = actor.id().as_u64();
         let target: Arc<dyn Target> = Arc::new(Exposed::new(actor.clone(), Arc::new(protocol)));
         self.inner.exposed.write().insert(id, target);
-        RemoteRef::new(self.clone(), self.addr(), id)
+        RemoteRef::new(self.clone(), self.addr(), id, self.inner.incarnation)
     }
 
-    /// A reference to actor `id` on the node at `node` (an id learned from that node).
+    /// A reference to actor `id` on the node at `node` (an id learned from that node, without
+    /// its incarnation: not checked there). Prefer [`Node::remote_ref_to`] with a full address.
     pub fn remote_ref(&self, node: SocketAddr, id: u64) -> RemoteRef {
-        RemoteRef::new(self.clone(), node, id)
+        RemoteRef::new(self.clone(), node, id, 0)
+    }
+
+    /// A reference to the actor at `address` (as [`RemoteRef::address`] gives it, incarnation
+    /// included). `None` when its node address does not parse.
+    pub fn remote_ref_to(&self, address: &corelane_proto::v1::ActorAddress) -> Option<RemoteRef> {
+        let node = address.node.parse().ok()?;
+        Some(RemoteRef::new(self.clone(), node, address.id, address.incarnation))
     }
 
     /// The node at `node`, for operations that address the node itself (lookup, spawn, ...).
@@ -201,6 +228,42 @@ impl Inner {
 
     pub(crate) fn me(&self) -> SocketAddr {
         *self.me.get().expect("set at start")
+    }
+
+    /// The address of this node's actor `id`, as it travels.
+    pub(crate) fn address(&self, id: u64) -> corelane_proto::v1::ActorAddress {
+        corelane_proto::v1::ActorAddress { node: self.me().to_string(), id, incarnation: self.incarnation }
+    }
+
+    /// `peer` (its incarnation known so far) is gone: asks waiting for it fail with
+    /// `NodeDown`, watchers of its actors get `Terminated(NodeDown)`, its schedules here end.
+    pub(crate) fn peer_lost(&self, peer: SocketAddr) {
+        let lost: Vec<_> = {
+            let mut pending = self.pending.lock();
+            let ids: Vec<u64> = pending.iter().filter(|(_, w)| w.peer == peer).map(|(id, _)| *id).collect();
+            ids.into_iter().filter_map(|id| pending.remove(&id)).collect()
+        };
+        for w in lost {
+            w.finish.finish(Err(RemoteAskError::NodeDown));
+        }
+        crate::remote_watch::node_down(self, peer);
+        crate::remote_schedule::peer_lost(self, peer);
+    }
+
+    /// A peer's `Hello`: a new incarnation on a known address means the old one is gone.
+    pub(crate) fn peer_hello(&self, peer: SocketAddr, incarnation: u64) {
+        let before = {
+            let mut known = self.peer_incarnations.lock();
+            if known.len() >= self.limits.max_peers && !known.contains_key(&peer) {
+                // Bounded: forget the others (they are learned again from their next Hello).
+                known.clear();
+            }
+            known.insert(peer, incarnation)
+        };
+        if before.is_some_and(|b| b != incarnation) {
+            tracing::info!(%peer, "peer restarted (new incarnation)");
+            self.peer_lost(peer);
+        }
     }
 
     /// The transport, unless the node is shut down (or not yet started).
@@ -286,6 +349,16 @@ impl Inner {
     pub(crate) fn dead_letter(&self, reason: DeadLetterReason, what: &'static str) {
         self.rt.record_dead_letters(reason, what, 1);
     }
+}
+
+/// A random, non-zero incarnation (std's hasher keys are random per process, and the clock
+/// and process id are mixed in).
+fn new_incarnation() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.write_u32(std::process::id());
+    h.finish() | 1
 }
 
 /// Frames are encoded into a per-thread block and split off it: one allocation per block of

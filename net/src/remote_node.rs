@@ -63,8 +63,8 @@ impl Finish for Resolved {
                 manifest: "corelane.remote.v1.Found".into(),
                 detail: e.to_string(),
             })?;
-            let id = found.actor.map_or(0, |a| a.id);
-            Ok(RemoteRef::new(self.node.clone(), self.peer, id))
+            let (id, incarnation) = found.actor.map_or((0, 0), |a| (a.id, a.incarnation));
+            Ok(RemoteRef::new(self.node.clone(), self.peer, id, incarnation))
         });
         self.reply.send(r);
     }

@@ -23,30 +23,40 @@ pub struct RemoteRef {
     node: Node,
     peer: SocketAddr,
     id: u64,
+    /// The incarnation of the actor's node the id belongs to (0: unknown, not checked there).
+    incarnation: u64,
 }
 
 impl std::fmt::Debug for RemoteRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "RemoteRef({}/{:#x})", self.peer, self.id)
+        write!(f, "RemoteRef({}/{:#x}@{:x})", self.peer, self.id, self.incarnation)
     }
 }
 
 impl PartialEq for RemoteRef {
     fn eq(&self, other: &Self) -> bool {
-        self.peer == other.peer && self.id == other.id
+        (self.peer, self.id, self.incarnation) == (other.peer, other.id, other.incarnation)
     }
 }
 impl Eq for RemoteRef {}
 
 impl std::hash::Hash for RemoteRef {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        (self.peer, self.id).hash(state)
+        (self.peer, self.id, self.incarnation).hash(state)
     }
 }
 
 impl RemoteRef {
-    pub(crate) fn new(node: Node, peer: SocketAddr, id: u64) -> Self {
-        Self { node, peer, id }
+    pub(crate) fn new(node: Node, peer: SocketAddr, id: u64, incarnation: u64) -> Self {
+        Self { node, peer, id, incarnation }
+    }
+
+    /// The incarnation of the actor's node this reference belongs to: a message sent through
+    /// it to a restarted node (same address, new incarnation) is refused there, never
+    /// delivered to whatever actor now has the id. 0 when unknown (made from a bare id with
+    /// [`Node::remote_ref`]); then it is not checked.
+    pub fn incarnation(&self) -> u64 {
+        self.incarnation
     }
 
     /// The local node this reference sends through.
@@ -66,7 +76,7 @@ impl RemoteRef {
 
     /// The actor's address as it travels in messages.
     pub fn address(&self) -> ActorAddress {
-        ActorAddress { node: self.peer.to_string(), id: self.id }
+        ActorAddress { node: self.peer.to_string(), id: self.id, incarnation: self.incarnation }
     }
 
     /// Sends `msg`. `Ok` means it was queued for the network, not that it arrived: delivery
@@ -75,7 +85,13 @@ impl RemoteRef {
     /// # Errors
     /// The message is larger than the maximum frame, or this node has shut down.
     pub fn tell<P: RemoteMessage>(&self, msg: &P) -> Result<(), RemoteSendError> {
-        let head = Head { target: self.id, correlation_id: 0, kind: Kind::Tell, manifest: P::manifest() };
+        let head = Head {
+            target: self.id,
+            correlation_id: 0,
+            kind: Kind::Tell,
+            manifest: P::manifest(),
+            incarnation: self.incarnation,
+        };
         self.node.inner.send_message(self.peer, &head, msg)
     }
 
@@ -86,6 +102,7 @@ impl RemoteRef {
     pub fn forward<P: RemoteMessage>(&self, msg: &P, sender: &RemoteRef) -> Result<(), RemoteSendError> {
         let mut env = Envelope::tell(self.id, P::manifest(), msg.to_bytes());
         env.sender = Some(sender.address());
+        env.incarnation = self.incarnation;
         self.node.inner.send(self.peer, env)
     }
 
@@ -105,9 +122,9 @@ impl RemoteRef {
 
     /// Asks with `msg`; the answer is an `R`. Wait for it ([`RemoteAsk::wait`]) or await it.
     pub fn ask<P: RemoteMessage, R: RemoteMessage>(&self, msg: &P) -> RemoteAsk<R> {
-        let target = self.id;
+        let (target, incarnation) = (self.id, self.incarnation);
         node::ask(&self.node.inner, self.peer, |inner, peer, correlation_id| {
-            let head = Head { target, correlation_id, kind: Kind::Ask, manifest: P::manifest() };
+            let head = Head { target, correlation_id, kind: Kind::Ask, manifest: P::manifest(), incarnation };
             inner.send_message(peer, &head, msg)
         })
     }
@@ -123,10 +140,15 @@ impl RemoteRef {
     /// Stops the actor gracefully; the answer comes when it has stopped (or fails if it was
     /// not known there).
     pub fn stop(&self) -> RemoteAsk<Done> {
-        let id = self.id;
+        let env = self.system(0, Body::Stop(Stop { id: self.id }));
         node::ask(&self.node.inner, self.peer, |inner, peer, c| {
-            inner.send(peer, Envelope::system(id, c, Body::Stop(Stop { id })))
+            inner.send(peer, Envelope { correlation_id: c, ..env })
         })
+    }
+
+    /// A system envelope about this actor (its incarnation checked there).
+    pub(crate) fn system(&self, correlation_id: u64, body: Body) -> Envelope {
+        Envelope { incarnation: self.incarnation, ..Envelope::system(self.id, correlation_id, body) }
     }
 }
 

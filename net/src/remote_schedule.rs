@@ -62,17 +62,22 @@ impl RemoteRef {
             id,
             manifest: P::manifest().to_string(),
             payload: msg.to_bytes(),
-            delay_nanos: delay.as_nanos() as u64,
-            interval_nanos: interval.map_or(0, |i| i.as_nanos().max(1) as u64),
+            delay_nanos: nanos(delay),
+            interval_nanos: interval.map_or(0, |i| nanos(i).max(1)),
         });
-        let target = self.id();
+        let env = self.system(0, body);
         inner.request(
             self.node_addr(),
-            |inner, peer, c| inner.send(peer, Envelope::system(target, c, body)),
+            |inner, peer, c| inner.send(peer, Envelope { correlation_id: c, ..env }),
             Box::new(Confirmed { handle, reply }),
         );
         RemoteAsk::new(pending)
     }
+}
+
+/// A duration in nanoseconds, saturated at `u64::MAX` (the receiving node bounds it anyway).
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Finishes a schedule request: `Done` means it is armed there.
@@ -91,6 +96,28 @@ impl Finish for Confirmed {
     }
 }
 
+/// Why a remote schedule is refused before it is armed: a limit of this node.
+fn within_limits(node: &Inner, peer: SocketAddr, delay: Duration, interval: Option<Duration>) -> Result<(), String> {
+    let l = &node.limits;
+    if delay > l.max_schedule_delay || interval.is_some_and(|i| i > l.max_schedule_delay) {
+        return Err(format!("delays and intervals are limited to {:?} here", l.max_schedule_delay));
+    }
+    if interval.is_some_and(|i| i < l.min_schedule_interval) {
+        return Err(format!("intervals are at least {:?} here", l.min_schedule_interval));
+    }
+    let mut all = node.schedules.lock();
+    // One-shots that have fired and schedules that ended no longer count.
+    let now = Instant::now();
+    all.retain(|_, (h, ends)| !h.is_cancelled() && ends.is_none_or(|e| e > now));
+    if all.len() >= l.max_schedules {
+        return Err(format!("this node keeps at most {} remote schedules", l.max_schedules));
+    }
+    if all.keys().filter(|(p, _)| *p == peer).count() >= l.max_schedules_per_peer {
+        return Err(format!("this node keeps at most {} schedules per peer", l.max_schedules_per_peer));
+    }
+    Ok(())
+}
+
 /// The receiving side: arm or cancel.
 pub(crate) fn handle(node: &Arc<Inner>, peer: SocketAddr, target: u64, corr: u64, body: Body) {
     match body {
@@ -106,18 +133,15 @@ pub(crate) fn handle(node: &Arc<Inner>, peer: SocketAddr, target: u64, corr: u64
             };
             let delay = Duration::from_nanos(s.delay_nanos);
             let interval = (s.interval_nanos > 0).then(|| Duration::from_nanos(s.interval_nanos));
+            if let Err(why) = within_limits(node, peer, delay, interval) {
+                return fail(node, peer, corr, ErrorCode::Limit, why);
+            }
             match t.schedule(&node.rt, &s.manifest, s.payload, delay, interval) {
                 Ok(scheduled) => {
                     let ends = interval.is_none().then(|| Instant::now() + delay);
-                    let mut all = node.schedules.lock();
-                    // One-shots that have fired, and schedules that ended, are swept now and
-                    // then as new ones come.
-                    if all.len() % 256 == 255 {
-                        let now = Instant::now();
-                        all.retain(|_, (h, ends)| !h.is_cancelled() && ends.is_none_or(|e| e > now));
+                    if let Some((old, _)) = node.schedules.lock().insert((peer, s.id), (scheduled, ends)) {
+                        old.cancel(); // the same id again replaces the schedule
                     }
-                    all.insert((peer, s.id), (scheduled, ends));
-                    drop(all);
                     done(node, peer, corr);
                 }
                 Err(r) => {
@@ -135,5 +159,17 @@ pub(crate) fn handle(node: &Arc<Inner>, peer: SocketAddr, target: u64, corr: u64
             }
         }
         _ => {}
+    }
+}
+
+/// `peer` is lost (or restarted): the schedules it made here end.
+pub(crate) fn peer_lost(node: &Inner, peer: SocketAddr) {
+    let ended: Vec<_> = {
+        let mut all = node.schedules.lock();
+        let keys: Vec<_> = all.keys().filter(|(p, _)| *p == peer).copied().collect();
+        keys.iter().filter_map(|k| all.remove(k)).collect()
+    };
+    for (h, _) in ended {
+        h.cancel();
     }
 }

@@ -49,7 +49,7 @@ impl RemoteRef {
     /// # Errors
     /// The runtime is shutting down (the stand-in could not be spawned).
     pub fn watch<A: Actor>(&self, ctx: &Ctx<A>) -> Result<ActorId, SpawnError> {
-        let standin = standin(&self.node().inner, self.node_addr(), self.id())?;
+        let standin = standin(self)?;
         ctx.watch(&standin);
         Ok(standin.id())
     }
@@ -61,7 +61,7 @@ impl RemoteRef {
     /// # Errors
     /// The runtime is shutting down.
     pub fn standin(&self) -> Result<AnyRef, SpawnError> {
-        Ok(standin(&self.node().inner, self.node_addr(), self.id())?.untyped())
+        Ok(standin(self)?.untyped())
     }
 
     /// Stops watching it from the actor of `ctx`.
@@ -73,8 +73,9 @@ impl RemoteRef {
     }
 }
 
-/// The stand-in for `(peer, id)`, spawned (and the watch sent) on first use.
-fn standin(node: &Inner, peer: SocketAddr, id: u64) -> Result<ActorRef<StandinMsg>, SpawnError> {
+/// The stand-in for the remote actor, spawned (and the watch sent) on first use.
+fn standin(r: &RemoteRef) -> Result<ActorRef<StandinMsg>, SpawnError> {
+    let (node, peer, id) = (&r.node().inner, r.node_addr(), r.id());
     let mut all = node.standins.lock();
     if let Some(s) = all.by_remote.get(&(peer, id)).filter(|s| s.is_alive()) {
         return Ok(s.clone());
@@ -83,8 +84,8 @@ fn standin(node: &Inner, peer: SocketAddr, id: u64) -> Result<ActorRef<StandinMs
     all.by_remote.insert((peer, id), s.clone());
     all.by_id.insert(s.id().as_u64(), (peer, id));
     drop(all);
-    let watcher = ActorAddress { node: node.me().to_string(), id: s.id().as_u64() };
-    if node.send(peer, Envelope::system(id, 0, Body::Watch(Watch { watcher: Some(watcher) }))).is_err() {
+    let watcher = node.address(s.id().as_u64());
+    if node.send(peer, r.system(0, Body::Watch(Watch { watcher: Some(watcher) }))).is_err() {
         let _ = s.tell(StandinMsg::Gone(StopReason::NodeDown));
     }
     Ok(s)
@@ -122,9 +123,14 @@ impl Actor for Relay {
     }
 }
 
+/// Tells `watcher` on `peer` that actor `id` (of an earlier incarnation of this node) is gone.
+pub(crate) fn gone(node: &Inner, peer: SocketAddr, id: u64, watcher: ActorAddress) {
+    terminated(node, peer, id, watcher, StopReason::NotFound);
+}
+
 fn terminated(node: &Inner, peer: SocketAddr, id: u64, watcher: ActorAddress, reason: StopReason) {
     let t = Terminated {
-        actor: Some(ActorAddress { node: node.me().to_string(), id }),
+        actor: Some(node.address(id)),
         watcher: Some(watcher),
         reason: to_wire(reason).into(),
     };
@@ -172,6 +178,11 @@ pub(crate) fn handle(node: &Arc<Inner>, peer: SocketAddr, target: u64, body: Bod
             let reason = from_wire(t.reason());
             let s = {
                 let mut all = node.standins.lock();
+                // Only the node of the watched actor can say it stopped.
+                match all.by_id.get(&standin) {
+                    Some(&(p, _)) if p == peer => {}
+                    _ => return,
+                }
                 let key = all.by_id.remove(&standin);
                 key.and_then(|k| all.by_remote.remove(&k))
             };

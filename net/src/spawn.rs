@@ -1,18 +1,32 @@
-//! Remote spawn and respawn: only of kinds this node registered.
+//! Remote spawn and respawn: only of kinds this node registered, and within the node's
+//! quotas of live remotely spawned actors (per peer and in total).
 
 use crate::dispatch::{fail, found};
 use crate::error::ErrorCode;
 use crate::node::Inner;
 use crate::target::Target;
+use corelane::AnyRef;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// Spawns an actor of a registered kind, registered as `name` unless it is empty.
-pub(crate) fn spawn(node: &Inner, kind: &str, name: &str) -> Result<Arc<dyn Target>, (ErrorCode, String)> {
+/// Spawns, for `peer`, an actor of a registered kind, registered as `name` unless it is empty.
+pub(crate) fn spawn(
+    node: &Inner,
+    peer: SocketAddr,
+    kind: &str,
+    name: &str,
+) -> Result<Arc<dyn Target>, (ErrorCode, String)> {
     let make = node.kinds.read().get(kind).cloned();
     let make =
         make.ok_or_else(|| (ErrorCode::UnknownKind, format!("kind {kind:?} is not registered here")))?;
+    // The quota is checked and the place taken under one lock, so concurrent spawns cannot
+    // pass it together.
+    let mut spawns = node.spawns.lock();
+    within_quota(node, &mut spawns, peer)?;
     let t = make(&node.rt).map_err(|e| (ErrorCode::Failed, e.to_string()))?;
+    spawns.entry(peer).or_default().push(t.untyped());
+    drop(spawns);
     if !name.is_empty() {
         if let Err(e) = t.register(&node.rt, name) {
             // The name was taken: the new actor goes (its stop is not awaited).
@@ -22,6 +36,34 @@ pub(crate) fn spawn(node: &Inner, kind: &str, name: &str) -> Result<Arc<dyn Targ
         node.spawned.lock().insert(name.to_string(), kind.to_string());
     }
     Ok(t)
+}
+
+/// Whether `peer` may spawn one more actor here: live remotely spawned actors, per peer and in
+/// total, stay within the limits (stopped ones are swept first).
+fn within_quota(
+    node: &Inner,
+    spawns: &mut HashMap<SocketAddr, Vec<AnyRef>>,
+    peer: SocketAddr,
+) -> Result<(), (ErrorCode, String)> {
+    let l = &node.limits;
+    let mine = spawns.get(&peer).map_or(0, Vec::len);
+    let total: usize = spawns.values().map(Vec::len).sum();
+    if mine < l.max_spawns_per_peer && total < l.max_spawns {
+        return Ok(());
+    }
+    spawns.retain(|_, v| {
+        v.retain(AnyRef::is_alive);
+        !v.is_empty()
+    });
+    let mine = spawns.get(&peer).map_or(0, Vec::len);
+    let total: usize = spawns.values().map(Vec::len).sum();
+    if mine >= l.max_spawns_per_peer {
+        return Err((ErrorCode::Limit, format!("at most {} live actors spawned per peer here", l.max_spawns_per_peer)));
+    }
+    if total >= l.max_spawns {
+        return Err((ErrorCode::Limit, format!("at most {} live remotely spawned actors here", l.max_spawns)));
+    }
+    Ok(())
 }
 
 /// Stops the actor a remote spawn registered as `name`, then spawns its kind again under that
@@ -44,7 +86,7 @@ pub(crate) fn respawn(node: &Arc<Inner>, peer: SocketAddr, corr: u64, name: Stri
         }
         let Some(node) = weak.upgrade() else { return };
         // The stopped actor's name is released when it stops; the new one takes it.
-        match spawn(&node, &kind, &name) {
+        match spawn(&node, peer, &kind, &name) {
             Ok(t) => found(&node, peer, corr, t),
             Err((code, detail)) => fail(&node, peer, corr, code, detail),
         }

@@ -19,9 +19,13 @@ pub(crate) const ALPN: &[u8] = b"corelane/1";
 /// How a node proves who it is, and checks who its peers are.
 #[derive(Clone, Debug)]
 pub enum Tls {
+    /// Not chosen: a node refuses to start ([`TlsError::Unset`]). The default, so that an
+    /// insecure set-up is never one by accident.
+    Unset,
     /// A certificate generated at start for `localhost`; peers' certificates are accepted
-    /// without an authority (their signatures over the handshake are still checked). For
-    /// development: the node logs a warning.
+    /// without an authority (their signatures over the handshake are still checked), so peers
+    /// are not authenticated. For development ([`RemoteConfig::dev`](crate::RemoteConfig::dev)):
+    /// the node warns when it starts, on stderr when no `tracing` subscriber is installed.
     DevSelfSigned,
     /// Certificates in PEM.
     Pem(TlsPem),
@@ -82,6 +86,26 @@ pub enum TlsError {
     /// rustls or quinn refused the configuration.
     #[error("TLS configuration refused: {0}")]
     Config(String),
+    /// No TLS was chosen.
+    #[error(
+        "no TLS configured: set RemoteConfig::tls to Tls::Pem (certificate, key and CA files) for \
+         production, or start from RemoteConfig::dev() for a self-signed development certificate \
+         that does not authenticate peers"
+    )]
+    Unset,
+}
+
+/// The warning a node with the development certificate gives when it starts.
+const DEV_WARNING: &str = "corelane-net: TLS with a generated self-signed certificate \
+    (RemoteConfig::dev): connections are encrypted but peers are NOT authenticated; any peer can \
+    claim to be any node. Use Tls::Pem with mutual TLS in production.";
+
+/// Says, where someone will see it, that the node does not authenticate its peers.
+fn warn_insecure() {
+    tracing::warn!("{DEV_WARNING}");
+    if !tracing::dispatcher::has_been_set() {
+        eprintln!("warning: {DEV_WARNING}");
+    }
 }
 
 /// The QUIC configuration of a node: what it serves with, what it dials with, and the name it
@@ -106,11 +130,9 @@ fn cfg_err(e: impl std::fmt::Display) -> TlsError {
 pub(crate) fn crypto(tls: &Tls) -> Result<Crypto, TlsError> {
     let p = provider();
     let (chain, key, roots, mutual, server_name) = match tls {
+        Tls::Unset => return Err(TlsError::Unset),
         Tls::DevSelfSigned => {
-            tracing::warn!(
-                "corelane-net: TLS with a generated self-signed certificate; peers are not \
-                 authenticated. Use Tls::Pem in production."
-            );
+            warn_insecure();
             let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).map_err(cfg_err)?;
             let key = PrivateKeyDer::try_from(ck.signing_key.serialize_der())
                 .map_err(|e| TlsError::Pem("key", e.into()))?;
@@ -164,7 +186,7 @@ pub(crate) fn crypto(tls: &Tls) -> Result<Crypto, TlsError> {
     // server asks for it; others ignore it).
     let mut client = match tls {
         Tls::Pem(_) => client.with_client_auth_cert(chain, key).map_err(cfg_err)?,
-        Tls::DevSelfSigned => client.with_no_client_auth(),
+        Tls::DevSelfSigned | Tls::Unset => client.with_no_client_auth(),
     };
     client.alpn_protocols = vec![ALPN.to_vec()];
 

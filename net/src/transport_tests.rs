@@ -22,6 +22,7 @@ pub(crate) enum Event {
 
 pub(crate) struct Recorder(Mutex<Sender<Event>>);
 impl Inbound for Recorder {
+    fn hello(&self, _: corelane_proto::stream::PeerHello) {}
     fn envelope(&self, peer: SocketAddr, env: Envelope) {
         let _ = self.0.lock().unwrap().send(Event::Envelope(peer, env));
     }
@@ -50,7 +51,7 @@ impl SendEnvelope for Transport {
 
 pub(crate) fn node(cfg: RemoteConfig) -> (Transport, Receiver<Event>) {
     let (tx, rx) = channel();
-    (Transport::start(&cfg, Arc::new(Recorder(Mutex::new(tx)))).unwrap(), rx)
+    (Transport::start(&cfg, 1, Arc::new(Recorder(Mutex::new(tx)))).unwrap(), rx)
 }
 
 fn next_envelope(rx: &Receiver<Event>) -> (SocketAddr, Envelope) {
@@ -62,8 +63,8 @@ fn next_envelope(rx: &Receiver<Event>) -> (SocketAddr, Envelope) {
 
 #[test]
 fn envelopes_arrive_in_order_and_replies_come_back() {
-    let (a, _arx) = node(RemoteConfig::default());
-    let (b, brx) = node(RemoteConfig::default());
+    let (a, _arx) = node(RemoteConfig::dev());
+    let (b, brx) = node(RemoteConfig::dev());
     for i in 0..2000u64 {
         a.send_env(b.advertised(), Envelope::tell(i, "t", Bytes::from(i.to_le_bytes().to_vec())));
     }
@@ -82,7 +83,7 @@ fn envelopes_arrive_in_order_and_replies_come_back() {
 #[test]
 fn an_unreachable_peer_is_reported_down_and_its_messages_dropped() {
     let cfg =
-        RemoteConfig { connect_attempts: 2, backoff_min: Duration::from_millis(1), ..Default::default() };
+        RemoteConfig { connect_attempts: 2, backoff_min: Duration::from_millis(1), ..RemoteConfig::dev() };
     let (a, arx) = node(cfg);
     // A port nobody listens on: bind a UDP socket, note its port, close it.
     let gone = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
@@ -100,7 +101,7 @@ fn an_unreachable_peer_is_reported_down_and_its_messages_dropped() {
 
 #[test]
 fn an_idle_close_is_not_a_loss_and_the_next_message_reconnects() {
-    let idle = RemoteConfig { idle_timeout: Duration::from_millis(100), ..Default::default() };
+    let idle = RemoteConfig { idle_timeout: Duration::from_millis(100), ..RemoteConfig::dev() };
     let (a, arx) = node(idle.clone());
     let (b, brx) = node(idle);
     a.send_env(b.advertised(), Envelope::tell(1, "t", Bytes::new()));
@@ -115,8 +116,8 @@ fn an_idle_close_is_not_a_loss_and_the_next_message_reconnects() {
 
 #[test]
 fn a_peer_that_shuts_down_is_reported_down() {
-    let (a, arx) = node(RemoteConfig::default());
-    let (b, brx) = node(RemoteConfig::default());
+    let (a, arx) = node(RemoteConfig::dev());
+    let (b, brx) = node(RemoteConfig::dev());
     a.send_env(b.advertised(), Envelope::tell(1, "t", Bytes::new()));
     next_envelope(&brx);
     let gone = b.advertised();
@@ -168,8 +169,8 @@ fn pem_files_are_read_and_used() {
     std::fs::write(&a, &pem.ca).unwrap();
     let from_files = TlsPem::from_files(&c, &k, &a, true).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
-    let (server, srx) = node(RemoteConfig { tls: Tls::Pem(from_files), ..Default::default() });
-    let (client, _crx) = node(RemoteConfig { tls: ca.node_tls(true), ..Default::default() });
+    let (server, srx) = node(RemoteConfig { tls: Tls::Pem(from_files), ..RemoteConfig::dev() });
+    let (client, _crx) = node(RemoteConfig { tls: ca.node_tls(true), ..RemoteConfig::dev() });
     client.send_env(server.advertised(), Envelope::tell(3, "t", Bytes::new()));
     assert_eq!(next_envelope(&srx).1.target, 3);
     // A missing file is an error that names it.
@@ -180,7 +181,7 @@ fn pem_files_are_read_and_used() {
 #[test]
 fn mutual_tls_accepts_a_ca_signed_peer_and_rejects_others() {
     let ca = Ca::new();
-    let quick = |tls| RemoteConfig { tls, connect_attempts: 1, ..Default::default() };
+    let quick = |tls| RemoteConfig { tls, connect_attempts: 1, ..RemoteConfig::dev() };
     let (server, srx) = node(quick(ca.node_tls(true)));
     let (good, _grx) = node(quick(ca.node_tls(true)));
     good.send_env(server.advertised(), Envelope::tell(1, "t", Bytes::new()));
@@ -205,7 +206,7 @@ fn mutual_tls_accepts_a_ca_signed_peer_and_rejects_others() {
 fn raw_streams(to: SocketAddr, streams: Vec<Vec<u8>>) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async move {
-        let crypto = crate::quic_configs(&RemoteConfig::default()).unwrap();
+        let crypto = crate::quic_configs(&RemoteConfig::dev()).unwrap();
         let mut ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
         ep.set_default_client_config(crypto.client);
         let conn = ep.connect(to, "localhost").unwrap().await.unwrap();
@@ -232,7 +233,7 @@ fn hello_from(addr: SocketAddr) -> Vec<u8> {
     let h = Envelope::system(
         0,
         0,
-        Body::Hello(Hello { node: addr.to_string(), version: corelane_proto::WIRE_VERSION }),
+        Body::Hello(Hello { node: addr.to_string(), version: corelane_proto::WIRE_VERSION, incarnation: 1 }),
     );
     frame(&h.encode_to_vec())
 }
@@ -252,7 +253,7 @@ fn next_bad(rx: &Receiver<Event>) -> (Option<SocketAddr>, BadInput) {
 fn bad_input_is_reported_and_costs_at_most_its_connection() {
     use corelane_proto::frame::FrameError;
     use prost::Message;
-    let (b, brx) = node(RemoteConfig { max_frame: 1024, ..Default::default() });
+    let (b, brx) = node(RemoteConfig { max_frame: 1024, ..RemoteConfig::dev() });
     let me: SocketAddr = "127.0.0.1:9".parse().unwrap();
     let good = frame(&Envelope::tell(5, "t", Bytes::new()).encode_to_vec());
 
@@ -280,7 +281,7 @@ fn bad_input_is_reported_and_costs_at_most_its_connection() {
     assert_eq!(next_bad(&brx), (Some(me), BadInput::Frame(FrameError::Oversized { len: 2000, max: 1024 })));
 
     // The node still serves everyone else.
-    let (a, _arx) = node(RemoteConfig::default());
+    let (a, _arx) = node(RemoteConfig::dev());
     a.send_env(b.advertised(), Envelope::tell(6, "t", Bytes::new()));
     loop {
         match brx.recv_timeout(WAIT).expect("the good peer's envelope") {

@@ -28,7 +28,7 @@ struct Server {
 
 fn server() -> Server {
     let rt = runtime();
-    let cfg = RemoteConfig { max_frame: 64 << 10, max_queued_bytes: 256 << 10, ..Default::default() };
+    let cfg = RemoteConfig { max_frame: 64 << 10, max_queued_bytes: 256 << 10, ..RemoteConfig::dev() };
     let node = node_with(&rt, cfg);
     node.serve(account_protocol());
     let acc = rt.spawn(Account::default).unwrap();
@@ -62,7 +62,7 @@ const ME: &str = "127.0.0.1:9";
 impl Raw {
     fn connect(to: SocketAddr) -> Raw {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let crypto = quic_configs(&RemoteConfig::default()).unwrap();
+        let crypto = quic_configs(&RemoteConfig::dev()).unwrap();
         let (ep, conn) = rt.block_on(async {
             let mut ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
             ep.set_default_client_config(crypto.client);
@@ -113,7 +113,7 @@ fn frame(env: &Envelope) -> Vec<u8> {
 }
 
 fn hello() -> Vec<u8> {
-    frame(&Envelope::system(0, 0, Body::Hello(Hello { node: ME.into(), version: WIRE_VERSION })))
+    frame(&Envelope::system(0, 0, Body::Hello(Hello { node: ME.into(), version: WIRE_VERSION, incarnation: 1 })))
 }
 
 fn raw_frame(body: &[u8]) -> Vec<u8> {

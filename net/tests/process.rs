@@ -73,7 +73,7 @@ fn a_node_in_another_process_answers_and_its_death_fails_asks_and_tells_watchers
         keep_alive: Duration::from_millis(200),
         dead_after: Duration::from_secs(1),
         connect_attempts: 2,
-        ..Default::default()
+        ..RemoteConfig::dev()
     };
     let node = Node::start(kit.runtime(), cfg).unwrap();
     let echo = node.remote(addr).lookup("echo").timeout(Duration::from_secs(10)).wait().unwrap();

@@ -182,7 +182,7 @@ fn remote_schedules_deliver_there_and_cancel() {
     p.account.schedule_once(Duration::from_millis(20), &deposit(5, 1)).timeout(T).wait().unwrap();
     let every = p
         .account
-        .schedule(Duration::ZERO, Duration::from_millis(5), &Deposit { amount: 1, from: 6, seq: 0 })
+        .schedule(Duration::ZERO, Duration::from_millis(10), &Deposit { amount: 1, from: 6, seq: 0 })
         .timeout(T)
         .wait()
         .unwrap();
@@ -198,7 +198,7 @@ fn remote_schedules_deliver_there_and_cancel() {
     // flight has landed.
     let kit = TestKit::new();
     let marker = kit.probe();
-    kit.runtime().handle().schedule_once(Duration::from_millis(50), &marker.actor_ref::<u8>(), 1);
+    kit.runtime().handle().schedule_once(Duration::from_millis(100), &marker.actor_ref::<u8>(), 1);
     marker.expect_message(1u8);
     assert!(balance(&p.account).deposits <= at_cancel + 1, "deliveries went on after the cancel");
 
@@ -241,7 +241,7 @@ fn an_actor_that_never_answers_fails_the_ask_after_the_serve_timeout() {
     let rt_b = runtime();
     let b = node_with(
         &rt_b,
-        corelane_net::RemoteConfig { serve_timeout: Duration::from_millis(100), ..Default::default() },
+        corelane_net::RemoteConfig { serve_timeout: Duration::from_millis(100), ..corelane_net::RemoteConfig::dev() },
     );
     b.serve(account_protocol());
     let acc = rt_b.spawn(Account::default).unwrap();

@@ -87,7 +87,7 @@ fn node_on(core: Option<usize>) -> (Runtime, Node) {
     }
     .build()
     .expect("runtime");
-    let node = Node::start(&rt, RemoteConfig { net_core: core, ..Default::default() }).expect("node");
+    let node = Node::start(&rt, RemoteConfig { net_core: core, ..RemoteConfig::dev() }).expect("node");
     (rt, node)
 }
 
@@ -168,7 +168,7 @@ pub(crate) fn remote_tell(cores: Cores, n: u64) -> Vec<Figure> {
 }
 
 pub(crate) fn raw_quic(cores: Cores, n: u64) -> Vec<Figure> {
-    let crypto = corelane_net::quic_configs(&RemoteConfig::default()).expect("configs");
+    let crypto = corelane_net::quic_configs(&RemoteConfig::dev()).expect("configs");
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let server_cfg = crypto.server;
     let server = std::thread::spawn(move || {
@@ -178,7 +178,9 @@ pub(crate) fn raw_quic(cores: Cores, n: u64) -> Vec<Figure> {
             let ep = quinn::Endpoint::server(server_cfg, "127.0.0.1:0".parse().unwrap()).unwrap();
             addr_tx.send(ep.local_addr().unwrap()).unwrap();
             let conn = ep.accept().await.unwrap().await.unwrap();
-            let (mut send, mut recv) = conn.accept_bi().await.unwrap();
+            // Unidirectional streams, one each way, as nodes use them.
+            let mut recv = conn.accept_uni().await.unwrap();
+            let mut send = conn.open_uni().await.unwrap();
             let mut buf = [0u8; 64];
             while recv.read_exact(&mut buf).await.is_ok() {
                 send.write_all(&buf).await.unwrap();
@@ -195,9 +197,12 @@ pub(crate) fn raw_quic(cores: Cores, n: u64) -> Vec<Figure> {
             let mut ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
             ep.set_default_client_config(client_cfg);
             let conn = ep.connect(addr, &name).unwrap().await.unwrap();
-            let (mut send, mut recv) = conn.open_bi().await.unwrap();
+            let mut send = conn.open_uni().await.unwrap();
             let msg = [7u8; 64];
             let mut buf = [0u8; 64];
+            send.write_all(&msg).await.unwrap();
+            let mut recv = conn.accept_uni().await.unwrap();
+            recv.read_exact(&mut buf).await.unwrap();
             for _ in 0..n / 10 {
                 send.write_all(&msg).await.unwrap();
                 recv.read_exact(&mut buf).await.unwrap();

@@ -59,6 +59,21 @@ pub fn decode_error(payload: Bytes) -> Result<RemoteError, EnvelopeError> {
     RemoteError::decode(payload).map_err(|source| EnvelopeError::Malformed { what: "error", source })
 }
 
+/// The longest error detail sent: a few lines for people. Longer ones are cut, marked with `…`.
+pub const MAX_ERROR_DETAIL: usize = 256;
+
+/// Cuts `detail` to at most `MAX_ERROR_DETAIL` bytes, at a character boundary.
+fn truncate_detail(detail: &mut String) {
+    if detail.len() > MAX_ERROR_DETAIL {
+        let mut end = MAX_ERROR_DETAIL - '…'.len_utf8();
+        while !detail.is_char_boundary(end) {
+            end -= 1;
+        }
+        detail.truncate(end);
+        detail.push('…');
+    }
+}
+
 impl Envelope {
     /// A tell of `payload` (of type `manifest`) to actor `target` of the receiving node.
     pub fn tell(target: u64, manifest: impl Into<String>, payload: Bytes) -> Self {
@@ -88,9 +103,13 @@ impl Envelope {
         }
     }
 
-    /// The failure of the ask (or system request) `correlation_id`.
+    /// The failure of the ask (or system request) `correlation_id`. The detail is cut to
+    /// [`MAX_ERROR_DETAIL`] bytes (at a character boundary): an error never echoes back more
+    /// than that of what it was given.
     pub fn error(correlation_id: u64, code: ErrorCode, detail: impl Into<String>) -> Self {
-        let err = RemoteError { code: code.into(), detail: detail.into() };
+        let mut detail = detail.into();
+        truncate_detail(&mut detail);
+        let err = RemoteError { code: code.into(), detail };
         Self {
             correlation_id,
             kind: Kind::Error.into(),
@@ -131,7 +150,8 @@ mod tests {
     #[test]
     fn every_kind_roundtrips() {
         let mut tell = Envelope::tell(7, "bench.Ping", Bytes::from_static(&[1; 64]));
-        tell.sender = Some(ActorAddress { node: "127.0.0.1:4000".into(), id: 9 });
+        tell.sender = Some(ActorAddress { node: "127.0.0.1:4000".into(), id: 9, incarnation: 5 });
+        tell.incarnation = 11;
         tell.epoch = 3;
         for env in [
             tell,
@@ -162,6 +182,17 @@ mod tests {
         assert_eq!(decode_envelope(Bytes::new()), Err(EnvelopeError::UnknownKind(0)));
         let empty: Bytes = SystemMessage { body: None }.encode_to_vec().into();
         assert_eq!(decode_system(empty), Err(EnvelopeError::EmptySystemMessage));
+    }
+
+    #[test]
+    fn error_details_are_bounded_at_a_character_boundary() {
+        let long = "é".repeat(4 << 20);
+        let env = roundtrip(&Envelope::error(1, ErrorCode::NotFound, long));
+        assert!(env.encoded_len() < 2 * MAX_ERROR_DETAIL, "{}", env.encoded_len());
+        let err = decode_error(env.payload).unwrap();
+        assert!(err.detail.len() <= MAX_ERROR_DETAIL && err.detail.ends_with('…'));
+        let short = roundtrip(&Envelope::error(1, ErrorCode::NotFound, "short"));
+        assert_eq!(decode_error(short.payload).unwrap().detail, "short");
     }
 
     #[test]

@@ -200,6 +200,8 @@ pub struct Head<'a> {
     pub kind: crate::v1::Kind,
     /// `Envelope::manifest`.
     pub manifest: &'a str,
+    /// `Envelope::incarnation`.
+    pub incarnation: u64,
 }
 
 /// Appends one frame holding the envelope `head` with a payload of `payload_len` bytes that
@@ -222,7 +224,8 @@ pub fn encode_envelope(
         + if head.correlation_id != 0 { 1 + encoded_len_varint(head.correlation_id) } else { 0 }
         + if kind != 0 { 1 + encoded_len_varint(kind) } else { 0 }
         + delimited(head.manifest.len())
-        + delimited(payload_len);
+        + delimited(payload_len)
+        + if head.incarnation != 0 { 9 } else { 0 };
     let len = frame_len(n, max_frame)?;
     out.reserve(PREFIX_LEN + n);
     out.put_u32_le(len);
@@ -249,6 +252,10 @@ pub fn encode_envelope(
         let before = out.len();
         write_payload(out);
         debug_assert_eq!(out.len() - before, payload_len, "the payload writer wrote its announced length");
+    }
+    if head.incarnation != 0 {
+        encode_key(8, WireType::SixtyFourBit, out);
+        out.put_u64_le(head.incarnation);
     }
     Ok(())
 }
@@ -380,6 +387,7 @@ mod tests {
             kind in 0i32..6,
             manifest in "[a-z.]{0,30}",
             payload in proptest::collection::vec(any::<u8>(), 0..200),
+            incarnation in prop_oneof![Just(0u64), any::<u64>()],
         ) {
             use crate::v1::{Envelope, Kind};
             let kind = Kind::try_from(kind).unwrap();
@@ -389,12 +397,13 @@ mod tests {
                 kind: kind.into(),
                 manifest: manifest.clone(),
                 payload: payload.clone().into(),
+                incarnation,
                 ..Default::default()
             };
             let mut want = BytesMut::new();
             encode_message(&env, &mut want, DEFAULT_MAX_FRAME).unwrap();
             let mut got = BytesMut::new();
-            let head = Head { target, correlation_id, kind, manifest: &manifest };
+            let head = Head { target, correlation_id, kind, manifest: &manifest, incarnation };
             encode_envelope(&head, payload.len(), |b| b.put_slice(&payload), &mut got, DEFAULT_MAX_FRAME).unwrap();
             prop_assert_eq!(got, want);
         }

@@ -24,8 +24,9 @@
 
 pub mod envelope;
 pub mod frame;
+pub mod stream;
 
-pub use envelope::{decode_envelope, decode_error, decode_system, EnvelopeError};
+pub use envelope::{decode_envelope, decode_error, decode_system, EnvelopeError, MAX_ERROR_DETAIL};
 
 /// The generated messages of `corelane.remote.v1` (see the `.proto` files for each field).
 #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]

@@ -158,7 +158,7 @@ pub fn runtime() -> Runtime {
 }
 
 pub fn node(rt: &Runtime) -> Node {
-    Node::start(rt, RemoteConfig::default()).expect("node")
+    Node::start(rt, RemoteConfig::dev()).expect("node")
 }
 
 pub fn node_with(rt: &Runtime, cfg: RemoteConfig) -> Node {

@@ -9,23 +9,33 @@
 //! (with backoff between failed attempts) or adopted from the peer when it dialed first, kept
 //! alive while open, and closed by their dialer after `idle_timeout` without messages.
 //!
-//! What arrives is framed (`corelane_proto::frame`), checked (`decode_envelope`) and handed to
-//! the [`Inbound`] with the peer's advertised address (from its `Hello`, the first frame of each
-//! stream). Bad input is reported and costs at most its connection: a malformed envelope is
-//! skipped (its frame is intact), an oversized frame or a stream that does not begin with
-//! `Hello` closes the connection, a stream cut inside a frame loses that frame.
+//! What arrives is read by `corelane_proto::stream::StreamReader` (frames, the `Hello` that
+//! opens each stream, checked envelopes) and handed to the [`Inbound`] with the address the
+//! peer's `Hello` gave. Bad input is reported and costs at most its connection: a malformed
+//! envelope is skipped (its frame is intact); an oversized frame, a stream that does not begin
+//! with `Hello`, a connection that speaks for a second node (or, under mutual TLS, for a node
+//! another certificate speaks for), a frame left unfinished past `frame_timeout`, or unfinished
+//! frames past the byte limits close the connection; a stream cut inside a frame loses that
+//! frame. Connections from others are admitted within `max_connections` (and per IP address),
+//! with at most `max_streams_per_connection` streams each.
+//!
+//! Submodules: `writer` (a peer's queue onto its connection, dialing), `reader` (admission,
+//! streams, byte and time bounds).
 
-use crate::config::RemoteConfig;
+mod reader;
+mod writer;
+
+use crate::config::{Limits, RemoteConfig};
 use crate::tls::{self, TlsError};
-use bytes::{Bytes, BytesMut};
-use corelane_proto::frame::{encode_message, FrameDecoder, FrameError};
-use corelane_proto::v1::system_message::Body;
-use corelane_proto::v1::{Envelope, Hello, Kind};
-use corelane_proto::{decode_envelope, decode_system, EnvelopeError, WIRE_VERSION};
+use bytes::Bytes;
+use corelane_proto::frame::FrameError;
+use corelane_proto::stream::PeerHello;
+use corelane_proto::v1::Envelope;
+use corelane_proto::EnvelopeError;
 use parking_lot::Mutex;
-use quinn::{Connection, ConnectionError, Endpoint, SendStream, VarInt};
+use quinn::{Connection, Endpoint, VarInt};
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,8 +50,11 @@ pub(crate) mod close {
     pub(crate) const SHUTDOWN: VarInt = VarInt::from_u32(2);
     /// The peer sent a frame over the maximum.
     pub(crate) const OVERSIZED: VarInt = VarInt::from_u32(3);
-    /// The peer broke the protocol (a stream that does not begin with `Hello`).
+    /// The peer broke the protocol (a stream that does not begin with `Hello`, or a
+    /// connection that speaks for another node than it did, or than its certificate does).
     pub(crate) const PROTOCOL: VarInt = VarInt::from_u32(4);
+    /// The peer passed a limit (unfinished frames too large or too slow).
+    pub(crate) const LIMIT: VarInt = VarInt::from_u32(5);
 }
 
 /// Flush a writer's buffer once it holds this much, even if more is queued.
@@ -57,14 +70,21 @@ pub(crate) enum BadInput {
     Frame(FrameError),
     /// A stream that did not begin with `Hello` (the connection is closed).
     NoHello,
+    /// A connection that spoke for a second node, or for a node another certificate speaks
+    /// for (the connection is closed).
+    Identity,
+    /// A connection refused or closed at a limit: which one.
+    Limit(&'static str),
 }
 
 /// Where the net thread hands what arrives. Called on the net thread: must not block.
 pub(crate) trait Inbound: Send + Sync + 'static {
+    /// A stream's `Hello`: who speaks on it. Comes before that stream's envelopes.
+    fn hello(&self, peer: PeerHello);
     /// A checked envelope from `peer` (its advertised address).
     fn envelope(&self, peer: SocketAddr, env: Envelope);
     /// `peer` is lost: it could not be reached, or its connection failed (not an idle or
-    /// orderly close).
+    /// orderly close; and only the connection this node uses for `peer` counts).
     fn peer_down(&self, peer: SocketAddr);
     /// Input that could not be used, from `peer` if it had said who it is.
     fn bad_input(&self, peer: Option<SocketAddr>, what: BadInput);
@@ -99,7 +119,11 @@ pub(crate) struct Transport {
 
 impl Transport {
     /// Binds the endpoint and starts the net thread.
-    pub(crate) fn start(cfg: &RemoteConfig, inbound: Arc<dyn Inbound>) -> Result<Self, StartError> {
+    pub(crate) fn start(
+        cfg: &RemoteConfig,
+        incarnation: u64,
+        inbound: Arc<dyn Inbound>,
+    ) -> Result<Self, StartError> {
         let crypto = quic_configs(cfg)?;
         let (up_tx, up_rx) = std::sync::mpsc::channel();
         let stop = Arc::new(tokio::sync::Notify::new());
@@ -111,6 +135,8 @@ impl Transport {
             backoff: (cfg.backoff_min, cfg.backoff_max),
             attempts: cfg.connect_attempts.max(1),
             core: cfg.net_core,
+            limits: cfg.limits.clone(),
+            incarnation,
         };
         let stopped = stop.clone();
         let thread = std::thread::Builder::new()
@@ -151,6 +177,11 @@ impl Transport {
         if queued != Some(true) {
             self.net.inbound.dropped(peer, 1);
         }
+    }
+
+    /// Peers remembered now (each with its queue and writer task).
+    pub(crate) fn peers(&self) -> usize {
+        self.net.peer_count()
     }
 
     /// Whether `shutdown` was called.
@@ -194,7 +225,10 @@ pub fn quic_configs(cfg: &RemoteConfig) -> Result<tls::Crypto, TlsError> {
         // Room for bursts on one stream: 8 MiB in flight per stream, 16 MiB per connection.
         .stream_receive_window(VarInt::from_u32(8 << 20))
         .receive_window(VarInt::from_u32(16 << 20))
-        .send_window(16 << 20);
+        .send_window(16 << 20)
+        // Nodes speak on unidirectional streams only, one each way per connection.
+        .max_concurrent_uni_streams(VarInt::from_u32(cfg.limits.max_streams_per_connection))
+        .max_concurrent_bidi_streams(VarInt::from_u32(0));
     let transport = Arc::new(transport);
     crypto.server.transport_config(transport.clone());
     crypto.client.transport_config(transport);
@@ -209,40 +243,64 @@ struct NetCfg {
     backoff: (Duration, Duration),
     attempts: u32,
     core: Option<usize>,
+    limits: Limits,
+    incarnation: u64,
 }
 
 /// What the net thread's tasks (and the senders) share.
 struct Net {
     endpoint: Endpoint,
     me: SocketAddr,
+    incarnation: u64,
     server_name: String,
     cfg: NetCfg,
     inbound: Arc<dyn Inbound>,
     peers: Mutex<HashMap<SocketAddr, Peer>>,
+    /// Admitted connections from others, by IP address.
+    incoming: Mutex<HashMap<IpAddr, usize>>,
+    /// Bytes of unfinished frames held for all connections.
+    buffered: AtomicUsize,
     /// The net thread's runtime, where writers are started from any thread.
     rt: tokio::runtime::Handle,
     /// Set at shutdown: no new writers.
     closed: std::sync::atomic::AtomicBool,
 }
 
-/// A peer: its writer's queue, the bytes queued there, and the connection to use.
+/// A peer: its writer's queue, the bytes queued there, the connection to use, and (under
+/// mutual TLS) the certificate that speaks for it.
 #[derive(Clone)]
 struct Peer {
     tx: mpsc::UnboundedSender<Bytes>,
     queued: Arc<AtomicUsize>,
     conn: Arc<Mutex<Option<Live>>>,
+    cert: Arc<Mutex<Option<Bytes>>>,
 }
 
-/// An open connection and its count of reads that brought frames, for the idle check.
+/// An open connection: its count of reads that brought frames (for the idle check), the bytes
+/// of unfinished frames it holds here, and the peer's certificate if it presented one.
 #[derive(Clone)]
 struct Live {
     conn: Connection,
     received: Arc<AtomicU64>,
+    buffered: Arc<AtomicUsize>,
+    cert: Option<Bytes>,
 }
 
 impl Live {
+    fn new(conn: Connection) -> Self {
+        let cert = conn
+            .peer_identity()
+            .and_then(|id| id.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>().ok())
+            .and_then(|chain| chain.first().map(|c| Bytes::copy_from_slice(c.as_ref())));
+        Self { conn, received: Arc::default(), buffered: Arc::default(), cert }
+    }
+
     fn is_open(&self) -> bool {
         self.conn.close_reason().is_none()
+    }
+
+    fn is(&self, other: &Live) -> bool {
+        self.conn.stable_id() == other.conn.stable_id()
     }
 }
 
@@ -285,10 +343,13 @@ fn net_thread(
         let net = Arc::new(Net {
             endpoint: endpoint.clone(),
             me,
+            incarnation: cfg.incarnation,
             server_name: crypto.server_name,
             cfg,
             inbound,
             peers: Mutex::new(HashMap::new()),
+            incoming: Mutex::new(HashMap::new()),
+            buffered: AtomicUsize::new(0),
             rt: tokio::runtime::Handle::current(),
             closed: std::sync::atomic::AtomicBool::new(false),
         });
@@ -297,7 +358,7 @@ fn net_thread(
             tokio::select! {
                 () = stop.notified() => break,
                 incoming = endpoint.accept() => match incoming {
-                    Some(incoming) => { tokio::spawn(accept(net.clone(), incoming)); }
+                    Some(incoming) => { tokio::spawn(reader::accept(net.clone(), incoming)); }
                     None => break,
                 },
             }
@@ -311,13 +372,8 @@ fn net_thread(
 }
 
 impl Net {
-    /// The peer's entry, with a writer task started for it on first use (from any thread);
-    /// `None` once the transport is shut down.
-    fn peer(self: &Arc<Self>, addr: SocketAddr) -> Option<Peer> {
-        self.with_peer(addr, Peer::clone)
-    }
-
-    /// Runs `f` on the peer's entry (started on first use) under the peers lock.
+    /// Runs `f` on the peer's entry (made, with its writer task, on first use; from any thread)
+    /// under the peers lock; `None` once the transport is shut down.
     fn with_peer<R>(self: &Arc<Self>, addr: SocketAddr, f: impl FnOnce(&Peer) -> R) -> Option<R> {
         let mut peers = self.peers.lock();
         if let Some(p) = peers.get(&addr).filter(|p| !p.tx.is_closed()) {
@@ -326,247 +382,93 @@ impl Net {
         if self.closed.load(Ordering::Acquire) {
             return None;
         }
-        let (tx, rx) = mpsc::unbounded_channel();
-        let p = Peer { tx, queued: Arc::default(), conn: Arc::new(Mutex::new(None)) };
-        self.rt.spawn(writer(self.clone(), addr, rx, p.conn.clone(), p.queued.clone()));
+        let p = self.new_peer(addr);
         let r = f(&p);
         peers.insert(addr, p);
         Some(r)
     }
 
-    /// Adopts a connection the peer dialed, unless one to it is open already.
-    fn adopt(self: &Arc<Self>, addr: SocketAddr, live: &Live) {
-        let Some(peer) = self.peer(addr) else { return };
+    fn new_peer(self: &Arc<Self>, addr: SocketAddr) -> Peer {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let p = Peer {
+            tx,
+            queued: Arc::default(),
+            conn: Arc::new(Mutex::new(None)),
+            cert: Arc::new(Mutex::new(None)),
+        };
+        self.rt.spawn(writer::writer(self.clone(), addr, rx, p.conn.clone(), p.queued.clone()));
+        p
+    }
+
+    /// A connection's `Hello` says it speaks for `addr`. Refused (`false`) when, under mutual
+    /// TLS, another certificate speaks for `addr`. Otherwise the connection is adopted for
+    /// `addr` unless one is open already, and `addr` is remembered unless `max_peers` are.
+    fn bind(self: &Arc<Self>, addr: SocketAddr, live: &Live) -> bool {
+        let mut peers = self.peers.lock();
+        let known = peers.get(&addr).filter(|p| !p.tx.is_closed()).cloned();
+        let peer = match known {
+            Some(p) => p,
+            None if self.closed.load(Ordering::Acquire) || peers.len() >= self.cfg.limits.max_peers => {
+                // Served, not remembered: answers to it are dialed.
+                return true;
+            }
+            None => {
+                let p = self.new_peer(addr);
+                peers.insert(addr, p.clone());
+                p
+            }
+        };
+        drop(peers);
+        if let Some(cert) = &live.cert {
+            let mut bound = peer.cert.lock();
+            match &*bound {
+                Some(b) if b != cert => return false,
+                Some(_) => {}
+                None => *bound = Some(cert.clone()),
+            }
+        }
         let mut slot = peer.conn.lock();
         if !slot.as_ref().is_some_and(Live::is_open) {
             *slot = Some(live.clone());
         }
+        true
     }
 
-    /// Dials `peer`, retrying with backoff; `None` after the last attempt.
-    async fn dial(self: &Arc<Self>, peer: SocketAddr) -> Option<Live> {
-        let (mut delay, max) = self.cfg.backoff;
-        for attempt in 1..=self.cfg.attempts {
-            let connecting = self.endpoint.connect(peer, &self.server_name);
-            match connecting {
-                Ok(c) => match c.await {
-                    Ok(conn) => {
-                        let live = Live { conn, received: Arc::new(AtomicU64::new(0)) };
-                        tokio::spawn(read_connection(self.clone(), live.clone(), Some(peer)));
-                        return Some(live);
-                    }
-                    Err(e) => tracing::debug!(%peer, attempt, "connection failed: {e}"),
-                },
-                Err(e) => tracing::debug!(%peer, attempt, "cannot connect: {e}"),
+    /// A connection that spoke for `addr` ended: whether it was the one in use for `addr`.
+    /// A peer left with no connection and nothing queued is forgotten.
+    fn connection_ended(&self, addr: SocketAddr, live: &Live) -> bool {
+        let mut peers = self.peers.lock();
+        let Some(p) = peers.get(&addr) else { return false };
+        let current = {
+            let mut slot = p.conn.lock();
+            let current = slot.as_ref().is_some_and(|l| l.is(live));
+            if current {
+                *slot = None;
             }
-            if attempt < self.cfg.attempts {
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(max);
-            }
-        }
-        None
-    }
-}
-
-/// One peer's writer: batches its queue onto the connection's outbound stream.
-async fn writer(
-    net: Arc<Net>,
-    peer: SocketAddr,
-    mut rx: mpsc::UnboundedReceiver<Bytes>,
-    slot: Arc<Mutex<Option<Live>>>,
-    queued: Arc<AtomicUsize>,
-) {
-    let mut out: Option<(Live, SendStream, bool)> = None; // (connection, stream, dialed by us)
-    let mut buf = BytesMut::with_capacity(64 << 10);
-    let mut seen = 0u64;
-    loop {
-        let first = match tokio::time::timeout(net.cfg.idle, rx.recv()).await {
-            Ok(Some(first)) => first,
-            Ok(None) => return,
-            Err(_) => {
-                // Idle: the dialer closes the connection unless messages came in meanwhile.
-                if let Some((live, _, true)) = &out {
-                    let now = live.received.load(Ordering::Relaxed);
-                    if now == seen {
-                        live.conn.close(close::IDLE, b"idle");
-                        out = None;
-                    }
-                    seen = now;
-                }
-                continue;
-            }
+            current
         };
-        // Everything queued goes out in one write (what a shard sent in one turn included),
-        // copied into one buffer: quinn packs one large chunk far faster than many small ones.
-        buf.extend_from_slice(&first);
-        let mut count = 1;
-        while buf.len() < BATCH_BYTES {
-            match rx.try_recv() {
-                Ok(f) => {
-                    buf.extend_from_slice(&f);
-                    count += 1;
-                }
-                Err(_) => break,
+        if current && p.queued.load(Ordering::Relaxed) == 0 {
+            peers.remove(&addr);
+        }
+        current
+    }
+
+    /// Forgets `addr` if its entry is still the one whose queue count is `queued` (the writer
+    /// asking is that entry's). Whether it did.
+    fn forget(&self, addr: SocketAddr, queued: &Arc<AtomicUsize>) -> bool {
+        let mut peers = self.peers.lock();
+        match peers.get(&addr) {
+            Some(p) if Arc::ptr_eq(&p.queued, queued) => {
+                peers.remove(&addr);
+                true
             }
+            Some(_) => true, // replaced: this writer's entry is gone already
+            None => true,
         }
-        queued.fetch_sub(buf.len(), Ordering::Relaxed);
-        if !out.as_ref().is_some_and(|(live, _, _)| live.is_open()) {
-            out = open(&net, peer, &slot).await;
-            if out.is_none() {
-                buf.clear();
-                net.inbound.peer_down(peer);
-                net.inbound.dropped(peer, count);
-                continue;
-            }
-        }
-        let Some((_, stream, _)) = out.as_mut() else { continue };
-        if stream.write_all(&buf).await.is_err() {
-            // At most once: what was in this write is lost, not sent again.
-            net.inbound.dropped(peer, count);
-            out = None;
-        }
-        buf.clear();
     }
-}
 
-/// The outbound stream to `peer`: on its open connection (dialed or adopted), or on a new one.
-async fn open(
-    net: &Arc<Net>,
-    peer: SocketAddr,
-    slot: &Mutex<Option<Live>>,
-) -> Option<(Live, SendStream, bool)> {
-    let existing = slot.lock().clone().filter(Live::is_open);
-    let (live, dialed) = match existing {
-        Some(l) => (l, false),
-        None => {
-            let l = net.dial(peer).await?;
-            *slot.lock() = Some(l.clone());
-            (l, true)
-        }
-    };
-    let mut stream = live.conn.open_uni().await.ok()?;
-    let hello =
-        Envelope::system(0, 0, Body::Hello(Hello { node: net.me.to_string(), version: WIRE_VERSION }));
-    let mut buf = BytesMut::new();
-    encode_message(&hello, &mut buf, net.cfg.max_frame).ok()?;
-    stream.write_all(&buf).await.ok()?;
-    Some((live, stream, dialed))
-}
-
-async fn accept(net: Arc<Net>, incoming: quinn::Incoming) {
-    match incoming.await {
-        Ok(conn) => read_connection(net, Live { conn, received: Arc::new(AtomicU64::new(0)) }, None).await,
-        Err(e) => tracing::debug!("incoming connection failed: {e}"),
-    }
-}
-
-/// Reads every stream the peer opens on `live`; reports the peer lost when the connection
-/// fails (not when it is closed in order).
-async fn read_connection(net: Arc<Net>, live: Live, dialed: Option<SocketAddr>) {
-    let known = Arc::new(Mutex::new(dialed));
-    let err = loop {
-        match live.conn.accept_uni().await {
-            Ok(stream) => {
-                tokio::spawn(read_stream(net.clone(), live.clone(), stream, known.clone()));
-            }
-            Err(e) => break e,
-        }
-    };
-    let peer = *known.lock();
-    if let Some(peer) = peer {
-        let orderly = match &err {
-            ConnectionError::ApplicationClosed(c) => c.error_code == close::IDLE,
-            ConnectionError::LocallyClosed => true,
-            _ => false,
-        };
-        if !orderly {
-            net.inbound.peer_down(peer);
-        }
-    }
-}
-
-async fn read_stream(
-    net: Arc<Net>,
-    live: Live,
-    mut stream: quinn::RecvStream,
-    known: Arc<Mutex<Option<SocketAddr>>>,
-) {
-    let mut dec = FrameDecoder::new(net.cfg.max_frame);
-    let mut peer: Option<SocketAddr> = None;
-    loop {
-        let chunk = match stream.read_chunk(usize::MAX, true).await {
-            Ok(Some(c)) => c.bytes,
-            Ok(None) | Err(_) => break,
-        };
-        dec.push(chunk);
-        // Something arrived: the connection is not idle (one count per read, not per frame).
-        live.received.fetch_add(1, Ordering::Relaxed);
-        // Everything one read brought is handed over in one batch (one wake-up per shard).
-        let mut closed = None;
-        net.inbound.batch(&mut || closed = frames(&net, &live, &mut dec, &mut peer, &known));
-        if let Some((code, why)) = closed {
-            live.conn.close(code, why);
-            return;
-        }
-    }
-    if let Err(e) = dec.finish() {
-        net.inbound.bad_input(peer, BadInput::Frame(e));
-    }
-}
-
-/// Hands over the complete frames `dec` holds; the close code and reason when the stream broke
-/// the protocol.
-fn frames(
-    net: &Arc<Net>,
-    live: &Live,
-    dec: &mut FrameDecoder,
-    peer: &mut Option<SocketAddr>,
-    known: &Mutex<Option<SocketAddr>>,
-) -> Option<(VarInt, &'static [u8])> {
-    loop {
-        let frame = match dec.next_frame() {
-            Ok(Some(f)) => f,
-            Ok(None) => return None,
-            Err(e) => {
-                net.inbound.bad_input(*peer, BadInput::Frame(e));
-                return Some((close::OVERSIZED, b"oversized frame"));
-            }
-        };
-        let env = match decode_envelope(frame) {
-            Ok(env) => env,
-            Err(e) => {
-                if peer.is_none() {
-                    net.inbound.bad_input(None, BadInput::NoHello);
-                    return Some((close::PROTOCOL, b"no hello"));
-                }
-                net.inbound.bad_input(*peer, BadInput::Envelope(e));
-                continue;
-            }
-        };
-        match *peer {
-            Some(p) => net.inbound.envelope(p, env),
-            None => match hello(&env) {
-                Some(p) => {
-                    *peer = Some(p);
-                    *known.lock() = Some(p);
-                    net.adopt(p, live);
-                }
-                None => {
-                    net.inbound.bad_input(None, BadInput::NoHello);
-                    return Some((close::PROTOCOL, b"no hello"));
-                }
-            },
-        }
-    }
-}
-
-/// The advertised address in a `Hello`.
-fn hello(env: &Envelope) -> Option<SocketAddr> {
-    if env.kind() != Kind::System {
-        return None;
-    }
-    match decode_system(env.payload.clone()) {
-        Ok(Body::Hello(h)) if h.version == WIRE_VERSION => h.node.parse().ok(),
-        _ => None,
+    /// Peers remembered.
+    fn peer_count(&self) -> usize {
+        self.peers.lock().len()
     }
 }

@@ -1,0 +1,224 @@
+//! One inbound stream of a connection, sans-IO: chunks in; the peer's `Hello`, then its
+//! envelopes, out.
+//!
+//! Every stream a node opens begins with a `Hello` saying who speaks (its advertised address and
+//! incarnation) and which wire version it speaks. The reader checks that, then yields each
+//! envelope. What it cannot use is sorted by how bad it is:
+//! - a frame that is not a usable envelope after the `Hello` is skipped
+//!   ([`Inbound::Skipped`]): its frame was intact, the stream goes on;
+//! - a stream that does not begin with a valid `Hello`, or a frame over the maximum, is beyond
+//!   repair ([`StreamError`]): the transport closes the connection.
+//!
+//! The transport owns the clock: [`StreamReader::in_frame`] tells it when a frame has begun and
+//! not ended, so it can bound how long one may take.
+
+use crate::envelope::{decode_envelope, decode_system, EnvelopeError};
+use crate::frame::{FrameDecoder, FrameError};
+use crate::v1::system_message::Body;
+use crate::v1::{Envelope, Kind};
+use crate::WIRE_VERSION;
+use bytes::Bytes;
+use std::net::SocketAddr;
+
+/// Who speaks on a stream, as its `Hello` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PeerHello {
+    /// The speaker's advertised address.
+    pub node: SocketAddr,
+    /// The speaker's incarnation (chosen at random when it started).
+    pub incarnation: u64,
+}
+
+/// What a stream yields.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Inbound {
+    /// The stream's first frame: who speaks. Yielded once.
+    Hello(PeerHello),
+    /// A checked envelope (its kind is known).
+    Envelope(Envelope),
+    /// A frame that is not a usable envelope; the stream goes on.
+    Skipped(EnvelopeError),
+}
+
+/// A stream beyond repair: the connection it came on is closed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StreamError {
+    /// A frame over the maximum.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// The first frame is not a `Hello` of this wire version with a valid address.
+    #[error("the stream does not begin with a valid Hello")]
+    NoHello,
+}
+
+/// Reads one stream: see the module documentation.
+#[derive(Debug)]
+pub struct StreamReader {
+    dec: FrameDecoder,
+    hello: Option<PeerHello>,
+    failed: Option<StreamError>,
+}
+
+impl StreamReader {
+    /// A reader that refuses frames longer than `max_frame` bytes.
+    pub fn new(max_frame: usize) -> Self {
+        Self { dec: FrameDecoder::new(max_frame), hello: None, failed: None }
+    }
+
+    /// Hands over the next chunk of the stream.
+    pub fn push(&mut self, chunk: Bytes) {
+        self.dec.push(chunk);
+    }
+
+    /// The next thing the stream says, `None` until more bytes arrive.
+    ///
+    /// # Errors
+    /// A [`StreamError`] when the stream is beyond repair; every later call returns it again.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> Result<Option<Inbound>, StreamError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let frame = match self.dec.next_frame() {
+            Ok(Some(f)) => f,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(self.fail(StreamError::Frame(e))),
+        };
+        if self.hello.is_none() {
+            return match decode_envelope(frame).ok().as_ref().and_then(hello) {
+                Some(h) => {
+                    self.hello = Some(h);
+                    Ok(Some(Inbound::Hello(h)))
+                }
+                None => Err(self.fail(StreamError::NoHello)),
+            };
+        }
+        Ok(Some(match decode_envelope(frame) {
+            Ok(env) => Inbound::Envelope(env),
+            Err(e) => Inbound::Skipped(e),
+        }))
+    }
+
+    /// Who speaks, once the `Hello` was read.
+    pub fn peer(&self) -> Option<PeerHello> {
+        self.hello
+    }
+
+    /// Bytes received and not yet returned (the unfinished frame, if any).
+    pub fn buffered(&self) -> usize {
+        self.dec.buffered()
+    }
+
+    /// Whether a frame has begun and not ended.
+    pub fn in_frame(&self) -> bool {
+        self.dec.buffered() > 0
+    }
+
+    /// Tells the reader the stream has ended.
+    ///
+    /// # Errors
+    /// [`FrameError::Truncated`] when it ended inside a frame (that frame is lost).
+    pub fn finish(&self) -> Result<(), FrameError> {
+        self.dec.finish()
+    }
+
+    fn fail(&mut self, e: StreamError) -> StreamError {
+        self.failed = Some(e.clone());
+        e
+    }
+}
+
+/// The speaker in a `Hello` envelope of this wire version.
+fn hello(env: &Envelope) -> Option<PeerHello> {
+    if env.kind() != Kind::System {
+        return None;
+    }
+    match decode_system(env.payload.clone()) {
+        Ok(Body::Hello(h)) if h.version == WIRE_VERSION => {
+            Some(PeerHello { node: h.node.parse().ok()?, incarnation: h.incarnation })
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::{encode_frame, encode_message, DEFAULT_MAX_FRAME};
+    use crate::v1::{Hello, Lookup};
+    use bytes::BytesMut;
+    use proptest::prelude::*;
+
+    fn hello_frame(node: &str, version: u32) -> Vec<u8> {
+        let env = Envelope::system(0, 0, Body::Hello(Hello { node: node.into(), version, incarnation: 7 }));
+        let mut b = BytesMut::new();
+        encode_message(&env, &mut b, DEFAULT_MAX_FRAME).unwrap();
+        b.to_vec()
+    }
+
+    fn all(r: &mut StreamReader) -> Result<Vec<Inbound>, StreamError> {
+        let mut out = vec![];
+        while let Some(x) = r.next()? {
+            out.push(x);
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn a_hello_then_envelopes_and_skipped_frames() {
+        let mut wire = hello_frame("127.0.0.1:4000", WIRE_VERSION);
+        let lookup = Envelope::system(0, 3, Body::Lookup(Lookup { name: "ledger".into() }));
+        let mut b = BytesMut::new();
+        encode_message(&lookup, &mut b, DEFAULT_MAX_FRAME).unwrap();
+        encode_frame(&[0xff; 5], &mut b, DEFAULT_MAX_FRAME).unwrap();
+        wire.extend_from_slice(&b);
+        let mut r = StreamReader::new(DEFAULT_MAX_FRAME);
+        r.push(Bytes::from(wire));
+        let got = all(&mut r).unwrap();
+        let peer = PeerHello { node: "127.0.0.1:4000".parse().unwrap(), incarnation: 7 };
+        assert_eq!(got[0], Inbound::Hello(peer));
+        assert_eq!(got[1], Inbound::Envelope(lookup));
+        assert!(matches!(got[2], Inbound::Skipped(_)));
+        assert_eq!(r.peer(), Some(peer));
+        assert!(r.finish().is_ok() && !r.in_frame());
+    }
+
+    #[test]
+    fn a_stream_without_a_valid_hello_is_refused_for_good() {
+        for first in [hello_frame("nonsense", WIRE_VERSION), hello_frame("127.0.0.1:1", 99), vec![1, 0, 0, 0, 0]] {
+            let mut r = StreamReader::new(DEFAULT_MAX_FRAME);
+            r.push(Bytes::from(first));
+            assert_eq!(r.next(), Err(StreamError::NoHello));
+            assert_eq!(r.next(), Err(StreamError::NoHello));
+        }
+    }
+
+    #[test]
+    fn an_oversized_frame_is_fatal_and_a_partial_one_is_visible() {
+        let mut r = StreamReader::new(16);
+        r.push(Bytes::from(hello_frame("127.0.0.1:4000", WIRE_VERSION)));
+        let mut r2 = StreamReader::new(DEFAULT_MAX_FRAME);
+        r2.push(Bytes::from_static(&[10, 0, 0, 0, 1, 2]));
+        assert_eq!(r2.next(), Ok(None));
+        assert!(r2.in_frame() && r2.buffered() == 6);
+        assert!(matches!(r.next(), Err(StreamError::Frame(FrameError::Oversized { .. }))));
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_chunks_never_panic(
+            chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 0..8),
+            with_hello in any::<bool>(),
+        ) {
+            let mut r = StreamReader::new(1024);
+            if with_hello {
+                r.push(Bytes::from(hello_frame("[::1]:9", WIRE_VERSION)));
+            }
+            for c in chunks {
+                r.push(Bytes::from(c));
+                while let Ok(Some(_)) = r.next() {}
+            }
+            let _ = r.finish();
+        }
+    }
+}
