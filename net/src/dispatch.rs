@@ -10,8 +10,8 @@ use crate::transport::{BadInput, Inbound};
 use corelane::{AskError, DeadLetterReason};
 use corelane_proto::decode_system;
 use corelane_proto::frame::Head;
-use corelane_proto::v1::system_message::Body;
 use corelane_proto::stream::PeerHello;
+use corelane_proto::v1::system_message::Body;
 use corelane_proto::v1::{Done, Envelope, Found, Kind};
 use prost::{Message, Name};
 use std::net::SocketAddr;
@@ -151,7 +151,8 @@ fn reply_when_answered(node: &Arc<Inner>, peer: SocketAddr, corr: u64, answer: A
         let env = match outcome {
             Ok(Ok((manifest, bytes))) => {
                 // The usual case, built in place.
-                let head = Head { target: 0, correlation_id: corr, kind: Kind::Reply, manifest, incarnation: 0 };
+                let head =
+                    Head { target: 0, correlation_id: corr, kind: Kind::Reply, manifest, incarnation: 0 };
                 if node.send_parts(peer, &head, bytes.len(), |b| b.extend_from_slice(&bytes)).is_ok() {
                     return;
                 }

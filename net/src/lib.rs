@@ -28,9 +28,9 @@ pub mod tls;
 mod transport;
 
 pub use codec::{CodecError, RemoteMessage};
-pub use config::RemoteConfig;
+pub use config::{Limits, RemoteConfig};
 pub use error::{ErrorCode, RemoteAskError, RemoteSendError, StartError};
-pub use node::Node;
+pub use node::{Node, NodeStats};
 pub use protocol::Protocol;
 pub use remote_node::RemoteNode;
 pub use remote_ref::{RemoteAsk, RemoteBatchAsk, RemoteRef};

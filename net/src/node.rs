@@ -70,6 +70,26 @@ pub(crate) struct Inner {
     /// Asks waiting for an answer from another node, by correlation id.
     pub(crate) pending: Mutex<HashMap<u64, Waiting>>,
     next_correlation: AtomicU64,
+    /// Keys the hash that turns the counter into correlation ids.
+    correlation_key: std::collections::hash_map::RandomState,
+}
+
+/// A snapshot of what other nodes make a node hold ([`Node::stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NodeStats {
+    /// Peers remembered, each with a send queue and a writer task.
+    pub peers: usize,
+    /// Connections other nodes opened to this one.
+    pub connections: usize,
+    /// Bytes of unfinished frames held for all connections.
+    pub buffered_bytes: usize,
+    /// Schedules other nodes keep here.
+    pub remote_schedules: usize,
+    /// Live actors other nodes spawned here.
+    pub remote_spawns: usize,
+    /// Asks of this node waiting for another node's answer.
+    pub pending_asks: usize,
 }
 
 /// A schedule another node made here, and when it ends if it is a one-shot.
@@ -91,6 +111,8 @@ impl<M: Send + 'static> Lookup for ByName<M> {
 /// An ask waiting for a remote answer: whom it went to, and how to finish it.
 pub(crate) struct Waiting {
     pub(crate) peer: SocketAddr,
+    /// The incarnation of `peer` the request was meant for (0: not known when it was sent).
+    pub(crate) incarnation: u64,
     pub(crate) finish: Box<dyn Finish>,
 }
 
@@ -126,6 +148,7 @@ impl Node {
             exposed: RwLock::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
             next_correlation: AtomicU64::new(1),
+            correlation_key: std::collections::hash_map::RandomState::new(),
         });
         let dispatch = Arc::new(crate::dispatch::Dispatch(Arc::downgrade(&inner)));
         let transport = Transport::start(&config, inner.incarnation, dispatch)?;
@@ -207,6 +230,28 @@ impl Node {
         crate::RemoteNode::new(self.clone(), node)
     }
 
+    /// What other nodes make this node hold now (each is bounded by [`crate::config::Limits`]).
+    pub fn stats(&self) -> NodeStats {
+        let inner = &self.inner;
+        let (peers, connections, buffered_bytes) =
+            inner.transport.get().map_or((0, 0, 0), |t| (t.peers(), t.connections(), t.buffered()));
+        let now = Instant::now();
+        let remote_schedules = {
+            let mut all = inner.schedules.lock();
+            all.retain(|_, (h, ends)| !h.is_cancelled() && ends.is_none_or(|e| e > now));
+            all.len()
+        };
+        let remote_spawns = inner.spawns.lock().values().flatten().filter(|a| a.is_alive()).count();
+        NodeStats {
+            peers,
+            connections,
+            buffered_bytes,
+            remote_schedules,
+            remote_spawns,
+            pending_asks: inner.pending.lock().len(),
+        }
+    }
+
     /// Closes every connection and stops the net thread; asks still waiting fail with
     /// `Send(Closed)`. The runtime is not stopped. Idempotent.
     pub fn shutdown(&self) {
@@ -260,10 +305,30 @@ impl Inner {
             }
             known.insert(peer, incarnation)
         };
-        if before.is_some_and(|b| b != incarnation) {
+        if let Some(old) = before.filter(|b| *b != incarnation) {
             tracing::info!(%peer, "peer restarted (new incarnation)");
-            self.peer_lost(peer);
+            self.peer_restarted(peer, old);
         }
+    }
+
+    /// `peer` restarted: what was meant for its incarnation `old` is gone. Asks to `old` are
+    /// refused (`NodeRestarted`), watchers of its actors get `Terminated(NodeDown)`, the
+    /// schedules it made here end.
+    fn peer_restarted(&self, peer: SocketAddr, old: u64) {
+        let lost: Vec<_> = {
+            let mut pending = self.pending.lock();
+            let ids: Vec<u64> = pending
+                .iter()
+                .filter(|(_, w)| w.peer == peer && w.incarnation == old)
+                .map(|(id, _)| *id)
+                .collect();
+            ids.into_iter().filter_map(|id| pending.remove(&id)).collect()
+        };
+        for w in lost {
+            w.finish.finish(Err(restarted(peer)));
+        }
+        crate::remote_watch::node_down(self, peer);
+        crate::remote_schedule::peer_lost(self, peer);
     }
 
     /// The transport, unless the node is shut down (or not yet started).
@@ -318,8 +383,12 @@ impl Inner {
         Ok(())
     }
 
+    /// A fresh correlation id: a keyed hash (SipHash, random key) of a counter, so a peer
+    /// cannot guess the ids of asks sent to others and answer them. Never 0.
     pub(crate) fn correlation(&self) -> u64 {
-        self.next_correlation.fetch_add(1, Ordering::Relaxed)
+        use std::hash::BuildHasher;
+        let n = self.next_correlation.fetch_add(1, Ordering::Relaxed);
+        self.correlation_key.hash_one(n).max(1)
     }
 
     /// Registers a waiting ask and sends its request (`send` gets the correlation id); the
@@ -327,18 +396,30 @@ impl Inner {
     pub(crate) fn request(
         &self,
         peer: SocketAddr,
+        incarnation: u64,
         send: impl FnOnce(&Inner, SocketAddr, u64) -> Result<(), RemoteSendError>,
         finish: Box<dyn Finish>,
     ) {
-        let id = self.correlation();
-        {
+        // Meant for an incarnation that is known to be gone: refused at once.
+        let known = self.peer_incarnations.lock().get(&peer).copied();
+        let incarnation = match (incarnation, known) {
+            (0, k) => k.unwrap_or(0),
+            (i, Some(k)) if i != k => return finish.finish(Err(restarted(peer))),
+            (i, _) => i,
+        };
+        let id = {
             let mut pending = self.pending.lock();
+            let mut id = self.correlation();
+            while pending.contains_key(&id) {
+                id = self.correlation();
+            }
             // Asks whose askers gave up are swept now and then (their answers may never come).
             if id % 1024 == 0 {
                 pending.retain(|_, w| !w.finish.abandoned());
             }
-            pending.insert(id, Waiting { peer, finish });
-        }
+            pending.insert(id, Waiting { peer, incarnation, finish });
+            id
+        };
         if let Err(e) = send(self, peer, id) {
             if let Some(w) = self.pending.lock().remove(&id) {
                 w.finish.finish(Err(RemoteAskError::Send(e)));
@@ -356,7 +437,9 @@ impl Inner {
 fn new_incarnation() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.write_u128(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()),
+    );
     h.write_u32(std::process::id());
     h.finish() | 1
 }
@@ -386,11 +469,20 @@ impl<R: RemoteMessage> Finish for Answer<R> {
 pub(crate) fn ask<R: RemoteMessage>(
     inner: &Inner,
     peer: SocketAddr,
+    incarnation: u64,
     send: impl FnOnce(&Inner, SocketAddr, u64) -> Result<(), RemoteSendError>,
 ) -> RemoteAsk<R> {
     let (reply, pending) = inner.rt.request::<Result<R, RemoteAskError>>();
-    inner.request(peer, send, Box::new(Answer(reply)));
+    inner.request(peer, incarnation, send, Box::new(Answer(reply)));
     RemoteAsk::new(pending)
+}
+
+/// The refusal of a request meant for an incarnation of `peer` that is gone.
+fn restarted(peer: SocketAddr) -> RemoteAskError {
+    RemoteAskError::Refused {
+        code: ErrorCode::NodeRestarted,
+        detail: format!("the node at {peer} restarted: the actor belonged to its earlier incarnation"),
+    }
 }
 
 /// An error envelope's code and detail as the asker sees them.

@@ -44,7 +44,7 @@ impl RemoteNode {
         let inner = &self.node.inner;
         let (reply, pending) = inner.rt.request::<Result<RemoteRef, RemoteAskError>>();
         let finish = Box::new(Resolved { node: self.node.clone(), peer: self.peer, reply });
-        inner.request(self.peer, |inner, peer, c| inner.send(peer, Envelope::system(0, c, body)), finish);
+        inner.request(self.peer, 0, |inner, peer, c| inner.send(peer, Envelope::system(0, c, body)), finish);
         RemoteAsk::new(pending)
     }
 }

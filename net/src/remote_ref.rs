@@ -123,7 +123,7 @@ impl RemoteRef {
     /// Asks with `msg`; the answer is an `R`. Wait for it ([`RemoteAsk::wait`]) or await it.
     pub fn ask<P: RemoteMessage, R: RemoteMessage>(&self, msg: &P) -> RemoteAsk<R> {
         let (target, incarnation) = (self.id, self.incarnation);
-        node::ask(&self.node.inner, self.peer, |inner, peer, correlation_id| {
+        node::ask(&self.node.inner, self.peer, incarnation, |inner, peer, correlation_id| {
             let head = Head { target, correlation_id, kind: Kind::Ask, manifest: P::manifest(), incarnation };
             inner.send_message(peer, &head, msg)
         })
@@ -141,7 +141,7 @@ impl RemoteRef {
     /// not known there).
     pub fn stop(&self) -> RemoteAsk<Done> {
         let env = self.system(0, Body::Stop(Stop { id: self.id }));
-        node::ask(&self.node.inner, self.peer, |inner, peer, c| {
+        node::ask(&self.node.inner, self.peer, self.incarnation, |inner, peer, c| {
             inner.send(peer, Envelope { correlation_id: c, ..env })
         })
     }

@@ -68,6 +68,7 @@ impl RemoteRef {
         let env = self.system(0, body);
         inner.request(
             self.node_addr(),
+            self.incarnation(),
             |inner, peer, c| inner.send(peer, Envelope { correlation_id: c, ..env }),
             Box::new(Confirmed { handle, reply }),
         );
@@ -97,7 +98,12 @@ impl Finish for Confirmed {
 }
 
 /// Why a remote schedule is refused before it is armed: a limit of this node.
-fn within_limits(node: &Inner, peer: SocketAddr, delay: Duration, interval: Option<Duration>) -> Result<(), String> {
+fn within_limits(
+    node: &Inner,
+    peer: SocketAddr,
+    delay: Duration,
+    interval: Option<Duration>,
+) -> Result<(), String> {
     let l = &node.limits;
     if delay > l.max_schedule_delay || interval.is_some_and(|i| i > l.max_schedule_delay) {
         return Err(format!("delays and intervals are limited to {:?} here", l.max_schedule_delay));

@@ -129,11 +129,8 @@ pub(crate) fn gone(node: &Inner, peer: SocketAddr, id: u64, watcher: ActorAddres
 }
 
 fn terminated(node: &Inner, peer: SocketAddr, id: u64, watcher: ActorAddress, reason: StopReason) {
-    let t = Terminated {
-        actor: Some(node.address(id)),
-        watcher: Some(watcher),
-        reason: to_wire(reason).into(),
-    };
+    let t =
+        Terminated { actor: Some(node.address(id)), watcher: Some(watcher), reason: to_wire(reason).into() };
     let _ = node.send(peer, Envelope::system(0, 0, Body::Terminated(t)));
 }
 

@@ -58,10 +58,16 @@ fn within_quota(
     let mine = spawns.get(&peer).map_or(0, Vec::len);
     let total: usize = spawns.values().map(Vec::len).sum();
     if mine >= l.max_spawns_per_peer {
-        return Err((ErrorCode::Limit, format!("at most {} live actors spawned per peer here", l.max_spawns_per_peer)));
+        return Err((
+            ErrorCode::Limit,
+            format!("at most {} live actors spawned per peer here", l.max_spawns_per_peer),
+        ));
     }
     if total >= l.max_spawns {
-        return Err((ErrorCode::Limit, format!("at most {} live remotely spawned actors here", l.max_spawns)));
+        return Err((
+            ErrorCode::Limit,
+            format!("at most {} live remotely spawned actors here", l.max_spawns),
+        ));
     }
     Ok(())
 }

@@ -202,11 +202,35 @@ fn mutual_tls_accepts_a_ca_signed_peer_and_rejects_others() {
     }
 }
 
+#[test]
+fn under_mutual_tls_a_node_address_belongs_to_the_certificate_first_seen_for_it() {
+    let ca = Ca::new();
+    let quick = |tls| RemoteConfig { tls, connect_attempts: 1, ..RemoteConfig::dev() };
+    let (server, srx) = node(quick(ca.node_tls(true)));
+    let (a, _arx) = node(quick(ca.node_tls(true)));
+    a.send_env(server.advertised(), Envelope::tell(1, "t", Bytes::new()));
+    assert_eq!(next_envelope(&srx).0, a.advertised());
+    // Another certificate of the same CA claims to be `a`: refused, and nothing it sends lands.
+    let other = RemoteConfig { tls: ca.node_tls(true), ..RemoteConfig::dev() };
+    let mut claim = hello_from(a.advertised());
+    claim.extend(frame(&prost::Message::encode_to_vec(&Envelope::tell(2, "t", Bytes::new()))));
+    raw_streams_with(&other, server.advertised(), vec![claim]);
+    assert_eq!(next_bad(&srx), (Some(a.advertised()), BadInput::Identity));
+    // `a` itself still gets through.
+    a.send_env(server.advertised(), Envelope::tell(3, "t", Bytes::new()));
+    assert_eq!(next_envelope(&srx).1.target, 3);
+}
+
 /// Raw bytes on a fresh connection to `to`, each item one uni stream (finished after it).
 fn raw_streams(to: SocketAddr, streams: Vec<Vec<u8>>) {
+    raw_streams_with(&RemoteConfig::dev(), to, streams)
+}
+
+/// As `raw_streams`, with the TLS of `cfg`.
+fn raw_streams_with(cfg: &RemoteConfig, to: SocketAddr, streams: Vec<Vec<u8>>) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async move {
-        let crypto = crate::quic_configs(&RemoteConfig::dev()).unwrap();
+        let crypto = crate::quic_configs(cfg).unwrap();
         let mut ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
         ep.set_default_client_config(crypto.client);
         let conn = ep.connect(to, "localhost").unwrap().await.unwrap();

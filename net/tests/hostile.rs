@@ -4,16 +4,14 @@
 
 mod common;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
+use common::raw::*;
 use common::*;
 use corelane::{DeadLetterReason, Event, Runtime};
-use corelane_net::{quic_configs, ErrorCode, Node, RemoteConfig, RemoteRef};
-use corelane_proto::frame::{encode_frame, encode_message, FrameDecoder};
-use corelane_proto::v1::system_message::Body;
-use corelane_proto::v1::{Envelope, Hello, Kind};
-use corelane_proto::{decode_envelope, decode_error, WIRE_VERSION};
+use corelane_net::{ErrorCode, Node, RemoteConfig, RemoteRef};
+use corelane_proto::decode_error;
+use corelane_proto::v1::{Envelope, Kind};
 use prost::{Message, Name};
-use std::net::SocketAddr;
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
@@ -48,78 +46,6 @@ fn still_serves(s: &Server) {
 
 fn dead_letters(rt: &Runtime, reason: DeadLetterReason) -> Receiver<Event> {
     rt.handle().subscribe_channel(move |e| matches!(e, Event::Deadletter { reason: r, .. } if *r == reason)).1
-}
-
-/// A raw QUIC peer: its own endpoint and runtime, speaking bytes.
-struct Raw {
-    rt: tokio::runtime::Runtime,
-    conn: quinn::Connection,
-    _ep: quinn::Endpoint,
-}
-
-const ME: &str = "127.0.0.1:9";
-
-impl Raw {
-    fn connect(to: SocketAddr) -> Raw {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let crypto = quic_configs(&RemoteConfig::dev()).unwrap();
-        let (ep, conn) = rt.block_on(async {
-            let mut ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-            ep.set_default_client_config(crypto.client);
-            let conn = ep.connect(to, &crypto.server_name).unwrap().await.unwrap();
-            (ep, conn)
-        });
-        Raw { rt, conn, _ep: ep }
-    }
-
-    /// Sends `bytes` on a new stream and finishes it.
-    fn stream(&self, bytes: Vec<u8>) {
-        self.rt.block_on(async {
-            let mut s = self.conn.open_uni().await.unwrap();
-            s.write_all(&bytes).await.unwrap();
-            s.finish().unwrap();
-            let _ = s.stopped().await;
-        });
-    }
-
-    /// Reads envelopes from the first stream the node opens back, until `n` besides its hello.
-    fn read(&self, n: usize) -> Vec<Envelope> {
-        self.rt.block_on(async {
-            let mut s = tokio::time::timeout(T, self.conn.accept_uni()).await.unwrap().unwrap();
-            let mut dec = FrameDecoder::new(usize::MAX);
-            let mut got = vec![];
-            while got.len() < n + 1 {
-                let chunk =
-                    tokio::time::timeout(T, s.read_chunk(usize::MAX, true)).await.unwrap().unwrap().unwrap();
-                dec.push(chunk.bytes);
-                while let Some(f) = dec.next_frame().unwrap() {
-                    got.push(decode_envelope(f).unwrap());
-                }
-            }
-            got.split_off(1)
-        })
-    }
-
-    /// Waits for the node to close the connection; its code.
-    fn closed(&self) -> quinn::ConnectionError {
-        self.rt.block_on(async { tokio::time::timeout(T, self.conn.closed()).await.unwrap() })
-    }
-}
-
-fn frame(env: &Envelope) -> Vec<u8> {
-    let mut b = BytesMut::new();
-    encode_message(env, &mut b, usize::MAX).unwrap();
-    b.to_vec()
-}
-
-fn hello() -> Vec<u8> {
-    frame(&Envelope::system(0, 0, Body::Hello(Hello { node: ME.into(), version: WIRE_VERSION, incarnation: 1 })))
-}
-
-fn raw_frame(body: &[u8]) -> Vec<u8> {
-    let mut b = BytesMut::new();
-    encode_frame(body, &mut b, usize::MAX).unwrap();
-    b.to_vec()
 }
 
 fn error_code(env: &Envelope) -> ErrorCode {

@@ -241,7 +241,10 @@ fn an_actor_that_never_answers_fails_the_ask_after_the_serve_timeout() {
     let rt_b = runtime();
     let b = node_with(
         &rt_b,
-        corelane_net::RemoteConfig { serve_timeout: Duration::from_millis(100), ..corelane_net::RemoteConfig::dev() },
+        corelane_net::RemoteConfig {
+            serve_timeout: Duration::from_millis(100),
+            ..corelane_net::RemoteConfig::dev()
+        },
     );
     b.serve(account_protocol());
     let acc = rt_b.spawn(Account::default).unwrap();

@@ -185,7 +185,9 @@ mod tests {
 
     #[test]
     fn a_stream_without_a_valid_hello_is_refused_for_good() {
-        for first in [hello_frame("nonsense", WIRE_VERSION), hello_frame("127.0.0.1:1", 99), vec![1, 0, 0, 0, 0]] {
+        for first in
+            [hello_frame("nonsense", WIRE_VERSION), hello_frame("127.0.0.1:1", 99), vec![1, 0, 0, 0, 0]]
+        {
             let mut r = StreamReader::new(DEFAULT_MAX_FRAME);
             r.push(Bytes::from(first));
             assert_eq!(r.next(), Err(StreamError::NoHello));

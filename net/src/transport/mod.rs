@@ -184,6 +184,16 @@ impl Transport {
         self.net.peer_count()
     }
 
+    /// Connections other nodes opened to this one, admitted now.
+    pub(crate) fn connections(&self) -> usize {
+        self.net.incoming.lock().values().sum()
+    }
+
+    /// Bytes of unfinished frames held for all connections.
+    pub(crate) fn buffered(&self) -> usize {
+        self.net.buffered.load(Ordering::Relaxed)
+    }
+
     /// Whether `shutdown` was called.
     pub(crate) fn is_closed(&self) -> bool {
         self.net.closed.load(Ordering::Acquire)
@@ -400,17 +410,19 @@ impl Net {
         p
     }
 
-    /// A connection's `Hello` says it speaks for `addr`. Refused (`false`) when, under mutual
+    /// A connection's `Hello` says it speaks for `addr`. Refused (`None`) when, under mutual
     /// TLS, another certificate speaks for `addr`. Otherwise the connection is adopted for
-    /// `addr` unless one is open already, and `addr` is remembered unless `max_peers` are.
-    fn bind(self: &Arc<Self>, addr: SocketAddr, live: &Live) -> bool {
+    /// `addr` unless one is open already, and `addr` is remembered unless `max_peers` are;
+    /// `Some(true)` when the connection is the one in use for `addr` (only then may what it
+    /// says about the node itself, such as its incarnation, be believed).
+    fn bind(self: &Arc<Self>, addr: SocketAddr, live: &Live) -> Option<bool> {
         let mut peers = self.peers.lock();
         let known = peers.get(&addr).filter(|p| !p.tx.is_closed()).cloned();
         let peer = match known {
             Some(p) => p,
             None if self.closed.load(Ordering::Acquire) || peers.len() >= self.cfg.limits.max_peers => {
                 // Served, not remembered: answers to it are dialed.
-                return true;
+                return Some(false);
             }
             None => {
                 let p = self.new_peer(addr);
@@ -422,7 +434,7 @@ impl Net {
         if let Some(cert) = &live.cert {
             let mut bound = peer.cert.lock();
             match &*bound {
-                Some(b) if b != cert => return false,
+                Some(b) if b != cert => return None,
                 Some(_) => {}
                 None => *bound = Some(cert.clone()),
             }
@@ -431,7 +443,7 @@ impl Net {
         if !slot.as_ref().is_some_and(Live::is_open) {
             *slot = Some(live.clone());
         }
-        true
+        Some(slot.as_ref().is_some_and(|l| l.is(live)))
     }
 
     /// A connection that spoke for `addr` ended: whether it was the one in use for `addr`.

@@ -196,14 +196,17 @@ fn said(
                 // certificate was first seen for.
                 let mut k = known.lock();
                 let same = k.is_none_or(|p| p == h.node);
-                if !same || !net.bind(h.node, live) {
+                let bound = if same { net.bind(h.node, live) } else { None };
+                let Some(current) = bound else {
                     drop(k);
                     net.inbound.bad_input(Some(h.node), BadInput::Identity);
                     return Err((close::PROTOCOL, b"identity"));
-                }
+                };
                 *k = Some(h.node);
                 drop(k);
-                net.inbound.hello(h);
+                if current {
+                    net.inbound.hello(h);
+                }
             }
             Err(StreamError::Frame(e)) => {
                 net.inbound.bad_input(peer, BadInput::Frame(e));

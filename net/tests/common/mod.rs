@@ -2,6 +2,8 @@
 //! order, and nodes on loopback.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod raw;
+
 use corelane::{Actor, ActorError, Ctx, Reply, Runtime, Shards};
 use corelane_net::{Node, Protocol, RemoteConfig, Rkyv, RkyvMessage};
 use std::collections::HashMap;
