@@ -1,0 +1,110 @@
+//! An actor's life on its shard: built in the slot its spawner reserved, stopped within the
+//! stop timeout, finalized.
+
+use super::*;
+
+impl Shard {
+    // ---- spawning --------------------------------------------------------------------------
+
+    /// Builds an actor in a slot the spawner reserved on this shard.
+    pub(crate) fn spawn_reserved<A: Actor>(
+        &self,
+        id: ActorId,
+        mut factory: impl FnMut() -> A + 'static,
+        birth: Option<Box<Birth>>,
+    ) -> Result<(), SpawnError> {
+        let held = self.pending.borrow_mut().remove(&id.slot()).unwrap_or_default();
+        let parent = birth.as_ref().and_then(|b| b.parent);
+        let refuse = |held: Vec<Packet>, reason, err| {
+            self.slots().release(id.slot(), id.gen());
+            for p in held {
+                let ty = p.type_name();
+                drop(p);
+                self.dead_letters(reason, 1, Some(id), ty);
+            }
+            // A parent that recorded this child hears that it is gone.
+            if let Some(p) = parent {
+                self.send_system(p, SystemMsg::ChildTerminated(id));
+            }
+            Err(err)
+        };
+        if self.shutting_down.get() && self.quiesced.get() && self.shared.all_quiesced() {
+            return refuse(held, DeadLetterReason::RuntimeClosed, SpawnError::Closed);
+        }
+        let actor = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut factory)) {
+            Ok(a) => a,
+            Err(p) => {
+                let err = SpawnError::FactoryPanicked(crate::cell::panic_text(&p));
+                return refuse(held, DeadLetterReason::ActorStopped, err);
+            }
+        };
+        let cell: Box<dyn ErasedCell> = Box::new(ActorCell::new(id, actor, Box::new(factory), birth));
+        {
+            let mut slab = self.slab.borrow_mut();
+            let slot = id.slot() as usize;
+            if slab.len() <= slot {
+                slab.resize_with(slot + 1, || Entry { gen: u32::MAX, cell: None });
+            }
+            slab[slot] = Entry { gen: id.gen(), cell: Some(cell) };
+        }
+        bump(&self.mine().stats.actors, 1);
+        // Queue it so `started` runs before any message.
+        let c = self.cell(id).expect("just inserted");
+        // SAFETY: just inserted into this thread's slab.
+        self.schedule(unsafe { &*c }.header());
+        for p in held {
+            p.deliver(self);
+        }
+        if self.shutting_down.get() {
+            // Accepted before the shutdown reached this shard (or a running parent's child):
+            // it starts, handles what was sent to it, and stops with the rest.
+            if self.quiesced.replace(false) {
+                self.shared.shard_unquiesced();
+            }
+            self.deliver_system(id, SystemMsg::Stop(None));
+        }
+        Ok(())
+    }
+
+    /// A stopping actor gets `stop_timeout` to drain its mailbox: returns the deadline, which
+    /// its turns check before each message; the timer covers an actor that gets no turn
+    /// (waiting for its children).
+    pub(crate) fn begin_stop(&self, id: ActorId) -> Instant {
+        self.slots().mark_dead(id.slot(), id.gen());
+        let at = deadline_after(Instant::now(), self.shared.cfg.stop_timeout);
+        self.timers.borrow_mut().add(at, TimerAction::StopDeadline(id));
+        at
+    }
+
+    pub(super) fn stop_deadline(&self, id: ActorId) {
+        if let Some(c) = self.cell(id) {
+            // SAFETY: live cell owned by this thread's slab.
+            if unsafe { &*c }.header().life() == Life::Stopping {
+                tracing::warn!(actor = %id, "stop timeout: dropping what is still queued");
+                self.finalize(id);
+            }
+        }
+    }
+
+    /// Takes the cell out of the slab, runs its last rites and frees the slot.
+    pub(super) fn finalize(&self, id: ActorId) {
+        let cell = {
+            let mut slab = self.slab.borrow_mut();
+            match slab.get_mut(id.slot() as usize) {
+                Some(e) if e.gen == id.gen() => e.cell.take(),
+                _ => None,
+            }
+        };
+        let Some(cell) = cell else { return };
+        let waiters = cell.finalize(self);
+        drop(cell);
+        self.shared.registry.remove_actor(id);
+        self.slots().release(id.slot(), id.gen());
+        unbump(&self.mine().stats.actors, 1);
+        // Told last: whoever waits for the stop sees the name and slot already gone.
+        for w in waiters {
+            w.complete(());
+        }
+        self.maybe_quiesce();
+    }
+}

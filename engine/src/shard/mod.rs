@@ -1,0 +1,519 @@
+//! One shard: the state its thread owns and the dispatcher loop that drives it.
+//!
+//! Everything in [`Shard`] is touched only by the shard's own thread (interior mutability
+//! without atomics). Other threads reach it only through the rings and the injector in
+//! [`ShardShared`].
+//!
+//! Dispatcher loop, one pass:
+//! 1. take a pending wake-up notification (park protocol),
+//! 2. drain inbound rings (a bounded batch per ring) and the injector into mailboxes,
+//! 3. fire due timers,
+//! 4. run each ready actor for up to `throughput` messages (system lane first), re-queueing
+//!    those with more, publishing outbound rings after each turn,
+//! 5. yield to the executor when a local task was woken or its time slice is over,
+//! 6. with nothing done, follow the idle policy (spin, park, or spin then park).
+//!
+//! Submodules: `delivery` (packets in flight and how they land in mailboxes), `rings` (the
+//! outbound rings, batching, draining the inbound rings and the injector), `lifecycle`
+//! (building an actor in its slot, stop deadlines, finalizing).
+
+use crate::any_ref::CheckedMsg;
+use crate::cell::ext::Birth;
+use crate::cell::{
+    ActorCell, ErasedCell, Header, Life, Mailbox, Offer, Outcome, Refused, SystemMsg, TypeFit,
+};
+use crate::error::SpawnError;
+use crate::executor::{self, TaskHandle};
+use crate::id::ActorId;
+use crate::injector::Injector;
+use crate::metrics::{bump, unbump, DeadLetterReason, ShardStats};
+use crate::packet::{Deliver, Packet};
+use crate::park::Parker;
+use crate::ring::{Consumer, Producer};
+use crate::runtime::{Idle, Shared};
+use crate::slots::Slots;
+use crate::timers::{deadline_after, TimerAction, TimerId, Timers};
+use crate::Actor;
+use crossbeam_utils::CachePadded;
+use std::any::TypeId;
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+mod delivery;
+mod lifecycle;
+mod rings;
+
+pub(crate) use delivery::{BatchMsg, SentMsg, ShutdownMsg, SpawnMsg, SysMsg, UserMsg};
+use rings::Outbound;
+
+/// Items taken from one inbound ring per pass, so one busy peer cannot starve the others.
+const RING_BATCH: usize = 256;
+/// Pushed-but-unpublished items after which a ring is published without waiting for the turn
+/// to end.
+const PUBLISH_BATCH: usize = 32;
+/// Actor turns per pass before inbound rings are drained again.
+const MAX_TURNS_PER_PASS: usize = 256;
+/// One turn in this many is timed (for the actors' `last_processing` metric).
+const TIMED_TURN_EVERY: u32 = 256;
+/// Idle passes between yields to the executor while spinning.
+const SPIN_YIELD_EVERY: u32 = 64;
+/// Longest park while local tasks we spawned are pending (they may wait on executor timers or
+/// I/O, which cannot wake a parked shard).
+const TASK_PARK_CAP: Duration = Duration::from_millis(1);
+
+/// What other threads share with one shard. Cache-padded as a whole (neighbouring shards'
+/// blocks never share a line), and the counters the shard writes every pass have lines of their
+/// own, apart from the injector flag and park state that producers write.
+pub(crate) struct ShardShared {
+    pub(crate) parker: Parker,
+    pub(crate) injector: CachePadded<Injector>,
+    pub(crate) slots: Slots,
+    pub(crate) stats: CachePadded<ShardStats>,
+}
+
+impl ShardShared {
+    pub(crate) fn new() -> Self {
+        Self {
+            parker: Parker::new(),
+            injector: CachePadded::new(Injector::default()),
+            slots: Slots::new(),
+            stats: CachePadded::new(ShardStats::default()),
+        }
+    }
+}
+
+thread_local! {
+    static CURRENT: Cell<*const Shard> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Calls `f` with the shard this thread runs, if it is a shard thread.
+#[inline]
+pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Shard>) -> R) -> R {
+    let p = current_ptr();
+    // SAFETY: CURRENT is set by `Shard::run` to a shard that lives until `run` returns, and is
+    // cleared before that; the reference does not escape `f`.
+    f(unsafe { p.as_ref() })
+}
+
+/// The shard this thread runs, or null. For hot paths that must not move their message through
+/// a closure's captured environment (which costs a store-forwarding stall per message).
+#[inline(always)]
+pub(crate) fn current_ptr() -> *const Shard {
+    CURRENT.with(|c| c.get())
+}
+
+struct Entry {
+    gen: u32,
+    cell: Option<Box<dyn ErasedCell>>,
+}
+
+/// The shard's own state. Lives on its thread for the thread's lifetime.
+pub(crate) struct Shard {
+    pub(crate) idx: usize,
+    pub(crate) shared: Arc<Shared>,
+    slab: RefCell<Vec<Entry>>,
+    /// Actors with work, by id.
+    run_queue: RefCell<VecDeque<ActorId>>,
+    outbound: Box<[RefCell<Option<Outbound>>]>,
+    dirty: RefCell<Vec<usize>>,
+    inbound: RefCell<Vec<Consumer<Packet>>>,
+    inj_batch: RefCell<Vec<Packet>>,
+    timers: RefCell<Timers>,
+    /// Messages for actors whose spawn request is still in flight, by slot.
+    pending: RefCell<HashMap<u32, Vec<Packet>>>,
+    /// Messages sent to a mailbox while an operation on it ran user code, in order.
+    deferred: RefCell<VecDeque<Packet>>,
+    draining_deferred: Cell<bool>,
+    pub(crate) local_woken: Cell<bool>,
+    processed: Cell<u64>,
+    /// Turns until the next timed one.
+    untimed: Cell<u32>,
+    tasks: Cell<usize>,
+    shutting_down: Cell<bool>,
+    quiesced: Cell<bool>,
+}
+
+/// Keeps the shard's count of live local tasks: decremented when the task ends or is cancelled
+/// (its future, and so this guard, is dropped either way).
+struct TaskCount(Arc<Shared>);
+impl Drop for TaskCount {
+    fn drop(&mut self) {
+        with_current(|s| {
+            if let Some(s) = s.filter(|s| s.belongs_to(&self.0)) {
+                s.tasks.set(s.tasks.get() - 1);
+            }
+        });
+    }
+}
+
+impl Shard {
+    pub(crate) fn new(
+        idx: usize,
+        shared: Arc<Shared>,
+        producers: Vec<Option<Producer<Packet>>>,
+        consumers: Vec<Consumer<Packet>>,
+    ) -> Self {
+        Self {
+            idx,
+            shared,
+            slab: RefCell::new(Vec::new()),
+            run_queue: RefCell::new(VecDeque::new()),
+            outbound: producers.into_iter().map(|p| RefCell::new(p.map(Outbound::new))).collect(),
+            dirty: RefCell::new(Vec::new()),
+            inbound: RefCell::new(consumers),
+            inj_batch: RefCell::new(Vec::new()),
+            timers: RefCell::new(Timers::default()),
+            pending: RefCell::new(HashMap::new()),
+            deferred: RefCell::new(VecDeque::new()),
+            draining_deferred: Cell::new(false),
+            local_woken: Cell::new(false),
+            processed: Cell::new(0),
+            untimed: Cell::new(0),
+            tasks: Cell::new(0),
+            shutting_down: Cell::new(false),
+            quiesced: Cell::new(false),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn mine(&self) -> &ShardShared {
+        &self.shared.shards[self.idx]
+    }
+
+    pub(crate) fn slots(&self) -> &Slots {
+        &self.mine().slots
+    }
+
+    /// Whether this shard belongs to the runtime `shared`.
+    #[inline]
+    pub(crate) fn belongs_to(&self, shared: &Arc<Shared>) -> bool {
+        Arc::ptr_eq(&self.shared, shared)
+    }
+
+    /// Counted in a plain cell; published to the shared counter once per pass.
+    #[inline]
+    pub(crate) fn count_processed(&self, n: usize) {
+        self.processed.set(self.processed.get() + n as u64);
+    }
+
+    /// User messages handled on this shard so far.
+    fn processed_count(&self) -> u64 {
+        self.processed.get()
+    }
+
+    /// Counts `n` dead letters of type `ty` for `target`, and publishes them.
+    pub(crate) fn dead_letters(
+        &self,
+        reason: DeadLetterReason,
+        n: u64,
+        target: Option<ActorId>,
+        ty: &'static str,
+    ) {
+        if n > 0 {
+            bump(&self.mine().stats.dead[reason.index()], n);
+            tracing::trace!(?reason, n, message_type = ty, "dead letters");
+            self.shared.events.publish(|| crate::Event::Deadletter {
+                target,
+                message_type: ty,
+                reason,
+                count: n,
+            });
+        }
+    }
+
+    // ---- timers and tasks ------------------------------------------------------------------
+
+    pub(crate) fn add_timer(&self, at: Instant, a: TimerAction) -> TimerId {
+        self.timers.borrow_mut().add(at, a)
+    }
+
+    pub(crate) fn cancel_timer(&self, id: TimerId) {
+        self.timers.borrow_mut().cancel(id)
+    }
+
+    fn fire_timers(&self, now: Instant) -> usize {
+        let mut n = 0;
+        loop {
+            let a = self.timers.borrow_mut().pop_due(now);
+            let Some(a) = a else { break };
+            n += 1;
+            match a {
+                TimerAction::StopDeadline(id) => self.stop_deadline(id),
+                TimerAction::Restart(id) => self.deliver_system(id, SystemMsg::BackoffRestart),
+                TimerAction::Passivate(id) => self.deliver_system(id, SystemMsg::PassivationCheck),
+                TimerAction::Task(t) => {
+                    if let Some((at, t)) = t.fire(self, now) {
+                        self.add_timer(at, TimerAction::Task(t));
+                    }
+                }
+                TimerAction::Wake(w) => {
+                    w.wake();
+                    self.local_woken.set(true);
+                }
+            }
+        }
+        n
+    }
+
+    /// Runs `fut` as a local task on this shard, counted so parking stays responsive to it.
+    pub(crate) fn spawn_task(&self, fut: impl std::future::Future<Output = ()> + 'static) {
+        drop(self.spawn_task_handle(fut));
+    }
+
+    /// Like `spawn_task`, returning a handle that cancels the task.
+    pub(crate) fn spawn_task_handle(
+        &self,
+        fut: impl std::future::Future<Output = ()> + 'static,
+    ) -> TaskHandle {
+        self.tasks.set(self.tasks.get() + 1);
+        let guard = TaskCount(self.shared.clone());
+        let h = executor::spawn_local(async move {
+            let _guard = guard;
+            fut.await;
+        });
+        self.local_woken.set(true);
+        h
+    }
+
+    // ---- dispatcher ------------------------------------------------------------------------
+
+    /// Runs the ready actors in rounds: a round gives one turn to each actor that was ready when
+    /// it began; actors that become ready during it, and those re-queued with more to do, wait
+    /// for the next round. Between rounds, the pass ends as soon as anything waits outside the
+    /// run queue (inbound rings, injector, timers, woken tasks), and after `MAX_TURNS_PER_PASS`
+    /// turns. So a message from anywhere waits at most one turn of each ready actor, however
+    /// deep one actor's backlog is, while same-shard traffic does not pay a pass per hop.
+    fn run_ready(&self) -> usize {
+        let budget = self.shared.cfg.throughput;
+        let mut ran = 0;
+        // Turns left in the current round: the actors that were ready when it began.
+        let mut round = self.run_queue.borrow().len();
+        while ran < MAX_TURNS_PER_PASS {
+            if round == 0 {
+                // Another round in this pass only while nothing waits outside the run queue
+                // (a few loads, far cheaper than a pass).
+                if self.outside_waiting() {
+                    break;
+                }
+                round = self.run_queue.borrow().len();
+                if round == 0 {
+                    break;
+                }
+            }
+            round -= 1;
+            let next = self.run_queue.borrow_mut().pop_front();
+            let Some(id) = next else { break };
+            let Some(cell) = self.cell(id) else { continue };
+            // SAFETY: live cell owned by this thread's slab; it is finalized (freed) only below,
+            // after the last use of this reference.
+            let cell = unsafe { &*cell };
+            ran += 1;
+            // One turn in `TIMED_TURN_EVERY` is timed: a clock read costs ~25 ns, more than a
+            // same-shard message, so only a sample of turns pays for it.
+            let left = self.untimed.get();
+            let outcome = if left == 0 {
+                self.untimed.set(TIMED_TURN_EVERY);
+                self.timed_turn(cell, budget)
+            } else {
+                self.untimed.set(left - 1);
+                cell.run(self, budget)
+            };
+            match outcome {
+                Outcome::Idle => {}
+                Outcome::More => self.run_queue.borrow_mut().push_back(id),
+                Outcome::Finalize => self.finalize(id),
+            }
+            if !self.dirty.borrow().is_empty() {
+                self.flush_outbound();
+            }
+        }
+        if ran > 0 {
+            let st = &self.mine().stats;
+            st.run_queue.store(self.run_queue.borrow().len() as u64, Ordering::Relaxed);
+            st.processed.store(self.processed.get(), Ordering::Relaxed);
+        }
+        ran
+    }
+
+    /// Whether anything but the run queue needs the dispatcher: an inbound ring or the injector
+    /// has messages, a timer is pending (its due time would need a clock read), a message was
+    /// deferred, or a local task was woken.
+    #[inline(always)]
+    fn outside_waiting(&self) -> bool {
+        self.mine().injector.has_pending()
+            || self.local_woken.get()
+            || self.inbound.borrow().iter().any(|c| c.has_next())
+            || !self.timers.borrow().is_empty()
+            || !self.deferred.borrow().is_empty()
+    }
+
+    /// Runs one turn of `cell` and records its time per message.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn timed_turn(&self, cell: &dyn ErasedCell, budget: usize) -> Outcome {
+        let before = self.processed_count();
+        let t0 = Instant::now();
+        let outcome = cell.run(self, budget);
+        let n = self.processed_count() - before;
+        if n > 0 && !matches!(outcome, Outcome::Finalize) {
+            cell.record_turn_time(t0.elapsed() / n as u32);
+        }
+        outcome
+    }
+
+    fn has_local_work(&self) -> bool {
+        !self.run_queue.borrow().is_empty() || !self.dirty.borrow().is_empty()
+    }
+
+    fn begin_shutdown(&self) {
+        if self.shutting_down.replace(true) {
+            return;
+        }
+        let ids: Vec<ActorId> = self
+            .slab
+            .borrow()
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.cell.is_some())
+            .map(|(slot, e)| ActorId::new(self.idx, slot as u32, e.gen))
+            .collect();
+        for id in ids {
+            self.deliver_system(id, SystemMsg::Stop(None));
+        }
+        self.maybe_quiesce();
+    }
+
+    fn maybe_quiesce(&self) {
+        // The shard is the counter's only writer, so its own read is exact.
+        let actors = self.mine().stats.actors.load(Ordering::Relaxed);
+        if self.shutting_down.get() && actors == 0 && !self.quiesced.replace(true) {
+            self.shared.shard_quiesced();
+        }
+    }
+
+    /// The shard thread's main loop. Returns after shutdown, when every shard has quiesced.
+    pub(crate) async fn run(&self) {
+        CURRENT.with(|c| c.set(self as *const Shard));
+        let parker = &self.mine().parker;
+        parker.register_current();
+        let idle = self.shared.cfg.idle;
+        let notify_mode = self.shared.notify_mode;
+        let mut spin_since: Option<Instant> = None;
+        let mut idle_passes: u32 = 0;
+        // Idle accounting: the first and the latest sampled instant of the current idle stretch.
+        let mut idle_mark: Option<(Instant, Instant)> = None;
+        loop {
+            if notify_mode {
+                parker.begin_pass();
+            }
+            let mut work = self.drain_inbound();
+            if !self.timers.borrow().is_empty() {
+                work += self.fire_timers(Instant::now());
+            }
+            work += self.run_ready();
+            self.flush_outbound();
+            // Yield when a local task was woken, or when tasks of ours exist and the executor's
+            // time slice is over. With no tasks, a busy shard does not enter the executor's
+            // reactor at all (it would allocate timer sources there every time slice).
+            if self.local_woken.replace(false) || (self.tasks.get() > 0 && executor::should_yield()) {
+                executor::yield_now().await;
+            }
+            if self.quiesced.get() && self.shared.all_quiesced() {
+                break;
+            }
+            if work > 0 || self.has_local_work() {
+                if let Some((first, last)) = idle_mark.take() {
+                    self.add_idle(last - first);
+                }
+                spin_since = None;
+                idle_passes = 0;
+                continue;
+            }
+            idle_passes = idle_passes.wrapping_add(1);
+            // A clock read costs ~25 ns: a spinning shard samples every 8th idle pass only, so
+            // its detection latency barely moves (idle gaps under ~8 passes go uncounted).
+            let now = (idle != Idle::Spin || idle_passes % 8 == 1).then(Instant::now);
+            if let Some(now) = now {
+                idle_mark = Some((idle_mark.map_or(now, |(first, _)| first), now));
+            }
+            let park = match (idle, now) {
+                (Idle::Spin, _) | (_, None) => false,
+                (Idle::Park, _) => true,
+                (Idle::SpinThenPark(d), Some(now)) => now - *spin_since.get_or_insert(now) >= d,
+            };
+            if park {
+                self.park(parker).await;
+                spin_since = None;
+                // Parked time counts as idle, up to the wake.
+                let now = Instant::now();
+                if let Some((first, _)) = idle_mark {
+                    self.add_idle(now - first);
+                }
+                idle_mark = Some((now, now));
+            } else if idle_passes % SPIN_YIELD_EVERY == 0 {
+                executor::yield_now().await;
+            } else if idle != Idle::Spin {
+                // A pause eases the sibling hyperthread, at up to ~40 ns of detection latency:
+                // paid while waiting to park, not by a shard that spins for latency.
+                std::hint::spin_loop();
+            }
+        }
+        self.exit();
+        CURRENT.with(|c| c.set(std::ptr::null()));
+    }
+
+    fn add_idle(&self, d: Duration) {
+        bump(&self.mine().stats.idle_nanos, d.as_nanos() as u64);
+    }
+
+    async fn park(&self, parker: &Parker) {
+        // Local tasks that are ready run first; if they made work, do not sleep.
+        executor::yield_now().await;
+        if self.local_woken.get() || self.has_local_work() {
+            return;
+        }
+        let mut timeout =
+            self.timers.borrow_mut().next_deadline().map(|at| at.saturating_duration_since(Instant::now()));
+        if self.tasks.get() > 0 {
+            timeout = Some(timeout.map_or(TASK_PARK_CAP, |t| t.min(TASK_PARK_CAP)));
+        }
+        if timeout == Some(Duration::ZERO) {
+            return;
+        }
+        if parker.park(timeout) {
+            bump(&self.mine().stats.wakes, 1);
+        }
+    }
+
+    /// After the last pass: nothing more is accepted; what is still in flight is dead.
+    fn exit(&self) {
+        let mut n = 0u64;
+        for p in self.mine().injector.close() {
+            drop(p);
+            n += 1;
+        }
+        for c in self.inbound.borrow_mut().iter_mut() {
+            while let Some(p) = c.pop() {
+                drop(p);
+                n += 1;
+            }
+            c.release();
+        }
+        let mut pending: Vec<Packet> = self.pending.borrow_mut().drain().flat_map(|(_, v)| v).collect();
+        pending.extend(self.deferred.borrow_mut().drain(..));
+        for p in pending {
+            let ty = p.type_name();
+            drop(p);
+            self.dead_letters(DeadLetterReason::RuntimeClosed, 1, None, ty);
+        }
+        self.dead_letters(DeadLetterReason::RuntimeClosed, n, None, "(in flight at shutdown)");
+        // Taken out before dropping: drops may run user code that reaches back into the shard.
+        let slab = std::mem::take(&mut *self.slab.borrow_mut());
+        drop(slab);
+        let timers = std::mem::take(&mut *self.timers.borrow_mut());
+        drop(timers);
+    }
+}
