@@ -185,29 +185,13 @@ fn a_stopping_parent_gets_a_clear_error_for_a_child_spawned_during_shutdown() {
     assert!(matches!(h.spawn(|| Store(0)), Err(SpawnError::Closed)));
 }
 
-/// Counts starts and stops.
-struct Lifecycle(Arc<Tally>);
-impl Actor for Lifecycle {
-    type Msg = ();
-    fn started(&mut self, _: &mut Ctx<Self>) -> Result<(), ActorError> {
-        self.0.child_started.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    }
-    fn receive(&mut self, _: &mut Ctx<Self>, _: ()) -> Result<(), ActorError> {
-        Ok(())
-    }
-    fn stopped(&mut self, _: &mut Ctx<Self>) {
-        self.0.child_stopped.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
 #[test]
 fn kill_right_after_spawn_always_follows_started_and_runs_stopped() {
     let rt = Runtime::builder().shards(Shards::Count(2)).idle(Idle::Park).build().unwrap();
     let t = Arc::new(Tally::default());
     for _ in 0..300 {
         let t2 = t.clone();
-        let a = rt.spawn(move || Lifecycle(t2.clone())).unwrap();
+        let a = rt.spawn(move || Child(t2.clone())).unwrap();
         a.kill().timeout(WAIT).wait().unwrap();
     }
     let n = |c: &AtomicUsize| c.load(Ordering::SeqCst);

@@ -95,7 +95,11 @@ fn frame(env: &Envelope) -> Vec<u8> {
 }
 
 fn hello(node: &str) -> Vec<u8> {
-    frame(&Envelope::system(0, 0, Body::Hello(Hello { node: node.into(), version: 1, incarnation: 1 })))
+    frame(&Envelope::system(
+        0,
+        0,
+        Body::Hello(Hello { node: node.into(), version: 1, incarnation: 1, addressed: 0 }),
+    ))
 }
 
 /// A raw QUIC connection to `to` on its own small runtime.

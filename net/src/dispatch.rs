@@ -27,13 +27,15 @@ impl Inbound for Dispatch {
         }
     }
 
-    fn envelope(&self, peer: SocketAddr, env: Envelope) {
+    fn envelope(&self, peer: SocketAddr, addressed: u64, env: Envelope) {
         let Some(node) = self.0.upgrade() else { return };
         if !node.started() {
             // A peer that connected in the instant between bind and the end of `start`.
             return node.dead_letter(DeadLetterReason::Unreachable, "envelope before start");
         }
-        if env.target != 0 && env.incarnation != 0 && env.incarnation != node.incarnation {
+        // The envelope's own incarnation, or else the one its stream addressed.
+        let meant = if env.incarnation != 0 { env.incarnation } else { addressed };
+        if env.target != 0 && meant != 0 && meant != node.incarnation {
             return stale(&node, peer, &env);
         }
         match env.kind() {
@@ -67,6 +69,15 @@ impl Inbound for Dispatch {
             Some(node) => node.rt.batch(f),
             None => f(),
         }
+    }
+
+    fn stale(&self, _peer: SocketAddr, count: usize) {
+        let Some(node) = self.0.upgrade() else { return };
+        node.rt.record_dead_letters(
+            DeadLetterReason::UnknownTarget,
+            "envelope for an earlier incarnation",
+            count as u64,
+        );
     }
 
     fn dropped(&self, _peer: SocketAddr, count: usize) {

@@ -344,7 +344,8 @@ impl Inner {
             len: prost::Message::encoded_len(&env),
             max: self.max_frame,
         })?;
-        transport.send(peer, buf.freeze());
+        // An envelope built whole says its target's incarnation itself, if it has one.
+        transport.send(peer, buf.freeze(), 0);
         Ok(())
     }
 
@@ -360,7 +361,8 @@ impl Inner {
     }
 
     /// Sends an envelope built in place from `head` and a payload of `len` bytes that `write`
-    /// appends.
+    /// appends. The target's incarnation (`head.incarnation`) is not written into the frame:
+    /// the stream it goes on addresses it (see `Transport::send`).
     pub(crate) fn send_parts(
         &self,
         peer: SocketAddr,
@@ -375,11 +377,12 @@ impl Inner {
                 // A fresh block; frames already split off keep the old one alive.
                 *buf = BytesMut::with_capacity(FRAME_BLOCK.max(len + head.manifest.len() + 32));
             }
-            encode_envelope(head, len, write, &mut buf, self.max_frame)
+            let wire = Head { incarnation: 0, ..*head };
+            encode_envelope(&wire, len, write, &mut buf, self.max_frame)
                 .map(|()| buf.split().freeze())
                 .map_err(|_| RemoteSendError::TooLarge { len, max: self.max_frame })
         })?;
-        transport.send(peer, frame);
+        transport.send(peer, frame, head.incarnation);
         Ok(())
     }
 

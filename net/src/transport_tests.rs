@@ -23,7 +23,7 @@ pub(crate) enum Event {
 pub(crate) struct Recorder(Mutex<Sender<Event>>);
 impl Inbound for Recorder {
     fn hello(&self, _: corelane_proto::stream::PeerHello) {}
-    fn envelope(&self, peer: SocketAddr, env: Envelope) {
+    fn envelope(&self, peer: SocketAddr, _: u64, env: Envelope) {
         let _ = self.0.lock().unwrap().send(Event::Envelope(peer, env));
     }
     fn peer_down(&self, peer: SocketAddr) {
@@ -45,7 +45,7 @@ impl SendEnvelope for Transport {
     fn send_env(&self, peer: SocketAddr, env: Envelope) {
         let mut buf = bytes::BytesMut::new();
         corelane_proto::frame::encode_message(&env, &mut buf, usize::MAX).unwrap();
-        self.send(peer, buf.freeze());
+        self.send(peer, buf.freeze(), 0);
     }
 }
 
@@ -257,7 +257,12 @@ fn hello_from(addr: SocketAddr) -> Vec<u8> {
     let h = Envelope::system(
         0,
         0,
-        Body::Hello(Hello { node: addr.to_string(), version: corelane_proto::WIRE_VERSION, incarnation: 1 }),
+        Body::Hello(Hello {
+            node: addr.to_string(),
+            version: corelane_proto::WIRE_VERSION,
+            incarnation: 1,
+            addressed: 0,
+        }),
     );
     frame(&h.encode_to_vec())
 }

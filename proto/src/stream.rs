@@ -19,6 +19,7 @@ use crate::v1::{Envelope, Kind};
 use crate::WIRE_VERSION;
 use bytes::Bytes;
 use std::net::SocketAddr;
+use std::ops::ControlFlow;
 
 /// Who speaks on a stream, as its `Hello` says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -27,6 +28,9 @@ pub struct PeerHello {
     pub node: SocketAddr,
     /// The speaker's incarnation (chosen at random when it started).
     pub incarnation: u64,
+    /// The incarnation of the receiving node the stream's envelopes are meant for (0: the
+    /// speaker did not know it).
+    pub addressed: u64,
 }
 
 /// What a stream yields.
@@ -76,27 +80,53 @@ impl StreamReader {
     /// A [`StreamError`] when the stream is beyond repair; every later call returns it again.
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Option<Inbound>, StreamError> {
-        if let Some(e) = &self.failed {
-            return Err(e.clone());
-        }
-        let frame = match self.dec.next_frame() {
-            Ok(Some(f)) => f,
-            Ok(None) => return Ok(None),
-            Err(e) => return Err(self.fail(StreamError::Frame(e))),
-        };
-        if self.hello.is_none() {
-            return match decode_envelope(frame).ok().as_ref().and_then(hello) {
-                Some(h) => {
-                    self.hello = Some(h);
-                    Ok(Some(Inbound::Hello(h)))
-                }
-                None => Err(self.fail(StreamError::NoHello)),
+        let mut out = None;
+        self.drain(|x| {
+            out = Some(x);
+            ControlFlow::Break(())
+        })?;
+        Ok(out)
+    }
+
+    /// Hands everything complete to `f`, in order, until `f` breaks or nothing complete is
+    /// left: the same as calling [`StreamReader::next`] in a loop, without moving each
+    /// envelope through the return value (the transport's hot path). Returns how many
+    /// envelopes were handed over.
+    ///
+    /// # Errors
+    /// As [`StreamReader::next`]; what came before the error was handed over.
+    pub fn drain(&mut self, mut f: impl FnMut(Inbound) -> ControlFlow<()>) -> Result<usize, StreamError> {
+        let mut envelopes = 0;
+        loop {
+            if let Some(e) = &self.failed {
+                return Err(e.clone());
+            }
+            let frame = match self.dec.next_frame() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => return Ok(envelopes),
+                Err(e) => return Err(self.fail(StreamError::Frame(e))),
             };
+            let flow = if self.hello.is_none() {
+                match decode_envelope(frame).ok().as_ref().and_then(hello) {
+                    Some(h) => {
+                        self.hello = Some(h);
+                        f(Inbound::Hello(h))
+                    }
+                    None => return Err(self.fail(StreamError::NoHello)),
+                }
+            } else {
+                match decode_envelope(frame) {
+                    Ok(env) => {
+                        envelopes += 1;
+                        f(Inbound::Envelope(env))
+                    }
+                    Err(e) => f(Inbound::Skipped(e)),
+                }
+            };
+            if flow.is_break() {
+                return Ok(envelopes);
+            }
         }
-        Ok(Some(match decode_envelope(frame) {
-            Ok(env) => Inbound::Envelope(env),
-            Err(e) => Inbound::Skipped(e),
-        }))
     }
 
     /// Who speaks, once the `Hello` was read.
@@ -135,7 +165,7 @@ fn hello(env: &Envelope) -> Option<PeerHello> {
     }
     match decode_system(env.payload.clone()) {
         Ok(Body::Hello(h)) if h.version == WIRE_VERSION => {
-            Some(PeerHello { node: h.node.parse().ok()?, incarnation: h.incarnation })
+            Some(PeerHello { node: h.node.parse().ok()?, incarnation: h.incarnation, addressed: h.addressed })
         }
         _ => None,
     }
@@ -150,7 +180,11 @@ mod tests {
     use proptest::prelude::*;
 
     fn hello_frame(node: &str, version: u32) -> Vec<u8> {
-        let env = Envelope::system(0, 0, Body::Hello(Hello { node: node.into(), version, incarnation: 7 }));
+        let env = Envelope::system(
+            0,
+            0,
+            Body::Hello(Hello { node: node.into(), version, incarnation: 7, addressed: 0 }),
+        );
         let mut b = BytesMut::new();
         encode_message(&env, &mut b, DEFAULT_MAX_FRAME).unwrap();
         b.to_vec()
@@ -175,12 +209,39 @@ mod tests {
         let mut r = StreamReader::new(DEFAULT_MAX_FRAME);
         r.push(Bytes::from(wire));
         let got = all(&mut r).unwrap();
-        let peer = PeerHello { node: "127.0.0.1:4000".parse().unwrap(), incarnation: 7 };
+        let peer = PeerHello { node: "127.0.0.1:4000".parse().unwrap(), incarnation: 7, addressed: 0 };
         assert_eq!(got[0], Inbound::Hello(peer));
         assert_eq!(got[1], Inbound::Envelope(lookup));
         assert!(matches!(got[2], Inbound::Skipped(_)));
         assert_eq!(r.peer(), Some(peer));
         assert!(r.finish().is_ok() && !r.in_frame());
+    }
+
+    #[test]
+    fn drain_hands_over_what_next_would_and_stops_on_break() {
+        let mut wire = hello_frame("127.0.0.1:4000", WIRE_VERSION);
+        let mut b = BytesMut::new();
+        for i in 1..=3 {
+            encode_message(&Envelope::tell(i, "m", Bytes::new()), &mut b, DEFAULT_MAX_FRAME).unwrap();
+        }
+        wire.extend_from_slice(&b);
+        let (mut a, mut z) = (StreamReader::new(DEFAULT_MAX_FRAME), StreamReader::new(DEFAULT_MAX_FRAME));
+        a.push(Bytes::from(wire.clone()));
+        z.push(Bytes::from(wire));
+        let mut got = vec![];
+        assert_eq!(
+            a.drain(|x| {
+                got.push(x);
+                ControlFlow::Continue(())
+            }),
+            Ok(3)
+        );
+        assert_eq!(got, all(&mut z).unwrap());
+        // A break after the hello leaves the envelopes for later.
+        let mut r = StreamReader::new(DEFAULT_MAX_FRAME);
+        r.push(Bytes::from(hello_frame("127.0.0.1:4000", WIRE_VERSION)));
+        assert_eq!(r.drain(|_| ControlFlow::Break(())), Ok(0));
+        assert!(r.peer().is_some());
     }
 
     #[test]

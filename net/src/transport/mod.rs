@@ -81,8 +81,9 @@ pub(crate) enum BadInput {
 pub(crate) trait Inbound: Send + Sync + 'static {
     /// A stream's `Hello`: who speaks on it. Comes before that stream's envelopes.
     fn hello(&self, peer: PeerHello);
-    /// A checked envelope from `peer` (its advertised address).
-    fn envelope(&self, peer: SocketAddr, env: Envelope);
+    /// A checked envelope from `peer` (its advertised address), on a stream meant for this
+    /// node's incarnation `addressed` (0: the peer did not know it).
+    fn envelope(&self, peer: SocketAddr, addressed: u64, env: Envelope);
     /// `peer` is lost: it could not be reached, or its connection failed (not an idle or
     /// orderly close; and only the connection this node uses for `peer` counts).
     fn peer_down(&self, peer: SocketAddr);
@@ -91,6 +92,11 @@ pub(crate) trait Inbound: Send + Sync + 'static {
     /// `count` envelopes for `peer` were not sent (unreachable peer, full queue, broken
     /// connection, or too big to frame).
     fn dropped(&self, peer: SocketAddr, count: usize);
+    /// `count` envelopes for `peer` were not sent: they were meant for an incarnation of it
+    /// that is gone (it restarted).
+    fn stale(&self, peer: SocketAddr, count: usize) {
+        self.dropped(peer, count)
+    }
     /// Runs `f`, which hands over several envelopes: deliveries it makes may be batched.
     fn batch(&self, f: &mut dyn FnMut()) {
         f()
@@ -156,10 +162,15 @@ impl Transport {
         self.net.me
     }
 
-    /// Queues one frame (prefix included, within the maximum) for `peer`. Never waits. A
-    /// frame over the peer's queue limit, or sent after shutdown, is dropped and reported
-    /// (`Inbound::dropped`).
-    pub(crate) fn send(&self, peer: SocketAddr, frame: Bytes) {
+    /// Queues one frame (prefix included, within the maximum) for `peer`, meant for its
+    /// incarnation `incarnation` (0: any; the frame then says itself, if it matters). Never
+    /// waits. A frame over the peer's queue limit, or sent after shutdown, is dropped and
+    /// reported (`Inbound::dropped`).
+    ///
+    /// The incarnation travels once per stream, in its `Hello`, not in every frame: the
+    /// writer opens a new stream when frames for a newly learned incarnation come, and drops
+    /// (as stale) frames for one the peer no longer has.
+    pub(crate) fn send(&self, peer: SocketAddr, frame: Bytes, incarnation: u64) {
         let len = frame.len();
         // Straight into the peer's writer queue (its task is started on first use), under the
         // peers lock: no reference counts move.
@@ -168,7 +179,7 @@ impl Transport {
                 p.queued.fetch_sub(len, Ordering::Relaxed);
                 return false;
             }
-            if p.tx.send(frame).is_err() {
+            if p.tx.send((frame, incarnation)).is_err() {
                 p.queued.fetch_sub(len, Ordering::Relaxed);
                 return false;
             }
@@ -280,8 +291,10 @@ struct Net {
 /// mutual TLS) the certificate that speaks for it.
 #[derive(Clone)]
 struct Peer {
-    tx: mpsc::UnboundedSender<Bytes>,
+    tx: mpsc::UnboundedSender<(Bytes, u64)>,
     queued: Arc<AtomicUsize>,
+    /// The peer's incarnation, as its connection in use last said (0: not known yet).
+    incarnation: Arc<AtomicU64>,
     conn: Arc<Mutex<Option<Live>>>,
     cert: Arc<Mutex<Option<Bytes>>>,
 }
@@ -403,10 +416,17 @@ impl Net {
         let p = Peer {
             tx,
             queued: Arc::default(),
+            incarnation: Arc::default(),
             conn: Arc::new(Mutex::new(None)),
             cert: Arc::new(Mutex::new(None)),
         };
-        self.rt.spawn(writer::writer(self.clone(), addr, rx, p.conn.clone(), p.queued.clone()));
+        let w = writer::Writer {
+            peer: addr,
+            slot: p.conn.clone(),
+            queued: p.queued.clone(),
+            incarnation: p.incarnation.clone(),
+        };
+        self.rt.spawn(writer::writer(self.clone(), w, rx));
         p
     }
 
@@ -415,7 +435,8 @@ impl Net {
     /// `addr` unless one is open already, and `addr` is remembered unless `max_peers` are;
     /// `Some(true)` when the connection is the one in use for `addr` (only then may what it
     /// says about the node itself, such as its incarnation, be believed).
-    fn bind(self: &Arc<Self>, addr: SocketAddr, live: &Live) -> Option<bool> {
+    fn bind(self: &Arc<Self>, hello: &PeerHello, live: &Live) -> Option<bool> {
+        let addr = hello.node;
         let mut peers = self.peers.lock();
         let known = peers.get(&addr).filter(|p| !p.tx.is_closed()).cloned();
         let peer = match known {
@@ -443,7 +464,11 @@ impl Net {
         if !slot.as_ref().is_some_and(Live::is_open) {
             *slot = Some(live.clone());
         }
-        Some(slot.as_ref().is_some_and(|l| l.is(live)))
+        let current = slot.as_ref().is_some_and(|l| l.is(live));
+        if current {
+            peer.incarnation.store(hello.incarnation, Ordering::Release);
+        }
+        Some(current)
     }
 
     /// A connection that spoke for `addr` ended: whether it was the one in use for `addr`.

@@ -7,6 +7,7 @@ use corelane_proto::stream::{Inbound as Said, StreamError, StreamReader};
 use parking_lot::Mutex;
 use quinn::{ConnectionError, VarInt};
 use std::net::{IpAddr, SocketAddr};
+use std::ops::ControlFlow;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::time::Instant;
@@ -138,10 +139,10 @@ async fn read_stream(
             net.inbound.bad_input(reader.peer().map(|p| p.node), BadInput::Limit("buffered bytes"));
             break End::Refuse(close::LIMIT, b"too many buffered bytes");
         }
-        frame_deadline = match (reader.in_frame(), frame_deadline) {
+        // The clock starts when a read completes no frame while one is unfinished (a stream
+        // that completes frames in every read never reads it), and stops when one completes.
+        frame_deadline = match (reader.in_frame() && frames == 0, frame_deadline) {
             (false, _) => None,
-            // A frame completed and another began: it gets its own time.
-            (true, Some(_)) if frames > 0 => Some(Instant::now() + limits.frame_timeout),
             (true, Some(at)) => Some(at),
             (true, None) => Some(Instant::now() + limits.frame_timeout),
         };
@@ -181,41 +182,48 @@ fn said(
     reader: &mut StreamReader,
     known: &Mutex<Option<SocketAddr>>,
 ) -> Result<usize, (VarInt, &'static [u8])> {
-    let mut n = 0;
-    loop {
-        let peer = reader.peer().map(|p| p.node);
-        match reader.next() {
-            Ok(None) => return Ok(n),
-            Ok(Some(Said::Envelope(env))) => {
-                n += 1;
-                net.inbound.envelope(peer.expect("envelopes follow the hello"), env);
+    let mut peer = reader.peer().map(|p| p.node);
+    let mut addressed = reader.peer().map_or(0, |p| p.addressed);
+    let mut refused = false;
+    let drained = reader.drain(|said| {
+        match said {
+            Said::Envelope(env) => {
+                net.inbound.envelope(peer.expect("envelopes follow the hello"), addressed, env);
             }
-            Ok(Some(Said::Skipped(e))) => net.inbound.bad_input(peer, BadInput::Envelope(e)),
-            Ok(Some(Said::Hello(h))) => {
+            Said::Skipped(e) => net.inbound.bad_input(peer, BadInput::Envelope(e)),
+            Said::Hello(h) => {
                 // A connection speaks for one node, and (under mutual TLS) only for the node its
                 // certificate was first seen for.
                 let mut k = known.lock();
                 let same = k.is_none_or(|p| p == h.node);
-                let bound = if same { net.bind(h.node, live) } else { None };
+                let bound = if same { net.bind(&h, live) } else { None };
                 let Some(current) = bound else {
                     drop(k);
                     net.inbound.bad_input(Some(h.node), BadInput::Identity);
-                    return Err((close::PROTOCOL, b"identity"));
+                    refused = true;
+                    return ControlFlow::Break(());
                 };
                 *k = Some(h.node);
                 drop(k);
+                peer = Some(h.node);
+                addressed = h.addressed;
                 if current {
                     net.inbound.hello(h);
                 }
             }
-            Err(StreamError::Frame(e)) => {
-                net.inbound.bad_input(peer, BadInput::Frame(e));
-                return Err((close::OVERSIZED, b"oversized frame"));
-            }
-            Err(StreamError::NoHello) => {
-                net.inbound.bad_input(None, BadInput::NoHello);
-                return Err((close::PROTOCOL, b"no hello"));
-            }
+        }
+        ControlFlow::Continue(())
+    });
+    match drained {
+        Ok(_) if refused => Err((close::PROTOCOL, b"identity")),
+        Ok(n) => Ok(n),
+        Err(StreamError::Frame(e)) => {
+            net.inbound.bad_input(peer, BadInput::Frame(e));
+            Err((close::OVERSIZED, b"oversized frame"))
+        }
+        Err(StreamError::NoHello) => {
+            net.inbound.bad_input(None, BadInput::NoHello);
+            Err((close::PROTOCOL, b"no hello"))
         }
     }
 }

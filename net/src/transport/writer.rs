@@ -1,6 +1,11 @@
 //! Sending: one writer task per peer drains that peer's queue onto the outbound stream of its
 //! connection (dialed here, or adopted from the peer), and forgets the peer once it has
 //! neither a connection nor anything to send.
+//!
+//! A stream's `Hello` says which incarnation of the peer its frames are meant for (the one
+//! known when the stream opened), so frames need not carry it. A frame for a newer incarnation
+//! (learned since) starts a new stream; a frame for an incarnation the peer no longer has is
+//! dropped here as stale.
 
 use super::{close, Live, Net, BATCH_BYTES};
 use bytes::{Bytes, BytesMut};
@@ -11,69 +16,131 @@ use corelane_proto::WIRE_VERSION;
 use parking_lot::Mutex;
 use quinn::SendStream;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
+/// What a writer shares with its peer's entry.
+pub(super) struct Writer {
+    pub(super) peer: SocketAddr,
+    /// The connection to use (dialed here, or adopted).
+    pub(super) slot: Arc<Mutex<Option<Live>>>,
+    /// Bytes queued or being written.
+    pub(super) queued: Arc<AtomicUsize>,
+    /// The peer's incarnation as last heard (0: not yet).
+    pub(super) incarnation: Arc<AtomicU64>,
+}
+
+/// The stream being written, on which connection, whether this node dialed it, and which
+/// incarnation of the peer its `Hello` addressed.
+struct Out {
+    live: Live,
+    stream: SendStream,
+    dialed: bool,
+    addressed: u64,
+}
+
+/// Where a frame meant for `inc` can go, given the stream `addressed` (`None`: no stream yet)
+/// and the incarnation `known` now.
+enum Fit {
+    /// On the current stream.
+    Here,
+    /// On a new stream addressing this incarnation.
+    NewStream(u64),
+    /// Nowhere: that incarnation is gone.
+    Stale,
+}
+
+fn fit(inc: u64, addressed: Option<u64>, known: u64) -> Fit {
+    let wanted = if inc == 0 { addressed.unwrap_or(known) } else { inc };
+    if known != 0 && wanted != known && inc != 0 {
+        return Fit::Stale;
+    }
+    match addressed {
+        Some(a) if a == wanted || inc == 0 => Fit::Here,
+        _ => Fit::NewStream(wanted),
+    }
+}
+
 /// One peer's writer: batches its queue onto the connection's outbound stream.
-pub(super) async fn writer(
-    net: Arc<Net>,
-    peer: SocketAddr,
-    mut rx: mpsc::UnboundedReceiver<Bytes>,
-    slot: Arc<Mutex<Option<Live>>>,
-    queued: Arc<AtomicUsize>,
-) {
-    let mut out: Option<(Live, SendStream, bool)> = None; // (connection, stream, dialed by us)
+pub(super) async fn writer(net: Arc<Net>, w: Writer, mut rx: mpsc::UnboundedReceiver<(Bytes, u64)>) {
+    let peer = w.peer;
+    let mut out: Option<Out> = None;
     let mut buf = BytesMut::with_capacity(64 << 10);
     let mut seen = 0u64;
+    // A frame taken from the queue that belongs on another stream than the batch before it.
+    let mut carried: Option<(Bytes, u64)> = None;
     loop {
-        let first = match tokio::time::timeout(net.cfg.idle, rx.recv()).await {
-            Ok(Some(first)) => first,
-            Ok(None) => return,
-            Err(_) => {
-                // Idle: the dialer closes the connection unless messages came in meanwhile.
-                if let Some((live, _, true)) = &out {
-                    let now = live.received.load(Ordering::Relaxed);
-                    if now == seen {
-                        live.conn.close(close::IDLE, b"idle");
-                        out = None;
+        let (first, inc) = match carried.take() {
+            Some(f) => f,
+            None => match tokio::time::timeout(net.cfg.idle, rx.recv()).await {
+                Ok(Some(first)) => first,
+                Ok(None) => return,
+                Err(_) => {
+                    // Idle: the dialer closes the connection unless messages came in meanwhile.
+                    if let Some(o) = out.as_ref().filter(|o| o.dialed) {
+                        let now = o.live.received.load(Ordering::Relaxed);
+                        if now == seen {
+                            o.live.conn.close(close::IDLE, b"idle");
+                            out = None;
+                        }
+                        seen = now;
                     }
-                    seen = now;
+                    // No connection and nothing to send: the peer is forgotten (a later message
+                    // makes a new entry), so abandoned peers do not accumulate.
+                    let open = out.as_ref().is_some_and(|o| o.live.is_open())
+                        || w.slot.lock().as_ref().is_some_and(Live::is_open);
+                    if !open && w.queued.load(Ordering::Relaxed) == 0 && net.forget(peer, &w.queued) {
+                        return;
+                    }
+                    continue;
                 }
-                // No connection and nothing to send: the peer is forgotten (a later message
-                // makes a new entry), so abandoned peers do not accumulate.
-                let open = out.as_ref().is_some_and(|(l, _, _)| l.is_open())
-                    || slot.lock().as_ref().is_some_and(Live::is_open);
-                if !open && queued.load(Ordering::Relaxed) == 0 && net.forget(peer, &queued) {
-                    return;
+            },
+        };
+        let open_out = out.as_ref().filter(|o| o.live.is_open()).map(|o| o.addressed);
+        let addressed = match fit(inc, open_out, w.incarnation.load(Ordering::Acquire)) {
+            Fit::Here => open_out.unwrap_or_else(|| w.incarnation.load(Ordering::Acquire)),
+            Fit::NewStream(a) => {
+                if let Some(mut o) = out.take() {
+                    let _ = o.stream.finish();
                 }
+                a
+            }
+            Fit::Stale => {
+                w.queued.fetch_sub(first.len(), Ordering::Relaxed);
+                net.inbound.stale(peer, 1);
                 continue;
             }
         };
-        // Everything queued goes out in one write (what a shard sent in one turn included),
-        // copied into one buffer: quinn packs one large chunk far faster than many small ones.
+        // Everything queued for the same stream goes out in one write (what a shard sent in
+        // one turn included), copied into one buffer: quinn packs one large chunk far faster
+        // than many small ones.
         buf.extend_from_slice(&first);
         let mut count = 1;
         while buf.len() < BATCH_BYTES {
             match rx.try_recv() {
-                Ok(f) => {
+                Ok((f, i)) if i == 0 || i == addressed => {
                     buf.extend_from_slice(&f);
                     count += 1;
+                }
+                Ok(other) => {
+                    carried = Some(other);
+                    break;
                 }
                 Err(_) => break,
             }
         }
         let len = buf.len();
-        if !out.as_ref().is_some_and(|(live, _, _)| live.is_open()) {
-            out = open(&net, peer, &slot).await;
+        if !out.as_ref().is_some_and(|o| o.live.is_open()) {
+            out = open(&net, peer, &w.slot, addressed).await;
         }
         match out.as_mut() {
             None => {
                 net.inbound.peer_down(peer);
                 net.inbound.dropped(peer, count);
             }
-            Some((_, stream, _)) => {
-                if stream.write_all(&buf).await.is_err() {
+            Some(o) => {
+                if o.stream.write_all(&buf).await.is_err() {
                     // At most once: what was in this write is lost, not sent again.
                     net.inbound.dropped(peer, count);
                     out = None;
@@ -83,16 +150,13 @@ pub(super) async fn writer(
         buf.clear();
         // Counted until written (or dropped), so an entry with nothing queued has nothing in
         // flight either, and forgetting it cannot reorder anything.
-        queued.fetch_sub(len, Ordering::Relaxed);
+        w.queued.fetch_sub(len, Ordering::Relaxed);
     }
 }
 
-/// The outbound stream to `peer`: on its open connection (dialed or adopted), or on a new one.
-async fn open(
-    net: &Arc<Net>,
-    peer: SocketAddr,
-    slot: &Mutex<Option<Live>>,
-) -> Option<(Live, SendStream, bool)> {
+/// A new outbound stream to `peer` addressing its incarnation `addressed`: on its open
+/// connection (dialed or adopted), or on a new one.
+async fn open(net: &Arc<Net>, peer: SocketAddr, slot: &Mutex<Option<Live>>, addressed: u64) -> Option<Out> {
     let existing = slot.lock().clone().filter(Live::is_open);
     let (live, dialed) = match existing {
         Some(l) => (l, false),
@@ -103,11 +167,12 @@ async fn open(
         }
     };
     let mut stream = live.conn.open_uni().await.ok()?;
-    let hello = Hello { node: net.me.to_string(), version: WIRE_VERSION, incarnation: net.incarnation };
+    let hello =
+        Hello { node: net.me.to_string(), version: WIRE_VERSION, incarnation: net.incarnation, addressed };
     let mut buf = BytesMut::new();
     encode_message(&Envelope::system(0, 0, Body::Hello(hello)), &mut buf, net.cfg.max_frame).ok()?;
     stream.write_all(&buf).await.ok()?;
-    Some((live, stream, dialed))
+    Some(Out { live, stream, dialed, addressed })
 }
 
 /// Dials `peer`, retrying with backoff; `None` after the last attempt.
@@ -132,4 +197,25 @@ async fn dial(net: &Arc<Net>, peer: SocketAddr) -> Option<Live> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_go_where_their_incarnation_is_addressed() {
+        // Nothing known yet: a stream addressing the frame's incarnation (or unknown).
+        assert!(matches!(fit(0, None, 0), Fit::NewStream(0)));
+        assert!(matches!(fit(7, None, 0), Fit::NewStream(7)));
+        assert!(matches!(fit(7, Some(0), 0), Fit::NewStream(7)));
+        // Known 7: frames for 7 (or for nothing in particular) fit a stream addressing 7.
+        assert!(matches!(fit(7, Some(7), 7), Fit::Here));
+        assert!(matches!(fit(0, Some(7), 7), Fit::Here));
+        assert!(matches!(fit(0, Some(3), 7), Fit::Here));
+        // Learned 9 since the stream opened for 7: a new stream; 7 is gone: stale.
+        assert!(matches!(fit(9, Some(7), 9), Fit::NewStream(9)));
+        assert!(matches!(fit(7, Some(9), 9), Fit::Stale));
+        assert!(matches!(fit(7, None, 9), Fit::Stale));
+    }
 }

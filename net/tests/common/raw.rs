@@ -101,7 +101,7 @@ pub fn hello_as(node: &str) -> Vec<u8> {
     frame(&Envelope::system(
         0,
         0,
-        Body::Hello(Hello { node: node.into(), version: WIRE_VERSION, incarnation: 1 }),
+        Body::Hello(Hello { node: node.into(), version: WIRE_VERSION, incarnation: 1, addressed: 0 }),
     ))
 }
 
