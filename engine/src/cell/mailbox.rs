@@ -191,16 +191,18 @@ impl<M: 'static> Mailbox<M> {
 }
 
 impl<M> Mailbox<M> {
+    /// The queue, mutably. Unique while it lives: owner-thread only; every caller uses it
+    /// within one call; nothing holds a reference into the queue while handlers run (messages
+    /// are moved out by value). The only user code that runs while a caller holds it is a
+    /// priority comparator, and the operations that call one (`offer`, `priority_popped`,
+    /// `push_front_all`) hold a `Busy` guard: the shard defers every message that arrives at a
+    /// busy mailbox instead of calling into it, and nothing else reaches the queue from a
+    /// comparator (it gets no context).
     #[inline(always)]
     #[allow(clippy::mut_from_ref)]
     fn q(&self) -> &mut Queue<M> {
-        // SAFETY: owner-thread only; every caller uses the reference within one call and
-        // nothing holds a reference into the queue while handlers run (messages are moved out
-        // by value). The only user code that runs while a caller holds it is a priority
-        // comparator, and the operations that call one (`offer`, `priority_popped`,
-        // `push_front_all`) hold a `Busy` guard: the shard defers every message that arrives at
-        // a busy mailbox instead of calling into it, and nothing else reaches the queue from a
-        // comparator (it gets no context). So the reference is unique while it lives.
+        // SAFETY: unique for as long as it lives, as the comment above argues (owner thread,
+        // one call, comparators fenced off by `Busy`).
         unsafe { &mut *self.user.get() }
     }
 
