@@ -1,0 +1,257 @@
+//! Configuring a runtime and starting its shards.
+
+use super::*;
+
+/// Configures a [`Runtime`]. Start from [`Runtime::builder`].
+pub struct Builder {
+    shards: Shards,
+    pin: bool,
+    idle: Idle,
+    throughput: usize,
+    stop_timeout: Duration,
+    ask_timeout: Duration,
+    ring_capacity: usize,
+    io_memory: usize,
+    name: String,
+    supervisor: Supervisor,
+    passivate_after: Option<Duration>,
+    shutdown_tasks: Vec<ShutdownTask>,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("shards", &self.shards)
+            .field("pin", &self.pin)
+            .field("idle", &self.idle)
+            .field("throughput", &self.throughput)
+            .field("stop_timeout", &self.stop_timeout)
+            .field("ask_timeout", &self.ask_timeout)
+            .field("ring_capacity", &self.ring_capacity)
+            .field("io_memory", &self.io_memory)
+            .field("name", &self.name)
+            .field("supervisor", &self.supervisor)
+            .field("passivate_after", &self.passivate_after)
+            .field("shutdown_tasks", &self.shutdown_tasks.iter().map(|t| &t.name).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self {
+            shards: Shards::Count(std::thread::available_parallelism().map_or(1, |n| n.get())),
+            pin: false,
+            idle: Idle::SpinThenPark(Duration::from_micros(50)),
+            throughput: 64,
+            stop_timeout: Duration::from_secs(5),
+            ask_timeout: Duration::from_secs(5),
+            ring_capacity: 1024,
+            io_memory: 512 << 10,
+            name: "corelane".into(),
+            supervisor: Supervisor::default(),
+            passivate_after: None,
+            shutdown_tasks: Vec::new(),
+        }
+    }
+}
+
+impl Builder {
+    /// Shard count or explicit cores (default: one per available core).
+    pub fn shards(mut self, s: Shards) -> Self {
+        self.shards = s;
+        self
+    }
+    /// Pin shard `i` to its core (default off). More shards than cores requires `false`.
+    pub fn pin(mut self, pin: bool) -> Self {
+        self.pin = pin;
+        self
+    }
+    /// Idle policy (default `SpinThenPark(50 µs)`).
+    pub fn idle(mut self, idle: Idle) -> Self {
+        self.idle = idle;
+        self
+    }
+    /// Messages one actor may handle per turn before others get theirs (default 64).
+    pub fn throughput(mut self, n: usize) -> Self {
+        self.throughput = n.max(1);
+        self
+    }
+    /// How long a graceful stop may drain a mailbox before the rest becomes dead letters
+    /// (default 5 s).
+    pub fn stop_timeout(mut self, d: Duration) -> Self {
+        self.stop_timeout = d;
+        self
+    }
+    /// Timeout of an `ask` that sets none (default 5 s).
+    pub fn ask_timeout(mut self, d: Duration) -> Self {
+        self.ask_timeout = d;
+        self
+    }
+    /// Slots of each shard-to-shard ring (default 1024, 64 bytes each; rounded to a power of
+    /// two). A full ring never blocks: packets wait in order in a local overflow queue.
+    pub fn ring_capacity(mut self, n: usize) -> Self {
+        self.ring_capacity = n;
+        self
+    }
+    /// io_uring buffer memory per shard executor (default 512 KiB; counts against
+    /// `RLIMIT_MEMLOCK`).
+    pub fn io_memory(mut self, bytes: usize) -> Self {
+        self.io_memory = bytes;
+        self
+    }
+    /// Thread name prefix (default `corelane`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+    /// How top-level actors are supervised (default [`Supervisor::default`]: one-for-one,
+    /// restart, at most 10 restarts within 10 s). Children are supervised by the strategy
+    /// their parent was spawned with, or by `Supervisor::default()` if it set none.
+    pub fn supervisor(mut self, s: Supervisor) -> Self {
+        self.supervisor = s;
+        self
+    }
+    /// Passivate every actor after this idle time unless its spawn options say otherwise
+    /// (default: off).
+    pub fn passivate_after(mut self, d: Duration) -> Self {
+        self.passivate_after = Some(d);
+        self
+    }
+    /// Adds a task that [`Runtime::shutdown`] runs, in registration order, before any actor is
+    /// stopped. A task that fails halts the shutdown: later tasks do not run, the actors keep
+    /// running, and the error comes back with the runtime
+    /// ([`ShutdownError::TaskFailed`]), so the caller can fix things and call `shutdown`
+    /// again, which resumes at the failed task.
+    pub fn on_shutdown(
+        mut self,
+        name: impl Into<String>,
+        task: impl FnMut(&Handle) -> Result<(), ActorError> + Send + 'static,
+    ) -> Self {
+        self.shutdown_tasks.push(ShutdownTask { name: name.into(), run: Box::new(task) });
+        self
+    }
+
+    /// Starts the shard threads.
+    pub fn build(self) -> Result<Runtime, BuildError> {
+        let cores: Vec<Option<usize>> = match (&self.shards, self.pin) {
+            (Shards::Count(n), false) => vec![None; *n],
+            (Shards::Cores(c), false) => vec![None; c.len()],
+            (shards, true) => {
+                let available = online_cores();
+                let wanted: Vec<usize> = match shards {
+                    Shards::Count(n) => available.iter().copied().take(*n).collect(),
+                    Shards::Cores(c) => c.clone(),
+                };
+                let n = match shards {
+                    Shards::Count(n) => *n,
+                    Shards::Cores(c) => c.len(),
+                };
+                if wanted.len() < n || wanted.iter().any(|c| !available.contains(c)) {
+                    return Err(BuildError::NotEnoughCores { shards: n, available });
+                }
+                wanted.into_iter().map(Some).collect()
+            }
+        };
+        let n = cores.len();
+        if n == 0 || n > MAX_SHARDS {
+            return Err(BuildError::InvalidShardCount(n));
+        }
+        let io_memory = crate::memlock::fit(n, self.io_memory)?;
+
+        let mut producers: Vec<Vec<_>> = (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
+        let mut consumers: Vec<Vec<_>> = (0..n).map(|_| Vec::new()).collect();
+        let mut gauges: Vec<Vec<Gauge<Packet>>> = (0..n).map(|_| Vec::new()).collect();
+        for (i, row) in producers.iter_mut().enumerate() {
+            for (j, slot) in row.iter_mut().enumerate() {
+                if i != j {
+                    let (p, c) = ring(self.ring_capacity);
+                    gauges[j].push(c.gauge());
+                    *slot = Some(p);
+                    consumers[j].push(c);
+                }
+            }
+        }
+        let shared = Arc::new(Shared {
+            shards: (0..n).map(|_| ShardShared::new()).collect(),
+            cfg: Config {
+                idle: self.idle,
+                throughput: self.throughput,
+                stop_timeout: self.stop_timeout,
+                ask_timeout: self.ask_timeout,
+                passivate_after: self.passivate_after,
+            },
+            supervisor: Arc::new(self.supervisor),
+            child_supervisor: Arc::new(Supervisor::default()),
+            events: EventStream::default(),
+            notify_mode: self.idle != Idle::Spin,
+            registry: Registry::default(),
+            closing: AtomicBool::new(false),
+            quiesced: AtomicUsize::new(0),
+            rr: AtomicUsize::new(0),
+            off_shard_dead: SharedDeadLetters::default(),
+            gauges,
+            started: Instant::now(),
+        });
+
+        let mut rt = Runtime {
+            handle: Handle { shared: shared.clone() },
+            threads: Vec::new(),
+            down: false,
+            tasks: Mutex::new(self.shutdown_tasks.into()),
+        };
+        let mut failure = None;
+        for (i, (prods, cons)) in producers.into_iter().zip(consumers).enumerate() {
+            let (tx, rx) = mpsc::channel();
+            let sh = shared.clone();
+            let spawned = executor::spawn_shard_thread(
+                format!("{}-{i}", self.name),
+                cores[i],
+                io_memory,
+                tx,
+                move || async move {
+                    let guard = QuiesceOnPanic(sh.clone());
+                    Shard::new(i, sh, prods, cons).run().await;
+                    std::mem::forget(guard);
+                },
+            );
+            let started = match spawned {
+                Ok(t) => {
+                    rt.threads.push(t);
+                    rx.recv().unwrap_or_else(|_| Err("thread exited before starting".into()))
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(reason) = started {
+                failure = Some(BuildError::ShardStart { shard: i, reason });
+                // Shards that never started count as quiesced so the others can exit.
+                for _ in i..n {
+                    shared.shard_quiesced();
+                }
+                break;
+            }
+        }
+        if let Some(e) = failure {
+            rt.tasks.lock().clear(); // never started: nothing for the tasks to do
+            let _ = rt.stop_and_join();
+            return Err(e);
+        }
+        Ok(rt)
+    }
+}
+
+/// Core ids of the machine (online CPUs), whatever the calling thread's own affinity is.
+fn online_cores() -> Vec<usize> {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    (0..n.max(1) as usize).collect()
+}
+
+/// Counts a shard whose thread died as quiesced, so shutdown of the others still completes.
+struct QuiesceOnPanic(Arc<Shared>);
+impl Drop for QuiesceOnPanic {
+    fn drop(&mut self) {
+        tracing::error!("a shard thread panicked");
+        self.0.shard_quiesced();
+    }
+}

@@ -1,0 +1,336 @@
+//! Building, running and shutting down a runtime: the shards, their threads and what they
+//! share.
+//!
+//! Submodules: `builder` (configuration and starting the shard threads), `handle` (what any
+//! thread uses to reach the runtime).
+
+use crate::actor::ActorError;
+use crate::actor_ref::ActorRef;
+use crate::cell::ext::Birth;
+use crate::error::{BuildError, RegisterError, ShutdownError, SpawnError};
+use crate::events::{actor_sink, channel_sink, Event, EventStream, Subscription};
+use crate::executor;
+use crate::id::{ActorId, MAX_SHARDS};
+use crate::mailbox::MailboxKind;
+use crate::metrics::{DeadLetterReason, RuntimeMetrics, ShardMetrics, SharedDeadLetters, REASONS};
+use crate::packet::Packet;
+use crate::registry::Registry;
+use crate::ring::{ring, Gauge};
+use crate::shard::{with_current, Shard, ShardShared, ShutdownMsg, SpawnMsg};
+use crate::spawn_options::{Passivation, SpawnOptions};
+use crate::supervision::Supervisor;
+use crate::Actor;
+use parking_lot::Mutex;
+use std::any::TypeId;
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+mod builder;
+mod handle;
+
+pub use builder::Builder;
+pub use handle::Handle;
+
+/// How many shards, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Shards {
+    /// This many shards; pinned to the first cores the process may use when `pin(true)`.
+    Count(usize),
+    /// One shard per listed core id, pinned to it (for isolated cores on bare metal).
+    Cores(Vec<usize>),
+}
+
+/// What a shard does when it has nothing to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Idle {
+    /// Keep polling: lowest latency, one core fully busy per shard.
+    Spin,
+    /// Sleep until woken by a sender or a timer.
+    Park,
+    /// Poll for this long, then sleep.
+    SpinThenPark(Duration),
+}
+
+/// Where a new actor goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// On this shard.
+    Shard(usize),
+    /// The next shard in turn.
+    RoundRobin,
+    /// The shard with the fewest live actors.
+    LeastLoaded,
+    /// The calling shard; round-robin when called from outside the runtime.
+    Local,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) idle: Idle,
+    pub(crate) throughput: usize,
+    pub(crate) stop_timeout: Duration,
+    pub(crate) ask_timeout: Duration,
+    pub(crate) passivate_after: Option<Duration>,
+}
+
+/// A coordinated-shutdown task.
+type TaskFn = Box<dyn FnMut(&Handle) -> Result<(), ActorError> + Send>;
+
+struct ShutdownTask {
+    name: String,
+    run: TaskFn,
+}
+
+thread_local! {
+    /// While a plain thread runs `Handle::batch`: the runtime (its `Shared`'s address) and the
+    /// shards it published to, woken when the batch ends.
+    static DEFERRED: std::cell::RefCell<Option<(usize, Vec<usize>)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// What every thread of one runtime shares.
+pub(crate) struct Shared {
+    pub(crate) shards: Box<[ShardShared]>,
+    pub(crate) cfg: Config,
+    /// Whether shards may park, so producers must run the wake protocol.
+    pub(crate) notify_mode: bool,
+    pub(crate) registry: Registry,
+    /// Supervises top-level actors.
+    pub(crate) supervisor: Arc<Supervisor>,
+    /// Supervises children whose parent set no strategy.
+    pub(crate) child_supervisor: Arc<Supervisor>,
+    pub(crate) events: EventStream,
+    closing: AtomicBool,
+    quiesced: AtomicUsize,
+    rr: AtomicUsize,
+    pub(crate) off_shard_dead: SharedDeadLetters,
+    gauges: Vec<Vec<Gauge<Packet>>>,
+    started: Instant,
+}
+
+impl Shared {
+    /// Wakes shard `to` if it may be parked (after publishing to it).
+    #[inline]
+    pub(crate) fn notify(&self, to: usize) {
+        if self.notify_mode {
+            self.shards[to].parker.notify();
+        }
+    }
+
+    /// Queues a packet for shard `to` from a thread that is not one of our shards.
+    pub(crate) fn inject(&self, to: usize, p: Packet) -> Result<(), Packet> {
+        self.shards[to].injector.push(p)?;
+        let deferred = DEFERRED.with(|d| match &mut *d.borrow_mut() {
+            Some((rt, shards)) if *rt == self as *const Shared as usize => {
+                if !shards.contains(&to) {
+                    shards.push(to);
+                }
+                true
+            }
+            _ => false,
+        });
+        if !deferred {
+            self.notify(to);
+        }
+        Ok(())
+    }
+
+    /// Sends a packet to shard `to` by the right path for the calling thread.
+    pub(crate) fn route(self: &Arc<Self>, to: usize, p: Packet) -> Result<(), Packet> {
+        with_current(|cur| match cur {
+            Some(s) if s.belongs_to(self) => {
+                if s.idx == to {
+                    p.deliver(s);
+                } else {
+                    s.push_outbound(to, p);
+                }
+                Ok(())
+            }
+            _ => self.inject(to, p),
+        })
+    }
+
+    pub(crate) fn shard_quiesced(&self) {
+        let n = self.quiesced.fetch_add(1, Ordering::AcqRel) + 1;
+        if n >= self.shards.len() {
+            for s in self.shards.iter() {
+                s.parker.notify();
+            }
+        }
+    }
+
+    /// A quiesced shard got an actor again (a spawn accepted before the shutdown reached it).
+    pub(crate) fn shard_unquiesced(&self) {
+        self.quiesced.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn all_quiesced(&self) -> bool {
+        self.quiesced.load(Ordering::Acquire) >= self.shards.len()
+    }
+
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+
+    /// Counts a dead letter of type `ty` where it happened: on the calling shard, or in the
+    /// shared counters; and publishes it.
+    pub(crate) fn dead_letter(self: &Arc<Self>, reason: DeadLetterReason, ty: &'static str) {
+        self.dead_letters(reason, ty, 1)
+    }
+
+    /// Counts `count` dead letters of type `ty`, as `dead_letter` does.
+    pub(crate) fn dead_letters(self: &Arc<Self>, reason: DeadLetterReason, ty: &'static str, count: u64) {
+        with_current(|cur| match cur {
+            Some(s) if s.belongs_to(self) => s.dead_letters(reason, count, None, ty),
+            _ => {
+                self.off_shard_dead.add(reason, count);
+                self.events.publish(|| Event::Deadletter { target: None, message_type: ty, reason, count });
+            }
+        })
+    }
+}
+
+/// A running set of shards. Dropping it shuts it down; call [`Runtime::shutdown`] to see errors.
+///
+/// ```
+/// use corelane::{Actor, ActorError, Ctx, Reply, Runtime, Shards, Idle};
+/// use std::time::Duration;
+///
+/// enum Msg { Add(u64), Get(Reply<u64>) }
+/// #[derive(Default)]
+/// struct Counter(u64);
+/// impl Actor for Counter {
+///     type Msg = Msg;
+///     fn receive(&mut self, _: &mut Ctx<Self>, m: Msg) -> Result<(), ActorError> {
+///         match m { Msg::Add(n) => self.0 += n, Msg::Get(r) => r.send(self.0) }
+///         Ok(())
+///     }
+/// }
+///
+/// let rt = Runtime::builder().shards(Shards::Count(2)).idle(Idle::Park).build()?;
+/// let counter = rt.spawn(Counter::default)?;
+/// counter.tell(Msg::Add(2))?;
+/// let n = counter.ask(Msg::Get).timeout(Duration::from_secs(1)).wait()?;
+/// assert_eq!(n, 2);
+/// rt.shutdown()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Runtime {
+    handle: Handle,
+    threads: Vec<JoinHandle<()>>,
+    down: bool,
+    /// Coordinated-shutdown tasks not yet run successfully, in order.
+    tasks: Mutex<VecDeque<ShutdownTask>>,
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime").field("shards", &self.threads.len()).field("down", &self.down).finish()
+    }
+}
+
+impl Runtime {
+    /// A builder with the defaults.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// A cloneable handle for other threads.
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    /// Runs the coordinated-shutdown tasks in order, then stops every actor (gracefully, each
+    /// within the stop timeout, children before parents) and joins every shard thread.
+    /// Messages still in flight afterwards are counted as dead letters.
+    ///
+    /// A failing task halts the shutdown before any actor stops: the error is returned with
+    /// the runtime, still running ([`ShutdownError::TaskFailed`]).
+    pub fn shutdown(mut self) -> Result<(), ShutdownError> {
+        if self.down {
+            return Ok(());
+        }
+        if self.on_shard() {
+            return Err(ShutdownError::CalledFromShard);
+        }
+        if let Err((task, error)) = self.run_tasks() {
+            return Err(ShutdownError::TaskFailed { task, error, runtime: Box::new(self) });
+        }
+        self.stop_and_join()
+    }
+
+    fn on_shard(&self) -> bool {
+        with_current(|c| c.is_some_and(|s| s.belongs_to(&self.handle.shared)))
+    }
+
+    /// Runs the remaining shutdown tasks; stops at the first failure, which stays first.
+    fn run_tasks(&mut self) -> Result<(), (String, ActorError)> {
+        let mut tasks = self.tasks.lock();
+        while let Some(t) = tasks.front_mut() {
+            tracing::info!(task = %t.name, "shutdown task");
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (t.run)(&self.handle)))
+                .unwrap_or_else(|p| {
+                    Err(ActorError::msg(format!("panicked: {}", crate::cell::panic_text(&p))))
+                });
+            if let Err(e) = r {
+                tracing::error!(task = %t.name, error = %e, "shutdown task failed; shutdown halted");
+                return Err((t.name.clone(), e));
+            }
+            tasks.pop_front();
+        }
+        Ok(())
+    }
+
+    fn stop_and_join(&mut self) -> Result<(), ShutdownError> {
+        if self.down {
+            return Ok(());
+        }
+        if self.on_shard() {
+            return Err(ShutdownError::CalledFromShard);
+        }
+        let sh = self.handle.shared.clone();
+        self.down = true;
+        sh.closing.store(true, Ordering::Release);
+        for i in 0..sh.shards.len() {
+            let _ = sh.inject(i, Packet::new(0, ShutdownMsg));
+            sh.shards[i].parker.notify();
+        }
+        let mut panicked = Vec::new();
+        for (i, t) in self.threads.drain(..).enumerate() {
+            if t.join().is_err() {
+                panicked.push(i);
+            }
+        }
+        if panicked.is_empty() {
+            Ok(())
+        } else {
+            Err(ShutdownError::ShardPanicked(panicked))
+        }
+    }
+}
+
+impl std::ops::Deref for Runtime {
+    type Target = Handle;
+    fn deref(&self) -> &Handle {
+        &self.handle
+    }
+}
+
+impl Drop for Runtime {
+    /// Shuts down like [`Runtime::shutdown`], except that a failing shutdown task cannot halt
+    /// it here: the failure is logged and the rest of the shutdown goes on.
+    fn drop(&mut self) {
+        if !self.down && !self.on_shard() {
+            while let Err((task, error)) = self.run_tasks() {
+                tracing::error!(%task, %error, "shutdown task failed while dropping the runtime; going on");
+                self.tasks.lock().pop_front();
+            }
+        }
+        if let Err(e) = self.stop_and_join() {
+            tracing::error!(error = %e, "runtime shutdown on drop");
+        }
+    }
+}
