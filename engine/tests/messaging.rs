@@ -1,4 +1,4 @@
-//! Behaviour of tell, ask, stop and spawn across shards and threads.
+//! Behaviour of tell, stop and spawn across shards and threads (ask: `ask.rs`).
 
 use corelane::{
     Actor, ActorError, ActorRef, AskError, Ctx, DeadLetterReason, Idle, Placement, Reply, Runtime, Shards,
@@ -10,11 +10,9 @@ use std::rc::Rc;
 use std::sync::mpsc;
 use std::time::Duration;
 
-const WAIT: Duration = Duration::from_secs(10);
+mod common;
 
-fn runtime(shards: usize, idle: Idle) -> Runtime {
-    Runtime::builder().shards(Shards::Count(shards)).idle(idle).build().expect("runtime builds")
-}
+use common::*;
 
 // ---- ordering --------------------------------------------------------------------------------
 
@@ -125,174 +123,6 @@ fn per_pair_fifo_across_shards_under_concurrent_senders() {
     assert_eq!(violations, 0, "per-sender order was broken");
     assert_eq!(last.len(), 7);
     assert!(last.values().all(|&n| n == COUNT), "every message arrived: {last:?}");
-    rt.shutdown().unwrap();
-}
-
-// ---- ask -----------------------------------------------------------------------------------
-
-enum SlowMsg {
-    /// Keep the reply instead of answering.
-    Hold(Reply<u32>),
-    /// Answer the held reply now.
-    Release,
-    Ping(Reply<()>),
-}
-
-#[derive(Default)]
-struct Slow {
-    held: Option<Reply<u32>>,
-}
-impl Actor for Slow {
-    type Msg = SlowMsg;
-    fn receive(&mut self, _: &mut Ctx<Self>, m: SlowMsg) -> Result<(), ActorError> {
-        match m {
-            SlowMsg::Hold(r) => self.held = Some(r),
-            SlowMsg::Release => {
-                if let Some(r) = self.held.take() {
-                    r.send(7)
-                }
-            }
-            SlowMsg::Ping(r) => r.send(()),
-        }
-        Ok(())
-    }
-}
-
-#[test]
-fn ask_timeout_errors_and_late_reply_is_a_dead_letter() {
-    let rt = runtime(2, Idle::Park);
-    let slow = rt.spawn_on(1, Slow::default).unwrap();
-    let r = slow.ask(SlowMsg::Hold).timeout(Duration::from_millis(20)).wait();
-    assert_eq!(r, Err(AskError::Timeout));
-    let m = rt.metrics();
-    assert_eq!(m.dead_letters_for(DeadLetterReason::AskTimeout), 1);
-    assert_eq!(m.dead_letters_for(DeadLetterReason::LateReply), 0);
-    slow.tell(SlowMsg::Release).unwrap();
-    // The ping is handled after Release, so the late reply has been counted once it returns.
-    slow.ask(SlowMsg::Ping).timeout(WAIT).wait().unwrap();
-    assert_eq!(rt.metrics().dead_letters_for(DeadLetterReason::LateReply), 1);
-    rt.shutdown().unwrap();
-}
-
-#[test]
-fn ask_to_a_stopped_actor_fails_fast_with_no_reply() {
-    let rt = runtime(2, Idle::Park);
-    let slow = rt.spawn_on(0, Slow::default).unwrap();
-    slow.stop().timeout(WAIT).wait().unwrap();
-    let started = std::time::Instant::now();
-    let r = slow.ask(SlowMsg::Ping).timeout(WAIT).wait();
-    assert_eq!(r, Err(AskError::NoReply));
-    assert!(started.elapsed() < WAIT, "it failed before the timeout");
-    rt.shutdown().unwrap();
-}
-
-#[test]
-fn blocking_wait_on_a_shard_is_refused() {
-    enum M {
-        Try(ActorRef<SlowMsg>, Reply<Result<(), AskError>>),
-    }
-    struct Blocker;
-    impl Actor for Blocker {
-        type Msg = M;
-        fn receive(&mut self, _: &mut Ctx<Self>, m: M) -> Result<(), ActorError> {
-            let M::Try(target, reply) = m;
-            reply.send(target.ask(SlowMsg::Ping).wait());
-            Ok(())
-        }
-    }
-    let rt = runtime(2, Idle::Park);
-    let slow = rt.spawn_on(0, Slow::default).unwrap();
-    let b = rt.spawn_on(0, || Blocker).unwrap();
-    let r = b.ask(|r| M::Try(slow.clone(), r)).timeout(WAIT).wait().unwrap();
-    assert_eq!(r, Err(AskError::WouldBlock));
-    rt.shutdown().unwrap();
-}
-
-enum Relay {
-    /// Ask `target` from inside the actor; deliver the outcome to `report`.
-    Start {
-        target: ActorRef<SlowMsg>,
-        timeout: Duration,
-        report: mpsc::Sender<Result<(), AskError>>,
-    },
-    Outcome(Result<(), AskError>),
-}
-#[derive(Default)]
-struct Asker {
-    report: Option<mpsc::Sender<Result<(), AskError>>>,
-}
-impl Actor for Asker {
-    type Msg = Relay;
-    fn receive(&mut self, ctx: &mut Ctx<Self>, m: Relay) -> Result<(), ActorError> {
-        match m {
-            Relay::Start { target, timeout, report } => {
-                self.report = Some(report);
-                ctx.ask(&target, SlowMsg::Ping, timeout, Relay::Outcome);
-            }
-            Relay::Outcome(r) => self.report.as_ref().unwrap().send(r).unwrap(),
-        }
-        Ok(())
-    }
-}
-
-#[test]
-fn ask_from_an_actor_across_shards_and_on_the_same_shard() {
-    for idle in [Idle::Park, Idle::Spin] {
-        let rt = runtime(2, idle);
-        let target = rt.spawn_on(1, Slow::default).unwrap();
-        for shard in [0, 1] {
-            let asker = rt.spawn_on(shard, Asker::default).unwrap();
-            let (tx, rx) = mpsc::channel();
-            asker.tell(Relay::Start { target: target.clone(), timeout: WAIT, report: tx.clone() }).unwrap();
-            assert_eq!(rx.recv_timeout(WAIT).unwrap(), Ok(()), "{idle:?} shard {shard}");
-        }
-        rt.shutdown().unwrap();
-    }
-}
-
-#[test]
-fn ask_from_an_actor_times_out_on_the_shard_timer() {
-    let rt = runtime(2, Idle::Park);
-    let target = rt.spawn_on(1, Slow::default).unwrap();
-    // Occupy the target with a held request, then ask something it will not answer in time:
-    // Hold never answers, so use a dedicated holder.
-    enum H {
-        Hold(Reply<()>),
-    }
-    #[derive(Default)]
-    struct Holder(Vec<Reply<()>>);
-    impl Actor for Holder {
-        type Msg = H;
-        fn receive(&mut self, _: &mut Ctx<Self>, H::Hold(r): H) -> Result<(), ActorError> {
-            self.0.push(r);
-            Ok(())
-        }
-    }
-    let holder = rt.spawn_on(1, Holder::default).unwrap();
-    enum A {
-        Go(mpsc::Sender<Result<(), AskError>>),
-        Out(Result<(), AskError>),
-    }
-    struct Ask2(ActorRef<H>, Option<mpsc::Sender<Result<(), AskError>>>);
-    impl Actor for Ask2 {
-        type Msg = A;
-        fn receive(&mut self, ctx: &mut Ctx<Self>, m: A) -> Result<(), ActorError> {
-            match m {
-                A::Go(tx) => {
-                    self.1 = Some(tx);
-                    ctx.ask(&self.0, H::Hold, Duration::from_millis(30), A::Out);
-                }
-                A::Out(r) => self.1.as_ref().unwrap().send(r).unwrap(),
-            }
-            Ok(())
-        }
-    }
-    let h = holder.clone();
-    let a = rt.spawn_on(0, move || Ask2(h.clone(), None)).unwrap();
-    let (tx, rx) = mpsc::channel();
-    a.tell(A::Go(tx)).unwrap();
-    assert_eq!(rx.recv_timeout(WAIT).unwrap(), Err(AskError::Timeout));
-    drop(target);
     rt.shutdown().unwrap();
 }
 
@@ -595,57 +425,6 @@ fn shutdown_stops_actors_and_later_sends_are_refused() {
     assert!(matches!(w.tell(WorkMsg::Work(1)), Err(corelane::SendError::Closed(WorkMsg::Work(1)))));
     assert_eq!(w.ask(WorkMsg::Ping).wait(), Err(AskError::Closed));
     assert!(matches!(h.spawn(|| Where), Err(corelane::SpawnError::Closed)));
-}
-
-#[test]
-fn parked_shard_is_woken_by_every_path() {
-    // Park mode, nothing spinning: plain thread → injector, shard → ring, timers.
-    let rt = runtime(2, Idle::Park);
-    let target = rt.spawn_on(1, Slow::default).unwrap();
-    for _ in 0..200 {
-        target.ask(SlowMsg::Ping).timeout(WAIT).wait().unwrap();
-    }
-    let asker = rt.spawn_on(0, Asker::default).unwrap();
-    for _ in 0..200 {
-        let (tx, rx) = mpsc::channel();
-        asker.tell(Relay::Start { target: target.clone(), timeout: WAIT, report: tx.clone() }).unwrap();
-        assert_eq!(rx.recv_timeout(WAIT).unwrap(), Ok(()));
-    }
-    assert!(rt.metrics().shards.iter().all(|s| s.wakes > 0), "{:?}", rt.metrics().shards);
-    rt.shutdown().unwrap();
-}
-
-#[test]
-fn async_ask_on_a_shard_task() {
-    enum M {
-        Go(ActorRef<SlowMsg>, mpsc::Sender<Vec<Result<(), AskError>>>),
-    }
-    struct TaskRunner;
-    impl Actor for TaskRunner {
-        type Msg = M;
-        fn receive(&mut self, ctx: &mut Ctx<Self>, M::Go(t, tx): M) -> Result<(), ActorError> {
-            ctx.spawn(async move {
-                let mut out = Vec::new();
-                for _ in 0..50 {
-                    out.push(t.ask(SlowMsg::Ping).timeout(WAIT).await);
-                }
-                tx.send(out).unwrap();
-            });
-            Ok(())
-        }
-    }
-    let rt = runtime(2, Idle::SpinThenPark(Duration::from_micros(10)));
-    let target = rt.spawn_on(1, Slow::default).unwrap();
-    let local_target = rt.spawn_on(0, Slow::default).unwrap();
-    let runner = rt.spawn_on(0, || TaskRunner).unwrap();
-    for t in [target, local_target] {
-        let (tx, rx) = mpsc::channel();
-        runner.tell(M::Go(t, tx)).unwrap();
-        let out = rx.recv_timeout(WAIT).unwrap();
-        assert_eq!(out.len(), 50);
-        assert!(out.iter().all(|r| r.is_ok()), "{out:?}");
-    }
-    rt.shutdown().unwrap();
 }
 
 #[test]
