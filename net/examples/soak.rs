@@ -154,24 +154,39 @@ impl Drop for Raw {
     }
 }
 
-/// Runs `attack` until `stop`, pausing `pace` between rounds; counts rounds.
-fn attacker(
-    name: &'static str,
+/// The attacker threads: each runs its attack until told to stop, paced, counting rounds.
+#[derive(Default)]
+struct Attackers {
     stop: Arc<AtomicBool>,
     rounds: Arc<AtomicU64>,
-    pace: Duration,
-    mut attack: impl FnMut(u64) + Send + 'static,
-) -> std::thread::JoinHandle<&'static str> {
-    std::thread::spawn(move || {
-        let mut i = 0;
-        while !stop.load(Ordering::Relaxed) {
-            attack(i);
-            i += 1;
-            rounds.fetch_add(1, Ordering::Relaxed);
-            std::thread::sleep(pace);
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Attackers {
+    /// Runs `attack` (given the round number) until `stop`, pausing `pace` between rounds.
+    fn spawn(&mut self, pace: Duration, mut attack: impl FnMut(u64) + Send + 'static) {
+        let (stop, rounds) = (self.stop.clone(), self.rounds.clone());
+        self.threads.push(std::thread::spawn(move || {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                attack(i);
+                i += 1;
+                rounds.fetch_add(1, Ordering::Relaxed);
+                std::thread::sleep(pace);
+            }
+        }));
+    }
+
+    fn rounds(&self) -> u64 {
+        self.rounds.load(Ordering::Relaxed)
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            let _ = t.join();
         }
-        name
-    })
+    }
 }
 
 fn percentile(sorted: &[Duration], q: f64) -> Duration {
@@ -195,103 +210,71 @@ fn run(seconds: u64) -> Result<bool, Box<dyn std::error::Error>> {
     let addr: SocketAddr = line.trim().parse()?;
     println!("node {addr} (pid {pid}), {seconds} s of abuse and legitimate asks");
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let rounds = Arc::new(AtomicU64::new(0));
-    let mut attackers = vec![];
+    let mut attackers = Attackers::default();
     // Partial frames: 4 MiB announced on each of two streams, 1 MiB sent, then a stall.
-    attackers.push(attacker(
-        "partial frames",
-        stop.clone(),
-        rounds.clone(),
-        Duration::from_millis(50),
-        move |_| {
-            if let Some(raw) = Raw::connect(addr) {
-                let mut bytes = hello("127.0.0.3:1");
-                bytes.extend_from_slice(&(4u32 << 20).to_le_bytes());
-                bytes.extend(vec![0u8; 1 << 20]);
-                let _a = raw.stream(&bytes, false);
-                let _b = raw.stream(&bytes, false);
-                raw.wait_closed(Duration::from_secs(12));
-            }
-        },
-    ));
+    attackers.spawn(Duration::from_millis(50), move |_| {
+        if let Some(raw) = Raw::connect(addr) {
+            let mut bytes = hello("127.0.0.3:1");
+            bytes.extend_from_slice(&(4u32 << 20).to_le_bytes());
+            bytes.extend(vec![0u8; 1 << 20]);
+            let _a = raw.stream(&bytes, false);
+            let _b = raw.stream(&bytes, false);
+            raw.wait_closed(Duration::from_secs(12));
+        }
+    });
     // Abandoned peers, each claiming a new address.
-    attackers.push(attacker(
-        "abandoned peers",
-        stop.clone(),
-        rounds.clone(),
-        Duration::from_millis(5),
-        move |i| {
-            if let Some(raw) = Raw::connect(addr) {
-                let claim =
-                    format!("127.0.{}.{}:{}", 4 + (i / 60_000) % 200, 1 + (i / 250) % 250, 1000 + i % 250);
-                let _ = raw.stream(&hello(&claim), true);
-            }
-        },
-    ));
+    attackers.spawn(Duration::from_millis(5), move |i| {
+        if let Some(raw) = Raw::connect(addr) {
+            let claim =
+                format!("127.0.{}.{}:{}", 4 + (i / 60_000) % 200, 1 + (i / 250) % 250, 1000 + i % 250);
+            let _ = raw.stream(&hello(&claim), true);
+        }
+    });
     // Garbage, forged answers and a lookup of a 1 MiB name on one connection.
-    attackers.push(attacker(
-        "garbage and echoes",
-        stop.clone(),
-        rounds.clone(),
-        Duration::from_millis(20),
-        move |i| {
-            if let Some(raw) = Raw::connect(addr) {
-                let mut bytes = hello("127.0.0.5:1");
-                bytes.extend(frame(&Envelope::reply(i + 1, "soak.v1.Ping", Bytes::from_static(b"forged"))));
-                bytes.extend_from_slice(&8u32.to_le_bytes());
-                bytes.extend_from_slice(&[0xff; 8]);
-                let name = "n".repeat(1 << 20);
-                let lookup = corelane_proto::v1::Lookup { name };
-                bytes.extend(frame(&Envelope::system(0, i + 1, Body::Lookup(lookup))));
-                let _ = raw.stream(&bytes, true);
-            }
-        },
-    ));
+    attackers.spawn(Duration::from_millis(20), move |i| {
+        if let Some(raw) = Raw::connect(addr) {
+            let mut bytes = hello("127.0.0.5:1");
+            bytes.extend(frame(&Envelope::reply(i + 1, "soak.v1.Ping", Bytes::from_static(b"forged"))));
+            bytes.extend_from_slice(&8u32.to_le_bytes());
+            bytes.extend_from_slice(&[0xff; 8]);
+            let name = "n".repeat(1 << 20);
+            let lookup = corelane_proto::v1::Lookup { name };
+            bytes.extend(frame(&Envelope::system(0, i + 1, Body::Lookup(lookup))));
+            let _ = raw.stream(&bytes, true);
+        }
+    });
     // Schedule floods from a node that then goes away.
-    attackers.push(attacker(
-        "schedule floods",
-        stop.clone(),
-        rounds.clone(),
-        Duration::from_millis(200),
-        move |_| {
-            let rt = runtime();
-            let Ok(n) = Node::start(&rt, RemoteConfig::dev()) else { return };
-            if let Ok(echo) = n.remote(addr).lookup("echo").timeout(Duration::from_secs(5)).wait() {
-                let ping = Ping { data: Bytes::from_static(b"tick") };
-                for _ in 0..300 {
-                    let r = echo.schedule(Duration::ZERO, Duration::from_millis(10), &ping);
-                    if r.timeout(Duration::from_secs(5)).wait().is_err() {
-                        break; // the per-peer limit
-                    }
+    attackers.spawn(Duration::from_millis(200), move |_| {
+        let rt = runtime();
+        let Ok(n) = Node::start(&rt, RemoteConfig::dev()) else { return };
+        if let Ok(echo) = n.remote(addr).lookup("echo").timeout(Duration::from_secs(5)).wait() {
+            let ping = Ping { data: Bytes::from_static(b"tick") };
+            for _ in 0..300 {
+                let r = echo.schedule(Duration::ZERO, Duration::from_millis(10), &ping);
+                if r.timeout(Duration::from_secs(5)).wait().is_err() {
+                    break; // the per-peer limit
                 }
             }
-            n.shutdown();
-        },
-    ));
+        }
+        n.shutdown();
+    });
     // Spawn floods past the quota.
-    attackers.push(attacker(
-        "spawn floods",
-        stop.clone(),
-        rounds.clone(),
-        Duration::from_millis(200),
-        move |_| {
-            let rt = runtime();
-            let Ok(n) = Node::start(&rt, RemoteConfig::dev()) else { return };
-            let there = n.remote(addr);
-            let mut got = vec![];
-            for _ in 0..1100 {
-                match there.spawn("echo", "").timeout(Duration::from_secs(5)).wait() {
-                    Ok(r) => got.push(r),
-                    Err(_) => break,
-                }
+    attackers.spawn(Duration::from_millis(200), move |_| {
+        let rt = runtime();
+        let Ok(n) = Node::start(&rt, RemoteConfig::dev()) else { return };
+        let there = n.remote(addr);
+        let mut got = vec![];
+        for _ in 0..1100 {
+            match there.spawn("echo", "").timeout(Duration::from_secs(5)).wait() {
+                Ok(r) => got.push(r),
+                Err(_) => break,
             }
-            for r in got {
-                let _ = r.stop().timeout(Duration::from_secs(5)).wait();
-            }
-            n.shutdown();
-        },
-    ));
+        }
+        for r in got {
+            let _ = r.stop().timeout(Duration::from_secs(5)).wait();
+        }
+        n.shutdown();
+    });
 
     // The legitimate client.
     let rt = runtime();
@@ -338,16 +321,13 @@ fn run(seconds: u64) -> Result<bool, Box<dyn std::error::Error>> {
                 window.len(),
                 percentile(&window, 0.5),
                 percentile(&window, 0.99),
-                rounds.load(Ordering::Relaxed),
+                attackers.rounds(),
             );
             window.clear();
             next_report += interval;
         }
     }
-    stop.store(true, Ordering::Relaxed);
-    for a in attackers {
-        let _ = a.join();
-    }
+    attackers.stop();
     let end_rss = rss_kib(pid).unwrap_or(0);
     let alive = echo.ask::<_, Ping>(&ping).timeout(Duration::from_secs(5)).wait().is_ok();
     all.sort();
