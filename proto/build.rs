@@ -2,7 +2,11 @@
 //! compiles in Rust: a fresh machine needs no `protoc`.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = ["corelane/remote/v1/envelope.proto", "corelane/remote/v1/system.proto"];
+    let files = [
+        "corelane/remote/v1/envelope.proto",
+        "corelane/remote/v1/system.proto",
+        "corelane/cluster/v1/member.proto",
+    ];
     println!("cargo:rerun-if-changed=proto");
     let fds = protox::compile(files, ["proto"])?;
     prost_build::Config::new()

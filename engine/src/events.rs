@@ -83,6 +83,39 @@ pub enum Event {
         /// How many (several when a stopping actor's mailbox is dropped).
         count: u64,
     },
+    /// A member joined this node's cluster (published by `corelane-net`'s cluster).
+    NodeJoined {
+        /// The member's id.
+        member: String,
+        /// Where its node is reached.
+        addr: std::net::SocketAddr,
+    },
+    /// A member left this node's cluster.
+    NodeLeft {
+        /// The member's id.
+        member: String,
+        /// Where its node was reached.
+        addr: std::net::SocketAddr,
+        /// Why.
+        reason: LeftReason,
+    },
+    /// The cluster's member set changed: a new topology epoch.
+    TopologyChanged {
+        /// The new epoch.
+        epoch: u64,
+        /// Members in it.
+        members: usize,
+    },
+}
+
+/// Why a member left its cluster ([`Event::NodeLeft`]).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeftReason {
+    /// It left gracefully.
+    Left,
+    /// Its lease expired: it died, froze or lost the membership store.
+    LeaseExpired,
 }
 
 /// The kind of an [`Event`], for filters.
@@ -104,6 +137,12 @@ pub enum EventKind {
     RouterEmptied,
     /// [`Event::Deadletter`].
     Deadletter,
+    /// [`Event::NodeJoined`].
+    NodeJoined,
+    /// [`Event::NodeLeft`].
+    NodeLeft,
+    /// [`Event::TopologyChanged`].
+    TopologyChanged,
 }
 
 impl Event {
@@ -118,6 +157,9 @@ impl Event {
             Event::ActorSuspended { .. } => EventKind::ActorSuspended,
             Event::RouterEmptied { .. } => EventKind::RouterEmptied,
             Event::Deadletter { .. } => EventKind::Deadletter,
+            Event::NodeJoined { .. } => EventKind::NodeJoined,
+            Event::NodeLeft { .. } => EventKind::NodeLeft,
+            Event::TopologyChanged { .. } => EventKind::TopologyChanged,
         }
     }
 }

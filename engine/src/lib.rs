@@ -99,7 +99,7 @@ pub use context::Ctx;
 pub use error::{
     AskError, BuildError, RegisterError, SendError, ShutdownError, SpawnError, StashFull, TrySendError,
 };
-pub use events::{Event, EventKind, Subscription};
+pub use events::{Event, EventKind, LeftReason, Subscription};
 pub use id::ActorId;
 pub use mailbox::{MailboxKind, Overflow, PriorityOrder};
 pub use metrics::{ActorMetrics, DeadLetterReason, RuntimeMetrics, ShardMetrics};

@@ -38,6 +38,9 @@ impl Inbound for Dispatch {
         if env.target != 0 && meant != 0 && meant != node.incarnation {
             return stale(&node, peer, &env);
         }
+        if env.grain.is_some() && matches!(env.kind(), Kind::Tell | Kind::Ask) {
+            return crate::cluster::serve::envelope(&node, peer, env);
+        }
         match env.kind() {
             Kind::Tell => tell(&node, env),
             Kind::Ask => ask(&node, peer, env),
@@ -163,7 +166,7 @@ fn reply_when_answered(node: &Arc<Inner>, peer: SocketAddr, corr: u64, answer: A
             Ok(Ok((manifest, bytes))) => {
                 // The usual case, built in place.
                 let head =
-                    Head { target: 0, correlation_id: corr, kind: Kind::Reply, manifest, incarnation: 0 };
+                    Head { correlation_id: corr, kind: Kind::Reply, manifest, ..Head::default() };
                 if node.send_parts(peer, &head, bytes.len(), |b| b.extend_from_slice(&bytes)).is_ok() {
                     return;
                 }
@@ -280,6 +283,10 @@ fn system(node: &Arc<Inner>, peer: SocketAddr, env: Envelope) {
         Body::Watch(_) | Body::Unwatch(_) | Body::Terminated(_) => {
             crate::remote_watch::handle(node, peer, env.target, body)
         }
+        Body::Applied(a) => match node.cluster() {
+            Some(c) => crate::cluster::applied_from(&c, peer, a),
+            None => node.dead_letter(DeadLetterReason::UnknownTarget, "cluster message"),
+        },
         Body::Found(_) | Body::Done(_) => node.dead_letter(DeadLetterReason::Malformed, "system message"),
     }
 }

@@ -46,6 +46,13 @@ pub enum RemoteSendError {
     /// This node has shut down.
     #[error("the node has shut down")]
     Closed,
+    /// There is nowhere to send it now (a grain message while this member is fenced, or while
+    /// no member hosts the grain's kind).
+    #[error("cannot send now: {reason}")]
+    Unavailable {
+        /// Why.
+        reason: String,
+    },
 }
 
 /// Why a node could not start.

@@ -107,9 +107,14 @@ impl Envelope {
     /// [`MAX_ERROR_DETAIL`] bytes (at a character boundary): an error never echoes back more
     /// than that of what it was given.
     pub fn error(correlation_id: u64, code: ErrorCode, detail: impl Into<String>) -> Self {
+        Self::error_at(correlation_id, code, detail, 0)
+    }
+
+    /// As [`Envelope::error`], with the refusing member's topology epoch (grain refusals).
+    pub fn error_at(correlation_id: u64, code: ErrorCode, detail: impl Into<String>, epoch: u64) -> Self {
         let mut detail = detail.into();
         truncate_detail(&mut detail);
-        let err = RemoteError { code: code.into(), detail };
+        let err = RemoteError { code: code.into(), detail, epoch };
         Self {
             correlation_id,
             kind: Kind::Error.into(),

@@ -189,8 +189,8 @@ pub fn encode_message(
     Ok(())
 }
 
-/// The fields of an envelope that the fast path writes (no sender, epoch 0).
-#[derive(Debug, Clone, Copy)]
+/// The fields of an envelope that the fast path writes (no sender).
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Head<'a> {
     /// `Envelope::target`.
     pub target: u64,
@@ -202,6 +202,10 @@ pub struct Head<'a> {
     pub manifest: &'a str,
     /// `Envelope::incarnation`.
     pub incarnation: u64,
+    /// `Envelope::epoch`.
+    pub epoch: u64,
+    /// `Envelope::grain`: kind and identity.
+    pub grain: Option<(&'a str, &'a str)>,
 }
 
 /// Appends one frame holding the envelope `head` with a payload of `payload_len` bytes that
@@ -225,7 +229,9 @@ pub fn encode_envelope(
         + if kind != 0 { 1 + encoded_len_varint(kind) } else { 0 }
         + delimited(head.manifest.len())
         + delimited(payload_len)
-        + if head.incarnation != 0 { 9 } else { 0 };
+        + if head.epoch != 0 { 1 + encoded_len_varint(head.epoch) } else { 0 }
+        + if head.incarnation != 0 { 9 } else { 0 }
+        + head.grain.map_or(0, |(k, i)| 1 + encoded_len_varint((delimited(k.len()) + delimited(i.len())) as u64) + delimited(k.len()) + delimited(i.len()));
     let len = frame_len(n, max_frame)?;
     out.reserve(PREFIX_LEN + n);
     out.put_u32_le(len);
@@ -253,9 +259,24 @@ pub fn encode_envelope(
         write_payload(out);
         debug_assert_eq!(out.len() - before, payload_len, "the payload writer wrote its announced length");
     }
+    if head.epoch != 0 {
+        encode_key(7, WireType::Varint, out);
+        encode_varint(head.epoch, out);
+    }
     if head.incarnation != 0 {
         encode_key(8, WireType::SixtyFourBit, out);
         out.put_u64_le(head.incarnation);
+    }
+    if let Some((kind, identity)) = head.grain {
+        encode_key(9, WireType::LengthDelimited, out);
+        encode_varint((delimited(kind.len()) + delimited(identity.len())) as u64, out);
+        for (tag, s) in [(1, kind), (2, identity)] {
+            if !s.is_empty() {
+                encode_key(tag, WireType::LengthDelimited, out);
+                encode_varint(s.len() as u64, out);
+                out.put_slice(s.as_bytes());
+            }
+        }
     }
     Ok(())
 }
@@ -388,8 +409,10 @@ mod tests {
             manifest in "[a-z.]{0,30}",
             payload in proptest::collection::vec(any::<u8>(), 0..200),
             incarnation in prop_oneof![Just(0u64), any::<u64>()],
+            epoch in prop_oneof![Just(0u64), any::<u64>()],
+            grain in proptest::option::of(("[a-z]{0,12}", "[a-z0-9-]{0,40}")),
         ) {
-            use crate::v1::{Envelope, Kind};
+            use crate::v1::{Envelope, GrainId, Kind};
             let kind = Kind::try_from(kind).unwrap();
             let env = Envelope {
                 target,
@@ -398,12 +421,15 @@ mod tests {
                 manifest: manifest.clone(),
                 payload: payload.clone().into(),
                 incarnation,
+                epoch,
+                grain: grain.clone().map(|(kind, identity)| GrainId { kind, identity }),
                 ..Default::default()
             };
             let mut want = BytesMut::new();
             encode_message(&env, &mut want, DEFAULT_MAX_FRAME).unwrap();
             let mut got = BytesMut::new();
-            let head = Head { target, correlation_id, kind, manifest: &manifest, incarnation };
+            let grain = grain.as_ref().map(|(k, i)| (k.as_str(), i.as_str()));
+            let head = Head { target, correlation_id, kind, manifest: &manifest, incarnation, epoch, grain };
             encode_envelope(&head, payload.len(), |b| b.put_slice(&payload), &mut got, DEFAULT_MAX_FRAME).unwrap();
             prop_assert_eq!(got, want);
         }

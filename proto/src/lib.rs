@@ -34,5 +34,11 @@ pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/corelane.remote.v1.rs"));
 }
 
+/// The generated messages of `corelane.cluster.v1`: what members write in the membership store.
+#[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
+pub mod cluster_v1 {
+    include!(concat!(env!("OUT_DIR"), "/corelane.cluster.v1.rs"));
+}
+
 /// The wire version this crate speaks (`Hello::version`).
 pub const WIRE_VERSION: u32 = 1;

@@ -57,6 +57,13 @@ impl Handle {
         }
     }
 
+    /// Publishes the event `make` builds on the event stream, if anyone subscribed (nothing is
+    /// built otherwise). For integrations that raise events of their own (the cluster's
+    /// membership events).
+    pub fn publish_event(&self, make: impl FnOnce() -> crate::Event) {
+        self.shared.events.publish(make);
+    }
+
     /// Number of shards.
     pub fn shard_count(&self) -> usize {
         self.shared.shards.len()

@@ -1,0 +1,249 @@
+//! The etcd v3 membership store (feature `etcd`): member records under
+//! `/<cluster>/members/<id>`, each bound to its member's lease; a graceful leave marks
+//! `/<cluster>/left/<id>` in the same transaction that deletes the record, so watchers can tell
+//! a leave from an expiry.
+//!
+//! The client connects lazily (and reconnects by itself), with `require_leader`, so requests
+//! and watches on a member that lost its leader fail instead of hanging, and with HTTP/2
+//! keep-alives, so a frozen or vanished server is noticed within about a second.
+
+use super::provider::{
+    members_prefix, BoxFuture, ClusterProvider, Member, MemberChange, MemberWatch, ProviderError, Snapshot,
+};
+use etcd_client::{
+    Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, LeaseKeepAliveStream, LeaseKeeper,
+    PutOptions, Txn, TxnOp, WatchOptions, WatchStream,
+};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::Mutex;
+
+/// Membership on etcd v3 ([`ClusterProvider`]).
+pub struct EtcdProvider {
+    endpoints: Vec<String>,
+    timeout: Duration,
+    client: Mutex<Option<Client>>,
+    keep_alive: Mutex<Option<(i64, LeaseKeeper, LeaseKeepAliveStream)>>,
+    requests: AtomicU64,
+}
+
+impl std::fmt::Debug for EtcdProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdProvider").field("endpoints", &self.endpoints).finish()
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> ProviderError {
+    ProviderError::Unavailable(e.to_string())
+}
+
+impl EtcdProvider {
+    /// A store at `endpoints` (`"127.0.0.1:2379"` or `"http://..."`). Nothing is connected
+    /// until the cluster uses it.
+    pub fn new<S: Into<String>>(endpoints: impl IntoIterator<Item = S>) -> Self {
+        Self {
+            endpoints: endpoints.into_iter().map(Into::into).collect(),
+            timeout: Duration::from_secs(1),
+            client: Mutex::new(None),
+            keep_alive: Mutex::new(None),
+            requests: AtomicU64::new(0),
+        }
+    }
+
+    /// How long one request may take before it counts as unavailable (default 1 s).
+    pub fn request_timeout(mut self, d: Duration) -> Self {
+        self.timeout = d;
+        self
+    }
+
+    async fn client(&self) -> Result<Client, ProviderError> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let mut c = self.client.lock().await;
+        if let Some(c) = c.as_ref() {
+            return Ok(c.clone());
+        }
+        let opts = ConnectOptions::new()
+            .with_require_leader(true)
+            .with_connect_timeout(self.timeout)
+            .with_timeout(self.timeout)
+            .with_keep_alive(Duration::from_millis(500), self.timeout)
+            .with_keep_alive_while_idle(true);
+        let fresh = tokio::time::timeout(self.timeout, Client::connect(&self.endpoints, Some(opts)))
+            .await
+            .map_err(|_| unavailable("connect timed out"))?
+            .map_err(unavailable)?;
+        *c = Some(fresh.clone());
+        Ok(fresh)
+    }
+}
+
+impl ClusterProvider for EtcdProvider {
+    fn grant(&self, ttl: Duration) -> BoxFuture<'_, Result<i64, ProviderError>> {
+        Box::pin(async move {
+            let secs = ttl.as_secs_f64().ceil().max(1.0) as i64;
+            let r = self.client().await?.lease_grant(secs, None).await.map_err(unavailable)?;
+            Ok(r.id())
+        })
+    }
+
+    fn register<'a>(
+        &'a self,
+        cluster: &'a str,
+        member: &'a Member,
+        lease: i64,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        Box::pin(async move {
+            let key = format!("{}{}", members_prefix(cluster), member.id);
+            let opts = PutOptions::new().with_lease(lease);
+            match self.client().await?.put(key, member.encode(), Some(opts)).await {
+                Ok(_) => Ok(()),
+                Err(e) if e.to_string().contains("lease not found") => Err(ProviderError::LeaseExpired),
+                Err(e) => Err(unavailable(e)),
+            }
+        })
+    }
+
+    fn keep_alive(&self, lease: i64) -> BoxFuture<'_, Result<(), ProviderError>> {
+        Box::pin(async move {
+            let mut ka = self.keep_alive.lock().await;
+            if ka.as_ref().is_none_or(|(l, _, _)| *l != lease) {
+                let (keeper, stream) = self.client().await?.lease_keep_alive(lease).await.map_err(unavailable)?;
+                *ka = Some((lease, keeper, stream));
+            } else {
+                self.requests.fetch_add(1, Ordering::Relaxed);
+            }
+            let (_, keeper, stream) = ka.as_mut().expect("set above");
+            let outcome = async {
+                keeper.keep_alive().await.map_err(unavailable)?;
+                match stream.message().await.map_err(unavailable)? {
+                    Some(r) if r.ttl() > 0 => Ok(()),
+                    Some(_) => Err(ProviderError::LeaseExpired),
+                    None => Err(unavailable("keep-alive stream ended")),
+                }
+            }
+            .await;
+            if outcome.is_err() {
+                // A fresh stream next time (a stream that failed once is not trusted again).
+                *ka = None;
+            }
+            outcome
+        })
+    }
+
+    fn revoke(&self, lease: i64) -> BoxFuture<'_, Result<(), ProviderError>> {
+        Box::pin(async move {
+            self.keep_alive.lock().await.take();
+            self.client().await?.lease_revoke(lease).await.map(|_| ()).map_err(unavailable)
+        })
+    }
+
+    /// In one transaction, marks `/<cluster>/left/<id>` (under the same lease, so it goes with
+    /// it) and deletes the member's record; then ends the lease.
+    fn leave<'a>(&'a self, cluster: &'a str, id: &'a str, lease: i64) -> BoxFuture<'a, Result<(), ProviderError>> {
+        Box::pin(async move {
+        let record = format!("{}{id}", members_prefix(cluster));
+        let mark = format!("/{cluster}/left/{id}");
+        let txn = Txn::new()
+            .when([Compare::lease(record.as_str(), CompareOp::Equal, lease)])
+            .and_then([
+                TxnOp::put(mark, lease.to_string(), Some(PutOptions::new().with_lease(lease))),
+                TxnOp::delete(record, None),
+            ]);
+        self.client().await?.txn(txn).await.map_err(unavailable)?;
+        self.revoke(lease).await
+        })
+    }
+
+    fn snapshot<'a>(&'a self, cluster: &'a str) -> BoxFuture<'a, Result<Snapshot, ProviderError>> {
+        Box::pin(async move {
+            let prefix = members_prefix(cluster);
+            let r = self
+                .client()
+                .await?
+                .get(prefix.as_str(), Some(GetOptions::new().with_prefix()))
+                .await
+                .map_err(unavailable)?;
+            let revision = r.header().map_or(0, |h| h.revision()) as u64;
+            let members = r.kvs().iter().filter_map(|kv| Member::decode(kv.value())).collect();
+            // The latest write among the records. A delete after it leaves no trace in a read:
+            // the cluster replays the watch from here to find it.
+            let epoch = r.kvs().iter().map(|kv| kv.mod_revision() as u64).max().unwrap_or(0);
+            Ok(Snapshot { members, revision, epoch })
+        })
+    }
+
+    fn watch<'a>(
+        &'a self,
+        cluster: &'a str,
+        revision: u64,
+    ) -> BoxFuture<'a, Result<Box<dyn MemberWatch>, ProviderError>> {
+        Box::pin(async move {
+            let opts = WatchOptions::new().with_prefix().with_start_revision(revision as i64 + 1);
+            let stream = self.client().await?.watch(format!("/{cluster}/"), Some(opts)).await.map_err(unavailable)?;
+            Ok(Box::new(EtcdWatch { stream, cluster: cluster.to_string(), left: HashSet::new() })
+                as Box<dyn MemberWatch>)
+        })
+    }
+
+    fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+}
+
+struct EtcdWatch {
+    stream: WatchStream,
+    cluster: String,
+    /// Members whose leave mark was seen (their next delete is a leave, not an expiry).
+    left: HashSet<String>,
+}
+
+impl MemberWatch for EtcdWatch {
+    fn next(&mut self) -> BoxFuture<'_, Result<Vec<(MemberChange, u64)>, ProviderError>> {
+        Box::pin(async move {
+            let members = members_prefix(&self.cluster);
+            let marks = format!("/{}/left/", self.cluster);
+            loop {
+                let r = match self.stream.message().await {
+                    Ok(Some(r)) => r,
+                    Ok(None) => return Err(unavailable("watch ended")),
+                    Err(e) => return Err(unavailable(e)),
+                };
+                if r.compact_revision() > 0 {
+                    return Err(ProviderError::Compacted);
+                }
+                if r.canceled() {
+                    return Err(unavailable(format!("watch cancelled: {}", r.cancel_reason())));
+                }
+                let mut out = Vec::new();
+                for ev in r.events() {
+                    let Some(kv) = ev.kv() else { continue };
+                    let key = String::from_utf8_lossy(kv.key());
+                    let rev = kv.mod_revision() as u64;
+                    if let Some(id) = key.strip_prefix(&marks) {
+                        if ev.event_type() == EventType::Put {
+                            self.left.insert(id.to_string());
+                        }
+                        continue;
+                    }
+                    let Some(id) = key.strip_prefix(&members) else { continue };
+                    match ev.event_type() {
+                        EventType::Put => {
+                            self.left.remove(id);
+                            if let Some(m) = Member::decode(kv.value()) {
+                                out.push((MemberChange::Put(m), rev));
+                            }
+                        }
+                        EventType::Delete => {
+                            let expired = !self.left.remove(id);
+                            out.push((MemberChange::Delete { id: id.to_string(), expired }, rev));
+                        }
+                    }
+                }
+                if !out.is_empty() {
+                    return Ok(out);
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,160 @@
+//! Grains (virtual actors): the [`Grain`] trait users implement, the context a grain sees, and
+//! the actor that hosts one activation on its owner.
+//!
+//! An activation handles a message only while its member may serve (its lease is renewed in
+//! time and the partition is still its own): every message is checked first, so a member that
+//! was frozen past its lease handles nothing more when it wakes, and an activation that is
+//! being stopped because its partition moved drains its mailbox by refusing it.
+
+use super::ClusterInner;
+use crate::protocol::Protocol;
+use crate::target::{Exposed, Target};
+use corelane::{Actor, ActorError, Ctx, Handle, SpawnOptions};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+/// A virtual actor: one instance per identity across the cluster, activated on the owner of
+/// its partition by the first message, passivated when idle, reactivated elsewhere when its
+/// member goes.
+pub trait Grain: Sized + 'static {
+    /// The kind's name, as members register it and senders address it.
+    const KIND: &'static str;
+    /// The messages it handles (wire messages become these through its [`Protocol`]).
+    type Msg: Send + 'static;
+
+    /// Runs when the activation starts, before any message.
+    ///
+    /// # Errors
+    /// An error fails the activation (it stops; the message that caused it is refused).
+    fn activated(&mut self, _ctx: &mut GrainCtx<'_, Self>) -> Result<(), ActorError> {
+        Ok(())
+    }
+
+    /// Handles one message.
+    ///
+    /// # Errors
+    /// As an actor's `receive`: the activation's supervisor decides (by default it restarts).
+    fn receive(&mut self, ctx: &mut GrainCtx<'_, Self>, msg: Self::Msg) -> Result<(), ActorError>;
+
+    /// Runs when the activation ends (passivated, its partition moved, its member fenced or
+    /// left).
+    fn deactivated(&mut self, _ctx: &mut GrainCtx<'_, Self>) {}
+}
+
+/// What a grain sees of itself while it handles a message.
+pub struct GrainCtx<'a, G: Grain> {
+    ctx: &'a mut Ctx<GrainActor<G>>,
+    identity: &'a str,
+    epoch: u64,
+}
+
+impl<G: Grain> GrainCtx<'_, G> {
+    /// The grain's identity within its kind.
+    pub fn identity(&self) -> &str {
+        self.identity
+    }
+
+    /// The topology epoch at which this activation began: a fencing token for the grain's
+    /// storage (a store that refuses writes carrying an epoch lower than the highest it has
+    /// seen for the grain can never take a write from an earlier activation).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Ends this activation after the current message (the next message activates it again).
+    pub fn deactivate(&self) {
+        self.ctx.stop();
+    }
+
+    /// The runtime the grain runs on.
+    pub fn runtime(&self) -> Handle {
+        self.ctx.runtime()
+    }
+}
+
+/// The actor hosting one activation of a grain.
+pub struct GrainActor<G: Grain> {
+    grain: G,
+    identity: Arc<str>,
+    epoch: u64,
+    cluster: Weak<ClusterInner>,
+}
+
+impl<G: Grain> GrainActor<G> {
+    fn serving(&self) -> bool {
+        self.cluster.upgrade().is_some_and(|c| c.may_serve())
+    }
+}
+
+impl<G: Grain> Actor for GrainActor<G> {
+    type Msg = G::Msg;
+
+    fn started(&mut self, ctx: &mut Ctx<Self>) -> Result<(), ActorError> {
+        let identity = self.identity.clone();
+        self.grain.activated(&mut GrainCtx { ctx, identity: &identity, epoch: self.epoch })
+    }
+
+    fn receive(&mut self, ctx: &mut Ctx<Self>, msg: G::Msg) -> Result<(), ActorError> {
+        if !self.serving() {
+            // Refused: an ask's reply is dropped unanswered, which the serving member turns
+            // into a refusal the sender retries elsewhere.
+            drop(msg);
+            ctx.stop();
+            return Ok(());
+        }
+        let identity = self.identity.clone();
+        self.grain.receive(&mut GrainCtx { ctx, identity: &identity, epoch: self.epoch }, msg)
+    }
+
+    fn stopped(&mut self, ctx: &mut Ctx<Self>) {
+        let identity = self.identity.clone();
+        self.grain.deactivated(&mut GrainCtx { ctx, identity: &identity, epoch: self.epoch });
+        if let Some(c) = self.cluster.upgrade() {
+            c.deactivated(G::KIND, &identity, ctx.id().as_u64());
+        }
+    }
+}
+
+/// A registered grain kind: how to make an activation.
+pub(crate) trait GrainKind: Send + Sync {
+    fn activate(
+        &self,
+        rt: &Handle,
+        identity: &str,
+        epoch: u64,
+        cluster: Weak<ClusterInner>,
+        idle: Duration,
+    ) -> Result<Arc<dyn Target>, corelane::SpawnError>;
+}
+
+pub(crate) struct KindOf<G: Grain, F> {
+    pub(crate) protocol: Arc<Protocol<G::Msg>>,
+    pub(crate) factory: F,
+}
+
+impl<G, F> GrainKind for KindOf<G, F>
+where
+    G: Grain,
+    F: Fn(&str) -> G + Send + Sync + Clone + 'static,
+{
+    fn activate(
+        &self,
+        rt: &Handle,
+        identity: &str,
+        epoch: u64,
+        cluster: Weak<ClusterInner>,
+        idle: Duration,
+    ) -> Result<Arc<dyn Target>, corelane::SpawnError> {
+        let identity: Arc<str> = identity.into();
+        let factory = self.factory.clone();
+        let make = move || GrainActor {
+            grain: factory(&identity),
+            identity: identity.clone(),
+            epoch,
+            cluster: cluster.clone(),
+        };
+        let opts = SpawnOptions::new().passivate_after(idle);
+        let actor = rt.spawn_with(opts, make)?;
+        Ok(Arc::new(Exposed::new(actor, self.protocol.clone())))
+    }
+}

@@ -1,0 +1,371 @@
+//! The sender's side of grains: [`GrainRef`] routes each message to the owner of the grain's
+//! partition in the current topology (no lookup), and retries refused asks.
+
+use super::partitions::partition_of;
+use super::Cluster;
+use crate::codec::RemoteMessage;
+use crate::error::{ErrorCode, RemoteAskError, RemoteSendError};
+use crate::node::Finish;
+use corelane::{AskError, DeadLetterReason, Pending, Reply};
+use corelane_proto::frame::Head;
+use corelane_proto::v1::{Envelope, GrainId, Kind};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+/// A grain anywhere in the cluster: kind and identity. Its messages go to the owner of its
+/// partition in this member's current topology; the grain is activated there on first use.
+///
+/// `tell` is at most once. An `ask` refused because of a topology change (the receiver is not
+/// the owner, not yet handed the partition, or fenced: the message was not handled) is sent
+/// again to the new owner within the ask's timeout; an ask lost with its owner (`NodeDown`) is
+/// sent again only when allowed ([`GrainAsk::retry_on_node_down`]), since the grain may have
+/// handled it.
+#[derive(Clone)]
+pub struct GrainRef {
+    cluster: Cluster,
+    kind: Arc<str>,
+    identity: Arc<str>,
+    partition: u16,
+}
+
+impl std::fmt::Debug for GrainRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GrainRef({}/{})", self.kind, self.identity)
+    }
+}
+
+/// Where a grain's messages go now.
+enum Route {
+    Local,
+    Remote { addr: SocketAddr, incarnation: u64 },
+}
+
+impl GrainRef {
+    pub(crate) fn new(cluster: Cluster, kind: &str, identity: String) -> Self {
+        let partition = partition_of(kind, &identity);
+        Self { cluster, kind: kind.into(), identity: identity.into(), partition }
+    }
+
+    /// The grain's kind.
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// The grain's identity.
+    pub fn identity(&self) -> &str {
+        &self.identity
+    }
+
+    /// The owner in the current topology, and the topology's epoch. Fails fast when this
+    /// member cannot route (it is fenced or left, or no member hosts the kind).
+    fn route(&self) -> Result<(Route, u64), RemoteAskError> {
+        let c = &self.cluster.inner;
+        if c.gone.load(Ordering::Acquire) {
+            return Err(unavailable(ErrorCode::ShuttingDown, "this member left the cluster".into()));
+        }
+        if !c.may_serve() {
+            return Err(unavailable(
+                ErrorCode::Fenced,
+                "this member is fenced: it could not renew its membership lease (is the membership store reachable?)"
+                    .into(),
+            ));
+        }
+        let topo = c.current();
+        match topo.owner(&self.kind, self.partition) {
+            None => Err(unavailable(ErrorCode::NotOwner, format!("no member hosts grain kind {:?}", self.kind))),
+            Some(m) if topo.me.is_some_and(|i| topo.members[i].id == m.id) => Ok((Route::Local, topo.epoch)),
+            Some(m) => Ok((Route::Remote { addr: m.addr, incarnation: m.incarnation }, topo.epoch)),
+        }
+    }
+
+    /// Sends `msg` to the grain. `Ok` means it was queued for its owner (or delivered, when
+    /// this member owns it): delivery is at most once.
+    ///
+    /// # Errors
+    /// This member cannot route now (fenced, left, no member hosts the kind), the message is
+    /// too large, or the node is shut down.
+    pub fn tell<P: RemoteMessage>(&self, msg: &P) -> Result<(), RemoteSendError> {
+        let c = &self.cluster.inner;
+        let (route, epoch) = self.route().map_err(|e| {
+            c.node.inner.dead_letter(DeadLetterReason::Unreachable, "grain tell");
+            RemoteSendError::Unavailable { reason: e.to_string() }
+        })?;
+        match route {
+            Route::Remote { addr, incarnation } => {
+                let head = Head {
+                    kind: Kind::Tell,
+                    manifest: P::manifest(),
+                    epoch,
+                    grain: Some((&self.kind, &self.identity)),
+                    incarnation,
+                    ..Head::default()
+                };
+                c.node.inner.send_message(addr, &head, msg)
+            }
+            Route::Local => {
+                match c.target(&self.kind, &self.identity, 0) {
+                    Ok(t) => {
+                        if let Err(r) = t.tell(P::manifest(), msg.to_bytes(), None) {
+                            c.node.inner.dead_letter(crate::dispatch::refusal(&r).0, "grain tell");
+                        }
+                    }
+                    Err(r) if r.code == ErrorCode::NotReady => {
+                        let g = GrainId { kind: self.kind.to_string(), identity: self.identity.to_string() };
+                        super::serve::hold(c, g, P::manifest().to_string(), msg.to_bytes());
+                    }
+                    Err(r) => {
+                        c.node.inner.dead_letter(DeadLetterReason::Unreachable, "grain tell");
+                        return Err(RemoteSendError::Unavailable { reason: r.detail });
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends every message, in order.
+    ///
+    /// # Errors
+    /// The first message that could not be sent (those before it were).
+    pub fn batch_tell<'a, P: RemoteMessage>(&self, msgs: impl IntoIterator<Item = &'a P>) -> Result<(), RemoteSendError> {
+        msgs.into_iter().try_for_each(|m| self.tell(m))
+    }
+
+    /// Asks the grain with `msg`; the answer is an `R`. Await it, or [`GrainAsk::wait`].
+    pub fn ask<P: RemoteMessage, R: RemoteMessage>(&self, msg: &P) -> GrainAsk<R> {
+        let (reply, pending) = self.cluster.inner.node.runtime().request::<Result<R, RemoteAskError>>();
+        let retry_on_node_down = Arc::new(AtomicBool::new(false));
+        let attempt = Box::new(Attempt {
+            grain: self.clone(),
+            manifest: P::manifest(),
+            payload: msg.to_bytes(),
+            reply,
+            tries: 0,
+            epoch: 0,
+            retry_on_node_down: retry_on_node_down.clone(),
+        });
+        attempt.go();
+        GrainAsk { pending, retry_on_node_down }
+    }
+
+    /// Asks with every message, in order; the answers come back in the same order.
+    pub fn batch_ask<'a, P: RemoteMessage, R: RemoteMessage>(
+        &self,
+        msgs: impl IntoIterator<Item = &'a P>,
+    ) -> GrainBatchAsk<R> {
+        GrainBatchAsk { asks: msgs.into_iter().map(|m| self.ask(m)).collect(), timeout: None }
+    }
+}
+
+fn unavailable(code: ErrorCode, detail: String) -> RemoteAskError {
+    RemoteAskError::Refused { code, detail }
+}
+
+/// One grain ask on its way: sent, and sent again after a refusal.
+struct Attempt<R: RemoteMessage> {
+    grain: GrainRef,
+    manifest: &'static str,
+    payload: bytes::Bytes,
+    reply: Reply<Result<R, RemoteAskError>>,
+    tries: u32,
+    /// The epoch of the topology it was last routed by.
+    epoch: u64,
+    retry_on_node_down: Arc<AtomicBool>,
+}
+
+/// Why an ask is sent again.
+enum Again {
+    /// The topology must move on first (the receiver is not the owner, or the owner went).
+    NewTopology,
+    /// Shortly (a handover in progress, a fenced or lagging receiver).
+    Later,
+}
+
+/// More attempts than this and the ask fails with the last refusal (the caller's timeout
+/// usually ends it long before).
+const MAX_TRIES: u32 = 1000;
+
+impl<R: RemoteMessage> Attempt<R> {
+    fn go(mut self: Box<Self>) {
+        if self.reply.is_canceled() {
+            return;
+        }
+        let (route, epoch) = match self.grain.route() {
+            Ok(r) => r,
+            Err(e) => return self.reply.send(Err(e)),
+        };
+        self.epoch = epoch;
+        let c = self.grain.cluster.inner.clone();
+        match route {
+            Route::Local => match c.target(&self.grain.kind, &self.grain.identity, 0) {
+                Ok(t) => match t.ask(self.manifest, self.payload.clone(), c.node.runtime()) {
+                    Ok(answer) => {
+                        let c2 = c.clone();
+                        c.rt.spawn(async move {
+                            match answer.await {
+                                Ok((_, bytes)) => self.reply.send(R::decode(bytes).map_err(RemoteAskError::Decode)),
+                                Err(AskError::NoReply) if !c2.may_serve() => self.again(Again::Later),
+                                Err(e) => self.reply.send(Err(unavailable(ErrorCode::Failed, e.to_string()))),
+                            }
+                        });
+                    }
+                    Err(r) => {
+                        let (_, code, detail) = crate::dispatch::refusal(&r);
+                        self.reply.send(Err(unavailable(code, detail)));
+                    }
+                },
+                Err(r) => match r.code {
+                    ErrorCode::NotOwner => self.again(Again::NewTopology),
+                    ErrorCode::NotReady | ErrorCode::Fenced => self.again(Again::Later),
+                    code => self.reply.send(Err(unavailable(code, r.detail))),
+                },
+            },
+            Route::Remote { addr, incarnation } => {
+                let (kind, identity, manifest, payload) =
+                    (self.grain.kind.clone(), self.grain.identity.clone(), self.manifest, self.payload.clone());
+                c.node.inner.request(
+                    addr,
+                    incarnation,
+                    |inner, peer, correlation_id| {
+                        let head = Head {
+                            correlation_id,
+                            kind: Kind::Ask,
+                            manifest,
+                            epoch,
+                            grain: Some((&kind, &identity)),
+                            incarnation,
+                            ..Head::default()
+                        };
+                        inner.send_parts(peer, &head, payload.len(), |b| b.extend_from_slice(&payload))
+                    },
+                    self,
+                );
+            }
+        }
+    }
+
+    /// Sends again after a refusal: when the topology has moved past the one used (at most a
+    /// quarter second's wait), or after a short backoff.
+    fn again(mut self: Box<Self>, why: Again) {
+        self.tries += 1;
+        let c = self.grain.cluster.inner.clone();
+        c.stats.retries.fetch_add(1, Ordering::Relaxed);
+        if self.tries > MAX_TRIES {
+            let detail = format!("refused {MAX_TRIES} times while the topology changed");
+            return self.reply.send(Err(unavailable(ErrorCode::NotReady, detail)));
+        }
+        let backoff = Duration::from_micros(500 << self.tries.min(6));
+        let mut epochs = c.epoch.subscribe();
+        let used = self.epoch;
+        c.rt.spawn(async move {
+            match why {
+                Again::NewTopology => {
+                    let _ = tokio::time::timeout(Duration::from_millis(250), epochs.wait_for(|e| *e > used)).await;
+                }
+                Again::Later => tokio::time::sleep(backoff).await,
+            }
+            self.go();
+        });
+    }
+}
+
+impl<R: RemoteMessage> Finish for Attempt<R> {
+    fn finish(self: Box<Self>, outcome: Result<Envelope, RemoteAskError>) {
+        match outcome {
+            Ok(env) => self.reply.send(R::decode(env.payload).map_err(RemoteAskError::Decode)),
+            Err(RemoteAskError::Refused { code, detail }) => match code {
+                ErrorCode::NotOwner | ErrorCode::NodeRestarted => self.again(Again::NewTopology),
+                ErrorCode::NotReady | ErrorCode::Fenced => self.again(Again::Later),
+                code => self.reply.send(Err(RemoteAskError::Refused { code, detail })),
+            },
+            Err(RemoteAskError::NodeDown) if self.retry_on_node_down.load(Ordering::Relaxed) => {
+                self.again(Again::NewTopology)
+            }
+            Err(e) => self.reply.send(Err(e)),
+        }
+    }
+
+    fn abandoned(&self) -> bool {
+        self.reply.is_canceled()
+    }
+}
+
+/// The answer to a grain ask: `wait` for it on a plain thread, or await it.
+#[must_use = "a GrainAsk does nothing unless awaited or waited on"]
+pub struct GrainAsk<R: Send + 'static> {
+    pending: Pending<Result<R, RemoteAskError>>,
+    retry_on_node_down: Arc<AtomicBool>,
+}
+
+impl<R: Send + 'static> GrainAsk<R> {
+    /// How long to wait in all, retries included (the runtime's `ask_timeout` unless set).
+    pub fn timeout(self, d: Duration) -> Self {
+        Self { pending: self.pending.timeout(d), ..self }
+    }
+
+    /// Sends the ask again to the new owner when its owner is lost before answering (the
+    /// grain may then handle it twice: for idempotent requests). Off by default: the ask
+    /// fails with `NodeDown`.
+    pub fn retry_on_node_down(self, yes: bool) -> Self {
+        self.retry_on_node_down.store(yes, Ordering::Relaxed);
+        self
+    }
+
+    /// Blocks until the answer, a failure or the timeout. On a shard thread it fails with
+    /// `WouldBlock`: await it there.
+    ///
+    /// # Errors
+    /// See [`RemoteAskError`].
+    pub fn wait(self) -> Result<R, RemoteAskError> {
+        flatten(self.pending.wait_parked())
+    }
+}
+
+impl<R: Send + 'static> Future for GrainAsk<R> {
+    type Output = Result<R, RemoteAskError>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.pending).poll(cx).map(flatten)
+    }
+}
+
+fn flatten<R>(r: Result<Result<R, RemoteAskError>, AskError>) -> Result<R, RemoteAskError> {
+    match r {
+        Ok(r) => r,
+        Err(AskError::Timeout) => Err(RemoteAskError::Timeout),
+        Err(AskError::WouldBlock) => Err(RemoteAskError::WouldBlock),
+        Err(AskError::Closed) => Err(RemoteAskError::Send(RemoteSendError::Closed)),
+        Err(_) => Err(RemoteAskError::NodeDown),
+    }
+}
+
+/// The answers to a batch of grain asks, in order, under one timeout.
+#[must_use = "a GrainBatchAsk does nothing unless waited on"]
+pub struct GrainBatchAsk<R: Send + 'static> {
+    asks: Vec<GrainAsk<R>>,
+    timeout: Option<Duration>,
+}
+
+impl<R: Send + 'static> GrainBatchAsk<R> {
+    /// How long to wait for all of them.
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = Some(d);
+        self
+    }
+
+    /// Blocks until every answer is in or the timeout passed; one result per ask, in order.
+    pub fn wait(self) -> Vec<Result<R, RemoteAskError>> {
+        let deadline = self.timeout.map(|d| Instant::now() + d);
+        self.asks
+            .into_iter()
+            .map(|a| match deadline {
+                Some(at) => a.timeout(at.saturating_duration_since(Instant::now())).wait(),
+                None => a.wait(),
+            })
+            .collect()
+    }
+}

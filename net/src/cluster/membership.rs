@@ -1,0 +1,510 @@
+//! Membership, on the cluster's own thread (a current-thread tokio runtime, so the store's
+//! client never runs on the net thread or a shard): joining under a lease, renewing it,
+//! fencing when a renewal is late, watching the member set, applying each new topology, and
+//! the handover of partitions between members.
+
+use super::provider::{ClusterProvider, Member, MemberChange, MemberWatch, ProviderError};
+use super::topology::Topology;
+use super::{Cluster, ClusterConfig, ClusterError, ClusterInner, Handover, KindEntry};
+use crate::node::Node;
+use corelane::{Event, LeftReason};
+use corelane_proto::v1::system_message::Body;
+use corelane_proto::v1::{Applied, Envelope};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+/// How often a member with partitions waiting for a handover asks the laggards again.
+const HANDOVER_QUERY: Duration = Duration::from_millis(100);
+/// How long a member waits for its grains to stop before it says it applied an epoch anyway.
+const STOP_WAIT: Duration = Duration::from_secs(10);
+
+pub(crate) enum Command {
+    Leave(oneshot::Sender<bool>),
+}
+
+/// The handle that commands the membership task.
+pub(crate) struct Control {
+    cmds: mpsc::UnboundedSender<Command>,
+}
+
+impl Control {
+    pub(crate) fn leave(&self, inner: &ClusterInner, timeout: Duration) -> bool {
+        let (tx, rx) = oneshot::channel();
+        if self.cmds.send(Command::Leave(tx)).is_err() {
+            return true;
+        }
+        let (done_tx, done) = std::sync::mpsc::channel();
+        inner.rt.spawn(async move {
+            let left = tokio::time::timeout(timeout, rx).await.is_ok_and(|r| r.unwrap_or(false));
+            let _ = done_tx.send(left);
+        });
+        done.recv().unwrap_or(false)
+    }
+}
+
+/// Starts the cluster thread and joins.
+pub(crate) fn start(
+    cfg: ClusterConfig,
+    kinds: HashMap<Arc<str>, KindEntry>,
+    node: &Node,
+    provider: Arc<dyn ClusterProvider>,
+) -> Result<Cluster, ClusterError> {
+    if cfg.ttl < Duration::from_secs(1) || cfg.fence_margin * 2 >= cfg.ttl {
+        return Err(ClusterError::Config(format!(
+            "ttl {:?} must be at least 1 s and more than twice the fence margin {:?}",
+            cfg.ttl, cfg.fence_margin
+        )));
+    }
+    if cfg.name.is_empty() || cfg.name.contains('/') {
+        return Err(ClusterError::Config(format!("cluster name {:?} must be non-empty, without '/'", cfg.name)));
+    }
+    let (rt_tx, rt_rx) = std::sync::mpsc::channel();
+    let (stop, stopped) = oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name("corelane-cluster".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+            let _ = rt_tx.send(rt.handle().clone());
+            // Runs until the cluster's state is dropped (after the member left and its last
+            // handle went). A process that ends without leaving simply stops renewing.
+            rt.block_on(async move {
+                let _ = stopped.await;
+            });
+        })
+        .map_err(|e| ClusterError::Config(format!("cannot start the cluster thread: {e}")))?;
+    let rt = rt_rx.recv().map_err(|_| ClusterError::Config("the cluster thread did not start".into()))?;
+    let id = cfg.member_id.clone().unwrap_or_else(|| node.addr().to_string());
+    let (epoch, _) = tokio::sync::watch::channel(0);
+    let inner = Arc::new(ClusterInner {
+        node: node.clone(),
+        id,
+        provider,
+        kinds,
+        topology: Default::default(),
+        epoch,
+        base: Instant::now(),
+        serving_until: AtomicU64::new(0),
+        handover: Mutex::new(Handover::default()),
+        pending_partitions: AtomicUsize::new(0),
+        open: AtomicBool::new(cfg.min_members <= 1),
+        rt: rt.clone(),
+        stats: Default::default(),
+        applied: AtomicU64::new(0),
+        changed: Default::default(),
+        gone: AtomicBool::new(false),
+        _thread: Mutex::new(stop),
+        cfg,
+    });
+    node.inner.set_cluster(Arc::downgrade(&inner));
+    let (cmds, cmd_rx) = mpsc::unbounded_channel();
+    let (joined_tx, joined) = std::sync::mpsc::channel();
+    rt.spawn(run(inner.clone(), cmd_rx, joined_tx));
+    let control = Arc::new(Control { cmds });
+    match joined.recv_timeout(inner.cfg.join_timeout) {
+        Ok(Ok(())) => Ok(Cluster { inner, control }),
+        Ok(Err(e)) => Err(ClusterError::Join(e)),
+        Err(_) => {
+            control.leave(&inner, Duration::from_secs(1));
+            Err(ClusterError::Join(format!("not registered within {:?}", inner.cfg.join_timeout)))
+        }
+    }
+}
+
+fn me(inner: &ClusterInner) -> Member {
+    let mut kinds: Vec<String> = inner.kinds.keys().map(|k| k.to_string()).collect();
+    kinds.sort();
+    let mut roles = inner.cfg.roles.clone();
+    roles.sort();
+    Member {
+        id: inner.id.clone(),
+        addr: inner.node.addr(),
+        incarnation: inner.node.incarnation(),
+        kinds,
+        roles,
+    }
+}
+
+/// Grants a lease and registers under it, retrying until it works or a leave is asked for.
+/// The lease and when its grant was sent.
+async fn register(
+    inner: &ClusterInner,
+    cmds: &mut mpsc::UnboundedReceiver<Command>,
+) -> Result<(i64, Instant), Command> {
+    let me = me(inner);
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let sent = Instant::now();
+        let attempt = async {
+            let lease = inner.provider.grant(inner.cfg.ttl).await?;
+            inner.provider.register(&inner.cfg.name, &me, lease).await?;
+            Ok::<_, ProviderError>(lease)
+        };
+        match tokio::time::timeout(inner.cfg.ttl / 2, attempt).await {
+            Ok(Ok(lease)) => return Ok((lease, sent)),
+            Ok(Err(e)) => tracing::warn!(error = %e, "cluster: cannot register yet"),
+            Err(_) => tracing::warn!("cluster: registration timed out"),
+        }
+        tokio::select! {
+            c = cmds.recv() => if let Some(c) = c { return Err(c) },
+            () = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(1));
+    }
+}
+
+/// Renews the lease every quarter TTL; each acknowledged renewal moves the serving deadline to
+/// its send time + TTL − margin. Reports an expired lease.
+async fn renew(inner: Arc<ClusterInner>, lease: i64, expired: mpsc::Sender<()>) {
+    let ttl = inner.cfg.ttl;
+    let every = (ttl / 4).max(Duration::from_millis(100));
+    loop {
+        let sent = Instant::now();
+        match tokio::time::timeout(ttl / 2, inner.provider.keep_alive(lease)).await {
+            Ok(Ok(())) => {
+                inner.stats.renewals.fetch_add(1, Ordering::Relaxed);
+                inner.serve_until(sent + ttl - inner.cfg.fence_margin);
+            }
+            Ok(Err(ProviderError::LeaseExpired)) => {
+                let _ = expired.send(()).await;
+                return;
+            }
+            Ok(Err(e)) => tracing::debug!(error = %e, "cluster: renewal failed"),
+            Err(_) => tracing::debug!("cluster: renewal timed out"),
+        }
+        tokio::time::sleep_until((sent + every).into()).await;
+    }
+}
+
+/// The membership task: one session per lease (a fenced member whose lease expired joins
+/// again with a new one).
+async fn run(
+    inner: Arc<ClusterInner>,
+    mut cmds: mpsc::UnboundedReceiver<Command>,
+    joined: std::sync::mpsc::Sender<Result<(), String>>,
+) {
+    let mut joined = Some(joined);
+    let mut opened_at = Instant::now();
+    loop {
+        let (lease, sent) = match register(&inner, &mut cmds).await {
+            Ok(l) => l,
+            Err(Command::Leave(done)) => {
+                finish_leave(&inner, None, done).await;
+                return;
+            }
+        };
+        inner.serve_until(sent + inner.cfg.ttl - inner.cfg.fence_margin);
+        let (expired_tx, mut expired) = mpsc::channel(1);
+        let renewer = tokio::spawn(renew(inner.clone(), lease, expired_tx));
+        let ended = session(&inner, lease, &mut cmds, &mut expired, &mut joined, &mut opened_at).await;
+        renewer.abort();
+        match ended {
+            Ended::Leave(done) => {
+                finish_leave(&inner, Some(lease), done).await;
+                return;
+            }
+            Ended::Rejoin => {
+                fence(&inner, "its lease ended");
+            }
+        }
+    }
+}
+
+enum Ended {
+    Leave(oneshot::Sender<bool>),
+    Rejoin,
+}
+
+/// One lease's life: read the member set, watch it, apply each change, fence when the
+/// serving deadline passes, until the lease ends or the member leaves.
+async fn session(
+    inner: &Arc<ClusterInner>,
+    lease: i64,
+    cmds: &mut mpsc::UnboundedReceiver<Command>,
+    expired: &mut mpsc::Receiver<()>,
+    joined: &mut Option<std::sync::mpsc::Sender<Result<(), String>>>,
+    opened_at: &mut Instant,
+) -> Ended {
+    let _ = lease;
+    let mut members: HashMap<String, Member> = HashMap::new();
+    let mut watch: Option<Box<dyn MemberWatch>> = None;
+    let mut after = 0u64;
+    let mut tick = tokio::time::interval(HANDOVER_QUERY);
+    let mut retry_at = Instant::now();
+    let mut reported_fence = false;
+    loop {
+        if watch.is_none() && Instant::now() >= retry_at {
+            match read_and_watch(inner, after).await {
+                Ok((snapshot, w, from)) => {
+                    if let Some(snap) = snapshot {
+                        members = snap.members.into_iter().map(|m| (m.id.clone(), m)).collect();
+                        apply(inner, members.values().cloned().collect(), snap.epoch);
+                    }
+                    watch = Some(w);
+                    after = from;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cluster: cannot watch the member set yet");
+                    retry_at = Instant::now() + Duration::from_millis(200);
+                }
+            }
+        }
+        if let Some(j) = joined.as_ref() {
+            if inner.current().me.is_some() {
+                let _ = j.send(Ok(()));
+                *joined = None;
+                *opened_at = Instant::now();
+            }
+        }
+        let deadline = inner.serving_deadline();
+        if inner.may_serve() {
+            reported_fence = false;
+        }
+        let next = async {
+            match watch.as_mut() {
+                Some(w) => w.next().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            c = cmds.recv() => match c {
+                Some(Command::Leave(done)) => return Ended::Leave(done),
+                None => return Ended::Rejoin,
+            },
+            _ = expired.recv() => return Ended::Rejoin,
+            () = sleep_until_opt(deadline), if deadline.is_some() && !reported_fence => {
+                if !inner.may_serve() {
+                    fence(inner, "a renewal was not acknowledged in time");
+                    reported_fence = true;
+                }
+            }
+            changes = next => match changes {
+                Ok(changes) => {
+                    let mut me_gone = false;
+                    let mut epoch = inner.current().epoch;
+                    for (change, rev) in changes {
+                        after = after.max(rev);
+                        epoch = epoch.max(rev);
+                        match change {
+                            MemberChange::Put(m) => { members.insert(m.id.clone(), m); }
+                            MemberChange::Delete { id, expired } => {
+                                if id == inner.id { me_gone = true; }
+                                if let Some(m) = members.remove(&id) {
+                                    left(inner, &m, expired);
+                                }
+                            }
+                        }
+                    }
+                    apply(inner, members.values().cloned().collect(), epoch);
+                    if me_gone {
+                        tracing::warn!("cluster: this member's record is gone; fencing and joining again");
+                        return Ended::Rejoin;
+                    }
+                }
+                Err(ProviderError::Compacted) => { watch = None; after = 0; }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cluster: member watch failed; watching again");
+                    watch = None;
+                    retry_at = Instant::now() + Duration::from_millis(100);
+                }
+            },
+            _ = tick.tick() => {
+                query_laggards(inner);
+                if !inner.open.load(Ordering::Relaxed) && opened_at.elapsed() >= inner.cfg.min_members_timeout {
+                    inner.open.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Reads the member set (unless resuming a watch after `after`) and watches from where the
+/// latest change could be: a snapshot's newest record, so that deletes after it are replayed
+/// and the epoch is the revision of the latest change, as every member computes it.
+async fn read_and_watch(
+    inner: &ClusterInner,
+    after: u64,
+) -> Result<(Option<super::Snapshot>, Box<dyn MemberWatch>, u64), ProviderError> {
+    let name = &inner.cfg.name;
+    let snapshot = if after == 0 { Some(inner.provider.snapshot(name).await?) } else { None };
+    let from = snapshot.as_ref().map_or(after, |s| s.epoch.saturating_sub(1));
+    let w = inner.provider.watch(name, from).await?;
+    Ok((snapshot, w, from))
+}
+
+/// A member's record went: asks waiting for its node fail now (grain asks are retried on the
+/// new owner), and the event stream hears of it.
+fn left(inner: &ClusterInner, m: &Member, expired: bool) {
+    if m.id != inner.id {
+        inner.node.inner.peer_lost(m.addr);
+    }
+    let reason = if expired { LeftReason::LeaseExpired } else { LeftReason::Left };
+    let (member, addr) = (m.id.clone(), m.addr);
+    inner.node.runtime().publish_event(|| Event::NodeLeft { member, addr, reason });
+}
+
+/// Stops serving: every activation here is stopped (each refuses what it had queued).
+pub(crate) fn fence(inner: &ClusterInner, why: &str) {
+    let was = inner.may_serve();
+    inner.fence();
+    if was {
+        inner.stats.fenced.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(reason = why, "cluster: fenced; serving no grain");
+    }
+    for k in inner.kinds.values() {
+        for a in k.activations.lock().values() {
+            drop(a.target.stop());
+        }
+    }
+}
+
+/// Makes `members` at `epoch` the current topology: grains of partitions lost are stopped,
+/// partitions gained wait for the handover, and once the stops are done every other member is
+/// told this member applied the epoch.
+fn apply(inner: &Arc<ClusterInner>, members: Vec<Member>, epoch: u64) {
+    let new = Arc::new(Topology::new(epoch, members, &inner.id));
+    let old = std::mem::replace(&mut *inner.topology.write(), new.clone());
+    if old.epoch == new.epoch && old.members == new.members {
+        return;
+    }
+    let rt = inner.node.runtime();
+    for m in new.members.iter().filter(|m| old.member(&m.id).is_none_or(|o| o != *m)) {
+        let (member, addr) = (m.id.clone(), m.addr);
+        rt.publish_event(|| Event::NodeJoined { member, addr });
+    }
+    let n = new.members.len();
+    rt.publish_event(|| Event::TopologyChanged { epoch, members: n });
+    if n >= inner.cfg.min_members {
+        inner.open.store(true, Ordering::Relaxed);
+    }
+    // Partitions gained wait until every member of this epoch has applied it.
+    {
+        let mut h = inner.handover.lock();
+        h.pending.retain(|(k, p)| new.owns(k, *p));
+        for kind in inner.kinds.keys() {
+            for p in new.gained(&old, kind) {
+                h.pending.insert((kind.clone(), p));
+            }
+        }
+        h.epoch = epoch;
+        inner.pending_partitions.store(h.pending.len(), Ordering::Release);
+    }
+    // Grains of partitions lost stop (draining what they had queued).
+    let mut stopping = Vec::new();
+    for (kind, k) in &inner.kinds {
+        for a in k.activations.lock().values() {
+            if !new.owns(kind, a.partition) {
+                stopping.push(a.target.stop());
+            }
+        }
+    }
+    let _ = inner.epoch.send(epoch);
+    {
+        let _g = inner.changed.0.lock();
+        inner.changed.1.notify_all();
+    }
+    let weak = Arc::downgrade(inner);
+    inner.rt.spawn(async move {
+        for s in stopping {
+            let _ = tokio::time::timeout(STOP_WAIT, s).await;
+        }
+        let Some(inner) = weak.upgrade() else { return };
+        inner.applied.fetch_max(epoch, Ordering::AcqRel);
+        let topo = inner.current();
+        for m in topo.others() {
+            send_applied(&inner, m.addr, false);
+        }
+        check_handover(&inner);
+    });
+}
+
+fn send_applied(inner: &ClusterInner, to: SocketAddr, query: bool) {
+    let epoch = inner.applied.load(Ordering::Acquire);
+    let _ = inner.node.inner.send(to, Envelope::system(0, 0, Body::Applied(Applied { epoch, query })));
+}
+
+/// Another member says which epoch it applied (and asks for ours with `query`).
+pub(crate) fn applied_from(inner: &ClusterInner, peer: SocketAddr, a: Applied) {
+    {
+        let mut h = inner.handover.lock();
+        let e = h.applied.entry(peer).or_default();
+        *e = (*e).max(a.epoch);
+        if h.applied.len() > 4 * inner.node.inner.limits.max_peers {
+            // Bounded: members that went are forgotten.
+            let topo = inner.current();
+            h.applied.retain(|addr, _| topo.by_addr(*addr).is_some());
+        }
+    }
+    if a.query {
+        send_applied(inner, peer, false);
+    }
+    check_handover(inner);
+}
+
+/// Partitions gained become ready once every other member of the epoch applied it.
+fn check_handover(inner: &ClusterInner) {
+    if inner.pending_partitions.load(Ordering::Acquire) == 0 {
+        return;
+    }
+    let topo = inner.current();
+    let mut h = inner.handover.lock();
+    if h.epoch != topo.epoch {
+        return;
+    }
+    let done = topo.others().all(|m| h.applied.get(&m.addr).is_some_and(|e| *e >= h.epoch));
+    if done {
+        h.pending.clear();
+        inner.pending_partitions.store(0, Ordering::Release);
+    }
+}
+
+/// Asks the members that have not yet said they applied the epoch the handover waits for.
+fn query_laggards(inner: &ClusterInner) {
+    if inner.pending_partitions.load(Ordering::Acquire) == 0 {
+        return;
+    }
+    let topo = inner.current();
+    let laggards: Vec<SocketAddr> = {
+        let h = inner.handover.lock();
+        topo.others().filter(|m| h.applied.get(&m.addr).is_none_or(|e| *e < h.epoch)).map(|m| m.addr).collect()
+    };
+    for addr in laggards {
+        send_applied(inner, addr, true);
+    }
+    check_handover(inner);
+}
+
+/// Leaving: stop serving, stop every grain here and wait for them, then delete the record and
+/// end the lease.
+async fn finish_leave(inner: &Arc<ClusterInner>, lease: Option<i64>, done: oneshot::Sender<bool>) {
+    inner.fence();
+    inner.gone.store(true, Ordering::Release);
+    let mut stopping = Vec::new();
+    for k in inner.kinds.values() {
+        for a in k.activations.lock().values() {
+            stopping.push(a.target.stop());
+        }
+    }
+    for s in stopping {
+        let _ = tokio::time::timeout(STOP_WAIT, s).await;
+    }
+    let ok = match lease {
+        Some(l) => {
+            let r = tokio::time::timeout(inner.cfg.ttl, inner.provider.leave(&inner.cfg.name, &inner.id, l)).await;
+            matches!(r, Ok(Ok(())))
+        }
+        None => true,
+    };
+    let _ = done.send(ok);
+}

@@ -1,0 +1,216 @@
+//! An in-memory membership store with etcd's semantics (leases, revisions, watches), for unit
+//! tests of the cluster in one process. Several clusters' members share one store by cloning
+//! it. It can be made unavailable, as a stopped etcd is.
+
+use super::provider::{BoxFuture, ClusterProvider, Member, MemberChange, MemberWatch, ProviderError, Snapshot};
+use parking_lot::Mutex;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+/// An in-memory [`ClusterProvider`]. Clones share the store.
+#[derive(Clone, Default)]
+pub struct MemoryProvider {
+    store: Arc<Store>,
+}
+
+#[derive(Default)]
+struct Store {
+    state: Mutex<State>,
+    changed: Notify,
+    requests: AtomicU64,
+}
+
+#[derive(Default)]
+struct State {
+    revision: u64,
+    next_lease: i64,
+    /// Lease id → (ttl, expiry).
+    leases: HashMap<i64, (Duration, Instant)>,
+    /// Key → (record, lease, revision of its last write).
+    records: BTreeMap<String, (Member, i64, u64)>,
+    /// Every change, in order: (revision, key prefix's cluster, change).
+    log: Vec<(u64, String, MemberChange)>,
+    unavailable: bool,
+}
+
+impl State {
+    /// Deletes the records of leases past their expiry.
+    fn expire(&mut self, now: Instant) {
+        let gone: Vec<i64> = self.leases.iter().filter(|(_, (_, at))| *at <= now).map(|(l, _)| *l).collect();
+        for l in gone {
+            self.end_lease(l, true);
+        }
+    }
+
+    fn end_lease(&mut self, lease: i64, expired: bool) {
+        self.leases.remove(&lease);
+        let keys: Vec<String> = self.records.iter().filter(|(_, r)| r.1 == lease).map(|(k, _)| k.clone()).collect();
+        for k in keys {
+            let (m, _, _) = self.records.remove(&k).expect("listed");
+            self.revision += 1;
+            let cluster = k.split('/').nth(1).unwrap_or_default().to_string();
+            self.log.push((self.revision, cluster, MemberChange::Delete { id: m.id, expired }));
+        }
+    }
+
+    fn next_expiry(&self) -> Option<Instant> {
+        self.leases.values().map(|(_, at)| *at).min()
+    }
+}
+
+impl MemoryProvider {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes the store unreachable (every request fails `Unavailable`, watches fail) or
+    /// reachable again. Leases still expire while it is unreachable, as etcd's do when their
+    /// holders cannot reach it.
+    pub fn set_available(&self, available: bool) {
+        self.store.state.lock().unavailable = !available;
+        self.store.changed.notify_waiters();
+    }
+
+    /// Ends `member`'s lease now, as if it had expired.
+    pub fn expire(&self, cluster: &str, member: &str) {
+        let mut s = self.store.state.lock();
+        let key = format!("{}{member}", super::provider::members_prefix(cluster));
+        if let Some(lease) = s.records.get(&key).map(|r| r.1) {
+            s.end_lease(lease, true);
+        }
+        drop(s);
+        self.store.changed.notify_waiters();
+    }
+
+    fn call<T>(&self, f: impl FnOnce(&mut State) -> Result<T, ProviderError>) -> Result<T, ProviderError> {
+        self.store.requests.fetch_add(1, Ordering::Relaxed);
+        let mut s = self.store.state.lock();
+        if s.unavailable {
+            return Err(ProviderError::Unavailable("the in-memory store is switched off".into()));
+        }
+        s.expire(Instant::now());
+        let before = s.revision;
+        let r = f(&mut s);
+        let changed = s.revision != before;
+        drop(s);
+        if changed {
+            self.store.changed.notify_waiters();
+        }
+        r
+    }
+}
+
+impl ClusterProvider for MemoryProvider {
+    fn grant(&self, ttl: Duration) -> BoxFuture<'_, Result<i64, ProviderError>> {
+        let r = self.call(|s| {
+            s.next_lease += 1;
+            s.leases.insert(s.next_lease, (ttl, Instant::now() + ttl));
+            Ok(s.next_lease)
+        });
+        Box::pin(async move { r })
+    }
+
+    fn register<'a>(
+        &'a self,
+        cluster: &'a str,
+        member: &'a Member,
+        lease: i64,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        let r = self.call(|s| {
+            if !s.leases.contains_key(&lease) {
+                return Err(ProviderError::LeaseExpired);
+            }
+            s.revision += 1;
+            let key = format!("{}{}", super::provider::members_prefix(cluster), member.id);
+            s.records.insert(key, (member.clone(), lease, s.revision));
+            s.log.push((s.revision, cluster.to_string(), MemberChange::Put(member.clone())));
+            Ok(())
+        });
+        Box::pin(async move { r })
+    }
+
+    fn keep_alive(&self, lease: i64) -> BoxFuture<'_, Result<(), ProviderError>> {
+        let r = self.call(|s| match s.leases.get_mut(&lease) {
+            Some((ttl, at)) => {
+                *at = Instant::now() + *ttl;
+                Ok(())
+            }
+            None => Err(ProviderError::LeaseExpired),
+        });
+        Box::pin(async move { r })
+    }
+
+    fn revoke(&self, lease: i64) -> BoxFuture<'_, Result<(), ProviderError>> {
+        let r = self.call(|s| {
+            s.end_lease(lease, false);
+            Ok(())
+        });
+        Box::pin(async move { r })
+    }
+
+    fn snapshot<'a>(&'a self, cluster: &'a str) -> BoxFuture<'a, Result<Snapshot, ProviderError>> {
+        let prefix = super::provider::members_prefix(cluster);
+        let r = self.call(|s| {
+            let mine = || s.records.iter().filter(|(k, _)| k.starts_with(&prefix));
+            let epoch = s.log.iter().rev().find(|(_, c, _)| c == cluster).map_or(0, |(r, _, _)| *r);
+            Ok(Snapshot { members: mine().map(|(_, r)| r.0.clone()).collect(), revision: s.revision, epoch })
+        });
+        Box::pin(async move { r })
+    }
+
+    fn watch<'a>(
+        &'a self,
+        cluster: &'a str,
+        revision: u64,
+    ) -> BoxFuture<'a, Result<Box<dyn MemberWatch>, ProviderError>> {
+        let r = self.call(|_| Ok(()));
+        let w = MemoryWatch { store: self.store.clone(), cluster: cluster.to_string(), after: revision };
+        Box::pin(async move { r.map(|()| Box::new(w) as Box<dyn MemberWatch>) })
+    }
+
+    fn requests(&self) -> u64 {
+        self.store.requests.load(Ordering::Relaxed)
+    }
+}
+
+struct MemoryWatch {
+    store: Arc<Store>,
+    cluster: String,
+    after: u64,
+}
+
+impl MemberWatch for MemoryWatch {
+    fn next(&mut self) -> BoxFuture<'_, Result<Vec<(MemberChange, u64)>, ProviderError>> {
+        Box::pin(async move {
+            loop {
+                let notified = self.store.changed.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                let wait = {
+                    let mut s = self.store.state.lock();
+                    if s.unavailable {
+                        return Err(ProviderError::Unavailable("the in-memory store is switched off".into()));
+                    }
+                    s.expire(Instant::now());
+                    let news: Vec<_> = s
+                        .log
+                        .iter()
+                        .filter(|(r, c, _)| *r > self.after && *c == self.cluster)
+                        .map(|(r, _, ch)| (ch.clone(), *r))
+                        .collect();
+                    if let Some((_, last)) = news.last() {
+                        self.after = *last;
+                        return Ok(news);
+                    }
+                    s.next_expiry().map(|at| at.saturating_duration_since(Instant::now()))
+                };
+                let wait = wait.unwrap_or(Duration::from_secs(3600)).max(Duration::from_millis(1));
+                let _ = tokio::time::timeout(wait, notified).await;
+            }
+        })
+    }
+}

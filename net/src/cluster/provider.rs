@@ -1,0 +1,171 @@
+//! Where membership is kept: the [`ClusterProvider`] trait, the member record, and what a
+//! watch reports.
+//!
+//! A provider is a store of keys with leases and a watch, in the shape of etcd v3: a member
+//! writes its record under a lease it keeps alive; when the lease ends (the member stopped
+//! renewing it, or revoked it when leaving), the store deletes the record. Every change has a
+//! revision, increasing across the store; the revision of the latest change of the member set
+//! is the cluster's topology epoch.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::time::Duration;
+
+/// A boxed future, as the provider's methods return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A member of the cluster, as it describes itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// Unique in the cluster (by default the node's advertised address).
+    pub id: String,
+    /// Where other members reach its node.
+    pub addr: SocketAddr,
+    /// Its node's incarnation.
+    pub incarnation: u64,
+    /// The grain kinds it hosts (sorted).
+    pub kinds: Vec<String>,
+    /// Its roles (sorted).
+    pub roles: Vec<String>,
+}
+
+impl Member {
+    /// The record as stored (a protobuf `corelane.cluster.v1.Member`).
+    pub fn encode(&self) -> Vec<u8> {
+        use prost::Message;
+        corelane_proto::cluster_v1::Member {
+            id: self.id.clone(),
+            address: self.addr.to_string(),
+            incarnation: self.incarnation,
+            kinds: self.kinds.clone(),
+            roles: self.roles.clone(),
+        }
+        .encode_to_vec()
+    }
+
+    /// A stored record; `None` when it does not decode or its address does not parse.
+    pub fn decode(bytes: &[u8]) -> Option<Member> {
+        use prost::Message;
+        let m = corelane_proto::cluster_v1::Member::decode(bytes).ok()?;
+        Some(Member {
+            id: m.id,
+            addr: m.address.parse().ok()?,
+            incarnation: m.incarnation,
+            kinds: m.kinds,
+            roles: m.roles,
+        })
+    }
+}
+
+/// A change of the member set, at a store revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberChange {
+    /// A member registered (or wrote its record again under a new lease).
+    Put(Member),
+    /// A member's record is gone: it left, or its lease expired.
+    Delete {
+        /// The member's id.
+        id: String,
+        /// Whether its lease expired (rather than being revoked when it left), when the store
+        /// can tell.
+        expired: bool,
+    },
+}
+
+/// The member set at a revision.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The members, in no particular order.
+    pub members: Vec<Member>,
+    /// The store's revision when it was read.
+    pub revision: u64,
+    /// The revision of the latest write among the records (0 when there are none): where the
+    /// member set's history must be replayed from to find the latest change (a delete after
+    /// it leaves no record to read).
+    pub epoch: u64,
+}
+
+/// What a provider's operations can fail with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    /// The store could not be reached, or did not answer in time.
+    #[error("membership store unavailable: {0}")]
+    Unavailable(String),
+    /// The lease is gone (expired or revoked).
+    #[error("lease expired")]
+    LeaseExpired,
+    /// The watch cannot resume from the revision asked for (compacted): read a snapshot again.
+    #[error("watch revision compacted")]
+    Compacted,
+}
+
+/// A store of member records with leases and a watch (etcd v3 in production; an in-memory one
+/// for unit tests). Object-safe: the cluster holds it as `Arc<dyn ClusterProvider>`.
+///
+/// Each method makes (at most) one request of the store; [`ClusterProvider::requests`] counts
+/// them, so a caller can show that routing messages costs none.
+pub trait ClusterProvider: Send + Sync + 'static {
+    /// Grants a lease of `ttl`; its id.
+    fn grant(&self, ttl: Duration) -> BoxFuture<'_, Result<i64, ProviderError>>;
+    /// Writes `member`'s record in `cluster` under `lease`.
+    fn register<'a>(
+        &'a self,
+        cluster: &'a str,
+        member: &'a Member,
+        lease: i64,
+    ) -> BoxFuture<'a, Result<(), ProviderError>>;
+    /// Renews `lease`, answering once the store has renewed it (the caller times the wait).
+    /// `LeaseExpired` when it is gone.
+    fn keep_alive(&self, lease: i64) -> BoxFuture<'_, Result<(), ProviderError>>;
+    /// Ends `lease`; the records under it go.
+    fn revoke(&self, lease: i64) -> BoxFuture<'_, Result<(), ProviderError>>;
+    /// Leaves `cluster` gracefully: deletes `id`'s record so that watchers see a leave (not an
+    /// expiry) where the store can tell them apart, and ends `lease`. By default, just ends the
+    /// lease.
+    fn leave<'a>(&'a self, cluster: &'a str, id: &'a str, lease: i64) -> BoxFuture<'a, Result<(), ProviderError>> {
+        let _ = (cluster, id);
+        self.revoke(lease)
+    }
+    /// The members of `cluster` now.
+    fn snapshot<'a>(&'a self, cluster: &'a str) -> BoxFuture<'a, Result<Snapshot, ProviderError>>;
+    /// The changes of `cluster`'s member set after `revision`, in order, each with its
+    /// revision. A watch that cannot go on (the store is gone, or lost its leader) fails
+    /// rather than waiting silently.
+    fn watch<'a>(
+        &'a self,
+        cluster: &'a str,
+        revision: u64,
+    ) -> BoxFuture<'a, Result<Box<dyn MemberWatch>, ProviderError>>;
+    /// Requests made of the store so far (every method above counts one).
+    fn requests(&self) -> u64;
+}
+
+/// The changes a [`ClusterProvider::watch`] reports.
+pub trait MemberWatch: Send {
+    /// The next changes, each with its revision.
+    fn next(&mut self) -> BoxFuture<'_, Result<Vec<(MemberChange, u64)>, ProviderError>>;
+}
+
+/// The key prefix of `cluster`'s member records.
+pub(crate) fn members_prefix(cluster: &str) -> String {
+    format!("/{cluster}/members/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_member_record_round_trips_and_garbage_is_refused() {
+        let m = Member {
+            id: "a".into(),
+            addr: "127.0.0.1:9".parse().unwrap(),
+            incarnation: 7,
+            kinds: vec!["account".into()],
+            roles: vec!["edge".into()],
+        };
+        assert_eq!(Member::decode(&m.encode()), Some(m));
+        assert_eq!(Member::decode(b"\xff\xff\xff"), None);
+    }
+}

@@ -1,0 +1,235 @@
+//! The owner's side of grain messages: whether this member may serve a grain now, its
+//! activation (made on first use), and what becomes of messages it refuses.
+
+use super::partitions::partition_of;
+use super::{Activation, ClusterInner};
+use crate::dispatch::{fail, refusal};
+use crate::error::ErrorCode;
+use crate::node::Inner;
+use crate::target::Target;
+use corelane::{AskError, DeadLetterReason};
+use corelane_proto::frame::Head;
+use corelane_proto::v1::{Envelope, GrainId, Kind};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Why this member does not serve a grain message now.
+#[derive(Debug, Clone)]
+pub(crate) struct Refusal {
+    pub(crate) code: ErrorCode,
+    pub(crate) detail: String,
+    /// This member's epoch.
+    pub(crate) epoch: u64,
+}
+
+/// Tells refused as not ready, held here until the partition is (bounded across the member).
+static HELD: AtomicUsize = AtomicUsize::new(0);
+const MAX_HELD: usize = 10_000;
+
+impl ClusterInner {
+    /// The activation of grain `identity` of `kind`, made now if there is none, for a message
+    /// from a sender at `sender_epoch` (0: from this member). Refused when this member is
+    /// fenced, behind the sender, not the owner, or not yet handed the partition.
+    pub(crate) fn target(
+        self: &Arc<Self>,
+        kind: &str,
+        identity: &str,
+        sender_epoch: u64,
+    ) -> Result<Arc<dyn Target>, Refusal> {
+        let Some(k) = self.kinds.get(kind) else {
+            return Err(self.refuse(ErrorCode::NotOwner, format!("grain kind {kind:?} is not hosted here")));
+        };
+        // Checked under the kind's activation lock: a new topology or a fence stops the
+        // activations it finds under that lock after it is published, so an activation made
+        // here is either allowed by the newest topology or stopped by it.
+        let mut acts = k.activations.lock();
+        let topo = self.current();
+        if !self.may_serve() {
+            return Err(self.refuse(
+                ErrorCode::Fenced,
+                "this member is fenced: it could not renew its membership lease in time, or left".into(),
+            ));
+        }
+        if sender_epoch > topo.epoch {
+            return Err(self.refuse(
+                ErrorCode::Fenced,
+                format!("this member's topology (epoch {}) is older than the sender's ({sender_epoch})", topo.epoch),
+            ));
+        }
+        let p = partition_of(kind, identity);
+        if !topo.owns(kind, p) {
+            let owner = topo.owner(kind, p).map_or("nobody", |m| m.id.as_str());
+            return Err(self.refuse(
+                ErrorCode::NotOwner,
+                format!("partition {p} of {kind:?} belongs to {owner} at epoch {}", topo.epoch),
+            ));
+        }
+        if !self.open.load(Ordering::Relaxed) {
+            return Err(self.refuse(
+                ErrorCode::NotReady,
+                format!("the cluster has fewer than its minimum of {} members", self.cfg.min_members),
+            ));
+        }
+        if self.pending_partitions.load(Ordering::Acquire) != 0
+            && self.handover.lock().pending.contains(&(Arc::from(kind), p))
+        {
+            return Err(self.refuse(
+                ErrorCode::NotReady,
+                format!("partition {p} of {kind:?} is being handed over (epoch {})", topo.epoch),
+            ));
+        }
+        if let Some(a) = acts.get(identity).filter(|a| a.target.is_alive()) {
+            return Ok(a.target.clone());
+        }
+        let rt = self.node.runtime();
+        let t = k
+            .make
+            .activate(rt, identity, topo.epoch, Arc::downgrade(self), self.cfg.grain_idle)
+            .map_err(|e| self.refuse(ErrorCode::Failed, format!("activation failed: {e}")))?;
+        let id = t.untyped().id().as_u64();
+        acts.insert(identity.into(), Activation { target: t.clone(), partition: p, id });
+        self.stats.activated.fetch_add(1, Ordering::Relaxed);
+        Ok(t)
+    }
+
+    fn refuse(&self, code: ErrorCode, detail: String) -> Refusal {
+        self.stats.refused.fetch_add(1, Ordering::Relaxed);
+        Refusal { code, detail, epoch: self.current().epoch }
+    }
+}
+
+/// A grain envelope from `peer`.
+pub(crate) fn envelope(node: &Arc<Inner>, peer: SocketAddr, mut env: Envelope) {
+    let grain = env.grain.take().unwrap_or_default();
+    let Some(c) = node.cluster() else {
+        node.dead_letter(DeadLetterReason::UnknownTarget, "grain message");
+        let detail = "this node is not a cluster member".to_string();
+        return fail(node, peer, env.correlation_id, ErrorCode::NotOwner, detail);
+    };
+    match env.kind() {
+        Kind::Tell => match c.target(&grain.kind, &grain.identity, env.epoch) {
+            Ok(t) => {
+                if let Err(r) = t.tell(&env.manifest, env.payload, None) {
+                    node.dead_letter(refusal(&r).0, "grain tell");
+                }
+            }
+            Err(r) => tell_refused(&c, grain, env, r),
+        },
+        Kind::Ask => match c.target(&grain.kind, &grain.identity, env.epoch) {
+            Ok(t) => match t.ask(&env.manifest, env.payload, c.node.runtime()) {
+                Ok(answer) => answer_when_ready(&c, peer, env.correlation_id, answer),
+                Err(r) => {
+                    let (reason, code, detail) = refusal(&r);
+                    node.dead_letter(reason, "grain ask");
+                    fail(node, peer, env.correlation_id, code, detail);
+                }
+            },
+            Err(r) => {
+                let e = Envelope::error_at(env.correlation_id, r.code, r.detail, r.epoch);
+                let _ = node.send(peer, e);
+            }
+        },
+        _ => node.dead_letter(DeadLetterReason::Malformed, "grain message of another kind than tell or ask"),
+    }
+}
+
+/// Waits (on the net thread) for the grain's answer and sends it back. An ask dropped
+/// unanswered because this member stopped serving meanwhile is refused as `Fenced` (it was
+/// not handled, the sender may retry); otherwise as `Failed`.
+fn answer_when_ready(c: &Arc<ClusterInner>, peer: SocketAddr, corr: u64, answer: crate::protocol::Answer) {
+    let weak = Arc::downgrade(c);
+    let limit = c.node.inner.serve_timeout;
+    tokio::spawn(async move {
+        let outcome = tokio::time::timeout(limit, answer).await;
+        let Some(c) = weak.upgrade() else { return };
+        let node = &c.node.inner;
+        let env = match outcome {
+            Ok(Ok((manifest, bytes))) => {
+                let head = Head { correlation_id: corr, kind: Kind::Reply, manifest, ..Head::default() };
+                if node.send_parts(peer, &head, bytes.len(), |b| b.extend_from_slice(&bytes)).is_ok() {
+                    return;
+                }
+                Envelope::error(corr, ErrorCode::Failed, "the answer exceeds the maximum frame")
+            }
+            Ok(Err(AskError::NoReply)) if !c.may_serve() => Envelope::error_at(
+                corr,
+                ErrorCode::Fenced,
+                "this member stopped serving before the grain answered",
+                c.current().epoch,
+            ),
+            Ok(Err(AskError::NoReply)) => {
+                Envelope::error(corr, ErrorCode::Failed, "the grain stopped or dropped the request unanswered")
+            }
+            Ok(Err(e)) => Envelope::error(corr, ErrorCode::Failed, e.to_string()),
+            Err(_) => Envelope::error(corr, ErrorCode::Failed, "no answer within the node's serve timeout"),
+        };
+        let _ = node.send(peer, env);
+    });
+}
+
+/// A tell this member does not serve: passed to the owner when the sender's topology was
+/// older than this member's, held until the partition is ready when it is being handed over,
+/// otherwise a dead letter.
+fn tell_refused(c: &Arc<ClusterInner>, grain: GrainId, env: Envelope, r: Refusal) {
+    let node = &c.node.inner;
+    match r.code {
+        ErrorCode::NotOwner if env.epoch < r.epoch => {
+            let topo = c.current();
+            let p = partition_of(&grain.kind, &grain.identity);
+            match topo.owner(&grain.kind, p) {
+                Some(owner) if Some(owner) != topo.me.map(|i| &topo.members[i]) => {
+                    let head = Head {
+                        kind: Kind::Tell,
+                        manifest: &env.manifest,
+                        epoch: topo.epoch,
+                        grain: Some((&grain.kind, &grain.identity)),
+                        incarnation: owner.incarnation,
+                        ..Head::default()
+                    };
+                    let payload = env.payload;
+                    if node.send_parts(owner.addr, &head, payload.len(), |b| b.extend_from_slice(&payload)).is_err() {
+                        node.dead_letter(DeadLetterReason::Unreachable, "grain tell");
+                    }
+                }
+                _ => node.dead_letter(DeadLetterReason::UnknownTarget, "grain tell"),
+            }
+        }
+        ErrorCode::NotReady => hold(c, grain, env.manifest, env.payload),
+        _ => node.dead_letter(DeadLetterReason::UnknownTarget, "grain tell"),
+    }
+}
+
+/// Delivers a tell once its partition is ready here (tried every few milliseconds for up to
+/// twice the TTL; at most `MAX_HELD` held at once), else it is a dead letter.
+pub(crate) fn hold(c: &Arc<ClusterInner>, grain: GrainId, manifest: String, payload: bytes::Bytes) {
+    if HELD.fetch_add(1, Ordering::Relaxed) >= MAX_HELD {
+        HELD.fetch_sub(1, Ordering::Relaxed);
+        return c.node.inner.dead_letter(DeadLetterReason::MailboxFull, "grain tell held for a handover");
+    }
+    let weak = Arc::downgrade(c);
+    let until = Instant::now() + 2 * c.cfg.ttl;
+    c.rt.spawn(async move {
+        let mut wait = Duration::from_millis(1);
+        loop {
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_millis(20));
+            let Some(c) = weak.upgrade() else { break };
+            match c.target(&grain.kind, &grain.identity, 0) {
+                Ok(t) => {
+                    if let Err(r) = t.tell(&manifest, payload, None) {
+                        c.node.inner.dead_letter(refusal(&r).0, "grain tell");
+                    }
+                    break;
+                }
+                Err(r) if r.code == ErrorCode::NotReady && Instant::now() < until => continue,
+                Err(_) => {
+                    c.node.inner.dead_letter(DeadLetterReason::UnknownTarget, "grain tell");
+                    break;
+                }
+            }
+        }
+        HELD.fetch_sub(1, Ordering::Relaxed);
+    });
+}
