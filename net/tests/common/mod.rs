@@ -2,6 +2,7 @@
 //! order, and nodes on loopback.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod grains;
 pub mod raw;
 
 use corelane::{Actor, ActorError, Ctx, Reply, Runtime, Shards};

@@ -1,0 +1,222 @@
+//! The cluster in one process: three members (each a runtime and a node on loopback) sharing
+//! the in-memory membership store. The same behaviours are checked against a real etcd and
+//! real processes in `cluster_etcd.rs`.
+
+mod common;
+
+use common::grains::{counter_protocol, counters, Activity, Add, Count, Counter, Get};
+use corelane::{Event, EventKind, LeftReason, Runtime};
+use corelane_net::cluster::{Cluster, MemoryProvider};
+use corelane_net::{ErrorCode, Node, RemoteAskError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+struct Member {
+    cluster: Cluster,
+    stats: Arc<Activity>,
+    _node: Node,
+    _rt: Runtime,
+}
+
+fn member(store: &MemoryProvider, id: &str, ttl: Duration) -> Member {
+    let rt = common::runtime();
+    let node = common::node(&rt);
+    let stats = Arc::new(Activity::default());
+    let cluster = Cluster::builder("test")
+        .ttl(ttl)
+        .member_id(id)
+        .grain::<Counter, _>(counter_protocol(), counters(id, stats.clone()))
+        .join(&node, store.clone())
+        .expect("join");
+    Member { cluster, stats, _node: node, _rt: rt }
+}
+
+fn three(store: &MemoryProvider, ttl: Duration) -> Vec<Member> {
+    let ms: Vec<Member> = ["a", "b", "c"].iter().map(|id| member(store, id, ttl)).collect();
+    for m in &ms {
+        assert!(m.cluster.wait_for(WAIT, |v| v.member_ids() == ["a", "b", "c"]), "{} sees all three", m.cluster.member_id());
+    }
+    ms
+}
+
+fn get(c: &Cluster, id: &str) -> Result<Count, RemoteAskError> {
+    c.grain::<Counter>(id).ask::<Get, Count>(&Get {}).timeout(Duration::from_secs(5)).wait()
+}
+
+/// Waits for `cond`, checking every millisecond, at most `WAIT`.
+fn until(cond: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::park_timeout(Duration::from_millis(1));
+    }
+    cond()
+}
+
+#[test]
+fn members_see_joins_and_leaves_with_their_reasons() {
+    let store = MemoryProvider::new();
+    let a = member(&store, "a", Duration::from_secs(2));
+    let (_sub, events) = a.cluster.node().runtime().subscribe_channel(|e: &Event| {
+        matches!(e.kind(), EventKind::NodeJoined | EventKind::NodeLeft | EventKind::TopologyChanged)
+    });
+    let b = member(&store, "b", Duration::from_secs(2));
+    let c = member(&store, "c", Duration::from_secs(2));
+    for m in [&a, &b, &c] {
+        assert!(m.cluster.wait_for(WAIT, |v| v.member_ids() == ["a", "b", "c"]));
+    }
+    let mut joined = Vec::new();
+    let mut epochs = Vec::new();
+    while joined.len() < 2 {
+        match events.recv_timeout(WAIT).expect("an event") {
+            Event::NodeJoined { member, .. } => joined.push(member),
+            Event::TopologyChanged { epoch, .. } => epochs.push(epoch),
+            e => panic!("unexpected {e:?}"),
+        }
+    }
+    joined.sort();
+    assert_eq!(joined, ["b", "c"]);
+    assert!(epochs.windows(2).all(|w| w[0] < w[1]), "epochs increase: {epochs:?}");
+
+    assert!(c.cluster.leave(WAIT));
+    for m in [&a, &b] {
+        assert!(m.cluster.wait_for(WAIT, |v| v.member_ids() == ["a", "b"]));
+    }
+    let left = loop {
+        if let Event::NodeLeft { member, reason, .. } = events.recv_timeout(WAIT).expect("an event") {
+            break (member, reason);
+        }
+    };
+    assert_eq!(left, ("c".to_string(), LeftReason::Left));
+    // The epoch is the same on every member.
+    assert_eq!(a.cluster.epoch(), b.cluster.epoch());
+
+    store.expire("test", "b");
+    let left = loop {
+        if let Event::NodeLeft { member, reason, .. } = events.recv_timeout(WAIT).expect("an event") {
+            break (member, reason);
+        }
+    };
+    assert_eq!(left, ("b".to_string(), LeftReason::LeaseExpired));
+}
+
+#[test]
+fn a_grain_activates_once_and_answers_from_its_owner_whoever_asks() {
+    let store = MemoryProvider::new();
+    let ms = three(&store, Duration::from_secs(2));
+    for i in 0..30 {
+        let id = format!("g{i}");
+        let owner = ms[0].cluster.owner_of("counter", &id).unwrap().id;
+        for (n, m) in ms.iter().enumerate() {
+            m.cluster.grain::<Counter>(&id).tell(&Add { amount: n as u64 + 1 }).unwrap();
+            let c = get(&m.cluster, &id).unwrap();
+            assert_eq!(c.member, owner, "{id} answers from its owner");
+            assert_eq!(c.identity, id);
+            assert_eq!(c.epoch, m.cluster.epoch());
+        }
+        // Tells and asks from one sender stay in order: all three tells are counted by the
+        // last ask (each sender's tell came before its own ask).
+        assert_eq!(get(&ms[0].cluster, &id).unwrap().value, 1 + 2 + 3);
+    }
+    let activated: u64 = ms.iter().map(|m| m.stats.activated.load(std::sync::atomic::Ordering::SeqCst)).sum();
+    assert_eq!(activated, 30, "one activation per identity");
+    // No store request per message: only renewals happened meanwhile.
+    let before: Vec<(u64, u64)> = ms.iter().map(|m| (m.cluster.stats().store_requests, m.cluster.stats().renewals)).collect();
+    for i in 0..300 {
+        get(&ms[i % 3].cluster, &format!("g{}", i % 30)).unwrap();
+    }
+    for (m, (req, ren)) in ms.iter().zip(before) {
+        let s = m.cluster.stats();
+        assert_eq!(s.store_requests - req, s.renewals - ren, "only renewals reached the store");
+    }
+}
+
+#[test]
+fn after_a_graceful_leave_its_grains_answer_from_the_others_and_never_ran_twice() {
+    let store = MemoryProvider::new();
+    let ms = three(&store, Duration::from_secs(2));
+    let ids: Vec<String> = (0..60).map(|i| format!("h{i}")).collect();
+    for id in &ids {
+        ms[0].cluster.grain::<Counter>(id).tell(&Add { amount: 1 }).unwrap();
+        get(&ms[0].cluster, id).unwrap();
+    }
+    let on_c: Vec<&String> = ids.iter().filter(|id| ms[0].cluster.owner_of("counter", id).unwrap().id == "c").collect();
+    assert!(!on_c.is_empty());
+    assert!(ms[2].stats.live() > 0);
+    assert!(ms[2].cluster.leave(WAIT));
+    assert_eq!(ms[2].stats.live(), 0, "the leaver's grains are deactivated before it goes");
+    for id in &on_c {
+        let c = get(&ms[0].cluster, id).unwrap();
+        assert_ne!(c.member, "c");
+        assert_eq!(c.value, 0, "a new activation (the counter keeps no storage)");
+    }
+    // Asking the leaver fails fast and clearly.
+    match get(&ms[2].cluster, "h0") {
+        Err(RemoteAskError::Refused { code: ErrorCode::ShuttingDown, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_member_whose_record_goes_fences_at_once_and_joins_again() {
+    let store = MemoryProvider::new();
+    let ms = three(&store, Duration::from_secs(2));
+    let fenced_before = ms[1].cluster.stats().fenced;
+    store.expire("test", "b");
+    assert!(until(|| ms[1].cluster.stats().fenced > fenced_before), "b fenced itself");
+    for m in &ms {
+        assert!(m.cluster.wait_for(WAIT, |v| v.member_ids() == ["a", "b", "c"]), "b is back");
+    }
+    assert!(until(|| ms[1].cluster.is_serving()));
+    for i in 0..20 {
+        let id = format!("r{i}");
+        let owner = ms[0].cluster.owner_of("counter", &id).unwrap().id;
+        assert_eq!(get(&ms[1].cluster, &id).unwrap().member, owner);
+    }
+}
+
+#[test]
+fn a_store_outage_shorter_than_the_lease_fences_nothing() {
+    let store = MemoryProvider::new();
+    let ms = three(&store, Duration::from_secs(2));
+    get(&ms[0].cluster, "x").unwrap();
+    let epoch = ms[0].cluster.epoch();
+    store.set_available(false);
+    let out = Instant::now();
+    // About a quarter of the lease: renewals fail meanwhile, serving continues.
+    while out.elapsed() < Duration::from_millis(500) {
+        assert!(ms.iter().all(|m| m.cluster.is_serving()));
+        get(&ms[1].cluster, "x").unwrap();
+    }
+    store.set_available(true);
+    assert!(ms.iter().all(|m| m.cluster.stats().fenced == 0));
+    assert_eq!(ms[0].cluster.epoch(), epoch, "the member set did not change");
+}
+
+#[test]
+fn when_the_store_is_gone_asks_fail_fast_and_recover_when_it_is_back() {
+    let store = MemoryProvider::new();
+    let ms = three(&store, Duration::from_secs(1));
+    get(&ms[0].cluster, "y").unwrap();
+    store.set_available(false);
+    assert!(until(|| ms.iter().all(|m| !m.cluster.is_serving())), "every member fences itself");
+    let t = Instant::now();
+    match get(&ms[0].cluster, "y") {
+        Err(RemoteAskError::Refused { code: ErrorCode::Fenced, detail }) => {
+            assert!(detail.contains("membership"), "{detail}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(t.elapsed() < Duration::from_millis(500), "fails fast: {:?}", t.elapsed());
+    store.set_available(true);
+    assert!(until(|| ms.iter().all(|m| m.cluster.is_serving())), "every member serves again");
+    for m in &ms {
+        assert!(m.cluster.wait_for(WAIT, |v| v.member_ids() == ["a", "b", "c"]));
+    }
+    let owner = ms[0].cluster.owner_of("counter", "y").unwrap().id;
+    assert_eq!(get(&ms[2].cluster, "y").unwrap().member, owner);
+}

@@ -1,0 +1,107 @@
+//! A grain for the cluster tests and examples' callers: a counter that says who it is, where it
+//! runs and since which epoch.
+#![allow(dead_code, unreachable_pub)]
+
+use corelane::{ActorError, Reply};
+use corelane_net::cluster::{Grain, GrainCtx};
+use corelane_net::Protocol;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+macro_rules! named {
+    ($t:ident) => {
+        impl prost::Name for $t {
+            const NAME: &'static str = stringify!($t);
+            const PACKAGE: &'static str = "cluster.test.v1";
+        }
+    };
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Add {
+    #[prost(uint64, tag = "1")]
+    pub amount: u64,
+}
+named!(Add);
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Get {}
+named!(Get);
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Count {
+    #[prost(uint64, tag = "1")]
+    pub value: u64,
+    #[prost(string, tag = "2")]
+    pub identity: String,
+    /// The member it runs on.
+    #[prost(string, tag = "3")]
+    pub member: String,
+    /// The epoch its activation began at.
+    #[prost(uint64, tag = "4")]
+    pub epoch: u64,
+}
+named!(Count);
+
+pub enum CounterMsg {
+    Add(u64),
+    Get(Reply<Count>),
+}
+
+/// Counts what it is told; activations and deactivations are counted per member.
+pub struct Counter {
+    identity: String,
+    member: String,
+    value: u64,
+    stats: Arc<Activity>,
+}
+
+/// Activations started and ended on one member.
+#[derive(Default, Debug)]
+pub struct Activity {
+    pub activated: AtomicU64,
+    pub deactivated: AtomicU64,
+}
+
+impl Activity {
+    pub fn live(&self) -> u64 {
+        self.activated.load(Ordering::SeqCst) - self.deactivated.load(Ordering::SeqCst)
+    }
+}
+
+impl Grain for Counter {
+    const KIND: &'static str = "counter";
+    type Msg = CounterMsg;
+
+    fn activated(&mut self, _: &mut GrainCtx<'_, Self>) -> Result<(), ActorError> {
+        self.stats.activated.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn receive(&mut self, ctx: &mut GrainCtx<'_, Self>, msg: CounterMsg) -> Result<(), ActorError> {
+        match msg {
+            CounterMsg::Add(n) => self.value += n,
+            CounterMsg::Get(r) => r.send(Count {
+                value: self.value,
+                identity: ctx.identity().to_string(),
+                member: self.member.clone(),
+                epoch: ctx.epoch(),
+            }),
+        }
+        Ok(())
+    }
+
+    fn deactivated(&mut self, _: &mut GrainCtx<'_, Self>) {
+        self.stats.deactivated.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+pub fn counter_protocol() -> Protocol<CounterMsg> {
+    Protocol::new().tell(|a: Add| CounterMsg::Add(a.amount)).ask(|_: Get, r| CounterMsg::Get(r))
+}
+
+/// The factory of counters on member `member`, counting into `stats`.
+pub fn counters(member: &str, stats: Arc<Activity>) -> impl Fn(&str) -> Counter + Send + Sync + Clone + 'static {
+    let member = member.to_string();
+    move |identity: &str| Counter { identity: identity.to_string(), member: member.clone(), value: 0, stats: stats.clone() }
+}
