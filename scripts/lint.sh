@@ -4,3 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# The etcd membership provider too (needs protoc: scripts/deps.sh).
+scripts/deps.sh
+cargo clippy --workspace --all-targets --features corelane-net/etcd -- -D warnings

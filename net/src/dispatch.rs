@@ -165,8 +165,7 @@ fn reply_when_answered(node: &Arc<Inner>, peer: SocketAddr, corr: u64, answer: A
         let env = match outcome {
             Ok(Ok((manifest, bytes))) => {
                 // The usual case, built in place.
-                let head =
-                    Head { correlation_id: corr, kind: Kind::Reply, manifest, ..Head::default() };
+                let head = Head { correlation_id: corr, kind: Kind::Reply, manifest, ..Head::default() };
                 if node.send_parts(peer, &head, bytes.len(), |b| b.extend_from_slice(&bytes)).is_ok() {
                     return;
                 }

@@ -125,7 +125,14 @@ impl RemoteRef {
     pub fn ask<P: RemoteMessage, R: RemoteMessage>(&self, msg: &P) -> RemoteAsk<R> {
         let (target, incarnation) = (self.id, self.incarnation);
         node::ask(&self.node.inner, self.peer, incarnation, |inner, peer, correlation_id| {
-            let head = Head { target, correlation_id, kind: Kind::Ask, manifest: P::manifest(), incarnation, ..Head::default() };
+            let head = Head {
+                target,
+                correlation_id,
+                kind: Kind::Ask,
+                manifest: P::manifest(),
+                incarnation,
+                ..Head::default()
+            };
             inner.send_message(peer, &head, msg)
         })
     }

@@ -36,7 +36,11 @@ fn member(store: &MemoryProvider, id: &str, ttl: Duration) -> Member {
 fn three(store: &MemoryProvider, ttl: Duration) -> Vec<Member> {
     let ms: Vec<Member> = ["a", "b", "c"].iter().map(|id| member(store, id, ttl)).collect();
     for m in &ms {
-        assert!(m.cluster.wait_for(WAIT, |v| v.member_ids() == ["a", "b", "c"]), "{} sees all three", m.cluster.member_id());
+        assert!(
+            m.cluster.wait_for(WAIT, |v| v.member_ids() == ["a", "b", "c"]),
+            "{} sees all three",
+            m.cluster.member_id()
+        );
     }
     ms
 }
@@ -125,7 +129,8 @@ fn a_grain_activates_once_and_answers_from_its_owner_whoever_asks() {
     let activated: u64 = ms.iter().map(|m| m.stats.activated.load(std::sync::atomic::Ordering::SeqCst)).sum();
     assert_eq!(activated, 30, "one activation per identity");
     // No store request per message: only renewals happened meanwhile.
-    let before: Vec<(u64, u64)> = ms.iter().map(|m| (m.cluster.stats().store_requests, m.cluster.stats().renewals)).collect();
+    let before: Vec<(u64, u64)> =
+        ms.iter().map(|m| (m.cluster.stats().store_requests, m.cluster.stats().renewals)).collect();
     for i in 0..300 {
         get(&ms[i % 3].cluster, &format!("g{}", i % 30)).unwrap();
     }
@@ -144,7 +149,8 @@ fn after_a_graceful_leave_its_grains_answer_from_the_others_and_never_ran_twice(
         ms[0].cluster.grain::<Counter>(id).tell(&Add { amount: 1 }).unwrap();
         get(&ms[0].cluster, id).unwrap();
     }
-    let on_c: Vec<&String> = ids.iter().filter(|id| ms[0].cluster.owner_of("counter", id).unwrap().id == "c").collect();
+    let on_c: Vec<&String> =
+        ids.iter().filter(|id| ms[0].cluster.owner_of("counter", id).unwrap().id == "c").collect();
     assert!(!on_c.is_empty());
     assert!(ms[2].stats.live() > 0);
     assert!(ms[2].cluster.leave(WAIT));

@@ -231,7 +231,11 @@ pub fn encode_envelope(
         + delimited(payload_len)
         + if head.epoch != 0 { 1 + encoded_len_varint(head.epoch) } else { 0 }
         + if head.incarnation != 0 { 9 } else { 0 }
-        + head.grain.map_or(0, |(k, i)| 1 + encoded_len_varint((delimited(k.len()) + delimited(i.len())) as u64) + delimited(k.len()) + delimited(i.len()));
+        + head.grain.map_or(0, |(k, i)| {
+            1 + encoded_len_varint((delimited(k.len()) + delimited(i.len())) as u64)
+                + delimited(k.len())
+                + delimited(i.len())
+        });
     let len = frame_len(n, max_frame)?;
     out.reserve(PREFIX_LEN + n);
     out.put_u32_le(len);

@@ -108,7 +108,8 @@ impl ClusterProvider for EtcdProvider {
         Box::pin(async move {
             let mut ka = self.keep_alive.lock().await;
             if ka.as_ref().is_none_or(|(l, _, _)| *l != lease) {
-                let (keeper, stream) = self.client().await?.lease_keep_alive(lease).await.map_err(unavailable)?;
+                let (keeper, stream) =
+                    self.client().await?.lease_keep_alive(lease).await.map_err(unavailable)?;
                 *ka = Some((lease, keeper, stream));
             } else {
                 self.requests.fetch_add(1, Ordering::Relaxed);
@@ -140,18 +141,21 @@ impl ClusterProvider for EtcdProvider {
 
     /// In one transaction, marks `/<cluster>/left/<id>` (under the same lease, so it goes with
     /// it) and deletes the member's record; then ends the lease.
-    fn leave<'a>(&'a self, cluster: &'a str, id: &'a str, lease: i64) -> BoxFuture<'a, Result<(), ProviderError>> {
+    fn leave<'a>(
+        &'a self,
+        cluster: &'a str,
+        id: &'a str,
+        lease: i64,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
         Box::pin(async move {
-        let record = format!("{}{id}", members_prefix(cluster));
-        let mark = format!("/{cluster}/left/{id}");
-        let txn = Txn::new()
-            .when([Compare::lease(record.as_str(), CompareOp::Equal, lease)])
-            .and_then([
+            let record = format!("{}{id}", members_prefix(cluster));
+            let mark = format!("/{cluster}/left/{id}");
+            let txn = Txn::new().when([Compare::lease(record.as_str(), CompareOp::Equal, lease)]).and_then([
                 TxnOp::put(mark, lease.to_string(), Some(PutOptions::new().with_lease(lease))),
                 TxnOp::delete(record, None),
             ]);
-        self.client().await?.txn(txn).await.map_err(unavailable)?;
-        self.revoke(lease).await
+            self.client().await?.txn(txn).await.map_err(unavailable)?;
+            self.revoke(lease).await
         })
     }
 
@@ -180,7 +184,8 @@ impl ClusterProvider for EtcdProvider {
     ) -> BoxFuture<'a, Result<Box<dyn MemberWatch>, ProviderError>> {
         Box::pin(async move {
             let opts = WatchOptions::new().with_prefix().with_start_revision(revision as i64 + 1);
-            let stream = self.client().await?.watch(format!("/{cluster}/"), Some(opts)).await.map_err(unavailable)?;
+            let stream =
+                self.client().await?.watch(format!("/{cluster}/"), Some(opts)).await.map_err(unavailable)?;
             Ok(Box::new(EtcdWatch { stream, cluster: cluster.to_string(), left: HashSet::new() })
                 as Box<dyn MemberWatch>)
         })

@@ -2,13 +2,15 @@
 //! partition in the current topology (no lookup), and retries refused asks.
 
 use super::partitions::partition_of;
-use super::Cluster;
+use super::serve::Refusal;
+use super::{Cluster, ClusterInner};
 use crate::codec::RemoteMessage;
 use crate::error::{ErrorCode, RemoteAskError, RemoteSendError};
 use crate::node::Finish;
+use crate::target::Target;
 use corelane::{AskError, DeadLetterReason, Pending, Reply};
 use corelane_proto::frame::Head;
-use corelane_proto::v1::{Envelope, GrainId, Kind};
+use corelane_proto::v1::{Envelope, Kind};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -77,7 +79,9 @@ impl GrainRef {
         }
         let topo = c.current();
         match topo.owner(&self.kind, self.partition) {
-            None => Err(unavailable(ErrorCode::NotOwner, format!("no member hosts grain kind {:?}", self.kind))),
+            None => {
+                Err(unavailable(ErrorCode::NotOwner, format!("no member hosts grain kind {:?}", self.kind)))
+            }
             Some(m) if topo.me.is_some_and(|i| topo.members[i].id == m.id) => Ok((Route::Local, topo.epoch)),
             Some(m) => Ok((Route::Remote { addr: m.addr, incarnation: m.incarnation }, topo.epoch)),
         }
@@ -108,21 +112,20 @@ impl GrainRef {
                 c.node.inner.send_message(addr, &head, msg)
             }
             Route::Local => {
-                match c.target(&self.kind, &self.identity, 0) {
-                    Ok(t) => {
-                        if let Err(r) = t.tell(P::manifest(), msg.to_bytes(), None) {
-                            c.node.inner.dead_letter(crate::dispatch::refusal(&r).0, "grain tell");
+                let (manifest, payload) = (P::manifest(), msg.to_bytes());
+                c.serve_or_hold(
+                    &self.kind,
+                    &self.identity,
+                    0,
+                    Box::new(move |c, r| match r {
+                        Ok(t) => {
+                            if let Err(r) = t.tell(manifest, payload, None) {
+                                c.node.inner.dead_letter(crate::dispatch::refusal(&r).0, "grain tell");
+                            }
                         }
-                    }
-                    Err(r) if r.code == ErrorCode::NotReady => {
-                        let g = GrainId { kind: self.kind.to_string(), identity: self.identity.to_string() };
-                        super::serve::hold(c, g, P::manifest().to_string(), msg.to_bytes());
-                    }
-                    Err(r) => {
-                        c.node.inner.dead_letter(DeadLetterReason::Unreachable, "grain tell");
-                        return Err(RemoteSendError::Unavailable { reason: r.detail });
-                    }
-                }
+                        Err(_) => c.node.inner.dead_letter(DeadLetterReason::Unreachable, "grain tell"),
+                    }),
+                );
                 Ok(())
             }
         }
@@ -132,7 +135,10 @@ impl GrainRef {
     ///
     /// # Errors
     /// The first message that could not be sent (those before it were).
-    pub fn batch_tell<'a, P: RemoteMessage>(&self, msgs: impl IntoIterator<Item = &'a P>) -> Result<(), RemoteSendError> {
+    pub fn batch_tell<'a, P: RemoteMessage>(
+        &self,
+        msgs: impl IntoIterator<Item = &'a P>,
+    ) -> Result<(), RemoteSendError> {
         msgs.into_iter().try_for_each(|m| self.tell(m))
     }
 
@@ -202,32 +208,17 @@ impl<R: RemoteMessage> Attempt<R> {
         self.epoch = epoch;
         let c = self.grain.cluster.inner.clone();
         match route {
-            Route::Local => match c.target(&self.grain.kind, &self.grain.identity, 0) {
-                Ok(t) => match t.ask(self.manifest, self.payload.clone(), c.node.runtime()) {
-                    Ok(answer) => {
-                        let c2 = c.clone();
-                        c.rt.spawn(async move {
-                            match answer.await {
-                                Ok((_, bytes)) => self.reply.send(R::decode(bytes).map_err(RemoteAskError::Decode)),
-                                Err(AskError::NoReply) if !c2.may_serve() => self.again(Again::Later),
-                                Err(e) => self.reply.send(Err(unavailable(ErrorCode::Failed, e.to_string()))),
-                            }
-                        });
-                    }
-                    Err(r) => {
-                        let (_, code, detail) = crate::dispatch::refusal(&r);
-                        self.reply.send(Err(unavailable(code, detail)));
-                    }
-                },
-                Err(r) => match r.code {
-                    ErrorCode::NotOwner => self.again(Again::NewTopology),
-                    ErrorCode::NotReady | ErrorCode::Fenced => self.again(Again::Later),
-                    code => self.reply.send(Err(unavailable(code, r.detail))),
-                },
-            },
+            Route::Local => {
+                let (kind, identity) = (self.grain.kind.clone(), self.grain.identity.clone());
+                c.serve_or_hold(&kind, &identity, 0, Box::new(move |c, r| self.local(c, r)));
+            }
             Route::Remote { addr, incarnation } => {
-                let (kind, identity, manifest, payload) =
-                    (self.grain.kind.clone(), self.grain.identity.clone(), self.manifest, self.payload.clone());
+                let (kind, identity, manifest, payload) = (
+                    self.grain.kind.clone(),
+                    self.grain.identity.clone(),
+                    self.manifest,
+                    self.payload.clone(),
+                );
                 c.node.inner.request(
                     addr,
                     incarnation,
@@ -249,6 +240,36 @@ impl<R: RemoteMessage> Attempt<R> {
         }
     }
 
+    /// The ask, served by this member (the owner): handled by the activation, or sent again
+    /// after a refusal.
+    fn local(self: Box<Self>, c: &Arc<ClusterInner>, r: Result<Arc<dyn Target>, Refusal>) {
+        match r {
+            Ok(t) => match t.ask(self.manifest, self.payload.clone(), c.node.runtime()) {
+                Ok(answer) => {
+                    let c2 = c.clone();
+                    c.rt.spawn(async move {
+                        match answer.await {
+                            Ok((_, bytes)) => {
+                                self.reply.send(R::decode(bytes).map_err(RemoteAskError::Decode))
+                            }
+                            Err(AskError::NoReply) if !c2.may_serve() => self.again(Again::Later),
+                            Err(e) => self.reply.send(Err(unavailable(ErrorCode::Failed, e.to_string()))),
+                        }
+                    });
+                }
+                Err(r) => {
+                    let (_, code, detail) = crate::dispatch::refusal(&r);
+                    self.reply.send(Err(unavailable(code, detail)));
+                }
+            },
+            Err(r) => match r.code {
+                ErrorCode::NotOwner => self.again(Again::NewTopology),
+                ErrorCode::NotReady | ErrorCode::Fenced => self.again(Again::Later),
+                code => self.reply.send(Err(unavailable(code, r.detail))),
+            },
+        }
+    }
+
     /// Sends again after a refusal: when the topology has moved past the one used (at most a
     /// quarter second's wait), or after a short backoff.
     fn again(mut self: Box<Self>, why: Again) {
@@ -265,7 +286,8 @@ impl<R: RemoteMessage> Attempt<R> {
         c.rt.spawn(async move {
             match why {
                 Again::NewTopology => {
-                    let _ = tokio::time::timeout(Duration::from_millis(250), epochs.wait_for(|e| *e > used)).await;
+                    let _ = tokio::time::timeout(Duration::from_millis(250), epochs.wait_for(|e| *e > used))
+                        .await;
                 }
                 Again::Later => tokio::time::sleep(backoff).await,
             }

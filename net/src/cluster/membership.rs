@@ -61,14 +61,18 @@ pub(crate) fn start(
         )));
     }
     if cfg.name.is_empty() || cfg.name.contains('/') {
-        return Err(ClusterError::Config(format!("cluster name {:?} must be non-empty, without '/'", cfg.name)));
+        return Err(ClusterError::Config(format!(
+            "cluster name {:?} must be non-empty, without '/'",
+            cfg.name
+        )));
     }
     let (rt_tx, rt_rx) = std::sync::mpsc::channel();
     let (stop, stopped) = oneshot::channel::<()>();
     std::thread::Builder::new()
         .name("corelane-cluster".into())
         .spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+            let rt =
+                tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
             let _ = rt_tx.send(rt.handle().clone());
             // Runs until the cluster's state is dropped (after the member left and its last
             // handle went). A process that ends without leaving simply stops renewing.
@@ -97,6 +101,7 @@ pub(crate) fn start(
         applied: AtomicU64::new(0),
         changed: Default::default(),
         gone: AtomicBool::new(false),
+        held: Default::default(),
         _thread: Mutex::new(stop),
         cfg,
     });
@@ -317,6 +322,7 @@ async fn session(
                 if !inner.open.load(Ordering::Relaxed) && opened_at.elapsed() >= inner.cfg.min_members_timeout {
                     inner.open.store(true, Ordering::Relaxed);
                 }
+                inner.release_held();
             }
         }
     }
@@ -356,9 +362,7 @@ fn left(inner: &ClusterInner, m: &Member, expired: bool) {
 
 /// Stops serving: every activation here is stopped (each refuses what it had queued).
 pub(crate) fn fence(inner: &ClusterInner, why: &str) {
-    let was = inner.may_serve();
-    inner.fence();
-    if was {
+    if inner.fence() {
         inner.stats.fenced.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(reason = why, "cluster: fenced; serving no grain");
     }
@@ -385,9 +389,7 @@ fn apply(inner: &Arc<ClusterInner>, members: Vec<Member>, epoch: u64) {
     }
     let n = new.members.len();
     rt.publish_event(|| Event::TopologyChanged { epoch, members: n });
-    if n >= inner.cfg.min_members {
-        inner.open.store(true, Ordering::Relaxed);
-    }
+    let opened = n >= inner.cfg.min_members && !inner.open.swap(true, Ordering::Relaxed);
     // Partitions gained wait until every member of this epoch has applied it.
     {
         let mut h = inner.handover.lock();
@@ -420,6 +422,9 @@ fn apply(inner: &Arc<ClusterInner>, members: Vec<Member>, epoch: u64) {
             let _ = tokio::time::timeout(STOP_WAIT, s).await;
         }
         let Some(inner) = weak.upgrade() else { return };
+        if opened {
+            inner.release_held();
+        }
         inner.applied.fetch_max(epoch, Ordering::AcqRel);
         let topo = inner.current();
         for m in topo.others() {
@@ -435,7 +440,7 @@ fn send_applied(inner: &ClusterInner, to: SocketAddr, query: bool) {
 }
 
 /// Another member says which epoch it applied (and asks for ours with `query`).
-pub(crate) fn applied_from(inner: &ClusterInner, peer: SocketAddr, a: Applied) {
+pub(crate) fn applied_from(inner: &Arc<ClusterInner>, peer: SocketAddr, a: Applied) {
     {
         let mut h = inner.handover.lock();
         let e = h.applied.entry(peer).or_default();
@@ -452,8 +457,9 @@ pub(crate) fn applied_from(inner: &ClusterInner, peer: SocketAddr, a: Applied) {
     check_handover(inner);
 }
 
-/// Partitions gained become ready once every other member of the epoch applied it.
-fn check_handover(inner: &ClusterInner) {
+/// Partitions gained become ready once every other member of the epoch applied it; what was
+/// held for them is delivered.
+fn check_handover(inner: &Arc<ClusterInner>) {
     if inner.pending_partitions.load(Ordering::Acquire) == 0 {
         return;
     }
@@ -466,18 +472,23 @@ fn check_handover(inner: &ClusterInner) {
     if done {
         h.pending.clear();
         inner.pending_partitions.store(0, Ordering::Release);
+        drop(h);
+        inner.release_held();
     }
 }
 
 /// Asks the members that have not yet said they applied the epoch the handover waits for.
-fn query_laggards(inner: &ClusterInner) {
+fn query_laggards(inner: &Arc<ClusterInner>) {
     if inner.pending_partitions.load(Ordering::Acquire) == 0 {
         return;
     }
     let topo = inner.current();
     let laggards: Vec<SocketAddr> = {
         let h = inner.handover.lock();
-        topo.others().filter(|m| h.applied.get(&m.addr).is_none_or(|e| *e < h.epoch)).map(|m| m.addr).collect()
+        topo.others()
+            .filter(|m| h.applied.get(&m.addr).is_none_or(|e| *e < h.epoch))
+            .map(|m| m.addr)
+            .collect()
     };
     for addr in laggards {
         send_applied(inner, addr, true);
@@ -501,7 +512,8 @@ async fn finish_leave(inner: &Arc<ClusterInner>, lease: Option<i64>, done: onesh
     }
     let ok = match lease {
         Some(l) => {
-            let r = tokio::time::timeout(inner.cfg.ttl, inner.provider.leave(&inner.cfg.name, &inner.id, l)).await;
+            let r = tokio::time::timeout(inner.cfg.ttl, inner.provider.leave(&inner.cfg.name, &inner.id, l))
+                .await;
             matches!(r, Ok(Ok(())))
         }
         None => true,

@@ -2,7 +2,9 @@
 //! tests of the cluster in one process. Several clusters' members share one store by cloning
 //! it. It can be made unavailable, as a stopped etcd is.
 
-use super::provider::{BoxFuture, ClusterProvider, Member, MemberChange, MemberWatch, ProviderError, Snapshot};
+use super::provider::{
+    BoxFuture, ClusterProvider, Member, MemberChange, MemberWatch, ProviderError, Snapshot,
+};
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,7 +49,8 @@ impl State {
 
     fn end_lease(&mut self, lease: i64, expired: bool) {
         self.leases.remove(&lease);
-        let keys: Vec<String> = self.records.iter().filter(|(_, r)| r.1 == lease).map(|(k, _)| k.clone()).collect();
+        let keys: Vec<String> =
+            self.records.iter().filter(|(_, r)| r.1 == lease).map(|(k, _)| k.clone()).collect();
         for k in keys {
             let (m, _, _) = self.records.remove(&k).expect("listed");
             self.revision += 1;

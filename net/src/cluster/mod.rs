@@ -19,6 +19,7 @@
 
 mod grain;
 mod grain_ref;
+mod held;
 mod membership;
 mod memory;
 pub mod partitions;
@@ -128,6 +129,8 @@ pub struct ClusterStats {
     pub refused: u64,
     /// Grain asks sent again after a refusal.
     pub retries: u64,
+    /// Grain messages held now for partitions being handed over.
+    pub held: usize,
 }
 
 /// A registered kind and its live activations, by identity.
@@ -175,6 +178,8 @@ pub(crate) struct ClusterInner {
     pub(crate) changed: (Mutex<()>, parking_lot::Condvar),
     /// Set when this member has left: it routes and serves nothing more.
     pub(crate) gone: AtomicBool,
+    /// Grain messages held while their partition is not ready.
+    pub(crate) held: held::Held,
     /// Dropped with this state: ends the cluster thread.
     pub(crate) _thread: Mutex<tokio::sync::oneshot::Sender<()>>,
 }
@@ -209,9 +214,10 @@ impl ClusterInner {
         }
     }
 
-    /// Stops serving at once.
-    pub(crate) fn fence(&self) {
-        self.serving_until.store(0, Ordering::Release);
+    /// Stops serving at once; whether it was serving until now (its deadline may have passed
+    /// already).
+    pub(crate) fn fence(&self) -> bool {
+        self.serving_until.swap(0, Ordering::AcqRel) != 0
     }
 
     pub(crate) fn current(&self) -> Arc<Topology> {
@@ -316,6 +322,7 @@ impl Cluster {
             fenced: i.stats.fenced.load(Ordering::Relaxed),
             refused: i.stats.refused.load(Ordering::Relaxed),
             retries: i.stats.retries.load(Ordering::Relaxed),
+            held: i.held(),
         }
     }
 
@@ -406,7 +413,8 @@ impl ClusterBuilder {
         G: Grain,
         F: Fn(&str) -> G + Send + Sync + Clone + 'static,
     {
-        let make: Arc<dyn GrainKind> = Arc::new(grain::KindOf::<G, F> { protocol: Arc::new(protocol), factory });
+        let make: Arc<dyn GrainKind> =
+            Arc::new(grain::KindOf::<G, F> { protocol: Arc::new(protocol), factory });
         self.kinds.insert(G::KIND.into(), KindEntry { make, activations: Mutex::new(HashMap::new()) });
         self
     }

@@ -55,7 +55,8 @@ impl Table {
                 seeds.iter().enumerate().map(|(i, s)| (xxh3_64_with_seed(&p.to_le_bytes(), *s), *s, i)),
             );
             ranked.sort_unstable_by(|a, b| b.cmp(a));
-            let &(_, _, best) = ranked.iter().find(|(_, _, i)| load[*i] < cap).expect("n * cap >= partitions");
+            let &(_, _, best) =
+                ranked.iter().find(|(_, _, i)| load[*i] < cap).expect("n * cap >= partitions");
             load[best] += 1;
             owners[p as usize] = best as u16;
         }

@@ -123,7 +123,12 @@ pub trait ClusterProvider: Send + Sync + 'static {
     /// Leaves `cluster` gracefully: deletes `id`'s record so that watchers see a leave (not an
     /// expiry) where the store can tell them apart, and ends `lease`. By default, just ends the
     /// lease.
-    fn leave<'a>(&'a self, cluster: &'a str, id: &'a str, lease: i64) -> BoxFuture<'a, Result<(), ProviderError>> {
+    fn leave<'a>(
+        &'a self,
+        cluster: &'a str,
+        id: &'a str,
+        lease: i64,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
         let _ = (cluster, id);
         self.revoke(lease)
     }

@@ -11,9 +11,8 @@ use corelane::{AskError, DeadLetterReason};
 use corelane_proto::frame::Head;
 use corelane_proto::v1::{Envelope, GrainId, Kind};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 /// Why this member does not serve a grain message now.
 #[derive(Debug, Clone)]
@@ -23,10 +22,6 @@ pub(crate) struct Refusal {
     /// This member's epoch.
     pub(crate) epoch: u64,
 }
-
-/// Tells refused as not ready, held here until the partition is (bounded across the member).
-static HELD: AtomicUsize = AtomicUsize::new(0);
-const MAX_HELD: usize = 10_000;
 
 impl ClusterInner {
     /// The activation of grain `identity` of `kind`, made now if there is none, for a message
@@ -55,7 +50,10 @@ impl ClusterInner {
         if sender_epoch > topo.epoch {
             return Err(self.refuse(
                 ErrorCode::Fenced,
-                format!("this member's topology (epoch {}) is older than the sender's ({sender_epoch})", topo.epoch),
+                format!(
+                    "this member's topology (epoch {}) is older than the sender's ({sender_epoch})",
+                    topo.epoch
+                ),
             ));
         }
         let p = partition_of(kind, identity);
@@ -100,7 +98,8 @@ impl ClusterInner {
     }
 }
 
-/// A grain envelope from `peer`.
+/// A grain envelope from `peer`: served now, or held while its partition is being handed
+/// over, or refused.
 pub(crate) fn envelope(node: &Arc<Inner>, peer: SocketAddr, mut env: Envelope) {
     let grain = env.grain.take().unwrap_or_default();
     let Some(c) = node.cluster() else {
@@ -108,40 +107,56 @@ pub(crate) fn envelope(node: &Arc<Inner>, peer: SocketAddr, mut env: Envelope) {
         let detail = "this node is not a cluster member".to_string();
         return fail(node, peer, env.correlation_id, ErrorCode::NotOwner, detail);
     };
+    let (kind, identity, epoch) = (grain.kind.clone(), grain.identity.clone(), env.epoch);
     match env.kind() {
-        Kind::Tell => match c.target(&grain.kind, &grain.identity, env.epoch) {
-            Ok(t) => {
-                if let Err(r) = t.tell(&env.manifest, env.payload, None) {
-                    node.dead_letter(refusal(&r).0, "grain tell");
+        Kind::Tell => c.serve_or_hold(
+            &kind,
+            &identity,
+            epoch,
+            Box::new(move |c, r| match r {
+                Ok(t) => {
+                    if let Err(r) = t.tell(&env.manifest, env.payload, None) {
+                        c.node.inner.dead_letter(refusal(&r).0, "grain tell");
+                    }
                 }
-            }
-            Err(r) => tell_refused(&c, grain, env, r),
-        },
-        Kind::Ask => match c.target(&grain.kind, &grain.identity, env.epoch) {
-            Ok(t) => match t.ask(&env.manifest, env.payload, c.node.runtime()) {
-                Ok(answer) => answer_when_ready(&c, peer, env.correlation_id, answer),
-                Err(r) => {
-                    let (reason, code, detail) = refusal(&r);
-                    node.dead_letter(reason, "grain ask");
-                    fail(node, peer, env.correlation_id, code, detail);
+                Err(r) => tell_refused(c, grain, env, r),
+            }),
+        ),
+        Kind::Ask => c.serve_or_hold(
+            &kind,
+            &identity,
+            epoch,
+            Box::new(move |c, r| {
+                let corr = env.correlation_id;
+                let node = &c.node.inner;
+                match r {
+                    Ok(t) => match t.ask(&env.manifest, env.payload, c.node.runtime()) {
+                        Ok(answer) => answer_when_ready(c, peer, corr, answer),
+                        Err(r) => {
+                            let (reason, code, detail) = refusal(&r);
+                            node.dead_letter(reason, "grain ask");
+                            fail(node, peer, corr, code, detail);
+                        }
+                    },
+                    Err(r) => {
+                        let _ = node.send(peer, Envelope::error_at(corr, r.code, r.detail, r.epoch));
+                    }
                 }
-            },
-            Err(r) => {
-                let e = Envelope::error_at(env.correlation_id, r.code, r.detail, r.epoch);
-                let _ = node.send(peer, e);
-            }
-        },
+            }),
+        ),
         _ => node.dead_letter(DeadLetterReason::Malformed, "grain message of another kind than tell or ask"),
     }
 }
 
-/// Waits (on the net thread) for the grain's answer and sends it back. An ask dropped
-/// unanswered because this member stopped serving meanwhile is refused as `Fenced` (it was
-/// not handled, the sender may retry); otherwise as `Failed`.
+/// Waits for the grain's answer and sends it back (on the net thread's runtime when called
+/// there, else on the cluster's). An ask dropped unanswered because this member stopped
+/// serving meanwhile is refused as `Fenced` (it was not handled, the sender may retry);
+/// otherwise as `Failed`.
 fn answer_when_ready(c: &Arc<ClusterInner>, peer: SocketAddr, corr: u64, answer: crate::protocol::Answer) {
     let weak = Arc::downgrade(c);
     let limit = c.node.inner.serve_timeout;
-    tokio::spawn(async move {
+    let rt = tokio::runtime::Handle::try_current().unwrap_or_else(|_| c.rt.clone());
+    rt.spawn(async move {
         let outcome = tokio::time::timeout(limit, answer).await;
         let Some(c) = weak.upgrade() else { return };
         let node = &c.node.inner;
@@ -159,9 +174,11 @@ fn answer_when_ready(c: &Arc<ClusterInner>, peer: SocketAddr, corr: u64, answer:
                 "this member stopped serving before the grain answered",
                 c.current().epoch,
             ),
-            Ok(Err(AskError::NoReply)) => {
-                Envelope::error(corr, ErrorCode::Failed, "the grain stopped or dropped the request unanswered")
-            }
+            Ok(Err(AskError::NoReply)) => Envelope::error(
+                corr,
+                ErrorCode::Failed,
+                "the grain stopped or dropped the request unanswered",
+            ),
             Ok(Err(e)) => Envelope::error(corr, ErrorCode::Failed, e.to_string()),
             Err(_) => Envelope::error(corr, ErrorCode::Failed, "no answer within the node's serve timeout"),
         };
@@ -170,66 +187,29 @@ fn answer_when_ready(c: &Arc<ClusterInner>, peer: SocketAddr, corr: u64, answer:
 }
 
 /// A tell this member does not serve: passed to the owner when the sender's topology was
-/// older than this member's, held until the partition is ready when it is being handed over,
-/// otherwise a dead letter.
+/// older than this member's, otherwise a dead letter (tells are at most once).
 fn tell_refused(c: &Arc<ClusterInner>, grain: GrainId, env: Envelope, r: Refusal) {
     let node = &c.node.inner;
-    match r.code {
-        ErrorCode::NotOwner if env.epoch < r.epoch => {
-            let topo = c.current();
-            let p = partition_of(&grain.kind, &grain.identity);
-            match topo.owner(&grain.kind, p) {
-                Some(owner) if Some(owner) != topo.me.map(|i| &topo.members[i]) => {
-                    let head = Head {
-                        kind: Kind::Tell,
-                        manifest: &env.manifest,
-                        epoch: topo.epoch,
-                        grain: Some((&grain.kind, &grain.identity)),
-                        incarnation: owner.incarnation,
-                        ..Head::default()
-                    };
-                    let payload = env.payload;
-                    if node.send_parts(owner.addr, &head, payload.len(), |b| b.extend_from_slice(&payload)).is_err() {
-                        node.dead_letter(DeadLetterReason::Unreachable, "grain tell");
-                    }
-                }
-                _ => node.dead_letter(DeadLetterReason::UnknownTarget, "grain tell"),
+    if r.code == ErrorCode::NotOwner && env.epoch < r.epoch {
+        let topo = c.current();
+        let p = partition_of(&grain.kind, &grain.identity);
+        if let Some(owner) =
+            topo.owner(&grain.kind, p).filter(|o| topo.me.is_none_or(|i| topo.members[i].id != o.id))
+        {
+            let head = Head {
+                kind: Kind::Tell,
+                manifest: &env.manifest,
+                epoch: topo.epoch,
+                grain: Some((&grain.kind, &grain.identity)),
+                incarnation: owner.incarnation,
+                ..Head::default()
+            };
+            let payload = env.payload;
+            if node.send_parts(owner.addr, &head, payload.len(), |b| b.extend_from_slice(&payload)).is_err() {
+                node.dead_letter(DeadLetterReason::Unreachable, "grain tell");
             }
+            return;
         }
-        ErrorCode::NotReady => hold(c, grain, env.manifest, env.payload),
-        _ => node.dead_letter(DeadLetterReason::UnknownTarget, "grain tell"),
     }
-}
-
-/// Delivers a tell once its partition is ready here (tried every few milliseconds for up to
-/// twice the TTL; at most `MAX_HELD` held at once), else it is a dead letter.
-pub(crate) fn hold(c: &Arc<ClusterInner>, grain: GrainId, manifest: String, payload: bytes::Bytes) {
-    if HELD.fetch_add(1, Ordering::Relaxed) >= MAX_HELD {
-        HELD.fetch_sub(1, Ordering::Relaxed);
-        return c.node.inner.dead_letter(DeadLetterReason::MailboxFull, "grain tell held for a handover");
-    }
-    let weak = Arc::downgrade(c);
-    let until = Instant::now() + 2 * c.cfg.ttl;
-    c.rt.spawn(async move {
-        let mut wait = Duration::from_millis(1);
-        loop {
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(Duration::from_millis(20));
-            let Some(c) = weak.upgrade() else { break };
-            match c.target(&grain.kind, &grain.identity, 0) {
-                Ok(t) => {
-                    if let Err(r) = t.tell(&manifest, payload, None) {
-                        c.node.inner.dead_letter(refusal(&r).0, "grain tell");
-                    }
-                    break;
-                }
-                Err(r) if r.code == ErrorCode::NotReady && Instant::now() < until => continue,
-                Err(_) => {
-                    c.node.inner.dead_letter(DeadLetterReason::UnknownTarget, "grain tell");
-                    break;
-                }
-            }
-        }
-        HELD.fetch_sub(1, Ordering::Relaxed);
-    });
+    node.dead_letter(DeadLetterReason::UnknownTarget, "grain tell");
 }

@@ -69,7 +69,9 @@ impl Topology {
 
     /// The partitions of `kind` this member owns here but did not own in `before`.
     pub(crate) fn gained(&self, before: &Topology, kind: &str) -> Vec<u16> {
-        (0..super::partitions::PARTITIONS as u16).filter(|p| self.owns(kind, *p) && !before.owns(kind, *p)).collect()
+        (0..super::partitions::PARTITIONS as u16)
+            .filter(|p| self.owns(kind, *p) && !before.owns(kind, *p))
+            .collect()
     }
 }
 
@@ -107,8 +109,11 @@ mod tests {
     #[test]
     fn a_newcomer_gains_about_its_share_and_the_others_only_lose() {
         let before = Topology::new(1, vec![member("a", 1, &["k"]), member("b", 2, &["k"])], "c");
-        let after =
-            Topology::new(2, vec![member("a", 1, &["k"]), member("b", 2, &["k"]), member("c", 3, &["k"])], "c");
+        let after = Topology::new(
+            2,
+            vec![member("a", 1, &["k"]), member("b", 2, &["k"]), member("c", 3, &["k"])],
+            "c",
+        );
         let gained = after.gained(&before, "k");
         assert!((85..=95).contains(&gained.len()), "{}", gained.len());
     }

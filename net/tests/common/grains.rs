@@ -48,12 +48,15 @@ pub enum CounterMsg {
     Get(Reply<Count>),
 }
 
-/// Counts what it is told; activations and deactivations are counted per member.
+/// Counts what it is told; activations and deactivations are counted per member (and written
+/// to a ledger when there is one).
 pub struct Counter {
     identity: String,
     member: String,
     value: u64,
     stats: Arc<Activity>,
+    /// This activation's number on this member.
+    seq: u64,
 }
 
 /// Activations started and ended on one member.
@@ -61,6 +64,7 @@ pub struct Counter {
 pub struct Activity {
     pub activated: AtomicU64,
     pub deactivated: AtomicU64,
+    pub ledger: Option<Ledger>,
 }
 
 impl Activity {
@@ -69,16 +73,46 @@ impl Activity {
     }
 }
 
+/// One line per activation, handled message and deactivation, appended (each line one write,
+/// so a process killed at any moment leaves whole lines):
+/// `<unix nanos> <member> <pid> <activate|handle|deactivate> <identity> <activation> <epoch>`.
+#[derive(Debug)]
+pub struct Ledger {
+    file: std::sync::Mutex<std::fs::File>,
+    member: String,
+}
+
+impl Ledger {
+    pub fn open(path: &str, member: &str) -> std::io::Result<Ledger> {
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(Ledger { file: std::sync::Mutex::new(file), member: member.to_string() })
+    }
+
+    fn record(&self, what: &str, identity: &str, activation: u64, epoch: u64) {
+        use std::io::Write;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let line =
+            format!("{now} {} {} {what} {identity} {activation} {epoch}\n", self.member, std::process::id());
+        let _ = self.file.lock().unwrap().write_all(line.as_bytes());
+    }
+}
+
 impl Grain for Counter {
     const KIND: &'static str = "counter";
     type Msg = CounterMsg;
 
-    fn activated(&mut self, _: &mut GrainCtx<'_, Self>) -> Result<(), ActorError> {
-        self.stats.activated.fetch_add(1, Ordering::SeqCst);
+    fn activated(&mut self, ctx: &mut GrainCtx<'_, Self>) -> Result<(), ActorError> {
+        self.seq = self.stats.activated.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Some(l) = &self.stats.ledger {
+            l.record("activate", ctx.identity(), self.seq, ctx.epoch());
+        }
         Ok(())
     }
 
     fn receive(&mut self, ctx: &mut GrainCtx<'_, Self>, msg: CounterMsg) -> Result<(), ActorError> {
+        if let Some(l) = &self.stats.ledger {
+            l.record("handle", ctx.identity(), self.seq, ctx.epoch());
+        }
         match msg {
             CounterMsg::Add(n) => self.value += n,
             CounterMsg::Get(r) => r.send(Count {
@@ -91,8 +125,11 @@ impl Grain for Counter {
         Ok(())
     }
 
-    fn deactivated(&mut self, _: &mut GrainCtx<'_, Self>) {
+    fn deactivated(&mut self, ctx: &mut GrainCtx<'_, Self>) {
         self.stats.deactivated.fetch_add(1, Ordering::SeqCst);
+        if let Some(l) = &self.stats.ledger {
+            l.record("deactivate", ctx.identity(), self.seq, ctx.epoch());
+        }
     }
 }
 
@@ -101,7 +138,16 @@ pub fn counter_protocol() -> Protocol<CounterMsg> {
 }
 
 /// The factory of counters on member `member`, counting into `stats`.
-pub fn counters(member: &str, stats: Arc<Activity>) -> impl Fn(&str) -> Counter + Send + Sync + Clone + 'static {
+pub fn counters(
+    member: &str,
+    stats: Arc<Activity>,
+) -> impl Fn(&str) -> Counter + Send + Sync + Clone + 'static {
     let member = member.to_string();
-    move |identity: &str| Counter { identity: identity.to_string(), member: member.clone(), value: 0, stats: stats.clone() }
+    move |identity: &str| Counter {
+        identity: identity.to_string(),
+        member: member.clone(),
+        value: 0,
+        stats: stats.clone(),
+        seq: 0,
+    }
 }

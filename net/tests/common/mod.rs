@@ -3,6 +3,8 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod grains;
+pub mod ledger;
+pub mod processes;
 pub mod raw;
 
 use corelane::{Actor, ActorError, Ctx, Reply, Runtime, Shards};

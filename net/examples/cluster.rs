@@ -1,0 +1,94 @@
+//! A cluster on etcd: member processes hosting `counter` grains, and a client process that
+//! uses them. Run by `scripts/cluster-demo.sh` (three members and a client), and by the
+//! cluster tests as real processes to kill and freeze.
+//!
+//! ```text
+//! cluster node   <etcd> <cluster> <member-id> <ttl-ms> [ledger-file]
+//! cluster client <etcd> <cluster> <grains> [members to wait for]
+//! ```
+//!
+//! A node prints `ready <addr> <epoch>` once it has joined, then answers commands on stdin:
+//! `members` (prints `members <id,id,...> <epoch>`), `stats` (prints `stats serving=<bool>
+//! fenced=<n> activations=<n> epoch=<n>`), `leave` (leaves gracefully, prints `left`, exits).
+//! The client joins as a member that hosts no grains, tells and asks each grain, prints where
+//! each answered from, and leaves.
+
+#[path = "../tests/common/grains.rs"]
+mod grains;
+
+use corelane::{Runtime, Shards};
+use corelane_net::cluster::{Cluster, EtcdProvider};
+use corelane_net::{Node, RemoteConfig};
+use grains::{counter_protocol, counters, Activity, Add, Count, Counter, Get, Ledger};
+use std::io::BufRead;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize| args.get(i).cloned().ok_or("missing argument: see the example's doc comment");
+    let rt = Runtime::builder().shards(Shards::Count(1)).build()?;
+    let node = Node::start(&rt, RemoteConfig::dev())?;
+    match arg(0)?.as_str() {
+        "node" => {
+            let (etcd, name, id) = (arg(1)?, arg(2)?, arg(3)?);
+            let ttl = Duration::from_millis(arg(4)?.parse()?);
+            let ledger = match args.get(5) {
+                Some(path) => Some(Ledger::open(path, &id)?),
+                None => None,
+            };
+            let stats = Arc::new(Activity { ledger, ..Default::default() });
+            let cluster = Cluster::builder(name)
+                .ttl(ttl)
+                .member_id(&id)
+                .grain::<Counter, _>(counter_protocol(), counters(&id, stats))
+                .join(&node, EtcdProvider::new([etcd]))?;
+            println!("ready {} {}", node.addr(), cluster.epoch());
+            for line in std::io::stdin().lock().lines() {
+                match line?.trim() {
+                    "members" => {
+                        let ids: Vec<String> = cluster.members().into_iter().map(|m| m.id).collect();
+                        println!("members {} {}", ids.join(","), cluster.epoch());
+                    }
+                    "stats" => {
+                        let s = cluster.stats();
+                        println!(
+                            "stats serving={} fenced={} activations={} epoch={}",
+                            s.serving, s.fenced, s.activations, s.epoch
+                        );
+                    }
+                    "leave" => {
+                        cluster.leave(Duration::from_secs(10));
+                        println!("left");
+                        return Ok(());
+                    }
+                    _ => {}
+                }
+            }
+        }
+        "client" => {
+            let (etcd, name) = (arg(1)?, arg(2)?);
+            let grains: usize = arg(3)?.parse()?;
+            let cluster = Cluster::builder(name)
+                .ttl(Duration::from_secs(2))
+                .member_id(format!("client-{}", std::process::id()))
+                .join(&node, EtcdProvider::new([etcd]))?;
+            let others: usize = args.get(4).map_or(Ok(0), |n| n.parse())?;
+            cluster.wait_for(Duration::from_secs(30), |v| v.member_ids().len() > others);
+            let ids: Vec<String> = cluster.members().into_iter().map(|m| m.id).collect();
+            println!("members {} epoch {}", ids.join(","), cluster.epoch());
+            for i in 0..grains {
+                let g = cluster.grain::<Counter>(format!("account-{i}"));
+                g.tell(&Add { amount: i as u64 })?;
+                let c: Count = g.ask(&Get {}).timeout(Duration::from_secs(5)).wait()?;
+                println!(
+                    "{} answered from {} (value {}, activated at epoch {})",
+                    c.identity, c.member, c.value, c.epoch
+                );
+            }
+            cluster.leave(Duration::from_secs(5));
+        }
+        other => return Err(format!("unknown mode {other:?}: node or client").into()),
+    }
+    Ok(())
+}

@@ -1,0 +1,109 @@
+//! Grain messages held while their partition is not ready here (being handed over, or the
+//! cluster below its minimum of members): one queue per partition, delivered in arrival order
+//! once it is ready, so a sender's tells and asks keep their order across a handover.
+//!
+//! Once a partition has a queue, everything for it joins the queue until the queue is empty
+//! again (a message that could be served at once must not pass one held before it). Bounded:
+//! at most `MAX_HELD` messages across the member, each for at most twice the TTL; past either,
+//! a message is refused as not ready (an ask is answered so; a tell is a dead letter).
+
+use super::serve::Refusal;
+use super::ClusterInner;
+use crate::error::ErrorCode;
+use crate::target::Target;
+use parking_lot::Mutex;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What to do with a held message once its partition is ready (or it expired).
+pub(crate) type Deliver = Box<dyn FnOnce(&Arc<ClusterInner>, Result<Arc<dyn Target>, Refusal>) + Send>;
+
+/// At most this many messages held on one member.
+pub(crate) const MAX_HELD: usize = 10_000;
+
+struct Item {
+    identity: Arc<str>,
+    until: Instant,
+    deliver: Deliver,
+}
+
+/// A grain kind and one of its partitions.
+type PartitionKey = (Arc<str>, u16);
+
+#[derive(Default)]
+pub(crate) struct Held {
+    queues: Mutex<HashMap<PartitionKey, VecDeque<Item>>>,
+    /// Messages held (0: the fast path skips the lock).
+    count: AtomicUsize,
+}
+
+impl ClusterInner {
+    /// Serves a grain message now, or holds it behind earlier ones of its partition, or holds
+    /// it because its partition is not ready: `deliver` gets the activation (or the refusal).
+    pub(crate) fn serve_or_hold(
+        self: &Arc<Self>,
+        kind: &str,
+        identity: &str,
+        sender_epoch: u64,
+        deliver: Deliver,
+    ) {
+        if self.held.count.load(Ordering::Acquire) == 0 {
+            match self.target(kind, identity, sender_epoch) {
+                Err(r) if r.code == ErrorCode::NotReady => {}
+                r => return deliver(self, r),
+            }
+        }
+        let p = super::partitions::partition_of(kind, identity);
+        let mut queues = self.held.queues.lock();
+        let key = (Arc::<str>::from(kind), p);
+        if queues.get(&key).is_none_or(|q| q.is_empty()) {
+            match self.target(kind, identity, sender_epoch) {
+                Err(r) if r.code == ErrorCode::NotReady => {}
+                r => {
+                    drop(queues);
+                    return deliver(self, r);
+                }
+            }
+        }
+        if self.held.count.load(Ordering::Acquire) >= MAX_HELD {
+            drop(queues);
+            let detail = format!("{MAX_HELD} messages are already held for partitions being handed over");
+            return deliver(
+                self,
+                Err(Refusal { code: ErrorCode::NotReady, detail, epoch: self.current().epoch }),
+            );
+        }
+        let until = Instant::now() + 2 * self.cfg.ttl;
+        queues.entry(key).or_default().push_back(Item { identity: identity.into(), until, deliver });
+        self.held.count.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Delivers, in order, what is held for partitions that are ready now; refuses what waited
+    /// too long. Called when a handover completes and periodically.
+    pub(crate) fn release_held(self: &Arc<Self>) {
+        if self.held.count.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let mut queues = self.held.queues.lock();
+        let now = Instant::now();
+        queues.retain(|(kind, _), q| {
+            while let Some(front) = q.front() {
+                let r = self.target(kind, &front.identity, 0);
+                if matches!(&r, Err(r) if r.code == ErrorCode::NotReady) && front.until > now {
+                    return true;
+                }
+                let item = q.pop_front().expect("front exists");
+                self.held.count.fetch_sub(1, Ordering::AcqRel);
+                (item.deliver)(self, r);
+            }
+            false
+        });
+    }
+
+    /// Messages held now.
+    pub(crate) fn held(&self) -> usize {
+        self.held.count.load(Ordering::Acquire)
+    }
+}

@@ -1,0 +1,255 @@
+//! The cluster against a real etcd (started by `scripts/etcd.sh run`) with members in real
+//! processes (the `cluster` example), frozen with SIGSTOP and killed with SIGKILL. This test
+//! process joins as one more member that hosts no grains (a client), and every grain
+//! activation and handled message is written to a ledger per member, checked for overlaps.
+//! The tests run one at a time (each starts its own etcd and three processes).
+
+mod common;
+
+use common::grains::{Add, Count, Counter, Get};
+use common::ledger;
+use common::processes::{Etcd, MemberProcess};
+use corelane::Runtime;
+use corelane_net::cluster::{Cluster, EtcdProvider};
+use corelane_net::{ErrorCode, Node, RemoteAskError};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const TTL_MS: u64 = 2000;
+const WAIT: Duration = Duration::from_secs(30);
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+struct Setup {
+    members: Vec<MemberProcess>,
+    client: Cluster,
+    ledgers: Vec<PathBuf>,
+    _node: Node,
+    _rt: Runtime,
+    // Last: etcd stops after the members.
+    etcd: Etcd,
+}
+
+fn setup(name: &str) -> Setup {
+    let etcd = Etcd::start();
+    let dir = std::env::temp_dir().join(format!("corelane-ledger-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let ids = ["a", "b", "c"];
+    let ledgers: Vec<PathBuf> = ids.iter().map(|id| dir.join(format!("{id}.ledger"))).collect();
+    let members: Vec<MemberProcess> = ids
+        .iter()
+        .zip(&ledgers)
+        .map(|(id, l)| MemberProcess::start(&etcd, name, id, TTL_MS, Some(l)))
+        .collect();
+    let rt = common::runtime();
+    let node = common::node(&rt);
+    let client = Cluster::builder(name)
+        .ttl(Duration::from_millis(TTL_MS))
+        .member_id("client")
+        .join(&node, EtcdProvider::new([etcd.endpoint()]))
+        .expect("the client joins");
+    assert!(client.wait_for(WAIT, |v| v.member_ids() == ["a", "b", "c", "client"]), "all four registered");
+    Setup { members, client, ledgers, _node: node, _rt: rt, etcd }
+}
+
+impl Setup {
+    fn ledger(&self) -> std::collections::HashMap<String, Vec<ledger::Interval>> {
+        let paths: Vec<&std::path::Path> = self.ledgers.iter().map(|p| p.as_path()).collect();
+        ledger::read(&paths)
+    }
+
+    fn assert_no_overlap(&self) {
+        let bad = ledger::overlaps(&self.ledger());
+        assert!(bad.is_empty(), "overlapping activations: {bad:#?}");
+    }
+
+    fn owner(&self, id: &str) -> String {
+        self.client.owner_of("counter", id).expect("an owner").id
+    }
+}
+
+fn ask(c: &Cluster, id: &str) -> Result<Count, RemoteAskError> {
+    c.grain::<Counter>(id).ask::<Get, Count>(&Get {}).timeout(Duration::from_secs(5)).wait()
+}
+
+fn now_nanos() -> u128 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos()
+}
+
+#[test]
+fn joins_and_leaves_are_seen_by_every_member() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut s = setup("joins");
+    let deadline = Instant::now() + WAIT;
+    for m in &mut s.members {
+        while m.members() != ["a", "b", "c", "client"] {
+            assert!(Instant::now() < deadline, "{} sees everyone", m.id);
+        }
+    }
+    assert!(s.members[2].leave());
+    assert!(s.client.wait_for(WAIT, |v| v.member_ids() == ["a", "b", "client"]));
+    for m in &mut s.members[..2] {
+        while m.members() != ["a", "b", "client"] {
+            assert!(Instant::now() < deadline, "{} sees c leave", m.id);
+        }
+    }
+}
+
+#[test]
+fn grains_activate_once_and_answer_from_their_owner() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let s = setup("once");
+    for i in 0..50 {
+        let id = format!("g{i}");
+        s.client.grain::<Counter>(&id).tell(&Add { amount: 2 }).unwrap();
+        let c = ask(&s.client, &id).unwrap();
+        assert_eq!(c.member, s.owner(&id));
+        assert_eq!(c.value, 2);
+        assert_eq!(ask(&s.client, &id).unwrap().value, 2);
+    }
+    let ledger = s.ledger();
+    assert_eq!(ledger.len(), 50);
+    for (id, acts) in &ledger {
+        assert_eq!(acts.len(), 1, "{id} activated once: {acts:?}");
+        assert_eq!(acts[0].handled, 3, "{id}: one tell and two asks");
+    }
+    let before = s.client.stats();
+    for i in 0..500 {
+        ask(&s.client, &format!("g{}", i % 50)).unwrap();
+    }
+    let after = s.client.stats();
+    assert_eq!(
+        after.store_requests - before.store_requests,
+        after.renewals - before.renewals,
+        "500 asks made no etcd request (only lease renewals happened meanwhile)"
+    );
+}
+
+/// Activates `n` grains; those owned by member `victim`.
+fn activate_on(s: &Setup, n: usize, victim: &str) -> Vec<String> {
+    let ids: Vec<String> = (0..n).map(|i| format!("k{i}")).collect();
+    for id in &ids {
+        assert_eq!(ask(&s.client, id).unwrap().member, s.owner(id));
+    }
+    ids.into_iter().filter(|id| s.owner(id) == victim).collect()
+}
+
+/// Asks each grain until it answers from a member other than `gone`; the time it took.
+fn answered_elsewhere(s: &Setup, ids: &[String], gone: &str) -> Duration {
+    let t = Instant::now();
+    for id in ids {
+        loop {
+            assert!(t.elapsed() < WAIT, "{id} answers again");
+            match ask(&s.client, id) {
+                Ok(c) if c.member != gone => break,
+                _ => {}
+            }
+        }
+    }
+    t.elapsed()
+}
+
+#[test]
+fn after_a_sigkill_the_dead_members_grains_answer_from_the_survivors() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut s = setup("kill");
+    let moved = activate_on(&s, 60, "b");
+    assert!(!moved.is_empty());
+    s.members[1].kill();
+    let took = answered_elsewhere(&s, &moved, "b");
+    assert!(took < Duration::from_millis(TTL_MS) * 3, "failover took {took:?}");
+    assert!(s.client.wait_for(WAIT, |v| !v.has("b")));
+    s.assert_no_overlap();
+}
+
+#[test]
+fn a_member_frozen_past_its_lease_fences_itself_and_after_thawing_serves_no_grain_that_moved() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut s = setup("freeze");
+    let moved = activate_on(&s, 60, "c");
+    assert!(!moved.is_empty());
+    let frozen_at = now_nanos();
+    s.members[2].freeze();
+    answered_elsewhere(&s, &moved, "c");
+    assert!(s.client.wait_for(WAIT, |v| !v.has("c")), "its record expired");
+    s.members[2].thaw();
+    // It rejoins; its old activations handled nothing after the freeze.
+    assert!(s.client.wait_for(WAIT, |v| v.has("c")), "it joined again");
+    assert!(s.members[2].stat("fenced").parse::<u64>().unwrap() >= 1, "it fenced itself");
+    for id in &moved {
+        // Moved back (the same member set gives the same table): a new activation there,
+        // only after the interim owner released it.
+        assert_eq!(ask(&s.client, id).unwrap().member, "c");
+    }
+    let ledger = s.ledger();
+    for (id, acts) in &ledger {
+        for a in acts.iter().filter(|a| a.member == "c" && a.start < frozen_at) {
+            assert!(
+                a.end < frozen_at,
+                "{id}: an activation from before the freeze handled a message after it"
+            );
+        }
+    }
+    s.assert_no_overlap();
+}
+
+#[test]
+fn etcd_frozen_for_less_than_the_lease_fences_nothing_and_fails_nothing() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut s = setup("short-outage");
+    let ids: Vec<String> = (0..20).map(|i| format!("s{i}")).collect();
+    for id in &ids {
+        ask(&s.client, id).unwrap();
+    }
+    let epoch = s.client.epoch();
+    s.etcd.freeze();
+    let t = Instant::now();
+    let mut n = 0;
+    while t.elapsed() < Duration::from_millis(700) {
+        ask(&s.client, &ids[n % ids.len()]).expect("asks go on while etcd is frozen");
+        n += 1;
+    }
+    s.etcd.thaw();
+    for m in &mut s.members {
+        assert_eq!(m.stat("fenced"), "0", "{} did not fence", m.id);
+    }
+    assert_eq!(s.client.stats().fenced, 0);
+    for id in &ids {
+        ask(&s.client, id).unwrap();
+    }
+    assert_eq!(s.client.epoch(), epoch, "the member set did not change");
+    s.assert_no_overlap();
+}
+
+#[test]
+fn with_etcd_gone_grain_asks_fail_fast_and_recover_when_it_is_back() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut s = setup("gone");
+    ask(&s.client, "x").unwrap();
+    s.etcd.kill();
+    let t = Instant::now();
+    while s.client.is_serving() {
+        assert!(t.elapsed() < WAIT, "the client fences itself");
+        std::thread::park_timeout(Duration::from_millis(5));
+    }
+    let t = Instant::now();
+    match ask(&s.client, "x") {
+        Err(RemoteAskError::Refused { code: ErrorCode::Fenced, detail }) => {
+            assert!(detail.contains("membership store"), "a clear error: {detail}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(t.elapsed() < Duration::from_millis(500), "it fails fast ({:?})", t.elapsed());
+    s.etcd.restart();
+    let t = Instant::now();
+    loop {
+        assert!(t.elapsed() < WAIT, "asks recover after etcd is back");
+        if let Ok(c) = ask(&s.client, "x") {
+            assert_eq!(c.member, s.owner("x"));
+            break;
+        }
+    }
+    assert!(s.client.wait_for(WAIT, |v| v.member_ids() == ["a", "b", "c", "client"]));
+    s.assert_no_overlap();
+}

@@ -1,0 +1,235 @@
+//! Real processes for the cluster tests: a throwaway etcd (through `scripts/etcd.sh run`) and
+//! member processes of the `cluster` example, each of which can be frozen (SIGSTOP), thawed
+//! (SIGCONT) and killed (SIGKILL).
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+/// The workspace root.
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// A free loopback port (bound, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn signal(child: &Child, sig: i32) {
+    // SAFETY: kill(2) on the pid of a child this process started and has not reaped.
+    unsafe {
+        libc::kill(child.id() as i32, sig);
+    }
+}
+
+/// An etcd server on loopback, its data in a temp dir; stopped and deleted on drop.
+pub struct Etcd {
+    child: Option<Child>,
+    dir: PathBuf,
+    pub port: u16,
+    peer: u16,
+}
+
+impl Etcd {
+    pub fn start() -> Etcd {
+        let dir = std::env::temp_dir().join(format!("corelane-etcd-{}-{}", std::process::id(), free_port()));
+        let mut e = Etcd { child: None, dir, port: free_port(), peer: free_port() };
+        e.launch();
+        e
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn launch(&mut self) {
+        let child = Command::new("bash")
+            .arg(root().join("scripts/etcd.sh"))
+            .args(["run", self.dir.to_str().unwrap(), &self.port.to_string(), &self.peer.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("scripts/etcd.sh run");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.healthy() {
+            assert!(Instant::now() < deadline, "etcd did not become healthy on port {}", self.port);
+            std::thread::park_timeout(Duration::from_millis(20));
+        }
+    }
+
+    fn healthy(&self) -> bool {
+        use std::io::Read;
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else { return false };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+        if s.write_all(b"GET /health HTTP/1.0\r\n\r\n").is_err() {
+            return false;
+        }
+        let mut body = String::new();
+        let _ = s.read_to_string(&mut body);
+        body.contains("\"health\":\"true\"")
+    }
+
+    pub fn freeze(&self) {
+        signal(self.child.as_ref().unwrap(), libc::SIGSTOP);
+    }
+
+    pub fn thaw(&self) {
+        signal(self.child.as_ref().unwrap(), libc::SIGCONT);
+    }
+
+    /// Kills it (its data stays).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again on the same ports and data.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.launch();
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        if let Some(c) = &self.child {
+            signal(c, libc::SIGCONT);
+        }
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The `cluster` example binary, brought up to date once per test process (a test run of one
+/// test target does not build the examples; an old binary would test old code).
+pub fn cluster_example() -> PathBuf {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().unwrap().parent().unwrap().join("examples").join("cluster");
+    BUILT.call_once(|| {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", "corelane-net", "--features", "etcd", "--example", "cluster"])
+            .status()
+            .unwrap();
+        assert!(status.success(), "building the example");
+    });
+    bin
+}
+
+/// A member process (`cluster node`): commands on its stdin, answers from its stdout.
+pub struct MemberProcess {
+    pub id: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    pub addr: String,
+}
+
+impl MemberProcess {
+    pub fn start(
+        etcd: &Etcd,
+        cluster: &str,
+        id: &str,
+        ttl_ms: u64,
+        ledger: Option<&std::path::Path>,
+    ) -> Self {
+        let mut cmd = Command::new(cluster_example());
+        cmd.args(["node", &etcd.endpoint(), cluster, id, &ttl_ms.to_string()]);
+        if let Some(l) = ledger {
+            cmd.arg(l);
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("member process");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for l in BufReader::new(stdout).lines() {
+                let Ok(l) = l else { break };
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        let mut m = MemberProcess { id: id.to_string(), child, stdin, lines, addr: String::new() };
+        let ready = m.line(Duration::from_secs(30)).expect("the member says it is ready");
+        m.addr = ready.split_whitespace().nth(1).expect("ready <addr>").to_string();
+        m
+    }
+
+    /// The next line it prints, if one comes within `d`.
+    pub fn line(&self, d: Duration) -> Option<String> {
+        match self.lines.recv_timeout(d) {
+            Ok(l) => Some(l),
+            Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => None,
+        }
+    }
+
+    /// Sends a command and returns the first line starting with `answer`.
+    pub fn ask(&mut self, command: &str, answer: &str) -> Option<String> {
+        let stdin = self.stdin.as_mut()?;
+        writeln!(stdin, "{command}").ok()?;
+        stdin.flush().ok()?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            let l = self.line(deadline.saturating_duration_since(Instant::now()))?;
+            if l.starts_with(answer) {
+                return Some(l);
+            }
+        }
+        None
+    }
+
+    /// `members` as it sees them.
+    pub fn members(&mut self) -> Vec<String> {
+        let l = self.ask("members", "members ").expect("members answer");
+        l.split_whitespace().nth(1).unwrap_or("").split(',').map(String::from).collect()
+    }
+
+    /// A `key=value` of its `stats` line.
+    pub fn stat(&mut self, key: &str) -> String {
+        let l = self.ask("stats", "stats ").expect("stats answer");
+        l.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(&format!("{key}=")).map(String::from))
+            .unwrap_or_default()
+    }
+
+    pub fn freeze(&self) {
+        signal(&self.child, libc::SIGSTOP);
+    }
+
+    pub fn thaw(&self) {
+        signal(&self.child, libc::SIGCONT);
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Leaves gracefully and waits for the process to end.
+    pub fn leave(&mut self) -> bool {
+        let ok = self.ask("leave", "left").is_some();
+        let _ = self.child.wait();
+        ok
+    }
+}
+
+impl Drop for MemberProcess {
+    fn drop(&mut self) {
+        signal(&self.child, libc::SIGCONT);
+        self.kill();
+    }
+}
