@@ -73,7 +73,8 @@ pub(crate) struct Inner {
     /// Keys the hash that turns the counter into correlation ids.
     correlation_key: std::collections::hash_map::RandomState,
     /// The cluster this node is a member of, if any (grain messages and handovers go to it).
-    cluster: RwLock<Option<std::sync::Weak<crate::cluster::ClusterInner>>>,
+    /// Set once.
+    cluster: OnceLock<std::sync::Weak<crate::cluster::ClusterInner>>,
 }
 
 /// A snapshot of what other nodes make a node hold ([`Node::stats`]).
@@ -151,7 +152,7 @@ impl Node {
             pending: Mutex::new(HashMap::new()),
             next_correlation: AtomicU64::new(1),
             correlation_key: std::collections::hash_map::RandomState::new(),
-            cluster: RwLock::new(None),
+            cluster: OnceLock::new(),
         });
         let dispatch = Arc::new(crate::dispatch::Dispatch(Arc::downgrade(&inner)));
         let transport = Transport::start(&config, inner.incarnation, dispatch)?;
@@ -271,11 +272,13 @@ impl Node {
 impl Inner {
     /// The cluster this node is a member of.
     pub(crate) fn cluster(&self) -> Option<Arc<crate::cluster::ClusterInner>> {
-        self.cluster.read().as_ref().and_then(std::sync::Weak::upgrade)
+        self.cluster.get().and_then(std::sync::Weak::upgrade)
     }
 
-    pub(crate) fn set_cluster(&self, c: std::sync::Weak<crate::cluster::ClusterInner>) {
-        *self.cluster.write() = Some(c);
+    /// Makes this node a member of a cluster; false if it already is (of this or another:
+    /// a node is a member of one cluster in its life).
+    pub(crate) fn set_cluster(&self, c: std::sync::Weak<crate::cluster::ClusterInner>) -> bool {
+        self.cluster.set(c).is_ok()
     }
 
     /// Whether `start` has finished (the transport may hand over envelopes a moment before).

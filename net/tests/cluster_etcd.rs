@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::grains::{Add, Count, Counter, Get};
+use common::grains::{Add, Count, Counter, Get, Park};
 use common::ledger;
 use common::processes::{Etcd, MemberProcess};
 use corelane::Runtime;
@@ -31,6 +31,10 @@ struct Setup {
 }
 
 fn setup(name: &str) -> Setup {
+    setup_with(name, corelane_net::RemoteConfig::dev())
+}
+
+fn setup_with(name: &str, remote: corelane_net::RemoteConfig) -> Setup {
     let etcd = Etcd::start();
     let dir = std::env::temp_dir().join(format!("corelane-ledger-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -43,7 +47,7 @@ fn setup(name: &str) -> Setup {
         .map(|(id, l)| MemberProcess::start(&etcd, name, id, TTL_MS, Some(l)))
         .collect();
     let rt = common::runtime();
-    let node = common::node(&rt);
+    let node = common::node_with(&rt, remote);
     let client = Cluster::builder(name)
         .ttl(Duration::from_millis(TTL_MS))
         .member_id("client")
@@ -153,10 +157,25 @@ fn answered_elsewhere(s: &Setup, ids: &[String], gone: &str) -> Duration {
 #[test]
 fn after_a_sigkill_the_dead_members_grains_answer_from_the_survivors() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let mut s = setup("kill");
+    // The transport alone would notice the dead node after 30 s: what fails the ask in flight
+    // sooner is the member's record going.
+    let remote = corelane_net::RemoteConfig {
+        dead_after: Duration::from_secs(30),
+        ..corelane_net::RemoteConfig::dev()
+    };
+    let mut s = setup_with("kill", remote);
     let moved = activate_on(&s, 60, "b");
     assert!(!moved.is_empty());
+    let in_flight =
+        s.client.grain::<Counter>(&moved[0]).ask::<Park, Count>(&Park {}).timeout(Duration::from_secs(25));
+    let killed = Instant::now();
     s.members[1].kill();
+    assert_eq!(in_flight.wait().unwrap_err(), RemoteAskError::NodeDown);
+    assert!(
+        killed.elapsed() < Duration::from_secs(10),
+        "the ask in flight failed when b's record went ({:?})",
+        killed.elapsed()
+    );
     let took = answered_elsewhere(&s, &moved, "b");
     assert!(took < Duration::from_millis(TTL_MS) * 3, "failover took {took:?}");
     assert!(s.client.wait_for(WAIT, |v| !v.has("b")));

@@ -7,6 +7,7 @@
 
 mod ask;
 mod baseline;
+mod grain;
 mod pingpong;
 mod remote;
 mod report;
@@ -25,7 +26,7 @@ use std::path::PathBuf;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Every workload, in the order the default suite runs them.
-const WORKLOADS: [&str; 17] = [
+const WORKLOADS: [&str; 21] = [
     "raw-c2c",
     "raw-spsc",
     "tell-local",
@@ -43,6 +44,10 @@ const WORKLOADS: [&str; 17] = [
     "raw-quic",
     "remote-pingpong",
     "remote-tell",
+    "grain-ask",
+    "grain-tell",
+    "grain-activate",
+    "grain-memory",
 ];
 
 #[derive(Parser)]
@@ -50,7 +55,8 @@ const WORKLOADS: [&str; 17] = [
 struct Cli {
     /// Workloads to run (default: all). One of: raw-c2c, raw-spsc, tell-local, tell-cross,
     /// pingpong-local, pingpong-cross, ask-external, spawn, idle-memory, tell-bounded,
-    /// tell-priority, router-rr, timers, timer-memory, raw-quic, remote-pingpong, remote-tell.
+    /// tell-priority, router-rr, timers, timer-memory, raw-quic, remote-pingpong, remote-tell,
+    /// grain-ask, grain-tell, grain-activate, grain-memory.
     workloads: Vec<String>,
     /// Smaller runs: the whole suite in well under a minute.
     #[arg(long)]
@@ -67,6 +73,9 @@ struct Cli {
     /// Internal: measure pending-timer memory in this (fresh) process and print the bytes.
     #[arg(long, hide = true)]
     child_timer_memory: Option<u64>,
+    /// Internal: measure idle-grain memory in this (fresh) process and print the bytes.
+    #[arg(long, hide = true)]
+    child_grain_memory: Option<u64>,
 }
 
 /// Two cores to measure on: `a` for the initiating side, `b` for the other. `None` when the
@@ -125,6 +134,10 @@ fn run_one(name: &str, cores: Cores, quick: bool) -> Vec<report::Figure> {
         "raw-quic" => remote::raw_quic(cores, k(50_000, 10_000)),
         "remote-pingpong" => remote::remote_pingpong(cores, k(50_000, 10_000)),
         "remote-tell" => remote::remote_tell(cores, k(2_000_000, 400_000)),
+        "grain-ask" => grain::grain_ask(cores, k(50_000, 10_000)),
+        "grain-tell" => grain::grain_tell(cores, k(2_000_000, 400_000)),
+        "grain-activate" => grain::grain_activate(cores, k(20_000, 5_000)),
+        "grain-memory" => grain::grain_memory(1_000_000),
         _ => unreachable!("validated"),
     }
 }
@@ -157,6 +170,20 @@ fn derived(r: &Results) -> Vec<report::Figure> {
             v.push(fig("remote-pingpong", &format!("{}_x_raw_quic", &q[..3]), a / raw, "ratio"));
         }
     }
+    for q in ["p50_ns", "p99_ns"] {
+        if let (Some(g), Some(rp)) = (r.median("grain-ask", q), r.median("remote-pingpong", q)) {
+            v.push(fig("grain-ask", &format!("{}_x_remote_pingpong", &q[..3]), g / rp, "ratio"));
+        }
+    }
+    if let (Some(g), Some(rt)) =
+        (r.median("grain-tell", "msgs_per_sec"), r.median("remote-tell", "msgs_per_sec"))
+    {
+        v.push(fig("grain-tell", "share_of_remote_tell", g / rt, "ratio"));
+    }
+    if let (Some(cold), Some(warm)) = (r.median("grain-activate", "p50_ns"), r.median("grain-ask", "p50_ns"))
+    {
+        v.push(fig("grain-activate", "p50_x_grain_ask", cold / warm, "ratio"));
+    }
     if let (Some(a), Some(c2c)) =
         (r.median("ask-external", "p50_ns"), r.median("raw-c2c", "ns_per_roundtrip"))
     {
@@ -176,6 +203,9 @@ fn main() {
     }
     if let Some(n) = cli.child_timer_memory {
         timers::timer_memory_child(cores, n);
+    }
+    if let Some(n) = cli.child_grain_memory {
+        grain::grain_memory_child(cores, n);
     }
     let names: Vec<String> = if cli.workloads.is_empty() {
         WORKLOADS.iter().map(|s| s.to_string()).collect()

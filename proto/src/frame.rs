@@ -426,7 +426,7 @@ mod tests {
                 payload: payload.clone().into(),
                 incarnation,
                 epoch,
-                grain: grain.clone().map(|(kind, identity)| GrainId { kind, identity }),
+                grain: grain.clone().map(|(kind, identity)| GrainId { kind: kind.into(), identity: identity.into() }),
                 ..Default::default()
             };
             let mut want = BytesMut::new();

@@ -6,7 +6,7 @@
 //! was frozen past its lease handles nothing more when it wakes, and an activation that is
 //! being stopped because its partition moved drains its mailbox by refusing it.
 
-use super::ClusterInner;
+use super::{ClusterInner, Fence};
 use crate::protocol::Protocol;
 use crate::target::{Exposed, Target};
 use corelane::{Actor, ActorError, Ctx, Handle, SpawnOptions};
@@ -78,39 +78,31 @@ pub struct GrainActor<G: Grain> {
     identity: Arc<str>,
     epoch: u64,
     cluster: Weak<ClusterInner>,
-}
-
-impl<G: Grain> GrainActor<G> {
-    fn serving(&self) -> bool {
-        self.cluster.upgrade().is_some_and(|c| c.may_serve())
-    }
+    lease: Arc<Fence>,
 }
 
 impl<G: Grain> Actor for GrainActor<G> {
     type Msg = G::Msg;
 
     fn started(&mut self, ctx: &mut Ctx<Self>) -> Result<(), ActorError> {
-        let identity = self.identity.clone();
-        self.grain.activated(&mut GrainCtx { ctx, identity: &identity, epoch: self.epoch })
+        self.grain.activated(&mut GrainCtx { ctx, identity: &self.identity, epoch: self.epoch })
     }
 
     fn receive(&mut self, ctx: &mut Ctx<Self>, msg: G::Msg) -> Result<(), ActorError> {
-        if !self.serving() {
+        if !self.lease.may_serve() {
             // Refused: an ask's reply is dropped unanswered, which the serving member turns
             // into a refusal the sender retries elsewhere.
             drop(msg);
             ctx.stop();
             return Ok(());
         }
-        let identity = self.identity.clone();
-        self.grain.receive(&mut GrainCtx { ctx, identity: &identity, epoch: self.epoch }, msg)
+        self.grain.receive(&mut GrainCtx { ctx, identity: &self.identity, epoch: self.epoch }, msg)
     }
 
     fn stopped(&mut self, ctx: &mut Ctx<Self>) {
-        let identity = self.identity.clone();
-        self.grain.deactivated(&mut GrainCtx { ctx, identity: &identity, epoch: self.epoch });
+        self.grain.deactivated(&mut GrainCtx { ctx, identity: &self.identity, epoch: self.epoch });
         if let Some(c) = self.cluster.upgrade() {
-            c.deactivated(G::KIND, &identity, ctx.id().as_u64());
+            c.deactivated(G::KIND, &self.identity, ctx.id().as_u64());
         }
     }
 }
@@ -147,11 +139,13 @@ where
     ) -> Result<Arc<dyn Target>, corelane::SpawnError> {
         let identity: Arc<str> = identity.into();
         let factory = self.factory.clone();
+        let lease = cluster.upgrade().map(|c| c.lease.clone()).ok_or(corelane::SpawnError::ShuttingDown)?;
         let make = move || GrainActor {
             grain: factory(&identity),
             identity: identity.clone(),
             epoch,
             cluster: cluster.clone(),
+            lease: lease.clone(),
         };
         let opts = SpawnOptions::new().passivate_after(idle);
         let actor = rt.spawn_with(opts, make)?;

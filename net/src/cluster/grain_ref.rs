@@ -70,14 +70,14 @@ impl GrainRef {
         if c.gone.load(Ordering::Acquire) {
             return Err(unavailable(ErrorCode::ShuttingDown, "this member left the cluster".into()));
         }
-        if !c.may_serve() {
+        if !c.not_fenced() {
             return Err(unavailable(
                 ErrorCode::Fenced,
                 "this member is fenced: it could not renew its membership lease (is the membership store reachable?)"
                     .into(),
             ));
         }
-        let topo = c.current();
+        let topo = c.topology.read();
         match topo.owner(&self.kind, self.partition) {
             None => {
                 Err(unavailable(ErrorCode::NotOwner, format!("no member hosts grain kind {:?}", self.kind)))
@@ -117,14 +117,14 @@ impl GrainRef {
                     &self.kind,
                     &self.identity,
                     0,
-                    Box::new(move |c, r| match r {
+                    move |c: &Arc<ClusterInner>, r: Result<Arc<dyn Target>, Refusal>| match r {
                         Ok(t) => {
                             if let Err(r) = t.tell(manifest, payload, None) {
                                 c.node.inner.dead_letter(crate::dispatch::refusal(&r).0, "grain tell");
                             }
                         }
                         Err(_) => c.node.inner.dead_letter(DeadLetterReason::Unreachable, "grain tell"),
-                    }),
+                    },
                 );
                 Ok(())
             }
@@ -210,7 +210,7 @@ impl<R: RemoteMessage> Attempt<R> {
         match route {
             Route::Local => {
                 let (kind, identity) = (self.grain.kind.clone(), self.grain.identity.clone());
-                c.serve_or_hold(&kind, &identity, 0, Box::new(move |c, r| self.local(c, r)));
+                c.serve_or_hold(&kind, &identity, 0, move |c: &Arc<ClusterInner>, r| self.local(c, r));
             }
             Route::Remote { addr, incarnation } => {
                 let (kind, identity, manifest, payload) = (

@@ -1,5 +1,6 @@
-//! Grain messages held while their partition is not ready here (being handed over, or the
-//! cluster below its minimum of members): one queue per partition, delivered in arrival order
+//! Grain messages held while their partition is not ready here (being handed over, the
+//! cluster below its minimum of members, or this member's topology behind the sender's): one
+//! queue per partition, delivered in arrival order
 //! once it is ready, so a sender's tells and asks keep their order across a handover.
 //!
 //! Once a partition has a queue, everything for it joins the queue until the queue is empty
@@ -25,6 +26,8 @@ pub(crate) const MAX_HELD: usize = 10_000;
 
 struct Item {
     identity: Arc<str>,
+    /// The sender's epoch (0: from this member).
+    epoch: u64,
     until: Instant,
     deliver: Deliver,
 }
@@ -42,13 +45,15 @@ pub(crate) struct Held {
 impl ClusterInner {
     /// Serves a grain message now, or holds it behind earlier ones of its partition, or holds
     /// it because its partition is not ready: `deliver` gets the activation (or the refusal).
-    pub(crate) fn serve_or_hold(
+    pub(crate) fn serve_or_hold<F>(
         self: &Arc<Self>,
         kind: &str,
         identity: &str,
         sender_epoch: u64,
-        deliver: Deliver,
-    ) {
+        deliver: F,
+    ) where
+        F: FnOnce(&Arc<ClusterInner>, Result<Arc<dyn Target>, Refusal>) + Send + 'static,
+    {
         if self.held.count.load(Ordering::Acquire) == 0 {
             match self.target(kind, identity, sender_epoch) {
                 Err(r) if r.code == ErrorCode::NotReady => {}
@@ -76,12 +81,18 @@ impl ClusterInner {
             );
         }
         let until = Instant::now() + 2 * self.cfg.ttl;
-        queues.entry(key).or_default().push_back(Item { identity: identity.into(), until, deliver });
+        queues.entry(key).or_default().push_back(Item {
+            identity: identity.into(),
+            epoch: sender_epoch,
+            until,
+            deliver: Box::new(deliver),
+        });
         self.held.count.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Delivers, in order, what is held for partitions that are ready now; refuses what waited
-    /// too long. Called when a handover completes and periodically.
+    /// too long. Called when a handover completes, when a topology is applied, and
+    /// periodically.
     pub(crate) fn release_held(self: &Arc<Self>) {
         if self.held.count.load(Ordering::Acquire) == 0 {
             return;
@@ -90,7 +101,7 @@ impl ClusterInner {
         let now = Instant::now();
         queues.retain(|(kind, _), q| {
             while let Some(front) = q.front() {
-                let r = self.target(kind, &front.identity, 0);
+                let r = self.target(kind, &front.identity, front.epoch);
                 if matches!(&r, Err(r) if r.code == ErrorCode::NotReady) && front.until > now {
                     return true;
                 }

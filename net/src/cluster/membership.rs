@@ -5,7 +5,7 @@
 
 use super::provider::{ClusterProvider, Member, MemberChange, MemberWatch, ProviderError};
 use super::topology::Topology;
-use super::{Cluster, ClusterConfig, ClusterError, ClusterInner, Handover, KindEntry};
+use super::{Cluster, ClusterConfig, ClusterError, ClusterInner, Handover};
 use crate::node::Node;
 use corelane::{Event, LeftReason};
 use corelane_proto::v1::system_message::Body;
@@ -50,7 +50,7 @@ impl Control {
 /// Starts the cluster thread and joins.
 pub(crate) fn start(
     cfg: ClusterConfig,
-    kinds: HashMap<Arc<str>, KindEntry>,
+    kinds: super::Kinds,
     node: &Node,
     provider: Arc<dyn ClusterProvider>,
 ) -> Result<Cluster, ClusterError> {
@@ -91,8 +91,7 @@ pub(crate) fn start(
         kinds,
         topology: Default::default(),
         epoch,
-        base: Instant::now(),
-        serving_until: AtomicU64::new(0),
+        lease: Arc::new(super::Fence { base: Instant::now(), until: AtomicU64::new(0) }),
         handover: Mutex::new(Handover::default()),
         pending_partitions: AtomicUsize::new(0),
         open: AtomicBool::new(cfg.min_members <= 1),
@@ -102,10 +101,16 @@ pub(crate) fn start(
         changed: Default::default(),
         gone: AtomicBool::new(false),
         held: Default::default(),
+        generation: AtomicU64::new(0),
+        epoch_now: AtomicU64::new(0),
         _thread: Mutex::new(stop),
         cfg,
     });
-    node.inner.set_cluster(Arc::downgrade(&inner));
+    if !node.inner.set_cluster(Arc::downgrade(&inner)) {
+        return Err(ClusterError::Config(
+            "this node is already a cluster member (a node joins one cluster once)".into(),
+        ));
+    }
     let (cmds, cmd_rx) = mpsc::unbounded_channel();
     let (joined_tx, joined) = std::sync::mpsc::channel();
     rt.spawn(run(inner.clone(), cmd_rx, joined_tx));
@@ -349,10 +354,13 @@ async fn read_and_watch(
     Ok((snapshot, w, from))
 }
 
-/// A member's record went: asks waiting for its node fail now (grain asks are retried on the
-/// new owner), and the event stream hears of it.
+/// A member's record went. When its lease expired (it died, froze or lost the store), asks
+/// waiting for its node fail now with `NodeDown` (grain asks are retried on the new owner when
+/// the asker allowed it) instead of after the transport's dead-peer timeout. A member that
+/// left gracefully answered or refused everything it had before its record went, and its node
+/// may live on: its answers still come. The event stream hears of both.
 fn left(inner: &ClusterInner, m: &Member, expired: bool) {
-    if m.id != inner.id {
+    if expired && m.id != inner.id {
         inner.node.inner.peer_lost(m.addr);
     }
     let reason = if expired { LeftReason::LeaseExpired } else { LeftReason::Left };
@@ -378,21 +386,14 @@ pub(crate) fn fence(inner: &ClusterInner, why: &str) {
 /// told this member applied the epoch.
 fn apply(inner: &Arc<ClusterInner>, members: Vec<Member>, epoch: u64) {
     let new = Arc::new(Topology::new(epoch, members, &inner.id));
-    let old = std::mem::replace(&mut *inner.topology.write(), new.clone());
-    if old.epoch == new.epoch && old.members == new.members {
-        return;
-    }
-    let rt = inner.node.runtime();
-    for m in new.members.iter().filter(|m| old.member(&m.id).is_none_or(|o| o != *m)) {
-        let (member, addr) = (m.id.clone(), m.addr);
-        rt.publish_event(|| Event::NodeJoined { member, addr });
-    }
-    let n = new.members.len();
-    rt.publish_event(|| Event::TopologyChanged { epoch, members: n });
-    let opened = n >= inner.cfg.min_members && !inner.open.swap(true, Ordering::Relaxed);
-    // Partitions gained wait until every member of this epoch has applied it.
-    {
+    let old = {
+        // Under the handover lock, the partitions gained are marked pending before the topology
+        // that gives them is published: whoever sees the new topology sees them pending.
         let mut h = inner.handover.lock();
+        let old = inner.current();
+        if old.epoch == new.epoch && old.members == new.members {
+            return;
+        }
         h.pending.retain(|(k, p)| new.owns(k, *p));
         for kind in inner.kinds.keys() {
             for p in new.gained(&old, kind) {
@@ -401,6 +402,20 @@ fn apply(inner: &Arc<ClusterInner>, members: Vec<Member>, epoch: u64) {
         }
         h.epoch = epoch;
         inner.pending_partitions.store(h.pending.len(), Ordering::Release);
+        *inner.topology.write() = new.clone();
+        inner.epoch_now.store(epoch, Ordering::Release);
+        inner.generation.fetch_add(1, Ordering::AcqRel);
+        old
+    };
+    let rt = inner.node.runtime();
+    for m in new.members.iter().filter(|m| old.member(&m.id).is_none_or(|o| o != *m)) {
+        let (member, addr) = (m.id.clone(), m.addr);
+        rt.publish_event(|| Event::NodeJoined { member, addr });
+    }
+    let n = new.members.len();
+    rt.publish_event(|| Event::TopologyChanged { epoch, members: n });
+    if n >= inner.cfg.min_members {
+        inner.open.store(true, Ordering::Relaxed);
     }
     // Grains of partitions lost stop (draining what they had queued).
     let mut stopping = Vec::new();
@@ -416,15 +431,15 @@ fn apply(inner: &Arc<ClusterInner>, members: Vec<Member>, epoch: u64) {
         let _g = inner.changed.0.lock();
         inner.changed.1.notify_all();
     }
+    // What waited for this member to catch up with its senders' topology.
+    inner.release_held();
     let weak = Arc::downgrade(inner);
     inner.rt.spawn(async move {
         for s in stopping {
             let _ = tokio::time::timeout(STOP_WAIT, s).await;
         }
         let Some(inner) = weak.upgrade() else { return };
-        if opened {
-            inner.release_held();
-        }
+        inner.release_held();
         inner.applied.fetch_max(epoch, Ordering::AcqRel);
         let topo = inner.current();
         for m in topo.others() {

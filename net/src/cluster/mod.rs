@@ -48,6 +48,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use topology::Topology;
+use xxhash_rust::xxh3::Xxh3Builder;
 
 /// How a member behaves in its cluster.
 #[derive(Debug, Clone)]
@@ -133,10 +134,32 @@ pub struct ClusterStats {
     pub held: usize,
 }
 
+/// The grain kinds a member hosts, by name (xxh3: looked up per message).
+pub(crate) type Kinds = HashMap<Arc<str>, KindEntry, Xxh3Builder>;
+
+/// Until when a member may serve: the send time of its last acknowledged renewal plus the TTL
+/// minus the margin, as nanoseconds after `base`; 0 once fenced.
+pub(crate) struct Fence {
+    pub(crate) base: Instant,
+    pub(crate) until: AtomicU64,
+}
+
+impl Fence {
+    pub(crate) fn not_fenced(&self) -> bool {
+        self.until.load(Ordering::Acquire) != 0
+    }
+
+    /// Whether the deadline has not passed (reads the clock).
+    pub(crate) fn may_serve(&self) -> bool {
+        let until = self.until.load(Ordering::Acquire);
+        until != 0 && (self.base.elapsed().as_nanos() as u64) < until
+    }
+}
+
 /// A registered kind and its live activations, by identity.
 pub(crate) struct KindEntry {
     pub(crate) make: Arc<dyn GrainKind>,
-    pub(crate) activations: Mutex<HashMap<Arc<str>, Activation>>,
+    pub(crate) activations: Mutex<HashMap<Arc<str>, Activation, Xxh3Builder>>,
 }
 
 pub(crate) struct Activation {
@@ -160,12 +183,11 @@ pub(crate) struct ClusterInner {
     pub(crate) cfg: ClusterConfig,
     pub(crate) id: String,
     pub(crate) provider: Arc<dyn ClusterProvider>,
-    pub(crate) kinds: HashMap<Arc<str>, KindEntry>,
+    pub(crate) kinds: Kinds,
     pub(crate) topology: RwLock<Arc<Topology>>,
     pub(crate) epoch: tokio::sync::watch::Sender<u64>,
-    pub(crate) base: Instant,
-    /// Nanoseconds after `base` until which this member may serve; 0: fenced.
-    pub(crate) serving_until: AtomicU64,
+    /// Until when this member may serve (shared with its activations).
+    pub(crate) lease: Arc<Fence>,
     pub(crate) handover: Mutex<Handover>,
     pub(crate) pending_partitions: AtomicUsize,
     /// Set once the cluster had its minimum of members (or the wait for it ended).
@@ -180,6 +202,11 @@ pub(crate) struct ClusterInner {
     pub(crate) gone: AtomicBool,
     /// Grain messages held while their partition is not ready.
     pub(crate) held: held::Held,
+    /// Bumped with every new topology (after it is published): what was looked up under an
+    /// older one is looked up again.
+    pub(crate) generation: AtomicU64,
+    /// The current topology's epoch (as `topology`, without its lock).
+    pub(crate) epoch_now: AtomicU64,
     /// Dropped with this state: ends the cluster thread.
     pub(crate) _thread: Mutex<tokio::sync::oneshot::Sender<()>>,
 }
@@ -194,30 +221,45 @@ pub(crate) struct Counters {
 }
 
 impl ClusterInner {
+    /// Whether this member is not fenced: the cheap check of routing and activation (the
+    /// membership task fences when the deadline passes). An activation checks the deadline
+    /// itself ([`ClusterInner::may_serve`]) before each message.
+    pub(crate) fn not_fenced(&self) -> bool {
+        self.lease.not_fenced()
+    }
+
     /// Whether this member may serve grains now: its lease was renewed recently enough.
     pub(crate) fn may_serve(&self) -> bool {
-        let until = self.serving_until.load(Ordering::Acquire);
-        until != 0 && (self.base.elapsed().as_nanos() as u64) < until
+        self.lease.may_serve()
     }
 
     /// Serving is allowed until `at` (from a renewal sent then acknowledged), never moved back.
     pub(crate) fn serve_until(&self, at: Instant) {
-        let n = at.saturating_duration_since(self.base).as_nanos() as u64;
-        self.serving_until.fetch_max(n.max(1), Ordering::AcqRel);
+        let n = at.saturating_duration_since(self.lease.base).as_nanos() as u64;
+        self.lease.until.fetch_max(n.max(1), Ordering::AcqRel);
     }
 
     /// When serving ends (None: fenced).
     pub(crate) fn serving_deadline(&self) -> Option<Instant> {
-        match self.serving_until.load(Ordering::Acquire) {
+        match self.lease.until.load(Ordering::Acquire) {
             0 => None,
-            n => Some(self.base + Duration::from_nanos(n)),
+            n => Some(self.lease.base + Duration::from_nanos(n)),
         }
     }
 
     /// Stops serving at once; whether it was serving until now (its deadline may have passed
     /// already).
     pub(crate) fn fence(&self) -> bool {
-        self.serving_until.swap(0, Ordering::AcqRel) != 0
+        self.lease.until.swap(0, Ordering::AcqRel) != 0
+    }
+
+    /// Whether serving a grain message needs no more than an activation that is still alive:
+    /// not fenced, no handover in progress, nothing held, the sender not ahead.
+    pub(crate) fn quiet(&self, sender_epoch: u64) -> bool {
+        self.not_fenced()
+            && self.pending_partitions.load(Ordering::Acquire) == 0
+            && self.held() == 0
+            && sender_epoch <= self.epoch_now.load(Ordering::Acquire)
     }
 
     pub(crate) fn current(&self) -> Arc<Topology> {
@@ -256,13 +298,13 @@ impl std::fmt::Debug for Cluster {
 /// Builds a member: its configuration and the grain kinds it hosts.
 pub struct ClusterBuilder {
     cfg: ClusterConfig,
-    kinds: HashMap<Arc<str>, KindEntry>,
+    kinds: Kinds,
 }
 
 impl Cluster {
     /// A member of cluster `name`, with the defaults of [`ClusterConfig::new`].
     pub fn builder(name: impl Into<String>) -> ClusterBuilder {
-        ClusterBuilder { cfg: ClusterConfig::new(name), kinds: HashMap::new() }
+        ClusterBuilder { cfg: ClusterConfig::new(name), kinds: Kinds::default() }
     }
 
     /// A reference to grain `identity` of kind `G`.
@@ -415,7 +457,8 @@ impl ClusterBuilder {
     {
         let make: Arc<dyn GrainKind> =
             Arc::new(grain::KindOf::<G, F> { protocol: Arc::new(protocol), factory });
-        self.kinds.insert(G::KIND.into(), KindEntry { make, activations: Mutex::new(HashMap::new()) });
+        let activations = Mutex::new(HashMap::with_hasher(Xxh3Builder::new()));
+        self.kinds.insert(G::KIND.into(), KindEntry { make, activations });
         self
     }
 

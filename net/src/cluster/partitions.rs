@@ -20,11 +20,16 @@ pub const PARTITIONS: usize = 271;
 
 /// The partition of grain `identity` of kind `kind`: `xxh3("kind/identity") % 271`.
 pub fn partition_of(kind: &str, identity: &str) -> u16 {
-    let mut key = Vec::with_capacity(kind.len() + 1 + identity.len());
-    key.extend_from_slice(kind.as_bytes());
-    key.push(b'/');
-    key.extend_from_slice(identity.as_bytes());
-    (xxh3_64(&key) % PARTITIONS as u64) as u16
+    let n = kind.len() + 1 + identity.len();
+    let hash = |key: &mut [u8]| {
+        key[..kind.len()].copy_from_slice(kind.as_bytes());
+        key[kind.len()] = b'/';
+        key[kind.len() + 1..].copy_from_slice(identity.as_bytes());
+        xxh3_64(key)
+    };
+    // Short keys (the usual) are put together on the stack.
+    let h = if n <= 128 { hash(&mut [0u8; 128][..n]) } else { hash(&mut vec![0u8; n]) };
+    (h % PARTITIONS as u64) as u16
 }
 
 /// Each partition's owner, as an index into the candidate list it was computed from.

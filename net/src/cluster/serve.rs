@@ -34,49 +34,43 @@ impl ClusterInner {
         sender_epoch: u64,
     ) -> Result<Arc<dyn Target>, Refusal> {
         let Some(k) = self.kinds.get(kind) else {
-            return Err(self.refuse(ErrorCode::NotOwner, format!("grain kind {kind:?} is not hosted here")));
+            let detail = format!("grain kind {kind:?} is not hosted here");
+            return Err(self.refuse(ErrorCode::NotOwner, detail, self.current().epoch));
         };
         // Checked under the kind's activation lock: a new topology or a fence stops the
         // activations it finds under that lock after it is published, so an activation made
         // here is either allowed by the newest topology or stopped by it.
         let mut acts = k.activations.lock();
-        let topo = self.current();
-        if !self.may_serve() {
-            return Err(self.refuse(
-                ErrorCode::Fenced,
-                "this member is fenced: it could not renew its membership lease in time, or left".into(),
-            ));
+        let topo = self.topology.read();
+        let epoch = topo.epoch;
+        if !self.not_fenced() {
+            let detail = "this member is fenced: it could not renew its membership lease in time, or left";
+            return Err(self.refuse(ErrorCode::Fenced, detail.into(), epoch));
         }
-        if sender_epoch > topo.epoch {
-            return Err(self.refuse(
-                ErrorCode::Fenced,
-                format!(
-                    "this member's topology (epoch {}) is older than the sender's ({sender_epoch})",
-                    topo.epoch
-                ),
-            ));
+        if sender_epoch > epoch {
+            // Behind the sender: not served until this member has caught up (held meanwhile);
+            // then served only if it owns the partition at the newer epoch.
+            let detail =
+                format!("this member's topology (epoch {epoch}) is older than the sender's ({sender_epoch})");
+            return Err(self.refuse(ErrorCode::NotReady, detail, epoch));
         }
         let p = partition_of(kind, identity);
         if !topo.owns(kind, p) {
             let owner = topo.owner(kind, p).map_or("nobody", |m| m.id.as_str());
-            return Err(self.refuse(
-                ErrorCode::NotOwner,
-                format!("partition {p} of {kind:?} belongs to {owner} at epoch {}", topo.epoch),
-            ));
+            let detail = format!("partition {p} of {kind:?} belongs to {owner} at epoch {epoch}");
+            return Err(self.refuse(ErrorCode::NotOwner, detail, epoch));
         }
+        drop(topo);
         if !self.open.load(Ordering::Relaxed) {
-            return Err(self.refuse(
-                ErrorCode::NotReady,
-                format!("the cluster has fewer than its minimum of {} members", self.cfg.min_members),
-            ));
+            let detail =
+                format!("the cluster has fewer than its minimum of {} members", self.cfg.min_members);
+            return Err(self.refuse(ErrorCode::NotReady, detail, epoch));
         }
         if self.pending_partitions.load(Ordering::Acquire) != 0
             && self.handover.lock().pending.contains(&(Arc::from(kind), p))
         {
-            return Err(self.refuse(
-                ErrorCode::NotReady,
-                format!("partition {p} of {kind:?} is being handed over (epoch {})", topo.epoch),
-            ));
+            let detail = format!("partition {p} of {kind:?} is being handed over (epoch {epoch})");
+            return Err(self.refuse(ErrorCode::NotReady, detail, epoch));
         }
         if let Some(a) = acts.get(identity).filter(|a| a.target.is_alive()) {
             return Ok(a.target.clone());
@@ -84,18 +78,62 @@ impl ClusterInner {
         let rt = self.node.runtime();
         let t = k
             .make
-            .activate(rt, identity, topo.epoch, Arc::downgrade(self), self.cfg.grain_idle)
-            .map_err(|e| self.refuse(ErrorCode::Failed, format!("activation failed: {e}")))?;
+            .activate(rt, identity, epoch, Arc::downgrade(self), self.cfg.grain_idle)
+            .map_err(|e| self.refuse(ErrorCode::Failed, format!("activation failed: {e}"), epoch))?;
         let id = t.untyped().id().as_u64();
         acts.insert(identity.into(), Activation { target: t.clone(), partition: p, id });
         self.stats.activated.fetch_add(1, Ordering::Relaxed);
         Ok(t)
     }
 
-    fn refuse(&self, code: ErrorCode, detail: String) -> Refusal {
+    fn refuse(&self, code: ErrorCode, detail: String, epoch: u64) -> Refusal {
         self.stats.refused.fetch_add(1, Ordering::Relaxed);
-        Refusal { code, detail, epoch: self.current().epoch }
+        Refusal { code, detail, epoch }
     }
+}
+
+thread_local! {
+    /// The grain this thread served last: a net thread receiving a stream of messages for one
+    /// grain skips the lookup while nothing changed (same topology generation, not fenced, no
+    /// handover in progress, the activation alive).
+    static LAST: std::cell::RefCell<Option<Last>> = const { std::cell::RefCell::new(None) };
+}
+
+struct Last {
+    cluster: usize,
+    generation: u64,
+    kind: bytes::Bytes,
+    identity: bytes::Bytes,
+    target: Arc<dyn Target>,
+}
+
+/// The cached activation for `grain`, when nothing has changed since it was cached.
+fn cached(c: &Arc<ClusterInner>, grain: &GrainId, sender_epoch: u64) -> Option<Arc<dyn Target>> {
+    if !c.quiet(sender_epoch) {
+        return None;
+    }
+    LAST.with(|l| {
+        let l = l.borrow();
+        let l = l.as_ref()?;
+        let hit = l.cluster == Arc::as_ptr(c) as usize
+            && l.generation == c.generation.load(Ordering::Acquire)
+            && l.kind == grain.kind
+            && l.identity == grain.identity
+            && l.target.is_alive();
+        hit.then(|| l.target.clone())
+    })
+}
+
+fn remember(c: &Arc<ClusterInner>, generation: u64, grain: &GrainId, target: &Arc<dyn Target>) {
+    LAST.with(|l| {
+        *l.borrow_mut() = Some(Last {
+            cluster: Arc::as_ptr(c) as usize,
+            generation,
+            kind: grain.kind.clone(),
+            identity: grain.identity.clone(),
+            target: target.clone(),
+        })
+    });
 }
 
 /// A grain envelope from `peer`: served now, or held while its partition is being handed
@@ -107,26 +145,43 @@ pub(crate) fn envelope(node: &Arc<Inner>, peer: SocketAddr, mut env: Envelope) {
         let detail = "this node is not a cluster member".to_string();
         return fail(node, peer, env.correlation_id, ErrorCode::NotOwner, detail);
     };
-    let (kind, identity, epoch) = (grain.kind.clone(), grain.identity.clone(), env.epoch);
+    let (Ok(kind), Ok(identity)) = (std::str::from_utf8(&grain.kind), std::str::from_utf8(&grain.identity))
+    else {
+        node.dead_letter(DeadLetterReason::Malformed, "grain message");
+        let detail = "grain kind and identity must be UTF-8".to_string();
+        return fail(node, peer, env.correlation_id, ErrorCode::Malformed, detail);
+    };
+    let epoch = env.epoch;
+    if env.kind() == Kind::Tell {
+        if let Some(t) = cached(&c, &grain, epoch) {
+            if let Err(r) = t.tell(&env.manifest, env.payload, None) {
+                node.dead_letter(refusal(&r).0, "grain tell");
+            }
+            return;
+        }
+    }
+    let generation = c.generation.load(Ordering::Acquire);
+    let g = grain.clone();
     match env.kind() {
         Kind::Tell => c.serve_or_hold(
-            &kind,
-            &identity,
+            kind,
+            identity,
             epoch,
-            Box::new(move |c, r| match r {
+            move |c: &Arc<ClusterInner>, r: Result<Arc<dyn Target>, Refusal>| match r {
                 Ok(t) => {
+                    remember(c, generation, &g, &t);
                     if let Err(r) = t.tell(&env.manifest, env.payload, None) {
                         c.node.inner.dead_letter(refusal(&r).0, "grain tell");
                     }
                 }
-                Err(r) => tell_refused(c, grain, env, r),
-            }),
+                Err(r) => tell_refused(c, &g, env, r),
+            },
         ),
         Kind::Ask => c.serve_or_hold(
-            &kind,
-            &identity,
+            kind,
+            identity,
             epoch,
-            Box::new(move |c, r| {
+            move |c: &Arc<ClusterInner>, r: Result<Arc<dyn Target>, Refusal>| {
                 let corr = env.correlation_id;
                 let node = &c.node.inner;
                 match r {
@@ -142,7 +197,7 @@ pub(crate) fn envelope(node: &Arc<Inner>, peer: SocketAddr, mut env: Envelope) {
                         let _ = node.send(peer, Envelope::error_at(corr, r.code, r.detail, r.epoch));
                     }
                 }
-            }),
+            },
         ),
         _ => node.dead_letter(DeadLetterReason::Malformed, "grain message of another kind than tell or ask"),
     }
@@ -188,19 +243,21 @@ fn answer_when_ready(c: &Arc<ClusterInner>, peer: SocketAddr, corr: u64, answer:
 
 /// A tell this member does not serve: passed to the owner when the sender's topology was
 /// older than this member's, otherwise a dead letter (tells are at most once).
-fn tell_refused(c: &Arc<ClusterInner>, grain: GrainId, env: Envelope, r: Refusal) {
+fn tell_refused(c: &Arc<ClusterInner>, grain: &GrainId, env: Envelope, r: Refusal) {
     let node = &c.node.inner;
+    let kind = std::str::from_utf8(&grain.kind).unwrap_or_default();
+    let identity = std::str::from_utf8(&grain.identity).unwrap_or_default();
     if r.code == ErrorCode::NotOwner && env.epoch < r.epoch {
         let topo = c.current();
-        let p = partition_of(&grain.kind, &grain.identity);
+        let p = partition_of(kind, identity);
         if let Some(owner) =
-            topo.owner(&grain.kind, p).filter(|o| topo.me.is_none_or(|i| topo.members[i].id != o.id))
+            topo.owner(kind, p).filter(|o| topo.me.is_none_or(|i| topo.members[i].id != o.id))
         {
             let head = Head {
                 kind: Kind::Tell,
                 manifest: &env.manifest,
                 epoch: topo.epoch,
-                grain: Some((&grain.kind, &grain.identity)),
+                grain: Some((kind, identity)),
                 incarnation: owner.incarnation,
                 ..Head::default()
             };

@@ -14,8 +14,9 @@ pub(crate) struct Topology {
     pub(crate) members: Vec<Member>,
     /// This member's index in `members`, when it is one.
     pub(crate) me: Option<usize>,
-    /// Per kind: the candidates (indices into `members`) and their table.
-    tables: HashMap<String, (Vec<usize>, Table)>,
+    /// Per kind: the candidates (indices into `members`) and their table. Few kinds: a list
+    /// searched in order is faster than hashing the kind per message.
+    tables: Vec<(String, Vec<usize>, Table)>,
 }
 
 impl Topology {
@@ -32,22 +33,26 @@ impl Topology {
             .into_iter()
             .filter_map(|(k, c)| {
                 let ids: Vec<&str> = c.iter().map(|i| members[*i].id.as_str()).collect();
-                Table::compute(&ids).map(|t| (k.to_string(), (c, t)))
+                Table::compute(&ids).map(|t| (k.to_string(), c, t))
             })
             .collect();
         let me = members.iter().position(|m| m.id == me);
         Topology { epoch, members, me, tables }
     }
 
+    fn table(&self, kind: &str) -> Option<(&[usize], &Table)> {
+        self.tables.iter().find(|(k, _, _)| k == kind).map(|(_, c, t)| (c.as_slice(), t))
+    }
+
     /// The member that owns `partition` of `kind`, if any member hosts the kind.
     pub(crate) fn owner(&self, kind: &str, partition: u16) -> Option<&Member> {
-        let (candidates, table) = self.tables.get(kind)?;
+        let (candidates, table) = self.table(kind)?;
         Some(&self.members[candidates[table.owner(partition)]])
     }
 
     /// Whether this member owns `partition` of `kind`.
     pub(crate) fn owns(&self, kind: &str, partition: u16) -> bool {
-        match (self.me, self.tables.get(kind)) {
+        match (self.me, self.table(kind)) {
             (Some(me), Some((c, t))) => c[t.owner(partition)] == me,
             _ => false,
         }

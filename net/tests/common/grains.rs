@@ -28,6 +28,11 @@ named!(Add);
 pub struct Get {}
 named!(Get);
 
+/// Asked, the counter keeps the reply and never answers it (an ask in flight for good).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Park {}
+named!(Park);
+
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Count {
     #[prost(uint64, tag = "1")]
@@ -46,6 +51,7 @@ named!(Count);
 pub enum CounterMsg {
     Add(u64),
     Get(Reply<Count>),
+    Park(Reply<Count>),
 }
 
 /// Counts what it is told; activations and deactivations are counted per member (and written
@@ -57,6 +63,7 @@ pub struct Counter {
     stats: Arc<Activity>,
     /// This activation's number on this member.
     seq: u64,
+    parked: Vec<Reply<Count>>,
 }
 
 /// Activations started and ended on one member.
@@ -121,6 +128,7 @@ impl Grain for Counter {
                 member: self.member.clone(),
                 epoch: ctx.epoch(),
             }),
+            CounterMsg::Park(r) => self.parked.push(r),
         }
         Ok(())
     }
@@ -134,7 +142,10 @@ impl Grain for Counter {
 }
 
 pub fn counter_protocol() -> Protocol<CounterMsg> {
-    Protocol::new().tell(|a: Add| CounterMsg::Add(a.amount)).ask(|_: Get, r| CounterMsg::Get(r))
+    Protocol::new()
+        .tell(|a: Add| CounterMsg::Add(a.amount))
+        .ask(|_: Get, r| CounterMsg::Get(r))
+        .ask(|_: Park, r| CounterMsg::Park(r))
 }
 
 /// The factory of counters on member `member`, counting into `stats`.
@@ -149,5 +160,6 @@ pub fn counters(
         value: 0,
         stats: stats.clone(),
         seq: 0,
+        parked: Vec::new(),
     }
 }

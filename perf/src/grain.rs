@@ -1,0 +1,244 @@
+//! Grains (virtual actors), measured as `remote.rs` measures remoting, in the same run:
+//! - `grain-ask`: node A (a cluster member hosting no grains) asks an echo grain that lives on
+//!   member B, 64 bytes each way, blocking for each answer: `remote-pingpong`'s shape, plus the
+//!   routing (partition, owner from the topology) and the owner's check and activation lookup.
+//!   Also counts the membership store's requests made during the run other than lease renewals
+//!   (`store_requests_per_msg`, zero when routing needs no lookup).
+//! - `grain-tell`: `remote-tell`'s shape through a grain reference.
+//! - `grain-activate`: asks to grains never asked before (each activates one on B): the cold
+//!   ask, next to `grain-ask`'s warm one.
+//! - `grain-memory`: resident memory of 1 000 000 idle grain activations on one member (in a
+//!   fresh child process, activated from an actor on its shard), per grain.
+//!
+//! Membership is the in-memory store (the perf harness needs no etcd): the message path is
+//! the same; the store only decides the topology.
+
+use crate::remote::{Count, Payload, Ping};
+use crate::report::{fig, percentiles, Figure};
+use crate::spawn::{child_reading, resident_bytes};
+use crate::{pin, Cores};
+use corelane::{Actor, ActorError, Ctx, Idle, Reply, Runtime, Shards};
+use corelane_net::cluster::{Cluster, Grain, GrainCtx, GrainRef, MemoryProvider};
+use corelane_net::{Node, Protocol, RemoteConfig};
+use hdrhistogram::Histogram;
+use std::time::{Duration, Instant};
+
+pub(crate) enum EchoMsg {
+    Echo(Ping, Reply<Ping>),
+    Tell,
+    Count(Reply<Count>),
+}
+
+/// The grain measured: echoes, and counts what it is told.
+pub(crate) struct Echo(u64);
+
+impl Grain for Echo {
+    const KIND: &'static str = "perf-echo";
+    type Msg = EchoMsg;
+    fn receive(&mut self, _: &mut GrainCtx<'_, Self>, msg: EchoMsg) -> Result<(), ActorError> {
+        match msg {
+            EchoMsg::Echo(p, r) => r.send(p),
+            EchoMsg::Tell => self.0 += 1,
+            EchoMsg::Count(r) => r.send(Count { n: self.0 }),
+        }
+        Ok(())
+    }
+}
+
+fn protocol() -> Protocol<EchoMsg> {
+    Protocol::new().ask(EchoMsg::Echo).tell(|_: Payload| EchoMsg::Tell).ask(|_: Count, r| EchoMsg::Count(r))
+}
+
+/// A node on one core, as `remote.rs` places them.
+fn node_on(core: Option<usize>) -> (Runtime, Node) {
+    let b = Runtime::builder().idle(Idle::Park).name("perf-grain");
+    let rt = match core {
+        Some(c) => b.shards(Shards::Cores(vec![c])).pin(true),
+        None => b.shards(Shards::Count(1)),
+    }
+    .build()
+    .expect("runtime");
+    let node = Node::start(&rt, RemoteConfig { net_core: core, ..RemoteConfig::dev() }).expect("node");
+    (rt, node)
+}
+
+struct Pair {
+    a: Cluster,
+    _b: Cluster,
+    nodes: [Node; 2],
+    _rts: [Runtime; 2],
+}
+
+/// Member A on core a (hosts nothing), member B on core b (hosts the echo grains).
+fn pair(cores: Cores) -> Pair {
+    let store = MemoryProvider::new();
+    let (rt_a, node_a) = node_on(cores.a);
+    let (rt_b, node_b) = node_on(cores.b);
+    let b = Cluster::builder("perf")
+        .member_id("b")
+        .grain::<Echo, _>(protocol(), |_: &str| Echo(0))
+        .join(&node_b, store.clone())
+        .expect("b joins");
+    let a = Cluster::builder("perf").member_id("a").join(&node_a, store).expect("a joins");
+    assert!(a.wait_for(Duration::from_secs(10), |v| v.member_ids() == ["a", "b"]));
+    assert!(b.wait_for(Duration::from_secs(10), |v| v.member_ids() == ["a", "b"]));
+    Pair { a, _b: b, nodes: [node_a, node_b], _rts: [rt_a, rt_b] }
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        for n in &self.nodes {
+            n.shutdown();
+        }
+    }
+}
+
+fn ask(g: &GrainRef, p: &Ping) -> Ping {
+    g.ask::<_, Ping>(p).timeout(Duration::from_secs(10)).wait().expect("grain ask")
+}
+
+pub(crate) fn grain_ask(cores: Cores, n: u64) -> Vec<Figure> {
+    let pair = pair(cores);
+    let g = pair.a.grain::<Echo>("echo-1");
+    let a = pair.a.clone();
+    let asker = std::thread::spawn(move || {
+        pin(cores.a);
+        let p = Ping { data: bytes::Bytes::from(vec![7u8; 64]) };
+        for _ in 0..n / 10 {
+            ask(&g, &p);
+        }
+        let before = a.stats();
+        let mut h = Histogram::<u64>::new(3).unwrap();
+        let start = Instant::now();
+        for _ in 0..n {
+            let t0 = Instant::now();
+            let r = ask(&g, &p);
+            h.record(t0.elapsed().as_nanos() as u64).unwrap();
+            assert_eq!(r.data.len(), 64);
+        }
+        let total = start.elapsed();
+        let after = a.stats();
+        let lookups = (after.store_requests - before.store_requests) - (after.renewals - before.renewals);
+        (total, h, lookups)
+    });
+    let (total, h, lookups) = asker.join().unwrap();
+    let mut v = vec![
+        fig("grain-ask", "ns_per_roundtrip", total.as_nanos() as f64 / n as f64, "ns"),
+        fig("grain-ask", "store_requests_per_msg", lookups as f64 / n as f64, "req"),
+    ];
+    v.extend(percentiles("grain-ask", &h));
+    v
+}
+
+pub(crate) fn grain_tell(cores: Cores, n: u64) -> Vec<Figure> {
+    const WINDOW: u64 = 20_000;
+    let pair = pair(cores);
+    let g = pair.a.grain::<Echo>("counter-1");
+    let p = Payload { data: bytes::Bytes::from(vec![7u8; 64]) };
+    let t = Duration::from_secs(30);
+    let count = || g.ask::<_, Count>(&Count { n: 0 }).timeout(t).wait().expect("count").n;
+    for _ in 0..WINDOW {
+        g.tell(&p).expect("tell");
+    }
+    let base = count();
+    let start = Instant::now();
+    let mut sent = 0;
+    let mut previous = None;
+    while sent < n {
+        let w = WINDOW.min(n - sent);
+        for _ in 0..w {
+            g.tell(&p).expect("tell");
+        }
+        sent += w;
+        let ask = g.ask::<_, Count>(&Count { n: 0 }).timeout(t);
+        if let Some(done) = previous.replace(ask) {
+            done.wait().expect("count");
+        }
+    }
+    if let Some(done) = previous {
+        done.wait().expect("count");
+    }
+    let got = count() - base;
+    let elapsed = start.elapsed();
+    assert_eq!(got, n, "the grain counted every message");
+    vec![fig("grain-tell", "msgs_per_sec", n as f64 / elapsed.as_secs_f64(), "msg/s")]
+}
+
+pub(crate) fn grain_activate(cores: Cores, n: u64) -> Vec<Figure> {
+    let pair = pair(cores);
+    let a = pair.a.clone();
+    let asker = std::thread::spawn(move || {
+        pin(cores.a);
+        let p = Ping { data: bytes::Bytes::from(vec![7u8; 64]) };
+        for i in 0..n / 10 {
+            ask(&a.grain::<Echo>(format!("warm-up-{i}")), &p);
+        }
+        let mut h = Histogram::<u64>::new(3).unwrap();
+        for i in 0..n {
+            let g = a.grain::<Echo>(format!("cold-{i}"));
+            let t0 = Instant::now();
+            ask(&g, &p);
+            h.record(t0.elapsed().as_nanos() as u64).unwrap();
+        }
+        h
+    });
+    let h = asker.join().unwrap();
+    percentiles("grain-activate", &h)
+}
+
+pub(crate) fn grain_memory(n: u64) -> Vec<Figure> {
+    let bytes = child_reading("--child-grain-memory", n);
+    vec![
+        fig("grain-memory", "bytes_per_grain", bytes / n as f64, "B"),
+        fig("grain-memory", "grains", n as f64, "grains"),
+    ]
+}
+
+enum ActivatorMsg {
+    Activate { n: u64, done: Reply<()> },
+}
+
+/// Activates grains from its shard (as grains usually are: by messages that arrive there).
+struct Activator(Cluster);
+impl Actor for Activator {
+    type Msg = ActivatorMsg;
+    fn receive(&mut self, _: &mut Ctx<Self>, msg: ActivatorMsg) -> Result<(), ActorError> {
+        let ActivatorMsg::Activate { n, done } = msg;
+        let p = Payload { data: bytes::Bytes::new() };
+        for i in 0..n {
+            self.0.grain::<Echo>(format!("idle-{i}")).tell(&p).expect("tell");
+        }
+        done.send(());
+        Ok(())
+    }
+}
+
+/// The child's side: one member on one shard, `n` idle grains activated; prints the resident
+/// memory growth.
+pub(crate) fn grain_memory_child(cores: Cores, n: u64) {
+    let (rt, node) = node_on(cores.b);
+    let c = Cluster::builder("perf-memory")
+        .member_id("only")
+        .grain::<Echo, _>(protocol(), |_: &str| Echo(0))
+        .join(&node, MemoryProvider::new())
+        .expect("joins");
+    let c2 = c.clone();
+    let act = rt.spawn(move || Activator(c2.clone())).expect("activator");
+    let run = |n: u64| {
+        act.ask(|done| ActivatorMsg::Activate { n, done })
+            .timeout(Duration::from_secs(600))
+            .wait()
+            .expect("activated")
+    };
+    run(1000);
+    let before = resident_bytes();
+    let t = Instant::now();
+    run(n);
+    // Every activation is live (none passivated: the idle timeout is minutes).
+    let live = c.stats().activations as u64;
+    let after = resident_bytes();
+    assert!(live >= n, "{live} of {n} grains live");
+    eprintln!("activated {n} grains in {:?}", t.elapsed());
+    println!("{}", after.saturating_sub(before));
+    std::process::exit(0);
+}
