@@ -226,3 +226,30 @@ fn when_the_store_is_gone_asks_fail_fast_and_recover_when_it_is_back() {
     let owner = ms[0].cluster.owner_of("counter", "y").unwrap().id;
     assert_eq!(get(&ms[2].cluster, "y").unwrap().member, owner);
 }
+
+#[test]
+fn an_idle_grain_is_passivated_and_the_next_message_activates_it_again() {
+    let store = MemoryProvider::new();
+    let rt = common::runtime();
+    let node = common::node(&rt);
+    let stats = Arc::new(Activity::default());
+    let cluster = Cluster::builder("idle")
+        .ttl(Duration::from_secs(2))
+        .member_id("solo")
+        .grain_idle(Duration::from_secs(1))
+        .grain::<Counter, _>(counter_protocol(), counters("solo", stats.clone()))
+        .join(&node, store)
+        .unwrap();
+    cluster.grain::<Counter>("p").tell(&Add { amount: 5 }).unwrap();
+    assert_eq!(get(&cluster, "p").unwrap().value, 5);
+    // Kept alive while used: asked every 50 ms for longer than the idle timeout.
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_millis(2000) {
+        assert_eq!(get(&cluster, "p").unwrap().value, 5, "not passivated while in use");
+        std::thread::park_timeout(Duration::from_millis(50));
+    }
+    assert!(until(|| stats.live() == 0), "passivated once idle");
+    assert!(cluster.stats().passivated >= 1);
+    assert_eq!(get(&cluster, "p").unwrap().value, 0, "a fresh activation");
+    assert_eq!(stats.activated.load(std::sync::atomic::Ordering::SeqCst), 2);
+}

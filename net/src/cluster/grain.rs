@@ -10,8 +10,8 @@ use super::{ClusterInner, Fence};
 use crate::protocol::Protocol;
 use crate::target::{Exposed, Target};
 use corelane::{Actor, ActorError, Ctx, Handle, SpawnOptions};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
 
 /// A virtual actor: one instance per identity across the cluster, activated on the owner of
 /// its partition by the first message, passivated when idle, reactivated elsewhere when its
@@ -79,6 +79,8 @@ pub struct GrainActor<G: Grain> {
     epoch: u64,
     cluster: Weak<ClusterInner>,
     lease: Arc<Fence>,
+    /// When it last handled a message (the member's passivation sweep reads it).
+    last: Arc<AtomicU32>,
 }
 
 impl<G: Grain> Actor for GrainActor<G> {
@@ -89,13 +91,14 @@ impl<G: Grain> Actor for GrainActor<G> {
     }
 
     fn receive(&mut self, ctx: &mut Ctx<Self>, msg: G::Msg) -> Result<(), ActorError> {
-        if !self.lease.may_serve() {
+        let Some(now) = self.lease.serving_now() else {
             // Refused: an ask's reply is dropped unanswered, which the serving member turns
             // into a refusal the sender retries elsewhere.
             drop(msg);
             ctx.stop();
             return Ok(());
-        }
+        };
+        self.last.store(Fence::tick(now), Ordering::Relaxed);
         self.grain.receive(&mut GrainCtx { ctx, identity: &self.identity, epoch: self.epoch }, msg)
     }
 
@@ -109,13 +112,14 @@ impl<G: Grain> Actor for GrainActor<G> {
 
 /// A registered grain kind: how to make an activation.
 pub(crate) trait GrainKind: Send + Sync {
+    /// Spawns an activation of grain `identity`, stamping `last` with each message it handles.
     fn activate(
         &self,
         rt: &Handle,
-        identity: &str,
+        identity: Arc<str>,
         epoch: u64,
         cluster: Weak<ClusterInner>,
-        idle: Duration,
+        last: Arc<AtomicU32>,
     ) -> Result<Arc<dyn Target>, corelane::SpawnError>;
 }
 
@@ -132,12 +136,11 @@ where
     fn activate(
         &self,
         rt: &Handle,
-        identity: &str,
+        identity: Arc<str>,
         epoch: u64,
         cluster: Weak<ClusterInner>,
-        idle: Duration,
+        last: Arc<AtomicU32>,
     ) -> Result<Arc<dyn Target>, corelane::SpawnError> {
-        let identity: Arc<str> = identity.into();
         let factory = self.factory.clone();
         let lease = cluster.upgrade().map(|c| c.lease.clone()).ok_or(corelane::SpawnError::ShuttingDown)?;
         let make = move || GrainActor {
@@ -146,8 +149,11 @@ where
             epoch,
             cluster: cluster.clone(),
             lease: lease.clone(),
+            last: last.clone(),
         };
-        let opts = SpawnOptions::new().passivate_after(idle);
+        // Passivation is the member's sweep (see `ClusterInner::passivate_idle`): the engine's
+        // per-actor idle timer costs more memory per grain than the grain itself.
+        let opts = SpawnOptions::new().never_passivate();
         let actor = rt.spawn_with(opts, make)?;
         Ok(Arc::new(Exposed::new(actor, self.protocol.clone())))
     }

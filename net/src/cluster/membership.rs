@@ -244,6 +244,9 @@ async fn session(
     let mut watch: Option<Box<dyn MemberWatch>> = None;
     let mut after = 0u64;
     let mut tick = tokio::time::interval(HANDOVER_QUERY);
+    // Idle grains are looked for four times per idle timeout.
+    let sweep_every = (inner.cfg.grain_idle / 4).max(HANDOVER_QUERY);
+    let mut next_sweep = Instant::now() + sweep_every;
     let mut retry_at = Instant::now();
     let mut reported_fence = false;
     loop {
@@ -328,6 +331,10 @@ async fn session(
                     inner.open.store(true, Ordering::Relaxed);
                 }
                 inner.release_held();
+                if Instant::now() >= next_sweep {
+                    next_sweep = Instant::now() + sweep_every;
+                    inner.passivate_idle();
+                }
             }
         }
     }

@@ -132,6 +132,8 @@ pub struct ClusterStats {
     pub retries: u64,
     /// Grain messages held now for partitions being handed over.
     pub held: usize,
+    /// Activations passivated (idle past the grain idle timeout) so far.
+    pub passivated: u64,
 }
 
 /// The grain kinds a member hosts, by name (xxh3: looked up per message).
@@ -151,8 +153,19 @@ impl Fence {
 
     /// Whether the deadline has not passed (reads the clock).
     pub(crate) fn may_serve(&self) -> bool {
+        self.serving_now().is_some()
+    }
+
+    /// Now, as nanoseconds after `base`, if the deadline has not passed.
+    pub(crate) fn serving_now(&self) -> Option<u64> {
         let until = self.until.load(Ordering::Acquire);
-        until != 0 && (self.base.elapsed().as_nanos() as u64) < until
+        let now = self.base.elapsed().as_nanos() as u64;
+        (until != 0 && now < until).then_some(now)
+    }
+
+    /// A time as passivation stamps it: units of 2^26 ns (about 67 ms) after `base`.
+    pub(crate) fn tick(nanos: u64) -> u32 {
+        (nanos >> 26) as u32
     }
 }
 
@@ -166,6 +179,8 @@ pub(crate) struct Activation {
     pub(crate) target: Arc<dyn crate::target::Target>,
     pub(crate) partition: u16,
     pub(crate) id: u64,
+    /// When it last handled a message ([`Fence::tick`]).
+    pub(crate) last: Arc<std::sync::atomic::AtomicU32>,
 }
 
 /// Partitions gained at an epoch and not yet released by every member of it.
@@ -218,6 +233,7 @@ pub(crate) struct Counters {
     pub(crate) fenced: AtomicU64,
     pub(crate) refused: AtomicU64,
     pub(crate) retries: AtomicU64,
+    pub(crate) passivated: AtomicU64,
 }
 
 impl ClusterInner {
@@ -278,6 +294,25 @@ impl ClusterInner {
 
     pub(crate) fn activations(&self) -> usize {
         self.kinds.values().map(|k| k.activations.lock().len()).sum()
+    }
+
+    /// Stops the activations that handled no message for the idle timeout (gracefully: what
+    /// they have queued is handled first). Called by the membership task a few times per
+    /// timeout; each kind's activations are scanned under its lock.
+    pub(crate) fn passivate_idle(&self) -> usize {
+        let now = Fence::tick(self.lease.base.elapsed().as_nanos() as u64);
+        let idle = Fence::tick(self.cfg.grain_idle.as_nanos() as u64).max(1);
+        let mut stopped = 0;
+        for k in self.kinds.values() {
+            for a in k.activations.lock().values() {
+                if now.wrapping_sub(a.last.load(Ordering::Relaxed)) >= idle && a.target.is_alive() {
+                    drop(a.target.stop());
+                    stopped += 1;
+                }
+            }
+        }
+        self.stats.passivated.fetch_add(stopped as u64, Ordering::Relaxed);
+        stopped
     }
 }
 
@@ -365,6 +400,7 @@ impl Cluster {
             refused: i.stats.refused.load(Ordering::Relaxed),
             retries: i.stats.retries.load(Ordering::Relaxed),
             held: i.held(),
+            passivated: i.stats.passivated.load(Ordering::Relaxed),
         }
     }
 

@@ -76,12 +76,15 @@ impl ClusterInner {
             return Ok(a.target.clone());
         }
         let rt = self.node.runtime();
+        let key: Arc<str> = identity.into();
+        let now = self.lease.base.elapsed().as_nanos() as u64;
+        let last = Arc::new(std::sync::atomic::AtomicU32::new(super::Fence::tick(now)));
         let t = k
             .make
-            .activate(rt, identity, epoch, Arc::downgrade(self), self.cfg.grain_idle)
+            .activate(rt, key.clone(), epoch, Arc::downgrade(self), last.clone())
             .map_err(|e| self.refuse(ErrorCode::Failed, format!("activation failed: {e}"), epoch))?;
         let id = t.untyped().id().as_u64();
-        acts.insert(identity.into(), Activation { target: t.clone(), partition: p, id });
+        acts.insert(key, Activation { target: t.clone(), partition: p, id, last });
         self.stats.activated.fetch_add(1, Ordering::Relaxed);
         Ok(t)
     }
