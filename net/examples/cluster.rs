@@ -9,7 +9,9 @@
 //!
 //! A node prints `ready <addr> <epoch>` once it has joined, then answers commands on stdin:
 //! `members` (prints `members <id,id,...> <epoch>`), `stats` (prints `stats serving=<bool>
-//! fenced=<n> activations=<n> epoch=<n>`), `leave` (leaves gracefully, prints `left`, exits).
+//! fenced=<n> activations=<n> epoch=<n>`), `load <grains> <threads>` (starts threads that tell
+//! and ask random grains `c0`..: more senders, each with its own view of the topology),
+//! `leave` (leaves gracefully, prints `left`, exits).
 //! The client joins as a member that hosts no grains, tells and asks each grain, prints where
 //! each answered from, and leaves.
 
@@ -56,6 +58,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                             "stats serving={} fenced={} activations={} epoch={}",
                             s.serving, s.fenced, s.activations, s.epoch
                         );
+                    }
+                    cmd if cmd.starts_with("load ") => {
+                        let n: Vec<u64> =
+                            cmd.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+                        let (grains, threads) =
+                            (n.first().copied().unwrap_or(40), n.get(1).copied().unwrap_or(1));
+                        for t in 0..threads {
+                            let c = cluster.clone();
+                            std::thread::spawn(move || {
+                                let mut x = (std::process::id() as u64) << 8 | (t + 1);
+                                loop {
+                                    x ^= x << 13;
+                                    x ^= x >> 7;
+                                    x ^= x << 17;
+                                    let g = c.grain::<Counter>(format!("c{}", x % grains));
+                                    let _ = g.tell(&Add { amount: 1 });
+                                    let _ =
+                                        g.ask::<Get, Count>(&Get {}).timeout(Duration::from_secs(3)).wait();
+                                }
+                            });
+                        }
                     }
                     "leave" => {
                         cluster.leave(Duration::from_secs(10));

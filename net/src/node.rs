@@ -298,16 +298,21 @@ impl Inner {
     /// `peer` (its incarnation known so far) is gone: asks waiting for it fail with
     /// `NodeDown`, watchers of its actors get `Terminated(NodeDown)`, its schedules here end.
     pub(crate) fn peer_lost(&self, peer: SocketAddr) {
+        self.fail_pending(peer, RemoteAskError::NodeDown);
+        crate::remote_watch::node_down(self, peer);
+        crate::remote_schedule::peer_lost(self, peer);
+    }
+
+    /// Asks waiting for `peer` fail now with `err` (it will not answer them).
+    pub(crate) fn fail_pending(&self, peer: SocketAddr, err: RemoteAskError) {
         let lost: Vec<_> = {
             let mut pending = self.pending.lock();
             let ids: Vec<u64> = pending.iter().filter(|(_, w)| w.peer == peer).map(|(id, _)| *id).collect();
             ids.into_iter().filter_map(|id| pending.remove(&id)).collect()
         };
         for w in lost {
-            w.finish.finish(Err(RemoteAskError::NodeDown));
+            w.finish.finish(Err(err.clone()));
         }
-        crate::remote_watch::node_down(self, peer);
-        crate::remote_schedule::peer_lost(self, peer);
     }
 
     /// A peer's `Hello`: a new incarnation on a known address means the old one is gone.

@@ -270,8 +270,8 @@ impl<R: RemoteMessage> Attempt<R> {
         }
     }
 
-    /// Sends again after a refusal: when the topology has moved past the one used (at most a
-    /// quarter second's wait), or after a short backoff.
+    /// Sends again after a refusal: when the topology has moved past the one used, or after a
+    /// short backoff (a quarter second at most when a new topology is what it waits for).
     fn again(mut self: Box<Self>, why: Again) {
         self.tries += 1;
         let c = self.grain.cluster.inner.clone();
@@ -280,17 +280,16 @@ impl<R: RemoteMessage> Attempt<R> {
             let detail = format!("refused {MAX_TRIES} times while the topology changed");
             return self.reply.send(Err(unavailable(ErrorCode::NotReady, detail)));
         }
-        let backoff = Duration::from_micros(500 << self.tries.min(6));
+        // Half a millisecond, doubling to 16 ms; a new topology cuts the wait short.
+        let backoff = Duration::from_micros(500 << self.tries.min(5));
         let mut epochs = c.epoch.subscribe();
         let used = self.epoch;
         c.rt.spawn(async move {
-            match why {
-                Again::NewTopology => {
-                    let _ = tokio::time::timeout(Duration::from_millis(250), epochs.wait_for(|e| *e > used))
-                        .await;
-                }
-                Again::Later => tokio::time::sleep(backoff).await,
-            }
+            let wait = match why {
+                Again::NewTopology => Duration::from_millis(250),
+                Again::Later => backoff,
+            };
+            let _ = tokio::time::timeout(wait, epochs.wait_for(|e| *e > used)).await;
             self.go();
         });
     }

@@ -6,6 +6,7 @@
 use super::provider::{ClusterProvider, Member, MemberChange, MemberWatch, ProviderError};
 use super::topology::Topology;
 use super::{Cluster, ClusterConfig, ClusterError, ClusterInner, Handover};
+use crate::error::{ErrorCode, RemoteAskError};
 use crate::node::Node;
 use corelane::{Event, LeftReason};
 use corelane_proto::v1::system_message::Body;
@@ -22,6 +23,8 @@ use tokio::sync::{mpsc, oneshot};
 const HANDOVER_QUERY: Duration = Duration::from_millis(100);
 /// How long a member waits for its grains to stop before it says it applied an epoch anyway.
 const STOP_WAIT: Duration = Duration::from_secs(10);
+/// How long a member that left still refuses grain messages before `leave` returns.
+const LEAVE_LINGER: Duration = Duration::from_millis(100);
 
 pub(crate) enum Command {
     Leave(oneshot::Sender<bool>),
@@ -101,6 +104,7 @@ pub(crate) fn start(
         changed: Default::default(),
         gone: AtomicBool::new(false),
         held: Default::default(),
+        answering: AtomicUsize::new(0),
         generation: AtomicU64::new(0),
         epoch_now: AtomicU64::new(0),
         _thread: Mutex::new(stop),
@@ -458,11 +462,18 @@ fn apply(inner: &Arc<ClusterInner>, members: Vec<Member>, epoch: u64) {
 
 fn send_applied(inner: &ClusterInner, to: SocketAddr, query: bool) {
     let epoch = inner.applied.load(Ordering::Acquire);
-    let _ = inner.node.inner.send(to, Envelope::system(0, 0, Body::Applied(Applied { epoch, query })));
+    let a = Applied { epoch, query, leaving: false };
+    let _ = inner.node.inner.send(to, Envelope::system(0, 0, Body::Applied(a)));
 }
 
 /// Another member says which epoch it applied (and asks for ours with `query`).
 pub(crate) fn applied_from(inner: &Arc<ClusterInner>, peer: SocketAddr, a: Applied) {
+    if a.leaving {
+        // Everything it answered came before this: what still waits for it never will.
+        let detail = "the member left the cluster before answering".to_string();
+        inner.node.inner.fail_pending(peer, RemoteAskError::Refused { code: ErrorCode::Fenced, detail });
+        return;
+    }
     {
         let mut h = inner.handover.lock();
         let e = h.applied.entry(peer).or_default();
@@ -532,6 +543,16 @@ async fn finish_leave(inner: &Arc<ClusterInner>, lease: Option<i64>, done: onesh
     for s in stopping {
         let _ = tokio::time::timeout(STOP_WAIT, s).await;
     }
+    // The answers of the grains' last asks go out before the notice that follows them.
+    let settled = Instant::now() + STOP_WAIT;
+    while inner.answering.load(Ordering::Acquire) > 0 && Instant::now() < settled {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let topo = inner.current();
+    for m in topo.others() {
+        let a = Applied { epoch: inner.applied.load(Ordering::Acquire), query: false, leaving: true };
+        let _ = inner.node.inner.send(m.addr, Envelope::system(0, 0, Body::Applied(a)));
+    }
     let ok = match lease {
         Some(l) => {
             let r = tokio::time::timeout(inner.cfg.ttl, inner.provider.leave(&inner.cfg.name, &inner.id, l))
@@ -540,5 +561,8 @@ async fn finish_leave(inner: &Arc<ClusterInner>, lease: Option<i64>, done: onesh
         }
         None => true,
     };
+    // Members that have not yet seen the record go still send here for a moment: refused
+    // (fenced) while this node lingers, rather than lost if its process ends at once.
+    tokio::time::sleep(LEAVE_LINGER).await;
     let _ = done.send(ok);
 }

@@ -217,6 +217,8 @@ pub(crate) struct ClusterInner {
     pub(crate) gone: AtomicBool,
     /// Grain messages held while their partition is not ready.
     pub(crate) held: held::Held,
+    /// Grain asks from other members whose answer has not been sent yet.
+    pub(crate) answering: AtomicUsize,
     /// Bumped with every new topology (after it is published): what was looked up under an
     /// older one is looked up again.
     pub(crate) generation: AtomicU64,

@@ -11,7 +11,7 @@ use corelane::{AskError, DeadLetterReason};
 use corelane_proto::frame::Head;
 use corelane_proto::v1::{Envelope, GrainId, Kind};
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Why this member does not serve a grain message now.
@@ -214,9 +214,18 @@ fn answer_when_ready(c: &Arc<ClusterInner>, peer: SocketAddr, corr: u64, answer:
     let weak = Arc::downgrade(c);
     let limit = c.node.inner.serve_timeout;
     let rt = tokio::runtime::Handle::try_current().unwrap_or_else(|_| c.rt.clone());
+    c.answering.fetch_add(1, Ordering::AcqRel);
     rt.spawn(async move {
         let outcome = tokio::time::timeout(limit, answer).await;
         let Some(c) = weak.upgrade() else { return };
+        /// Counts the answer as sent when it has been (or failed to be).
+        struct Sent<'a>(&'a AtomicUsize);
+        impl Drop for Sent<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        let _sent = Sent(&c.answering);
         let node = &c.node.inner;
         let env = match outcome {
             Ok(Ok((manifest, bytes))) => {

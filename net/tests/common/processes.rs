@@ -113,12 +113,15 @@ impl Drop for Etcd {
 pub fn cluster_example() -> PathBuf {
     static BUILT: std::sync::Once = std::sync::Once::new();
     let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join("examples").join("cluster");
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    let bin = profile_dir.join("examples").join("cluster");
     BUILT.call_once(|| {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "corelane-net", "--features", "etcd", "--example", "cluster"])
-            .status()
-            .unwrap();
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "-q", "-p", "corelane-net", "--features", "etcd", "--example", "cluster"]);
+        if profile_dir.ends_with("release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().unwrap();
         assert!(status.success(), "building the example");
     });
     bin
@@ -177,11 +180,15 @@ impl MemberProcess {
         }
     }
 
-    /// Sends a command and returns the first line starting with `answer`.
-    pub fn ask(&mut self, command: &str, answer: &str) -> Option<String> {
+    /// Sends a command without waiting for its answer.
+    pub fn command(&mut self, command: &str) -> Option<()> {
         let stdin = self.stdin.as_mut()?;
         writeln!(stdin, "{command}").ok()?;
-        stdin.flush().ok()?;
+        stdin.flush().ok()
+    }
+
+    /// Waits for the first line starting with `answer`.
+    pub fn expect(&mut self, answer: &str) -> Option<String> {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             let l = self.line(deadline.saturating_duration_since(Instant::now()))?;
@@ -190,6 +197,17 @@ impl MemberProcess {
             }
         }
         None
+    }
+
+    /// Sends a command and returns the first line starting with `answer`.
+    pub fn ask(&mut self, command: &str, answer: &str) -> Option<String> {
+        self.command(command)?;
+        self.expect(answer)
+    }
+
+    /// Waits for the process to end.
+    pub fn wait(&mut self) {
+        let _ = self.child.wait();
     }
 
     /// `members` as it sees them.
