@@ -158,7 +158,7 @@ fn churn_finds_no_overlapping_activations_and_loses_no_ask() {
         "most asks answered: {outcomes:?}"
     );
     assert!(
-        froze && actions.get("kill").is_some() && actions.get("join").is_some(),
+        froze && actions.contains_key("kill") && actions.contains_key("join"),
         "the churn did churn: {actions:?}"
     );
 }
