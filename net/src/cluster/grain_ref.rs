@@ -78,12 +78,15 @@ impl GrainRef {
             ));
         }
         let topo = c.topology.read();
-        match topo.owner(&self.kind, self.partition) {
+        match topo.owner_index(&self.kind, self.partition) {
             None => {
                 Err(unavailable(ErrorCode::NotOwner, format!("no member hosts grain kind {:?}", self.kind)))
             }
-            Some(m) if topo.me.is_some_and(|i| topo.members[i].id == m.id) => Ok((Route::Local, topo.epoch)),
-            Some(m) => Ok((Route::Remote { addr: m.addr, incarnation: m.incarnation }, topo.epoch)),
+            Some(i) if topo.me == Some(i) => Ok((Route::Local, topo.epoch)),
+            Some(i) => {
+                let m = &topo.members[i];
+                Ok((Route::Remote { addr: m.addr, incarnation: m.incarnation }, topo.epoch))
+            }
         }
     }
 

@@ -320,6 +320,56 @@ impl ClusterInner {
 
 /// This member of a cluster. Cheap to clone; it leaves with [`Cluster::leave`] (gracefully) or
 /// when its process ends (its lease expires).
+///
+/// ```
+/// use corelane::{ActorError, Reply, Runtime};
+/// use corelane_net::cluster::{Cluster, Grain, GrainCtx, MemoryProvider};
+/// use corelane_net::{Node, Protocol, RemoteConfig};
+/// use std::time::Duration;
+/// # #[derive(Clone, PartialEq, prost::Message)] pub struct Deposit { #[prost(uint64, tag = "1")] pub amount: u64 }
+/// # impl prost::Name for Deposit { const NAME: &'static str = "Deposit"; const PACKAGE: &'static str = "bank.v1"; }
+/// # #[derive(Clone, PartialEq, prost::Message)] pub struct GetBalance {}
+/// # impl prost::Name for GetBalance { const NAME: &'static str = "GetBalance"; const PACKAGE: &'static str = "bank.v1"; }
+/// # #[derive(Clone, PartialEq, prost::Message)] pub struct Balance { #[prost(uint64, tag = "1")] pub amount: u64 }
+/// # impl prost::Name for Balance { const NAME: &'static str = "Balance"; const PACKAGE: &'static str = "bank.v1"; }
+///
+/// enum AccountMsg {
+///     Deposit(u64),
+///     Balance(Reply<Balance>),
+/// }
+///
+/// /// One account per identity, wherever in the cluster it lives now.
+/// struct Account(u64);
+///
+/// impl Grain for Account {
+///     const KIND: &'static str = "account";
+///     type Msg = AccountMsg;
+///     fn receive(&mut self, _: &mut GrainCtx<'_, Self>, msg: AccountMsg) -> Result<(), ActorError> {
+///         match msg {
+///             AccountMsg::Deposit(n) => self.0 += n,
+///             AccountMsg::Balance(r) => r.send(Balance { amount: self.0 }),
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// let rt = Runtime::builder().build()?;
+/// let node = Node::start(&rt, RemoteConfig::dev())?;
+/// let protocol = Protocol::new()
+///     .tell(|d: Deposit| AccountMsg::Deposit(d.amount))
+///     .ask(|_: GetBalance, r| AccountMsg::Balance(r));
+/// // In production: EtcdProvider::new(["127.0.0.1:2379"]) (feature `etcd`).
+/// let cluster = Cluster::builder("bank")
+///     .grain::<Account, _>(protocol, |_identity: &str| Account(0))
+///     .join(&node, MemoryProvider::new())?;
+///
+/// let alice = cluster.grain::<Account>("alice");
+/// alice.tell(&Deposit { amount: 5 })?;
+/// let b: Balance = alice.ask(&GetBalance {}).timeout(Duration::from_secs(5)).wait()?;
+/// assert_eq!(b.amount, 5);
+/// cluster.leave(Duration::from_secs(5));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct Cluster {
     pub(crate) inner: Arc<ClusterInner>,

@@ -148,14 +148,9 @@ pub(crate) fn envelope(node: &Arc<Inner>, peer: SocketAddr, mut env: Envelope) {
         let detail = "this node is not a cluster member".to_string();
         return fail(node, peer, env.correlation_id, ErrorCode::NotOwner, detail);
     };
-    let (Ok(kind), Ok(identity)) = (std::str::from_utf8(&grain.kind), std::str::from_utf8(&grain.identity))
-    else {
-        node.dead_letter(DeadLetterReason::Malformed, "grain message");
-        let detail = "grain kind and identity must be UTF-8".to_string();
-        return fail(node, peer, env.correlation_id, ErrorCode::Malformed, detail);
-    };
     let epoch = env.epoch;
     if env.kind() == Kind::Tell {
+        // The cached activation matched the same bytes, checked as UTF-8 when it was cached.
         if let Some(t) = cached(&c, &grain, epoch) {
             if let Err(r) = t.tell(&env.manifest, env.payload, None) {
                 node.dead_letter(refusal(&r).0, "grain tell");
@@ -163,6 +158,12 @@ pub(crate) fn envelope(node: &Arc<Inner>, peer: SocketAddr, mut env: Envelope) {
             return;
         }
     }
+    let (Ok(kind), Ok(identity)) = (std::str::from_utf8(&grain.kind), std::str::from_utf8(&grain.identity))
+    else {
+        node.dead_letter(DeadLetterReason::Malformed, "grain message");
+        let detail = "grain kind and identity must be UTF-8".to_string();
+        return fail(node, peer, env.correlation_id, ErrorCode::Malformed, detail);
+    };
     let generation = c.generation.load(Ordering::Acquire);
     let g = grain.clone();
     match env.kind() {

@@ -46,8 +46,13 @@ impl Topology {
 
     /// The member that owns `partition` of `kind`, if any member hosts the kind.
     pub(crate) fn owner(&self, kind: &str, partition: u16) -> Option<&Member> {
+        self.owner_index(kind, partition).map(|i| &self.members[i])
+    }
+
+    /// The owner's index in `members`.
+    pub(crate) fn owner_index(&self, kind: &str, partition: u16) -> Option<usize> {
         let (candidates, table) = self.table(kind)?;
-        Some(&self.members[candidates[table.owner(partition)]])
+        Some(candidates[table.owner(partition)])
     }
 
     /// Whether this member owns `partition` of `kind`.
