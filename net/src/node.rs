@@ -275,6 +275,11 @@ impl Inner {
         self.cluster.get().and_then(std::sync::Weak::upgrade)
     }
 
+    /// The cluster's identity (the address of its state), without taking a reference to it.
+    pub(crate) fn cluster_key(&self) -> Option<usize> {
+        self.cluster.get().map(|w| w.as_ptr() as usize)
+    }
+
     /// Makes this node a member of a cluster; false if it already is (of this or another:
     /// a node is a member of one cluster in its life).
     pub(crate) fn set_cluster(&self, c: std::sync::Weak<crate::cluster::ClusterInner>) -> bool {

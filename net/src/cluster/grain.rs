@@ -6,7 +6,7 @@
 //! was frozen past its lease handles nothing more when it wakes, and an activation that is
 //! being stopped because its partition moved drains its mailbox by refusing it.
 
-use super::{ClusterInner, Fence};
+use super::{ClusterInner, Gate};
 use crate::protocol::Protocol;
 use crate::target::{Exposed, Target};
 use corelane::{Actor, ActorError, Ctx, Handle, SpawnOptions};
@@ -78,7 +78,7 @@ pub struct GrainActor<G: Grain> {
     identity: Arc<str>,
     epoch: u64,
     cluster: Weak<ClusterInner>,
-    lease: Arc<Fence>,
+    lease: Arc<Gate>,
     /// When it last handled a message (the member's passivation sweep reads it).
     last: Arc<AtomicU32>,
 }
@@ -98,7 +98,7 @@ impl<G: Grain> Actor for GrainActor<G> {
             ctx.stop();
             return Ok(());
         };
-        self.last.store(Fence::tick(now), Ordering::Relaxed);
+        self.last.store(Gate::tick(now), Ordering::Relaxed);
         self.grain.receive(&mut GrainCtx { ctx, identity: &self.identity, epoch: self.epoch }, msg)
     }
 
@@ -142,7 +142,7 @@ where
         last: Arc<AtomicU32>,
     ) -> Result<Arc<dyn Target>, corelane::SpawnError> {
         let factory = self.factory.clone();
-        let lease = cluster.upgrade().map(|c| c.lease.clone()).ok_or(corelane::SpawnError::ShuttingDown)?;
+        let lease = cluster.upgrade().map(|c| c.gate.clone()).ok_or(corelane::SpawnError::ShuttingDown)?;
         let make = move || GrainActor {
             grain: factory(&identity),
             identity: identity.clone(),

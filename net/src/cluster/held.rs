@@ -14,7 +14,7 @@ use crate::error::ErrorCode;
 use crate::target::Target;
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -35,11 +35,10 @@ struct Item {
 /// A grain kind and one of its partitions.
 type PartitionKey = (Arc<str>, u16);
 
+/// The queues; their total is `Gate::held` (0: the fast path skips the lock).
 #[derive(Default)]
 pub(crate) struct Held {
     queues: Mutex<HashMap<PartitionKey, VecDeque<Item>>>,
-    /// Messages held (0: the fast path skips the lock).
-    count: AtomicUsize,
 }
 
 impl ClusterInner {
@@ -54,7 +53,7 @@ impl ClusterInner {
     ) where
         F: FnOnce(&Arc<ClusterInner>, Result<Arc<dyn Target>, Refusal>) + Send + 'static,
     {
-        if self.held.count.load(Ordering::Acquire) == 0 {
+        if self.gate.held.load(Ordering::Acquire) == 0 {
             match self.target(kind, identity, sender_epoch) {
                 Err(r) if r.code == ErrorCode::NotReady => {}
                 r => return deliver(self, r),
@@ -72,7 +71,7 @@ impl ClusterInner {
                 }
             }
         }
-        if self.held.count.load(Ordering::Acquire) >= MAX_HELD {
+        if self.gate.held.load(Ordering::Acquire) >= MAX_HELD {
             drop(queues);
             let detail = format!("{MAX_HELD} messages are already held for partitions being handed over");
             return deliver(
@@ -87,14 +86,14 @@ impl ClusterInner {
             until,
             deliver: Box::new(deliver),
         });
-        self.held.count.fetch_add(1, Ordering::AcqRel);
+        self.gate.held.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Delivers, in order, what is held for partitions that are ready now; refuses what waited
     /// too long. Called when a handover completes, when a topology is applied, and
     /// periodically.
     pub(crate) fn release_held(self: &Arc<Self>) {
-        if self.held.count.load(Ordering::Acquire) == 0 {
+        if self.gate.held.load(Ordering::Acquire) == 0 {
             return;
         }
         let mut queues = self.held.queues.lock();
@@ -106,7 +105,7 @@ impl ClusterInner {
                     return true;
                 }
                 let item = q.pop_front().expect("front exists");
-                self.held.count.fetch_sub(1, Ordering::AcqRel);
+                self.gate.held.fetch_sub(1, Ordering::AcqRel);
                 (item.deliver)(self, r);
             }
             false
@@ -115,6 +114,6 @@ impl ClusterInner {
 
     /// Messages held now.
     pub(crate) fn held(&self) -> usize {
-        self.held.count.load(Ordering::Acquire)
+        self.gate.held.load(Ordering::Acquire)
     }
 }

@@ -94,9 +94,8 @@ pub(crate) fn start(
         kinds,
         topology: Default::default(),
         epoch,
-        lease: Arc::new(super::Fence { base: Instant::now(), until: AtomicU64::new(0) }),
+        gate: Arc::new(super::Gate::new()),
         handover: Mutex::new(Handover::default()),
-        pending_partitions: AtomicUsize::new(0),
         open: AtomicBool::new(cfg.min_members <= 1),
         rt: rt.clone(),
         stats: Default::default(),
@@ -105,8 +104,6 @@ pub(crate) fn start(
         gone: AtomicBool::new(false),
         held: Default::default(),
         answering: AtomicUsize::new(0),
-        generation: AtomicU64::new(0),
-        epoch_now: AtomicU64::new(0),
         _thread: Mutex::new(stop),
         cfg,
     });
@@ -412,10 +409,10 @@ fn apply(inner: &Arc<ClusterInner>, members: Vec<Member>, epoch: u64) {
             }
         }
         h.epoch = epoch;
-        inner.pending_partitions.store(h.pending.len(), Ordering::Release);
+        inner.gate.pending.store(h.pending.len(), Ordering::Release);
         *inner.topology.write() = new.clone();
-        inner.epoch_now.store(epoch, Ordering::Release);
-        inner.generation.fetch_add(1, Ordering::AcqRel);
+        inner.gate.epoch.store(epoch, Ordering::Release);
+        inner.gate.generation.fetch_add(1, Ordering::AcqRel);
         old
     };
     let rt = inner.node.runtime();
@@ -493,7 +490,7 @@ pub(crate) fn applied_from(inner: &Arc<ClusterInner>, peer: SocketAddr, a: Appli
 /// Partitions gained become ready once every other member of the epoch applied it; what was
 /// held for them is delivered.
 fn check_handover(inner: &Arc<ClusterInner>) {
-    if inner.pending_partitions.load(Ordering::Acquire) == 0 {
+    if inner.gate.pending.load(Ordering::Acquire) == 0 {
         return;
     }
     let topo = inner.current();
@@ -504,7 +501,7 @@ fn check_handover(inner: &Arc<ClusterInner>) {
     let done = topo.others().all(|m| h.applied.get(&m.addr).is_some_and(|e| *e >= h.epoch));
     if done {
         h.pending.clear();
-        inner.pending_partitions.store(0, Ordering::Release);
+        inner.gate.pending.store(0, Ordering::Release);
         drop(h);
         inner.release_held();
     }
@@ -512,7 +509,7 @@ fn check_handover(inner: &Arc<ClusterInner>) {
 
 /// Asks the members that have not yet said they applied the epoch the handover waits for.
 fn query_laggards(inner: &Arc<ClusterInner>) {
-    if inner.pending_partitions.load(Ordering::Acquire) == 0 {
+    if inner.gate.pending.load(Ordering::Acquire) == 0 {
         return;
     }
     let topo = inner.current();

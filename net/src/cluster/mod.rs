@@ -139,14 +139,45 @@ pub struct ClusterStats {
 /// The grain kinds a member hosts, by name (xxh3: looked up per message).
 pub(crate) type Kinds = HashMap<Arc<str>, KindEntry, Xxh3Builder>;
 
-/// Until when a member may serve: the send time of its last acknowledged renewal plus the TTL
-/// minus the margin, as nanoseconds after `base`; 0 once fenced.
-pub(crate) struct Fence {
+/// What every grain message checks, in one place shared by the member, its activations and its
+/// receivers' caches (no lock, no reference count on the way).
+pub(crate) struct Gate {
     pub(crate) base: Instant,
+    /// Until when this member may serve: the send time of its last acknowledged renewal plus
+    /// the TTL minus the margin, as nanoseconds after `base`; 0 once fenced.
     pub(crate) until: AtomicU64,
+    /// Partitions gained and waiting for their handover.
+    pub(crate) pending: AtomicUsize,
+    /// Grain messages held.
+    pub(crate) held: AtomicUsize,
+    /// The current topology's epoch (as `topology` says, without its lock).
+    pub(crate) epoch: AtomicU64,
+    /// Bumped with every new topology (after it is published): what was looked up under an
+    /// older one is looked up again.
+    pub(crate) generation: AtomicU64,
 }
 
-impl Fence {
+impl Gate {
+    pub(crate) fn new() -> Self {
+        Self {
+            base: Instant::now(),
+            until: AtomicU64::new(0),
+            pending: AtomicUsize::new(0),
+            held: AtomicUsize::new(0),
+            epoch: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether serving a grain message needs no more than an activation that is still alive:
+    /// not fenced, no handover in progress, nothing held, the sender not ahead.
+    pub(crate) fn quiet(&self, sender_epoch: u64) -> bool {
+        self.not_fenced()
+            && self.pending.load(Ordering::Acquire) == 0
+            && self.held.load(Ordering::Acquire) == 0
+            && sender_epoch <= self.epoch.load(Ordering::Acquire)
+    }
+
     pub(crate) fn not_fenced(&self) -> bool {
         self.until.load(Ordering::Acquire) != 0
     }
@@ -179,7 +210,7 @@ pub(crate) struct Activation {
     pub(crate) target: Arc<dyn crate::target::Target>,
     pub(crate) partition: u16,
     pub(crate) id: u64,
-    /// When it last handled a message ([`Fence::tick`]).
+    /// When it last handled a message ([`Gate::tick`]).
     pub(crate) last: Arc<std::sync::atomic::AtomicU32>,
 }
 
@@ -201,10 +232,9 @@ pub(crate) struct ClusterInner {
     pub(crate) kinds: Kinds,
     pub(crate) topology: RwLock<Arc<Topology>>,
     pub(crate) epoch: tokio::sync::watch::Sender<u64>,
-    /// Until when this member may serve (shared with its activations).
-    pub(crate) lease: Arc<Fence>,
+    /// What every grain message checks (shared with the activations and the receivers' caches).
+    pub(crate) gate: Arc<Gate>,
     pub(crate) handover: Mutex<Handover>,
-    pub(crate) pending_partitions: AtomicUsize,
     /// Set once the cluster had its minimum of members (or the wait for it ended).
     pub(crate) open: AtomicBool,
     pub(crate) rt: tokio::runtime::Handle,
@@ -219,11 +249,7 @@ pub(crate) struct ClusterInner {
     pub(crate) held: held::Held,
     /// Grain asks from other members whose answer has not been sent yet.
     pub(crate) answering: AtomicUsize,
-    /// Bumped with every new topology (after it is published): what was looked up under an
-    /// older one is looked up again.
-    pub(crate) generation: AtomicU64,
-    /// The current topology's epoch (as `topology`, without its lock).
-    pub(crate) epoch_now: AtomicU64,
+
     /// Dropped with this state: ends the cluster thread.
     pub(crate) _thread: Mutex<tokio::sync::oneshot::Sender<()>>,
 }
@@ -243,41 +269,32 @@ impl ClusterInner {
     /// membership task fences when the deadline passes). An activation checks the deadline
     /// itself ([`ClusterInner::may_serve`]) before each message.
     pub(crate) fn not_fenced(&self) -> bool {
-        self.lease.not_fenced()
+        self.gate.not_fenced()
     }
 
     /// Whether this member may serve grains now: its lease was renewed recently enough.
     pub(crate) fn may_serve(&self) -> bool {
-        self.lease.may_serve()
+        self.gate.may_serve()
     }
 
     /// Serving is allowed until `at` (from a renewal sent then acknowledged), never moved back.
     pub(crate) fn serve_until(&self, at: Instant) {
-        let n = at.saturating_duration_since(self.lease.base).as_nanos() as u64;
-        self.lease.until.fetch_max(n.max(1), Ordering::AcqRel);
+        let n = at.saturating_duration_since(self.gate.base).as_nanos() as u64;
+        self.gate.until.fetch_max(n.max(1), Ordering::AcqRel);
     }
 
     /// When serving ends (None: fenced).
     pub(crate) fn serving_deadline(&self) -> Option<Instant> {
-        match self.lease.until.load(Ordering::Acquire) {
+        match self.gate.until.load(Ordering::Acquire) {
             0 => None,
-            n => Some(self.lease.base + Duration::from_nanos(n)),
+            n => Some(self.gate.base + Duration::from_nanos(n)),
         }
     }
 
     /// Stops serving at once; whether it was serving until now (its deadline may have passed
     /// already).
     pub(crate) fn fence(&self) -> bool {
-        self.lease.until.swap(0, Ordering::AcqRel) != 0
-    }
-
-    /// Whether serving a grain message needs no more than an activation that is still alive:
-    /// not fenced, no handover in progress, nothing held, the sender not ahead.
-    pub(crate) fn quiet(&self, sender_epoch: u64) -> bool {
-        self.not_fenced()
-            && self.pending_partitions.load(Ordering::Acquire) == 0
-            && self.held() == 0
-            && sender_epoch <= self.epoch_now.load(Ordering::Acquire)
+        self.gate.until.swap(0, Ordering::AcqRel) != 0
     }
 
     pub(crate) fn current(&self) -> Arc<Topology> {
@@ -302,8 +319,8 @@ impl ClusterInner {
     /// they have queued is handled first). Called by the membership task a few times per
     /// timeout; each kind's activations are scanned under its lock.
     pub(crate) fn passivate_idle(&self) -> usize {
-        let now = Fence::tick(self.lease.base.elapsed().as_nanos() as u64);
-        let idle = Fence::tick(self.cfg.grain_idle.as_nanos() as u64).max(1);
+        let now = Gate::tick(self.gate.base.elapsed().as_nanos() as u64);
+        let idle = Gate::tick(self.cfg.grain_idle.as_nanos() as u64).max(1);
         let mut stopped = 0;
         for k in self.kinds.values() {
             for a in k.activations.lock().values() {

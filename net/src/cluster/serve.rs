@@ -66,7 +66,7 @@ impl ClusterInner {
                 format!("the cluster has fewer than its minimum of {} members", self.cfg.min_members);
             return Err(self.refuse(ErrorCode::NotReady, detail, epoch));
         }
-        if self.pending_partitions.load(Ordering::Acquire) != 0
+        if self.gate.pending.load(Ordering::Acquire) != 0
             && self.handover.lock().pending.contains(&(Arc::from(kind), p))
         {
             let detail = format!("partition {p} of {kind:?} is being handed over (epoch {epoch})");
@@ -77,8 +77,8 @@ impl ClusterInner {
         }
         let rt = self.node.runtime();
         let key: Arc<str> = identity.into();
-        let now = self.lease.base.elapsed().as_nanos() as u64;
-        let last = Arc::new(std::sync::atomic::AtomicU32::new(super::Fence::tick(now)));
+        let now = self.gate.base.elapsed().as_nanos() as u64;
+        let last = Arc::new(std::sync::atomic::AtomicU32::new(super::Gate::tick(now)));
         let t = k
             .make
             .activate(rt, key.clone(), epoch, Arc::downgrade(self), last.clone())
@@ -103,23 +103,25 @@ thread_local! {
 }
 
 struct Last {
+    /// The member (its state's address, as the node's weak reference gives it).
     cluster: usize,
+    gate: Arc<super::Gate>,
     generation: u64,
     kind: bytes::Bytes,
     identity: bytes::Bytes,
     target: Arc<dyn Target>,
 }
 
-/// The cached activation for `grain`, when nothing has changed since it was cached.
-fn cached(c: &Arc<ClusterInner>, grain: &GrainId, sender_epoch: u64) -> Option<Arc<dyn Target>> {
-    if !c.quiet(sender_epoch) {
-        return None;
-    }
+/// The cached activation for `grain` on `node`'s member, when nothing has changed since it was
+/// cached. Touches no lock and no reference count of the member.
+fn cached(node: &Inner, grain: &GrainId, sender_epoch: u64) -> Option<Arc<dyn Target>> {
+    let cluster = node.cluster_key()?;
     LAST.with(|l| {
         let l = l.borrow();
         let l = l.as_ref()?;
-        let hit = l.cluster == Arc::as_ptr(c) as usize
-            && l.generation == c.generation.load(Ordering::Acquire)
+        let hit = l.cluster == cluster
+            && l.gate.quiet(sender_epoch)
+            && l.generation == l.gate.generation.load(Ordering::Acquire)
             && l.kind == grain.kind
             && l.identity == grain.identity
             && l.target.is_alive();
@@ -131,6 +133,7 @@ fn remember(c: &Arc<ClusterInner>, generation: u64, grain: &GrainId, target: &Ar
     LAST.with(|l| {
         *l.borrow_mut() = Some(Last {
             cluster: Arc::as_ptr(c) as usize,
+            gate: c.gate.clone(),
             generation,
             kind: grain.kind.clone(),
             identity: grain.identity.clone(),
@@ -143,67 +146,64 @@ fn remember(c: &Arc<ClusterInner>, generation: u64, grain: &GrainId, target: &Ar
 /// over, or refused.
 pub(crate) fn envelope(node: &Arc<Inner>, peer: SocketAddr, mut env: Envelope) {
     let grain = env.grain.take().unwrap_or_default();
+    let epoch = env.epoch;
+    // The cached activation matched the same bytes, checked as UTF-8 when it was cached.
+    if let Some(t) = cached(node, &grain, epoch) {
+        return deliver(node, peer, env, t);
+    }
     let Some(c) = node.cluster() else {
         node.dead_letter(DeadLetterReason::UnknownTarget, "grain message");
         let detail = "this node is not a cluster member".to_string();
         return fail(node, peer, env.correlation_id, ErrorCode::NotOwner, detail);
     };
-    let epoch = env.epoch;
-    if env.kind() == Kind::Tell {
-        // The cached activation matched the same bytes, checked as UTF-8 when it was cached.
-        if let Some(t) = cached(&c, &grain, epoch) {
-            if let Err(r) = t.tell(&env.manifest, env.payload, None) {
-                node.dead_letter(refusal(&r).0, "grain tell");
-            }
-            return;
-        }
-    }
     let (Ok(kind), Ok(identity)) = (std::str::from_utf8(&grain.kind), std::str::from_utf8(&grain.identity))
     else {
         node.dead_letter(DeadLetterReason::Malformed, "grain message");
         let detail = "grain kind and identity must be UTF-8".to_string();
         return fail(node, peer, env.correlation_id, ErrorCode::Malformed, detail);
     };
-    let generation = c.generation.load(Ordering::Acquire);
+    let generation = c.gate.generation.load(Ordering::Acquire);
     let g = grain.clone();
     match env.kind() {
-        Kind::Tell => c.serve_or_hold(
+        Kind::Tell | Kind::Ask => c.serve_or_hold(
             kind,
             identity,
             epoch,
             move |c: &Arc<ClusterInner>, r: Result<Arc<dyn Target>, Refusal>| match r {
                 Ok(t) => {
                     remember(c, generation, &g, &t);
-                    if let Err(r) = t.tell(&env.manifest, env.payload, None) {
-                        c.node.inner.dead_letter(refusal(&r).0, "grain tell");
-                    }
+                    deliver(&c.node.inner, peer, env, t);
                 }
-                Err(r) => tell_refused(c, &g, env, r),
-            },
-        ),
-        Kind::Ask => c.serve_or_hold(
-            kind,
-            identity,
-            epoch,
-            move |c: &Arc<ClusterInner>, r: Result<Arc<dyn Target>, Refusal>| {
-                let corr = env.correlation_id;
-                let node = &c.node.inner;
-                match r {
-                    Ok(t) => match t.ask(&env.manifest, env.payload, c.node.runtime()) {
-                        Ok(answer) => answer_when_ready(c, peer, corr, answer),
-                        Err(r) => {
-                            let (reason, code, detail) = refusal(&r);
-                            node.dead_letter(reason, "grain ask");
-                            fail(node, peer, corr, code, detail);
-                        }
-                    },
-                    Err(r) => {
-                        let _ = node.send(peer, Envelope::error_at(corr, r.code, r.detail, r.epoch));
-                    }
+                Err(r) if env.kind() == Kind::Tell => tell_refused(c, &g, env, r),
+                Err(r) => {
+                    let e = Envelope::error_at(env.correlation_id, r.code, r.detail, r.epoch);
+                    let _ = c.node.inner.send(peer, e);
                 }
             },
         ),
         _ => node.dead_letter(DeadLetterReason::Malformed, "grain message of another kind than tell or ask"),
+    }
+}
+
+/// Hands a grain message to its activation (an ask's answer goes back when it comes).
+fn deliver(node: &Inner, peer: SocketAddr, env: Envelope, t: Arc<dyn Target>) {
+    if env.kind() == Kind::Tell {
+        if let Err(r) = t.tell(&env.manifest, env.payload, None) {
+            node.dead_letter(refusal(&r).0, "grain tell");
+        }
+        return;
+    }
+    let corr = env.correlation_id;
+    match t.ask(&env.manifest, env.payload, &node.rt) {
+        Ok(answer) => match node.cluster() {
+            Some(c) => answer_when_ready(&c, peer, corr, answer),
+            None => fail(node, peer, corr, ErrorCode::ShuttingDown, "this member is gone".into()),
+        },
+        Err(r) => {
+            let (reason, code, detail) = refusal(&r);
+            node.dead_letter(reason, "grain ask");
+            fail(node, peer, corr, code, detail);
+        }
     }
 }
 
