@@ -168,11 +168,12 @@ async fn register(
     }
 }
 
-/// Renews the lease every quarter TTL; each acknowledged renewal moves the serving deadline to
+/// Renews the lease every eighth of the TTL (a dead member's record then expires soon after
+/// it died, not up to a renewal interval later); each acknowledged renewal moves the serving deadline to
 /// its send time + TTL − margin. Reports an expired lease.
 async fn renew(inner: Arc<ClusterInner>, lease: i64, expired: mpsc::Sender<()>) {
     let ttl = inner.cfg.ttl;
-    let every = (ttl / 4).max(Duration::from_millis(100));
+    let every = (ttl / 8).max(Duration::from_millis(100));
     loop {
         let sent = Instant::now();
         match tokio::time::timeout(ttl / 2, inner.provider.keep_alive(lease)).await {
