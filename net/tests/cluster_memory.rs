@@ -253,3 +253,16 @@ fn an_idle_grain_is_passivated_and_the_next_message_activates_it_again() {
     assert_eq!(get(&cluster, "p").unwrap().value, 0, "a fresh activation");
     assert_eq!(stats.activated.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
+
+#[test]
+fn dropping_every_handle_leaves_the_cluster() {
+    let store = MemoryProvider::new();
+    let a = member(&store, "a", Duration::from_secs(2));
+    let b = member(&store, "b", Duration::from_secs(2));
+    assert!(a.cluster.wait_for(WAIT, |v| v.member_ids() == ["a", "b"]));
+    drop(b);
+    assert!(a.cluster.wait_for(WAIT, |v| v.member_ids() == ["a"]), "b left when its handles went");
+    // And it stays gone: no rejoin loop.
+    let epoch = a.cluster.epoch();
+    assert!(!a.cluster.wait_for(Duration::from_millis(300), |v| v.epoch() != epoch));
+}

@@ -161,7 +161,8 @@ async fn register(
             Err(_) => tracing::warn!("cluster: registration timed out"),
         }
         tokio::select! {
-            c = cmds.recv() => if let Some(c) = c { return Err(c) },
+            // Every handle dropped: leave (nobody is left to wait for it).
+            c = cmds.recv() => return Err(c.unwrap_or_else(|| Command::Leave(oneshot::channel().0))),
             () = tokio::time::sleep(backoff) => {}
         }
         backoff = (backoff * 2).min(Duration::from_secs(1));
@@ -288,7 +289,8 @@ async fn session(
         tokio::select! {
             c = cmds.recv() => match c {
                 Some(Command::Leave(done)) => return Ended::Leave(done),
-                None => return Ended::Rejoin,
+                // Every handle dropped: the member leaves gracefully.
+                None => return Ended::Leave(oneshot::channel().0),
             },
             _ = expired.recv() => return Ended::Rejoin,
             () = sleep_until_opt(deadline), if deadline.is_some() && !reported_fence => {

@@ -335,8 +335,9 @@ impl ClusterInner {
     }
 }
 
-/// This member of a cluster. Cheap to clone; it leaves with [`Cluster::leave`] (gracefully) or
-/// when its process ends (its lease expires).
+/// This member of a cluster. Cheap to clone; it leaves gracefully with [`Cluster::leave`] or
+/// when its last handle (including those inside [`GrainRef`]s) is dropped, and otherwise when
+/// its process ends (its lease expires).
 ///
 /// ```
 /// use corelane::{ActorError, Reply, Runtime};
