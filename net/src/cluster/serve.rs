@@ -112,9 +112,15 @@ struct Last {
     target: Arc<dyn Target>,
 }
 
-/// The cached activation for `grain` on `node`'s member, when nothing has changed since it was
-/// cached. Touches no lock and no reference count of the member.
-fn cached(node: &Inner, grain: &GrainId, sender_epoch: u64) -> Option<Arc<dyn Target>> {
+/// Runs `f` with the cached activation for `grain` on `node`'s member, when nothing has changed
+/// since it was cached. Touches no lock and no reference count. `f` must not serve another grain
+/// message on this thread (delivering to an actor does not).
+fn with_cached<R>(
+    node: &Inner,
+    grain: &GrainId,
+    sender_epoch: u64,
+    f: impl FnOnce(&Arc<dyn Target>) -> R,
+) -> Option<R> {
     let cluster = node.cluster_key()?;
     LAST.with(|l| {
         let l = l.borrow();
@@ -125,7 +131,7 @@ fn cached(node: &Inner, grain: &GrainId, sender_epoch: u64) -> Option<Arc<dyn Ta
             && l.kind == grain.kind
             && l.identity == grain.identity
             && l.target.is_alive();
-        hit.then(|| l.target.clone())
+        hit.then(|| f(&l.target))
     })
 }
 
@@ -148,9 +154,11 @@ pub(crate) fn envelope(node: &Arc<Inner>, peer: SocketAddr, mut env: Envelope) {
     let grain = env.grain.take().unwrap_or_default();
     let epoch = env.epoch;
     // The cached activation matched the same bytes, checked as UTF-8 when it was cached.
-    if let Some(t) = cached(node, &grain, epoch) {
-        return deliver(node, peer, env, t);
+    let mut env = Some(env);
+    if with_cached(node, &grain, epoch, |t| deliver(node, peer, env.take().expect("once"), t)).is_some() {
+        return;
     }
+    let env = env.expect("not delivered");
     let Some(c) = node.cluster() else {
         node.dead_letter(DeadLetterReason::UnknownTarget, "grain message");
         let detail = "this node is not a cluster member".to_string();
@@ -172,7 +180,7 @@ pub(crate) fn envelope(node: &Arc<Inner>, peer: SocketAddr, mut env: Envelope) {
             move |c: &Arc<ClusterInner>, r: Result<Arc<dyn Target>, Refusal>| match r {
                 Ok(t) => {
                     remember(c, generation, &g, &t);
-                    deliver(&c.node.inner, peer, env, t);
+                    deliver(&c.node.inner, peer, env, &t);
                 }
                 Err(r) if env.kind() == Kind::Tell => tell_refused(c, &g, env, r),
                 Err(r) => {
@@ -186,7 +194,7 @@ pub(crate) fn envelope(node: &Arc<Inner>, peer: SocketAddr, mut env: Envelope) {
 }
 
 /// Hands a grain message to its activation (an ask's answer goes back when it comes).
-fn deliver(node: &Inner, peer: SocketAddr, env: Envelope, t: Arc<dyn Target>) {
+fn deliver(node: &Inner, peer: SocketAddr, env: Envelope, t: &Arc<dyn Target>) {
     if env.kind() == Kind::Tell {
         if let Err(r) = t.tell(&env.manifest, env.payload, None) {
             node.dead_letter(refusal(&r).0, "grain tell");
