@@ -128,15 +128,14 @@ fn a_grain_activates_once_and_answers_from_its_owner_whoever_asks() {
     }
     let activated: u64 = ms.iter().map(|m| m.stats.activated.load(std::sync::atomic::Ordering::SeqCst)).sum();
     assert_eq!(activated, 30, "one activation per identity");
-    // No store request per message: only renewals happened meanwhile.
-    let before: Vec<(u64, u64)> =
-        ms.iter().map(|m| (m.cluster.stats().store_requests, m.cluster.stats().renewals)).collect();
+    // No store request per message: none but renewals happened meanwhile.
+    let before: Vec<u64> = ms.iter().map(|m| m.cluster.stats().membership_requests).collect();
+    assert!(before.iter().all(|n| *n >= 4), "joining counted: {before:?}");
     for i in 0..300 {
         get(&ms[i % 3].cluster, &format!("g{}", i % 30)).unwrap();
     }
-    for (m, (req, ren)) in ms.iter().zip(before) {
-        let s = m.cluster.stats();
-        assert_eq!(s.store_requests - req, s.renewals - ren, "only renewals reached the store");
+    for (m, req) in ms.iter().zip(before) {
+        assert_eq!(m.cluster.stats().membership_requests, req, "only renewals reached the store");
     }
 }
 

@@ -2,8 +2,8 @@
 //! - `grain-ask`: node A (a cluster member hosting no grains) asks an echo grain that lives on
 //!   member B, 64 bytes each way, blocking for each answer: `remote-pingpong`'s shape, plus the
 //!   routing (partition, owner from the topology) and the owner's check and activation lookup.
-//!   Also counts the membership store's requests made during the run other than lease renewals
-//!   (`store_requests_per_msg`, zero when routing needs no lookup).
+//!   Also counts the membership store's requests the asking member made during the run other
+//!   than lease renewals (`store_requests_per_msg`, zero when routing needs no lookup).
 //! - `grain-tell`: `remote-tell`'s shape through a grain reference.
 //! - `grain-activate`: asks to grains never asked before (each activates one on B): the cold
 //!   ask, next to `grain-ask`'s warm one.
@@ -118,7 +118,7 @@ pub(crate) fn grain_ask(cores: Cores, n: u64) -> Vec<Figure> {
         }
         let total = start.elapsed();
         let after = a.stats();
-        let lookups = (after.store_requests - before.store_requests) - (after.renewals - before.renewals);
+        let lookups = after.membership_requests - before.membership_requests;
         (total, h, lookups)
     });
     let (total, h, lookups) = asker.join().unwrap();

@@ -151,6 +151,7 @@ async fn register(
     loop {
         let sent = Instant::now();
         let attempt = async {
+            inner.stats.membership_requests.fetch_add(2, Ordering::Relaxed);
             let lease = inner.provider.grant(inner.cfg.ttl).await?;
             inner.provider.register(&inner.cfg.name, &me, lease).await?;
             Ok::<_, ProviderError>(lease)
@@ -359,6 +360,7 @@ async fn read_and_watch(
     after: u64,
 ) -> Result<(Option<super::Snapshot>, Box<dyn MemberWatch>, u64), ProviderError> {
     let name = &inner.cfg.name;
+    inner.stats.membership_requests.fetch_add(if after == 0 { 2 } else { 1 }, Ordering::Relaxed);
     let snapshot = if after == 0 { Some(inner.provider.snapshot(name).await?) } else { None };
     let from = snapshot.as_ref().map_or(after, |s| s.epoch.saturating_sub(1));
     let w = inner.provider.watch(name, from).await?;
@@ -555,6 +557,7 @@ async fn finish_leave(inner: &Arc<ClusterInner>, lease: Option<i64>, done: onesh
     }
     let ok = match lease {
         Some(l) => {
+            inner.stats.membership_requests.fetch_add(1, Ordering::Relaxed);
             let r = tokio::time::timeout(inner.cfg.ttl, inner.provider.leave(&inner.cfg.name, &inner.id, l))
                 .await;
             matches!(r, Ok(Ok(())))

@@ -116,10 +116,15 @@ pub struct ClusterStats {
     pub members: usize,
     /// Whether this member serves grains now (not fenced).
     pub serving: bool,
-    /// Requests made of the membership store so far (renewals included).
+    /// Requests made of the membership store so far, by everyone using the same provider
+    /// object (the in-memory store is shared by its members).
     pub store_requests: u64,
-    /// Of those, lease renewals.
+    /// Lease renewals this member made (acknowledged).
     pub renewals: u64,
+    /// Requests this member made of the store other than renewals: joining (grant, register),
+    /// reading and watching the member set, leaving. None of them per message: they happen
+    /// when joining, when a watch must be made again, and when leaving.
+    pub membership_requests: u64,
     /// Grain activations live on this member.
     pub activations: usize,
     /// Activations started here so far.
@@ -262,6 +267,7 @@ pub(crate) struct Counters {
     pub(crate) refused: AtomicU64,
     pub(crate) retries: AtomicU64,
     pub(crate) passivated: AtomicU64,
+    pub(crate) membership_requests: AtomicU64,
 }
 
 impl ClusterInner {
@@ -464,6 +470,7 @@ impl Cluster {
             serving: i.may_serve(),
             store_requests: i.provider.requests(),
             renewals: i.stats.renewals.load(Ordering::Relaxed),
+            membership_requests: i.stats.membership_requests.load(Ordering::Relaxed),
             activations: i.activations(),
             activated: i.stats.activated.load(Ordering::Relaxed),
             fenced: i.stats.fenced.load(Ordering::Relaxed),
