@@ -354,7 +354,8 @@ async fn sleep_until_opt(at: Option<Instant>) {
 
 /// Reads the member set (unless resuming a watch after `after`) and watches from where the
 /// latest change could be: a snapshot's newest record, so that deletes after it are replayed
-/// and the epoch is the revision of the latest change, as every member computes it.
+/// and the epoch is the revision of the latest change, as every member computes it (or from the
+/// present, when that record is the latest write).
 async fn read_and_watch(
     inner: &ClusterInner,
     after: u64,
@@ -362,7 +363,17 @@ async fn read_and_watch(
     let name = &inner.cfg.name;
     inner.stats.membership_requests.fetch_add(if after == 0 { 2 } else { 1 }, Ordering::Relaxed);
     let snapshot = if after == 0 { Some(inner.provider.snapshot(name).await?) } else { None };
-    let from = snapshot.as_ref().map_or(after, |s| s.epoch.saturating_sub(1));
+    // When the newest record is the store's latest write, nothing can have been deleted since:
+    // the watch starts at the present, which etcd serves at once. Otherwise it replays from the
+    // newest record (etcd serves a watch that starts in the past from a loop that runs every
+    // 100 ms until it has caught up).
+    let from = snapshot.as_ref().map_or(after, |s| {
+        if s.epoch >= s.revision {
+            s.revision
+        } else {
+            s.epoch.saturating_sub(1)
+        }
+    });
     let w = inner.provider.watch(name, from).await?;
     Ok((snapshot, w, from))
 }
