@@ -17,8 +17,11 @@
 //! - **Refusals** (`NotOwner`, `NotReady`, `Fenced`) mean the message was not handled: the
 //!   sender refreshes its topology and retries within the caller's timeout.
 
+mod config;
+mod gate;
 mod grain;
 mod grain_ref;
+mod handover;
 mod held;
 mod membership;
 mod memory;
@@ -30,16 +33,17 @@ mod topology;
 #[cfg(feature = "etcd")]
 mod etcd;
 
+pub use config::{ClusterBuilder, ClusterConfig, ClusterError};
 #[cfg(feature = "etcd")]
 pub use etcd::EtcdProvider;
+pub(crate) use gate::Gate;
 pub use grain::{Grain, GrainActor, GrainCtx};
 pub use grain_ref::{GrainAsk, GrainBatchAsk, GrainRef};
-pub(crate) use membership::applied_from;
+pub(crate) use handover::applied_from;
 pub use memory::MemoryProvider;
 pub use provider::{BoxFuture, ClusterProvider, Member, MemberChange, MemberWatch, ProviderError, Snapshot};
 
 use crate::node::Node;
-use crate::protocol::Protocol;
 use grain::GrainKind;
 use parking_lot::{Mutex, RwLock};
 use std::collections::{HashMap, HashSet};
@@ -49,62 +53,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use topology::Topology;
 use xxhash_rust::xxh3::Xxh3Builder;
-
-/// How a member behaves in its cluster.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct ClusterConfig {
-    /// The cluster's name: its records live under `/<name>/`.
-    pub name: String,
-    /// This member's id, unique in the cluster (default: its node's advertised address).
-    pub member_id: Option<String>,
-    /// The lease's time to live (default 5 s; etcd counts whole seconds). A member that dies
-    /// is noticed by the others after this (plus up to half a second of the store's own
-    /// expiry check).
-    pub ttl: Duration,
-    /// How long before the lease could expire a member stops serving (default a tenth of the
-    /// TTL, at least 100 ms): covers clock rate differences and the time to stop.
-    pub fence_margin: Duration,
-    /// Grains activate only once this many members are in the cluster (default 1) ...
-    pub min_members: usize,
-    /// ... or this long after joining (default 30 s).
-    pub min_members_timeout: Duration,
-    /// A grain that handled no message for this long is passivated (default 5 minutes).
-    pub grain_idle: Duration,
-    /// This member's roles (placement, part 2).
-    pub roles: Vec<String>,
-    /// How long [`ClusterBuilder::join`] waits for the first registration (default 10 s).
-    pub join_timeout: Duration,
-}
-
-impl ClusterConfig {
-    /// The defaults for cluster `name`.
-    pub fn new(name: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            member_id: None,
-            ttl: Duration::from_secs(5),
-            fence_margin: Duration::from_millis(500),
-            min_members: 1,
-            min_members_timeout: Duration::from_secs(30),
-            grain_idle: Duration::from_secs(300),
-            roles: Vec::new(),
-            join_timeout: Duration::from_secs(10),
-        }
-    }
-}
-
-/// Why a member could not join.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ClusterError {
-    /// The membership store did not accept the registration in time.
-    #[error("could not join the cluster: {0}")]
-    Join(String),
-    /// The configuration is not usable.
-    #[error("invalid cluster configuration: {0}")]
-    Config(String),
-}
 
 /// Counters of a member's cluster work ([`Cluster::stats`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -143,67 +91,6 @@ pub struct ClusterStats {
 
 /// The grain kinds a member hosts, by name (xxh3: looked up per message).
 pub(crate) type Kinds = HashMap<Arc<str>, KindEntry, Xxh3Builder>;
-
-/// What every grain message checks, in one place shared by the member, its activations and its
-/// receivers' caches (no lock, no reference count on the way).
-pub(crate) struct Gate {
-    pub(crate) base: Instant,
-    /// Until when this member may serve: the send time of its last acknowledged renewal plus
-    /// the TTL minus the margin, as nanoseconds after `base`; 0 once fenced.
-    pub(crate) until: AtomicU64,
-    /// Partitions gained and waiting for their handover.
-    pub(crate) pending: AtomicUsize,
-    /// Grain messages held.
-    pub(crate) held: AtomicUsize,
-    /// The current topology's epoch (as `topology` says, without its lock).
-    pub(crate) epoch: AtomicU64,
-    /// Bumped with every new topology (after it is published): what was looked up under an
-    /// older one is looked up again.
-    pub(crate) generation: AtomicU64,
-}
-
-impl Gate {
-    pub(crate) fn new() -> Self {
-        Self {
-            base: Instant::now(),
-            until: AtomicU64::new(0),
-            pending: AtomicUsize::new(0),
-            held: AtomicUsize::new(0),
-            epoch: AtomicU64::new(0),
-            generation: AtomicU64::new(0),
-        }
-    }
-
-    /// Whether serving a grain message needs no more than an activation that is still alive:
-    /// not fenced, no handover in progress, nothing held, the sender not ahead.
-    pub(crate) fn quiet(&self, sender_epoch: u64) -> bool {
-        self.not_fenced()
-            && self.pending.load(Ordering::Acquire) == 0
-            && self.held.load(Ordering::Acquire) == 0
-            && sender_epoch <= self.epoch.load(Ordering::Acquire)
-    }
-
-    pub(crate) fn not_fenced(&self) -> bool {
-        self.until.load(Ordering::Acquire) != 0
-    }
-
-    /// Whether the deadline has not passed (reads the clock).
-    pub(crate) fn may_serve(&self) -> bool {
-        self.serving_now().is_some()
-    }
-
-    /// Now, as nanoseconds after `base`, if the deadline has not passed.
-    pub(crate) fn serving_now(&self) -> Option<u64> {
-        let until = self.until.load(Ordering::Acquire);
-        let now = self.base.elapsed().as_nanos() as u64;
-        (until != 0 && now < until).then_some(now)
-    }
-
-    /// A time as passivation stamps it: units of 2^26 ns (about 67 ms) after `base`.
-    pub(crate) fn tick(nanos: u64) -> u32 {
-        (nanos >> 26) as u32
-    }
-}
 
 /// A registered kind and its live activations, by identity.
 pub(crate) struct KindEntry {
@@ -406,16 +293,10 @@ impl std::fmt::Debug for Cluster {
     }
 }
 
-/// Builds a member: its configuration and the grain kinds it hosts.
-pub struct ClusterBuilder {
-    cfg: ClusterConfig,
-    kinds: Kinds,
-}
-
 impl Cluster {
     /// A member of cluster `name`, with the defaults of [`ClusterConfig::new`].
     pub fn builder(name: impl Into<String>) -> ClusterBuilder {
-        ClusterBuilder { cfg: ClusterConfig::new(name), kinds: Kinds::default() }
+        ClusterBuilder::new(name.into())
     }
 
     /// A reference to grain `identity` of kind `G`.
@@ -519,69 +400,5 @@ impl ClusterView<'_> {
     /// Whether member `id` is in it.
     pub fn has(&self, id: &str) -> bool {
         self.0.member(id).is_some()
-    }
-}
-
-impl ClusterBuilder {
-    /// The whole configuration at once (the grain kinds stay).
-    pub fn config(mut self, cfg: ClusterConfig) -> Self {
-        self.cfg = cfg;
-        self
-    }
-
-    /// The lease's time to live.
-    pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.cfg.ttl = ttl;
-        self.cfg.fence_margin = (ttl / 10).max(Duration::from_millis(100));
-        self
-    }
-
-    /// Grains activate only once `n` members are in the cluster, or `timeout` after joining.
-    pub fn min_members(mut self, n: usize, timeout: Duration) -> Self {
-        self.cfg.min_members = n;
-        self.cfg.min_members_timeout = timeout;
-        self
-    }
-
-    /// Grains idle this long are passivated.
-    pub fn grain_idle(mut self, d: Duration) -> Self {
-        self.cfg.grain_idle = d;
-        self
-    }
-
-    /// This member's id (default: its node's advertised address).
-    pub fn member_id(mut self, id: impl Into<String>) -> Self {
-        self.cfg.member_id = Some(id.into());
-        self
-    }
-
-    /// This member's roles.
-    pub fn roles<S: Into<String>>(mut self, roles: impl IntoIterator<Item = S>) -> Self {
-        self.cfg.roles = roles.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// Hosts grains of kind `G` here: made by `factory` from their identity, reached through
-    /// `protocol`. This member becomes a candidate owner of the kind's partitions.
-    pub fn grain<G, F>(mut self, protocol: Protocol<G::Msg>, factory: F) -> Self
-    where
-        G: Grain,
-        F: Fn(&str) -> G + Send + Sync + Clone + 'static,
-    {
-        let make: Arc<dyn GrainKind> =
-            Arc::new(grain::KindOf::<G, F> { protocol: Arc::new(protocol), factory });
-        let activations = Mutex::new(HashMap::with_hasher(Xxh3Builder::new()));
-        self.kinds.insert(G::KIND.into(), KindEntry { make, activations });
-        self
-    }
-
-    /// Joins through `provider` as a member running on `node`: registers, reads the member
-    /// set and starts watching it. Returns once registered (the topology includes this
-    /// member), or fails after the join timeout.
-    ///
-    /// # Errors
-    /// The store did not accept the registration in time, or the configuration is unusable.
-    pub fn join(self, node: &Node, provider: impl ClusterProvider) -> Result<Cluster, ClusterError> {
-        membership::start(self.cfg, self.kinds, node, Arc::new(provider))
     }
 }
