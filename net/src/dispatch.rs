@@ -7,6 +7,7 @@ use crate::node::{refused, Inner, Node};
 use crate::protocol::{Answer, Refusal};
 use crate::target::Target;
 use crate::transport::{BadInput, Inbound};
+use bytes::Bytes;
 use corelane::{AskError, DeadLetterReason};
 use corelane_proto::decode_system;
 use corelane_proto::frame::Head;
@@ -160,27 +161,38 @@ fn reply_when_answered(node: &Arc<Inner>, peer: SocketAddr, corr: u64, answer: A
     let weak = Arc::downgrade(node);
     let limit = node.serve_timeout;
     tokio::spawn(async move {
-        let outcome = tokio::time::timeout(limit, answer).await;
+        let outcome = tokio::time::timeout(limit, answer).await.ok();
         let Some(node) = weak.upgrade() else { return };
-        let env = match outcome {
-            Ok(Ok((manifest, bytes))) => {
-                // The usual case, built in place.
-                let head = Head { correlation_id: corr, kind: Kind::Reply, manifest, ..Head::default() };
-                if node.send_parts(peer, &head, bytes.len(), |b| b.extend_from_slice(&bytes)).is_ok() {
-                    return;
-                }
-                Envelope::error(corr, ErrorCode::Failed, "the answer exceeds the maximum frame")
-            }
-            Ok(Err(AskError::NoReply)) => Envelope::error(
-                corr,
-                ErrorCode::Failed,
-                "the actor stopped or dropped the request unanswered",
-            ),
-            Ok(Err(e)) => Envelope::error(corr, ErrorCode::Failed, e.to_string()),
-            Err(_) => Envelope::error(corr, ErrorCode::Failed, "no answer within the node's serve timeout"),
-        };
-        let _ = node.send(peer, env);
+        send_answer(&node, peer, corr, outcome, || {
+            Envelope::error(corr, ErrorCode::Failed, "the actor stopped or dropped the request unanswered")
+        });
     });
+}
+
+/// Sends the answer to ask `corr` back to `peer`: the reply (built in place), or the error
+/// that says why there is none (`unanswered` when the request was dropped unanswered; `None`
+/// for no answer within the serve timeout).
+pub(crate) fn send_answer(
+    node: &Inner,
+    peer: SocketAddr,
+    corr: u64,
+    outcome: Option<Result<(&'static str, Bytes), AskError>>,
+    unanswered: impl FnOnce() -> Envelope,
+) {
+    let env = match outcome {
+        Some(Ok((manifest, bytes))) => {
+            // The usual case, built in place.
+            let head = Head { correlation_id: corr, kind: Kind::Reply, manifest, ..Head::default() };
+            if node.send_parts(peer, &head, bytes.len(), |b| b.extend_from_slice(&bytes)).is_ok() {
+                return;
+            }
+            Envelope::error(corr, ErrorCode::Failed, "the answer exceeds the maximum frame")
+        }
+        Some(Err(AskError::NoReply)) => unanswered(),
+        Some(Err(e)) => Envelope::error(corr, ErrorCode::Failed, e.to_string()),
+        None => Envelope::error(corr, ErrorCode::Failed, "no answer within the node's serve timeout"),
+    };
+    let _ = node.send(peer, env);
 }
 
 pub(crate) fn fail(node: &Inner, peer: SocketAddr, corr: u64, code: ErrorCode, detail: String) {

@@ -142,7 +142,7 @@ impl RemoteRef {
         &self,
         msgs: impl IntoIterator<Item = &'a P>,
     ) -> RemoteBatchAsk<R> {
-        RemoteBatchAsk { asks: msgs.into_iter().map(|m| self.ask(m)).collect(), timeout: None }
+        RemoteBatchAsk::new(msgs.into_iter().map(|m| self.ask(m)).collect())
     }
 
     /// Stops the actor gracefully; the answer comes when it has stopped (or fails if it was
@@ -213,6 +213,10 @@ pub struct RemoteBatchAsk<R: Send + 'static> {
 }
 
 impl<R: Send + 'static> RemoteBatchAsk<R> {
+    pub(crate) fn new(asks: Vec<RemoteAsk<R>>) -> Self {
+        Self { asks, timeout: None }
+    }
+
     /// How long to wait for all of them.
     pub fn timeout(mut self, d: Duration) -> Self {
         self.timeout = Some(d);

@@ -128,6 +128,12 @@ fn a_grain_activates_once_and_answers_from_its_owner_whoever_asks() {
     }
     let activated: u64 = ms.iter().map(|m| m.stats.activated.load(std::sync::atomic::Ordering::SeqCst)).sum();
     assert_eq!(activated, 30, "one activation per identity");
+    // Batches: in order, under one timeout.
+    let g = ms[1].cluster.grain::<Counter>("g0");
+    g.batch_tell(&[Add { amount: 10 }, Add { amount: 20 }]).unwrap();
+    let answers = g.batch_ask::<Get, Count>(&[Get {}, Get {}]).timeout(Duration::from_secs(5)).wait();
+    let values: Vec<u64> = answers.into_iter().map(|a| a.unwrap().value).collect();
+    assert_eq!(values, [36, 36]);
     // No store request per message: none but renewals happened meanwhile.
     let before: Vec<u64> = ms.iter().map(|m| m.cluster.stats().membership_requests).collect();
     assert!(before.iter().all(|n| *n >= 4), "joining counted: {before:?}");

@@ -8,7 +8,8 @@ use crate::codec::RemoteMessage;
 use crate::error::{ErrorCode, RemoteAskError, RemoteSendError};
 use crate::node::Finish;
 use crate::target::Target;
-use corelane::{AskError, DeadLetterReason, Pending, Reply};
+use crate::{RemoteAsk, RemoteBatchAsk};
+use corelane::{AskError, DeadLetterReason, Reply};
 use corelane_proto::frame::Head;
 use corelane_proto::v1::{Envelope, Kind};
 use std::future::Future;
@@ -17,7 +18,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A grain anywhere in the cluster: kind and identity. Its messages go to the owner of its
 /// partition in this member's current topology; the grain is activated there on first use.
@@ -159,15 +160,16 @@ impl GrainRef {
             retry_on_node_down: retry_on_node_down.clone(),
         });
         attempt.go();
-        GrainAsk { pending, retry_on_node_down }
+        GrainAsk { ask: RemoteAsk::new(pending), retry_on_node_down }
     }
 
-    /// Asks with every message, in order; the answers come back in the same order.
+    /// Asks with every message, in order; the answers come back in the same order, under
+    /// one timeout.
     pub fn batch_ask<'a, P: RemoteMessage, R: RemoteMessage>(
         &self,
         msgs: impl IntoIterator<Item = &'a P>,
-    ) -> GrainBatchAsk<R> {
-        GrainBatchAsk { asks: msgs.into_iter().map(|m| self.ask(m)).collect(), timeout: None }
+    ) -> RemoteBatchAsk<R> {
+        RemoteBatchAsk::new(msgs.into_iter().map(|m| self.ask(m).ask).collect())
     }
 }
 
@@ -319,17 +321,18 @@ impl<R: RemoteMessage> Finish for Attempt<R> {
     }
 }
 
-/// The answer to a grain ask: `wait` for it on a plain thread, or await it.
+/// The answer to a grain ask: `wait` for it on a plain thread, or await it. A [`RemoteAsk`]
+/// that may also be sent again after its owner was lost ([`GrainAsk::retry_on_node_down`]).
 #[must_use = "a GrainAsk does nothing unless awaited or waited on"]
 pub struct GrainAsk<R: Send + 'static> {
-    pending: Pending<Result<R, RemoteAskError>>,
+    ask: RemoteAsk<R>,
     retry_on_node_down: Arc<AtomicBool>,
 }
 
 impl<R: Send + 'static> GrainAsk<R> {
     /// How long to wait in all, retries included (the runtime's `ask_timeout` unless set).
     pub fn timeout(self, d: Duration) -> Self {
-        Self { pending: self.pending.timeout(d), ..self }
+        Self { ask: self.ask.timeout(d), ..self }
     }
 
     /// Sends the ask again to the new owner when its owner is lost before answering (the
@@ -346,50 +349,13 @@ impl<R: Send + 'static> GrainAsk<R> {
     /// # Errors
     /// See [`RemoteAskError`].
     pub fn wait(self) -> Result<R, RemoteAskError> {
-        flatten(self.pending.wait_parked())
+        self.ask.wait()
     }
 }
 
 impl<R: Send + 'static> Future for GrainAsk<R> {
     type Output = Result<R, RemoteAskError>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.pending).poll(cx).map(flatten)
-    }
-}
-
-fn flatten<R>(r: Result<Result<R, RemoteAskError>, AskError>) -> Result<R, RemoteAskError> {
-    match r {
-        Ok(r) => r,
-        Err(AskError::Timeout) => Err(RemoteAskError::Timeout),
-        Err(AskError::WouldBlock) => Err(RemoteAskError::WouldBlock),
-        Err(AskError::Closed) => Err(RemoteAskError::Send(RemoteSendError::Closed)),
-        Err(_) => Err(RemoteAskError::NodeDown),
-    }
-}
-
-/// The answers to a batch of grain asks, in order, under one timeout.
-#[must_use = "a GrainBatchAsk does nothing unless waited on"]
-pub struct GrainBatchAsk<R: Send + 'static> {
-    asks: Vec<GrainAsk<R>>,
-    timeout: Option<Duration>,
-}
-
-impl<R: Send + 'static> GrainBatchAsk<R> {
-    /// How long to wait for all of them.
-    pub fn timeout(mut self, d: Duration) -> Self {
-        self.timeout = Some(d);
-        self
-    }
-
-    /// Blocks until every answer is in or the timeout passed; one result per ask, in order.
-    pub fn wait(self) -> Vec<Result<R, RemoteAskError>> {
-        let deadline = self.timeout.map(|d| Instant::now() + d);
-        self.asks
-            .into_iter()
-            .map(|a| match deadline {
-                Some(at) => a.timeout(at.saturating_duration_since(Instant::now())).wait(),
-                None => a.wait(),
-            })
-            .collect()
+        Pin::new(&mut self.ask).poll(cx)
     }
 }

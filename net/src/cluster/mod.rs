@@ -38,7 +38,7 @@ pub use config::{ClusterBuilder, ClusterConfig, ClusterError};
 pub use etcd::EtcdProvider;
 pub(crate) use gate::Gate;
 pub use grain::{Grain, GrainActor, GrainCtx};
-pub use grain_ref::{GrainAsk, GrainBatchAsk, GrainRef};
+pub use grain_ref::{GrainAsk, GrainRef};
 pub(crate) use handover::applied_from;
 pub use memory::MemoryProvider;
 pub use provider::{BoxFuture, ClusterProvider, Member, MemberChange, MemberWatch, ProviderError, Snapshot};

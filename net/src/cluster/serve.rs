@@ -3,11 +3,11 @@
 
 use super::partitions::partition_of;
 use super::{Activation, ClusterInner};
-use crate::dispatch::{fail, refusal};
+use crate::dispatch::{fail, refusal, send_answer};
 use crate::error::ErrorCode;
 use crate::node::Inner;
 use crate::target::Target;
-use corelane::{AskError, DeadLetterReason};
+use corelane::DeadLetterReason;
 use corelane_proto::frame::Head;
 use corelane_proto::v1::{Envelope, GrainId, Kind};
 use std::net::SocketAddr;
@@ -225,7 +225,7 @@ fn answer_when_ready(c: &Arc<ClusterInner>, peer: SocketAddr, corr: u64, answer:
     let rt = tokio::runtime::Handle::try_current().unwrap_or_else(|_| c.rt.clone());
     c.answering.fetch_add(1, Ordering::AcqRel);
     rt.spawn(async move {
-        let outcome = tokio::time::timeout(limit, answer).await;
+        let outcome = tokio::time::timeout(limit, answer).await.ok();
         let Some(c) = weak.upgrade() else { return };
         /// Counts the answer as sent when it has been (or failed to be).
         struct Sent<'a>(&'a AtomicUsize);
@@ -235,30 +235,19 @@ fn answer_when_ready(c: &Arc<ClusterInner>, peer: SocketAddr, corr: u64, answer:
             }
         }
         let _sent = Sent(&c.answering);
-        let node = &c.node.inner;
-        let env = match outcome {
-            Ok(Ok((manifest, bytes))) => {
-                let head = Head { correlation_id: corr, kind: Kind::Reply, manifest, ..Head::default() };
-                if node.send_parts(peer, &head, bytes.len(), |b| b.extend_from_slice(&bytes)).is_ok() {
-                    return;
-                }
-                Envelope::error(corr, ErrorCode::Failed, "the answer exceeds the maximum frame")
+        let unanswered = || {
+            if c.may_serve() {
+                Envelope::error(
+                    corr,
+                    ErrorCode::Failed,
+                    "the grain stopped or dropped the request unanswered",
+                )
+            } else {
+                let detail = "this member stopped serving before the grain answered";
+                Envelope::error_at(corr, ErrorCode::Fenced, detail, c.current().epoch)
             }
-            Ok(Err(AskError::NoReply)) if !c.may_serve() => Envelope::error_at(
-                corr,
-                ErrorCode::Fenced,
-                "this member stopped serving before the grain answered",
-                c.current().epoch,
-            ),
-            Ok(Err(AskError::NoReply)) => Envelope::error(
-                corr,
-                ErrorCode::Failed,
-                "the grain stopped or dropped the request unanswered",
-            ),
-            Ok(Err(e)) => Envelope::error(corr, ErrorCode::Failed, e.to_string()),
-            Err(_) => Envelope::error(corr, ErrorCode::Failed, "no answer within the node's serve timeout"),
         };
-        let _ = node.send(peer, env);
+        send_answer(&c.node.inner, peer, corr, outcome, unanswered);
     });
 }
 
