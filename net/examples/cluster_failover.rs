@@ -49,6 +49,11 @@ fn answered_again(c: &Cluster, ids: &[String], gone: &str, since: Instant) -> Ve
     times
 }
 
+/// The grains among `ids` that `member` owns now.
+fn owned_by(c: &Cluster, ids: &[String], member: &str) -> Vec<String> {
+    ids.iter().filter(|id| c.owner_of("counter", id).is_some_and(|m| m.id == member)).cloned().collect()
+}
+
 fn percentile(v: &mut [Duration], p: f64) -> Duration {
     v.sort();
     v[((v.len() as f64 - 1.0) * p).round() as usize]

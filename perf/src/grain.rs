@@ -13,7 +13,7 @@
 //! Membership is the in-memory store (the perf harness needs no etcd): the message path is
 //! the same; the store only decides the topology.
 
-use crate::remote::{Count, Payload, Ping};
+use crate::remote::{timed_asks, windowed_tells, Count, Payload, Ping};
 use crate::report::{fig, percentiles, Figure};
 use crate::spawn::{child_reading, resident_bytes};
 use crate::{pin, Cores};
@@ -104,21 +104,9 @@ pub(crate) fn grain_ask(cores: Cores, n: u64) -> Vec<Figure> {
     let asker = std::thread::spawn(move || {
         pin(cores.a);
         let p = Ping { data: bytes::Bytes::from(vec![7u8; 64]) };
-        for _ in 0..n / 10 {
-            ask(&g, &p);
-        }
         let before = a.stats();
-        let mut h = Histogram::<u64>::new(3).unwrap();
-        let start = Instant::now();
-        for _ in 0..n {
-            let t0 = Instant::now();
-            let r = ask(&g, &p);
-            h.record(t0.elapsed().as_nanos() as u64).unwrap();
-            assert_eq!(r.data.len(), 64);
-        }
-        let total = start.elapsed();
-        let after = a.stats();
-        let lookups = after.membership_requests - before.membership_requests;
+        let (total, h) = timed_asks(n, || assert_eq!(ask(&g, &p).data.len(), 64));
+        let lookups = a.stats().membership_requests - before.membership_requests;
         (total, h, lookups)
     });
     let (total, h, lookups) = asker.join().unwrap();
@@ -131,36 +119,16 @@ pub(crate) fn grain_ask(cores: Cores, n: u64) -> Vec<Figure> {
 }
 
 pub(crate) fn grain_tell(cores: Cores, n: u64) -> Vec<Figure> {
-    const WINDOW: u64 = 20_000;
     let pair = pair(cores);
     let g = pair.a.grain::<Echo>("counter-1");
     let p = Payload { data: bytes::Bytes::from(vec![7u8; 64]) };
     let t = Duration::from_secs(30);
-    let count = || g.ask::<_, Count>(&Count { n: 0 }).timeout(t).wait().expect("count").n;
-    for _ in 0..WINDOW {
-        g.tell(&p).expect("tell");
-    }
-    let base = count();
-    let start = Instant::now();
-    let mut sent = 0;
-    let mut previous = None;
-    while sent < n {
-        let w = WINDOW.min(n - sent);
-        for _ in 0..w {
-            g.tell(&p).expect("tell");
-        }
-        sent += w;
-        let ask = g.ask::<_, Count>(&Count { n: 0 }).timeout(t);
-        if let Some(done) = previous.replace(ask) {
-            done.wait().expect("count");
-        }
-    }
-    if let Some(done) = previous {
-        done.wait().expect("count");
-    }
-    let got = count() - base;
-    let elapsed = start.elapsed();
-    assert_eq!(got, n, "the grain counted every message");
+    let elapsed = windowed_tells(
+        n,
+        || g.tell(&p).expect("tell"),
+        || g.ask::<_, Count>(&Count { n: 0 }).timeout(t),
+        |ask| ask.wait().expect("count").n,
+    );
     vec![fig("grain-tell", "msgs_per_sec", n as f64 / elapsed.as_secs_f64(), "msg/s")]
 }
 

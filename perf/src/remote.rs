@@ -109,18 +109,10 @@ pub(crate) fn remote_pingpong(cores: Cores, n: u64) -> Vec<Figure> {
         pin(cores.a);
         let p = Ping { data: payload().data };
         let t = Duration::from_secs(10);
-        for _ in 0..n / 10 {
-            echo.ask::<_, Ping>(&p).timeout(t).wait().expect("warm-up ask");
-        }
-        let mut h = Histogram::<u64>::new(3).unwrap();
-        let start = Instant::now();
-        for _ in 0..n {
-            let t0 = Instant::now();
+        timed_asks(n, || {
             let r = echo.ask::<_, Ping>(&p).timeout(t).wait().expect("ask");
-            h.record(t0.elapsed().as_nanos() as u64).unwrap();
             assert_eq!(r.data.len(), 64);
-        }
-        (start.elapsed(), h)
+        })
     });
     let (total, h) = asker.join().unwrap();
     a.shutdown();
@@ -130,41 +122,70 @@ pub(crate) fn remote_pingpong(cores: Cores, n: u64) -> Vec<Figure> {
     v
 }
 
+/// `n` blocking asks after `n / 10` to warm up: the total time and every ask's latency.
+pub(crate) fn timed_asks(n: u64, mut ask: impl FnMut()) -> (Duration, Histogram<u64>) {
+    for _ in 0..n / 10 {
+        ask();
+    }
+    let mut h = Histogram::<u64>::new(3).unwrap();
+    let start = Instant::now();
+    for _ in 0..n {
+        let t0 = Instant::now();
+        ask();
+        h.record(t0.elapsed().as_nanos() as u64).unwrap();
+    }
+    (start.elapsed(), h)
+}
+
 pub(crate) fn remote_tell(cores: Cores, n: u64) -> Vec<Figure> {
-    const WINDOW: u64 = 20_000;
     let (_rt_a, _rt_b, a, b, echo) = nodes(cores);
     let p = payload();
     let t = Duration::from_secs(30);
-    let count = || echo.ask::<_, Count>(&Count { n: 0 }).timeout(t).wait().expect("count").n;
+    let elapsed = windowed_tells(
+        n,
+        || echo.tell(&p).expect("tell"),
+        || echo.ask::<_, Count>(&Count { n: 0 }).timeout(t),
+        |ask| ask.wait().expect("count").n,
+    );
+    a.shutdown();
+    b.shutdown();
+    vec![fig("remote-tell", "msgs_per_sec", n as f64 / elapsed.as_secs_f64(), "msg/s")]
+}
+
+/// `n` tells in windows of 20 000, each window followed by an ask for the receiver's count
+/// that is waited for after the next window is sent (so the pipe never drains and at most two
+/// windows are in flight); the time until the receiver counted them all.
+pub(crate) fn windowed_tells<A>(
+    n: u64,
+    mut tell: impl FnMut(),
+    mut ask: impl FnMut() -> A,
+    wait: impl Fn(A) -> u64,
+) -> Duration {
+    const WINDOW: u64 = 20_000;
     for _ in 0..WINDOW {
-        echo.tell(&p).expect("tell");
+        tell();
     }
-    let base = count();
+    let base = wait(ask());
     let start = Instant::now();
     let mut sent = 0;
     let mut previous = None;
     while sent < n {
         let w = WINDOW.min(n - sent);
         for _ in 0..w {
-            echo.tell(&p).expect("tell");
+            tell();
         }
         sent += w;
-        // Credit: the count asked after this window is waited for after the next one is
-        // sent, so the pipe never drains and at most two windows are in flight.
-        let ask = echo.ask::<_, Count>(&Count { n: 0 }).timeout(t);
-        if let Some(done) = previous.replace(ask) {
-            done.wait().expect("count");
+        if let Some(done) = previous.replace(ask()) {
+            wait(done);
         }
     }
     if let Some(done) = previous {
-        done.wait().expect("count");
+        wait(done);
     }
-    let got = count() - base;
+    let got = wait(ask()) - base;
     let elapsed = start.elapsed();
-    a.shutdown();
-    b.shutdown();
     assert_eq!(got, n, "the receiver counted every message");
-    vec![fig("remote-tell", "msgs_per_sec", n as f64 / elapsed.as_secs_f64(), "msg/s")]
+    elapsed
 }
 
 pub(crate) fn raw_quic(cores: Cores, n: u64) -> Vec<Figure> {
