@@ -89,11 +89,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         settle(&client, &members);
         let victim = round % members.len();
         let gone = members[victim].id.clone();
-        let owned: Vec<String> = ids
-            .iter()
-            .filter(|id| client.owner_of("counter", id).is_some_and(|m| m.id == gone))
-            .cloned()
-            .collect();
+        let owned = owned_by(&client, &ids, &gone);
         let killed = Instant::now();
         members[victim].kill();
         let t = answered_again(&client, &owned, &gone, killed);
@@ -108,11 +104,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         settle(&client, &members);
         let leaver = round % members.len();
         let gone = members[leaver].id.clone();
-        let owned: Vec<String> = ids
-            .iter()
-            .filter(|id| client.owner_of("counter", id).is_some_and(|m| m.id == gone))
-            .cloned()
-            .collect();
+        let owned = owned_by(&client, &ids, &gone);
         let t0 = Instant::now();
         members[leaver].command("leave").expect("the leave command is sent");
         let t = answered_again(&client, &owned, &gone, t0);
