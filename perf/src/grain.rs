@@ -13,13 +13,13 @@
 //! Membership is the in-memory store (the perf harness needs no etcd): the message path is
 //! the same; the store only decides the topology.
 
-use crate::remote::{timed_asks, windowed_tells, Count, Payload, Ping};
+use crate::remote::{node_on, timed_asks, windowed_tells, Count, Payload, Ping};
 use crate::report::{fig, percentiles, Figure};
 use crate::spawn::{child_reading, resident_bytes};
 use crate::{pin, Cores};
-use corelane::{Actor, ActorError, Ctx, Idle, Reply, Runtime, Shards};
+use corelane::{Actor, ActorError, Ctx, Reply, Runtime};
 use corelane_net::cluster::{Cluster, Grain, GrainCtx, GrainRef, MemoryProvider};
-use corelane_net::{Node, Protocol, RemoteConfig};
+use corelane_net::{Node, Protocol};
 use hdrhistogram::Histogram;
 use std::time::{Duration, Instant};
 
@@ -47,19 +47,6 @@ impl Grain for Echo {
 
 fn protocol() -> Protocol<EchoMsg> {
     Protocol::new().ask(EchoMsg::Echo).tell(|_: Payload| EchoMsg::Tell).ask(|_: Count, r| EchoMsg::Count(r))
-}
-
-/// A node on one core, as `remote.rs` places them.
-fn node_on(core: Option<usize>) -> (Runtime, Node) {
-    let b = Runtime::builder().idle(Idle::Park).name("perf-grain");
-    let rt = match core {
-        Some(c) => b.shards(Shards::Cores(vec![c])).pin(true),
-        None => b.shards(Shards::Count(1)),
-    }
-    .build()
-    .expect("runtime");
-    let node = Node::start(&rt, RemoteConfig { net_core: core, ..RemoteConfig::dev() }).expect("node");
-    (rt, node)
 }
 
 struct Pair {

@@ -79,7 +79,7 @@ fn payload() -> Payload {
 
 /// A node on one core: a one-shard runtime that parks when idle (its net thread shares the
 /// core; spinning would take it from the net thread) and the net thread, both pinned there.
-fn node_on(core: Option<usize>) -> (Runtime, Node) {
+pub(crate) fn node_on(core: Option<usize>) -> (Runtime, Node) {
     let b = Runtime::builder().idle(Idle::Park).name("perf-remote");
     let rt = match core {
         Some(c) => b.shards(Shards::Cores(vec![c])).pin(true),
