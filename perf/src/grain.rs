@@ -13,21 +13,15 @@
 //! Membership is the in-memory store (the perf harness needs no etcd): the message path is
 //! the same; the store only decides the topology.
 
-use crate::remote::{node_on, timed_asks, windowed_tells, Count, Payload, Ping};
+use crate::remote::{node_on, protocol, timed_asks, windowed_tells, Count, EchoMsg, Payload, Ping};
 use crate::report::{fig, percentiles, Figure};
 use crate::spawn::{child_reading, resident_bytes};
 use crate::{pin, Cores};
 use corelane::{Actor, ActorError, Ctx, Reply, Runtime};
 use corelane_net::cluster::{Cluster, Grain, GrainCtx, GrainRef, MemoryProvider};
-use corelane_net::{Node, Protocol};
+use corelane_net::Node;
 use hdrhistogram::Histogram;
 use std::time::{Duration, Instant};
-
-pub(crate) enum EchoMsg {
-    Echo(Ping, Reply<Ping>),
-    Tell,
-    Count(Reply<Count>),
-}
 
 /// The grain measured: echoes, and counts what it is told.
 pub(crate) struct Echo(u64);
@@ -36,17 +30,9 @@ impl Grain for Echo {
     const KIND: &'static str = "perf-echo";
     type Msg = EchoMsg;
     fn receive(&mut self, _: &mut GrainCtx<'_, Self>, msg: EchoMsg) -> Result<(), ActorError> {
-        match msg {
-            EchoMsg::Echo(p, r) => r.send(p),
-            EchoMsg::Tell => self.0 += 1,
-            EchoMsg::Count(r) => r.send(Count { n: self.0 }),
-        }
+        msg.handle(&mut self.0);
         Ok(())
     }
-}
-
-fn protocol() -> Protocol<EchoMsg> {
-    Protocol::new().ask(EchoMsg::Echo).tell(|_: Payload| EchoMsg::Tell).ask(|_: Count, r| EchoMsg::Count(r))
 }
 
 struct Pair {

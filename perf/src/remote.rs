@@ -49,10 +49,22 @@ impl prost::Name for Count {
     const PACKAGE: &'static str = "perf.v1";
 }
 
-enum EchoMsg {
+/// What the measured echo (an actor here, a grain in `grain.rs`) handles.
+pub(crate) enum EchoMsg {
     Echo(Ping, Reply<Ping>),
     Tell,
     Count(Reply<Count>),
+}
+
+impl EchoMsg {
+    /// Echoes, or counts what is told into `count`.
+    pub(crate) fn handle(self, count: &mut u64) {
+        match self {
+            EchoMsg::Echo(p, r) => r.send(p),
+            EchoMsg::Tell => *count += 1,
+            EchoMsg::Count(r) => r.send(Count { n: *count }),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -60,16 +72,12 @@ struct Echo(u64);
 impl Actor for Echo {
     type Msg = EchoMsg;
     fn receive(&mut self, _: &mut Ctx<Self>, msg: EchoMsg) -> Result<(), ActorError> {
-        match msg {
-            EchoMsg::Echo(p, r) => r.send(p),
-            EchoMsg::Tell => self.0 += 1,
-            EchoMsg::Count(r) => r.send(Count { n: self.0 }),
-        }
+        msg.handle(&mut self.0);
         Ok(())
     }
 }
 
-fn protocol() -> Protocol<EchoMsg> {
+pub(crate) fn protocol() -> Protocol<EchoMsg> {
     Protocol::new().ask(EchoMsg::Echo).tell(|_: Payload| EchoMsg::Tell).ask(|_: Count, r| EchoMsg::Count(r))
 }
 
