@@ -271,3 +271,46 @@ fn dropping_every_handle_leaves_the_cluster() {
     let epoch = a.cluster.epoch();
     assert!(!a.cluster.wait_for(Duration::from_millis(300), |v| v.epoch() != epoch));
 }
+
+fn member_with_minimum(store: &MemoryProvider, id: &str, min: usize, wait: Duration) -> Member {
+    let rt = common::runtime();
+    let node = common::node(&rt);
+    let stats = Arc::new(Activity::default());
+    let cluster = Cluster::builder("barrier")
+        .ttl(Duration::from_secs(2))
+        .member_id(id)
+        .min_members(min, wait)
+        .grain::<Counter, _>(counter_protocol(), counters(id, stats.clone()))
+        .join(&node, store.clone())
+        .unwrap();
+    Member { cluster, stats, _node: node, _rt: rt }
+}
+
+#[test]
+fn grains_do_not_activate_before_the_minimum_of_members() {
+    let store = MemoryProvider::new();
+    let a = member_with_minimum(&store, "a", 2, Duration::from_secs(60));
+    // Alone: the message is held, not served, and the grain is not activated.
+    let early = a.cluster.grain::<Counter>("m").ask::<Get, Count>(&Get {}).timeout(Duration::from_secs(10));
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_millis(300) {
+        assert_eq!(a.stats.activated.load(std::sync::atomic::Ordering::SeqCst), 0, "no activation yet");
+        assert!(a.cluster.stats().held >= 1, "the ask waits at its owner");
+        std::thread::park_timeout(Duration::from_millis(20));
+    }
+    let b = member_with_minimum(&store, "b", 2, Duration::from_secs(60));
+    assert!(b.cluster.wait_for(WAIT, |v| v.member_ids() == ["a", "b"]));
+    // The second member opens the barrier: the held ask is served.
+    let c = early.wait().expect("served once the minimum is reached");
+    assert_eq!(c.member, b.cluster.owner_of("counter", "m").unwrap().id);
+}
+
+#[test]
+fn the_minimum_of_members_is_waited_for_at_most_its_timeout() {
+    let store = MemoryProvider::new();
+    let t = Instant::now();
+    let a = member_with_minimum(&store, "a", 3, Duration::from_millis(500));
+    let c = get(&a.cluster, "n").expect("served after the wait for more members ended");
+    assert_eq!(c.member, "a");
+    assert!(t.elapsed() >= Duration::from_millis(500), "not before the timeout ({:?})", t.elapsed());
+}
