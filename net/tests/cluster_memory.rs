@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::grains::{counter_protocol, counters, Activity, Add, Count, Counter, Get};
+use common::grains::{counter_protocol, counters, Activity, Add, Count, Counter, Deactivate, Get};
 use corelane::{Event, EventKind, LeftReason, Runtime};
 use corelane_net::cluster::{Cluster, MemoryProvider};
 use corelane_net::{ErrorCode, Node, RemoteAskError};
@@ -313,4 +313,40 @@ fn the_minimum_of_members_is_waited_for_at_most_its_timeout() {
     let c = get(&a.cluster, "n").expect("served after the wait for more members ended");
     assert_eq!(c.member, "a");
     assert!(t.elapsed() >= Duration::from_millis(500), "not before the timeout ({:?})", t.elapsed());
+}
+
+#[test]
+fn a_grain_that_deactivates_loses_no_ask_and_is_activated_again_after_it_stopped() {
+    let store = MemoryProvider::new();
+    // Two shards: a new activation would start on the other shard while the old one drains.
+    let rt = corelane::Runtime::builder().shards(corelane::Shards::Count(2)).build().unwrap();
+    let node = common::node(&rt);
+    let stats = Arc::new(Activity::default());
+    let cluster = Cluster::builder("deactivate")
+        .ttl(Duration::from_secs(2))
+        .member_id("solo")
+        .grain::<Counter, _>(counter_protocol(), counters("solo", stats.clone()))
+        .join(&node, store)
+        .unwrap();
+    let m = Member { cluster, stats, _node: node, _rt: rt };
+    let g = m.cluster.grain::<Counter>("d");
+    for round in 1..=20u64 {
+        g.tell(&Add { amount: 1 }).unwrap();
+        g.tell(&Deactivate {}).unwrap();
+        // The old activation drains these over several turns.
+        for _ in 0..300 {
+            g.tell(&Add { amount: 1 }).unwrap();
+        }
+        // Sent while the activation may be stopping: drained by it (it ends after what it has
+        // queued), or held and served by the next one. Never two activations at once.
+        g.tell(&Add { amount: 5 }).unwrap();
+        get(&m.cluster, "d").unwrap_or_else(|e| panic!("round {round}: {e}"));
+    }
+    assert_eq!(
+        m.stats.max_live.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "never two activations at once"
+    );
+    assert!(m.stats.deactivated.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    assert!(m.stats.activated.load(std::sync::atomic::Ordering::SeqCst) >= 2, "activated again");
 }

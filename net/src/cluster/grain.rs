@@ -46,6 +46,7 @@ pub struct GrainCtx<'a, G: Grain> {
     ctx: &'a mut Ctx<GrainActor<G>>,
     identity: &'a str,
     epoch: u64,
+    cluster: &'a Weak<ClusterInner>,
 }
 
 impl<G: Grain> GrainCtx<'_, G> {
@@ -61,8 +62,12 @@ impl<G: Grain> GrainCtx<'_, G> {
         self.epoch
     }
 
-    /// Ends this activation after the current message (the next message activates it again).
+    /// Ends this activation after the current message and what it has queued (a message that
+    /// comes later activates the grain again, once this activation has stopped).
     pub fn deactivate(&self) {
+        if let Some(c) = self.cluster.upgrade() {
+            c.mark_stopping(G::KIND, self.identity, self.ctx.id().as_u64());
+        }
         self.ctx.stop();
     }
 
@@ -87,7 +92,12 @@ impl<G: Grain> Actor for GrainActor<G> {
     type Msg = G::Msg;
 
     fn started(&mut self, ctx: &mut Ctx<Self>) -> Result<(), ActorError> {
-        self.grain.activated(&mut GrainCtx { ctx, identity: &self.identity, epoch: self.epoch })
+        self.grain.activated(&mut GrainCtx {
+            ctx,
+            identity: &self.identity,
+            epoch: self.epoch,
+            cluster: &self.cluster,
+        })
     }
 
     fn receive(&mut self, ctx: &mut Ctx<Self>, msg: G::Msg) -> Result<(), ActorError> {
@@ -99,11 +109,19 @@ impl<G: Grain> Actor for GrainActor<G> {
             return Ok(());
         };
         self.last.store(Gate::tick(now), Ordering::Relaxed);
-        self.grain.receive(&mut GrainCtx { ctx, identity: &self.identity, epoch: self.epoch }, msg)
+        self.grain.receive(
+            &mut GrainCtx { ctx, identity: &self.identity, epoch: self.epoch, cluster: &self.cluster },
+            msg,
+        )
     }
 
     fn stopped(&mut self, ctx: &mut Ctx<Self>) {
-        self.grain.deactivated(&mut GrainCtx { ctx, identity: &self.identity, epoch: self.epoch });
+        self.grain.deactivated(&mut GrainCtx {
+            ctx,
+            identity: &self.identity,
+            epoch: self.epoch,
+            cluster: &self.cluster,
+        });
         if let Some(c) = self.cluster.upgrade() {
             c.deactivated(G::KIND, &self.identity, ctx.id().as_u64());
         }

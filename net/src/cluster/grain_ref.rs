@@ -257,7 +257,11 @@ impl<R: RemoteMessage> Attempt<R> {
                             Ok((_, bytes)) => {
                                 self.reply.send(R::decode(bytes).map_err(RemoteAskError::Decode))
                             }
-                            Err(AskError::NoReply) if !c2.may_serve() => self.again(Again::Later),
+                            // Not taken: this member stopped serving, or the activation was
+                            // stopping when the request reached it.
+                            Err(AskError::NoReply) if !c2.may_serve() || !t.is_alive() => {
+                                self.again(Again::Later)
+                            }
                             Err(e) => self.reply.send(Err(unavailable(ErrorCode::Failed, e.to_string()))),
                         }
                     });

@@ -55,9 +55,9 @@ pub(crate) fn apply(inner: &Arc<ClusterInner>, members: Vec<Member>, epoch: u64)
     // Grains of partitions lost stop (draining what they had queued).
     let mut stopping = Vec::new();
     for (kind, k) in &inner.kinds {
-        for a in k.activations.lock().values() {
-            if !new.owns(kind, a.partition) {
-                stopping.push(a.target.stop());
+        for a in k.activations.lock().values_mut() {
+            if !new.owns(kind, a.partition) && !a.stopping {
+                stopping.push(a.stop());
             }
         }
     }

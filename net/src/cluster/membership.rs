@@ -395,8 +395,10 @@ pub(crate) fn fence(inner: &ClusterInner, why: &str) {
         tracing::warn!(reason = why, "cluster: fenced; serving no grain");
     }
     for k in inner.kinds.values() {
-        for a in k.activations.lock().values() {
-            drop(a.target.stop());
+        for a in k.activations.lock().values_mut() {
+            if !a.stopping {
+                drop(a.stop());
+            }
         }
     }
 }
@@ -408,8 +410,8 @@ async fn finish_leave(inner: &Arc<ClusterInner>, lease: Option<i64>, done: onesh
     inner.gone.store(true, Ordering::Release);
     let mut stopping = Vec::new();
     for k in inner.kinds.values() {
-        for a in k.activations.lock().values() {
-            stopping.push(a.target.stop());
+        for a in k.activations.lock().values_mut() {
+            stopping.push(a.stop());
         }
     }
     for s in stopping {

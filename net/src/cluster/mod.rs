@@ -104,6 +104,18 @@ pub(crate) struct Activation {
     pub(crate) id: u64,
     /// When it last handled a message ([`Gate::tick`]).
     pub(crate) last: Arc<std::sync::atomic::AtomicU32>,
+    /// This member told it to stop: until it has stopped (and left this map), the grain is
+    /// not activated again (its drain and a new activation would overlap).
+    pub(crate) stopping: bool,
+}
+
+impl Activation {
+    /// Stops it gracefully (it handles what it had queued) and marks it stopping; the stop's
+    /// completion, for those who wait for it.
+    pub(crate) fn stop(&mut self) -> corelane::Pending<()> {
+        self.stopping = true;
+        self.target.stop()
+    }
 }
 
 /// Partitions gained at an epoch and not yet released by every member of it.
@@ -195,12 +207,29 @@ impl ClusterInner {
     }
 
     /// An activation ended: it is forgotten (unless another took its place).
-    pub(crate) fn deactivated(&self, kind: &str, identity: &str, id: u64) {
+    /// Activation `id` of grain `identity` is about to stop by itself: the grain is not
+    /// activated again before it has.
+    pub(crate) fn mark_stopping(&self, kind: &str, identity: &str, id: u64) {
+        if let Some(k) = self.kinds.get(kind) {
+            if let Some(a) = k.activations.lock().get_mut(identity).filter(|a| a.id == id) {
+                a.stopping = true;
+            }
+            self.gate.generation.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    pub(crate) fn deactivated(self: &Arc<Self>, kind: &str, identity: &str, id: u64) {
         if let Some(k) = self.kinds.get(kind) {
             let mut a = k.activations.lock();
             if a.get(identity).is_some_and(|x| x.id == id) {
                 a.remove(identity);
             }
+        }
+        if self.held() > 0 {
+            // Messages may wait for this activation to be gone (on the cluster's thread: this
+            // runs on a shard, inside the actor's `stopped`).
+            let c = self.clone();
+            self.rt.spawn(async move { c.release_held() });
         }
     }
 
@@ -216,12 +245,19 @@ impl ClusterInner {
         let idle = Gate::tick(self.cfg.grain_idle.as_nanos() as u64).max(1);
         let mut stopped = 0;
         for k in self.kinds.values() {
-            for a in k.activations.lock().values() {
-                if now.wrapping_sub(a.last.load(Ordering::Relaxed)) >= idle && a.target.is_alive() {
-                    drop(a.target.stop());
+            for a in k.activations.lock().values_mut() {
+                if now.wrapping_sub(a.last.load(Ordering::Relaxed)) >= idle
+                    && !a.stopping
+                    && a.target.is_alive()
+                {
+                    drop(a.stop());
                     stopped += 1;
                 }
             }
+        }
+        if stopped > 0 {
+            // Receivers' caches must not hand messages to an activation that is stopping.
+            self.gate.generation.fetch_add(1, Ordering::AcqRel);
         }
         self.stats.passivated.fetch_add(stopped as u64, Ordering::Relaxed);
         stopped

@@ -72,8 +72,15 @@ impl ClusterInner {
             let detail = format!("partition {p} of {kind:?} is being handed over (epoch {epoch})");
             return Err(self.refuse(ErrorCode::NotReady, detail, epoch));
         }
-        if let Some(a) = acts.get(identity).filter(|a| a.target.is_alive()) {
-            return Ok(a.target.clone());
+        match acts.get(identity) {
+            Some(a) if a.stopping => {
+                // The previous activation drains what it had queued: the next waits for it.
+                let detail = format!("{kind}/{identity}'s previous activation is still stopping");
+                return Err(self.refuse(ErrorCode::NotReady, detail, epoch));
+            }
+            Some(a) if a.target.is_alive() => return Ok(a.target.clone()),
+            // Stopped by itself (or failed to start): replaced.
+            _ => {}
         }
         let rt = self.node.runtime();
         let key: Arc<str> = identity.into();
@@ -84,7 +91,7 @@ impl ClusterInner {
             .activate(rt, key.clone(), epoch, Arc::downgrade(self), last.clone())
             .map_err(|e| self.refuse(ErrorCode::Failed, format!("activation failed: {e}"), epoch))?;
         let id = t.untyped().id().as_u64();
-        acts.insert(key, Activation { target: t.clone(), partition: p, id, last });
+        acts.insert(key, Activation { target: t.clone(), partition: p, id, last, stopping: false });
         self.stats.activated.fetch_add(1, Ordering::Relaxed);
         Ok(t)
     }
@@ -204,7 +211,7 @@ fn deliver(node: &Inner, peer: SocketAddr, env: Envelope, t: &Arc<dyn Target>) {
     let corr = env.correlation_id;
     match t.ask(&env.manifest, env.payload, &node.rt) {
         Ok(answer) => match node.cluster() {
-            Some(c) => answer_when_ready(&c, peer, corr, answer),
+            Some(c) => answer_when_ready(&c, peer, corr, answer, t.clone()),
             None => fail(node, peer, corr, ErrorCode::ShuttingDown, "this member is gone".into()),
         },
         Err(r) => {
@@ -219,7 +226,13 @@ fn deliver(node: &Inner, peer: SocketAddr, env: Envelope, t: &Arc<dyn Target>) {
 /// there, else on the cluster's). An ask dropped unanswered because this member stopped
 /// serving meanwhile is refused as `Fenced` (it was not handled, the sender may retry);
 /// otherwise as `Failed`.
-fn answer_when_ready(c: &Arc<ClusterInner>, peer: SocketAddr, corr: u64, answer: crate::protocol::Answer) {
+fn answer_when_ready(
+    c: &Arc<ClusterInner>,
+    peer: SocketAddr,
+    corr: u64,
+    answer: crate::protocol::Answer,
+    target: Arc<dyn Target>,
+) {
     let weak = Arc::downgrade(c);
     let limit = c.node.inner.serve_timeout;
     let rt = tokio::runtime::Handle::try_current().unwrap_or_else(|_| c.rt.clone());
@@ -236,15 +249,15 @@ fn answer_when_ready(c: &Arc<ClusterInner>, peer: SocketAddr, corr: u64, answer:
         }
         let _sent = Sent(&c.answering);
         let unanswered = || {
-            if c.may_serve() {
-                Envelope::error(
-                    corr,
-                    ErrorCode::Failed,
-                    "the grain stopped or dropped the request unanswered",
-                )
-            } else {
+            if !c.may_serve() {
                 let detail = "this member stopped serving before the grain answered";
                 Envelope::error_at(corr, ErrorCode::Fenced, detail, c.current().epoch)
+            } else if !target.is_alive() {
+                // The activation was stopping when the request reached it: not taken.
+                let detail = "the grain's activation stopped before it took the request";
+                Envelope::error_at(corr, ErrorCode::NotReady, detail, c.current().epoch)
+            } else {
+                Envelope::error(corr, ErrorCode::Failed, "the grain dropped the request unanswered")
             }
         };
         send_answer(&c.node.inner, peer, corr, outcome, unanswered);

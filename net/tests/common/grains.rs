@@ -28,6 +28,11 @@ named!(Add);
 pub struct Get {}
 named!(Get);
 
+/// Told, the counter ends its activation (`GrainCtx::deactivate`).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Deactivate {}
+named!(Deactivate);
+
 /// Asked, the counter keeps the reply and never answers it (an ask in flight for good).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Park {}
@@ -52,6 +57,7 @@ pub enum CounterMsg {
     Add(u64),
     Get(Reply<Count>),
     Park(Reply<Count>),
+    Deactivate,
 }
 
 /// Counts what it is told; activations and deactivations are counted per member (and written
@@ -71,6 +77,9 @@ pub struct Counter {
 pub struct Activity {
     pub activated: AtomicU64,
     pub deactivated: AtomicU64,
+    /// The most activations of one grain live at once on this member (any grain: the tests
+    /// that read it use one).
+    pub max_live: AtomicU64,
     pub ledger: Option<Ledger>,
 }
 
@@ -110,6 +119,7 @@ impl Grain for Counter {
 
     fn activated(&mut self, ctx: &mut GrainCtx<'_, Self>) -> Result<(), ActorError> {
         self.seq = self.stats.activated.fetch_add(1, Ordering::SeqCst) + 1;
+        self.stats.max_live.fetch_max(self.stats.live(), Ordering::SeqCst);
         if let Some(l) = &self.stats.ledger {
             l.record("activate", ctx.identity(), self.seq, ctx.epoch());
         }
@@ -129,6 +139,7 @@ impl Grain for Counter {
                 epoch: ctx.epoch(),
             }),
             CounterMsg::Park(r) => self.parked.push(r),
+            CounterMsg::Deactivate => ctx.deactivate(),
         }
         Ok(())
     }
@@ -146,6 +157,7 @@ pub fn counter_protocol() -> Protocol<CounterMsg> {
         .tell(|a: Add| CounterMsg::Add(a.amount))
         .ask(|_: Get, r| CounterMsg::Get(r))
         .ask(|_: Park, r| CounterMsg::Park(r))
+        .tell(|_: Deactivate| CounterMsg::Deactivate)
 }
 
 /// The factory of counters on member `member`, counting into `stats`.
