@@ -243,12 +243,6 @@ impl<M> Mailbox<M> {
             q.note_sender_back(sender, 1);
             self.hdr.set_flag(SENDERS, true);
         }
-        if q.msgs.capacity() == 0 {
-            // The first message gets room for one: an actor told once (a grain activated by a
-            // message, then idle) keeps one slot, not the four a first push would reserve.
-            // A burst grows the queue as usual.
-            q.msgs.reserve_exact(1);
-        }
         q.msgs.push_back(m);
     }
 
