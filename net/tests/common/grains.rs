@@ -8,11 +8,13 @@ use corelane_net::Protocol;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+/// Names a test wire message `<package>.<type>` (also used by the other test messages: this
+/// file is included on its own by the examples, so the macro lives here).
 macro_rules! named {
-    ($t:ident) => {
+    ($t:ident, $package:literal) => {
         impl prost::Name for $t {
             const NAME: &'static str = stringify!($t);
-            const PACKAGE: &'static str = "cluster.test.v1";
+            const PACKAGE: &'static str = $package;
         }
     };
 }
@@ -22,21 +24,21 @@ pub struct Add {
     #[prost(uint64, tag = "1")]
     pub amount: u64,
 }
-named!(Add);
+named!(Add, "cluster.test.v1");
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Get {}
-named!(Get);
+named!(Get, "cluster.test.v1");
 
 /// Told, the counter ends its activation (`GrainCtx::deactivate`).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Deactivate {}
-named!(Deactivate);
+named!(Deactivate, "cluster.test.v1");
 
 /// Asked, the counter keeps the reply and never answers it (an ask in flight for good).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Park {}
-named!(Park);
+named!(Park, "cluster.test.v1");
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Count {
@@ -51,7 +53,7 @@ pub struct Count {
     #[prost(uint64, tag = "4")]
     pub epoch: u64,
 }
-named!(Count);
+named!(Count, "cluster.test.v1");
 
 pub enum CounterMsg {
     Add(u64),

@@ -2,6 +2,7 @@
 //! order, and nodes on loopback.
 #![allow(dead_code, unreachable_pub)]
 
+#[macro_use]
 pub mod grains;
 pub mod ledger;
 pub mod processes;
@@ -10,15 +11,6 @@ pub mod raw;
 use corelane::{Actor, ActorError, Ctx, Reply, Runtime, Shards};
 use corelane_net::{Node, Protocol, RemoteConfig, Rkyv, RkyvMessage};
 use std::collections::HashMap;
-
-macro_rules! named {
-    ($t:ident) => {
-        impl prost::Name for $t {
-            const NAME: &'static str = stringify!($t);
-            const PACKAGE: &'static str = "test.v1";
-        }
-    };
-}
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Deposit {
@@ -29,11 +21,11 @@ pub struct Deposit {
     #[prost(uint64, tag = "3")]
     pub seq: u64,
 }
-named!(Deposit);
+named!(Deposit, "test.v1");
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct GetBalance {}
-named!(GetBalance);
+named!(GetBalance, "test.v1");
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Balance {
@@ -48,12 +40,12 @@ pub struct Balance {
     #[prost(uint64, tag = "4")]
     pub last_sender: u64,
 }
-named!(Balance);
+named!(Balance, "test.v1");
 
 /// Told with `forward`: the account records who it came from.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Note {}
-named!(Note);
+named!(Note, "test.v1");
 
 /// Accepted by nobody.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -61,7 +53,7 @@ pub struct Stranger {
     #[prost(string, tag = "1")]
     pub text: String,
 }
-named!(Stranger);
+named!(Stranger, "test.v1");
 
 pub enum AccountMsg {
     Deposit(Deposit),
@@ -83,7 +75,7 @@ pub struct Echo {
     #[prost(bytes = "vec", tag = "1")]
     pub data: Vec<u8>,
 }
-named!(Echo);
+named!(Echo, "test.v1");
 
 /// An rkyv payload.
 #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, PartialEq)]
@@ -136,15 +128,15 @@ impl Actor for Account {
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Silence {}
-named!(Silence);
+named!(Silence, "test.v1");
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Hold {}
-named!(Hold);
+named!(Hold, "test.v1");
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Release {}
-named!(Release);
+named!(Release, "test.v1");
 
 pub fn account_protocol() -> Protocol<AccountMsg> {
     Protocol::new()
