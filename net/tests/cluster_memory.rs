@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::grains::{counter_protocol, counters, Activity, Add, Count, Counter, Deactivate, Get};
+use common::grains::{
+    counter_protocol, counters, Activity, Add, Count, Counter, Deactivate, Fail, Get, Panic,
+};
 use corelane::{Event, EventKind, LeftReason, Runtime};
 use corelane_net::cluster::{Cluster, MemoryProvider};
 use corelane_net::{ErrorCode, Node, RemoteAskError};
@@ -318,7 +320,7 @@ fn the_minimum_of_members_is_waited_for_at_most_its_timeout() {
 #[test]
 fn a_grain_that_deactivates_loses_no_ask_and_is_activated_again_after_it_stopped() {
     let store = MemoryProvider::new();
-    // Two shards: a new activation would start on the other shard while the old one drains.
+    // Two shards: the grain's host runs on one of them, its sender on either.
     let rt = corelane::Runtime::builder().shards(corelane::Shards::Count(2)).build().unwrap();
     let node = common::node(&rt);
     let stats = Arc::new(Activity::default());
@@ -349,4 +351,88 @@ fn a_grain_that_deactivates_loses_no_ask_and_is_activated_again_after_it_stopped
     );
     assert!(m.stats.deactivated.load(std::sync::atomic::Ordering::SeqCst) >= 1);
     assert!(m.stats.activated.load(std::sync::atomic::Ordering::SeqCst) >= 2, "activated again");
+}
+
+/// Two identities of `Counter` in one partition (so in one host).
+fn same_partition_pair() -> (String, String) {
+    use corelane_net::cluster::partitions::partition_of;
+    let first = "x-0".to_string();
+    let p = partition_of("counter", &first);
+    let second = (1..).map(|i| format!("x-{i}")).find(|id| partition_of("counter", id) == p).unwrap();
+    (first, second)
+}
+
+#[test]
+fn a_grain_that_fails_or_panics_ends_only_its_own_activation() {
+    let store = MemoryProvider::new();
+    let m = member(&store, "solo", Duration::from_secs(2));
+    let (x, y) = same_partition_pair();
+    let (gx, gy) = (m.cluster.grain::<Counter>(x.as_str()), m.cluster.grain::<Counter>(y.as_str()));
+    gx.tell(&Add { amount: 5 }).unwrap();
+    gy.tell(&Add { amount: 7 }).unwrap();
+    assert_eq!(get(&m.cluster, &x).unwrap().value, 5);
+    assert_eq!(get(&m.cluster, &y).unwrap().value, 7);
+
+    // An error ends x's activation; the next message activates it afresh. y is untouched.
+    gx.tell(&Fail {}).unwrap();
+    assert_eq!(get(&m.cluster, &x).unwrap().value, 0, "x starts over");
+    assert_eq!(get(&m.cluster, &y).unwrap().value, 7, "y keeps its state");
+
+    // A panic likewise, caught where the grain runs.
+    gx.tell(&Add { amount: 3 }).unwrap();
+    gy.tell(&Panic {}).unwrap();
+    assert_eq!(get(&m.cluster, &y).unwrap().value, 0, "y starts over");
+    assert_eq!(get(&m.cluster, &x).unwrap().value, 3, "x keeps its state");
+
+    let ended = m.stats.deactivated.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(ended, 2, "each failed activation was deactivated once");
+    assert_eq!(m.cluster.stats().activations, 2);
+    assert_eq!(m.stats.max_live.load(std::sync::atomic::Ordering::SeqCst), 2, "x and y, once each");
+}
+
+#[test]
+fn a_raw_peer_names_grains_by_kind_name_or_number_and_bad_names_are_refused() {
+    use bytes::Bytes;
+    use common::raw::{frame, hello, Raw};
+    use corelane_proto::decode_error;
+    use corelane_proto::v1::{Envelope, GrainId, Kind};
+    use prost::{Message, Name};
+
+    let store = MemoryProvider::new();
+    let m = member(&store, "solo", Duration::from_secs(2));
+    m.cluster.grain::<Counter>("n").tell(&Add { amount: 4 }).unwrap();
+    assert_eq!(get(&m.cluster, "n").unwrap().value, 4);
+    let ask = |corr: u64, kind: &[u8], number: u32, identity: &[u8]| {
+        let mut e = Envelope::ask(0, corr, Get::full_name(), Bytes::new());
+        e.grain = Some(GrainId {
+            kind: Bytes::copy_from_slice(kind),
+            identity: Bytes::copy_from_slice(identity),
+            kind_number: number,
+        });
+        frame(&e)
+    };
+    let raw = Raw::connect(m.cluster.node().addr());
+    let mut bytes = hello();
+    bytes.extend(ask(1, b"counter", 0, b"n"));
+    // The member hosts one kind: number 1.
+    bytes.extend(ask(2, b"", 1, b"n"));
+    bytes.extend(ask(3, b"", 2, b"n"));
+    bytes.extend(ask(4, b"nothing", 0, b"n"));
+    bytes.extend(ask(5, b"counter", 0, &[0xff, 0xfe]));
+    raw.stream(bytes);
+    let mut got = raw.read(5);
+    got.sort_by_key(|e| e.correlation_id);
+    for e in &got[..2] {
+        assert_eq!(e.kind(), Kind::Reply, "{e:?}");
+        let c = Count::decode(e.payload.clone()).unwrap();
+        assert_eq!((c.identity.as_str(), c.value), ("n", 4));
+    }
+    let code = |e: &Envelope| {
+        assert_eq!(e.kind(), Kind::Error, "{e:?}");
+        decode_error(e.payload.clone()).unwrap().code()
+    };
+    assert_eq!(code(&got[2]), ErrorCode::NotOwner, "an unknown kind number");
+    assert_eq!(code(&got[3]), ErrorCode::NotOwner, "an unknown kind name");
+    assert_eq!(code(&got[4]), ErrorCode::Malformed, "an identity that is not UTF-8");
+    assert_eq!(get(&m.cluster, "n").unwrap().value, 4, "still served");
 }

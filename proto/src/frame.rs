@@ -204,8 +204,37 @@ pub struct Head<'a> {
     pub incarnation: u64,
     /// `Envelope::epoch`.
     pub epoch: u64,
-    /// `Envelope::grain`: kind and identity.
-    pub grain: Option<(&'a str, &'a str)>,
+    /// `Envelope::grain`.
+    pub grain: Option<GrainName<'a>>,
+}
+
+/// A grain as [`Head`] names it (`GrainId`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GrainName<'a> {
+    /// Its kind's name, written only when `kind_number` is 0.
+    pub kind: &'a str,
+    /// Its kind's number in the receiving member's record (0: by name).
+    pub kind_number: u32,
+    /// Its identity within the kind.
+    pub identity: &'a str,
+}
+
+impl GrainName<'_> {
+    /// The kind name as written: empty when the number stands for it.
+    fn written_kind(&self) -> &str {
+        if self.kind_number == 0 {
+            self.kind
+        } else {
+            ""
+        }
+    }
+
+    fn encoded_len(&self) -> usize {
+        use prost::encoding::encoded_len_varint;
+        let delimited = |n: usize| if n == 0 { 0 } else { 1 + encoded_len_varint(n as u64) + n };
+        let number = if self.kind_number == 0 { 0 } else { 1 + encoded_len_varint(self.kind_number.into()) };
+        delimited(self.written_kind().len()) + delimited(self.identity.len()) + number
+    }
 }
 
 /// Appends one frame holding the envelope `head` with a payload of `payload_len` bytes that
@@ -231,11 +260,7 @@ pub fn encode_envelope(
         + delimited(payload_len)
         + if head.epoch != 0 { 1 + encoded_len_varint(head.epoch) } else { 0 }
         + if head.incarnation != 0 { 9 } else { 0 }
-        + head.grain.map_or(0, |(k, i)| {
-            1 + encoded_len_varint((delimited(k.len()) + delimited(i.len())) as u64)
-                + delimited(k.len())
-                + delimited(i.len())
-        });
+        + head.grain.map_or(0, |g| 1 + encoded_len_varint(g.encoded_len() as u64) + g.encoded_len());
     let len = frame_len(n, max_frame)?;
     out.reserve(PREFIX_LEN + n);
     out.put_u32_le(len);
@@ -271,15 +296,19 @@ pub fn encode_envelope(
         encode_key(8, WireType::SixtyFourBit, out);
         out.put_u64_le(head.incarnation);
     }
-    if let Some((kind, identity)) = head.grain {
+    if let Some(g) = head.grain {
         encode_key(9, WireType::LengthDelimited, out);
-        encode_varint((delimited(kind.len()) + delimited(identity.len())) as u64, out);
-        for (tag, s) in [(1, kind), (2, identity)] {
+        encode_varint(g.encoded_len() as u64, out);
+        for (tag, s) in [(1, g.written_kind()), (2, g.identity)] {
             if !s.is_empty() {
                 encode_key(tag, WireType::LengthDelimited, out);
                 encode_varint(s.len() as u64, out);
                 out.put_slice(s.as_bytes());
             }
+        }
+        if g.kind_number != 0 {
+            encode_key(3, WireType::Varint, out);
+            encode_varint(g.kind_number.into(), out);
         }
     }
     Ok(())
@@ -414,7 +443,7 @@ mod tests {
             payload in proptest::collection::vec(any::<u8>(), 0..200),
             incarnation in prop_oneof![Just(0u64), any::<u64>()],
             epoch in prop_oneof![Just(0u64), any::<u64>()],
-            grain in proptest::option::of(("[a-z]{0,12}", "[a-z0-9-]{0,40}")),
+            grain in proptest::option::of(("[a-z]{0,12}", "[a-z0-9-]{0,40}", prop_oneof![Just(0u32), any::<u32>()])),
         ) {
             use crate::v1::{Envelope, GrainId, Kind};
             let kind = Kind::try_from(kind).unwrap();
@@ -426,13 +455,17 @@ mod tests {
                 payload: payload.clone().into(),
                 incarnation,
                 epoch,
-                grain: grain.clone().map(|(kind, identity)| GrainId { kind: kind.into(), identity: identity.into() }),
+                grain: grain.clone().map(|(kind, identity, kind_number)| GrainId {
+                    kind: if kind_number == 0 { kind.into() } else { Default::default() },
+                    identity: identity.into(),
+                    kind_number,
+                }),
                 ..Default::default()
             };
             let mut want = BytesMut::new();
             encode_message(&env, &mut want, DEFAULT_MAX_FRAME).unwrap();
             let mut got = BytesMut::new();
-            let grain = grain.as_ref().map(|(k, i)| (k.as_str(), i.as_str()));
+            let grain = grain.as_ref().map(|(k, i, n)| GrainName { kind: k, kind_number: *n, identity: i });
             let head = Head { target, correlation_id, kind, manifest: &manifest, incarnation, epoch, grain };
             encode_envelope(&head, payload.len(), |b| b.put_slice(&payload), &mut got, DEFAULT_MAX_FRAME).unwrap();
             prop_assert_eq!(got, want);

@@ -1,6 +1,6 @@
 //! A member's configuration, the builder that joins it, and why joining can fail.
 
-use super::grain::{self, GrainKind};
+use super::host::{self, GrainKind};
 use super::provider::ClusterProvider;
 use super::{Cluster, Grain, KindEntry, Kinds};
 use crate::node::Node;
@@ -9,7 +9,6 @@ use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use xxhash_rust::xxh3::Xxh3Builder;
 
 /// How a member behaves in its cluster.
 #[derive(Debug, Clone)]
@@ -121,12 +120,12 @@ impl ClusterBuilder {
     pub fn grain<G, F>(mut self, protocol: Protocol<G::Msg>, factory: F) -> Self
     where
         G: Grain,
-        F: Fn(&str) -> G + Send + Sync + Clone + 'static,
+        F: Fn(&str) -> G + Send + Sync + 'static,
     {
         let make: Arc<dyn GrainKind> =
-            Arc::new(grain::KindOf::<G, F> { protocol: Arc::new(protocol), factory });
-        let activations = Mutex::new(HashMap::with_hasher(Xxh3Builder::new()));
-        self.kinds.insert(G::KIND.into(), KindEntry { make, activations });
+            Arc::new(host::KindOf::<G> { protocol: Arc::new(protocol), make: Arc::new(factory) });
+        let (hosts, live) = (Mutex::new(HashMap::new()), Arc::default());
+        self.kinds.insert(G::KIND.into(), KindEntry { name: G::KIND, make, hosts, live });
         self
     }
 

@@ -3,14 +3,15 @@
 
 use super::partitions::partition_of;
 use super::serve::Refusal;
-use super::{Cluster, ClusterInner};
+use super::topology::kind_number;
+use super::{Cluster, ClusterInner, HostRef};
 use crate::codec::RemoteMessage;
 use crate::error::{ErrorCode, RemoteAskError, RemoteSendError};
 use crate::node::Finish;
-use crate::target::Target;
 use crate::{RemoteAsk, RemoteBatchAsk};
+use bytes::Bytes;
 use corelane::{AskError, DeadLetterReason, Reply};
-use corelane_proto::frame::Head;
+use corelane_proto::frame::{GrainName, Head};
 use corelane_proto::v1::{Envelope, Kind};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -33,7 +34,18 @@ pub struct GrainRef {
     cluster: Cluster,
     kind: Arc<str>,
     identity: Arc<str>,
+    /// The same bytes, as the partition's host takes them.
+    identity_bytes: Bytes,
     partition: u16,
+}
+
+/// An identity's string as the owner of a [`Bytes`].
+struct Identity(Arc<str>);
+
+impl AsRef<[u8]> for Identity {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
 }
 
 impl std::fmt::Debug for GrainRef {
@@ -45,13 +57,15 @@ impl std::fmt::Debug for GrainRef {
 /// Where a grain's messages go now.
 enum Route {
     Local,
-    Remote { addr: SocketAddr, incarnation: u64 },
+    Remote { addr: SocketAddr, incarnation: u64, kind_number: u32 },
 }
 
 impl GrainRef {
     pub(crate) fn new(cluster: Cluster, kind: &str, identity: String) -> Self {
         let partition = partition_of(kind, &identity);
-        Self { cluster, kind: kind.into(), identity: identity.into(), partition }
+        let identity: Arc<str> = identity.into();
+        let identity_bytes = Bytes::from_owner(Identity(identity.clone()));
+        Self { cluster, kind: kind.into(), identity, identity_bytes, partition }
     }
 
     /// The grain's kind.
@@ -86,7 +100,8 @@ impl GrainRef {
             Some(i) if topo.me == Some(i) => Ok((Route::Local, topo.epoch)),
             Some(i) => {
                 let m = &topo.members[i];
-                Ok((Route::Remote { addr: m.addr, incarnation: m.incarnation }, topo.epoch))
+                let kind_number = kind_number(m, &self.kind);
+                Ok((Route::Remote { addr: m.addr, incarnation: m.incarnation, kind_number }, topo.epoch))
             }
         }
     }
@@ -104,26 +119,28 @@ impl GrainRef {
             RemoteSendError::Unavailable { reason: e.to_string() }
         })?;
         match route {
-            Route::Remote { addr, incarnation } => {
+            Route::Remote { addr, incarnation, kind_number } => {
+                let grain = GrainName { kind: &self.kind, kind_number, identity: &self.identity };
                 let head = Head {
                     kind: Kind::Tell,
                     manifest: P::manifest(),
                     epoch,
-                    grain: Some((&self.kind, &self.identity)),
+                    grain: Some(grain),
                     incarnation,
                     ..Head::default()
                 };
                 c.node.inner.send_message(addr, &head, msg)
             }
             Route::Local => {
-                let (manifest, payload) = (P::manifest(), msg.to_bytes());
+                let (manifest, payload, identity) =
+                    (P::manifest(), msg.to_bytes(), self.identity_bytes.clone());
                 c.serve_or_hold(
                     &self.kind,
-                    &self.identity,
+                    self.partition,
                     0,
-                    move |c: &Arc<ClusterInner>, r: Result<Arc<dyn Target>, Refusal>| match r {
+                    move |c: &Arc<ClusterInner>, r: Result<Arc<dyn HostRef>, Refusal>| match r {
                         Ok(t) => {
-                            if let Err(r) = t.tell(manifest, payload, None) {
+                            if let Err(r) = t.tell(&identity, manifest, payload) {
                                 c.node.inner.dead_letter(crate::dispatch::refusal(&r).0, "grain tell");
                             }
                         }
@@ -214,10 +231,10 @@ impl<R: RemoteMessage> Attempt<R> {
         let c = self.grain.cluster.inner.clone();
         match route {
             Route::Local => {
-                let (kind, identity) = (self.grain.kind.clone(), self.grain.identity.clone());
-                c.serve_or_hold(&kind, &identity, 0, move |c: &Arc<ClusterInner>, r| self.local(c, r));
+                let (kind, p) = (self.grain.kind.clone(), self.grain.partition);
+                c.serve_or_hold(&kind, p, 0, move |c: &Arc<ClusterInner>, r| self.local(c, r));
             }
-            Route::Remote { addr, incarnation } => {
+            Route::Remote { addr, incarnation, kind_number } => {
                 let (kind, identity, manifest, payload) = (
                     self.grain.kind.clone(),
                     self.grain.identity.clone(),
@@ -233,7 +250,7 @@ impl<R: RemoteMessage> Attempt<R> {
                             kind: Kind::Ask,
                             manifest,
                             epoch,
-                            grain: Some((&kind, &identity)),
+                            grain: Some(GrainName { kind: &kind, kind_number, identity: &identity }),
                             incarnation,
                             ..Head::default()
                         };
@@ -247,30 +264,33 @@ impl<R: RemoteMessage> Attempt<R> {
 
     /// The ask, served by this member (the owner): handled by the activation, or sent again
     /// after a refusal.
-    fn local(self: Box<Self>, c: &Arc<ClusterInner>, r: Result<Arc<dyn Target>, Refusal>) {
+    fn local(self: Box<Self>, c: &Arc<ClusterInner>, r: Result<Arc<dyn HostRef>, Refusal>) {
         match r {
-            Ok(t) => match t.ask(self.manifest, self.payload.clone(), c.node.runtime()) {
-                Ok(answer) => {
-                    let c2 = c.clone();
-                    c.rt.spawn(async move {
-                        match answer.await {
-                            Ok((_, bytes)) => {
-                                self.reply.send(R::decode(bytes).map_err(RemoteAskError::Decode))
+            Ok(t) => {
+                match t.ask(&self.grain.identity_bytes, self.manifest, self.payload.clone(), c.node.runtime())
+                {
+                    Ok(answer) => {
+                        let c2 = c.clone();
+                        c.rt.spawn(async move {
+                            match answer.await {
+                                Ok((_, bytes)) => {
+                                    self.reply.send(R::decode(bytes).map_err(RemoteAskError::Decode))
+                                }
+                                // Not taken: this member stopped serving, or the partition's host
+                                // had stopped when the request reached it.
+                                Err(AskError::NoReply) if !c2.may_serve() || !t.is_alive() => {
+                                    self.again(Again::Later)
+                                }
+                                Err(e) => self.reply.send(Err(unavailable(ErrorCode::Failed, e.to_string()))),
                             }
-                            // Not taken: this member stopped serving, or the activation was
-                            // stopping when the request reached it.
-                            Err(AskError::NoReply) if !c2.may_serve() || !t.is_alive() => {
-                                self.again(Again::Later)
-                            }
-                            Err(e) => self.reply.send(Err(unavailable(ErrorCode::Failed, e.to_string()))),
-                        }
-                    });
+                        });
+                    }
+                    Err(r) => {
+                        let (_, code, detail) = crate::dispatch::refusal(&r);
+                        self.reply.send(Err(unavailable(code, detail)));
+                    }
                 }
-                Err(r) => {
-                    let (_, code, detail) = crate::dispatch::refusal(&r);
-                    self.reply.send(Err(unavailable(code, detail)));
-                }
-            },
+            }
             Err(r) => match r.code {
                 ErrorCode::NotOwner => self.again(Again::NewTopology),
                 ErrorCode::NotReady | ErrorCode::Fenced => self.again(Again::Later),

@@ -52,15 +52,8 @@ pub(crate) fn apply(inner: &Arc<ClusterInner>, members: Vec<Member>, epoch: u64)
     if n >= inner.cfg.min_members {
         inner.open.store(true, Ordering::Relaxed);
     }
-    // Grains of partitions lost stop (draining what they had queued).
-    let mut stopping = Vec::new();
-    for (kind, k) in &inner.kinds {
-        for a in k.activations.lock().values_mut() {
-            if !new.owns(kind, a.partition) && !a.stopping {
-                stopping.push(a.stop());
-            }
-        }
-    }
+    // Hosts of partitions lost stop (draining what they had queued).
+    let stopping = inner.stop_hosts(|kind, p| new.owns(kind, p));
     let _ = inner.epoch.send(epoch);
     {
         let _g = inner.changed.0.lock();

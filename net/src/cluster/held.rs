@@ -10,8 +10,8 @@
 
 use super::serve::Refusal;
 use super::ClusterInner;
+use super::HostRef;
 use crate::error::ErrorCode;
-use crate::target::Target;
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
@@ -19,13 +19,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// What to do with a held message once its partition is ready (or it expired).
-pub(crate) type Deliver = Box<dyn FnOnce(&Arc<ClusterInner>, Result<Arc<dyn Target>, Refusal>) + Send>;
+pub(crate) type Deliver = Box<dyn FnOnce(&Arc<ClusterInner>, Result<Arc<dyn HostRef>, Refusal>) + Send>;
 
 /// At most this many messages held on one member.
 pub(crate) const MAX_HELD: usize = 10_000;
 
 struct Item {
-    identity: Arc<str>,
     /// The sender's epoch (0: from this member).
     epoch: u64,
     until: Instant,
@@ -42,28 +41,29 @@ pub(crate) struct Held {
 }
 
 impl ClusterInner {
-    /// Serves a grain message now, or holds it behind earlier ones of its partition, or holds
-    /// it because its partition is not ready: `deliver` gets the activation (or the refusal).
+    /// Serves a grain message of `partition` now, or holds it behind earlier ones of its
+    /// partition, or holds it because its partition is not ready: `deliver` gets the
+    /// partition's host (or the refusal).
     pub(crate) fn serve_or_hold<F>(
         self: &Arc<Self>,
         kind: &str,
-        identity: &str,
+        partition: u16,
         sender_epoch: u64,
         deliver: F,
     ) where
-        F: FnOnce(&Arc<ClusterInner>, Result<Arc<dyn Target>, Refusal>) + Send + 'static,
+        F: FnOnce(&Arc<ClusterInner>, Result<Arc<dyn HostRef>, Refusal>) + Send + 'static,
     {
         if self.gate.held.load(Ordering::Acquire) == 0 {
-            match self.target(kind, identity, sender_epoch) {
+            match self.target(kind, partition, sender_epoch) {
                 Err(r) if r.code == ErrorCode::NotReady => {}
                 r => return deliver(self, r),
             }
         }
-        let p = super::partitions::partition_of(kind, identity);
+        let p = partition;
         let mut queues = self.held.queues.lock();
         let key = (Arc::<str>::from(kind), p);
         if queues.get(&key).is_none_or(|q| q.is_empty()) {
-            match self.target(kind, identity, sender_epoch) {
+            match self.target(kind, p, sender_epoch) {
                 Err(r) if r.code == ErrorCode::NotReady => {}
                 r => {
                     drop(queues);
@@ -81,7 +81,6 @@ impl ClusterInner {
         }
         let until = Instant::now() + 2 * self.cfg.ttl;
         queues.entry(key).or_default().push_back(Item {
-            identity: identity.into(),
             epoch: sender_epoch,
             until,
             deliver: Box::new(deliver),
@@ -98,9 +97,9 @@ impl ClusterInner {
         }
         let mut queues = self.held.queues.lock();
         let now = Instant::now();
-        queues.retain(|(kind, _), q| {
+        queues.retain(|(kind, p), q| {
             while let Some(front) = q.front() {
-                let r = self.target(kind, &front.identity, front.epoch);
+                let r = self.target(kind, *p, front.epoch);
                 if matches!(&r, Err(r) if r.code == ErrorCode::NotReady) && front.until > now {
                     return true;
                 }

@@ -83,11 +83,14 @@ pub(crate) fn start(
     let rt = rt_rx.recv().map_err(|_| ClusterError::Config("the cluster thread did not start".into()))?;
     let id = cfg.member_id.clone().unwrap_or_else(|| node.addr().to_string());
     let (epoch, _) = tokio::sync::watch::channel(0);
+    let mut kind_names: Vec<&'static str> = kinds.values().map(|k| k.name).collect();
+    kind_names.sort_unstable();
     let inner = Arc::new(ClusterInner {
         node: node.clone(),
         id,
         provider,
         kinds,
+        kind_names,
         topology: Default::default(),
         epoch,
         gate: Arc::new(super::Gate::new()),
@@ -123,8 +126,7 @@ pub(crate) fn start(
 }
 
 fn me(inner: &ClusterInner) -> Member {
-    let mut kinds: Vec<String> = inner.kinds.keys().map(|k| k.to_string()).collect();
-    kinds.sort();
+    let kinds = inner.kind_names.iter().map(|k| k.to_string()).collect();
     let mut roles = inner.cfg.roles.clone();
     roles.sort();
     Member {
@@ -334,7 +336,7 @@ async fn session(
                 inner.release_held();
                 if Instant::now() >= next_sweep {
                     next_sweep = Instant::now() + sweep_every;
-                    inner.passivate_idle();
+                    inner.sweep_idle();
                 }
             }
         }
@@ -388,19 +390,13 @@ fn left(inner: &ClusterInner, m: &Member, expired: bool) {
     inner.node.runtime().publish_event(|| Event::NodeLeft { member, addr, reason });
 }
 
-/// Stops serving: every activation here is stopped (each refuses what it had queued).
+/// Stops serving: every host here is stopped (each refuses what it had queued).
 pub(crate) fn fence(inner: &ClusterInner, why: &str) {
     if inner.fence() {
         inner.stats.fenced.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(reason = why, "cluster: fenced; serving no grain");
     }
-    for k in inner.kinds.values() {
-        for a in k.activations.lock().values_mut() {
-            if !a.stopping {
-                drop(a.stop());
-            }
-        }
-    }
+    drop(inner.stop_hosts(|_, _| false));
 }
 
 /// Leaving: stop serving, stop every grain here and wait for them, then delete the record and
@@ -408,14 +404,13 @@ pub(crate) fn fence(inner: &ClusterInner, why: &str) {
 async fn finish_leave(inner: &Arc<ClusterInner>, lease: Option<i64>, done: oneshot::Sender<bool>) {
     inner.fence();
     inner.gone.store(true, Ordering::Release);
-    let mut stopping = Vec::new();
-    for k in inner.kinds.values() {
-        for a in k.activations.lock().values_mut() {
-            stopping.push(a.stop());
-        }
-    }
-    for s in stopping {
+    for s in inner.stop_hosts(|_, _| false) {
         let _ = tokio::time::timeout(STOP_WAIT, s).await;
+    }
+    // Hosts stopped before (a fence, a partition lost) may still be draining.
+    let settled = Instant::now() + STOP_WAIT;
+    while inner.hosts() > 0 && Instant::now() < settled {
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
     // The answers of the grains' last asks go out before the notice that follows them.
     let settled = Instant::now() + STOP_WAIT;

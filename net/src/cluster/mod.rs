@@ -23,6 +23,7 @@ mod grain;
 mod grain_ref;
 mod handover;
 mod held;
+mod host;
 mod membership;
 mod memory;
 pub mod partitions;
@@ -37,14 +38,14 @@ pub use config::{ClusterBuilder, ClusterConfig, ClusterError};
 #[cfg(feature = "etcd")]
 pub use etcd::EtcdProvider;
 pub(crate) use gate::Gate;
-pub use grain::{Grain, GrainActor, GrainCtx};
+pub use grain::{Grain, GrainCtx};
 pub use grain_ref::{GrainAsk, GrainRef};
 pub(crate) use handover::applied_from;
 pub use memory::MemoryProvider;
 pub use provider::{BoxFuture, ClusterProvider, Member, MemberChange, MemberWatch, ProviderError, Snapshot};
 
 use crate::node::Node;
-use grain::GrainKind;
+use host::{GrainKind, HostRef};
 use parking_lot::{Mutex, RwLock};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -92,26 +93,27 @@ pub struct ClusterStats {
 /// The grain kinds a member hosts, by name (xxh3: looked up per message).
 pub(crate) type Kinds = HashMap<Arc<str>, KindEntry, Xxh3Builder>;
 
-/// A registered kind and its live activations, by identity.
+/// A registered kind, the hosts of its partitions served here, and its activations.
 pub(crate) struct KindEntry {
+    pub(crate) name: &'static str,
     pub(crate) make: Arc<dyn GrainKind>,
-    pub(crate) activations: Mutex<HashMap<Arc<str>, Activation, Xxh3Builder>>,
+    pub(crate) hosts: Mutex<HashMap<u16, Host>>,
+    /// Activations live in all its hosts.
+    pub(crate) live: Arc<AtomicUsize>,
 }
 
-pub(crate) struct Activation {
-    pub(crate) target: Arc<dyn crate::target::Target>,
-    pub(crate) partition: u16,
+/// The actor hosting the activations of one partition of a kind (see `host.rs`).
+pub(crate) struct Host {
+    pub(crate) target: Arc<dyn HostRef>,
     pub(crate) id: u64,
-    /// When it last handled a message ([`Gate::tick`]).
-    pub(crate) last: Arc<std::sync::atomic::AtomicU32>,
-    /// This member told it to stop: until it has stopped (and left this map), the grain is
-    /// not activated again (its drain and a new activation would overlap).
+    /// This member told it to stop: until it has stopped (and left the map), the partition
+    /// gets no new host (the old one's drain and the new one's grains would overlap).
     pub(crate) stopping: bool,
 }
 
-impl Activation {
-    /// Stops it gracefully (it handles what it had queued) and marks it stopping; the stop's
-    /// completion, for those who wait for it.
+impl Host {
+    /// Stops it gracefully (it handles what it had queued, then deactivates its grains) and
+    /// marks it stopping; the stop's completion, for those who wait for it.
     pub(crate) fn stop(&mut self) -> corelane::Pending<()> {
         self.stopping = true;
         self.target.stop()
@@ -134,6 +136,9 @@ pub(crate) struct ClusterInner {
     pub(crate) id: String,
     pub(crate) provider: Arc<dyn ClusterProvider>,
     pub(crate) kinds: Kinds,
+    /// The kinds' names, sorted, as this member's record lists them: a sender may name a kind
+    /// by 1 + its position here.
+    pub(crate) kind_names: Vec<&'static str>,
     pub(crate) topology: RwLock<Arc<Topology>>,
     pub(crate) epoch: tokio::sync::watch::Sender<u64>,
     /// What every grain message checks (shared with the activations and the receivers' caches).
@@ -206,61 +211,59 @@ impl ClusterInner {
         self.topology.read().clone()
     }
 
-    /// An activation ended: it is forgotten (unless another took its place).
-    /// Activation `id` of grain `identity` is about to stop by itself: the grain is not
-    /// activated again before it has.
-    pub(crate) fn mark_stopping(&self, kind: &str, identity: &str, id: u64) {
+    /// Host `id` of `partition` of `kind` stopped: it is forgotten (unless another took its
+    /// place), and what waited for it goes on.
+    pub(crate) fn host_stopped(self: &Arc<Self>, kind: &str, partition: u16, id: u64) {
         if let Some(k) = self.kinds.get(kind) {
-            if let Some(a) = k.activations.lock().get_mut(identity).filter(|a| a.id == id) {
-                a.stopping = true;
-            }
-            self.gate.generation.fetch_add(1, Ordering::AcqRel);
-        }
-    }
-
-    pub(crate) fn deactivated(self: &Arc<Self>, kind: &str, identity: &str, id: u64) {
-        if let Some(k) = self.kinds.get(kind) {
-            let mut a = k.activations.lock();
-            if a.get(identity).is_some_and(|x| x.id == id) {
-                a.remove(identity);
+            let mut hosts = k.hosts.lock();
+            if hosts.get(&partition).is_some_and(|h| h.id == id) {
+                hosts.remove(&partition);
             }
         }
+        self.gate.generation.fetch_add(1, Ordering::AcqRel);
         if self.held() > 0 {
-            // Messages may wait for this activation to be gone (on the cluster's thread: this
-            // runs on a shard, inside the actor's `stopped`).
+            // Messages may wait for this host to be gone (on the cluster's thread: this runs
+            // on a shard, inside the host's `stopped`).
             let c = self.clone();
             self.rt.spawn(async move { c.release_held() });
         }
     }
 
+    /// Grain activations live on this member.
     pub(crate) fn activations(&self) -> usize {
-        self.kinds.values().map(|k| k.activations.lock().len()).sum()
+        self.kinds.values().map(|k| k.live.load(Ordering::Relaxed)).sum()
     }
 
-    /// Stops the activations that handled no message for the idle timeout (gracefully: what
-    /// they have queued is handled first). Called by the membership task a few times per
-    /// timeout; each kind's activations are scanned under its lock.
-    pub(crate) fn passivate_idle(&self) -> usize {
-        let now = Gate::tick(self.gate.base.elapsed().as_nanos() as u64);
-        let idle = Gate::tick(self.cfg.grain_idle.as_nanos() as u64).max(1);
-        let mut stopped = 0;
+    /// Hosts not yet stopped.
+    pub(crate) fn hosts(&self) -> usize {
+        self.kinds.values().map(|k| k.hosts.lock().len()).sum()
+    }
+
+    /// Asks every host to passivate its grains idle for the grain idle timeout. Called by the
+    /// membership task a few times per timeout.
+    pub(crate) fn sweep_idle(&self) {
         for k in self.kinds.values() {
-            for a in k.activations.lock().values_mut() {
-                if now.wrapping_sub(a.last.load(Ordering::Relaxed)) >= idle
-                    && !a.stopping
-                    && a.target.is_alive()
-                {
-                    drop(a.stop());
-                    stopped += 1;
+            for h in k.hosts.lock().values().filter(|h| !h.stopping) {
+                h.target.sweep();
+            }
+        }
+    }
+
+    /// Stops every host (each handles what it had queued first); their completions.
+    pub(crate) fn stop_hosts(&self, keep: impl Fn(&str, u16) -> bool) -> Vec<corelane::Pending<()>> {
+        let mut stopping = Vec::new();
+        for (kind, k) in &self.kinds {
+            for (p, h) in k.hosts.lock().iter_mut() {
+                if !h.stopping && !keep(kind, *p) {
+                    stopping.push(h.stop());
                 }
             }
         }
-        if stopped > 0 {
-            // Receivers' caches must not hand messages to an activation that is stopping.
+        if !stopping.is_empty() {
+            // Receivers' caches must not hand messages to a host that is stopping.
             self.gate.generation.fetch_add(1, Ordering::AcqRel);
         }
-        self.stats.passivated.fetch_add(stopped as u64, Ordering::Relaxed);
-        stopped
+        stopping
     }
 }
 

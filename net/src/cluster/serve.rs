@@ -2,13 +2,12 @@
 //! activation (made on first use), and what becomes of messages it refuses.
 
 use super::partitions::partition_of;
-use super::{Activation, ClusterInner};
+use super::{ClusterInner, Host, HostRef};
 use crate::dispatch::{fail, refusal, send_answer};
 use crate::error::ErrorCode;
 use crate::node::Inner;
-use crate::target::Target;
 use corelane::DeadLetterReason;
-use corelane_proto::frame::Head;
+use corelane_proto::frame::{GrainName, Head};
 use corelane_proto::v1::{Envelope, GrainId, Kind};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -24,23 +23,23 @@ pub(crate) struct Refusal {
 }
 
 impl ClusterInner {
-    /// The activation of grain `identity` of `kind`, made now if there is none, for a message
-    /// from a sender at `sender_epoch` (0: from this member). Refused when this member is
-    /// fenced, behind the sender, not the owner, or not yet handed the partition.
+    /// The host of `partition` of `kind`, started now if there is none, for a message from a
+    /// sender at `sender_epoch` (0: from this member). Refused when this member is fenced,
+    /// behind the sender, not the owner, or not yet handed the partition.
     pub(crate) fn target(
         self: &Arc<Self>,
         kind: &str,
-        identity: &str,
+        partition: u16,
         sender_epoch: u64,
-    ) -> Result<Arc<dyn Target>, Refusal> {
+    ) -> Result<Arc<dyn HostRef>, Refusal> {
         let Some(k) = self.kinds.get(kind) else {
             let detail = format!("grain kind {kind:?} is not hosted here");
             return Err(self.refuse(ErrorCode::NotOwner, detail, self.current().epoch));
         };
-        // Checked under the kind's activation lock: a new topology or a fence stops the
-        // activations it finds under that lock after it is published, so an activation made
-        // here is either allowed by the newest topology or stopped by it.
-        let mut acts = k.activations.lock();
+        // Checked under the kind's host lock: a new topology or a fence stops the hosts it
+        // finds under that lock after it is published, so a host started here is either
+        // allowed by the newest topology or stopped by it.
+        let mut hosts = k.hosts.lock();
         let topo = self.topology.read();
         let epoch = topo.epoch;
         if !self.not_fenced() {
@@ -54,7 +53,7 @@ impl ClusterInner {
                 format!("this member's topology (epoch {epoch}) is older than the sender's ({sender_epoch})");
             return Err(self.refuse(ErrorCode::NotReady, detail, epoch));
         }
-        let p = partition_of(kind, identity);
+        let p = partition;
         if !topo.owns(kind, p) {
             let owner = topo.owner(kind, p).map_or("nobody", |m| m.id.as_str());
             let detail = format!("partition {p} of {kind:?} belongs to {owner} at epoch {epoch}");
@@ -72,27 +71,21 @@ impl ClusterInner {
             let detail = format!("partition {p} of {kind:?} is being handed over (epoch {epoch})");
             return Err(self.refuse(ErrorCode::NotReady, detail, epoch));
         }
-        match acts.get(identity) {
-            Some(a) if a.stopping => {
-                // The previous activation drains what it had queued: the next waits for it.
-                let detail = format!("{kind}/{identity}'s previous activation is still stopping");
+        match hosts.get(&p) {
+            Some(h) if h.stopping => {
+                // The previous host drains what it had queued: the next waits for it.
+                let detail = format!("partition {p} of {kind:?}: its previous host is still stopping");
                 return Err(self.refuse(ErrorCode::NotReady, detail, epoch));
             }
-            Some(a) if a.target.is_alive() => return Ok(a.target.clone()),
+            Some(h) if h.target.is_alive() => return Ok(h.target.clone()),
             // Stopped by itself (or failed to start): replaced.
             _ => {}
         }
-        let rt = self.node.runtime();
-        let key: Arc<str> = identity.into();
-        let now = self.gate.base.elapsed().as_nanos() as u64;
-        let last = Arc::new(std::sync::atomic::AtomicU32::new(super::Gate::tick(now)));
         let t = k
             .make
-            .activate(rt, key.clone(), epoch, Arc::downgrade(self), last.clone())
+            .host(self.node.runtime(), p, epoch, self, k.live.clone())
             .map_err(|e| self.refuse(ErrorCode::Failed, format!("activation failed: {e}"), epoch))?;
-        let id = t.untyped().id().as_u64();
-        acts.insert(key, Activation { target: t.clone(), partition: p, id, last, stopping: false });
-        self.stats.activated.fetch_add(1, Ordering::Relaxed);
+        hosts.insert(p, Host { target: t.clone(), id: t.id(), stopping: false });
         Ok(t)
     }
 
@@ -103,9 +96,9 @@ impl ClusterInner {
 }
 
 thread_local! {
-    /// The grain this thread served last: a net thread receiving a stream of messages for one
-    /// grain skips the lookup while nothing changed (same topology generation, not fenced, no
-    /// handover in progress, the activation alive).
+    /// The partition this thread served last: a net thread receiving a stream of messages for
+    /// one partition skips the lookup while nothing changed (same topology generation, not
+    /// fenced, no handover in progress, the host alive).
     static LAST: std::cell::RefCell<Option<Last>> = const { std::cell::RefCell::new(None) };
 }
 
@@ -115,18 +108,24 @@ struct Last {
     gate: Arc<super::Gate>,
     generation: u64,
     kind: bytes::Bytes,
+    /// The kind's number here (see `ClusterInner::kind_names`).
+    kind_number: u32,
+    /// The last grain served (a stream of messages for one grain skips the UTF-8 check and
+    /// the partition's hash).
     identity: bytes::Bytes,
-    target: Arc<dyn Target>,
+    partition: u16,
+    target: Arc<dyn HostRef>,
 }
 
-/// Runs `f` with the cached activation for `grain` on `node`'s member, when nothing has changed
-/// since it was cached. Touches no lock and no reference count. `f` must not serve another grain
-/// message on this thread (delivering to an actor does not).
+/// Runs `f` with the cached host for grain `identity` of `kind` on `node`'s member, when
+/// nothing has changed since it was cached and the grain is the last one served or in the same
+/// partition. Touches no lock and no reference count. `f` must not serve another grain message
+/// on this thread (delivering to an actor does not).
 fn with_cached<R>(
     node: &Inner,
     grain: &GrainId,
     sender_epoch: u64,
-    f: impl FnOnce(&Arc<dyn Target>) -> R,
+    f: impl FnOnce(&Arc<dyn HostRef>) -> R,
 ) -> Option<R> {
     let cluster = node.cluster_key()?;
     LAST.with(|l| {
@@ -135,21 +134,44 @@ fn with_cached<R>(
         let hit = l.cluster == cluster
             && l.gate.quiet(sender_epoch)
             && l.generation == l.gate.generation.load(Ordering::Acquire)
-            && l.kind == grain.kind
-            && l.identity == grain.identity
+            && (if grain.kind_number == 0 {
+                l.kind == grain.kind
+            } else {
+                l.kind_number == grain.kind_number
+            })
+            && (l.identity == grain.identity || same_partition(&l.kind, &grain.identity, l.partition))
             && l.target.is_alive();
         hit.then(|| f(&l.target))
     })
 }
 
-fn remember(c: &Arc<ClusterInner>, generation: u64, grain: &GrainId, target: &Arc<dyn Target>) {
+/// Whether grain `identity` (when UTF-8) of `kind` is in `partition`.
+fn same_partition(kind: &[u8], identity: &[u8], partition: u16) -> bool {
+    let (Ok(kind), Ok(identity)) = (std::str::from_utf8(kind), std::str::from_utf8(identity)) else {
+        return false;
+    };
+    partition_of(kind, identity) == partition
+}
+
+/// Caches the host of `grain` (its kind given by name).
+fn remember(
+    c: &Arc<ClusterInner>,
+    generation: u64,
+    grain: &GrainId,
+    partition: u16,
+    target: &Arc<dyn HostRef>,
+) {
+    let kind_number =
+        c.kind_names.iter().position(|k| k.as_bytes() == grain.kind).map_or(0, |i| i as u32 + 1);
     LAST.with(|l| {
         *l.borrow_mut() = Some(Last {
             cluster: Arc::as_ptr(c) as usize,
             gate: c.gate.clone(),
             generation,
             kind: grain.kind.clone(),
+            kind_number,
             identity: grain.identity.clone(),
+            partition,
             target: target.clone(),
         })
     });
@@ -158,11 +180,15 @@ fn remember(c: &Arc<ClusterInner>, generation: u64, grain: &GrainId, target: &Ar
 /// A grain envelope from `peer`: served now, or held while its partition is being handed
 /// over, or refused.
 pub(crate) fn envelope(node: &Arc<Inner>, peer: SocketAddr, mut env: Envelope) {
-    let grain = env.grain.take().unwrap_or_default();
+    let mut grain = env.grain.take().unwrap_or_default();
     let epoch = env.epoch;
-    // The cached activation matched the same bytes, checked as UTF-8 when it was cached.
+    // The cached host's kind was checked as UTF-8 when it was cached, and so was its last
+    // identity; another identity is checked on the way.
     let mut env = Some(env);
-    if with_cached(node, &grain, epoch, |t| deliver(node, peer, env.take().expect("once"), t)).is_some() {
+    let cached = with_cached(node, &grain, epoch, |t| {
+        deliver(node, peer, env.take().expect("once"), &grain.identity, t)
+    });
+    if cached.is_some() {
         return;
     }
     let env = env.expect("not delivered");
@@ -171,23 +197,34 @@ pub(crate) fn envelope(node: &Arc<Inner>, peer: SocketAddr, mut env: Envelope) {
         let detail = "this node is not a cluster member".to_string();
         return fail(node, peer, env.correlation_id, ErrorCode::NotOwner, detail);
     };
+    if grain.kind_number != 0 {
+        // Named by its number in this member's record.
+        let Some(name) = c.kind_names.get(grain.kind_number as usize - 1) else {
+            node.dead_letter(DeadLetterReason::UnknownTarget, "grain message");
+            let detail = format!("grain kind number {} is not hosted here", grain.kind_number);
+            return fail(node, peer, env.correlation_id, ErrorCode::NotOwner, detail);
+        };
+        grain.kind = bytes::Bytes::from_static(name.as_bytes());
+        grain.kind_number = 0;
+    }
     let (Ok(kind), Ok(identity)) = (std::str::from_utf8(&grain.kind), std::str::from_utf8(&grain.identity))
     else {
         node.dead_letter(DeadLetterReason::Malformed, "grain message");
         let detail = "grain kind and identity must be UTF-8".to_string();
         return fail(node, peer, env.correlation_id, ErrorCode::Malformed, detail);
     };
+    let p = partition_of(kind, identity);
     let generation = c.gate.generation.load(Ordering::Acquire);
     let g = grain.clone();
     match env.kind() {
         Kind::Tell | Kind::Ask => c.serve_or_hold(
             kind,
-            identity,
+            p,
             epoch,
-            move |c: &Arc<ClusterInner>, r: Result<Arc<dyn Target>, Refusal>| match r {
+            move |c: &Arc<ClusterInner>, r: Result<Arc<dyn HostRef>, Refusal>| match r {
                 Ok(t) => {
-                    remember(c, generation, &g, &t);
-                    deliver(&c.node.inner, peer, env, &t);
+                    remember(c, generation, &g, p, &t);
+                    deliver(&c.node.inner, peer, env, &g.identity, &t);
                 }
                 Err(r) if env.kind() == Kind::Tell => tell_refused(c, &g, env, r),
                 Err(r) => {
@@ -200,16 +237,16 @@ pub(crate) fn envelope(node: &Arc<Inner>, peer: SocketAddr, mut env: Envelope) {
     }
 }
 
-/// Hands a grain message to its activation (an ask's answer goes back when it comes).
-fn deliver(node: &Inner, peer: SocketAddr, env: Envelope, t: &Arc<dyn Target>) {
+/// Hands a grain message to its partition's host (an ask's answer goes back when it comes).
+fn deliver(node: &Inner, peer: SocketAddr, env: Envelope, identity: &bytes::Bytes, t: &Arc<dyn HostRef>) {
     if env.kind() == Kind::Tell {
-        if let Err(r) = t.tell(&env.manifest, env.payload, None) {
+        if let Err(r) = t.tell(identity, &env.manifest, env.payload) {
             node.dead_letter(refusal(&r).0, "grain tell");
         }
         return;
     }
     let corr = env.correlation_id;
-    match t.ask(&env.manifest, env.payload, &node.rt) {
+    match t.ask(identity, &env.manifest, env.payload, &node.rt) {
         Ok(answer) => match node.cluster() {
             Some(c) => answer_when_ready(&c, peer, corr, answer, t.clone()),
             None => fail(node, peer, corr, ErrorCode::ShuttingDown, "this member is gone".into()),
@@ -231,7 +268,7 @@ fn answer_when_ready(
     peer: SocketAddr,
     corr: u64,
     answer: crate::protocol::Answer,
-    target: Arc<dyn Target>,
+    target: Arc<dyn HostRef>,
 ) {
     let weak = Arc::downgrade(c);
     let limit = c.node.inner.serve_timeout;
@@ -253,8 +290,8 @@ fn answer_when_ready(
                 let detail = "this member stopped serving before the grain answered";
                 Envelope::error_at(corr, ErrorCode::Fenced, detail, c.current().epoch)
             } else if !target.is_alive() {
-                // The activation was stopping when the request reached it: not taken.
-                let detail = "the grain's activation stopped before it took the request";
+                // The host had stopped when the request reached it: not taken.
+                let detail = "the grain's host stopped before it took the request";
                 Envelope::error_at(corr, ErrorCode::NotReady, detail, c.current().epoch)
             } else {
                 Envelope::error(corr, ErrorCode::Failed, "the grain dropped the request unanswered")
@@ -276,11 +313,12 @@ fn tell_refused(c: &Arc<ClusterInner>, grain: &GrainId, env: Envelope, r: Refusa
         if let Some(owner) =
             topo.owner(kind, p).filter(|o| topo.me.is_none_or(|i| topo.members[i].id != o.id))
         {
+            let kind_number = super::topology::kind_number(owner, kind);
             let head = Head {
                 kind: Kind::Tell,
                 manifest: &env.manifest,
                 epoch: topo.epoch,
-                grain: Some((kind, identity)),
+                grain: Some(GrainName { kind, kind_number, identity }),
                 incarnation: owner.incarnation,
                 ..Head::default()
             };

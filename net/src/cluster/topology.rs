@@ -85,6 +85,12 @@ impl Topology {
     }
 }
 
+/// How a sender names `kind` to member `m`: 1 + its position in the member's (sorted) list of
+/// kinds, or 0 (by name) when it is not there.
+pub(crate) fn kind_number(m: &Member, kind: &str) -> u32 {
+    m.kinds.binary_search_by(|k| k.as_str().cmp(kind)).map_or(0, |i| i as u32 + 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -40,6 +40,16 @@ named!(Deactivate, "cluster.test.v1");
 pub struct Park {}
 named!(Park, "cluster.test.v1");
 
+/// Told, the counter's handler returns an error (its activation ends).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Fail {}
+named!(Fail, "cluster.test.v1");
+
+/// Told, the counter's handler panics (its activation ends).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Panic {}
+named!(Panic, "cluster.test.v1");
+
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Count {
     #[prost(uint64, tag = "1")]
@@ -60,6 +70,8 @@ pub enum CounterMsg {
     Get(Reply<Count>),
     Park(Reply<Count>),
     Deactivate,
+    Fail,
+    Panic,
 }
 
 /// Counts what it is told; activations and deactivations are counted per member (and written
@@ -142,6 +154,8 @@ impl Grain for Counter {
             }),
             CounterMsg::Park(r) => self.parked.push(r),
             CounterMsg::Deactivate => ctx.deactivate(),
+            CounterMsg::Fail => return Err(ActorError::msg("told to fail")),
+            CounterMsg::Panic => panic!("told to panic"),
         }
         Ok(())
     }
@@ -160,6 +174,8 @@ pub fn counter_protocol() -> Protocol<CounterMsg> {
         .ask(|_: Get, r| CounterMsg::Get(r))
         .ask(|_: Park, r| CounterMsg::Park(r))
         .tell(|_: Deactivate| CounterMsg::Deactivate)
+        .tell(|_: Fail| CounterMsg::Fail)
+        .tell(|_: Panic| CounterMsg::Panic)
 }
 
 /// The factory of counters on member `member`, counting into `stats`.
