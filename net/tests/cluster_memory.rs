@@ -395,7 +395,7 @@ fn a_raw_peer_names_grains_by_kind_name_or_number_and_bad_names_are_refused() {
     use bytes::Bytes;
     use common::raw::{frame, hello, Raw};
     use corelane_proto::decode_error;
-    use corelane_proto::v1::{Envelope, GrainId, Kind};
+    use corelane_proto::v1::{Envelope, Kind};
     use prost::{Message, Name};
 
     let store = MemoryProvider::new();
@@ -404,11 +404,9 @@ fn a_raw_peer_names_grains_by_kind_name_or_number_and_bad_names_are_refused() {
     assert_eq!(get(&m.cluster, "n").unwrap().value, 4);
     let ask = |corr: u64, kind: &[u8], number: u32, identity: &[u8]| {
         let mut e = Envelope::ask(0, corr, Get::full_name(), Bytes::new());
-        e.grain = Some(GrainId {
-            kind: Bytes::copy_from_slice(kind),
-            identity: Bytes::copy_from_slice(identity),
-            kind_number: number,
-        });
+        e.grain = Some(identity.to_vec());
+        e.grain_kind = kind.to_vec();
+        e.grain_kind_number = number;
         frame(&e)
     };
     let raw = Raw::connect(m.cluster.node().addr());

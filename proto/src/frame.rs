@@ -208,7 +208,7 @@ pub struct Head<'a> {
     pub grain: Option<GrainName<'a>>,
 }
 
-/// A grain as [`Head`] names it (`GrainId`).
+/// A grain as [`Head`] names it (`Envelope.grain`, `grain_kind`, `grain_kind_number`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct GrainName<'a> {
     /// Its kind's name, written only when `kind_number` is 0.
@@ -227,13 +227,6 @@ impl GrainName<'_> {
         } else {
             ""
         }
-    }
-
-    fn encoded_len(&self) -> usize {
-        use prost::encoding::encoded_len_varint;
-        let delimited = |n: usize| if n == 0 { 0 } else { 1 + encoded_len_varint(n as u64) + n };
-        let number = if self.kind_number == 0 { 0 } else { 1 + encoded_len_varint(self.kind_number.into()) };
-        delimited(self.written_kind().len()) + delimited(self.identity.len()) + number
     }
 }
 
@@ -260,7 +253,13 @@ pub fn encode_envelope(
         + delimited(payload_len)
         + if head.epoch != 0 { 1 + encoded_len_varint(head.epoch) } else { 0 }
         + if head.incarnation != 0 { 9 } else { 0 }
-        + head.grain.map_or(0, |g| 1 + encoded_len_varint(g.encoded_len() as u64) + g.encoded_len());
+        + head.grain.map_or(0, |g| {
+            // The identity is written even when empty (an optional field): it marks a grain.
+            1 + encoded_len_varint(g.identity.len() as u64)
+                + g.identity.len()
+                + delimited(g.written_kind().len())
+                + if g.kind_number != 0 { 1 + encoded_len_varint(g.kind_number.into()) } else { 0 }
+        });
     let len = frame_len(n, max_frame)?;
     out.reserve(PREFIX_LEN + n);
     out.put_u32_le(len);
@@ -297,17 +296,17 @@ pub fn encode_envelope(
         out.put_u64_le(head.incarnation);
     }
     if let Some(g) = head.grain {
-        encode_key(9, WireType::LengthDelimited, out);
-        encode_varint(g.encoded_len() as u64, out);
-        for (tag, s) in [(1, g.written_kind()), (2, g.identity)] {
-            if !s.is_empty() {
-                encode_key(tag, WireType::LengthDelimited, out);
-                encode_varint(s.len() as u64, out);
-                out.put_slice(s.as_bytes());
-            }
+        encode_key(10, WireType::LengthDelimited, out);
+        encode_varint(g.identity.len() as u64, out);
+        out.put_slice(g.identity.as_bytes());
+        let kind = g.written_kind();
+        if !kind.is_empty() {
+            encode_key(11, WireType::LengthDelimited, out);
+            encode_varint(kind.len() as u64, out);
+            out.put_slice(kind.as_bytes());
         }
         if g.kind_number != 0 {
-            encode_key(3, WireType::Varint, out);
+            encode_key(12, WireType::Varint, out);
             encode_varint(g.kind_number.into(), out);
         }
     }
@@ -445,7 +444,7 @@ mod tests {
             epoch in prop_oneof![Just(0u64), any::<u64>()],
             grain in proptest::option::of(("[a-z]{0,12}", "[a-z0-9-]{0,40}", prop_oneof![Just(0u32), any::<u32>()])),
         ) {
-            use crate::v1::{Envelope, GrainId, Kind};
+            use crate::v1::{Envelope, Kind};
             let kind = Kind::try_from(kind).unwrap();
             let env = Envelope {
                 target,
@@ -455,11 +454,12 @@ mod tests {
                 payload: payload.clone().into(),
                 incarnation,
                 epoch,
-                grain: grain.clone().map(|(kind, identity, kind_number)| GrainId {
-                    kind: if kind_number == 0 { kind.into() } else { Default::default() },
-                    identity: identity.into(),
-                    kind_number,
-                }),
+                grain: grain.as_ref().map(|(_, identity, _)| identity.clone().into_bytes()),
+                grain_kind: match &grain {
+                    Some((kind, _, 0)) => kind.clone().into_bytes(),
+                    _ => Vec::new(),
+                },
+                grain_kind_number: grain.as_ref().map_or(0, |(_, _, n)| *n),
                 ..Default::default()
             };
             let mut want = BytesMut::new();

@@ -3,13 +3,11 @@
 
 use super::partitions::partition_of;
 use super::serve::Refusal;
-use super::topology::kind_number;
 use super::{Cluster, ClusterInner, HostRef};
 use crate::codec::RemoteMessage;
 use crate::error::{ErrorCode, RemoteAskError, RemoteSendError};
 use crate::node::Finish;
 use crate::{RemoteAsk, RemoteBatchAsk};
-use bytes::Bytes;
 use corelane::{AskError, DeadLetterReason, Reply};
 use corelane_proto::frame::{GrainName, Head};
 use corelane_proto::v1::{Envelope, Kind};
@@ -34,18 +32,7 @@ pub struct GrainRef {
     cluster: Cluster,
     kind: Arc<str>,
     identity: Arc<str>,
-    /// The same bytes, as the partition's host takes them.
-    identity_bytes: Bytes,
     partition: u16,
-}
-
-/// An identity's string as the owner of a [`Bytes`].
-struct Identity(Arc<str>);
-
-impl AsRef<[u8]> for Identity {
-    fn as_ref(&self) -> &[u8] {
-        self.0.as_bytes()
-    }
 }
 
 impl std::fmt::Debug for GrainRef {
@@ -63,9 +50,7 @@ enum Route {
 impl GrainRef {
     pub(crate) fn new(cluster: Cluster, kind: &str, identity: String) -> Self {
         let partition = partition_of(kind, &identity);
-        let identity: Arc<str> = identity.into();
-        let identity_bytes = Bytes::from_owner(Identity(identity.clone()));
-        Self { cluster, kind: kind.into(), identity, identity_bytes, partition }
+        Self { cluster, kind: kind.into(), identity: identity.into(), partition }
     }
 
     /// The grain's kind.
@@ -92,18 +77,16 @@ impl GrainRef {
                     .into(),
             ));
         }
-        let topo = c.topology.read();
-        match topo.owner_index(&self.kind, self.partition) {
+        c.with_topology(|topo| match topo.owner_route(&self.kind, self.partition) {
             None => {
                 Err(unavailable(ErrorCode::NotOwner, format!("no member hosts grain kind {:?}", self.kind)))
             }
-            Some(i) if topo.me == Some(i) => Ok((Route::Local, topo.epoch)),
-            Some(i) => {
+            Some((i, _)) if topo.me == Some(i) => Ok((Route::Local, topo.epoch)),
+            Some((i, kind_number)) => {
                 let m = &topo.members[i];
-                let kind_number = kind_number(m, &self.kind);
                 Ok((Route::Remote { addr: m.addr, incarnation: m.incarnation, kind_number }, topo.epoch))
             }
-        }
+        })
     }
 
     /// Sends `msg` to the grain. `Ok` means it was queued for its owner (or delivered, when
@@ -132,15 +115,14 @@ impl GrainRef {
                 c.node.inner.send_message(addr, &head, msg)
             }
             Route::Local => {
-                let (manifest, payload, identity) =
-                    (P::manifest(), msg.to_bytes(), self.identity_bytes.clone());
+                let (manifest, payload, identity) = (P::manifest(), msg.to_bytes(), self.identity.clone());
                 c.serve_or_hold(
                     &self.kind,
                     self.partition,
                     0,
                     move |c: &Arc<ClusterInner>, r: Result<Arc<dyn HostRef>, Refusal>| match r {
                         Ok(t) => {
-                            if let Err(r) = t.tell(&identity, manifest, payload) {
+                            if let Err(r) = t.tell(identity.as_bytes(), manifest, payload) {
                                 c.node.inner.dead_letter(crate::dispatch::refusal(&r).0, "grain tell");
                             }
                         }
@@ -267,8 +249,12 @@ impl<R: RemoteMessage> Attempt<R> {
     fn local(self: Box<Self>, c: &Arc<ClusterInner>, r: Result<Arc<dyn HostRef>, Refusal>) {
         match r {
             Ok(t) => {
-                match t.ask(&self.grain.identity_bytes, self.manifest, self.payload.clone(), c.node.runtime())
-                {
+                match t.ask(
+                    self.grain.identity.as_bytes(),
+                    self.manifest,
+                    self.payload.clone(),
+                    c.node.runtime(),
+                ) {
                     Ok(answer) => {
                         let c2 = c.clone();
                         c.rt.spawn(async move {

@@ -34,8 +34,9 @@ pub(crate) enum HostMsg<M> {
     Sweep,
 }
 
-/// A grain's identity as a message to its host carries it: a short one inline (copied, so the
-/// host's thread touches no count shared with the receiving thread's buffer), a long one shared.
+/// A grain's identity as a message to its host carries it: a short one inline, a long one in a
+/// buffer of its own (never a slice of the receiving thread's buffer: the host's thread would
+/// touch a count that thread keeps changing).
 pub(crate) enum Identity {
     Inline { len: u8, bytes: [u8; INLINE] },
     Shared(Bytes),
@@ -45,13 +46,13 @@ pub(crate) enum Identity {
 const INLINE: usize = 30;
 
 impl Identity {
-    pub(crate) fn new(identity: &Bytes) -> Self {
+    pub(crate) fn new(identity: &[u8]) -> Self {
         if identity.len() <= INLINE {
             let mut bytes = [0; INLINE];
             bytes[..identity.len()].copy_from_slice(identity);
             Identity::Inline { len: identity.len() as u8, bytes }
         } else {
-            Identity::Shared(identity.clone())
+            Identity::Shared(Bytes::copy_from_slice(identity))
         }
     }
 
@@ -99,14 +100,37 @@ impl<G: Grain> GrainHost<G> {
             return;
         };
         let deactivate = Cell::new(false);
-        if !self.grains.contains_key(identity) && !self.activate(ctx, identity, &deactivate) {
-            return;
+        let (epoch, tick) = (self.epoch, Gate::tick(now));
+        // One lookup per message (a second only when the grain is activated).
+        let ok = match self.grains.get_mut(identity) {
+            Some(slot) => Self::deliver(slot, ctx, identity, epoch, tick, &deactivate, msg),
+            None => {
+                if !self.activate(ctx, identity, &deactivate) {
+                    return;
+                }
+                let slot = self.grains.get_mut(identity).expect("activated");
+                Self::deliver(slot, ctx, identity, epoch, tick, &deactivate, msg)
+            }
+        };
+        if !ok || deactivate.get() {
+            self.deactivate(ctx, identity);
         }
-        let slot = self.grains.get_mut(identity).expect("activated");
-        slot.last = Gate::tick(now);
-        let mut gctx = GrainCtx { ctx, identity, epoch: self.epoch, deactivate: &deactivate };
+    }
+
+    /// Hands `msg` to the grain in `slot`; false when it failed (an error or a panic).
+    fn deliver(
+        slot: &mut Slot<G>,
+        ctx: &mut Ctx<Self>,
+        identity: &str,
+        epoch: u64,
+        tick: u32,
+        deactivate: &Cell<bool>,
+        msg: G::Msg,
+    ) -> bool {
+        slot.last = tick;
+        let mut gctx = GrainCtx { ctx, identity, epoch, deactivate };
         let grain = &mut slot.grain;
-        let ok = match catch_unwind(AssertUnwindSafe(|| grain.receive(&mut gctx, msg))) {
+        match catch_unwind(AssertUnwindSafe(|| grain.receive(&mut gctx, msg))) {
             Ok(Ok(())) => true,
             Ok(Err(e)) => {
                 tracing::warn!(kind = G::KIND, identity, error = %e, "grain failed: its activation ends");
@@ -116,9 +140,6 @@ impl<G: Grain> GrainHost<G> {
                 tracing::warn!(kind = G::KIND, identity, "grain panicked: its activation ends");
                 false
             }
-        };
-        if !ok || deactivate.get() {
-            self.deactivate(ctx, identity);
         }
     }
 
@@ -213,9 +234,9 @@ impl<G: Grain> Actor for GrainHost<G> {
 /// A host as the member reaches it, whatever its grain kind.
 pub(crate) trait HostRef: Send + Sync {
     /// Delivers a tell for grain `identity`.
-    fn tell(&self, identity: &Bytes, manifest: &str, payload: Bytes) -> Result<(), Refusal>;
+    fn tell(&self, identity: &[u8], manifest: &str, payload: Bytes) -> Result<(), Refusal>;
     /// Delivers an ask for grain `identity`; the answer comes through the returned future.
-    fn ask(&self, identity: &Bytes, manifest: &str, payload: Bytes, rt: &Handle) -> Result<Answer, Refusal>;
+    fn ask(&self, identity: &[u8], manifest: &str, payload: Bytes, rt: &Handle) -> Result<Answer, Refusal>;
     /// Passivates its idle grains.
     fn sweep(&self);
     /// Stops it gracefully: it handles what it had queued, then deactivates its grains.
@@ -231,14 +252,14 @@ struct Hosted<M: Send + 'static> {
 }
 
 impl<M: Send + 'static> HostRef for Hosted<M> {
-    fn tell(&self, identity: &Bytes, manifest: &str, payload: Bytes) -> Result<(), Refusal> {
+    fn tell(&self, identity: &[u8], manifest: &str, payload: Bytes) -> Result<(), Refusal> {
         let m = self.protocol.decode_tell(manifest, payload, None)?;
         // A stopped host or a closed runtime makes it a dead letter, counted by the engine.
         let _ = self.actor.tell(HostMsg::Grain(Identity::new(identity), m));
         Ok(())
     }
 
-    fn ask(&self, identity: &Bytes, manifest: &str, payload: Bytes, rt: &Handle) -> Result<Answer, Refusal> {
+    fn ask(&self, identity: &[u8], manifest: &str, payload: Bytes, rt: &Handle) -> Result<Answer, Refusal> {
         let (m, answer) = self.protocol.decode_ask(manifest, payload, rt)?;
         let _ = self.actor.tell(HostMsg::Grain(Identity::new(identity), m));
         Ok(answer)

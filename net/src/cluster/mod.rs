@@ -211,6 +211,32 @@ impl ClusterInner {
         self.topology.read().clone()
     }
 
+    /// Runs `f` with the current topology, as this thread last saw it while the gate's
+    /// generation has not moved since (no lock per message: a sender's route).
+    pub(crate) fn with_topology<R>(self: &Arc<Self>, f: impl FnOnce(&Topology) -> R) -> R {
+        /// The member (held weakly, so its address is not reused while cached), the generation
+        /// and the topology this thread saw last.
+        type Seen = Option<(std::sync::Weak<ClusterInner>, u64, Arc<Topology>)>;
+        thread_local! {
+            static SEEN: std::cell::RefCell<Seen> = const { std::cell::RefCell::new(None) };
+        }
+        let generation = self.gate.generation.load(Ordering::Acquire);
+        SEEN.with(|seen| {
+            let mut seen = seen.borrow_mut();
+            match &*seen {
+                Some((c, g, t)) if std::ptr::eq(c.as_ptr(), Arc::as_ptr(self)) && *g == generation => f(t),
+                _ => {
+                    // Read after the generation: a newer topology published meanwhile is
+                    // cached under the older generation, and read again next time.
+                    let t = self.current();
+                    let r = f(&t);
+                    *seen = Some((Arc::downgrade(self), generation, t));
+                    r
+                }
+            }
+        })
+    }
+
     /// Host `id` of `partition` of `kind` stopped: it is forgotten (unless another took its
     /// place), and what waited for it goes on.
     pub(crate) fn host_stopped(self: &Arc<Self>, kind: &str, partition: u16, id: u64) {

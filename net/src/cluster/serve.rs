@@ -8,7 +8,7 @@ use crate::error::ErrorCode;
 use crate::node::Inner;
 use corelane::DeadLetterReason;
 use corelane_proto::frame::{GrainName, Head};
-use corelane_proto::v1::{Envelope, GrainId, Kind};
+use corelane_proto::v1::{Envelope, Kind};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -95,6 +95,15 @@ impl ClusterInner {
     }
 }
 
+/// A grain as an envelope names it.
+#[derive(Clone)]
+struct GrainId {
+    kind: Vec<u8>,
+    /// 1 + the kind's position in this member's record (0: by name).
+    kind_number: u32,
+    identity: Vec<u8>,
+}
+
 thread_local! {
     /// The partition this thread served last: a net thread receiving a stream of messages for
     /// one partition skips the lookup while nothing changed (same topology generation, not
@@ -107,12 +116,12 @@ struct Last {
     cluster: usize,
     gate: Arc<super::Gate>,
     generation: u64,
-    kind: bytes::Bytes,
+    kind: Vec<u8>,
     /// The kind's number here (see `ClusterInner::kind_names`).
     kind_number: u32,
     /// The last grain served (a stream of messages for one grain skips the UTF-8 check and
     /// the partition's hash).
-    identity: bytes::Bytes,
+    identity: Vec<u8>,
     partition: u16,
     target: Arc<dyn HostRef>,
 }
@@ -180,7 +189,11 @@ fn remember(
 /// A grain envelope from `peer`: served now, or held while its partition is being handed
 /// over, or refused.
 pub(crate) fn envelope(node: &Arc<Inner>, peer: SocketAddr, mut env: Envelope) {
-    let mut grain = env.grain.take().unwrap_or_default();
+    let mut grain = GrainId {
+        identity: env.grain.take().unwrap_or_default(),
+        kind: std::mem::take(&mut env.grain_kind),
+        kind_number: env.grain_kind_number,
+    };
     let epoch = env.epoch;
     // The cached host's kind was checked as UTF-8 when it was cached, and so was its last
     // identity; another identity is checked on the way.
@@ -204,7 +217,7 @@ pub(crate) fn envelope(node: &Arc<Inner>, peer: SocketAddr, mut env: Envelope) {
             let detail = format!("grain kind number {} is not hosted here", grain.kind_number);
             return fail(node, peer, env.correlation_id, ErrorCode::NotOwner, detail);
         };
-        grain.kind = bytes::Bytes::from_static(name.as_bytes());
+        grain.kind = name.as_bytes().to_vec();
         grain.kind_number = 0;
     }
     let (Ok(kind), Ok(identity)) = (std::str::from_utf8(&grain.kind), std::str::from_utf8(&grain.identity))
@@ -238,7 +251,7 @@ pub(crate) fn envelope(node: &Arc<Inner>, peer: SocketAddr, mut env: Envelope) {
 }
 
 /// Hands a grain message to its partition's host (an ask's answer goes back when it comes).
-fn deliver(node: &Inner, peer: SocketAddr, env: Envelope, identity: &bytes::Bytes, t: &Arc<dyn HostRef>) {
+fn deliver(node: &Inner, peer: SocketAddr, env: Envelope, identity: &[u8], t: &Arc<dyn HostRef>) {
     if env.kind() == Kind::Tell {
         if let Err(r) = t.tell(identity, &env.manifest, env.payload) {
             node.dead_letter(refusal(&r).0, "grain tell");

@@ -6,6 +6,15 @@ use super::provider::Member;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
+/// One kind's candidates and partition table.
+#[derive(Debug)]
+struct KindTable {
+    kind: String,
+    candidates: Vec<usize>,
+    numbers: Vec<u32>,
+    table: Table,
+}
+
 /// The member set at an epoch, with the partition tables computed from it.
 #[derive(Debug, Default)]
 pub(crate) struct Topology {
@@ -14,9 +23,10 @@ pub(crate) struct Topology {
     pub(crate) members: Vec<Member>,
     /// This member's index in `members`, when it is one.
     pub(crate) me: Option<usize>,
-    /// Per kind: the candidates (indices into `members`) and their table. Few kinds: a list
-    /// searched in order is faster than hashing the kind per message.
-    tables: Vec<(String, Vec<usize>, Table)>,
+    /// Per kind: the candidates (indices into `members`), the kind's number in each
+    /// candidate's record (see [`kind_number`]) and their table. Few kinds: a list searched in
+    /// order is faster than hashing the kind per message.
+    tables: Vec<KindTable>,
 }
 
 impl Topology {
@@ -33,15 +43,21 @@ impl Topology {
             .into_iter()
             .filter_map(|(k, c)| {
                 let ids: Vec<&str> = c.iter().map(|i| members[*i].id.as_str()).collect();
-                Table::compute(&ids).map(|t| (k.to_string(), c, t))
+                let numbers = c.iter().map(|i| kind_number(&members[*i], k)).collect();
+                Table::compute(&ids).map(|table| KindTable {
+                    kind: k.to_string(),
+                    candidates: c,
+                    numbers,
+                    table,
+                })
             })
             .collect();
         let me = members.iter().position(|m| m.id == me);
         Topology { epoch, members, me, tables }
     }
 
-    fn table(&self, kind: &str) -> Option<(&[usize], &Table)> {
-        self.tables.iter().find(|(k, _, _)| k == kind).map(|(_, c, t)| (c.as_slice(), t))
+    fn table(&self, kind: &str) -> Option<&KindTable> {
+        self.tables.iter().find(|t| t.kind == kind)
     }
 
     /// The member that owns `partition` of `kind`, if any member hosts the kind.
@@ -51,14 +67,20 @@ impl Topology {
 
     /// The owner's index in `members`.
     pub(crate) fn owner_index(&self, kind: &str, partition: u16) -> Option<usize> {
-        let (candidates, table) = self.table(kind)?;
-        Some(candidates[table.owner(partition)])
+        self.owner_route(kind, partition).map(|(i, _)| i)
+    }
+
+    /// The owner's index in `members`, and the kind's number in its record.
+    pub(crate) fn owner_route(&self, kind: &str, partition: u16) -> Option<(usize, u32)> {
+        let t = self.table(kind)?;
+        let c = t.table.owner(partition);
+        Some((t.candidates[c], t.numbers[c]))
     }
 
     /// Whether this member owns `partition` of `kind`.
     pub(crate) fn owns(&self, kind: &str, partition: u16) -> bool {
         match (self.me, self.table(kind)) {
-            (Some(me), Some((c, t))) => c[t.owner(partition)] == me,
+            (Some(me), Some(t)) => t.candidates[t.table.owner(partition)] == me,
             _ => false,
         }
     }
