@@ -1,14 +1,17 @@
 //! The etcd v3 membership store (feature `etcd`): member records under
 //! `/<cluster>/members/<id>`, each bound to its member's lease; a graceful leave marks
 //! `/<cluster>/left/<id>` in the same transaction that deletes the record, so watchers can tell
-//! a leave from an expiry.
+//! a leave from an expiry. Names under `/<cluster>/names/<name>`, each created by a transaction
+//! that succeeds only while the key does not exist (its create revision is 0), under the
+//! claimant's lease.
 //!
 //! The client connects lazily (and reconnects by itself), with `require_leader`, so requests
 //! and watches on a member that lost its leader fail instead of hanging, and with HTTP/2
 //! keep-alives, so a frozen or vanished server is noticed within about a second.
 
 use super::provider::{
-    members_prefix, BoxFuture, ClusterProvider, Member, MemberChange, MemberWatch, ProviderError, Snapshot,
+    members_prefix, names_prefix, BoxFuture, Claimed, ClusterProvider, Member, MemberChange, MemberWatch,
+    NameChange, NameRecord, NameWatch, ProviderError, Snapshot,
 };
 use etcd_client::{
     Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, LeaseKeepAliveStream, LeaseKeeper,
@@ -191,8 +194,154 @@ impl ClusterProvider for EtcdProvider {
         })
     }
 
+    fn claim<'a>(
+        &'a self,
+        cluster: &'a str,
+        name: &'a str,
+        value: &'a [u8],
+        lease: i64,
+    ) -> BoxFuture<'a, Result<Claimed, ProviderError>> {
+        Box::pin(async move {
+            let key = format!("{}{name}", names_prefix(cluster));
+            let txn = Txn::new()
+                .when([Compare::create_revision(key.as_str(), CompareOp::Equal, 0)])
+                .and_then([TxnOp::put(key.as_str(), value, Some(PutOptions::new().with_lease(lease)))])
+                .or_else([TxnOp::get(key.as_str(), None)]);
+            let r = self.client().await?.txn(txn).await.map_err(|e| lease_or_unavailable(&e))?;
+            if r.succeeded() {
+                return Ok(Claimed::Won { revision: r.header().map_or(0, |h| h.revision()) as u64 });
+            }
+            let held = r.op_responses().into_iter().find_map(|op| match op {
+                etcd_client::TxnOpResponse::Get(g) => g.kvs().first().map(|kv| NameRecord {
+                    name: name.to_string(),
+                    value: kv.value().to_vec(),
+                    lease: kv.lease(),
+                    revision: kv.create_revision() as u64,
+                }),
+                _ => None,
+            });
+            // The compare and the read are one transaction: the holder's record is there.
+            held.map(Claimed::Taken)
+                .ok_or_else(|| unavailable("a refused claim came without the holder's record"))
+        })
+    }
+
+    fn release<'a>(
+        &'a self,
+        cluster: &'a str,
+        name: &'a str,
+        lease: i64,
+    ) -> BoxFuture<'a, Result<bool, ProviderError>> {
+        Box::pin(async move {
+            let key = format!("{}{name}", names_prefix(cluster));
+            let txn = Txn::new()
+                .when([Compare::lease(key.as_str(), CompareOp::Equal, lease)])
+                .and_then([TxnOp::delete(key.as_str(), None)]);
+            let r = self.client().await?.txn(txn).await.map_err(unavailable)?;
+            Ok(r.succeeded())
+        })
+    }
+
+    fn names<'a>(&'a self, cluster: &'a str) -> BoxFuture<'a, Result<(Vec<NameRecord>, u64), ProviderError>> {
+        Box::pin(async move {
+            let prefix = names_prefix(cluster);
+            let r = self
+                .client()
+                .await?
+                .get(prefix.as_str(), Some(GetOptions::new().with_prefix()))
+                .await
+                .map_err(unavailable)?;
+            let revision = r.header().map_or(0, |h| h.revision()) as u64;
+            let names = r
+                .kvs()
+                .iter()
+                .filter_map(|kv| {
+                    let name = std::str::from_utf8(kv.key()).ok()?.strip_prefix(&prefix)?;
+                    Some(NameRecord {
+                        name: name.to_string(),
+                        value: kv.value().to_vec(),
+                        lease: kv.lease(),
+                        revision: kv.create_revision() as u64,
+                    })
+                })
+                .collect();
+            Ok((names, revision))
+        })
+    }
+
+    fn watch_names<'a>(
+        &'a self,
+        cluster: &'a str,
+        revision: u64,
+    ) -> BoxFuture<'a, Result<Box<dyn NameWatch>, ProviderError>> {
+        Box::pin(async move {
+            let prefix = names_prefix(cluster);
+            let opts = WatchOptions::new().with_prefix().with_start_revision(revision as i64 + 1);
+            let stream =
+                self.client().await?.watch(prefix.as_str(), Some(opts)).await.map_err(unavailable)?;
+            Ok(Box::new(EtcdNameWatch { stream, prefix }) as Box<dyn NameWatch>)
+        })
+    }
+
     fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+}
+
+/// A failed claim: `LeaseExpired` when etcd says the lease is gone, else unavailable.
+fn lease_or_unavailable(e: &etcd_client::Error) -> ProviderError {
+    if e.to_string().contains("requested lease not found") {
+        ProviderError::LeaseExpired
+    } else {
+        unavailable(e)
+    }
+}
+
+struct EtcdNameWatch {
+    stream: WatchStream,
+    prefix: String,
+}
+
+impl NameWatch for EtcdNameWatch {
+    fn next(&mut self) -> BoxFuture<'_, Result<Vec<(NameChange, u64)>, ProviderError>> {
+        Box::pin(async move {
+            loop {
+                let r = match self.stream.message().await {
+                    Ok(Some(r)) => r,
+                    Ok(None) => return Err(unavailable("watch ended")),
+                    Err(e) => return Err(unavailable(e)),
+                };
+                if r.compact_revision() > 0 {
+                    return Err(ProviderError::Compacted);
+                }
+                if r.canceled() {
+                    return Err(unavailable(format!("watch cancelled: {}", r.cancel_reason())));
+                }
+                let mut out = Vec::new();
+                for ev in r.events() {
+                    let Some(kv) = ev.kv() else { continue };
+                    let Some(name) =
+                        std::str::from_utf8(kv.key()).ok().and_then(|k| k.strip_prefix(&self.prefix))
+                    else {
+                        continue;
+                    };
+                    let rev = kv.mod_revision() as u64;
+                    let change = match ev.event_type() {
+                        EventType::Put => NameChange::Put(NameRecord {
+                            name: name.to_string(),
+                            value: kv.value().to_vec(),
+                            lease: kv.lease(),
+                            revision: kv.create_revision() as u64,
+                        }),
+                        EventType::Delete => NameChange::Delete { name: name.to_string() },
+                    };
+                    out.push((change, rev));
+                }
+                if !out.is_empty() {
+                    return Ok(out);
+                }
+            }
+        })
     }
 }
 

@@ -3,7 +3,8 @@
 //! it. It can be made unavailable, as a stopped etcd is.
 
 use super::provider::{
-    BoxFuture, ClusterProvider, Member, MemberChange, MemberWatch, ProviderError, Snapshot,
+    names_prefix, BoxFuture, Claimed, ClusterProvider, Member, MemberChange, MemberWatch, NameChange,
+    NameRecord, NameWatch, ProviderError, Snapshot,
 };
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
@@ -32,10 +33,23 @@ struct State {
     /// Lease id → (ttl, expiry).
     leases: HashMap<i64, (Duration, Instant)>,
     /// Key → (record, lease, revision of its last write).
-    records: BTreeMap<String, (Member, i64, u64)>,
+    records: BTreeMap<String, (Value, i64, u64)>,
     /// Every change, in order: (revision, key prefix's cluster, change).
-    log: Vec<(u64, String, MemberChange)>,
+    log: Vec<(u64, String, Change)>,
     unavailable: bool,
+}
+
+/// What a key holds.
+enum Value {
+    Member(Member),
+    /// A name's value (the key holds the name).
+    Name(Vec<u8>),
+}
+
+#[derive(Clone)]
+enum Change {
+    Member(MemberChange),
+    Name(NameChange),
 }
 
 impl State {
@@ -52,10 +66,17 @@ impl State {
         let keys: Vec<String> =
             self.records.iter().filter(|(_, r)| r.1 == lease).map(|(k, _)| k.clone()).collect();
         for k in keys {
-            let (m, _, _) = self.records.remove(&k).expect("listed");
+            let (v, _, _) = self.records.remove(&k).expect("listed");
             self.revision += 1;
             let cluster = k.split('/').nth(1).unwrap_or_default().to_string();
-            self.log.push((self.revision, cluster, MemberChange::Delete { id: m.id, expired }));
+            let change = match v {
+                Value::Member(m) => Change::Member(MemberChange::Delete { id: m.id, expired }),
+                Value::Name(_) => {
+                    let name = k.strip_prefix(&names_prefix(&cluster)).unwrap_or_default().to_string();
+                    Change::Name(NameChange::Delete { name })
+                }
+            };
+            self.log.push((self.revision, cluster, change));
         }
     }
 
@@ -129,8 +150,8 @@ impl ClusterProvider for MemoryProvider {
             }
             s.revision += 1;
             let key = format!("{}{}", super::provider::members_prefix(cluster), member.id);
-            s.records.insert(key, (member.clone(), lease, s.revision));
-            s.log.push((s.revision, cluster.to_string(), MemberChange::Put(member.clone())));
+            s.records.insert(key, (Value::Member(member.clone()), lease, s.revision));
+            s.log.push((s.revision, cluster.to_string(), Change::Member(MemberChange::Put(member.clone()))));
             Ok(())
         });
         Box::pin(async move { r })
@@ -158,9 +179,22 @@ impl ClusterProvider for MemoryProvider {
     fn snapshot<'a>(&'a self, cluster: &'a str) -> BoxFuture<'a, Result<Snapshot, ProviderError>> {
         let prefix = super::provider::members_prefix(cluster);
         let r = self.call(|s| {
-            let mine = || s.records.iter().filter(|(k, _)| k.starts_with(&prefix));
-            let epoch = s.log.iter().rev().find(|(_, c, _)| c == cluster).map_or(0, |(r, _, _)| *r);
-            Ok(Snapshot { members: mine().map(|(_, r)| r.0.clone()).collect(), revision: s.revision, epoch })
+            let members = s
+                .records
+                .iter()
+                .filter(|(k, _)| k.starts_with(&prefix))
+                .filter_map(|(_, r)| match &r.0 {
+                    Value::Member(m) => Some(m.clone()),
+                    Value::Name(_) => None,
+                })
+                .collect();
+            let epoch = s
+                .log
+                .iter()
+                .rev()
+                .find(|(_, c, ch)| c == cluster && matches!(ch, Change::Member(_)))
+                .map_or(0, |(r, _, _)| *r);
+            Ok(Snapshot { members, revision: s.revision, epoch })
         });
         Box::pin(async move { r })
     }
@@ -175,6 +209,84 @@ impl ClusterProvider for MemoryProvider {
         Box::pin(async move { r.map(|()| Box::new(w) as Box<dyn MemberWatch>) })
     }
 
+    fn claim<'a>(
+        &'a self,
+        cluster: &'a str,
+        name: &'a str,
+        value: &'a [u8],
+        lease: i64,
+    ) -> BoxFuture<'a, Result<Claimed, ProviderError>> {
+        let r = self.call(|s| {
+            if !s.leases.contains_key(&lease) {
+                return Err(ProviderError::LeaseExpired);
+            }
+            let key = format!("{}{name}", names_prefix(cluster));
+            if let Some((Value::Name(v), holder, rev)) = s.records.get(&key) {
+                let held =
+                    NameRecord { name: name.to_string(), value: v.clone(), lease: *holder, revision: *rev };
+                return Ok(Claimed::Taken(held));
+            }
+            s.revision += 1;
+            let revision = s.revision;
+            s.records.insert(key, (Value::Name(value.to_vec()), lease, revision));
+            let record = NameRecord { name: name.to_string(), value: value.to_vec(), lease, revision };
+            s.log.push((revision, cluster.to_string(), Change::Name(NameChange::Put(record))));
+            Ok(Claimed::Won { revision })
+        });
+        Box::pin(async move { r })
+    }
+
+    fn release<'a>(
+        &'a self,
+        cluster: &'a str,
+        name: &'a str,
+        lease: i64,
+    ) -> BoxFuture<'a, Result<bool, ProviderError>> {
+        let r = self.call(|s| {
+            let key = format!("{}{name}", names_prefix(cluster));
+            if !matches!(s.records.get(&key), Some((Value::Name(_), l, _)) if *l == lease) {
+                return Ok(false);
+            }
+            s.records.remove(&key);
+            s.revision += 1;
+            let change = Change::Name(NameChange::Delete { name: name.to_string() });
+            s.log.push((s.revision, cluster.to_string(), change));
+            Ok(true)
+        });
+        Box::pin(async move { r })
+    }
+
+    fn names<'a>(&'a self, cluster: &'a str) -> BoxFuture<'a, Result<(Vec<NameRecord>, u64), ProviderError>> {
+        let prefix = names_prefix(cluster);
+        let r = self.call(|s| {
+            let names = s
+                .records
+                .iter()
+                .filter_map(|(k, (v, lease, revision))| match (k.strip_prefix(&prefix), v) {
+                    (Some(name), Value::Name(value)) => Some(NameRecord {
+                        name: name.to_string(),
+                        value: value.clone(),
+                        lease: *lease,
+                        revision: *revision,
+                    }),
+                    _ => None,
+                })
+                .collect();
+            Ok((names, s.revision))
+        });
+        Box::pin(async move { r })
+    }
+
+    fn watch_names<'a>(
+        &'a self,
+        cluster: &'a str,
+        revision: u64,
+    ) -> BoxFuture<'a, Result<Box<dyn NameWatch>, ProviderError>> {
+        let r = self.call(|_| Ok(()));
+        let w = MemoryWatch { store: self.store.clone(), cluster: cluster.to_string(), after: revision };
+        Box::pin(async move { r.map(|()| Box::new(w) as Box<dyn NameWatch>) })
+    }
+
     fn requests(&self) -> u64 {
         self.store.requests.load(Ordering::Relaxed)
     }
@@ -186,34 +298,56 @@ struct MemoryWatch {
     after: u64,
 }
 
+impl MemoryWatch {
+    /// The next changes of this watch's cluster that `pick` keeps, after the last ones.
+    async fn next_of<T>(
+        &mut self,
+        pick: impl Fn(&Change) -> Option<T>,
+    ) -> Result<Vec<(T, u64)>, ProviderError> {
+        loop {
+            let notified = self.store.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let wait = {
+                let mut s = self.store.state.lock();
+                if s.unavailable {
+                    return Err(ProviderError::Unavailable("the in-memory store is switched off".into()));
+                }
+                s.expire(Instant::now());
+                let news: Vec<_> = s
+                    .log
+                    .iter()
+                    .filter(|(r, c, _)| *r > self.after && *c == self.cluster)
+                    .filter_map(|(r, _, ch)| pick(ch).map(|t| (t, *r)))
+                    .collect();
+                if let Some(last) = s.log.last().map(|(r, _, _)| *r) {
+                    self.after = self.after.max(last);
+                }
+                if !news.is_empty() {
+                    return Ok(news);
+                }
+                s.next_expiry().map(|at| at.saturating_duration_since(Instant::now()))
+            };
+            let wait = wait.unwrap_or(Duration::from_secs(3600)).max(Duration::from_millis(1));
+            let _ = tokio::time::timeout(wait, notified).await;
+        }
+    }
+}
+
 impl MemberWatch for MemoryWatch {
     fn next(&mut self) -> BoxFuture<'_, Result<Vec<(MemberChange, u64)>, ProviderError>> {
-        Box::pin(async move {
-            loop {
-                let notified = self.store.changed.notified();
-                tokio::pin!(notified);
-                notified.as_mut().enable();
-                let wait = {
-                    let mut s = self.store.state.lock();
-                    if s.unavailable {
-                        return Err(ProviderError::Unavailable("the in-memory store is switched off".into()));
-                    }
-                    s.expire(Instant::now());
-                    let news: Vec<_> = s
-                        .log
-                        .iter()
-                        .filter(|(r, c, _)| *r > self.after && *c == self.cluster)
-                        .map(|(r, _, ch)| (ch.clone(), *r))
-                        .collect();
-                    if let Some((_, last)) = news.last() {
-                        self.after = *last;
-                        return Ok(news);
-                    }
-                    s.next_expiry().map(|at| at.saturating_duration_since(Instant::now()))
-                };
-                let wait = wait.unwrap_or(Duration::from_secs(3600)).max(Duration::from_millis(1));
-                let _ = tokio::time::timeout(wait, notified).await;
-            }
-        })
+        Box::pin(self.next_of(|ch| match ch {
+            Change::Member(m) => Some(m.clone()),
+            Change::Name(_) => None,
+        }))
+    }
+}
+
+impl NameWatch for MemoryWatch {
+    fn next(&mut self) -> BoxFuture<'_, Result<Vec<(NameChange, u64)>, ProviderError>> {
+        Box::pin(self.next_of(|ch| match ch {
+            Change::Name(n) => Some(n.clone()),
+            Change::Member(_) => None,
+        }))
     }
 }

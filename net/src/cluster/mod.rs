@@ -42,7 +42,10 @@ pub use grain::{Grain, GrainCtx};
 pub use grain_ref::{GrainAsk, GrainRef};
 pub(crate) use handover::applied_from;
 pub use memory::MemoryProvider;
-pub use provider::{BoxFuture, ClusterProvider, Member, MemberChange, MemberWatch, ProviderError, Snapshot};
+pub use provider::{
+    BoxFuture, Claimed, ClusterProvider, Member, MemberChange, MemberWatch, NameChange, NameRecord,
+    NameWatch, ProviderError, Snapshot,
+};
 
 use crate::node::Node;
 use host::{GrainKind, HostRef};

@@ -6,6 +6,10 @@
 //! renewing it, or revoked it when leaving), the store deletes the record. Every change has a
 //! revision, increasing across the store; the revision of the latest change of the member set
 //! is the cluster's topology epoch.
+//!
+//! The same store keeps the cluster's **registry of names** (`/<cluster>/names/<name>`): a
+//! name is claimed by creating its key only if it does not exist, under the claimant's lease,
+//! so a name has one holder cluster-wide and frees itself when its holder's lease ends.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -142,14 +146,90 @@ pub trait ClusterProvider: Send + Sync + 'static {
         cluster: &'a str,
         revision: u64,
     ) -> BoxFuture<'a, Result<Box<dyn MemberWatch>, ProviderError>>;
+    /// Claims `name` in `cluster`'s registry under `lease`, writing `value`, if nobody holds
+    /// it (one atomic create-if-absent): [`Claimed::Won`], or [`Claimed::Taken`] with the
+    /// holder's record. `LeaseExpired` when the lease is gone.
+    fn claim<'a>(
+        &'a self,
+        cluster: &'a str,
+        name: &'a str,
+        value: &'a [u8],
+        lease: i64,
+    ) -> BoxFuture<'a, Result<Claimed, ProviderError>>;
+    /// Releases `name` if it is held under `lease`; whether it was.
+    fn release<'a>(
+        &'a self,
+        cluster: &'a str,
+        name: &'a str,
+        lease: i64,
+    ) -> BoxFuture<'a, Result<bool, ProviderError>>;
+    /// The names held in `cluster` now, and the store's revision when they were read.
+    fn names<'a>(&'a self, cluster: &'a str) -> BoxFuture<'a, Result<(Vec<NameRecord>, u64), ProviderError>>;
+    /// The changes of `cluster`'s registry after `revision`, in order (as [`watch`] for
+    /// members).
+    ///
+    /// [`watch`]: ClusterProvider::watch
+    fn watch_names<'a>(
+        &'a self,
+        cluster: &'a str,
+        revision: u64,
+    ) -> BoxFuture<'a, Result<Box<dyn NameWatch>, ProviderError>>;
     /// Requests made of the store so far (every method above counts one).
     fn requests(&self) -> u64;
+}
+
+/// A name in a cluster's registry, as its holder wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameRecord {
+    /// The name.
+    pub name: String,
+    /// What the holder wrote (opaque to the store).
+    pub value: Vec<u8>,
+    /// The lease it is held under.
+    pub lease: i64,
+    /// The store revision that created it.
+    pub revision: u64,
+}
+
+/// The outcome of [`ClusterProvider::claim`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claimed {
+    /// The name is now held under the claimant's lease, since this revision.
+    Won {
+        /// The revision of the claim.
+        revision: u64,
+    },
+    /// Someone holds it already.
+    Taken(NameRecord),
+}
+
+/// A change in a cluster's registry, at a store revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NameChange {
+    /// A name was claimed.
+    Put(NameRecord),
+    /// A name was released, or its holder's lease ended.
+    Delete {
+        /// The name.
+        name: String,
+    },
+}
+
+/// The changes a [`ClusterProvider::watch_names`] reports.
+pub trait NameWatch: Send {
+    /// The next changes, each with its revision.
+    fn next(&mut self) -> BoxFuture<'_, Result<Vec<(NameChange, u64)>, ProviderError>>;
 }
 
 /// The changes a [`ClusterProvider::watch`] reports.
 pub trait MemberWatch: Send {
     /// The next changes, each with its revision.
     fn next(&mut self) -> BoxFuture<'_, Result<Vec<(MemberChange, u64)>, ProviderError>>;
+}
+
+/// The key prefix of `cluster`'s registry of names.
+pub(crate) fn names_prefix(cluster: &str) -> String {
+    format!("/{cluster}/names/")
 }
 
 /// The key prefix of `cluster`'s member records.

@@ -1,0 +1,123 @@
+//! The registry of names every provider keeps (`/<cluster>/names/<name>`): one holder per name
+//! cluster-wide, claimed by create-if-absent under the holder's lease, freed when the lease
+//! ends, watched. The same checks run against the in-memory store and a real etcd.
+
+mod common;
+
+use corelane_net::cluster::{Claimed, ClusterProvider, MemoryProvider, NameChange, NameWatch, ProviderError};
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+}
+
+/// The next registry changes the watch reports (within `WAIT`), names and kinds only.
+async fn next_changes(w: &mut Box<dyn NameWatch>) -> Vec<String> {
+    let changes =
+        tokio::time::timeout(WAIT, w.next()).await.expect("changes within the wait").expect("watching");
+    changes
+        .into_iter()
+        .map(|(c, _)| match c {
+            NameChange::Put(r) => format!("put {} {}", r.name, String::from_utf8_lossy(&r.value)),
+            NameChange::Delete { name } => format!("delete {name}"),
+        })
+        .collect()
+}
+
+/// `claimants` providers (each its own client of the same store) claim one name at the same
+/// moment, each under its own lease: exactly one wins, every other is told who holds it.
+fn one_of_many_claims_wins(claimants: Vec<Arc<dyn ClusterProvider>>) {
+    let n = claimants.len();
+    let start = Arc::new(Barrier::new(n));
+    let threads: Vec<_> = claimants
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let start = start.clone();
+            std::thread::spawn(move || {
+                block_on(async {
+                    let lease = p.grant(Duration::from_secs(10)).await.expect("lease");
+                    start.wait();
+                    let value = format!("claimant {i}").into_bytes();
+                    (lease, p.claim("reg", "the-one", &value, lease).await.expect("claim answered"))
+                })
+            })
+        })
+        .collect();
+    let outcomes: Vec<(i64, Claimed)> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let winners: Vec<i64> =
+        outcomes.iter().filter(|(_, c)| matches!(c, Claimed::Won { .. })).map(|(l, _)| *l).collect();
+    assert_eq!(winners.len(), 1, "exactly one claim wins: {outcomes:?}");
+    for (_, c) in &outcomes {
+        if let Claimed::Taken(held) = c {
+            assert_eq!(held.lease, winners[0], "the others are told the winner's record: {held:?}");
+            assert!(held.value.starts_with(b"claimant "));
+        }
+    }
+}
+
+/// Claim, refuse, release only by the holder, free on the holder's lease's end, watch it all.
+fn a_name_has_one_holder_and_frees_itself(p: &dyn ClusterProvider) {
+    block_on(async {
+        let a = p.grant(Duration::from_secs(10)).await.unwrap();
+        let b = p.grant(Duration::from_secs(10)).await.unwrap();
+        let (names, rev) = p.names("reg2").await.unwrap();
+        assert!(names.is_empty());
+        let mut watch = p.watch_names("reg2", rev).await.unwrap();
+
+        let won = p.claim("reg2", "svc", b"from a", a).await.unwrap();
+        let Claimed::Won { revision } = won else { panic!("the first claim wins: {won:?}") };
+        let Claimed::Taken(held) = p.claim("reg2", "svc", b"from b", b).await.unwrap() else {
+            panic!("a held name is taken")
+        };
+        assert_eq!((held.value.as_slice(), held.lease, held.revision), (&b"from a"[..], a, revision));
+        // Another cluster's registry is another namespace.
+        assert!(matches!(p.claim("other", "svc", b"x", b).await.unwrap(), Claimed::Won { .. }));
+
+        assert!(!p.release("reg2", "svc", b).await.unwrap(), "only the holder releases");
+        let (names, _) = p.names("reg2").await.unwrap();
+        assert_eq!(names.len(), 1);
+        assert_eq!((names[0].name.as_str(), names[0].lease), ("svc", a));
+
+        // The holder's lease ends (its member left or died): the name is free.
+        p.revoke(a).await.unwrap();
+        assert!(matches!(p.claim("reg2", "svc", b"from b", b).await.unwrap(), Claimed::Won { .. }));
+        assert!(p.release("reg2", "svc", b).await.unwrap());
+        assert!(p.names("reg2").await.unwrap().0.is_empty());
+        // A claim under a lease that is gone is refused as such.
+        assert_eq!(p.claim("reg2", "late", b"x", a).await, Err(ProviderError::LeaseExpired));
+
+        // The watch saw this registry's changes, in order, and nothing of the other's.
+        let mut seen = Vec::new();
+        while seen.len() < 4 {
+            seen.extend(next_changes(&mut watch).await);
+        }
+        assert_eq!(seen, ["put svc from a", "delete svc", "put svc from b", "delete svc"]);
+    });
+}
+
+#[test]
+fn in_memory_one_of_many_concurrent_claims_wins() {
+    let store = MemoryProvider::new();
+    one_of_many_claims_wins((0..8).map(|_| Arc::new(store.clone()) as Arc<dyn ClusterProvider>).collect());
+}
+
+#[test]
+fn in_memory_a_name_has_one_holder_and_frees_itself() {
+    a_name_has_one_holder_and_frees_itself(&MemoryProvider::new());
+}
+
+#[cfg(feature = "etcd")]
+#[test]
+fn on_etcd_one_of_many_concurrent_claims_wins_and_a_name_frees_itself() {
+    use common::processes::Etcd;
+    use corelane_net::cluster::EtcdProvider;
+    let etcd = Etcd::start();
+    one_of_many_claims_wins(
+        (0..8).map(|_| Arc::new(EtcdProvider::new([etcd.endpoint()])) as Arc<dyn ClusterProvider>).collect(),
+    );
+    a_name_has_one_holder_and_frees_itself(&EtcdProvider::new([etcd.endpoint()]));
+}
