@@ -222,17 +222,21 @@ fn answer(node: &Inner, peer: SocketAddr, corr: u64, outcome: Result<Envelope, R
 }
 
 pub(crate) fn found(node: &Inner, peer: SocketAddr, corr: u64, t: Arc<dyn Target>) {
-    let id = t.untyped().id().as_u64();
-    {
-        let mut exposed = node.exposed.write();
-        // Actors that stopped without anyone stopping them remotely are swept now and then.
-        if exposed.len() % 256 == 255 {
-            exposed.retain(|_, t| t.is_alive());
-        }
-        exposed.insert(id, t);
-    }
+    let id = expose(node, t);
     let f = Found { actor: Some(node.address(id)) };
     let _ = node.send(peer, Envelope::reply(corr, Found::full_name(), f.encode_to_vec().into()));
+}
+
+/// Makes `t` reachable by its id from other nodes; its id.
+pub(crate) fn expose(node: &Inner, t: Arc<dyn Target>) -> u64 {
+    let id = t.untyped().id().as_u64();
+    let mut exposed = node.exposed.write();
+    // Actors that stopped without anyone stopping them remotely are swept now and then.
+    if exposed.len() % 256 == 255 {
+        exposed.retain(|_, t| t.is_alive());
+    }
+    exposed.insert(id, t);
+    id
 }
 
 pub(crate) fn done(node: &Inner, peer: SocketAddr, corr: u64) {
@@ -263,6 +267,7 @@ fn system(node: &Arc<Inner>, peer: SocketAddr, env: Envelope) {
                 ),
             }
         }
+        Body::Spawn(s) if s.cluster => crate::cluster::named::spawn_requested(node, peer, corr, s),
         Body::Spawn(s) => match crate::spawn::spawn(node, peer, &s.kind, &s.name) {
             Ok(t) => found(node, peer, corr, t),
             Err((code, detail)) => fail(node, peer, corr, code, detail),

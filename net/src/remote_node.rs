@@ -31,7 +31,13 @@ impl RemoteNode {
     /// Spawns an actor of `kind` there, registered as `name` unless it is empty. Only kinds
     /// that node registered can be spawned (`Refused(UnknownKind)` otherwise).
     pub fn spawn(&self, kind: &str, name: &str) -> RemoteAsk<RemoteRef> {
-        self.resolve(Body::Spawn(Spawn { kind: kind.into(), name: name.into() }))
+        self.resolve(Body::Spawn(Spawn { kind: kind.into(), name: name.into(), ..Default::default() }))
+    }
+
+    /// Spawns an actor of `kind` there under `name`, claimed in the cluster's registry by that
+    /// member (`Refused(NameTaken)` when another holds it).
+    pub(crate) fn spawn_claimed(&self, kind: &str, name: &str, relocate: bool) -> RemoteAsk<RemoteRef> {
+        self.resolve(Body::Spawn(Spawn { kind: kind.into(), name: name.into(), cluster: true, relocate }))
     }
 
     /// Stops the actor registered as `name` there (spawned by a node with `spawn`) and spawns

@@ -103,6 +103,9 @@ pub(crate) fn start(
         gone: AtomicBool::new(false),
         held: Default::default(),
         answering: AtomicUsize::new(0),
+        lease: std::sync::atomic::AtomicI64::new(0),
+        names: Default::default(),
+        placed: AtomicUsize::new(0),
         _thread: Mutex::new(stop),
         cfg,
     });
@@ -114,6 +117,7 @@ pub(crate) fn start(
     let (cmds, cmd_rx) = mpsc::unbounded_channel();
     let (joined_tx, joined) = std::sync::mpsc::channel();
     rt.spawn(run(inner.clone(), cmd_rx, joined_tx));
+    rt.spawn(super::named::follow(Arc::downgrade(&inner)));
     let control = Arc::new(Control { cmds });
     match joined.recv_timeout(inner.cfg.join_timeout) {
         Ok(Ok(())) => Ok(Cluster { inner, control }),
@@ -129,12 +133,15 @@ fn me(inner: &ClusterInner) -> Member {
     let kinds = inner.kind_names.iter().map(|k| k.to_string()).collect();
     let mut roles = inner.cfg.roles.clone();
     roles.sort();
+    let mut actor_kinds: Vec<String> = inner.node.inner.kinds.read().keys().cloned().collect();
+    actor_kinds.sort();
     Member {
         id: inner.id.clone(),
         addr: inner.node.addr(),
         incarnation: inner.node.incarnation(),
         kinds,
         roles,
+        actor_kinds,
     }
 }
 
@@ -210,10 +217,12 @@ async fn run(
             }
         };
         inner.serve_until(sent + inner.cfg.ttl - inner.cfg.fence_margin);
+        inner.lease.store(lease, Ordering::Release);
         let (expired_tx, mut expired) = mpsc::channel(1);
         let renewer = tokio::spawn(renew(inner.clone(), lease, expired_tx));
         let ended = session(&inner, lease, &mut cmds, &mut expired, &mut joined, &mut opened_at).await;
         renewer.abort();
+        inner.lease.store(0, Ordering::Release);
         match ended {
             Ended::Leave(done) => {
                 finish_leave(&inner, Some(lease), done).await;

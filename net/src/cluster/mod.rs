@@ -26,6 +26,7 @@ mod held;
 mod host;
 mod membership;
 mod memory;
+pub(crate) mod named;
 pub mod partitions;
 mod provider;
 pub(crate) mod serve;
@@ -42,6 +43,7 @@ pub use grain::{Grain, GrainCtx};
 pub use grain_ref::{GrainAsk, GrainRef};
 pub(crate) use handover::applied_from;
 pub use memory::MemoryProvider;
+pub use named::{Placement, SpawnNamed};
 pub use provider::{
     BoxFuture, Claimed, ClusterProvider, Member, MemberChange, MemberWatch, NameChange, NameRecord,
     NameWatch, ProviderError, Snapshot,
@@ -161,6 +163,12 @@ pub(crate) struct ClusterInner {
     pub(crate) held: held::Held,
     /// Grain asks from other members whose answer has not been sent yet.
     pub(crate) answering: AtomicUsize,
+    /// The lease this member's records are held under now (0: none).
+    pub(crate) lease: std::sync::atomic::AtomicI64,
+    /// The registry of named actors, as this member follows it.
+    pub(crate) names: named::Names,
+    /// Named actors placed round-robin so far (the next candidate).
+    pub(crate) placed: AtomicUsize,
 
     /// Dropped with this state: ends the cluster thread.
     pub(crate) _thread: Mutex<tokio::sync::oneshot::Sender<()>>,

@@ -32,6 +32,8 @@ pub struct Member {
     pub kinds: Vec<String>,
     /// Its roles (sorted).
     pub roles: Vec<String>,
+    /// The actor kinds its node registered, candidates for named actors (sorted).
+    pub actor_kinds: Vec<String>,
 }
 
 impl Member {
@@ -44,6 +46,7 @@ impl Member {
             incarnation: self.incarnation,
             kinds: self.kinds.clone(),
             roles: self.roles.clone(),
+            actor_kinds: self.actor_kinds.clone(),
         }
         .encode_to_vec()
     }
@@ -58,6 +61,7 @@ impl Member {
             incarnation: m.incarnation,
             kinds: m.kinds,
             roles: m.roles,
+            actor_kinds: m.actor_kinds,
         })
     }
 }
@@ -249,6 +253,7 @@ mod tests {
             incarnation: 7,
             kinds: vec!["account".into()],
             roles: vec!["edge".into()],
+            actor_kinds: vec!["ledger".into()],
         };
         assert_eq!(Member::decode(&m.encode()), Some(m));
         assert_eq!(Member::decode(b"\xff\xff\xff"), None);

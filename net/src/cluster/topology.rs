@@ -124,6 +124,7 @@ mod tests {
             incarnation: 1,
             kinds: kinds.iter().map(|k| k.to_string()).collect(),
             roles: vec![],
+            actor_kinds: vec![],
         }
     }
 

@@ -1,0 +1,339 @@
+//! Named actors across the cluster: an actor of a kind some members' nodes registered, spawned
+//! on a member chosen by a [`Placement`] (and role), under a name unique cluster-wide.
+//!
+//! The host spawns the actor, then claims the name in the cluster's registry under its own
+//! lease (create-if-absent, one store request): the first claim wins, every other spawn of the
+//! name is stopped and answered `NAME_TAKEN`; a host that dies frees its names with its lease.
+//! Every member follows the registry (a snapshot, then a watch), so [`Cluster::actor_of`] is a
+//! read of a local map: a steady sender makes no store request per message.
+
+use super::provider::{Claimed, NameChange, NameRecord};
+use super::{Cluster, ClusterInner, Member};
+use crate::dispatch::{expose, fail, found};
+use crate::error::{ErrorCode, RemoteAskError};
+use crate::node::Inner;
+use crate::remote_ref::{RemoteAsk, RemoteRef};
+use crate::target::Target;
+use corelane_proto::cluster_v1::NamedActor;
+use corelane_proto::v1::Spawn;
+use parking_lot::RwLock;
+use prost::Message;
+use std::collections::HashMap;
+use std::future::IntoFuture;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+/// How a member is chosen to host a named actor, among those whose node registered its kind
+/// (and that have the role asked for, if any).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Placement {
+    /// Each candidate in turn (the default).
+    #[default]
+    RoundRobin,
+    /// A candidate at random.
+    Random,
+    /// The candidate hosting the fewest named actors (as the registry says).
+    LeastLoad,
+    /// This member (it must be a candidate).
+    Local,
+}
+
+/// The registry as this member follows it: name → where the actor runs.
+#[derive(Default)]
+pub(crate) struct Names {
+    map: RwLock<HashMap<String, NamedActor>>,
+}
+
+impl Names {
+    fn apply(&self, change: NameChange) {
+        match change {
+            NameChange::Put(r) => {
+                if let Some(a) = decode(&r) {
+                    self.map.write().insert(r.name, a);
+                }
+            }
+            NameChange::Delete { name } => {
+                self.map.write().remove(&name);
+            }
+        }
+    }
+
+    fn reset(&self, records: Vec<NameRecord>) {
+        let fresh = records.into_iter().filter_map(|r| decode(&r).map(|a| (r.name, a))).collect();
+        *self.map.write() = fresh;
+    }
+}
+
+fn decode(r: &NameRecord) -> Option<NamedActor> {
+    NamedActor::decode(r.value.as_slice()).ok()
+}
+
+/// Follows the registry for the member (a snapshot, then the changes after it; again after a
+/// failure), as long as the member lives.
+pub(crate) async fn follow(inner: Weak<ClusterInner>) {
+    loop {
+        let Some(c) = inner.upgrade() else { return };
+        let (provider, name) = (c.provider.clone(), c.cfg.name.clone());
+        drop(c);
+        let watch = async {
+            let (records, revision) = provider.names(&name).await?;
+            let mut w = provider.watch_names(&name, revision).await?;
+            match inner.upgrade() {
+                Some(c) => c.names.reset(records),
+                None => return Ok(()),
+            }
+            loop {
+                let changes = w.next().await?;
+                let Some(c) = inner.upgrade() else { return Ok(()) };
+                for (change, _) in changes {
+                    c.names.apply(change);
+                }
+            }
+        };
+        if let Err::<(), super::ProviderError>(e) = watch.await {
+            tracing::debug!(error = %e, "cluster: following the registry again");
+        }
+        if inner.strong_count() == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+impl ClusterInner {
+    /// The members that may host a named actor of `kind` (with `role`), sorted by id.
+    fn hosts_of(&self, kind: &str, role: Option<&str>) -> Vec<Member> {
+        self.current()
+            .members
+            .iter()
+            .filter(|m| m.actor_kinds.iter().any(|k| k == kind))
+            .filter(|m| role.is_none_or(|r| m.roles.iter().any(|x| x == r)))
+            .cloned()
+            .collect()
+    }
+
+    /// The member `placement` picks among `candidates` (not empty).
+    fn pick(&self, placement: Placement, candidates: &[Member]) -> Option<Member> {
+        let n = candidates.len();
+        let i = match placement {
+            Placement::RoundRobin => self.placed.fetch_add(1, Ordering::Relaxed) % n,
+            Placement::Random => {
+                use std::hash::BuildHasher;
+                let r = std::collections::hash_map::RandomState::new()
+                    .hash_one(self.placed.load(Ordering::Relaxed));
+                (r % n as u64) as usize
+            }
+            Placement::LeastLoad => {
+                let names = self.names.map.read();
+                let load = |m: &Member| names.values().filter(|a| a.member == m.id).count();
+                (0..n).min_by_key(|i| load(&candidates[*i])).unwrap_or(0)
+            }
+            Placement::Local => candidates.iter().position(|m| m.id == self.id)?,
+        };
+        Some(candidates[i].clone())
+    }
+
+    /// Hosts a named actor here: spawns it (for `peer`, within its quota), then claims its
+    /// name under this member's lease. The actor is stopped when the name is taken.
+    async fn host_named(
+        self: &Arc<Self>,
+        peer: SocketAddr,
+        kind: &str,
+        name: &str,
+        relocate: bool,
+    ) -> Result<Arc<dyn Target>, (ErrorCode, String)> {
+        let lease = self.lease.load(Ordering::Acquire);
+        if lease == 0 || !self.may_serve() {
+            return Err((ErrorCode::Fenced, "this member holds no lease now".into()));
+        }
+        if name.is_empty() {
+            return Err((ErrorCode::Malformed, "a named actor needs a name".into()));
+        }
+        let node = &self.node.inner;
+        let t = crate::spawn::spawn(node, peer, kind, name)?;
+        let record = NamedActor {
+            member: self.id.clone(),
+            address: self.node.addr().to_string(),
+            incarnation: self.node.incarnation(),
+            id: t.untyped().id().as_u64(),
+            kind: kind.to_string(),
+            relocate,
+        };
+        self.stats.membership_requests.fetch_add(1, Ordering::Relaxed);
+        match self.provider.claim(&self.cfg.name, name, &record.encode_to_vec(), lease).await {
+            Ok(Claimed::Won { .. }) => {
+                self.names.map.write().insert(name.to_string(), record);
+                Ok(t)
+            }
+            Ok(Claimed::Taken(held)) => {
+                drop(t.stop());
+                let by = decode(&held).map_or_else(|| "another member".to_string(), |a| a.member);
+                Err((ErrorCode::NameTaken, format!("{name:?} is held cluster-wide by {by}")))
+            }
+            Err(e) => {
+                drop(t.stop());
+                Err((ErrorCode::Failed, format!("the registry did not take the name: {e}")))
+            }
+        }
+    }
+}
+
+/// A `Spawn` with `cluster` set, from `peer`: hosted here and answered when the registry has
+/// decided.
+pub(crate) fn spawn_requested(node: &Arc<Inner>, peer: SocketAddr, corr: u64, s: Spawn) {
+    let Some(c) = node.cluster() else {
+        return fail(node, peer, corr, ErrorCode::NotOwner, "this node is not a cluster member".into());
+    };
+    let rt = c.rt.clone();
+    rt.spawn(async move {
+        match c.host_named(peer, &s.kind, &s.name, s.relocate).await {
+            Ok(t) => found(&c.node.inner, peer, corr, t),
+            Err((code, detail)) => fail(&c.node.inner, peer, corr, code, detail),
+        }
+    });
+}
+
+/// A named actor being spawned somewhere in the cluster ([`Cluster::spawn_named`]): set its
+/// placement, role and relocation, then [`wait`](SpawnNamed::wait) or await it.
+#[must_use = "nothing is spawned until it is awaited or waited on"]
+pub struct SpawnNamed {
+    cluster: Cluster,
+    name: String,
+    kind: String,
+    placement: Placement,
+    role: Option<String>,
+    relocate: bool,
+    timeout: Option<Duration>,
+}
+
+impl SpawnNamed {
+    /// How the host is chosen (default [`Placement::RoundRobin`]).
+    pub fn placement(mut self, p: Placement) -> Self {
+        self.placement = p;
+        self
+    }
+
+    /// Only members with this role are candidates.
+    pub fn role(mut self, role: impl Into<String>) -> Self {
+        self.role = Some(role.into());
+        self
+    }
+
+    /// Whether the actor is spawned again on a survivor when its host goes (default true).
+    pub fn relocate(mut self, yes: bool) -> Self {
+        self.relocate = yes;
+        self
+    }
+
+    /// How long to wait for the spawn (the runtime's ask timeout unless set).
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = Some(d);
+        self
+    }
+
+    /// Blocks until the actor runs under its name (or the spawn failed). On a shard thread it
+    /// fails with `WouldBlock`: await it there.
+    ///
+    /// # Errors
+    /// `Refused(NameTaken)` when the name is held cluster-wide; `Refused(UnknownKind)` when no
+    /// member is a candidate; what a remote spawn fails with otherwise.
+    pub fn wait(self) -> Result<RemoteRef, RemoteAskError> {
+        self.into_future().wait()
+    }
+
+    fn start(self) -> RemoteAsk<RemoteRef> {
+        let c = self.cluster.inner.clone();
+        let (reply, pending) = c.node.runtime().request::<Result<RemoteRef, RemoteAskError>>();
+        let ask = RemoteAsk::new(pending);
+        let ask = match self.timeout {
+            Some(d) => ask.timeout(d),
+            None => ask,
+        };
+        let candidates = c.hosts_of(&self.kind, self.role.as_deref());
+        let host = if candidates.is_empty() { None } else { c.pick(self.placement, &candidates) };
+        let Some(host) = host else {
+            let role = self.role.map_or_else(String::new, |r| format!(" with role {r:?}"));
+            let detail = match self.placement {
+                Placement::Local => format!("this member{role} does not host actor kind {:?}", self.kind),
+                _ => format!("no member{role} hosts actor kind {:?}", self.kind),
+            };
+            reply.send(Err(RemoteAskError::Refused { code: ErrorCode::UnknownKind, detail }));
+            return ask;
+        };
+        if host.id == c.id {
+            let node = self.cluster.inner.node.clone();
+            let me = node.addr();
+            c.rt.clone().spawn(async move {
+                let r = c.host_named(me, &self.kind, &self.name, self.relocate).await;
+                reply.send(match r {
+                    Ok(t) => {
+                        let id = expose(&node.inner, t);
+                        Ok(RemoteRef::new(node.clone(), me, id, node.incarnation()))
+                    }
+                    Err((code, detail)) => Err(RemoteAskError::Refused { code, detail }),
+                });
+            });
+            return ask;
+        }
+        let remote = crate::RemoteNode::new(self.cluster.inner.node.clone(), host.addr);
+        let spawned = remote.spawn_claimed(&self.kind, &self.name, self.relocate);
+        c.rt.clone().spawn(async move { reply.send(spawned.await) });
+        ask
+    }
+}
+
+impl IntoFuture for SpawnNamed {
+    type Output = Result<RemoteRef, RemoteAskError>;
+    type IntoFuture = RemoteAsk<RemoteRef>;
+    fn into_future(self) -> Self::IntoFuture {
+        self.start()
+    }
+}
+
+impl Cluster {
+    /// Spawns an actor of `kind` (registered on members' nodes with
+    /// [`Node::register_kind`](crate::Node::register_kind) before they joined) under `name`,
+    /// unique cluster-wide, on a member chosen by its placement.
+    pub fn spawn_named(&self, name: impl Into<String>, kind: impl Into<String>) -> SpawnNamed {
+        SpawnNamed {
+            cluster: self.clone(),
+            name: name.into(),
+            kind: kind.into(),
+            placement: Placement::default(),
+            role: None,
+            relocate: true,
+            timeout: None,
+        }
+    }
+
+    /// The named actor `name`, wherever it runs, from this member's copy of the registry (no
+    /// store request).
+    pub fn actor_of(&self, name: &str) -> Option<RemoteRef> {
+        let a = self.inner.names.map.read().get(name).cloned()?;
+        let addr = a.address.parse().ok()?;
+        Some(RemoteRef::new(self.inner.node.clone(), addr, a.id, a.incarnation))
+    }
+
+    /// Whether a named actor `name` runs somewhere in the cluster (as this member's copy of
+    /// the registry says).
+    pub fn actor_exists(&self, name: &str) -> bool {
+        self.inner.names.map.read().contains_key(name)
+    }
+
+    /// The member hosting named actor `name`, if it runs.
+    pub fn host_of(&self, name: &str) -> Option<String> {
+        self.inner.names.map.read().get(name).map(|a| a.member.clone())
+    }
+
+    /// The actor kinds the members' nodes registered (candidates for named actors), sorted.
+    pub fn kinds(&self) -> Vec<String> {
+        let mut kinds: Vec<String> =
+            self.inner.current().members.iter().flat_map(|m| m.actor_kinds.clone()).collect();
+        kinds.sort();
+        kinds.dedup();
+        kinds
+    }
+}
