@@ -172,9 +172,15 @@ fn a_hosts_names_free_themselves_when_it_goes_and_lookups_cost_no_store_request(
     assert_eq!(b.amount, 1000);
     assert_eq!(ms[2].cluster.stats().membership_requests, before, "no store request per message");
 
-    // Its host's lease ends: the name is free on every member, and can be taken again.
+    // Its host's lease ends: the name is free on every member, and can be taken again; the
+    // actor that held it stopped (no orphan keeps running beside the next holder).
+    let old = ms[2].cluster.actor_of("book").unwrap();
     store.expire("named", "a");
     assert!(until(|| !ms[1].cluster.actor_exists("book") && !ms[2].cluster.actor_exists("book")));
+    assert!(
+        until(|| old.ask::<_, Balance>(&GetBalance {}).timeout(T).wait().is_err()),
+        "the old holder stopped with its name"
+    );
     ms[1]
         .cluster
         .spawn_named("book", "account")
@@ -183,4 +189,16 @@ fn a_hosts_names_free_themselves_when_it_goes_and_lookups_cost_no_store_request(
         .wait()
         .expect("free again");
     assert!(until(|| ms[2].cluster.host_of("book").as_deref() == Some("b")));
+}
+
+#[test]
+fn a_named_actor_that_stops_gives_its_name_back() {
+    let store = MemoryProvider::new();
+    let ms = three(&store, [&[], &[], &[]]);
+    let acc =
+        ms[0].cluster.spawn_named("desk", "account").placement(Placement::Local).timeout(T).wait().unwrap();
+    assert!(until(|| ms[1].cluster.actor_exists("desk")));
+    acc.stop().timeout(T).wait().expect("stopped");
+    assert!(until(|| !ms[1].cluster.actor_exists("desk")), "the name is released once it stopped");
+    ms[1].cluster.spawn_named("desk", "account").timeout(T).wait().expect("the name is free again");
 }

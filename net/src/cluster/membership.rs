@@ -343,6 +343,7 @@ async fn session(
                     inner.open.store(true, Ordering::Relaxed);
                 }
                 inner.release_held();
+                super::named::release_stopped(inner);
                 if Instant::now() >= next_sweep {
                     next_sweep = Instant::now() + sweep_every;
                     inner.sweep_idle();
@@ -406,6 +407,8 @@ pub(crate) fn fence(inner: &ClusterInner, why: &str) {
         tracing::warn!(reason = why, "cluster: fenced; serving no grain");
     }
     drop(inner.stop_hosts(|_, _| false));
+    // Its names go with its lease (or are given up now): their actors stop.
+    drop(inner.names.stop_hosted());
 }
 
 /// Leaving: stop serving, stop every grain here and wait for them, then delete the record and
@@ -413,7 +416,7 @@ pub(crate) fn fence(inner: &ClusterInner, why: &str) {
 async fn finish_leave(inner: &Arc<ClusterInner>, lease: Option<i64>, done: oneshot::Sender<bool>) {
     inner.fence();
     inner.gone.store(true, Ordering::Release);
-    for s in inner.stop_hosts(|_, _| false) {
+    for s in inner.stop_hosts(|_, _| false).into_iter().chain(inner.names.stop_hosted()) {
         let _ = tokio::time::timeout(STOP_WAIT, s).await;
     }
     // Hosts stopped before (a fence, a partition lost) may still be draining.

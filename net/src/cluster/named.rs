@@ -16,7 +16,7 @@ use crate::remote_ref::{RemoteAsk, RemoteRef};
 use crate::target::Target;
 use corelane_proto::cluster_v1::NamedActor;
 use corelane_proto::v1::Spawn;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use prost::Message;
 use std::collections::HashMap;
 use std::future::IntoFuture;
@@ -41,10 +41,13 @@ pub enum Placement {
     Local,
 }
 
-/// The registry as this member follows it: name → where the actor runs.
+/// The registry as this member follows it (name → where the actor runs), and the named
+/// actors this member hosts.
 #[derive(Default)]
 pub(crate) struct Names {
     map: RwLock<HashMap<String, NamedActor>>,
+    /// Hosted here, under the name this member holds in the registry.
+    hosted: Mutex<HashMap<String, Arc<dyn Target>>>,
 }
 
 impl Names {
@@ -57,8 +60,20 @@ impl Names {
             }
             NameChange::Delete { name } => {
                 self.map.write().remove(&name);
+                // The name went from under an actor hosted here (this member's lease ended):
+                // it stops, so that whoever takes the name next is the only one.
+                if let Some(t) = self.hosted.lock().remove(&name) {
+                    drop(t.stop());
+                }
             }
         }
+    }
+
+    /// Stops every named actor hosted here (this member is fenced or leaving); their stops.
+    /// Their names go with the lease, or, if the lease survives a fence, are released once
+    /// the actors have stopped ([`release_stopped`]).
+    pub(crate) fn stop_hosted(&self) -> Vec<corelane::Pending<()>> {
+        self.hosted.lock().values().map(|t| t.stop()).collect()
     }
 
     fn reset(&self, records: Vec<NameRecord>) {
@@ -166,6 +181,7 @@ impl ClusterInner {
         match self.provider.claim(&self.cfg.name, name, &record.encode_to_vec(), lease).await {
             Ok(Claimed::Won { .. }) => {
                 self.names.map.write().insert(name.to_string(), record);
+                self.names.hosted.lock().insert(name.to_string(), t.clone());
                 Ok(t)
             }
             Ok(Claimed::Taken(held)) => {
@@ -179,6 +195,33 @@ impl ClusterInner {
             }
         }
     }
+}
+
+/// Releases the names of actors hosted here that stopped by themselves (called a few times a
+/// second by the membership task).
+pub(crate) fn release_stopped(inner: &Arc<ClusterInner>) {
+    let stopped: Vec<String> = {
+        let mut hosted = inner.names.hosted.lock();
+        let gone: Vec<String> =
+            hosted.iter().filter(|(_, t)| !t.is_alive()).map(|(n, _)| n.clone()).collect();
+        for n in &gone {
+            hosted.remove(n);
+        }
+        gone
+    };
+    let lease = inner.lease.load(Ordering::Acquire);
+    if stopped.is_empty() || lease == 0 {
+        return;
+    }
+    let c = inner.clone();
+    inner.rt.spawn(async move {
+        for name in stopped {
+            c.stats.membership_requests.fetch_add(1, Ordering::Relaxed);
+            if let Err(e) = c.provider.release(&c.cfg.name, &name, lease).await {
+                tracing::warn!(name, error = %e, "cluster: a stopped named actor's name stays until the lease ends");
+            }
+        }
+    });
 }
 
 /// A `Spawn` with `cluster` set, from `peer`: hosted here and answered when the registry has
