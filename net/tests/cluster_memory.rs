@@ -53,14 +53,7 @@ fn get(c: &Cluster, id: &str) -> Result<Count, RemoteAskError> {
 
 /// Waits for `cond`, checking every millisecond, at most `WAIT`.
 fn until(cond: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + WAIT;
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        std::thread::park_timeout(Duration::from_millis(1));
-    }
-    cond()
+    common::until(WAIT, cond)
 }
 
 #[test]

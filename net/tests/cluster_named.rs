@@ -11,7 +11,7 @@ use corelane_net::cluster::{Cluster, MemoryProvider, Placement};
 use corelane_net::{ErrorCode, Node, RemoteAskError};
 use std::collections::HashMap;
 use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const T: Duration = Duration::from_secs(10);
 
@@ -48,16 +48,9 @@ fn three(store: &MemoryProvider, roles: [&[&str]; 3]) -> Vec<Member> {
     ms
 }
 
-/// Waits until `cond` holds (checked every millisecond), at most `T`.
+/// Waits for `cond`, checking every millisecond, at most `T`.
 fn until(cond: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + T;
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        std::thread::park_timeout(Duration::from_millis(1));
-    }
-    cond()
+    common::until(T, cond)
 }
 
 #[test]

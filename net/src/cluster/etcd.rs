@@ -297,6 +297,23 @@ fn lease_or_unavailable(e: &etcd_client::Error) -> ProviderError {
     }
 }
 
+/// The next response of a watch that can go on: a compacted start revision, a cancelled watch
+/// or its end (etcd gone, leader lost) fail it.
+async fn next_response(stream: &mut WatchStream) -> Result<etcd_client::WatchResponse, ProviderError> {
+    let r = match stream.message().await {
+        Ok(Some(r)) => r,
+        Ok(None) => return Err(unavailable("watch ended")),
+        Err(e) => return Err(unavailable(e)),
+    };
+    if r.compact_revision() > 0 {
+        return Err(ProviderError::Compacted);
+    }
+    if r.canceled() {
+        return Err(unavailable(format!("watch cancelled: {}", r.cancel_reason())));
+    }
+    Ok(r)
+}
+
 struct EtcdNameWatch {
     stream: WatchStream,
     prefix: String,
@@ -306,17 +323,7 @@ impl NameWatch for EtcdNameWatch {
     fn next(&mut self) -> BoxFuture<'_, Result<Vec<(NameChange, u64)>, ProviderError>> {
         Box::pin(async move {
             loop {
-                let r = match self.stream.message().await {
-                    Ok(Some(r)) => r,
-                    Ok(None) => return Err(unavailable("watch ended")),
-                    Err(e) => return Err(unavailable(e)),
-                };
-                if r.compact_revision() > 0 {
-                    return Err(ProviderError::Compacted);
-                }
-                if r.canceled() {
-                    return Err(unavailable(format!("watch cancelled: {}", r.cancel_reason())));
-                }
+                let r = next_response(&mut self.stream).await?;
                 let mut out = Vec::new();
                 for ev in r.events() {
                     let Some(kv) = ev.kv() else { continue };
@@ -358,17 +365,7 @@ impl MemberWatch for EtcdWatch {
             let members = members_prefix(&self.cluster);
             let marks = format!("/{}/left/", self.cluster);
             loop {
-                let r = match self.stream.message().await {
-                    Ok(Some(r)) => r,
-                    Ok(None) => return Err(unavailable("watch ended")),
-                    Err(e) => return Err(unavailable(e)),
-                };
-                if r.compact_revision() > 0 {
-                    return Err(ProviderError::Compacted);
-                }
-                if r.canceled() {
-                    return Err(unavailable(format!("watch cancelled: {}", r.cancel_reason())));
-                }
+                let r = next_response(&mut self.stream).await?;
                 let mut out = Vec::new();
                 for ev in r.events() {
                     let Some(kv) = ev.kv() else { continue };

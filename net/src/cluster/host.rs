@@ -42,8 +42,8 @@ pub(crate) enum Identity {
     Shared(Bytes),
 }
 
-/// The longest identity carried inline.
-const INLINE: usize = 30;
+/// The longest identity carried inline (a UUID in text is 36).
+const INLINE: usize = 46;
 
 impl Identity {
     pub(crate) fn new(identity: &[u8]) -> Self {

@@ -161,3 +161,16 @@ pub fn node(rt: &Runtime) -> Node {
 pub fn node_with(rt: &Runtime, cfg: RemoteConfig) -> Node {
     Node::start(rt, cfg).expect("node")
 }
+
+/// Waits until `cond` holds (checked every millisecond), at most `wait`; whether it held.
+#[allow(dead_code)]
+pub fn until(wait: std::time::Duration, cond: impl Fn() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + wait;
+    while std::time::Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::park_timeout(std::time::Duration::from_millis(1));
+    }
+    cond()
+}
