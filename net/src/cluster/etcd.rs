@@ -60,6 +60,11 @@ impl EtcdProvider {
         self
     }
 
+    /// Every key under `prefix` (one request).
+    async fn get_prefix(&self, prefix: &str) -> Result<etcd_client::GetResponse, ProviderError> {
+        self.client().await?.get(prefix, Some(GetOptions::new().with_prefix())).await.map_err(unavailable)
+    }
+
     async fn client(&self) -> Result<Client, ProviderError> {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let mut c = self.client.lock().await;
@@ -165,12 +170,7 @@ impl ClusterProvider for EtcdProvider {
     fn snapshot<'a>(&'a self, cluster: &'a str) -> BoxFuture<'a, Result<Snapshot, ProviderError>> {
         Box::pin(async move {
             let prefix = members_prefix(cluster);
-            let r = self
-                .client()
-                .await?
-                .get(prefix.as_str(), Some(GetOptions::new().with_prefix()))
-                .await
-                .map_err(unavailable)?;
+            let r = self.get_prefix(&prefix).await?;
             let revision = r.header().map_or(0, |h| h.revision()) as u64;
             let members = r.kvs().iter().filter_map(|kv| Member::decode(kv.value())).collect();
             // The latest write among the records. A delete after it leaves no trace in a read:
@@ -212,12 +212,7 @@ impl ClusterProvider for EtcdProvider {
                 return Ok(Claimed::Won { revision: r.header().map_or(0, |h| h.revision()) as u64 });
             }
             let held = r.op_responses().into_iter().find_map(|op| match op {
-                etcd_client::TxnOpResponse::Get(g) => g.kvs().first().map(|kv| NameRecord {
-                    name: name.to_string(),
-                    value: kv.value().to_vec(),
-                    lease: kv.lease(),
-                    revision: kv.create_revision() as u64,
-                }),
+                etcd_client::TxnOpResponse::Get(g) => g.kvs().first().map(|kv| name_record(name, kv)),
                 _ => None,
             });
             // The compare and the read are one transaction: the holder's record is there.
@@ -245,24 +240,14 @@ impl ClusterProvider for EtcdProvider {
     fn names<'a>(&'a self, cluster: &'a str) -> BoxFuture<'a, Result<(Vec<NameRecord>, u64), ProviderError>> {
         Box::pin(async move {
             let prefix = names_prefix(cluster);
-            let r = self
-                .client()
-                .await?
-                .get(prefix.as_str(), Some(GetOptions::new().with_prefix()))
-                .await
-                .map_err(unavailable)?;
+            let r = self.get_prefix(&prefix).await?;
             let revision = r.header().map_or(0, |h| h.revision()) as u64;
             let names = r
                 .kvs()
                 .iter()
                 .filter_map(|kv| {
                     let name = std::str::from_utf8(kv.key()).ok()?.strip_prefix(&prefix)?;
-                    Some(NameRecord {
-                        name: name.to_string(),
-                        value: kv.value().to_vec(),
-                        lease: kv.lease(),
-                        revision: kv.create_revision() as u64,
-                    })
+                    Some(name_record(name, kv))
                 })
                 .collect();
             Ok((names, revision))
@@ -285,6 +270,16 @@ impl ClusterProvider for EtcdProvider {
 
     fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+}
+
+/// The registry record of `name` held in `kv`.
+fn name_record(name: &str, kv: &etcd_client::KeyValue) -> NameRecord {
+    NameRecord {
+        name: name.to_string(),
+        value: kv.value().to_vec(),
+        lease: kv.lease(),
+        revision: kv.create_revision() as u64,
     }
 }
 
@@ -334,12 +329,7 @@ impl NameWatch for EtcdNameWatch {
                     };
                     let rev = kv.mod_revision() as u64;
                     let change = match ev.event_type() {
-                        EventType::Put => NameChange::Put(NameRecord {
-                            name: name.to_string(),
-                            value: kv.value().to_vec(),
-                            lease: kv.lease(),
-                            revision: kv.create_revision() as u64,
-                        }),
+                        EventType::Put => NameChange::Put(name_record(name, kv)),
                         EventType::Delete => NameChange::Delete { name: name.to_string() },
                     };
                     out.push((change, rev));
