@@ -7,11 +7,15 @@
 //! cluster client <etcd> <cluster> <grains> [members to wait for]
 //! ```
 //!
-//! A node prints `ready <addr> <epoch>` once it has joined, then answers commands on stdin:
+//! A node hosts `counter` grains and the actor kind `desk` (for named actors). It prints
+//! `ready <addr> <epoch>` once it has joined, then answers commands on stdin:
 //! `members` (prints `members <id,id,...> <epoch>`), `stats` (prints `stats serving=<bool>
-//! fenced=<n> activations=<n> epoch=<n>`), `load <grains> <threads>` (starts threads that tell
-//! and ask random grains `c0`..: more senders, each with its own view of the topology),
-//! `leave` (leaves gracefully, prints `left`, exits).
+//! fenced=<n> activations=<n> epoch=<n> named=<n> relocated=<n> relocation_requests=<n>`),
+//! `load <grains> <threads>` (starts threads that tell and ask random grains `c0`..: more
+//! senders, each with its own view of the topology), `spawn <prefix> <from> <to>` (spawns named
+//! desks `<prefix><i>` here, all at once; prints `spawned <won> <refused> <ms>`), `race <name>`
+//! (spawns desk `<name>` round-robin; prints `race won` or `race refused <code>`), `leave`
+//! (leaves gracefully, prints `left`, exits).
 //! The client joins as a member that hosts no grains, tells and asks each grain, prints where
 //! each answered from, and leaves.
 
@@ -19,9 +23,10 @@
 mod grains;
 
 use corelane::{Runtime, Shards};
-use corelane_net::cluster::{Cluster, EtcdProvider};
-use corelane_net::{Node, RemoteConfig};
-use grains::{counter_protocol, counters, Activity, Add, Count, Counter, Get, Ledger};
+use corelane_net::cluster::{Cluster, EtcdProvider, Placement};
+use corelane_net::{Node, RemoteAskError, RemoteConfig};
+use grains::{counter_protocol, counters, desks, Activity, Add, Count, Counter, Get, Ledger};
+use std::future::IntoFuture;
 use std::io::BufRead;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +44,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Some(path) => Some(Ledger::open(path, &id)?),
                 None => None,
             };
+            let desk_ledger = match args.get(5) {
+                Some(path) => Some(Arc::new(Ledger::open(path, &id)?)),
+                None => None,
+            };
+            node.register_kind("desk", counter_protocol(), desks(&id, desk_ledger));
             let stats = Arc::new(Activity { ledger, ..Default::default() });
             let cluster = Cluster::builder(name)
                 .ttl(ttl)
@@ -55,8 +65,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     "stats" => {
                         let s = cluster.stats();
                         println!(
-                            "stats serving={} fenced={} activations={} epoch={}",
-                            s.serving, s.fenced, s.activations, s.epoch
+                            "stats serving={} fenced={} activations={} epoch={} named={} relocated={} relocation_requests={}",
+                            s.serving, s.fenced, s.activations, s.epoch, s.named, s.relocated, s.relocation_requests
                         );
                     }
                     cmd if cmd.starts_with("load ") => {
@@ -78,6 +88,34 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                                         g.ask::<Get, Count>(&Get {}).timeout(Duration::from_secs(3)).wait();
                                 }
                             });
+                        }
+                    }
+                    cmd if cmd.starts_with("spawn ") => {
+                        let a: Vec<&str> = cmd.split_whitespace().skip(1).collect();
+                        let (prefix, from, to): (&str, usize, usize) = (
+                            a.first().copied().unwrap_or("d"),
+                            a.get(1).map_or(Ok(0), |x| x.parse())?,
+                            a.get(2).map_or(Ok(0), |x| x.parse())?,
+                        );
+                        let t0 = std::time::Instant::now();
+                        let spawns: Vec<_> = (from..to)
+                            .map(|i| {
+                                cluster
+                                    .spawn_named(format!("{prefix}{i}"), "desk")
+                                    .placement(Placement::Local)
+                                    .timeout(Duration::from_secs(30))
+                                    .into_future()
+                            })
+                            .collect();
+                        let won = spawns.into_iter().map(|s| s.wait()).filter(Result::is_ok).count();
+                        println!("spawned {won} {} {}", (to - from) - won, t0.elapsed().as_millis());
+                    }
+                    cmd if cmd.starts_with("race ") => {
+                        let name = cmd.trim_start_matches("race ").trim();
+                        match cluster.spawn_named(name, "desk").timeout(Duration::from_secs(10)).wait() {
+                            Ok(_) => println!("race won"),
+                            Err(RemoteAskError::Refused { code, .. }) => println!("race refused {code:?}"),
+                            Err(e) => println!("race failed {e}"),
                         }
                     }
                     "leave" => {

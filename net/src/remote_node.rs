@@ -36,8 +36,8 @@ impl RemoteNode {
 
     /// Spawns an actor of `kind` there under `name`, claimed in the cluster's registry by that
     /// member (`Refused(NameTaken)` when another holds it).
-    pub(crate) fn spawn_claimed(&self, kind: &str, name: &str, relocate: bool) -> RemoteAsk<RemoteRef> {
-        self.resolve(Body::Spawn(Spawn { kind: kind.into(), name: name.into(), cluster: true, relocate }))
+    pub(crate) fn spawn_claimed(&self, s: Spawn) -> RemoteAsk<RemoteRef> {
+        self.resolve(Body::Spawn(s))
     }
 
     /// Stops the actor registered as `name` there (spawned by a node with `spawn`) and spawns

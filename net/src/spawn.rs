@@ -11,9 +11,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// Spawns, for `peer`, an actor of a registered kind, registered as `name` unless it is empty.
+/// Without a peer (this node's own cluster work: a named actor it places on itself, or one it
+/// relocates, which was admitted where it first ran) no quota applies.
 pub(crate) fn spawn(
     node: &Inner,
-    peer: SocketAddr,
+    peer: Option<SocketAddr>,
     kind: &str,
     name: &str,
 ) -> Result<Arc<dyn Target>, (ErrorCode, String)> {
@@ -22,11 +24,16 @@ pub(crate) fn spawn(
         make.ok_or_else(|| (ErrorCode::UnknownKind, format!("kind {kind:?} is not registered here")))?;
     // The quota is checked and the place taken under one lock, so concurrent spawns cannot
     // pass it together.
-    let mut spawns = node.spawns.lock();
-    within_quota(node, &mut spawns, peer)?;
-    let t = make(&node.rt).map_err(|e| (ErrorCode::Failed, e.to_string()))?;
-    spawns.entry(peer).or_default().push(t.untyped());
-    drop(spawns);
+    let t = match peer {
+        Some(peer) => {
+            let mut spawns = node.spawns.lock();
+            within_quota(node, &mut spawns, peer)?;
+            let t = make(&node.rt).map_err(|e| (ErrorCode::Failed, e.to_string()))?;
+            spawns.entry(peer).or_default().push(t.untyped());
+            t
+        }
+        None => make(&node.rt).map_err(|e| (ErrorCode::Failed, e.to_string()))?,
+    };
     if !name.is_empty() {
         if let Err(e) = t.register(&node.rt, name) {
             // The name was taken: the new actor goes (its stop is not awaited).
@@ -92,7 +99,7 @@ pub(crate) fn respawn(node: &Arc<Inner>, peer: SocketAddr, corr: u64, name: Stri
         }
         let Some(node) = weak.upgrade() else { return };
         // The stopped actor's name is released when it stops; the new one takes it.
-        match spawn(&node, peer, &kind, &name) {
+        match spawn(&node, Some(peer), &kind, &name) {
             Ok(t) => found(&node, peer, corr, t),
             Err((code, detail)) => fail(&node, peer, corr, code, detail),
         }

@@ -1,7 +1,8 @@
 //! Named actors across the cluster, in one process: three members on the in-memory store
 //! (the registry behaves as etcd's, checked in `cluster_registry.rs`). Unique names under
 //! concurrent spawns from every member, placement by strategy and role, lookups from each
-//! member's copy of the registry, names freed with their host.
+//! member's copy of the registry, names freed with their host, named actors relocated when
+//! their host leaves or its lease ends.
 
 mod common;
 
@@ -153,7 +154,14 @@ fn placement_follows_the_strategy_and_the_role() {
 fn a_hosts_names_free_themselves_when_it_goes_and_lookups_cost_no_store_request() {
     let store = MemoryProvider::new();
     let ms = three(&store, [&[], &[], &[]]);
-    ms[0].cluster.spawn_named("book", "account").placement(Placement::Local).timeout(T).wait().unwrap();
+    ms[0]
+        .cluster
+        .spawn_named("book", "account")
+        .placement(Placement::Local)
+        .relocate(false)
+        .timeout(T)
+        .wait()
+        .unwrap();
     assert!(until(|| ms[2].cluster.actor_exists("book")));
 
     // Steady lookups and messages: no store request (the registry is followed, not asked).
@@ -194,4 +202,76 @@ fn a_named_actor_that_stops_gives_its_name_back() {
     acc.stop().timeout(T).wait().expect("stopped");
     assert!(until(|| !ms[1].cluster.actor_exists("desk")), "the name is released once it stopped");
     ms[1].cluster.spawn_named("desk", "account").timeout(T).wait().expect("the name is free again");
+}
+
+/// The names whose host is `id`, as member `m` sees them.
+fn hosted_by(m: &Cluster, names: &[String], id: &str) -> Vec<String> {
+    names.iter().filter(|n| m.host_of(n).as_deref() == Some(id)).cloned().collect()
+}
+
+#[test]
+fn named_actors_of_a_host_that_leaves_or_expires_come_back_on_survivors_and_stopped_ones_do_not() {
+    let store = MemoryProvider::new();
+    let ms = three(&store, [&[], &[], &[]]);
+    let desks: Vec<String> = (0..30).map(|i| format!("desk-{i:02}")).collect();
+    for d in &desks {
+        ms[1].cluster.spawn_named(d, "account").placement(Placement::Local).timeout(T).wait().unwrap();
+    }
+    ms[1]
+        .cluster
+        .spawn_named("fixed", "account")
+        .placement(Placement::Local)
+        .relocate(false)
+        .timeout(T)
+        .wait()
+        .unwrap();
+    let retired = ms[1]
+        .cluster
+        .spawn_named("retired", "account")
+        .placement(Placement::Local)
+        .timeout(T)
+        .wait()
+        .unwrap();
+    retired.stop().timeout(T).wait().expect("stopped");
+    assert!(until(|| !ms[0].cluster.actor_exists("retired") && ms[0].cluster.actor_exists("fixed")));
+    assert!(until(|| hosted_by(&ms[0].cluster, &desks, "b").len() == 30));
+    let before: Vec<_> = desks.iter().map(|d| ms[0].cluster.actor_of(d).unwrap()).collect();
+    for (d, r) in desks.iter().zip(&before) {
+        r.tell(&Deposit { amount: 7, ..Default::default() }).unwrap();
+        let b: Balance = r.ask(&GetBalance {}).timeout(T).wait().unwrap();
+        assert_eq!(b.amount, 7, "{d}");
+    }
+
+    // b leaves: its relocatable named actors come back on a and c, spread between them, each
+    // a fresh actor (state is not carried) that answers.
+    assert!(ms[1].cluster.leave(T));
+    let m = &ms[0].cluster;
+    assert!(until(|| hosted_by(m, &desks, "a").len() + hosted_by(m, &desks, "c").len() == 30));
+    let (on_a, on_c) = (hosted_by(m, &desks, "a"), hosted_by(m, &desks, "c"));
+    assert!(on_a.len() >= 5 && on_c.len() >= 5, "spread over the survivors: a {on_a:?}, c {on_c:?}");
+    for (d, old) in desks.iter().zip(&before) {
+        let r = m.actor_of(d).unwrap();
+        assert_ne!(r, *old, "{d} is a new actor");
+        let b: Balance = r.ask(&GetBalance {}).timeout(T).wait().expect("relocated and answering");
+        assert_eq!(b.amount, 0, "{d}");
+    }
+    let relocated = |ms: &[Member]| ms.iter().map(|m| m.cluster.stats().relocated).sum::<u64>();
+    assert_eq!(relocated(&ms), 30, "each desk was spawned again once");
+    // Neither the one spawned without relocation nor the one stopped for good came back.
+    assert!(!m.actor_exists("fixed") && !m.actor_exists("retired"));
+    assert!(!ms[2].cluster.actor_exists("fixed") && !ms[2].cluster.actor_exists("retired"));
+
+    // c's lease ends (as when its process dies): its share comes back too (on a, or on c once
+    // it has joined again under a new lease).
+    let moved = on_c.clone();
+    store.expire("named", "c");
+    assert!(until(|| moved
+        .iter()
+        .all(|d| m.actor_of(d).is_some_and(|r| before.iter().all(|o| *o != r)) && m.host_of(d).is_some())));
+    assert!(until(|| relocated(&ms) == 30 + moved.len() as u64), "each of c's spawned again once");
+    for d in &moved {
+        let r = m.actor_of(d).unwrap();
+        let b: Balance = r.ask(&GetBalance {}).timeout(T).wait().expect("relocated again and answering");
+        assert_eq!(b.amount, 0, "{d}");
+    }
 }

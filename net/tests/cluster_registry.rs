@@ -42,7 +42,7 @@ fn one_of_many_claims_wins(claimants: Vec<Arc<dyn ClusterProvider>>) {
                     let lease = p.grant(Duration::from_secs(10)).await.expect("lease");
                     start.wait();
                     let value = format!("claimant {i}").into_bytes();
-                    (lease, p.claim("reg", "the-one", &value, lease).await.expect("claim answered"))
+                    (lease, p.claim("reg", "the-one", &value, lease, None).await.expect("claim answered"))
                 })
             })
         })
@@ -68,27 +68,27 @@ fn a_name_has_one_holder_and_frees_itself(p: &dyn ClusterProvider) {
         assert!(names.is_empty());
         let mut watch = p.watch_names("reg2", rev).await.unwrap();
 
-        let won = p.claim("reg2", "svc", b"from a", a).await.unwrap();
+        let won = p.claim("reg2", "svc", b"from a", a, None).await.unwrap();
         let Claimed::Won { revision } = won else { panic!("the first claim wins: {won:?}") };
-        let Claimed::Taken(held) = p.claim("reg2", "svc", b"from b", b).await.unwrap() else {
+        let Claimed::Taken(held) = p.claim("reg2", "svc", b"from b", b, None).await.unwrap() else {
             panic!("a held name is taken")
         };
         assert_eq!((held.value.as_slice(), held.lease, held.revision), (&b"from a"[..], a, revision));
         // Another cluster's registry is another namespace.
-        assert!(matches!(p.claim("other", "svc", b"x", b).await.unwrap(), Claimed::Won { .. }));
+        assert!(matches!(p.claim("other", "svc", b"x", b, None).await.unwrap(), Claimed::Won { .. }));
 
-        assert!(!p.release("reg2", "svc", b).await.unwrap(), "only the holder releases");
+        assert!(!p.release("reg2", "svc", b, false).await.unwrap(), "only the holder releases");
         let (names, _) = p.names("reg2").await.unwrap();
         assert_eq!(names.len(), 1);
         assert_eq!((names[0].name.as_str(), names[0].lease), ("svc", a));
 
         // The holder's lease ends (its member left or died): the name is free.
         p.revoke(a).await.unwrap();
-        assert!(matches!(p.claim("reg2", "svc", b"from b", b).await.unwrap(), Claimed::Won { .. }));
-        assert!(p.release("reg2", "svc", b).await.unwrap());
+        assert!(matches!(p.claim("reg2", "svc", b"from b", b, None).await.unwrap(), Claimed::Won { .. }));
+        assert!(p.release("reg2", "svc", b, false).await.unwrap());
         assert!(p.names("reg2").await.unwrap().0.is_empty());
         // A claim under a lease that is gone is refused as such.
-        assert_eq!(p.claim("reg2", "late", b"x", a).await, Err(ProviderError::LeaseExpired));
+        assert_eq!(p.claim("reg2", "late", b"x", a, None).await, Err(ProviderError::LeaseExpired));
 
         // The watch saw this registry's changes, in order, and nothing of the other's.
         let mut seen = Vec::new();
@@ -97,6 +97,51 @@ fn a_name_has_one_holder_and_frees_itself(p: &dyn ClusterProvider) {
         }
         assert_eq!(seen, ["put svc from a", "delete svc", "put svc from b", "delete svc"]);
     });
+}
+
+/// A spec outlives its name's holder; forgetting the name takes it; batched claims report
+/// each name's outcome, a held one as taken.
+fn specs_outlive_holders_and_batches_claim_each_name(p: &dyn ClusterProvider) {
+    block_on(async {
+        let a = p.grant(Duration::from_secs(10)).await.unwrap();
+        let b = p.grant(Duration::from_secs(10)).await.unwrap();
+        let won = p.claim("reg3", "kept", b"a1", a, Some(b"spec of kept")).await.unwrap();
+        assert!(matches!(won, Claimed::Won { .. }));
+        p.claim("reg3", "gone", b"a2", a, Some(b"spec of gone")).await.unwrap();
+        // A refused claim writes no spec.
+        p.claim("reg3", "kept", b"b1", b, Some(b"other spec")).await.unwrap();
+        let specs = p.specs("reg3").await.unwrap();
+        assert_eq!(
+            specs,
+            [("gone".into(), b"spec of gone".to_vec()), ("kept".into(), b"spec of kept".to_vec())]
+        );
+
+        // Forgetting a name takes its spec; a lease's end takes the names only.
+        assert!(p.release("reg3", "gone", a, true).await.unwrap());
+        p.revoke(a).await.unwrap();
+        assert!(p.names("reg3").await.unwrap().0.is_empty());
+        assert_eq!(p.specs("reg3").await.unwrap(), [("kept".into(), b"spec of kept".to_vec())]);
+
+        // 250 names in a batch (more than one etcd transaction), one of them held.
+        p.claim("reg3", "n-0117", b"held", b, None).await.unwrap();
+        let c = p.grant(Duration::from_secs(10)).await.unwrap();
+        let claims: Vec<(String, Vec<u8>)> = (0..250).map(|i| (format!("n-{i:04}"), b"c".to_vec())).collect();
+        let out = p.claim_all("reg3", &claims, c).await.unwrap();
+        assert_eq!(out.len(), 250);
+        for (i, o) in out.iter().enumerate() {
+            match o {
+                Claimed::Taken(h) if i == 117 => assert_eq!((h.value.as_slice(), h.lease), (&b"held"[..], b)),
+                Claimed::Won { .. } if i != 117 => {}
+                other => panic!("name {i}: {other:?}"),
+            }
+        }
+        assert_eq!(p.names("reg3").await.unwrap().0.len(), 250);
+    });
+}
+
+#[test]
+fn in_memory_specs_outlive_holders_and_batches_claim_each_name() {
+    specs_outlive_holders_and_batches_claim_each_name(&MemoryProvider::new());
 }
 
 #[test]
@@ -120,4 +165,5 @@ fn on_etcd_one_of_many_concurrent_claims_wins_and_a_name_frees_itself() {
         (0..8).map(|_| Arc::new(EtcdProvider::new([etcd.endpoint()])) as Arc<dyn ClusterProvider>).collect(),
     );
     a_name_has_one_holder_and_frees_itself(&EtcdProvider::new([etcd.endpoint()]));
+    specs_outlive_holders_and_batches_claim_each_name(&EtcdProvider::new([etcd.endpoint()]));
 }

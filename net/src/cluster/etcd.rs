@@ -10,8 +10,8 @@
 //! keep-alives, so a frozen or vanished server is noticed within about a second.
 
 use super::provider::{
-    members_prefix, names_prefix, BoxFuture, Claimed, ClusterProvider, Member, MemberChange, MemberWatch,
-    NameChange, NameRecord, NameWatch, ProviderError, Snapshot,
+    members_prefix, names_prefix, specs_prefix, BoxFuture, Claimed, ClusterProvider, Member, MemberChange,
+    MemberWatch, NameChange, NameRecord, NameWatch, ProviderError, Snapshot, Spec,
 };
 use etcd_client::{
     Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, LeaseKeepAliveStream, LeaseKeeper,
@@ -200,12 +200,17 @@ impl ClusterProvider for EtcdProvider {
         name: &'a str,
         value: &'a [u8],
         lease: i64,
+        spec: Option<&'a [u8]>,
     ) -> BoxFuture<'a, Result<Claimed, ProviderError>> {
         Box::pin(async move {
             let key = format!("{}{name}", names_prefix(cluster));
+            let mut puts = vec![TxnOp::put(key.as_str(), value, Some(PutOptions::new().with_lease(lease)))];
+            if let Some(spec) = spec {
+                puts.push(TxnOp::put(format!("{}{name}", specs_prefix(cluster)), spec, None));
+            }
             let txn = Txn::new()
                 .when([Compare::create_revision(key.as_str(), CompareOp::Equal, 0)])
-                .and_then([TxnOp::put(key.as_str(), value, Some(PutOptions::new().with_lease(lease)))])
+                .and_then(puts)
                 .or_else([TxnOp::get(key.as_str(), None)]);
             let r = self.client().await?.txn(txn).await.map_err(|e| lease_or_unavailable(&e))?;
             if r.succeeded() {
@@ -221,19 +226,74 @@ impl ClusterProvider for EtcdProvider {
         })
     }
 
+    fn claim_all<'a>(
+        &'a self,
+        cluster: &'a str,
+        claims: &'a [(String, Vec<u8>)],
+        lease: i64,
+    ) -> BoxFuture<'a, Result<Vec<Claimed>, ProviderError>> {
+        Box::pin(async move {
+            // etcd refuses transactions of more than 128 operations by default.
+            const BATCH: usize = 100;
+            let prefix = names_prefix(cluster);
+            let mut out = Vec::with_capacity(claims.len());
+            for chunk in claims.chunks(BATCH) {
+                let keys: Vec<String> = chunk.iter().map(|(n, _)| format!("{prefix}{n}")).collect();
+                let when: Vec<Compare> =
+                    keys.iter().map(|k| Compare::create_revision(k.as_str(), CompareOp::Equal, 0)).collect();
+                let puts: Vec<TxnOp> = keys
+                    .iter()
+                    .zip(chunk)
+                    .map(|(k, (_, v))| {
+                        TxnOp::put(k.as_str(), v.as_slice(), Some(PutOptions::new().with_lease(lease)))
+                    })
+                    .collect();
+                let txn = Txn::new().when(when).and_then(puts);
+                let r = self.client().await?.txn(txn).await.map_err(|e| lease_or_unavailable(&e))?;
+                if r.succeeded() {
+                    let revision = r.header().map_or(0, |h| h.revision()) as u64;
+                    out.extend(chunk.iter().map(|_| Claimed::Won { revision }));
+                    continue;
+                }
+                // Some name in the batch is held: each is claimed on its own.
+                for (name, value) in chunk {
+                    out.push(self.claim(cluster, name, value, lease, None).await?);
+                }
+            }
+            Ok(out)
+        })
+    }
+
     fn release<'a>(
         &'a self,
         cluster: &'a str,
         name: &'a str,
         lease: i64,
+        forget: bool,
     ) -> BoxFuture<'a, Result<bool, ProviderError>> {
         Box::pin(async move {
             let key = format!("{}{name}", names_prefix(cluster));
-            let txn = Txn::new()
-                .when([Compare::lease(key.as_str(), CompareOp::Equal, lease)])
-                .and_then([TxnOp::delete(key.as_str(), None)]);
+            let mut ops = vec![TxnOp::delete(key.as_str(), None)];
+            if forget {
+                ops.push(TxnOp::delete(format!("{}{name}", specs_prefix(cluster)), None));
+            }
+            let txn = Txn::new().when([Compare::lease(key.as_str(), CompareOp::Equal, lease)]).and_then(ops);
             let r = self.client().await?.txn(txn).await.map_err(unavailable)?;
             Ok(r.succeeded())
+        })
+    }
+
+    fn specs<'a>(&'a self, cluster: &'a str) -> BoxFuture<'a, Result<Vec<Spec>, ProviderError>> {
+        Box::pin(async move {
+            let prefix = specs_prefix(cluster);
+            let r = self.get_prefix(&prefix).await?;
+            Ok(r.kvs()
+                .iter()
+                .filter_map(|kv| {
+                    let name = std::str::from_utf8(kv.key()).ok()?.strip_prefix(&prefix)?;
+                    Some((name.to_string(), kv.value().to_vec()))
+                })
+                .collect())
         })
     }
 

@@ -61,6 +61,10 @@ pub(crate) fn apply(inner: &Arc<ClusterInner>, members: Vec<Member>, epoch: u64)
     }
     // What waited for this member to catch up with its senders' topology.
     inner.release_held();
+    // A member gone: its named actors may be orphans now.
+    if old.members.iter().any(|m| new.member(&m.id).is_none()) {
+        inner.names.orphaned.notify_one();
+    }
     let weak = Arc::downgrade(inner);
     inner.rt.spawn(async move {
         for s in stopping {

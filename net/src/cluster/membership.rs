@@ -118,6 +118,7 @@ pub(crate) fn start(
     let (joined_tx, joined) = std::sync::mpsc::channel();
     rt.spawn(run(inner.clone(), cmd_rx, joined_tx));
     rt.spawn(super::named::follow(Arc::downgrade(&inner)));
+    rt.spawn(super::relocate::run(Arc::downgrade(&inner)));
     let control = Arc::new(Control { cmds });
     match joined.recv_timeout(inner.cfg.join_timeout) {
         Ok(Ok(())) => Ok(Cluster { inner, control }),

@@ -3,8 +3,8 @@
 //! it. It can be made unavailable, as a stopped etcd is.
 
 use super::provider::{
-    names_prefix, BoxFuture, Claimed, ClusterProvider, Member, MemberChange, MemberWatch, NameChange,
-    NameRecord, NameWatch, ProviderError, Snapshot,
+    names_prefix, specs_prefix, BoxFuture, Claimed, ClusterProvider, Member, MemberChange, MemberWatch,
+    NameChange, NameRecord, NameWatch, ProviderError, Snapshot, Spec,
 };
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
@@ -44,6 +44,8 @@ enum Value {
     Member(Member),
     /// A name's value (the key holds the name).
     Name(Vec<u8>),
+    /// A name's spec (held under no lease: lease 0).
+    Spec(Vec<u8>),
 }
 
 #[derive(Clone)]
@@ -75,6 +77,7 @@ impl State {
                     let name = k.strip_prefix(&names_prefix(&cluster)).unwrap_or_default().to_string();
                     Change::Name(NameChange::Delete { name })
                 }
+                Value::Spec(_) => continue,
             };
             self.log.push((self.revision, cluster, change));
         }
@@ -185,7 +188,7 @@ impl ClusterProvider for MemoryProvider {
                 .filter(|(k, _)| k.starts_with(&prefix))
                 .filter_map(|(_, r)| match &r.0 {
                     Value::Member(m) => Some(m.clone()),
-                    Value::Name(_) => None,
+                    _ => None,
                 })
                 .collect();
             let epoch = s
@@ -215,6 +218,7 @@ impl ClusterProvider for MemoryProvider {
         name: &'a str,
         value: &'a [u8],
         lease: i64,
+        spec: Option<&'a [u8]>,
     ) -> BoxFuture<'a, Result<Claimed, ProviderError>> {
         let r = self.call(|s| {
             if !s.leases.contains_key(&lease) {
@@ -229,6 +233,12 @@ impl ClusterProvider for MemoryProvider {
             s.revision += 1;
             let revision = s.revision;
             s.records.insert(key, (Value::Name(value.to_vec()), lease, revision));
+            if let Some(spec) = spec {
+                s.records.insert(
+                    format!("{}{name}", specs_prefix(cluster)),
+                    (Value::Spec(spec.to_vec()), 0, revision),
+                );
+            }
             let record = NameRecord { name: name.to_string(), value: value.to_vec(), lease, revision };
             s.log.push((revision, cluster.to_string(), Change::Name(NameChange::Put(record))));
             Ok(Claimed::Won { revision })
@@ -241,6 +251,7 @@ impl ClusterProvider for MemoryProvider {
         cluster: &'a str,
         name: &'a str,
         lease: i64,
+        forget: bool,
     ) -> BoxFuture<'a, Result<bool, ProviderError>> {
         let r = self.call(|s| {
             let key = format!("{}{name}", names_prefix(cluster));
@@ -248,6 +259,9 @@ impl ClusterProvider for MemoryProvider {
                 return Ok(false);
             }
             s.records.remove(&key);
+            if forget {
+                s.records.remove(&format!("{}{name}", specs_prefix(cluster)));
+            }
             s.revision += 1;
             let change = Change::Name(NameChange::Delete { name: name.to_string() });
             s.log.push((s.revision, cluster.to_string(), change));
@@ -273,6 +287,21 @@ impl ClusterProvider for MemoryProvider {
                 })
                 .collect();
             Ok((names, s.revision))
+        });
+        Box::pin(async move { r })
+    }
+
+    fn specs<'a>(&'a self, cluster: &'a str) -> BoxFuture<'a, Result<Vec<Spec>, ProviderError>> {
+        let prefix = specs_prefix(cluster);
+        let r = self.call(|s| {
+            Ok(s.records
+                .range(prefix.clone()..)
+                .take_while(|(k, _)| k.starts_with(&prefix))
+                .filter_map(|(k, (v, _, _))| match v {
+                    Value::Spec(spec) => Some((k[prefix.len()..].to_string(), spec.clone())),
+                    _ => None,
+                })
+                .collect())
         });
         Box::pin(async move { r })
     }

@@ -29,6 +29,7 @@ mod memory;
 pub(crate) mod named;
 pub mod partitions;
 mod provider;
+mod relocate;
 pub(crate) mod serve;
 mod topology;
 
@@ -46,7 +47,7 @@ pub use memory::MemoryProvider;
 pub use named::{Placement, SpawnNamed};
 pub use provider::{
     BoxFuture, Claimed, ClusterProvider, Member, MemberChange, MemberWatch, NameChange, NameRecord,
-    NameWatch, ProviderError, Snapshot,
+    NameWatch, ProviderError, Snapshot, Spec,
 };
 
 use crate::node::Node;
@@ -93,6 +94,13 @@ pub struct ClusterStats {
     pub held: usize,
     /// Activations passivated (idle past the grain idle timeout) so far.
     pub passivated: u64,
+    /// Named actors hosted here now.
+    pub named: usize,
+    /// Named actors this member spawned again after their host went, so far.
+    pub relocated: u64,
+    /// Requests relocation made of the store (reading the specs, claiming in batches), so far;
+    /// not counted in `membership_requests`.
+    pub relocation_requests: u64,
 }
 
 /// The grain kinds a member hosts, by name (xxh3: looked up per message).
@@ -183,6 +191,8 @@ pub(crate) struct Counters {
     pub(crate) retries: AtomicU64,
     pub(crate) passivated: AtomicU64,
     pub(crate) membership_requests: AtomicU64,
+    pub(crate) relocated: AtomicU64,
+    pub(crate) relocation_requests: AtomicU64,
 }
 
 impl ClusterInner {
@@ -435,6 +445,9 @@ impl Cluster {
             retries: i.stats.retries.load(Ordering::Relaxed),
             held: i.held(),
             passivated: i.stats.passivated.load(Ordering::Relaxed),
+            named: i.names.hosted.lock().len(),
+            relocated: i.stats.relocated.load(Ordering::Relaxed),
+            relocation_requests: i.stats.relocation_requests.load(Ordering::Relaxed),
         }
     }
 

@@ -14,7 +14,7 @@ use crate::error::{ErrorCode, RemoteAskError};
 use crate::node::Inner;
 use crate::remote_ref::{RemoteAsk, RemoteRef};
 use crate::target::Target;
-use corelane_proto::cluster_v1::NamedActor;
+use corelane_proto::cluster_v1::{NamedActor, NamedSpec};
 use corelane_proto::v1::Spawn;
 use parking_lot::{Mutex, RwLock};
 use prost::Message;
@@ -41,13 +41,46 @@ pub enum Placement {
     Local,
 }
 
+impl Placement {
+    /// As `Spawn.placement` and `NamedSpec.placement` carry it.
+    pub(crate) fn number(self) -> u32 {
+        match self {
+            Placement::RoundRobin => 0,
+            Placement::Random => 1,
+            Placement::LeastLoad => 2,
+            Placement::Local => 3,
+        }
+    }
+
+    /// From its number (unknown numbers: round-robin).
+    pub(crate) fn from_number(n: u32) -> Self {
+        match n {
+            1 => Placement::Random,
+            2 => Placement::LeastLoad,
+            3 => Placement::Local,
+            _ => Placement::RoundRobin,
+        }
+    }
+}
+
 /// The registry as this member follows it (name → where the actor runs), and the named
 /// actors this member hosts.
 #[derive(Default)]
 pub(crate) struct Names {
-    map: RwLock<HashMap<String, NamedActor>>,
+    pub(super) map: RwLock<HashMap<String, NamedActor>>,
     /// Hosted here, under the name this member holds in the registry.
-    hosted: Mutex<HashMap<String, Arc<dyn Target>>>,
+    pub(super) hosted: Mutex<HashMap<String, Hosted>>,
+    /// Told when names may need relocating (a name went, the registry was read again, the
+    /// member set changed).
+    pub(crate) orphaned: tokio::sync::Notify,
+}
+
+/// A named actor hosted here.
+pub(super) struct Hosted {
+    pub(super) target: Arc<dyn Target>,
+    /// It stops because this member goes (fenced, leaving): its spec stays, so a survivor
+    /// spawns it again. Otherwise it stopped for good and its spec goes with its name.
+    pub(super) moving: bool,
 }
 
 impl Names {
@@ -62,23 +95,32 @@ impl Names {
                 self.map.write().remove(&name);
                 // The name went from under an actor hosted here (this member's lease ended):
                 // it stops, so that whoever takes the name next is the only one.
-                if let Some(t) = self.hosted.lock().remove(&name) {
-                    drop(t.stop());
+                if let Some(h) = self.hosted.lock().remove(&name) {
+                    drop(h.target.stop());
                 }
+                self.orphaned.notify_one();
             }
         }
     }
 
     /// Stops every named actor hosted here (this member is fenced or leaving); their stops.
     /// Their names go with the lease, or, if the lease survives a fence, are released once
-    /// the actors have stopped ([`release_stopped`]).
+    /// the actors have stopped ([`release_stopped`]); their specs stay, for a survivor.
     pub(crate) fn stop_hosted(&self) -> Vec<corelane::Pending<()>> {
-        self.hosted.lock().values().map(|t| t.stop()).collect()
+        self.hosted
+            .lock()
+            .values_mut()
+            .map(|h| {
+                h.moving = true;
+                h.target.stop()
+            })
+            .collect()
     }
 
     fn reset(&self, records: Vec<NameRecord>) {
         let fresh = records.into_iter().filter_map(|r| decode(&r).map(|a| (r.name, a))).collect();
         *self.map.write() = fresh;
+        self.orphaned.notify_one();
     }
 }
 
@@ -120,7 +162,7 @@ pub(crate) async fn follow(inner: Weak<ClusterInner>) {
 
 impl ClusterInner {
     /// The members that may host a named actor of `kind` (with `role`), sorted by id.
-    fn hosts_of(&self, kind: &str, role: Option<&str>) -> Vec<Member> {
+    pub(super) fn hosts_of(&self, kind: &str, role: Option<&str>) -> Vec<Member> {
         self.current()
             .members
             .iter()
@@ -151,43 +193,36 @@ impl ClusterInner {
         Some(candidates[i].clone())
     }
 
-    /// Hosts a named actor here: spawns it (for `peer`, within its quota), then claims its
-    /// name under this member's lease. The actor is stopped when the name is taken.
+    /// Hosts a named actor here: spawns it (for `peer`, within its quota; unmetered for this
+    /// member itself), then claims its name under this member's lease, with its spec when it
+    /// relocates. The actor is stopped when the name is taken.
     async fn host_named(
         self: &Arc<Self>,
-        peer: SocketAddr,
-        kind: &str,
-        name: &str,
-        relocate: bool,
+        peer: Option<SocketAddr>,
+        s: &Spawn,
     ) -> Result<Arc<dyn Target>, (ErrorCode, String)> {
         let lease = self.lease.load(Ordering::Acquire);
         if lease == 0 || !self.may_serve() {
             return Err((ErrorCode::Fenced, "this member holds no lease now".into()));
         }
-        if name.is_empty() {
+        if s.name.is_empty() {
             return Err((ErrorCode::Malformed, "a named actor needs a name".into()));
         }
-        let node = &self.node.inner;
-        let t = crate::spawn::spawn(node, peer, kind, name)?;
-        let record = NamedActor {
-            member: self.id.clone(),
-            address: self.node.addr().to_string(),
-            incarnation: self.node.incarnation(),
-            id: t.untyped().id().as_u64(),
-            kind: kind.to_string(),
-            relocate,
-        };
+        let t = crate::spawn::spawn(&self.node.inner, peer, &s.kind, &s.name)?;
+        let record = self.record_of(&t, &s.kind, s.relocate);
+        let spec = s.relocate.then(|| {
+            NamedSpec { kind: s.kind.clone(), role: s.role.clone(), placement: s.placement }.encode_to_vec()
+        });
         self.stats.membership_requests.fetch_add(1, Ordering::Relaxed);
-        match self.provider.claim(&self.cfg.name, name, &record.encode_to_vec(), lease).await {
+        let value = record.encode_to_vec();
+        match self.provider.claim(&self.cfg.name, &s.name, &value, lease, spec.as_deref()).await {
             Ok(Claimed::Won { .. }) => {
-                self.names.map.write().insert(name.to_string(), record);
-                self.names.hosted.lock().insert(name.to_string(), t.clone());
+                self.hold(&s.name, record, t.clone());
                 Ok(t)
             }
             Ok(Claimed::Taken(held)) => {
                 drop(t.stop());
-                let by = decode(&held).map_or_else(|| "another member".to_string(), |a| a.member);
-                Err((ErrorCode::NameTaken, format!("{name:?} is held cluster-wide by {by}")))
+                Err(taken(&s.name, &held))
             }
             Err(e) => {
                 drop(t.stop());
@@ -195,16 +230,44 @@ impl ClusterInner {
             }
         }
     }
+
+    /// What this member writes in the registry for actor `t` of `kind`.
+    pub(super) fn record_of(&self, t: &Arc<dyn Target>, kind: &str, relocate: bool) -> NamedActor {
+        NamedActor {
+            member: self.id.clone(),
+            address: self.node.addr().to_string(),
+            incarnation: self.node.incarnation(),
+            id: t.untyped().id().as_u64(),
+            kind: kind.to_string(),
+            relocate,
+        }
+    }
+
+    /// Name `name` is held here now, by actor `t` (reachable from other nodes).
+    pub(super) fn hold(&self, name: &str, record: NamedActor, t: Arc<dyn Target>) {
+        expose(&self.node.inner, t.clone());
+        self.names.map.write().insert(name.to_string(), record);
+        self.names.hosted.lock().insert(name.to_string(), Hosted { target: t, moving: false });
+    }
+}
+
+/// The refusal of a spawn whose name `held` holds.
+pub(super) fn taken(name: &str, held: &NameRecord) -> (ErrorCode, String) {
+    let by = decode(held).map_or_else(|| "another member".to_string(), |a| a.member);
+    (ErrorCode::NameTaken, format!("{name:?} is held cluster-wide by {by}"))
 }
 
 /// Releases the names of actors hosted here that stopped by themselves (called a few times a
 /// second by the membership task).
 pub(crate) fn release_stopped(inner: &Arc<ClusterInner>) {
-    let stopped: Vec<String> = {
+    let stopped: Vec<(String, bool)> = {
         let mut hosted = inner.names.hosted.lock();
-        let gone: Vec<String> =
-            hosted.iter().filter(|(_, t)| !t.is_alive()).map(|(n, _)| n.clone()).collect();
-        for n in &gone {
+        let gone: Vec<(String, bool)> = hosted
+            .iter()
+            .filter(|(_, h)| !h.target.is_alive())
+            .map(|(n, h)| (n.clone(), !h.moving))
+            .collect();
+        for (n, _) in &gone {
             hosted.remove(n);
         }
         gone
@@ -215,9 +278,9 @@ pub(crate) fn release_stopped(inner: &Arc<ClusterInner>) {
     }
     let c = inner.clone();
     inner.rt.spawn(async move {
-        for name in stopped {
+        for (name, forget) in stopped {
             c.stats.membership_requests.fetch_add(1, Ordering::Relaxed);
-            if let Err(e) = c.provider.release(&c.cfg.name, &name, lease).await {
+            if let Err(e) = c.provider.release(&c.cfg.name, &name, lease, forget).await {
                 tracing::warn!(name, error = %e, "cluster: a stopped named actor's name stays until the lease ends");
             }
         }
@@ -232,7 +295,7 @@ pub(crate) fn spawn_requested(node: &Arc<Inner>, peer: SocketAddr, corr: u64, s:
     };
     let rt = c.rt.clone();
     rt.spawn(async move {
-        match c.host_named(peer, &s.kind, &s.name, s.relocate).await {
+        match c.host_named(Some(peer), &s).await {
             Ok(t) => found(&c.node.inner, peer, corr, t),
             Err((code, detail)) => fail(&c.node.inner, peer, corr, code, detail),
         }
@@ -287,6 +350,18 @@ impl SpawnNamed {
         self.into_future().wait()
     }
 
+    /// The request a host receives.
+    fn spawn(&self) -> Spawn {
+        Spawn {
+            kind: self.kind.clone(),
+            name: self.name.clone(),
+            cluster: true,
+            relocate: self.relocate,
+            role: self.role.clone().unwrap_or_default(),
+            placement: self.placement.number(),
+        }
+    }
+
     fn start(self) -> RemoteAsk<RemoteRef> {
         let c = self.cluster.inner.clone();
         let (reply, pending) = c.node.runtime().request::<Result<RemoteRef, RemoteAskError>>();
@@ -309,8 +384,9 @@ impl SpawnNamed {
         if host.id == c.id {
             let node = self.cluster.inner.node.clone();
             let me = node.addr();
+            let s = self.spawn();
             c.rt.clone().spawn(async move {
-                let r = c.host_named(me, &self.kind, &self.name, self.relocate).await;
+                let r = c.host_named(None, &s).await;
                 reply.send(match r {
                     Ok(t) => {
                         let id = expose(&node.inner, t);
@@ -322,7 +398,7 @@ impl SpawnNamed {
             return ask;
         }
         let remote = crate::RemoteNode::new(self.cluster.inner.node.clone(), host.addr);
-        let spawned = remote.spawn_claimed(&self.kind, &self.name, self.relocate);
+        let spawned = remote.spawn_claimed(self.spawn());
         c.rt.clone().spawn(async move { reply.send(spawned.await) });
         ask
     }

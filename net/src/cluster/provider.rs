@@ -9,7 +9,10 @@
 //!
 //! The same store keeps the cluster's **registry of names** (`/<cluster>/names/<name>`): a
 //! name is claimed by creating its key only if it does not exist, under the claimant's lease,
-//! so a name has one holder cluster-wide and frees itself when its holder's lease ends.
+//! so a name has one holder cluster-wide and frees itself when its holder's lease ends. Beside
+//! a name that should outlive its holder, a **spec** (`/<cluster>/specs/<name>`, bound to no
+//! lease) says how to spawn it again: the survivors relocate the names whose spec has no
+//! holder.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -152,21 +155,46 @@ pub trait ClusterProvider: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Box<dyn MemberWatch>, ProviderError>>;
     /// Claims `name` in `cluster`'s registry under `lease`, writing `value`, if nobody holds
     /// it (one atomic create-if-absent): [`Claimed::Won`], or [`Claimed::Taken`] with the
-    /// holder's record. `LeaseExpired` when the lease is gone.
+    /// holder's record. With `spec`, a won claim also writes the name's spec (in the same
+    /// transaction). `LeaseExpired` when the lease is gone.
     fn claim<'a>(
         &'a self,
         cluster: &'a str,
         name: &'a str,
         value: &'a [u8],
         lease: i64,
+        spec: Option<&'a [u8]>,
     ) -> BoxFuture<'a, Result<Claimed, ProviderError>>;
-    /// Releases `name` if it is held under `lease`; whether it was.
+    /// Claims several names under `lease` (no specs), each as [`claim`] does; the outcomes in
+    /// order. A store that can batches them (etcd: one transaction per hundred names while none
+    /// is taken); by default, one claim each.
+    ///
+    /// [`claim`]: ClusterProvider::claim
+    fn claim_all<'a>(
+        &'a self,
+        cluster: &'a str,
+        claims: &'a [(String, Vec<u8>)],
+        lease: i64,
+    ) -> BoxFuture<'a, Result<Vec<Claimed>, ProviderError>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(claims.len());
+            for (name, value) in claims {
+                out.push(self.claim(cluster, name, value, lease, None).await?);
+            }
+            Ok(out)
+        })
+    }
+    /// Releases `name` if it is held under `lease`; whether it was. With `forget`, its spec
+    /// goes too (in the same transaction): nobody spawns it again.
     fn release<'a>(
         &'a self,
         cluster: &'a str,
         name: &'a str,
         lease: i64,
+        forget: bool,
     ) -> BoxFuture<'a, Result<bool, ProviderError>>;
+    /// The specs of `cluster` (name → spec), as written by won claims and not forgotten.
+    fn specs<'a>(&'a self, cluster: &'a str) -> BoxFuture<'a, Result<Vec<Spec>, ProviderError>>;
     /// The names held in `cluster` now, and the store's revision when they were read.
     fn names<'a>(&'a self, cluster: &'a str) -> BoxFuture<'a, Result<(Vec<NameRecord>, u64), ProviderError>>;
     /// The changes of `cluster`'s registry after `revision`, in order (as [`watch`] for
@@ -181,6 +209,9 @@ pub trait ClusterProvider: Send + Sync + 'static {
     /// Requests made of the store so far (every method above counts one).
     fn requests(&self) -> u64;
 }
+
+/// A name's spec: the name, and how to spawn it again (opaque to the store).
+pub type Spec = (String, Vec<u8>);
 
 /// A name in a cluster's registry, as its holder wrote it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -234,6 +265,11 @@ pub trait MemberWatch: Send {
 /// The key prefix of `cluster`'s registry of names.
 pub(crate) fn names_prefix(cluster: &str) -> String {
     format!("/{cluster}/names/")
+}
+
+/// The key prefix of `cluster`'s specs of names to spawn again.
+pub(crate) fn specs_prefix(cluster: &str) -> String {
+    format!("/{cluster}/specs/")
 }
 
 /// The key prefix of `cluster`'s member records.

@@ -193,3 +193,62 @@ pub fn counters(
         parked: Vec::new(),
     }
 }
+
+/// A plain actor for named actors and singletons: counts what it is told, answers `Get` with
+/// the member it runs on; writes `start` and `stop` (and `handle`) lines to a ledger if given
+/// one, as a counter activation does.
+pub struct Desk {
+    member: String,
+    value: u64,
+    ledger: Option<Arc<Ledger>>,
+    seq: u64,
+}
+
+static DESKS: AtomicU64 = AtomicU64::new(0);
+
+impl corelane::Actor for Desk {
+    type Msg = CounterMsg;
+
+    fn started(&mut self, _: &mut corelane::Ctx<Self>) -> Result<(), ActorError> {
+        if let Some(l) = &self.ledger {
+            l.record("activate", "desk", self.seq, 0);
+        }
+        Ok(())
+    }
+
+    fn receive(&mut self, _: &mut corelane::Ctx<Self>, msg: CounterMsg) -> Result<(), ActorError> {
+        if let Some(l) = &self.ledger {
+            l.record("handle", "desk", self.seq, 0);
+        }
+        match msg {
+            CounterMsg::Add(n) => self.value += n,
+            CounterMsg::Get(r) => r.send(Count {
+                value: self.value,
+                identity: String::new(),
+                member: self.member.clone(),
+                epoch: 0,
+            }),
+            CounterMsg::Park(r) => drop(r),
+            CounterMsg::Deactivate | CounterMsg::Fail => return Err(ActorError::msg("told to fail")),
+            CounterMsg::Panic => panic!("told to panic"),
+        }
+        Ok(())
+    }
+
+    fn stopped(&mut self, _: &mut corelane::Ctx<Self>) {
+        if let Some(l) = &self.ledger {
+            l.record("deactivate", "desk", self.seq, 0);
+        }
+    }
+}
+
+/// The factory of desks on member `member`.
+pub fn desks(member: &str, ledger: Option<Arc<Ledger>>) -> impl Fn() -> Desk + Send + Sync + Clone + 'static {
+    let member = member.to_string();
+    move || Desk {
+        member: member.clone(),
+        value: 0,
+        ledger: ledger.clone(),
+        seq: DESKS.fetch_add(1, Ordering::Relaxed) + 1,
+    }
+}
