@@ -65,7 +65,6 @@ impl Placement {
 
 /// The registry as this member follows it (name → where the actor runs), and the named
 /// actors this member hosts.
-#[derive(Default)]
 pub(crate) struct Names {
     pub(super) map: RwLock<HashMap<String, NamedActor>>,
     /// Hosted here, under the name this member holds in the registry.
@@ -73,7 +72,24 @@ pub(crate) struct Names {
     /// Told when names may need relocating (a name went, the registry was read again, the
     /// member set changed).
     pub(crate) orphaned: tokio::sync::Notify,
+    /// Claims in flight at once (many spawns at once would otherwise queue in the store past
+    /// the request timeout).
+    claiming: tokio::sync::Semaphore,
 }
+
+impl Default for Names {
+    fn default() -> Self {
+        Names {
+            map: Default::default(),
+            hosted: Default::default(),
+            orphaned: Default::default(),
+            claiming: tokio::sync::Semaphore::new(CLAIMS_AT_ONCE),
+        }
+    }
+}
+
+/// How many claims a member has in flight at once.
+const CLAIMS_AT_ONCE: usize = 32;
 
 /// A named actor hosted here.
 pub(super) struct Hosted {
@@ -213,9 +229,15 @@ impl ClusterInner {
         let spec = s.relocate.then(|| {
             NamedSpec { kind: s.kind.clone(), role: s.role.clone(), placement: s.placement }.encode_to_vec()
         });
-        self.stats.membership_requests.fetch_add(1, Ordering::Relaxed);
         let value = record.encode_to_vec();
-        match self.provider.claim(&self.cfg.name, &s.name, &value, lease, spec.as_deref()).await {
+        let claimed = match self.names.claiming.acquire().await {
+            Ok(_permit) => {
+                self.stats.membership_requests.fetch_add(1, Ordering::Relaxed);
+                self.provider.claim(&self.cfg.name, &s.name, &value, lease, spec.as_deref()).await
+            }
+            Err(_) => Err(super::ProviderError::Unavailable("the member is closing".into())),
+        };
+        match claimed {
             Ok(Claimed::Won { .. }) => {
                 self.hold(&s.name, record, t.clone());
                 Ok(t)
