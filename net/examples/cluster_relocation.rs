@@ -129,7 +129,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let want: Vec<String> = members.iter().map(|m| m.id.clone()).collect();
         assert!(client.wait_for(Duration::from_secs(30), |v| want.iter().all(|w| v.has(w))));
     }
-    samples.sort_by(|a, b| a.0.cmp(&b.0));
+    samples.sort_by_key(|s| s.0);
     if let Some(mid) = samples.get(samples.len() / 2) {
         println!(
             "relocation after SIGKILL, {} rounds: median {:.2} s (max {:.2} s), {:.4} etcd requests per relocated actor",
