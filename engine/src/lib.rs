@@ -69,6 +69,7 @@ mod events;
 mod executor;
 mod id;
 mod injector;
+mod lease;
 mod mailbox;
 mod memlock;
 pub mod metrics;
@@ -101,6 +102,7 @@ pub use error::{
 };
 pub use events::{Event, EventKind, LeftReason, Subscription};
 pub use id::ActorId;
+pub use lease::Lease;
 pub use mailbox::{MailboxKind, Overflow, PriorityOrder};
 pub use metrics::{ActorMetrics, DeadLetterReason, RuntimeMetrics, ShardMetrics};
 pub use router::{PoolPlacement, Routing};

@@ -31,10 +31,13 @@ pub enum DeadLetterReason {
     Malformed,
     /// For another node that could not be reached, or lost with its connection.
     Unreachable,
+    /// The target actor's [`Lease`](crate::Lease) no longer held (for a cluster's named actor:
+    /// its member was fenced): the actor stopped without handling it.
+    LeaseLost,
 }
 
 /// Number of dead-letter reasons.
-pub(crate) const REASONS: usize = 11;
+pub(crate) const REASONS: usize = 12;
 
 impl DeadLetterReason {
     /// Every reason, in index order.
@@ -50,6 +53,7 @@ impl DeadLetterReason {
         DeadLetterReason::UnknownManifest,
         DeadLetterReason::Malformed,
         DeadLetterReason::Unreachable,
+        DeadLetterReason::LeaseLost,
     ];
     pub(crate) fn index(self) -> usize {
         self as usize

@@ -1,6 +1,7 @@
 //! [`SpawnOptions`]: where an actor goes and how it lives (the supervisor it gives its children,
 //! its idle timeout, its stash capacity, its mailbox kind).
 
+use crate::lease::LeaseRef;
 use crate::mailbox::MailboxKind;
 use crate::runtime::Placement;
 use crate::supervision::Supervisor;
@@ -37,6 +38,7 @@ pub struct SpawnOptions {
     pub(crate) passivation: Passivation,
     pub(crate) stash_capacity: Option<usize>,
     pub(crate) mailbox: Option<MailboxKind>,
+    pub(crate) lease: Option<LeaseRef>,
 }
 
 impl SpawnOptions {
@@ -79,6 +81,17 @@ impl SpawnOptions {
             MailboxKind::Unbounded => None,
             k => Some(k),
         };
+        self
+    }
+}
+
+impl SpawnOptions {
+    /// Handle messages only while `lease` holds: it is checked before each user message, and
+    /// once it does not hold the message and every later one are dead letters
+    /// ([`DeadLetterReason::LeaseLost`](crate::DeadLetterReason::LeaseLost)) and the actor is
+    /// killed. Kept across restarts.
+    pub fn lease(mut self, lease: Arc<dyn crate::Lease>) -> Self {
+        self.lease = Some(LeaseRef(lease));
         self
     }
 }

@@ -14,7 +14,9 @@
 //! `load <grains> <threads>` (starts threads that tell and ask random grains `c0`..: more
 //! senders, each with its own view of the topology), `spawn <prefix> <from> <to>` (spawns named
 //! desks `<prefix><i>` here, all at once; prints `spawned <won> <refused> <ms>`), `race <name>`
-//! (spawns desk `<name>` round-robin; prints `race won` or `race refused <code>`), `leave`
+//! (spawns desk `<name>` round-robin; prints `race won` or `race refused <code>`),
+//! `singleton <name>` (makes sure desk `<name>` runs once in the cluster; prints `singleton
+//! <member hosting it>`), `leave`
 //! (leaves gracefully, prints `left`, exits).
 //! The client joins as a member that hosts no grains, tells and asks each grain, prints where
 //! each answered from, and leaves.
@@ -116,6 +118,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                             Ok(_) => println!("race won"),
                             Err(RemoteAskError::Refused { code, .. }) => println!("race refused {code:?}"),
                             Err(e) => println!("race failed {e}"),
+                        }
+                    }
+                    cmd if cmd.starts_with("singleton ") => {
+                        let name = cmd.trim_start_matches("singleton ").trim();
+                        match cluster.spawn_singleton(name, "desk").timeout(Duration::from_secs(10)).wait() {
+                            Ok(r) => {
+                                let c: Result<Count, _> =
+                                    r.ask(&Get {}).timeout(Duration::from_secs(5)).wait();
+                                println!(
+                                    "singleton {}",
+                                    c.map_or_else(|e| format!("unanswered: {e}"), |c| c.member)
+                                );
+                            }
+                            Err(e) => println!("singleton failed {e}"),
                         }
                     }
                     "leave" => {

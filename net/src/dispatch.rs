@@ -268,7 +268,7 @@ fn system(node: &Arc<Inner>, peer: SocketAddr, env: Envelope) {
             }
         }
         Body::Spawn(s) if s.cluster => crate::cluster::named::spawn_requested(node, peer, corr, s),
-        Body::Spawn(s) => match crate::spawn::spawn(node, Some(peer), &s.kind, &s.name) {
+        Body::Spawn(s) => match crate::spawn::spawn(node, Some(peer), &s.kind, &s.name, None) {
             Ok(t) => found(node, peer, corr, t),
             Err((code, detail)) => fail(node, peer, corr, code, detail),
         },

@@ -8,7 +8,9 @@ use crate::target::{Exposed, Target};
 use crate::transport::Transport;
 use crate::RemoteConfig;
 use bytes::{Bytes, BytesMut};
-use corelane::{Actor, ActorRef, DeadLetterReason, Handle, Reply, Runtime, Scheduled, SpawnError};
+use corelane::{
+    Actor, ActorRef, DeadLetterReason, Handle, Reply, Runtime, Scheduled, SpawnError, SpawnOptions,
+};
 use corelane_proto::frame::{encode_envelope, encode_message, Head};
 use corelane_proto::v1::Envelope;
 use parking_lot::{Mutex, RwLock};
@@ -35,7 +37,8 @@ impl std::fmt::Debug for Node {
 }
 
 /// An actor kind other nodes may spawn here.
-pub(crate) type Kind = Arc<dyn Fn(&Handle) -> Result<Arc<dyn Target>, SpawnError> + Send + Sync>;
+pub(crate) type Kind =
+    Arc<dyn Fn(&Handle, SpawnOptions) -> Result<Arc<dyn Target>, SpawnError> + Send + Sync>;
 
 pub(crate) struct Inner {
     pub(crate) rt: Handle,
@@ -199,8 +202,8 @@ impl Node {
         // not called for their type.
         let by_name: Arc<dyn Lookup> = Arc::new(ByName(protocol.clone()));
         self.inner.protocols.write().entry(TypeId::of::<A::Msg>()).or_insert(by_name);
-        let make: Kind = Arc::new(move |rt: &Handle| {
-            let actor = rt.spawn(factory.clone())?;
+        let make: Kind = Arc::new(move |rt: &Handle, opts: SpawnOptions| {
+            let actor = rt.spawn_with(opts, factory.clone())?;
             Ok(Arc::new(Exposed::new(actor, protocol.clone())) as Arc<dyn Target>)
         });
         self.inner.kinds.write().insert(kind.to_string(), make);

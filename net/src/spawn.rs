@@ -10,15 +10,21 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// Spawns, for `peer`, an actor of a registered kind, registered as `name` unless it is empty.
-/// Without a peer (this node's own cluster work: a named actor it places on itself, or one it
-/// relocates, which was admitted where it first ran) no quota applies.
+/// Spawns, for `peer`, an actor of a registered kind, registered as `name` unless it is empty,
+/// under `lease` if one is given. Without a peer (this node's own cluster work: a named actor
+/// it places on itself, or one it relocates, which was admitted where it first ran) no quota
+/// applies.
 pub(crate) fn spawn(
     node: &Inner,
     peer: Option<SocketAddr>,
     kind: &str,
     name: &str,
+    lease: Option<Arc<dyn corelane::Lease>>,
 ) -> Result<Arc<dyn Target>, (ErrorCode, String)> {
+    let opts = match lease {
+        Some(l) => corelane::SpawnOptions::new().lease(l),
+        None => corelane::SpawnOptions::new(),
+    };
     let make = node.kinds.read().get(kind).cloned();
     let make =
         make.ok_or_else(|| (ErrorCode::UnknownKind, format!("kind {kind:?} is not registered here")))?;
@@ -28,11 +34,11 @@ pub(crate) fn spawn(
         Some(peer) => {
             let mut spawns = node.spawns.lock();
             within_quota(node, &mut spawns, peer)?;
-            let t = make(&node.rt).map_err(|e| (ErrorCode::Failed, e.to_string()))?;
+            let t = make(&node.rt, opts).map_err(|e| (ErrorCode::Failed, e.to_string()))?;
             spawns.entry(peer).or_default().push(t.untyped());
             t
         }
-        None => make(&node.rt).map_err(|e| (ErrorCode::Failed, e.to_string()))?,
+        None => make(&node.rt, opts).map_err(|e| (ErrorCode::Failed, e.to_string()))?,
     };
     if !name.is_empty() {
         if let Err(e) = t.register(&node.rt, name) {
@@ -99,7 +105,7 @@ pub(crate) fn respawn(node: &Arc<Inner>, peer: SocketAddr, corr: u64, name: Stri
         }
         let Some(node) = weak.upgrade() else { return };
         // The stopped actor's name is released when it stops; the new one takes it.
-        match spawn(&node, Some(peer), &kind, &name) {
+        match spawn(&node, Some(peer), &kind, &name, None) {
             Ok(t) => found(&node, peer, corr, t),
             Err((code, detail)) => fail(&node, peer, corr, code, detail),
         }

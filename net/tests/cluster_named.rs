@@ -275,3 +275,43 @@ fn named_actors_of_a_host_that_leaves_or_expires_come_back_on_survivors_and_stop
         assert_eq!(b.amount, 0, "{d}");
     }
 }
+
+#[test]
+fn a_singleton_asked_for_by_every_member_runs_once_and_moves_when_its_host_leaves() {
+    let store = MemoryProvider::new();
+    let ms = Arc::new(three(&store, [&["risk"], &["risk"], &[]]));
+    let start = Arc::new(Barrier::new(3));
+    let threads: Vec<_> = (0..3)
+        .map(|i| {
+            let (ms, start) = (ms.clone(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                ms[i].cluster.spawn_singleton("monitor", "account").role("risk").timeout(T).wait()
+            })
+        })
+        .collect();
+    let refs: Vec<_> =
+        threads.into_iter().map(|t| t.join().unwrap().expect("each gets the singleton")).collect();
+    assert!(refs.iter().all(|r| *r == refs[0]), "one singleton for all: {refs:?}");
+    let host = ms[0].cluster.host_of("monitor").expect("registered");
+    assert!(host == "a" || host == "b", "a member with the role hosts it: {host}");
+    assert!(until(|| ms.iter().filter(|m| m.cluster.is_host_of("monitor")).count() == 1));
+    // One actor behind every reference (each sender's tell is ordered before its own ask).
+    for (i, r) in refs.iter().enumerate() {
+        r.tell(&Deposit { amount: 1, ..Default::default() }).unwrap();
+        let b: Balance = r.ask(&GetBalance {}).timeout(T).wait().unwrap();
+        assert_eq!(b.amount, i as u64 + 1);
+    }
+
+    // Its host leaves: the other member with the role runs it (not c, which lacks the role).
+    let (leaver, other) = if host == "a" { (0, "b") } else { (1, "a") };
+    assert!(ms[leaver].cluster.leave(T));
+    let m = &ms[2].cluster;
+    assert!(until(|| m.host_of("monitor").as_deref() == Some(other)));
+    let r = m.actor_of("monitor").unwrap();
+    let b: Balance = r.ask(&GetBalance {}).timeout(T).wait().expect("moved and answering");
+    assert_eq!(b.amount, 0);
+    // Asked for again, it is the one that runs.
+    let again = m.spawn_singleton("monitor", "account").role("risk").timeout(T).wait().unwrap();
+    assert_eq!(again, r);
+}

@@ -1,12 +1,15 @@
 //! Named actors against a real etcd with members in real processes (the `cluster` example,
 //! which registers the actor kind `desk`): one winner among concurrent spawns of a name from
-//! three processes; relocation after a SIGKILL and after a graceful leave. This test process
-//! joins as a member that hosts nothing and finds the actors through its copy of the registry.
+//! three processes; relocation after a SIGKILL and after a graceful leave; a singleton never
+//! running twice across a SIGSTOP, a SIGKILL and a leave of its host (every instance writes a
+//! ledger, checked for overlaps as the grains' is). This test process joins as a member that
+//! hosts nothing and finds the actors through its copy of the registry.
 #![cfg(feature = "etcd")]
 
 mod common;
 
-use common::grains::{Count, Get};
+use common::grains::{Add, Count, Get};
+use common::ledger;
 use common::processes::{Etcd, MemberProcess};
 use corelane::Runtime;
 use corelane_net::cluster::{Cluster, EtcdProvider};
@@ -20,6 +23,7 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 struct Setup {
     members: Vec<MemberProcess>,
+    ledgers: Vec<std::path::PathBuf>,
     client: Cluster,
     _node: Node,
     _rt: Runtime,
@@ -28,8 +32,16 @@ struct Setup {
 
 fn setup(name: &str) -> Setup {
     let etcd = Etcd::start();
-    let members: Vec<MemberProcess> =
-        ["a", "b", "c"].iter().map(|id| MemberProcess::start(&etcd, name, id, TTL_MS, None)).collect();
+    let dir = std::env::temp_dir().join(format!("corelane-ledger-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let ids = ["a", "b", "c"];
+    let ledgers: Vec<std::path::PathBuf> = ids.iter().map(|id| dir.join(format!("{id}.ledger"))).collect();
+    let members: Vec<MemberProcess> = ids
+        .iter()
+        .zip(&ledgers)
+        .map(|(id, l)| MemberProcess::start(&etcd, name, id, TTL_MS, Some(l)))
+        .collect();
     let rt = common::runtime();
     let node = common::node(&rt);
     let client = Cluster::builder(name)
@@ -38,7 +50,7 @@ fn setup(name: &str) -> Setup {
         .join(&node, EtcdProvider::new([etcd.endpoint()]))
         .expect("the client joins");
     assert!(client.wait_for(WAIT, |v| v.member_ids() == ["a", "b", "c", "client"]), "all four registered");
-    Setup { members, client, _node: node, _rt: rt, _etcd: etcd }
+    Setup { members, ledgers, client, _node: node, _rt: rt, _etcd: etcd }
 }
 
 /// Asks named actor `name` where it runs (it answers with its member).
@@ -117,4 +129,98 @@ fn named_actors_come_back_on_survivors_after_a_sigkill_and_after_a_leave() {
     all_answer_elsewhere(&s.client, &on_b, "b");
     assert!(names.iter().all(|n| s.client.host_of(n).as_deref() == Some("c")));
     assert_eq!(relocated(&mut s.members[2]), rc + on_b.len() as u64);
+}
+
+#[test]
+fn a_singleton_never_runs_twice_across_a_freeze_a_kill_and_a_leave_of_its_host() {
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut s = setup("singleton");
+    // Every member asks for it at start: one runs, and each is told where.
+    for m in &mut s.members {
+        m.command("singleton risk").expect("command sent");
+    }
+    let hosts: Vec<String> = s
+        .members
+        .iter_mut()
+        .map(|m| m.expect("singleton ").expect("answer").trim_start_matches("singleton ").to_string())
+        .collect();
+    assert!(hosts.iter().all(|h| *h == hosts[0]) && !hosts[0].contains("failed"), "{hosts:?}");
+
+    // Load: tell and ask the singleton wherever the registry says it is, all along.
+    let answers: Arc<std::sync::Mutex<HashMap<String, u64>>> = Default::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = {
+        let (c, answers, stop) = (s.client.clone(), answers.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let Some(r) = c.actor_of("risk") else { continue };
+                let _ = r.tell(&Add { amount: 1 });
+                if let Ok(a) = r.ask::<Get, Count>(&Get {}).timeout(Duration::from_millis(300)).wait() {
+                    *answers.lock().unwrap().entry(a.member).or_default() += 1;
+                }
+            }
+        })
+    };
+    let answered_by = |id: &str| answers.lock().unwrap().get(id).copied().unwrap_or(0);
+    let index = |id: &str| ["a", "b", "c"].iter().position(|x| *x == id).unwrap();
+    // Waits until the singleton answers from someone other than `gone`, `n` more times.
+    let moved_from = |s: &Setup, gone: &str| -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            assert!(Instant::now() < deadline, "the singleton answers again away from {gone}");
+            if let Some(h) = s.client.host_of("risk").filter(|h| h != gone) {
+                let seen = answered_by(&h);
+                while answered_by(&h) < seen + 20 {
+                    assert!(Instant::now() < deadline, "{h} answers");
+                    std::thread::park_timeout(Duration::from_millis(5));
+                }
+                return h;
+            }
+            std::thread::park_timeout(Duration::from_millis(5));
+        }
+    };
+    let first = hosts[0].clone();
+    let seen = answered_by(&first);
+    let deadline = Instant::now() + WAIT;
+    while answered_by(&first) < seen + 20 {
+        assert!(Instant::now() < deadline, "{first} answers the client: {:?}", answers.lock().unwrap());
+        std::thread::park_timeout(Duration::from_millis(5));
+    }
+    eprintln!("singleton on {first}");
+
+    // SIGSTOP its host past the TTL: a survivor runs it; the frozen one thaws with messages
+    // queued for it, and handles none of them.
+    s.members[index(&first)].freeze();
+    let second = moved_from(&s, &first);
+    eprintln!("moved to {second}");
+    s.members[index(&first)].thaw();
+    let deadline = Instant::now() + WAIT;
+    while s.members[index(&first)].stat("fenced") == "0" {
+        assert!(Instant::now() < deadline, "{first} noticed it was fenced");
+    }
+    let seen = answered_by(&second);
+    while answered_by(&second) < seen + 20 {
+        assert!(Instant::now() < deadline, "{second} answers after {first} thawed");
+        std::thread::park_timeout(Duration::from_millis(5));
+    }
+
+    // SIGKILL the next host, then make the one after leave.
+    s.members[index(&second)].kill();
+    let third = moved_from(&s, &second);
+    eprintln!("moved to {third}");
+    assert!(s.members[index(&third)].leave(), "{third} left");
+    let fourth = moved_from(&s, &third);
+    stop.store(true, Ordering::Relaxed);
+    load.join().unwrap();
+
+    let paths: Vec<&std::path::Path> = s.ledgers.iter().map(|p| p.as_path()).collect();
+    let book = ledger::read(&paths);
+    let desk = book.get("desk").expect("the singleton wrote its ledger");
+    let served: Vec<_> = desk.iter().filter(|i| i.handled > 0).collect();
+    assert!(served.len() >= 4, "{first} → {second} → {third} → {fourth}: {desk:#?}");
+    let bad = ledger::overlaps(&book);
+    assert!(bad.is_empty(), "two instances of the singleton served at once: {bad:#?}");
 }

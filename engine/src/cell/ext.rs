@@ -35,6 +35,8 @@ pub(crate) struct Birth {
     pub(crate) stash_capacity: Option<usize>,
     /// `None`: unbounded.
     pub(crate) mailbox: Option<crate::MailboxKind>,
+    /// Checked before each user message (`SpawnOptions::lease`).
+    pub(crate) lease: Option<crate::lease::LeaseRef>,
 }
 
 /// Local tasks tied to an actor's life, cancelled when it stops or restarts.

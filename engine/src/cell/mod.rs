@@ -118,10 +118,11 @@ const BUSY: u8 = 8;
 /// A priority mailbox: each popped message takes the slow path, which moves the next best one
 /// to the front.
 const PRIORITY: u8 = 32;
-/// Stopping and draining the mailbox until the stop deadline, which each message checks.
-const DRAINING: u8 = 128;
+/// Each message checks a condition first: the stop deadline (stopping, draining the mailbox
+/// until then) or the actor's lease.
+const CHECKED: u8 = 128;
 /// What sends a message down the slow path.
-const SPECIAL: u8 = BEHAVING | SENDERS | PRIORITY | DRAINING;
+const SPECIAL: u8 = BEHAVING | SENDERS | PRIORITY | CHECKED;
 
 /// The untyped part every cell starts with.
 pub(crate) struct Header {
@@ -277,6 +278,9 @@ impl<A: Actor> ActorCell<A> {
         if cell.ext.borrow().as_ref().is_some_and(|e| e.birth.passivate.is_some()) {
             cell.mbox.hdr.set_flag(PASSIVATING, true);
         }
+        if cell.ext.borrow().as_ref().is_some_and(|e| e.birth.lease.is_some()) {
+            cell.mbox.hdr.set_flag(CHECKED, true);
+        }
         cell
     }
 
@@ -403,15 +407,13 @@ impl<A: Actor> ActorCell<A> {
         if h.flag(SENDERS | PRIORITY) {
             ctx.set_sender(self.mbox.take_sender());
         }
-        if h.flag(DRAINING) && self.drain_expired() {
-            // The stop timeout passed: this message and the rest are dead letters; the system
-            // lane (checked right after) finalizes the actor.
-            h.set_flag(DRAINING, false);
-            drop(msg);
-            let ty = std::any::type_name::<A::Msg>();
-            ctx.shard().dead_letters(crate::DeadLetterReason::ActorStopped, 1, Some(h.id), ty);
-            h.push_system(SystemMsg::DrainExpired);
-            return Ok(None);
+        if h.flag(CHECKED) {
+            if let Some(reason) = self.refused() {
+                drop(msg);
+                let ty = std::any::type_name::<A::Msg>();
+                ctx.shard().dead_letters(reason, 1, Some(h.id), ty);
+                return Ok(None);
+            }
         }
         if h.flag(BEHAVING) {
             if let Some(b) = self.ext_with(|e| e.behaviors.last().cloned()).flatten() {
@@ -483,10 +485,31 @@ impl<A: Actor> ActorCell<A> {
         }
     }
 
-    /// Whether a stopping actor's time to drain its mailbox is over.
+    /// Why the next user message may not be handled, if it may not: the actor's lease no
+    /// longer holds (it is killed: the system lane, checked right after, does it), or a
+    /// stopping actor's time to drain its mailbox is over (this message and the rest are dead
+    /// letters; the system lane finalizes the actor).
     #[cold]
-    fn drain_expired(&self) -> bool {
-        self.ext_with(|e| e.stop_deadline).flatten().is_some_and(|d| Instant::now() >= d)
+    fn refused(&self) -> Option<crate::DeadLetterReason> {
+        let h = &self.mbox.hdr;
+        let (deadline, lease) = self.ext_with(|e| (e.stop_deadline, e.birth.lease.clone()))?;
+        // `held` may be user code: no borrow is held while it runs.
+        if lease.is_some_and(|l| !l.0.held()) {
+            h.push_system(SystemMsg::Kill(None));
+            return Some(crate::DeadLetterReason::LeaseLost);
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            let mut e = self.ext();
+            e.stop_deadline = None;
+            let lease = e.birth.lease.is_some();
+            drop(e);
+            if !lease {
+                h.set_flag(CHECKED, false);
+            }
+            h.push_system(SystemMsg::DrainExpired);
+            return Some(crate::DeadLetterReason::ActorStopped);
+        }
+        None
     }
 
     /// Not re-queued until a system message arrives.

@@ -2,7 +2,7 @@
 //! passivation. It runs before any user message of the turn.
 
 use super::ext::{insert_once, remove};
-use super::{ActorCell, Life, Outcome, SystemMsg, CHILDREN_STOPPING, DRAINING, SUSPENDED};
+use super::{ActorCell, Life, Outcome, SystemMsg, CHECKED, CHILDREN_STOPPING, SUSPENDED};
 use crate::actor::Actor;
 use crate::ask::Reply;
 use crate::context::Ctx;
@@ -154,7 +154,7 @@ impl<A: Actor> ActorCell<A> {
         tracing::debug!(actor = %h.id, ?reason, "stopping");
         let deadline = shard.begin_stop(h.id);
         self.ext().stop_deadline = Some(deadline);
-        h.set_flag(DRAINING, true);
+        h.set_flag(CHECKED, true);
     }
 
     /// A stopping actor with an empty mailbox: children first, then finalize.

@@ -135,7 +135,8 @@ impl Handle {
             || passivate.is_some()
             || opts.supervisor.is_some()
             || opts.stash_capacity.is_some()
-            || opts.mailbox.is_some())
+            || opts.mailbox.is_some()
+            || opts.lease.is_some())
         .then(|| {
             let (parent, supervised_by) = parent.map_or((None, None), |(p, s)| (Some(p), s));
             Box::new(Birth {
@@ -145,6 +146,7 @@ impl Handle {
                 passivate,
                 stash_capacity: opts.stash_capacity,
                 mailbox: opts.mailbox.clone(),
+                lease: opts.lease.clone(),
             })
         });
         // A running actor's child may still be spawned while the runtime shuts down (the parent

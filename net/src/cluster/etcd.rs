@@ -264,6 +264,44 @@ impl ClusterProvider for EtcdProvider {
         })
     }
 
+    fn update_all<'a>(
+        &'a self,
+        cluster: &'a str,
+        names: &'a [(String, Vec<u8>)],
+        lease: i64,
+    ) -> BoxFuture<'a, Result<Vec<bool>, ProviderError>> {
+        Box::pin(async move {
+            const BATCH: usize = 100;
+            let prefix = names_prefix(cluster);
+            let put = |k: &str, v: &[u8]| TxnOp::put(k, v, Some(PutOptions::new().with_lease(lease)));
+            let mut out = Vec::with_capacity(names.len());
+            for chunk in names.chunks(BATCH) {
+                let keys: Vec<String> = chunk.iter().map(|(n, _)| format!("{prefix}{n}")).collect();
+                let when: Vec<Compare> =
+                    keys.iter().map(|k| Compare::lease(k.as_str(), CompareOp::Equal, lease)).collect();
+                let puts: Vec<TxnOp> = keys.iter().zip(chunk).map(|(k, (_, v))| put(k, v)).collect();
+                let r = self
+                    .client()
+                    .await?
+                    .txn(Txn::new().when(when).and_then(puts))
+                    .await
+                    .map_err(unavailable)?;
+                if r.succeeded() {
+                    out.extend(chunk.iter().map(|_| true));
+                    continue;
+                }
+                // Some name is no longer held so: each on its own.
+                for (k, (_, v)) in keys.iter().zip(chunk) {
+                    let txn = Txn::new()
+                        .when([Compare::lease(k.as_str(), CompareOp::Equal, lease)])
+                        .and_then([put(k, v)]);
+                    out.push(self.client().await?.txn(txn).await.map_err(unavailable)?.succeeded());
+                }
+            }
+            Ok(out)
+        })
+    }
+
     fn release<'a>(
         &'a self,
         cluster: &'a str,

@@ -64,3 +64,12 @@ impl Gate {
         (nanos >> 26) as u32
     }
 }
+
+/// Named actors hosted by this member handle messages only while it may serve: one whose
+/// member was frozen past its deadline (SIGSTOP, a long pause) handles nothing more when it
+/// thaws, even what it had queued, while a survivor already runs the actor under its name.
+impl corelane::Lease for Gate {
+    fn held(&self) -> bool {
+        self.may_serve()
+    }
+}

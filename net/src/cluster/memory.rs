@@ -291,6 +291,33 @@ impl ClusterProvider for MemoryProvider {
         Box::pin(async move { r })
     }
 
+    fn update_all<'a>(
+        &'a self,
+        cluster: &'a str,
+        names: &'a [(String, Vec<u8>)],
+        lease: i64,
+    ) -> BoxFuture<'a, Result<Vec<bool>, ProviderError>> {
+        let r = self.call(|s| {
+            let mut out = Vec::with_capacity(names.len());
+            for (name, value) in names {
+                let key = format!("{}{name}", names_prefix(cluster));
+                let held = matches!(s.records.get(&key), Some((Value::Name(_), l, _)) if *l == lease);
+                if held {
+                    s.revision += 1;
+                    let revision = s.revision;
+                    let created = s.records.get(&key).map_or(revision, |r| r.2);
+                    s.records.insert(key, (Value::Name(value.clone()), lease, created));
+                    let record =
+                        NameRecord { name: name.clone(), value: value.clone(), lease, revision: created };
+                    s.log.push((revision, cluster.to_string(), Change::Name(NameChange::Put(record))));
+                }
+                out.push(held);
+            }
+            Ok(out)
+        });
+        Box::pin(async move { r })
+    }
+
     fn specs<'a>(&'a self, cluster: &'a str) -> BoxFuture<'a, Result<Vec<Spec>, ProviderError>> {
         let prefix = specs_prefix(cluster);
         let r = self.call(|s| {

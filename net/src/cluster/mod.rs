@@ -31,6 +31,7 @@ pub mod partitions;
 mod provider;
 mod relocate;
 pub(crate) mod serve;
+mod singleton;
 mod topology;
 
 #[cfg(feature = "etcd")]
@@ -49,6 +50,7 @@ pub use provider::{
     BoxFuture, Claimed, ClusterProvider, Member, MemberChange, MemberWatch, NameChange, NameRecord,
     NameWatch, ProviderError, Snapshot, Spec,
 };
+pub use singleton::SpawnSingleton;
 
 use crate::node::Node;
 use host::{GrainKind, HostRef};

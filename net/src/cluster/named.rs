@@ -72,6 +72,8 @@ pub(crate) struct Names {
     /// Told when names may need relocating (a name went, the registry was read again, the
     /// member set changed).
     pub(crate) orphaned: tokio::sync::Notify,
+    /// Told when a name is claimed (for those waiting to find it).
+    pub(super) claimed: tokio::sync::Notify,
     /// Claims in flight at once (many spawns at once would otherwise queue in the store past
     /// the request timeout).
     claiming: tokio::sync::Semaphore,
@@ -83,6 +85,7 @@ impl Default for Names {
             map: Default::default(),
             hosted: Default::default(),
             orphaned: Default::default(),
+            claimed: Default::default(),
             claiming: tokio::sync::Semaphore::new(CLAIMS_AT_ONCE),
         }
     }
@@ -105,6 +108,7 @@ impl Names {
             NameChange::Put(r) => {
                 if let Some(a) = decode(&r) {
                     self.map.write().insert(r.name, a);
+                    self.claimed.notify_waiters();
                 }
             }
             NameChange::Delete { name } => {
@@ -209,9 +213,10 @@ impl ClusterInner {
         Some(candidates[i].clone())
     }
 
-    /// Hosts a named actor here: spawns it (for `peer`, within its quota; unmetered for this
-    /// member itself), then claims its name under this member's lease, with its spec when it
-    /// relocates. The actor is stopped when the name is taken.
+    /// Hosts a named actor here: claims its name under this member's lease (with its spec when
+    /// it relocates; the record names no actor yet), then spawns it (for `peer`, within its
+    /// quota; unmetered for this member itself), then completes the record with the actor. A
+    /// spawn whose name is taken spawns nothing: no second instance ever starts.
     async fn host_named(
         self: &Arc<Self>,
         peer: Option<SocketAddr>,
@@ -224,42 +229,67 @@ impl ClusterInner {
         if s.name.is_empty() {
             return Err((ErrorCode::Malformed, "a named actor needs a name".into()));
         }
-        let t = crate::spawn::spawn(&self.node.inner, peer, &s.kind, &s.name)?;
-        let record = self.record_of(&t, &s.kind, s.relocate);
+        if !self.node.inner.kinds.read().contains_key(&s.kind) {
+            return Err((ErrorCode::UnknownKind, format!("kind {:?} is not registered here", s.kind)));
+        }
         let spec = s.relocate.then(|| {
             NamedSpec { kind: s.kind.clone(), role: s.role.clone(), placement: s.placement }.encode_to_vec()
         });
-        let value = record.encode_to_vec();
+        let placeholder = self.record(0, &s.kind, s.relocate).encode_to_vec();
         let claimed = match self.names.claiming.acquire().await {
             Ok(_permit) => {
                 self.stats.membership_requests.fetch_add(1, Ordering::Relaxed);
-                self.provider.claim(&self.cfg.name, &s.name, &value, lease, spec.as_deref()).await
+                self.provider.claim(&self.cfg.name, &s.name, &placeholder, lease, spec.as_deref()).await
             }
             Err(_) => Err(super::ProviderError::Unavailable("the member is closing".into())),
         };
         match claimed {
-            Ok(Claimed::Won { .. }) => {
+            Ok(Claimed::Won { .. }) => {}
+            Ok(Claimed::Taken(held)) => return Err(taken(&s.name, &held)),
+            Err(e) => return Err((ErrorCode::Failed, format!("the registry did not take the name: {e}"))),
+        }
+        let t = match crate::spawn::spawn(
+            &self.node.inner,
+            peer,
+            &s.kind,
+            &s.name,
+            Some(self.lease_of_named()),
+        ) {
+            Ok(t) => t,
+            Err(e) => {
+                // Nothing runs under the name: it goes, with its spec.
+                self.stats.membership_requests.fetch_add(1, Ordering::Relaxed);
+                let _ = self.provider.release(&self.cfg.name, &s.name, lease, true).await;
+                return Err(e);
+            }
+        };
+        let record = self.record(t.untyped().id().as_u64(), &s.kind, s.relocate);
+        let done = [(s.name.clone(), record.encode_to_vec())];
+        self.stats.membership_requests.fetch_add(1, Ordering::Relaxed);
+        match self.provider.update_all(&self.cfg.name, &done, lease).await.as_deref() {
+            Ok([true]) => {
                 self.hold(&s.name, record, t.clone());
                 Ok(t)
             }
-            Ok(Claimed::Taken(held)) => {
+            _ => {
                 drop(t.stop());
-                Err(taken(&s.name, &held))
-            }
-            Err(e) => {
-                drop(t.stop());
-                Err((ErrorCode::Failed, format!("the registry did not take the name: {e}")))
+                Err((ErrorCode::Fenced, "this member lost its lease while spawning".into()))
             }
         }
     }
 
-    /// What this member writes in the registry for actor `t` of `kind`.
-    pub(super) fn record_of(&self, t: &Arc<dyn Target>, kind: &str, relocate: bool) -> NamedActor {
+    /// What the named actors hosted here handle messages under: this member's right to serve.
+    pub(super) fn lease_of_named(&self) -> Arc<dyn corelane::Lease> {
+        self.gate.clone()
+    }
+
+    /// What this member writes in the registry for actor `id` (0: being spawned) of `kind`.
+    pub(super) fn record(&self, id: u64, kind: &str, relocate: bool) -> NamedActor {
         NamedActor {
             member: self.id.clone(),
             address: self.node.addr().to_string(),
             incarnation: self.node.incarnation(),
-            id: t.untyped().id().as_u64(),
+            id,
             kind: kind.to_string(),
             relocate,
         }
@@ -335,6 +365,8 @@ pub struct SpawnNamed {
     role: Option<String>,
     relocate: bool,
     timeout: Option<Duration>,
+    /// Placed by its name's hash; a spawn that finds it running answers with it.
+    pub(super) singleton: bool,
 }
 
 impl SpawnNamed {
@@ -393,7 +425,11 @@ impl SpawnNamed {
             None => ask,
         };
         let candidates = c.hosts_of(&self.kind, self.role.as_deref());
-        let host = if candidates.is_empty() { None } else { c.pick(self.placement, &candidates) };
+        let host = match (candidates.is_empty(), self.singleton) {
+            (true, _) => None,
+            (false, true) => super::relocate::by_name(&self.name, &candidates).cloned(),
+            (false, false) => c.pick(self.placement, &candidates),
+        };
         let Some(host) = host else {
             let role = self.role.map_or_else(String::new, |r| format!(" with role {r:?}"));
             let detail = match self.placement {
@@ -403,25 +439,33 @@ impl SpawnNamed {
             reply.send(Err(RemoteAskError::Refused { code: ErrorCode::UnknownKind, detail }));
             return ask;
         };
-        if host.id == c.id {
-            let node = self.cluster.inner.node.clone();
-            let me = node.addr();
-            let s = self.spawn();
-            c.rt.clone().spawn(async move {
-                let r = c.host_named(None, &s).await;
-                reply.send(match r {
+        let spawned: super::BoxFuture<'static, Result<RemoteRef, RemoteAskError>> = if host.id == c.id {
+            let (c, s) = (c.clone(), self.spawn());
+            Box::pin(async move {
+                let node = c.node.clone();
+                match c.host_named(None, &s).await {
                     Ok(t) => {
                         let id = expose(&node.inner, t);
-                        Ok(RemoteRef::new(node.clone(), me, id, node.incarnation()))
+                        Ok(RemoteRef::new(node.clone(), node.addr(), id, node.incarnation()))
                     }
                     Err((code, detail)) => Err(RemoteAskError::Refused { code, detail }),
-                });
-            });
-            return ask;
-        }
-        let remote = crate::RemoteNode::new(self.cluster.inner.node.clone(), host.addr);
-        let spawned = remote.spawn_claimed(self.spawn());
-        c.rt.clone().spawn(async move { reply.send(spawned.await) });
+                }
+            })
+        } else {
+            let remote = crate::RemoteNode::new(c.node.clone(), host.addr);
+            Box::pin(remote.spawn_claimed(self.spawn()).into_future())
+        };
+        // A singleton that runs already is what its spawn asked for.
+        let singleton = self.singleton.then(|| (self.cluster.clone(), self.name.clone()));
+        c.rt.clone().spawn(async move {
+            let r = match (spawned.await, singleton) {
+                (Err(RemoteAskError::Refused { code: ErrorCode::NameTaken, .. }), Some((cluster, name))) => {
+                    super::singleton::running(&cluster, &name).await
+                }
+                (r, _) => r,
+            };
+            reply.send(r);
+        });
         ask
     }
 }
@@ -447,13 +491,14 @@ impl Cluster {
             role: None,
             relocate: true,
             timeout: None,
+            singleton: false,
         }
     }
 
     /// The named actor `name`, wherever it runs, from this member's copy of the registry (no
     /// store request).
     pub fn actor_of(&self, name: &str) -> Option<RemoteRef> {
-        let a = self.inner.names.map.read().get(name).cloned()?;
+        let a = self.inner.names.map.read().get(name).cloned().filter(|a| a.id != 0)?;
         let addr = a.address.parse().ok()?;
         Some(RemoteRef::new(self.inner.node.clone(), addr, a.id, a.incarnation))
     }

@@ -184,6 +184,15 @@ pub trait ClusterProvider: Send + Sync + 'static {
             Ok(out)
         })
     }
+    /// Rewrites the values of names held under `lease` (a claim's placeholder, completed once
+    /// its actor runs); for each, whether it was held so. A store that can batches them (etcd:
+    /// one transaction per hundred names while all are held).
+    fn update_all<'a>(
+        &'a self,
+        cluster: &'a str,
+        names: &'a [(String, Vec<u8>)],
+        lease: i64,
+    ) -> BoxFuture<'a, Result<Vec<bool>, ProviderError>>;
     /// Releases `name` if it is held under `lease`; whether it was. With `forget`, its spec
     /// goes too (in the same transaction): nobody spawns it again.
     fn release<'a>(

@@ -17,7 +17,7 @@
 use super::named::taken;
 use super::{ClusterInner, Placement};
 use crate::target::Target;
-use corelane_proto::cluster_v1::NamedSpec;
+use corelane_proto::cluster_v1::{NamedActor, NamedSpec};
 use prost::Message;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -82,27 +82,32 @@ pub(crate) async fn pass(c: &Arc<ClusterInner>) -> Result<Pass, super::ProviderE
     let mine = share(c, &orphans);
     let waiting = orphans.len() - mine.len();
 
-    let mut spawned: Vec<(String, Arc<dyn Target>, String)> = Vec::with_capacity(mine.len());
-    for (name, spec) in mine {
-        match crate::spawn::spawn(&c.node.inner, None, &spec.kind, &name) {
-            Ok(t) => spawned.push((name, t, spec.kind)),
+    // Claimed first (the records name no actor yet), so that only names won are spawned.
+    let claims: Vec<(String, Vec<u8>)> = mine
+        .iter()
+        .map(|(name, spec)| (name.clone(), c.record(0, &spec.kind, true).encode_to_vec()))
+        .collect();
+    let won = requests(c, c.provider.claim_all(&c.cfg.name, &claims, lease)).await?;
+    let mut spawned: Vec<(String, Arc<dyn Target>, NamedActor)> = Vec::with_capacity(mine.len());
+    for ((name, spec), outcome) in mine.into_iter().zip(won) {
+        if let super::Claimed::Taken(held) = outcome {
+            tracing::debug!(detail = taken(&name, &held).1, "cluster: relocated elsewhere first");
+            continue;
+        }
+        match crate::spawn::spawn(&c.node.inner, None, &spec.kind, &name, Some(c.lease_of_named())) {
+            Ok(t) => {
+                let record = c.record(t.untyped().id().as_u64(), &spec.kind, true);
+                spawned.push((name, t, record));
+            }
             Err((_, e)) => {
                 tracing::warn!(name, error = %e, "cluster: a named actor could not be spawned again")
             }
         }
     }
-    let claims: Vec<(String, Vec<u8>)> = spawned
-        .iter()
-        .map(|(name, t, kind)| (name.clone(), c.record_of(t, kind, true).encode_to_vec()))
-        .collect();
-    // The store's own count (a batch with a taken name is claimed name by name); a renewal
-    // made meanwhile counts too.
-    let before = c.provider.requests();
-    let outcomes = c.provider.claim_all(&c.cfg.name, &claims, lease).await;
-    let made = c.provider.requests().saturating_sub(before);
-    c.stats.relocation_requests.fetch_add(made, Ordering::Relaxed);
-    let outcomes = match outcomes {
-        Ok(o) => o,
+    let done: Vec<(String, Vec<u8>)> =
+        spawned.iter().map(|(n, _, r)| (n.clone(), r.encode_to_vec())).collect();
+    let updated = match requests(c, c.provider.update_all(&c.cfg.name, &done, lease)).await {
+        Ok(u) => u,
         Err(e) => {
             for (_, t, _) in &spawned {
                 drop(t.stop());
@@ -111,20 +116,28 @@ pub(crate) async fn pass(c: &Arc<ClusterInner>) -> Result<Pass, super::ProviderE
         }
     };
     let mut relocated = 0;
-    for ((name, t, kind), outcome) in spawned.into_iter().zip(outcomes) {
-        match outcome {
-            super::Claimed::Won { .. } => {
-                c.hold(&name, c.record_of(&t, &kind, true), t);
-                relocated += 1;
-            }
-            super::Claimed::Taken(held) => {
-                drop(t.stop());
-                tracing::debug!(detail = taken(&name, &held).1, "cluster: relocated elsewhere first");
-            }
+    for ((name, t, record), held) in spawned.into_iter().zip(updated) {
+        if held {
+            c.hold(&name, record, t);
+            relocated += 1;
+        } else {
+            drop(t.stop());
         }
     }
     c.stats.relocated.fetch_add(relocated as u64, Ordering::Relaxed);
     Ok(Pass { relocated, waiting })
+}
+
+/// Runs a store call, counting the requests it made (the store's own count: a batch with a
+/// taken name is claimed name by name; a renewal made meanwhile counts too).
+async fn requests<T>(
+    c: &ClusterInner,
+    call: super::BoxFuture<'_, Result<T, super::ProviderError>>,
+) -> Result<T, super::ProviderError> {
+    let before = c.provider.requests();
+    let r = call.await;
+    c.stats.relocation_requests.fetch_add(c.provider.requests().saturating_sub(before), Ordering::Relaxed);
+    r
 }
 
 /// This member's share of `orphans` (sorted by name), as every member computes it.
@@ -137,12 +150,11 @@ fn share(c: &ClusterInner, orphans: &[(String, NamedSpec)]) -> Vec<(String, Name
     for (name, spec) in orphans {
         let role = (!spec.role.is_empty()).then_some(spec.role.as_str());
         let candidates = c.hosts_of(&spec.kind, role);
-        let by_hash = |m: &&super::Member| xxh3_64(format!("{name}\0{}", m.id).as_bytes());
         let host = match Placement::from_number(spec.placement) {
             Placement::LeastLoad => {
                 candidates.iter().min_by_key(|m| (load.get(&m.id).copied().unwrap_or(0), &m.id))
             }
-            _ => candidates.iter().max_by_key(by_hash),
+            _ => by_name(name, &candidates),
         };
         let Some(host) = host else { continue };
         *load.entry(host.id.clone()).or_default() += 1;
@@ -151,4 +163,11 @@ fn share(c: &ClusterInner, orphans: &[(String, NamedSpec)]) -> Vec<(String, Name
         }
     }
     mine
+}
+
+/// The candidate the name's hash picks (the highest xxh3 of the name and the member's id):
+/// the same on every member, spread evenly over names, and for one name moving only when its
+/// member goes.
+pub(crate) fn by_name<'a>(name: &str, candidates: &'a [super::Member]) -> Option<&'a super::Member> {
+    candidates.iter().max_by_key(|m| xxh3_64(format!("{name}\0{}", m.id).as_bytes()))
 }
