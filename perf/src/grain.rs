@@ -7,6 +7,9 @@
 //! - `grain-tell`: `remote-tell`'s shape through a grain reference.
 //! - `grain-activate`: asks to grains never asked before (each activates one on B): the cold
 //!   ask, next to `grain-ask`'s warm one.
+//! - `named-ask`: `grain-ask`'s shape to a named actor (spawned by A on B, the only member
+//!   whose node registered the kind), through the reference A's copy of the registry gives;
+//!   also counts store requests per message.
 //! - `grain-memory`: resident memory of 1 000 000 idle grain activations on one member (in a
 //!   fresh child process, activated from an actor on its shard), per grain.
 //!
@@ -88,6 +91,43 @@ pub(crate) fn grain_ask(cores: Cores, n: u64) -> Vec<Figure> {
         fig("grain-ask", "store_requests_per_msg", lookups as f64 / n as f64, "req"),
     ];
     v.extend(percentiles("grain-ask", &h));
+    v
+}
+
+pub(crate) fn named_ask(cores: Cores, n: u64) -> Vec<Figure> {
+    let store = MemoryProvider::new();
+    let (rt_a, node_a) = node_on(cores.a);
+    let (rt_b, node_b) = node_on(cores.b);
+    node_b.register_kind("perf-echo", protocol(), || crate::remote::Echo(0));
+    let b = Cluster::builder("perf-named").member_id("b").join(&node_b, store.clone()).expect("b joins");
+    let a = Cluster::builder("perf-named").member_id("a").join(&node_a, store).expect("a joins");
+    assert!(a.wait_for(Duration::from_secs(10), |v| v.member_ids() == ["a", "b"]));
+    a.spawn_named("echo", "perf-echo").timeout(Duration::from_secs(10)).wait().expect("spawned on b");
+    let echo = a.actor_of("echo").expect("a's registry has it");
+    let asker = {
+        let a = a.clone();
+        std::thread::spawn(move || {
+            pin(cores.a);
+            let p = Ping { data: bytes::Bytes::from(vec![7u8; 64]) };
+            let before = a.stats();
+            let (total, h) = timed_asks(n, || {
+                let r: Ping = echo.ask(&p).timeout(Duration::from_secs(10)).wait().expect("named ask");
+                assert_eq!(r.data.len(), 64);
+            });
+            (total, h, a.stats().membership_requests - before.membership_requests)
+        })
+    };
+    let (total, h, lookups) = asker.join().unwrap();
+    drop((a, b));
+    for node in [&node_a, &node_b] {
+        node.shutdown();
+    }
+    drop((rt_a, rt_b));
+    let mut v = vec![
+        fig("named-ask", "ns_per_roundtrip", total.as_nanos() as f64 / n as f64, "ns"),
+        fig("named-ask", "store_requests_per_msg", lookups as f64 / n as f64, "req"),
+    ];
+    v.extend(percentiles("named-ask", &h));
     v
 }
 

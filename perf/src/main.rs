@@ -26,7 +26,7 @@ use std::path::PathBuf;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Every workload, in the order the default suite runs them.
-const WORKLOADS: [&str; 21] = [
+const WORKLOADS: [&str; 22] = [
     "raw-c2c",
     "raw-spsc",
     "tell-local",
@@ -45,6 +45,7 @@ const WORKLOADS: [&str; 21] = [
     "remote-pingpong",
     "remote-tell",
     "grain-ask",
+    "named-ask",
     "grain-tell",
     "grain-activate",
     "grain-memory",
@@ -56,7 +57,7 @@ struct Cli {
     /// Workloads to run (default: all). One of: raw-c2c, raw-spsc, tell-local, tell-cross,
     /// pingpong-local, pingpong-cross, ask-external, spawn, idle-memory, tell-bounded,
     /// tell-priority, router-rr, timers, timer-memory, raw-quic, remote-pingpong, remote-tell,
-    /// grain-ask, grain-tell, grain-activate, grain-memory.
+    /// grain-ask, named-ask, grain-tell, grain-activate, grain-memory.
     workloads: Vec<String>,
     /// Smaller runs: the whole suite in well under a minute.
     #[arg(long)]
@@ -135,6 +136,7 @@ fn run_one(name: &str, cores: Cores, quick: bool) -> Vec<report::Figure> {
         "remote-pingpong" => remote::remote_pingpong(cores, k(50_000, 10_000)),
         "remote-tell" => remote::remote_tell(cores, k(2_000_000, 400_000)),
         "grain-ask" => grain::grain_ask(cores, k(50_000, 10_000)),
+        "named-ask" => grain::named_ask(cores, k(50_000, 10_000)),
         "grain-tell" => grain::grain_tell(cores, k(2_000_000, 400_000)),
         "grain-activate" => grain::grain_activate(cores, k(20_000, 5_000)),
         "grain-memory" => grain::grain_memory(1_000_000),
@@ -171,8 +173,10 @@ fn derived(r: &Results) -> Vec<report::Figure> {
         }
     }
     for q in ["p50_ns", "p99_ns"] {
-        if let (Some(g), Some(rp)) = (r.median("grain-ask", q), r.median("remote-pingpong", q)) {
-            v.push(fig("grain-ask", &format!("{}_x_remote_pingpong", &q[..3]), g / rp, "ratio"));
+        for w in ["grain-ask", "named-ask"] {
+            if let (Some(g), Some(rp)) = (r.median(w, q), r.median("remote-pingpong", q)) {
+                v.push(fig(w, &format!("{}_x_remote_pingpong", &q[..3]), g / rp, "ratio"));
+            }
         }
     }
     if let (Some(g), Some(rt)) =

@@ -68,7 +68,7 @@ impl EchoMsg {
 }
 
 #[derive(Default)]
-struct Echo(u64);
+pub(crate) struct Echo(pub(crate) u64);
 impl Actor for Echo {
     type Msg = EchoMsg;
     fn receive(&mut self, _: &mut Ctx<Self>, msg: EchoMsg) -> Result<(), ActorError> {
