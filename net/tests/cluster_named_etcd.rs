@@ -32,16 +32,7 @@ struct Setup {
 
 fn setup(name: &str) -> Setup {
     let etcd = Etcd::start();
-    let dir = std::env::temp_dir().join(format!("corelane-ledger-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let ids = ["a", "b", "c"];
-    let ledgers: Vec<std::path::PathBuf> = ids.iter().map(|id| dir.join(format!("{id}.ledger"))).collect();
-    let members: Vec<MemberProcess> = ids
-        .iter()
-        .zip(&ledgers)
-        .map(|(id, l)| MemberProcess::start(&etcd, name, id, TTL_MS, Some(l)))
-        .collect();
+    let (members, ledgers) = common::processes::three_members(&etcd, name, TTL_MS);
     let rt = common::runtime();
     let node = common::node(&rt);
     let client = Cluster::builder(name)

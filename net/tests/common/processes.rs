@@ -127,6 +127,22 @@ pub fn cluster_example() -> PathBuf {
     bin
 }
 
+/// Members `a`, `b` and `c` of cluster `name`, each writing its ledger in a fresh directory;
+/// the processes and their ledgers' paths.
+pub fn three_members(etcd: &Etcd, name: &str, ttl_ms: u64) -> (Vec<MemberProcess>, Vec<std::path::PathBuf>) {
+    let dir = std::env::temp_dir().join(format!("corelane-ledger-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let ids = ["a", "b", "c"];
+    let ledgers: Vec<std::path::PathBuf> = ids.iter().map(|id| dir.join(format!("{id}.ledger"))).collect();
+    let members = ids
+        .iter()
+        .zip(&ledgers)
+        .map(|(id, l)| MemberProcess::start(etcd, name, id, ttl_ms, Some(l)))
+        .collect();
+    (members, ledgers)
+}
+
 /// A member process (`cluster node`): commands on its stdin, answers from its stdout.
 pub struct MemberProcess {
     pub id: String,
