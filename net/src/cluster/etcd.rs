@@ -22,6 +22,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::Mutex;
 
+/// Names per transaction in batched claims and updates (etcd refuses transactions of more
+/// than 128 operations by default).
+const BATCH: usize = 100;
+
 /// Membership on etcd v3 ([`ClusterProvider`]).
 pub struct EtcdProvider {
     endpoints: Vec<String>,
@@ -58,6 +62,31 @@ impl EtcdProvider {
     pub fn request_timeout(mut self, d: Duration) -> Self {
         self.timeout = d;
         self
+    }
+
+    /// Writes `names` under `lease` in transactions of up to [`BATCH`] names, each only if
+    /// `compare` holds for every key in it (one request per transaction); per transaction, its
+    /// revision if it was applied.
+    async fn put_batches(
+        &self,
+        cluster: &str,
+        names: &[(String, Vec<u8>)],
+        lease: i64,
+        compare: impl Fn(&str) -> Compare,
+    ) -> Result<Vec<Option<u64>>, ProviderError> {
+        let prefix = names_prefix(cluster);
+        let mut out = Vec::with_capacity(names.len().div_ceil(BATCH));
+        for chunk in names.chunks(BATCH) {
+            let keys: Vec<String> = chunk.iter().map(|(n, _)| format!("{prefix}{n}")).collect();
+            let when: Vec<Compare> = keys.iter().map(|k| compare(k)).collect();
+            let put = |(k, (_, v)): (&String, &(String, Vec<u8>))| {
+                TxnOp::put(k.as_str(), v.as_slice(), Some(PutOptions::new().with_lease(lease)))
+            };
+            let txn = Txn::new().when(when).and_then(keys.iter().zip(chunk).map(put).collect::<Vec<_>>());
+            let r = self.client().await?.txn(txn).await.map_err(|e| lease_or_unavailable(&e))?;
+            out.push(r.succeeded().then(|| r.header().map_or(0, |h| h.revision()) as u64));
+        }
+        Ok(out)
     }
 
     /// Every key under `prefix` (one request).
@@ -233,31 +262,18 @@ impl ClusterProvider for EtcdProvider {
         lease: i64,
     ) -> BoxFuture<'a, Result<Vec<Claimed>, ProviderError>> {
         Box::pin(async move {
-            // etcd refuses transactions of more than 128 operations by default.
-            const BATCH: usize = 100;
-            let prefix = names_prefix(cluster);
+            let absent = |k: &str| Compare::create_revision(k, CompareOp::Equal, 0);
+            let batches = self.put_batches(cluster, claims, lease, absent).await?;
             let mut out = Vec::with_capacity(claims.len());
-            for chunk in claims.chunks(BATCH) {
-                let keys: Vec<String> = chunk.iter().map(|(n, _)| format!("{prefix}{n}")).collect();
-                let when: Vec<Compare> =
-                    keys.iter().map(|k| Compare::create_revision(k.as_str(), CompareOp::Equal, 0)).collect();
-                let puts: Vec<TxnOp> = keys
-                    .iter()
-                    .zip(chunk)
-                    .map(|(k, (_, v))| {
-                        TxnOp::put(k.as_str(), v.as_slice(), Some(PutOptions::new().with_lease(lease)))
-                    })
-                    .collect();
-                let txn = Txn::new().when(when).and_then(puts);
-                let r = self.client().await?.txn(txn).await.map_err(|e| lease_or_unavailable(&e))?;
-                if r.succeeded() {
-                    let revision = r.header().map_or(0, |h| h.revision()) as u64;
-                    out.extend(chunk.iter().map(|_| Claimed::Won { revision }));
-                    continue;
-                }
-                // Some name in the batch is held: each is claimed on its own.
-                for (name, value) in chunk {
-                    out.push(self.claim(cluster, name, value, lease, None).await?);
+            for (chunk, won) in claims.chunks(BATCH).zip(batches) {
+                match won {
+                    Some(revision) => out.extend(chunk.iter().map(|_| Claimed::Won { revision })),
+                    // Some name in the batch is held: each is claimed on its own.
+                    None => {
+                        for (name, value) in chunk {
+                            out.push(self.claim(cluster, name, value, lease, None).await?);
+                        }
+                    }
                 }
             }
             Ok(out)
@@ -271,31 +287,17 @@ impl ClusterProvider for EtcdProvider {
         lease: i64,
     ) -> BoxFuture<'a, Result<Vec<bool>, ProviderError>> {
         Box::pin(async move {
-            const BATCH: usize = 100;
-            let prefix = names_prefix(cluster);
-            let put = |k: &str, v: &[u8]| TxnOp::put(k, v, Some(PutOptions::new().with_lease(lease)));
+            let held = |k: &str| Compare::lease(k, CompareOp::Equal, lease);
+            let batches = self.put_batches(cluster, names, lease, held).await?;
             let mut out = Vec::with_capacity(names.len());
-            for chunk in names.chunks(BATCH) {
-                let keys: Vec<String> = chunk.iter().map(|(n, _)| format!("{prefix}{n}")).collect();
-                let when: Vec<Compare> =
-                    keys.iter().map(|k| Compare::lease(k.as_str(), CompareOp::Equal, lease)).collect();
-                let puts: Vec<TxnOp> = keys.iter().zip(chunk).map(|(k, (_, v))| put(k, v)).collect();
-                let r = self
-                    .client()
-                    .await?
-                    .txn(Txn::new().when(when).and_then(puts))
-                    .await
-                    .map_err(unavailable)?;
-                if r.succeeded() {
+            for (chunk, done) in names.chunks(BATCH).zip(batches) {
+                if done.is_some() {
                     out.extend(chunk.iter().map(|_| true));
                     continue;
                 }
                 // Some name is no longer held so: each on its own.
-                for (k, (_, v)) in keys.iter().zip(chunk) {
-                    let txn = Txn::new()
-                        .when([Compare::lease(k.as_str(), CompareOp::Equal, lease)])
-                        .and_then([put(k, v)]);
-                    out.push(self.client().await?.txn(txn).await.map_err(unavailable)?.succeeded());
+                for one in chunk.chunks(1) {
+                    out.push(self.put_batches(cluster, one, lease, held).await?[0].is_some());
                 }
             }
             Ok(out)

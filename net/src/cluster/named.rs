@@ -112,13 +112,17 @@ impl Names {
                 }
             }
             NameChange::Delete { name } => {
-                self.map.write().remove(&name);
+                let gone = self.map.write().remove(&name);
                 // The name went from under an actor hosted here (this member's lease ended):
                 // it stops, so that whoever takes the name next is the only one.
                 if let Some(h) = self.hosted.lock().remove(&name) {
                     drop(h.target.stop());
                 }
-                self.orphaned.notify_one();
+                // Only a name that relocates can leave an orphan (a relocation pass reads
+                // every spec).
+                if gone.is_none_or(|a| a.relocate) {
+                    self.orphaned.notify_one();
+                }
             }
         }
     }
