@@ -27,6 +27,7 @@ mod spawn;
 mod target;
 pub mod tls;
 mod transport;
+mod typed;
 
 pub use codec::{CodecError, RemoteMessage};
 pub use config::{Limits, RemoteConfig};
@@ -39,6 +40,7 @@ pub use remote_schedule::RemoteScheduled;
 pub use rkyv_codec::{Rkyv, RkyvMessage};
 pub use tls::{Crypto, Tls, TlsError, TlsPem};
 pub use transport::quic_configs;
+pub use typed::{Accepts, Answers, Destination, Typed, TypedGrainRef, TypedRemoteRef};
 
 #[cfg(test)]
 mod transport_tests;

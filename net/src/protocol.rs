@@ -1,6 +1,7 @@
 //! How wire messages become messages of local actors: a [`Protocol`] per actor message type.
 
 use crate::codec::{CodecError, RemoteMessage};
+use crate::typed::{Accepts, Answers};
 use crate::RemoteRef;
 use bytes::Bytes;
 use corelane::{AskError, Handle, Reply};
@@ -94,6 +95,23 @@ impl<M: Send + 'static> Protocol<M> {
         });
         self.entries.insert(P::manifest().to_string(), Entry::Ask(decode));
         self
+    }
+
+    /// Accepts tells of `P` as `M` says ([`Accepts`]): what a
+    /// [`Typed`](crate::Typed) reference lets through.
+    pub fn accepts<P: RemoteMessage>(self) -> Self
+    where
+        M: Accepts<P>,
+    {
+        self.tell(M::from_tell)
+    }
+
+    /// Accepts asks of `P` as `M` says ([`Answers`]), answered with `M`'s reply type.
+    pub fn answers<P: RemoteMessage>(self) -> Self
+    where
+        M: Answers<P>,
+    {
+        self.ask(M::from_ask)
     }
 
     /// The manifests accepted.

@@ -129,6 +129,11 @@ fn a_grain_activates_once_and_answers_from_its_owner_whoever_asks() {
     let answers = g.batch_ask::<Get, Count>(&[Get {}, Get {}]).timeout(Duration::from_secs(5)).wait();
     let values: Vec<u64> = answers.into_iter().map(|a| a.unwrap().value).collect();
     assert_eq!(values, [36, 36]);
+    // Typed: the answer's type comes from `CounterMsg: Answers<Get>`.
+    let typed = ms[2].cluster.typed_grain::<Counter>("g0");
+    typed.tell(&Add { amount: 4 }).unwrap();
+    let c = typed.ask(&Get {}).timeout(Duration::from_secs(5)).retry_on_node_down(true).wait().unwrap();
+    assert_eq!((c.value, c.identity.as_str()), (40, "g0"));
     // No store request per message: none but renewals happened meanwhile.
     let before: Vec<u64> = ms.iter().map(|m| m.cluster.stats().membership_requests).collect();
     assert!(before.iter().all(|n| *n >= 4), "joining counted: {before:?}");

@@ -6,10 +6,10 @@
 
 mod common;
 
-use common::{account_protocol, Account, Balance, Deposit, GetBalance};
+use common::{account_protocol, Account, AccountMsg, Balance, Deposit, GetBalance};
 use corelane::Runtime;
 use corelane_net::cluster::{Cluster, MemoryProvider, Placement};
-use corelane_net::{ErrorCode, Node, RemoteAskError};
+use corelane_net::{ErrorCode, Node, RemoteAskError, RemoteSendError};
 use std::collections::HashMap;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
@@ -314,4 +314,74 @@ fn a_singleton_asked_for_by_every_member_runs_once_and_moves_when_its_host_leave
     // Asked for again, it is the one that runs.
     let again = m.spawn_singleton("monitor", "account").role("risk").timeout(T).wait().unwrap();
     assert_eq!(again, r);
+}
+
+#[test]
+fn a_named_actor_is_reached_by_name_with_typed_messages_wherever_it_runs_and_after_it_moved() {
+    let store = MemoryProvider::new();
+    let ms = three(&store, [&[], &[], &[]]);
+    let (a, b, c) = (&ms[0].cluster, &ms[1].cluster, &ms[2].cluster);
+    // An ask by a name nobody holds yet waits for it (within its timeout) and is then sent.
+    let early = a.named::<AccountMsg>("vault").ask(&GetBalance {}).timeout(T);
+    b.spawn_named("vault", "account").placement(Placement::Local).timeout(T).wait().unwrap();
+    assert_eq!(early.wait().expect("answered once the name was held").amount, 0);
+
+    let vault = a.named::<AccountMsg>("vault");
+    for seq in 1..=10 {
+        vault.tell(&Deposit { amount: 1, from: 0, seq }).unwrap();
+    }
+    vault
+        .batch_tell(&[Deposit { amount: 1, from: 0, seq: 11 }, Deposit { amount: 1, from: 0, seq: 12 }])
+        .unwrap();
+    // The answer's type comes from `AccountMsg: Answers<GetBalance>`.
+    let balance = vault.ask(&GetBalance {}).timeout(T).wait().unwrap();
+    assert_eq!((balance.amount, balance.deposits, balance.out_of_order), (12, 12, 0));
+    let both = vault.batch_ask(&[GetBalance {}, GetBalance {}]).timeout(T).wait();
+    assert!(both.iter().all(|b| b.as_ref().is_ok_and(|b| b.amount == 12)), "{both:?}");
+    // The untyped one-off forms, from another member.
+    c.send("vault", &Deposit { amount: 5, from: 1, seq: 1 }).unwrap();
+    let balance: Balance = c.request("vault", &GetBalance {}, T).wait().unwrap();
+    assert_eq!(balance.amount, 17);
+    // A name nobody holds: a tell fails at once, an ask when its timeout ends.
+    let unreachable =
+        || a.node().runtime().metrics().dead_letters_for(corelane::DeadLetterReason::Unreachable);
+    let dead = unreachable();
+    assert!(matches!(a.send("nobody", &Deposit::default()), Err(RemoteSendError::Unavailable { .. })));
+    assert_eq!(unreachable(), dead + 1, "counted");
+    let r = a.request::<_, Balance>("nobody", &GetBalance {}, Duration::from_millis(100)).wait();
+    assert_eq!(r, Err(RemoteAskError::Timeout));
+
+    // b leaves; the same reference reaches the vault on its new member (a fresh actor).
+    let old = a.actor_of("vault").unwrap();
+    assert!(b.leave(T));
+    assert!(until(|| a.actor_of("vault").is_some_and(|r| r != old)));
+    let balance = vault.ask(&GetBalance {}).timeout(T).wait().expect("answered where it runs now");
+    assert_eq!(balance.amount, 0);
+    vault.tell(&Deposit { amount: 3, from: 9, seq: 1 }).unwrap();
+    assert_eq!(vault.ask(&GetBalance {}).timeout(T).wait().unwrap().amount, 3);
+}
+
+#[test]
+fn an_ask_by_name_that_reached_an_actor_already_gone_is_sent_to_the_next_holder() {
+    let store = MemoryProvider::new();
+    let ms = three(&store, [&[], &[], &[]]);
+    let (a, b) = (&ms[0].cluster, &ms[1].cluster);
+    let first = b.spawn_named("clerk", "account").placement(Placement::Local).timeout(T).wait().unwrap();
+    assert!(until(|| a.actor_of("clerk").is_some()));
+    let gone = a.actor_of("clerk").unwrap();
+    // The store is away for a moment: the clerk stops, but its name cannot be given back, so
+    // a still sees it where it was. An ask by name reaches b, which no longer has the actor
+    // (unknown target: not handled), and waits for the name's next holder.
+    store.set_available(false);
+    first.stop().timeout(T).wait().unwrap();
+    let retries = a.stats().retries;
+    let ask = a.named::<AccountMsg>("clerk").ask(&GetBalance {}).timeout(T);
+    assert!(until(|| a.stats().retries > retries), "the ask found the actor gone");
+    assert_eq!(a.actor_of("clerk"), Some(gone.clone()), "a still sees the stopped one");
+    store.set_available(true);
+    // b's lease ends (as when its process dies): its names go, and the clerk (relocatable, its
+    // stop never reached the store) is spawned again on a survivor, which gets the ask.
+    store.expire("named", "b");
+    assert_eq!(ask.wait().expect("answered by the next holder").amount, 0);
+    assert!(a.actor_of("clerk").is_some_and(|r| r != gone));
 }

@@ -257,3 +257,29 @@ fn an_actor_that_never_answers_fails_the_ask_after_the_serve_timeout() {
     let r = account.ask::<_, Balance>(&Hold {}).timeout(T).wait();
     assert!(matches!(r, Err(RemoteAskError::Refused { code: ErrorCode::Failed, .. })), "{r:?}");
 }
+
+#[test]
+fn typed_references_send_what_the_actor_accepts_with_the_same_shape_as_untyped_ones() {
+    let p = pair();
+    let account = p.account.clone().typed::<AccountMsg>();
+    for seq in 1..=100 {
+        account.tell(&deposit(0, seq)).unwrap();
+    }
+    account.batch_tell(&[deposit(0, 101), deposit(0, 102)]).unwrap();
+    // The answer's type is `<AccountMsg as Answers<GetBalance>>::Reply`: no annotation.
+    let b = account.ask(&GetBalance {}).timeout(T).wait().unwrap();
+    assert_eq!((b.amount, b.deposits, b.out_of_order), (102, 102, 0));
+    let echoes = account.batch_ask(&[Echo { data: vec![1] }, Echo { data: vec![2] }]).timeout(T).wait();
+    let data: Vec<Vec<u8>> = echoes.into_iter().map(|e| e.unwrap().data).collect();
+    assert_eq!(data, [vec![1], vec![2]]);
+    // Forward keeps the original sender.
+    let local = p.kit.runtime().spawn(Account::default).unwrap();
+    let original = p.a.expose(&local, account_protocol());
+    account.forward(&Note {}, &original).unwrap();
+    assert_eq!(balance(account.untyped()).last_sender, original.id());
+    // Awaited, as any remote ask.
+    let executor = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let awaited = executor.block_on(async { account.ask(&GetBalance {}).timeout(T).await });
+    assert_eq!(awaited.unwrap().amount, 102);
+    assert_eq!(account.into_untyped(), p.account);
+}

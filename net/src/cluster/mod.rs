@@ -17,6 +17,7 @@
 //! - **Refusals** (`NotOwner`, `NotReady`, `Fenced`) mean the message was not handled: the
 //!   sender refreshes its topology and retries within the caller's timeout.
 
+mod by_name;
 mod config;
 mod gate;
 mod grain;
@@ -37,6 +38,7 @@ mod topology;
 #[cfg(feature = "etcd")]
 mod etcd;
 
+pub use by_name::ByName;
 pub use config::{ClusterBuilder, ClusterConfig, ClusterError};
 #[cfg(feature = "etcd")]
 pub use etcd::EtcdProvider;
@@ -90,7 +92,7 @@ pub struct ClusterStats {
     pub fenced: u64,
     /// Grain messages this member refused (not owner, not ready, fenced).
     pub refused: u64,
-    /// Grain asks sent again after a refusal.
+    /// Asks sent again after a refusal (grain asks, and asks by name whose actor had gone).
     pub retries: u64,
     /// Grain messages held now for partitions being handed over.
     pub held: usize,
@@ -390,6 +392,12 @@ impl Cluster {
     /// A reference to grain `identity` of kind `G`.
     pub fn grain<G: Grain>(&self, identity: impl Into<String>) -> GrainRef {
         self.grain_of(G::KIND, identity)
+    }
+
+    /// A typed reference to grain `identity` of kind `G`: it lets through only the messages
+    /// `G::Msg` [`Accepts`](crate::Accepts) and [`Answers`](crate::Answers).
+    pub fn typed_grain<G: Grain>(&self, identity: impl Into<String>) -> crate::TypedGrainRef<G> {
+        self.grain::<G>(identity).typed()
     }
 
     /// A reference to grain `identity` of kind `kind` (for senders that do not have the

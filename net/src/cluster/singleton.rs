@@ -80,20 +80,10 @@ impl Cluster {
 /// another spawn: the claim is on its way here).
 pub(super) async fn running(cluster: &Cluster, name: &str) -> Result<RemoteRef, RemoteAskError> {
     let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let claimed = cluster.inner.names.claimed.notified();
-        tokio::pin!(claimed);
-        // Registered before the look, so a claim between the two is not missed.
-        claimed.as_mut().enable();
-        if let Some(r) = cluster.actor_of(name) {
-            return Ok(r);
+    super::by_name::find(cluster, name, deadline, || false, None).await.ok_or_else(|| {
+        RemoteAskError::Refused {
+            code: ErrorCode::NameTaken,
+            detail: format!("singleton {name:?} is held but this member does not see where"),
         }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || tokio::time::timeout(left, claimed).await.is_err() {
-            return Err(RemoteAskError::Refused {
-                code: ErrorCode::NameTaken,
-                detail: format!("singleton {name:?} is held but this member does not see where"),
-            });
-        }
-    }
+    })
 }

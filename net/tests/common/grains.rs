@@ -4,7 +4,7 @@
 
 use corelane::{ActorError, Reply};
 use corelane_net::cluster::{Grain, GrainCtx};
-use corelane_net::Protocol;
+use corelane_net::{Accepts, Answers, Protocol};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -168,14 +168,40 @@ impl Grain for Counter {
     }
 }
 
+/// Declares what counters (and desks) accept: `$msg => $variant` for tells, `$msg ? $variant`
+/// for asks answered with a `Count`.
+macro_rules! counter_accepts {
+    ($($msg:ident => $variant:expr),* ; $($ask:ident ? $avariant:path),*) => {
+        $(impl Accepts<$msg> for CounterMsg {
+            fn from_tell(m: $msg) -> Self {
+                $variant(m)
+            }
+        })*
+        $(impl Answers<$ask> for CounterMsg {
+            type Reply = Count;
+            fn from_ask(_: $ask, r: Reply<Count>) -> Self {
+                $avariant(r)
+            }
+        })*
+    };
+}
+counter_accepts!(
+    Add => |a: Add| CounterMsg::Add(a.amount),
+    Deactivate => |_| CounterMsg::Deactivate,
+    Fail => |_| CounterMsg::Fail,
+    Panic => |_| CounterMsg::Panic;
+    Get ? CounterMsg::Get,
+    Park ? CounterMsg::Park
+);
+
 pub fn counter_protocol() -> Protocol<CounterMsg> {
     Protocol::new()
-        .tell(|a: Add| CounterMsg::Add(a.amount))
-        .ask(|_: Get, r| CounterMsg::Get(r))
-        .ask(|_: Park, r| CounterMsg::Park(r))
-        .tell(|_: Deactivate| CounterMsg::Deactivate)
-        .tell(|_: Fail| CounterMsg::Fail)
-        .tell(|_: Panic| CounterMsg::Panic)
+        .accepts::<Add>()
+        .answers::<Get>()
+        .answers::<Park>()
+        .accepts::<Deactivate>()
+        .accepts::<Fail>()
+        .accepts::<Panic>()
 }
 
 /// The factory of counters on member `member`, counting into `stats`.

@@ -9,7 +9,7 @@ pub mod processes;
 pub mod raw;
 
 use corelane::{Actor, ActorError, Ctx, Reply, Runtime, Shards};
-use corelane_net::{Node, Protocol, RemoteConfig, Rkyv, RkyvMessage};
+use corelane_net::{Accepts, Answers, Node, Protocol, RemoteConfig, Rkyv, RkyvMessage};
 use std::collections::HashMap;
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -138,15 +138,40 @@ named!(Hold, "test.v1");
 pub struct Release {}
 named!(Release, "test.v1");
 
+// What the typed references check: an account takes deposits and notes, and answers
+// `GetBalance` with a `Balance` and `Echo` with an `Echo`.
+impl Accepts<Deposit> for AccountMsg {
+    fn from_tell(d: Deposit) -> Self {
+        AccountMsg::Deposit(d)
+    }
+}
+impl Accepts<Note> for AccountMsg {
+    fn from_tell(_: Note) -> Self {
+        AccountMsg::Note(None)
+    }
+}
+impl Answers<GetBalance> for AccountMsg {
+    type Reply = Balance;
+    fn from_ask(_: GetBalance, r: Reply<Balance>) -> Self {
+        AccountMsg::Balance(r)
+    }
+}
+impl Answers<Echo> for AccountMsg {
+    type Reply = Echo;
+    fn from_ask(e: Echo, r: Reply<Echo>) -> Self {
+        AccountMsg::Echo(e, r)
+    }
+}
+
 pub fn account_protocol() -> Protocol<AccountMsg> {
     Protocol::new()
-        .tell(AccountMsg::Deposit)
-        .ask(|_: GetBalance, r| AccountMsg::Balance(r))
+        .accepts::<Deposit>()
+        .answers::<GetBalance>()
         .ask(|_: Silence, _: Reply<Balance>| AccountMsg::Ignore)
         .ask(|_: Hold, r| AccountMsg::Hold(r))
         .tell(|_: Release| AccountMsg::Release)
         .ask(AccountMsg::Memo)
-        .ask(AccountMsg::Echo)
+        .answers::<Echo>()
         .tell_from(|_: Note, from| AccountMsg::Note(from))
 }
 
