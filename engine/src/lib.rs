@@ -64,6 +64,7 @@ mod ask;
 mod batch;
 mod cell;
 mod context;
+mod cron;
 mod error;
 mod events;
 mod executor;
@@ -97,6 +98,7 @@ pub use ask::{Pending, Reply};
 pub use batch::BatchPending;
 pub use cell::Behavior;
 pub use context::Ctx;
+pub use cron::{Cron, CronError};
 pub use error::{
     AskError, BuildError, RegisterError, SendError, ShutdownError, SpawnError, StashFull, TrySendError,
 };
@@ -107,7 +109,7 @@ pub use mailbox::{MailboxKind, Overflow, PriorityOrder};
 pub use metrics::{ActorMetrics, DeadLetterReason, RuntimeMetrics, ShardMetrics};
 pub use router::{PoolPlacement, Routing};
 pub use runtime::{Builder, Handle, Idle, Placement, Runtime, Shards};
-pub use scheduler::{CronError, Scheduled, MIN_INTERVAL};
+pub use scheduler::{Scheduled, MIN_INTERVAL};
 pub use signal::{Signal, StopReason};
 pub use spawn_options::SpawnOptions;
 pub use supervision::{Cause, Directive, Failure, Phase, Strategy, Supervisor};

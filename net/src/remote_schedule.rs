@@ -1,11 +1,12 @@
-//! Remote scheduling: a node asks another to deliver a message to one of its actors later, or
-//! at a fixed rate, on that node's scheduler (so the timer lives next to the target).
+//! Remote scheduling: a node asks another to deliver a message to one of its actors later, at
+//! a fixed rate or on a cron schedule, on that node's scheduler (so the timer lives next to the target).
 
 use crate::codec::RemoteMessage;
 use crate::dispatch::{done, fail};
 use crate::error::{ErrorCode, RemoteAskError};
 use crate::node::{Finish, Inner, Node};
 use crate::remote_ref::{RemoteAsk, RemoteRef};
+use crate::target::Timing;
 use corelane::Reply;
 use corelane_proto::v1::system_message::Body;
 use corelane_proto::v1::{CancelSchedule, Envelope, Schedule};
@@ -34,7 +35,7 @@ impl RemoteRef {
     /// Has the actor's node deliver `msg` to it after `delay`. The answer says it was
     /// scheduled there (or why not: an unknown actor, a manifest it does not accept).
     pub fn schedule_once<P: RemoteMessage>(&self, delay: Duration, msg: &P) -> RemoteAsk<RemoteScheduled> {
-        self.remote_schedule(delay, None, msg)
+        self.remote_schedule(delay, None, "", msg)
     }
 
     /// Has the actor's node deliver `msg` to it after `initial`, then every `interval`.
@@ -44,13 +45,26 @@ impl RemoteRef {
         interval: Duration,
         msg: &P,
     ) -> RemoteAsk<RemoteScheduled> {
-        self.remote_schedule(initial, Some(interval), msg)
+        self.remote_schedule(initial, Some(interval), "", msg)
+    }
+
+    /// Has the actor's node deliver `msg` to it at each instant of the cron expression `expr`
+    /// (6 or 7 fields, seconds first, evaluated in UTC there; GoAkt's
+    /// `RemoteScheduleWithCron`). An expression that does not parse is refused here, at once.
+    pub fn schedule_cron<P: RemoteMessage>(&self, expr: &str, msg: &P) -> RemoteAsk<RemoteScheduled> {
+        if let Err(e) = corelane::Cron::parse(expr) {
+            let (reply, pending) = self.node().inner.rt.request::<Result<RemoteScheduled, RemoteAskError>>();
+            reply.send(Err(RemoteAskError::Refused { code: ErrorCode::Malformed, detail: e.to_string() }));
+            return RemoteAsk::new(pending);
+        }
+        self.remote_schedule(Duration::ZERO, None, expr, msg)
     }
 
     fn remote_schedule<P: RemoteMessage>(
         &self,
         delay: Duration,
         interval: Option<Duration>,
+        cron: &str,
         msg: &P,
     ) -> RemoteAsk<RemoteScheduled> {
         let node = self.node().clone();
@@ -64,6 +78,7 @@ impl RemoteRef {
             payload: msg.to_bytes(),
             delay_nanos: nanos(delay),
             interval_nanos: interval.map_or(0, |i| nanos(i).max(1)),
+            cron: cron.to_string(),
         });
         let env = self.system(0, body);
         inner.request(
@@ -139,12 +154,28 @@ pub(crate) fn handle(node: &Arc<Inner>, peer: SocketAddr, target: u64, corr: u64
             };
             let delay = Duration::from_nanos(s.delay_nanos);
             let interval = (s.interval_nanos > 0).then(|| Duration::from_nanos(s.interval_nanos));
+            let timing = match (s.cron.is_empty(), interval) {
+                (false, _) => {
+                    if let Err(e) = corelane::Cron::parse(&s.cron) {
+                        return fail(node, peer, corr, ErrorCode::Malformed, e.to_string());
+                    }
+                    Timing::Cron(s.cron)
+                }
+                (true, Some(interval)) => Timing::Every { initial: delay, interval },
+                (true, None) => Timing::Once(delay),
+            };
+            // A cron schedule's first firing may be far off: only its count is limited.
+            let (delay, interval) = match timing {
+                Timing::Cron(_) => (Duration::ZERO, None),
+                _ => (delay, interval),
+            };
             if let Err(why) = within_limits(node, peer, delay, interval) {
                 return fail(node, peer, corr, ErrorCode::Limit, why);
             }
-            match t.schedule(&node.rt, &s.manifest, s.payload, delay, interval) {
+            let repeats = !matches!(timing, Timing::Once(_));
+            match t.schedule(&node.rt, &s.manifest, s.payload, &timing) {
                 Ok(scheduled) => {
-                    let ends = interval.is_none().then(|| Instant::now() + delay);
+                    let ends = (!repeats).then(|| Instant::now() + delay);
                     if let Some((old, _)) = node.schedules.lock().insert((peer, s.id), (scheduled, ends)) {
                         old.cancel(); // the same id again replaces the schedule
                     }

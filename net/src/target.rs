@@ -7,20 +7,29 @@ use corelane::{ActorRef, AnyRef, Handle, Pending, RegisterError, Scheduled};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// When a schedule's tells fire.
+pub(crate) enum Timing {
+    /// Once, after the delay.
+    Once(Duration),
+    /// After `initial`, then every `interval`.
+    Every { initial: Duration, interval: Duration },
+    /// At each instant of the cron expression.
+    Cron(String),
+}
+
 /// A local actor reachable from other nodes, whatever its message type.
 pub(crate) trait Target: Send + Sync {
     /// Delivers a tell (from `sender`, when it carried one).
     fn tell(&self, manifest: &str, payload: Bytes, sender: Option<RemoteRef>) -> Result<(), Refusal>;
     /// Delivers an ask; the answer comes through the returned future.
     fn ask(&self, manifest: &str, payload: Bytes, rt: &Handle) -> Result<Answer, Refusal>;
-    /// Schedules tells of one payload on this node's scheduler (once when `interval` is None).
+    /// Schedules tells of one payload on this node's scheduler.
     fn schedule(
         &self,
         rt: &Handle,
         manifest: &str,
         payload: Bytes,
-        delay: Duration,
-        interval: Option<Duration>,
+        timing: &Timing,
     ) -> Result<Scheduled, Refusal>;
     fn stop(&self) -> Pending<()>;
     /// Registers the actor under `name` in the runtime.
@@ -37,6 +46,18 @@ pub(crate) struct Exposed<M: Send + 'static> {
 impl<M: Send + 'static> Exposed<M> {
     pub(crate) fn new(actor: ActorRef<M>, protocol: Arc<Protocol<M>>) -> Self {
         Self { actor, protocol }
+    }
+
+    /// The messages of a repeating schedule: `first`, then the payload decoded again.
+    fn again(&self, first: M, manifest: &str, payload: Bytes) -> impl FnMut() -> M + Send + 'static {
+        let (protocol, manifest) = (self.protocol.clone(), manifest.to_string());
+        let mut first = Some(first);
+        move || match first.take() {
+            Some(m) => m,
+            None => protocol
+                .decode_tell(&manifest, payload.clone(), None)
+                .unwrap_or_else(|_| unreachable!("it decoded once")),
+        }
     }
 }
 
@@ -59,25 +80,21 @@ impl<M: Send + 'static> Target for Exposed<M> {
         rt: &Handle,
         manifest: &str,
         payload: Bytes,
-        delay: Duration,
-        interval: Option<Duration>,
+        timing: &Timing,
     ) -> Result<Scheduled, Refusal> {
         // Decoded once now, so a bad payload is refused at scheduling; again at each firing.
         let first = self.protocol.decode_tell(manifest, payload.clone(), None)?;
-        Ok(match interval {
-            None => rt.schedule_once(delay, &self.actor, first),
-            Some(every) => {
-                let (protocol, manifest) = (self.protocol.clone(), manifest.to_string());
-                let mut first = Some(first);
-                let make = move || match first.take() {
-                    Some(m) => m,
-                    None => protocol
-                        .decode_tell(&manifest, payload.clone(), None)
-                        .unwrap_or_else(|_| unreachable!("it decoded once")),
-                };
-                rt.schedule(delay, every, &self.actor, make)
+        match timing {
+            Timing::Once(delay) => Ok(rt.schedule_once(*delay, &self.actor, first)),
+            Timing::Every { initial, interval } => {
+                Ok(rt.schedule(*initial, *interval, &self.actor, self.again(first, manifest, payload)))
             }
-        })
+            Timing::Cron(expr) => {
+                rt.schedule_cron(expr, &self.actor, self.again(first, manifest, payload)).map_err(|e| {
+                    Refusal::Malformed(crate::CodecError { manifest: "cron".into(), detail: e.to_string() })
+                })
+            }
+        }
     }
 
     fn stop(&self) -> Pending<()> {

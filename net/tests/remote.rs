@@ -283,3 +283,28 @@ fn typed_references_send_what_the_actor_accepts_with_the_same_shape_as_untyped_o
     assert_eq!(awaited.unwrap().amount, 102);
     assert_eq!(account.into_untyped(), p.account);
 }
+
+#[test]
+fn remote_cron_schedules_fire_there_on_the_second_and_bad_expressions_are_refused() {
+    let p = pair();
+    let every_second = p.account.schedule_cron("* * * * * *", &deposit(7, 0)).timeout(T).wait().unwrap();
+    // Two firings land, each on a whole second (UTC) of the target's node.
+    assert!(until(T, || balance(&p.account).deposits >= 2), "the cron schedule fired twice");
+    every_second.cancel();
+    let at_cancel = balance(&p.account).deposits;
+    // Past the next whole second (a marker timer of another runtime): nothing more, but the
+    // firing that may have been in flight.
+    let kit = TestKit::new();
+    let marker = kit.probe();
+    kit.runtime().handle().schedule_once(Duration::from_millis(1100), &marker.actor_ref::<u8>(), 1);
+    marker.expect_message_within(Duration::from_secs(5), 1u8);
+    assert!(balance(&p.account).deposits <= at_cancel + 1, "deliveries went on after the cancel");
+
+    let bad = p.account.schedule_cron("0 75 * * * *", &deposit(7, 0)).timeout(T).wait();
+    assert!(
+        matches!(&bad, Err(RemoteAskError::Refused { code: ErrorCode::Malformed, detail }) if detail.contains("minutes")),
+        "{bad:?}"
+    );
+    let stranger = p.account.schedule_cron("* * * * * *", &Stranger::default()).timeout(T).wait();
+    assert!(matches!(stranger, Err(RemoteAskError::Refused { code: ErrorCode::UnknownManifest, .. })));
+}
