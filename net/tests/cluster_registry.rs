@@ -1,6 +1,6 @@
 //! The registry of names every provider keeps (`/<cluster>/names/<name>`): one holder per name
 //! cluster-wide, claimed by create-if-absent under the holder's lease, freed when the lease
-//! ends, watched. The same checks run against the in-memory store and a real etcd.
+//! ends, watched; and the records swapped by revision. The same checks run against the in-memory store and a real etcd.
 
 mod common;
 
@@ -139,6 +139,67 @@ fn specs_outlive_holders_and_batches_claim_each_name(p: &dyn ClusterProvider) {
     });
 }
 
+/// Records: compare-and-swap on the revision of the last write, by concurrent writers (each
+/// its own client of the store, made by `client` in the runtime it is used in): exactly one of
+/// those expecting the same revision wins.
+fn records_are_swapped_by_revision_once(
+    client: impl Fn() -> Arc<dyn ClusterProvider> + Send + Sync + Clone + 'static,
+) {
+    block_on(async {
+        let p = client();
+        assert_eq!(p.read("rec", "tick").await.unwrap(), None);
+        assert_eq!(p.swap("rec", "tick", 5, b"never").await.unwrap(), None, "not at 5: there is none");
+    });
+    let mut expect = 0;
+    for round in 0..3 {
+        let start = Arc::new(Barrier::new(8));
+        let threads: Vec<_> = (0..8)
+            .map(|i| {
+                let (client, start) = (client.clone(), start.clone());
+                std::thread::spawn(move || {
+                    block_on(async {
+                        let w = client();
+                        start.wait();
+                        let value = format!("round {round} writer {i}").into_bytes();
+                        w.swap("rec", "tick", expect, &value).await.expect("answered")
+                    })
+                })
+            })
+            .collect();
+        let won: Vec<(usize, u64)> = threads
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, t)| t.join().unwrap().map(|rev| (i, rev)))
+            .collect();
+        assert_eq!(won.len(), 1, "round {round}: exactly one swap at revision {expect} wins: {won:?}");
+        let (i, rev) = won[0];
+        let (value, read_rev) = block_on(client().read("rec", "tick")).unwrap().expect("written");
+        assert_eq!((value, read_rev), (format!("round {round} writer {i}").into_bytes(), rev));
+        assert!(rev > expect);
+        expect = rev;
+    }
+    block_on(async {
+        let p = client();
+        // Another cluster's records are another namespace; a removed record can be created again.
+        assert!(p.swap("other", "tick", 0, b"x").await.unwrap().is_some());
+        p.remove("rec", "tick").await.unwrap();
+        assert_eq!(p.read("rec", "tick").await.unwrap(), None);
+        assert_eq!(
+            p.swap("rec", "tick", expect, b"stale").await.unwrap(),
+            None,
+            "gone: not at the old revision"
+        );
+        assert!(p.swap("rec", "tick", 0, b"again").await.unwrap().is_some());
+        p.remove("rec", "nothing").await.unwrap();
+    });
+}
+
+#[test]
+fn in_memory_records_are_swapped_by_revision_once() {
+    let store = MemoryProvider::new();
+    records_are_swapped_by_revision_once(move || Arc::new(store.clone()));
+}
+
 #[test]
 fn in_memory_specs_outlive_holders_and_batches_claim_each_name() {
     specs_outlive_holders_and_batches_claim_each_name(&MemoryProvider::new());
@@ -166,4 +227,6 @@ fn on_etcd_one_of_many_concurrent_claims_wins_and_a_name_frees_itself() {
     );
     a_name_has_one_holder_and_frees_itself(&EtcdProvider::new([etcd.endpoint()]));
     specs_outlive_holders_and_batches_claim_each_name(&EtcdProvider::new([etcd.endpoint()]));
+    let endpoint = etcd.endpoint();
+    records_are_swapped_by_revision_once(move || Arc::new(EtcdProvider::new([endpoint.clone()])));
 }

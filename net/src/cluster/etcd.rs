@@ -10,8 +10,8 @@
 //! keep-alives, so a frozen or vanished server is noticed within about a second.
 
 use super::provider::{
-    members_prefix, names_prefix, specs_prefix, BoxFuture, Claimed, ClusterProvider, Member, MemberChange,
-    MemberWatch, NameChange, NameRecord, NameWatch, ProviderError, Snapshot, Spec,
+    members_prefix, names_prefix, record_key, specs_prefix, BoxFuture, Claimed, ClusterProvider, Member,
+    MemberChange, MemberWatch, NameChange, NameRecord, NameWatch, ProviderError, Snapshot, Spec, Versioned,
 };
 use etcd_client::{
     Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, LeaseKeepAliveStream, LeaseKeeper,
@@ -351,6 +351,43 @@ impl ClusterProvider for EtcdProvider {
                 })
                 .collect();
             Ok((names, revision))
+        })
+    }
+
+    fn read<'a>(
+        &'a self,
+        cluster: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Versioned>, ProviderError>> {
+        Box::pin(async move {
+            let r = self.client().await?.get(record_key(cluster, key), None).await.map_err(unavailable)?;
+            Ok(r.kvs().first().map(|kv| (kv.value().to_vec(), kv.mod_revision() as u64)))
+        })
+    }
+
+    fn swap<'a>(
+        &'a self,
+        cluster: &'a str,
+        key: &'a str,
+        expect: u64,
+        value: &'a [u8],
+    ) -> BoxFuture<'a, Result<Option<u64>, ProviderError>> {
+        Box::pin(async move {
+            let key = record_key(cluster, key);
+            let when = match expect {
+                0 => Compare::create_revision(key.as_str(), CompareOp::Equal, 0),
+                rev => Compare::mod_revision(key.as_str(), CompareOp::Equal, rev as i64),
+            };
+            let txn = Txn::new().when([when]).and_then([TxnOp::put(key.as_str(), value, None)]);
+            let r = self.client().await?.txn(txn).await.map_err(unavailable)?;
+            Ok(r.succeeded().then(|| r.header().map_or(0, |h| h.revision()) as u64))
+        })
+    }
+
+    fn remove<'a>(&'a self, cluster: &'a str, key: &'a str) -> BoxFuture<'a, Result<(), ProviderError>> {
+        Box::pin(async move {
+            self.client().await?.delete(record_key(cluster, key), None).await.map_err(unavailable)?;
+            Ok(())
         })
     }
 

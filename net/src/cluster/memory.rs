@@ -3,8 +3,8 @@
 //! it. It can be made unavailable, as a stopped etcd is.
 
 use super::provider::{
-    names_prefix, specs_prefix, BoxFuture, Claimed, ClusterProvider, Member, MemberChange, MemberWatch,
-    NameChange, NameRecord, NameWatch, ProviderError, Snapshot, Spec,
+    names_prefix, record_key, specs_prefix, BoxFuture, Claimed, ClusterProvider, Member, MemberChange,
+    MemberWatch, NameChange, NameRecord, NameWatch, ProviderError, Snapshot, Spec, Versioned,
 };
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
@@ -46,6 +46,8 @@ enum Value {
     Name(Vec<u8>),
     /// A name's spec (held under no lease: lease 0).
     Spec(Vec<u8>),
+    /// A record (under no lease; the revision is its last write's).
+    Record(Vec<u8>),
 }
 
 #[derive(Clone)]
@@ -77,7 +79,7 @@ impl State {
                     let name = k.strip_prefix(&names_prefix(&cluster)).unwrap_or_default().to_string();
                     Change::Name(NameChange::Delete { name })
                 }
-                Value::Spec(_) => continue,
+                Value::Spec(_) | Value::Record(_) => continue,
             };
             self.log.push((self.revision, cluster, change));
         }
@@ -329,6 +331,54 @@ impl ClusterProvider for MemoryProvider {
                     _ => None,
                 })
                 .collect())
+        });
+        Box::pin(async move { r })
+    }
+
+    fn read<'a>(
+        &'a self,
+        cluster: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Versioned>, ProviderError>> {
+        let r = self.call(|s| {
+            Ok(match s.records.get(&record_key(cluster, key)) {
+                Some((Value::Record(v), _, rev)) => Some((v.clone(), *rev)),
+                _ => None,
+            })
+        });
+        Box::pin(async move { r })
+    }
+
+    fn swap<'a>(
+        &'a self,
+        cluster: &'a str,
+        key: &'a str,
+        expect: u64,
+        value: &'a [u8],
+    ) -> BoxFuture<'a, Result<Option<u64>, ProviderError>> {
+        let r = self.call(|s| {
+            let key = record_key(cluster, key);
+            let now = match s.records.get(&key) {
+                Some((Value::Record(_), _, rev)) => *rev,
+                _ => 0,
+            };
+            if now != expect {
+                return Ok(None);
+            }
+            s.revision += 1;
+            let revision = s.revision;
+            s.records.insert(key, (Value::Record(value.to_vec()), 0, revision));
+            Ok(Some(revision))
+        });
+        Box::pin(async move { r })
+    }
+
+    fn remove<'a>(&'a self, cluster: &'a str, key: &'a str) -> BoxFuture<'a, Result<(), ProviderError>> {
+        let r = self.call(|s| {
+            if s.records.remove(&record_key(cluster, key)).is_some() {
+                s.revision += 1;
+            }
+            Ok(())
         });
         Box::pin(async move { r })
     }

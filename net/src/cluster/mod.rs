@@ -50,7 +50,7 @@ pub use memory::MemoryProvider;
 pub use named::{Placement, SpawnNamed};
 pub use provider::{
     BoxFuture, Claimed, ClusterProvider, Member, MemberChange, MemberWatch, NameChange, NameRecord,
-    NameWatch, ProviderError, Snapshot, Spec,
+    NameWatch, ProviderError, Snapshot, Spec, Versioned,
 };
 pub use singleton::SpawnSingleton;
 

@@ -12,7 +12,9 @@
 //! so a name has one holder cluster-wide and frees itself when its holder's lease ends. Beside
 //! a name that should outlive its holder, a **spec** (`/<cluster>/specs/<name>`, bound to no
 //! lease) says how to spawn it again: the survivors relocate the names whose spec has no
-//! holder.
+//! holder. Beside these, **records** (`/<cluster>/records/<key>`, bound to no lease) are
+//! written by compare-and-swap on their revision (the cluster's schedules keep their
+//! definition and their last tick there).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -215,9 +217,31 @@ pub trait ClusterProvider: Send + Sync + 'static {
         cluster: &'a str,
         revision: u64,
     ) -> BoxFuture<'a, Result<Box<dyn NameWatch>, ProviderError>>;
+    /// Reads record `/<cluster>/records/<key>` (bound to no lease): its value and the revision
+    /// of its last write, or `None` when there is none.
+    fn read<'a>(
+        &'a self,
+        cluster: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Versioned>, ProviderError>>;
+    /// Writes record `key` only if the revision of its last write is `expect` (0: only if there
+    /// is none), as one atomic compare-and-swap: the new revision, or `None` when the record
+    /// was not at `expect` (someone else wrote or removed it).
+    fn swap<'a>(
+        &'a self,
+        cluster: &'a str,
+        key: &'a str,
+        expect: u64,
+        value: &'a [u8],
+    ) -> BoxFuture<'a, Result<Option<u64>, ProviderError>>;
+    /// Removes record `key` (and nothing when there is none).
+    fn remove<'a>(&'a self, cluster: &'a str, key: &'a str) -> BoxFuture<'a, Result<(), ProviderError>>;
     /// Requests made of the store so far (every method above counts one).
     fn requests(&self) -> u64;
 }
+
+/// A record's value and the store revision of its last write.
+pub type Versioned = (Vec<u8>, u64);
 
 /// A name's spec: the name, and how to spawn it again (opaque to the store).
 pub type Spec = (String, Vec<u8>);
@@ -279,6 +303,11 @@ pub(crate) fn names_prefix(cluster: &str) -> String {
 /// The key prefix of `cluster`'s specs of names to spawn again.
 pub(crate) fn specs_prefix(cluster: &str) -> String {
     format!("/{cluster}/specs/")
+}
+
+/// The key of `cluster`'s record `key`.
+pub(crate) fn record_key(cluster: &str, key: &str) -> String {
+    format!("/{cluster}/records/{key}")
 }
 
 /// The key prefix of `cluster`'s member records.
