@@ -36,9 +36,10 @@ impl std::fmt::Debug for Node {
     }
 }
 
-/// An actor kind other nodes may spawn here.
+/// An actor kind other nodes may spawn here: spawns one with the options, to be registered
+/// under the name given (empty: none).
 pub(crate) type Kind =
-    Arc<dyn Fn(&Handle, SpawnOptions) -> Result<Arc<dyn Target>, SpawnError> + Send + Sync>;
+    Arc<dyn Fn(&Handle, SpawnOptions, &str) -> Result<Arc<dyn Target>, SpawnError> + Send + Sync>;
 
 pub(crate) struct Inner {
     pub(crate) rt: Handle,
@@ -202,7 +203,7 @@ impl Node {
         // not called for their type.
         let by_name: Arc<dyn Lookup> = Arc::new(ByName(protocol.clone()));
         self.inner.protocols.write().entry(TypeId::of::<A::Msg>()).or_insert(by_name);
-        let make: Kind = Arc::new(move |rt: &Handle, opts: SpawnOptions| {
+        let make: Kind = Arc::new(move |rt: &Handle, opts: SpawnOptions, _name: &str| {
             let actor = rt.spawn_with(opts, factory.clone())?;
             Ok(Arc::new(Exposed::new(actor, protocol.clone())) as Arc<dyn Target>)
         });

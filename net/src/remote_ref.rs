@@ -96,6 +96,12 @@ impl RemoteRef {
         self.node.inner.send_message(self.peer, &head, msg)
     }
 
+    /// Sends a payload already encoded (of type `manifest`), as `tell`.
+    pub(crate) fn tell_payload(&self, manifest: &str, payload: bytes::Bytes) -> Result<(), RemoteSendError> {
+        let env = Envelope { incarnation: self.incarnation, ..Envelope::tell(self.id, manifest, payload) };
+        self.node.inner.send(self.peer, env)
+    }
+
     /// Sends `msg` on behalf of `sender` (the original sender of a message being passed on).
     ///
     /// # Errors

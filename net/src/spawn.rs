@@ -34,11 +34,11 @@ pub(crate) fn spawn(
         Some(peer) => {
             let mut spawns = node.spawns.lock();
             within_quota(node, &mut spawns, peer)?;
-            let t = make(&node.rt, opts).map_err(|e| (ErrorCode::Failed, e.to_string()))?;
+            let t = make(&node.rt, opts, name).map_err(|e| (ErrorCode::Failed, e.to_string()))?;
             spawns.entry(peer).or_default().push(t.untyped());
             t
         }
-        None => make(&node.rt, opts).map_err(|e| (ErrorCode::Failed, e.to_string()))?,
+        None => make(&node.rt, opts, name).map_err(|e| (ErrorCode::Failed, e.to_string()))?,
     };
     if !name.is_empty() {
         if let Err(e) = t.register(&node.rt, name) {

@@ -182,7 +182,7 @@ fn records_are_swapped_by_revision_once(
         let p = client();
         // Another cluster's records are another namespace; a removed record can be created again.
         assert!(p.swap("other", "tick", 0, b"x").await.unwrap().is_some());
-        p.remove("rec", "tick").await.unwrap();
+        assert!(p.remove("rec", "tick").await.unwrap().is_some_and(|v| v.starts_with(b"round 2 writer ")));
         assert_eq!(p.read("rec", "tick").await.unwrap(), None);
         assert_eq!(
             p.swap("rec", "tick", expect, b"stale").await.unwrap(),
@@ -190,7 +190,7 @@ fn records_are_swapped_by_revision_once(
             "gone: not at the old revision"
         );
         assert!(p.swap("rec", "tick", 0, b"again").await.unwrap().is_some());
-        p.remove("rec", "nothing").await.unwrap();
+        assert_eq!(p.remove("rec", "nothing").await.unwrap(), None);
     });
 }
 

@@ -3,7 +3,7 @@
 //! at every send (a map read, no store request), so it follows the actor when it is relocated.
 //! [`Cluster::send`] and [`Cluster::request`] are the one-off forms.
 
-use super::Cluster;
+use super::{Cluster, ClusterInner};
 use crate::codec::RemoteMessage;
 use crate::error::{ErrorCode, RemoteAskError, RemoteSendError};
 use crate::node::Finish;
@@ -203,7 +203,8 @@ impl<R: RemoteMessage> Attempt<R> {
                     let far = Instant::now() + Duration::from_secs(24 * 3600);
                     let (cluster, name) = (self.to.cluster.clone(), self.to.name.clone());
                     let skip = self.sent_to.clone();
-                    let found = find(&cluster, &name, far, || self.reply.is_canceled(), skip.as_ref()).await;
+                    let found =
+                        find(&cluster.inner, &name, far, || self.reply.is_canceled(), skip.as_ref()).await;
                     if let Some(r) = found {
                         self.send(r);
                     }
@@ -252,7 +253,7 @@ impl<R: RemoteMessage> Finish for Attempt<R> {
 /// Named actor `name`, once this member's copy of the registry shows it (other than `not`), or
 /// `None` at `deadline` or once `give_up` says so.
 pub(super) async fn find(
-    cluster: &Cluster,
+    cluster: &ClusterInner,
     name: &str,
     deadline: Instant,
     give_up: impl Fn() -> bool,
@@ -261,7 +262,7 @@ pub(super) async fn find(
     // How often `give_up` is asked while nothing changes.
     const CHECK: Duration = Duration::from_millis(50);
     loop {
-        let claimed = cluster.inner.names.claimed.notified();
+        let claimed = cluster.names.claimed.notified();
         tokio::pin!(claimed);
         // Registered before the look, so a claim between the two is not missed.
         claimed.as_mut().enable();

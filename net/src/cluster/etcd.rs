@@ -14,8 +14,8 @@ use super::provider::{
     MemberChange, MemberWatch, NameChange, NameRecord, NameWatch, ProviderError, Snapshot, Spec, Versioned,
 };
 use etcd_client::{
-    Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, LeaseKeepAliveStream, LeaseKeeper,
-    PutOptions, Txn, TxnOp, WatchOptions, WatchStream,
+    Client, Compare, CompareOp, ConnectOptions, DeleteOptions, EventType, GetOptions, LeaseKeepAliveStream,
+    LeaseKeeper, PutOptions, Txn, TxnOp, WatchOptions, WatchStream,
 };
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -384,10 +384,20 @@ impl ClusterProvider for EtcdProvider {
         })
     }
 
-    fn remove<'a>(&'a self, cluster: &'a str, key: &'a str) -> BoxFuture<'a, Result<(), ProviderError>> {
+    fn remove<'a>(
+        &'a self,
+        cluster: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, ProviderError>> {
         Box::pin(async move {
-            self.client().await?.delete(record_key(cluster, key), None).await.map_err(unavailable)?;
-            Ok(())
+            let opts = DeleteOptions::new().with_prev_key();
+            let r = self
+                .client()
+                .await?
+                .delete(record_key(cluster, key), Some(opts))
+                .await
+                .map_err(unavailable)?;
+            Ok(r.prev_kvs().first().map(|kv| kv.value().to_vec()))
         })
     }
 

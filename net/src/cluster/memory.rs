@@ -373,12 +373,17 @@ impl ClusterProvider for MemoryProvider {
         Box::pin(async move { r })
     }
 
-    fn remove<'a>(&'a self, cluster: &'a str, key: &'a str) -> BoxFuture<'a, Result<(), ProviderError>> {
-        let r = self.call(|s| {
-            if s.records.remove(&record_key(cluster, key)).is_some() {
+    fn remove<'a>(
+        &'a self,
+        cluster: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, ProviderError>> {
+        let r = self.call(|s| match s.records.remove(&record_key(cluster, key)) {
+            Some((Value::Record(v), _, _)) => {
                 s.revision += 1;
+                Ok(Some(v))
             }
-            Ok(())
+            _ => Ok(None),
         });
         Box::pin(async move { r })
     }

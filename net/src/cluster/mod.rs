@@ -31,6 +31,7 @@ pub(crate) mod named;
 pub mod partitions;
 mod provider;
 mod relocate;
+mod schedule;
 pub(crate) mod serve;
 mod singleton;
 mod topology;
@@ -52,6 +53,7 @@ pub use provider::{
     BoxFuture, Claimed, ClusterProvider, Member, MemberChange, MemberWatch, NameChange, NameRecord,
     NameWatch, ProviderError, Snapshot, Spec, Versioned,
 };
+pub use schedule::{ClusterSchedule, NewSchedule, ScheduleState, CATCH_UP, MIN_INTERVAL};
 pub use singleton::SpawnSingleton;
 
 use crate::node::Node;
@@ -105,6 +107,8 @@ pub struct ClusterStats {
     /// Requests relocation made of the store (reading the specs, claiming in batches), so far;
     /// not counted in `membership_requests`.
     pub relocation_requests: u64,
+    /// Ticks of cluster-wide schedules this member fired (each recorded once in the store).
+    pub ticks_fired: u64,
 }
 
 /// The grain kinds a member hosts, by name (xxh3: looked up per message).
@@ -197,6 +201,7 @@ pub(crate) struct Counters {
     pub(crate) membership_requests: AtomicU64,
     pub(crate) relocated: AtomicU64,
     pub(crate) relocation_requests: AtomicU64,
+    pub(crate) ticks_fired: AtomicU64,
 }
 
 impl ClusterInner {
@@ -458,6 +463,7 @@ impl Cluster {
             named: i.names.hosted.lock().len(),
             relocated: i.stats.relocated.load(Ordering::Relaxed),
             relocation_requests: i.stats.relocation_requests.load(Ordering::Relaxed),
+            ticks_fired: i.stats.ticks_fired.load(Ordering::Relaxed),
         }
     }
 

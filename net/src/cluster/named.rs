@@ -8,6 +8,7 @@
 //! read of a local map: a steady sender makes no store request per message.
 
 use super::provider::{Claimed, NameChange, NameRecord};
+use super::schedule::RUNNER_KIND;
 use super::{Cluster, ClusterInner, Member};
 use crate::dispatch::{expose, fail, found};
 use crate::error::{ErrorCode, RemoteAskError};
@@ -185,12 +186,21 @@ pub(crate) async fn follow(inner: Weak<ClusterInner>) {
 }
 
 impl ClusterInner {
-    /// The members that may host a named actor of `kind` (with `role`), sorted by id.
+    /// Named actor `name`, as this member's copy of the registry says.
+    pub(crate) fn actor_of(&self, name: &str) -> Option<RemoteRef> {
+        let a = self.names.map.read().get(name).cloned().filter(|a| a.id != 0)?;
+        let addr = a.address.parse().ok()?;
+        Some(RemoteRef::new(self.node.clone(), addr, a.id, a.incarnation))
+    }
+
+    /// The members that may host a named actor of `kind` (with `role`), sorted by id. Every
+    /// member runs schedules.
     pub(super) fn hosts_of(&self, kind: &str, role: Option<&str>) -> Vec<Member> {
+        let any = kind == RUNNER_KIND;
         self.current()
             .members
             .iter()
-            .filter(|m| m.actor_kinds.iter().any(|k| k == kind))
+            .filter(|m| any || m.actor_kinds.iter().any(|k| k == kind))
             .filter(|m| role.is_none_or(|r| m.roles.iter().any(|x| x == r)))
             .cloned()
             .collect()
@@ -233,7 +243,7 @@ impl ClusterInner {
         if s.name.is_empty() {
             return Err((ErrorCode::Malformed, "a named actor needs a name".into()));
         }
-        if !self.node.inner.kinds.read().contains_key(&s.kind) {
+        if s.kind != RUNNER_KIND && !self.node.inner.kinds.read().contains_key(&s.kind) {
             return Err((ErrorCode::UnknownKind, format!("kind {:?} is not registered here", s.kind)));
         }
         let spec = s.relocate.then(|| {
@@ -252,13 +262,7 @@ impl ClusterInner {
             Ok(Claimed::Taken(held)) => return Err(taken(&s.name, &held)),
             Err(e) => return Err((ErrorCode::Failed, format!("the registry did not take the name: {e}"))),
         }
-        let t = match crate::spawn::spawn(
-            &self.node.inner,
-            peer,
-            &s.kind,
-            &s.name,
-            Some(self.lease_of_named()),
-        ) {
+        let t = match self.spawn_named_here(peer, &s.kind, &s.name) {
             Ok(t) => t,
             Err(e) => {
                 // Nothing runs under the name: it goes, with its spec.
@@ -279,6 +283,20 @@ impl ClusterInner {
                 drop(t.stop());
                 Err((ErrorCode::Fenced, "this member lost its lease while spawning".into()))
             }
+        }
+    }
+
+    /// Spawns named actor `name` of `kind` here, under this member's lease (for `peer`, within
+    /// its quota).
+    pub(super) fn spawn_named_here(
+        self: &Arc<Self>,
+        peer: Option<SocketAddr>,
+        kind: &str,
+        name: &str,
+    ) -> Result<Arc<dyn Target>, (ErrorCode, String)> {
+        match kind {
+            RUNNER_KIND => super::schedule::spawn_runner(self, name),
+            _ => crate::spawn::spawn(&self.node.inner, peer, kind, name, Some(self.lease_of_named())),
         }
     }
 
@@ -502,9 +520,7 @@ impl Cluster {
     /// The named actor `name`, wherever it runs, from this member's copy of the registry (no
     /// store request).
     pub fn actor_of(&self, name: &str) -> Option<RemoteRef> {
-        let a = self.inner.names.map.read().get(name).cloned().filter(|a| a.id != 0)?;
-        let addr = a.address.parse().ok()?;
-        Some(RemoteRef::new(self.inner.node.clone(), addr, a.id, a.incarnation))
+        self.inner.actor_of(name)
     }
 
     /// Whether a named actor `name` runs somewhere in the cluster (as this member's copy of

@@ -234,8 +234,12 @@ pub trait ClusterProvider: Send + Sync + 'static {
         expect: u64,
         value: &'a [u8],
     ) -> BoxFuture<'a, Result<Option<u64>, ProviderError>>;
-    /// Removes record `key` (and nothing when there is none).
-    fn remove<'a>(&'a self, cluster: &'a str, key: &'a str) -> BoxFuture<'a, Result<(), ProviderError>>;
+    /// Removes record `key`; the value it had (`None`: there was none).
+    fn remove<'a>(
+        &'a self,
+        cluster: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, ProviderError>>;
     /// Requests made of the store so far (every method above counts one).
     fn requests(&self) -> u64;
 }

@@ -94,7 +94,7 @@ pub(crate) async fn pass(c: &Arc<ClusterInner>) -> Result<Pass, super::ProviderE
             tracing::debug!(detail = taken(&name, &held).1, "cluster: relocated elsewhere first");
             continue;
         }
-        match crate::spawn::spawn(&c.node.inner, None, &spec.kind, &name, Some(c.lease_of_named())) {
+        match c.spawn_named_here(None, &spec.kind, &name) {
             Ok(t) => {
                 let record = c.record(t.untyped().id().as_u64(), &spec.kind, true);
                 spawned.push((name, t, record));

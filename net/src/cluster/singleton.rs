@@ -80,7 +80,7 @@ impl Cluster {
 /// another spawn: the claim is on its way here).
 pub(super) async fn running(cluster: &Cluster, name: &str) -> Result<RemoteRef, RemoteAskError> {
     let deadline = Instant::now() + Duration::from_secs(30);
-    super::by_name::find(cluster, name, deadline, || false, None).await.ok_or_else(|| {
+    super::by_name::find(&cluster.inner, name, deadline, || false, None).await.ok_or_else(|| {
         RemoteAskError::Refused {
             code: ErrorCode::NameTaken,
             detail: format!("singleton {name:?} is held but this member does not see where"),
