@@ -7,7 +7,8 @@
 //! cluster client <etcd> <cluster> <grains> [members to wait for]
 //! ```
 //!
-//! A node hosts `counter` grains and the actor kind `desk` (for named actors). It prints
+//! A node hosts `counter` grains and the actor kind `desk` (for named actors), with the roles
+//! listed in the environment variable `CLUSTER_ROLES` (comma-separated; none if unset). It prints
 //! `ready <addr> <epoch>` once it has joined, then answers commands on stdin:
 //! `members` (prints `members <id,id,...> <epoch>`), `stats` (prints `stats serving=<bool>
 //! fenced=<n> activations=<n> epoch=<n> named=<n> relocated=<n> relocation_requests=<n>`),
@@ -52,9 +53,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             };
             node.register_kind("desk", counter_protocol(), desks(&id, desk_ledger));
             let stats = Arc::new(Activity { ledger, ..Default::default() });
+            let roles = std::env::var("CLUSTER_ROLES").unwrap_or_default();
             let cluster = Cluster::builder(name)
                 .ttl(ttl)
                 .member_id(&id)
+                .roles(roles.split(',').filter(|r| !r.is_empty()))
                 .grain::<Counter, _>(counter_protocol(), counters(&id, stats))
                 .join(&node, EtcdProvider::new([etcd]))?;
             println!("ready {} {}", node.addr(), cluster.epoch());

@@ -2,18 +2,19 @@
 //! which registers the actor kind `desk`): one winner among concurrent spawns of a name from
 //! three processes; relocation after a SIGKILL and after a graceful leave; a singleton never
 //! running twice across a SIGSTOP, a SIGKILL and a leave of its host (every instance writes a
-//! ledger, checked for overlaps as the grains' is). This test process joins as a member that
+//! ledger, checked for overlaps as the grains' is); placement by role; a cluster cron schedule
+//! firing once per second through a SIGKILL of the member running it. This test process joins as a member that
 //! hosts nothing and finds the actors through its copy of the registry.
 #![cfg(feature = "etcd")]
 
 mod common;
 
-use common::grains::{Add, Count, Get};
+use common::grains::{counter_protocol, desks, Add, Count, Get};
 use common::ledger;
 use common::processes::{Etcd, MemberProcess};
 use corelane::Runtime;
-use corelane_net::cluster::{Cluster, EtcdProvider};
-use corelane_net::Node;
+use corelane_net::cluster::{Cluster, EtcdProvider, Placement};
+use corelane_net::{ErrorCode, Node, RemoteAskError};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -214,4 +215,128 @@ fn a_singleton_never_runs_twice_across_a_freeze_a_kill_and_a_leave_of_its_host()
     assert!(served.len() >= 4, "{first} → {second} → {third} → {fourth}: {desk:#?}");
     let bad = ledger::overlaps(&book);
     assert!(bad.is_empty(), "two instances of the singleton served at once: {bad:#?}");
+}
+
+#[test]
+fn named_actors_placed_by_role_land_only_on_members_with_it_as_the_strategy_spreads_them() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let s = setup("named-roles");
+    let spawn = |name: &str, role: &str, p: Placement| {
+        s.client.spawn_named(name, "desk").role(role).placement(p).timeout(WAIT).wait()
+    };
+    // Round-robin over the members with role "risk" (a and c; b has only "worker").
+    for i in 0..6 {
+        spawn(&format!("risk-{i}"), "risk", Placement::RoundRobin).expect("spawned");
+    }
+    let hosts = |prefix: &str, n: usize| -> Vec<String> {
+        (0..n).map(|i| s.client.host_of(&format!("{prefix}{i}")).expect("registered")).collect()
+    };
+    let risk = hosts("risk-", 6);
+    assert_eq!(risk.iter().filter(|h| *h == "a").count(), 3, "{risk:?}");
+    assert_eq!(risk.iter().filter(|h| *h == "c").count(), 3, "{risk:?}");
+    // Least load among the "worker"s: b, which hosts none yet, takes the next three.
+    for i in 0..3 {
+        spawn(&format!("work-{i}"), "worker", Placement::LeastLoad).expect("spawned");
+    }
+    assert_eq!(hosts("work-", 3), ["b", "b", "b"]);
+    // Answering from where the registry says.
+    for name in ["risk-0", "work-0"] {
+        let c = ask(&s.client, name).expect("answers");
+        assert_eq!(Some(c.member), s.client.host_of(name));
+    }
+    // A role nobody has: refused, nothing spawned.
+    let none = spawn("nobody", "audit", Placement::RoundRobin);
+    assert!(matches!(none, Err(RemoteAskError::Refused { code: ErrorCode::UnknownKind, .. })), "{none:?}");
+    assert!(!s.client.actor_exists("nobody"));
+}
+
+#[test]
+fn a_cluster_cron_schedule_fires_once_per_tick_through_a_freeze_and_a_kill_of_the_member_running_it() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let etcd = Etcd::start();
+    let (mut members, _ledgers) = common::processes::three_members(&etcd, "schedule-fail", TTL_MS);
+    // This process is a member too: it hosts the target (so no tick is lost with a killed
+    // target) and takes no role (so it never runs the schedule).
+    let rt = common::runtime();
+    let node = common::node(&rt);
+    node.register_kind("desk", counter_protocol(), desks("client", None));
+    let client = Cluster::builder("schedule-fail")
+        .ttl(Duration::from_millis(TTL_MS))
+        .member_id("client")
+        .join(&node, EtcdProvider::new([etcd.endpoint()]))
+        .expect("the client joins");
+    assert!(client.wait_for(WAIT, |v| v.member_ids() == ["a", "b", "c", "client"]), "all four registered");
+    client.spawn_named("till", "desk").placement(Placement::Local).timeout(WAIT).wait().expect("target");
+    let every_second = client
+        .schedule_cron("ticker", "* * * * * *", "till", &Add { amount: 1 })
+        .role("worker")
+        .timeout(WAIT)
+        .wait()
+        .expect("scheduled");
+    let index = |id: &str| ["a", "b", "c"].iter().position(|x| *x == id).unwrap();
+    let fired = || every_second.state().timeout(WAIT).wait().expect("state").expect("scheduled").fired;
+    let ticks = |n: u64| {
+        let (deadline, from) = (Instant::now() + WAIT, fired());
+        while fired() < from + n {
+            assert!(Instant::now() < deadline, "{n} more ticks");
+            std::thread::park_timeout(Duration::from_millis(50));
+        }
+    };
+    let moved_from = |gone: &str| -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(h) = every_second.host().filter(|h| h != gone) {
+                return h;
+            }
+            assert!(Instant::now() < deadline, "the runner moves from {gone}");
+            std::thread::park_timeout(Duration::from_millis(5));
+        }
+    };
+    let deadline = Instant::now() + WAIT;
+    let first = loop {
+        if let Some(h) = every_second.host() {
+            break h;
+        }
+        assert!(Instant::now() < deadline, "a runner starts");
+    };
+    ticks(3);
+
+    // SIGSTOP past the TTL: a survivor runs it; the frozen runner thaws fenced and sends
+    // nothing (its writes would lose to the survivor's anyway).
+    let frozen = Instant::now();
+    members[index(&first)].freeze();
+    let second = moved_from(&first);
+    eprintln!("schedule runner moved from frozen {first} to {second} in {:?}", frozen.elapsed());
+    ticks(2);
+    members[index(&first)].thaw();
+    let deadline = Instant::now() + WAIT;
+    while members[index(&first)].stat("fenced") == "0" {
+        assert!(Instant::now() < deadline, "{first} noticed it was fenced");
+    }
+    ticks(2);
+
+    // SIGKILL the next one.
+    let killed = Instant::now();
+    members[index(&second)].kill();
+    let third = moved_from(&second);
+    eprintln!("schedule runner moved from killed {second} to {third} in {:?}", killed.elapsed());
+    ticks(3);
+
+    let last = every_second.cancel().timeout(WAIT).wait().expect("cancelled").expect("it existed");
+    let ms = |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let (first_ms, last_ms) = (ms(last.first.unwrap()), ms(last.last.unwrap()));
+    assert_eq!(first_ms % 1000, 0, "on whole seconds");
+    assert_eq!(
+        (last_ms - first_ms) / 1000 + 1,
+        last.fired,
+        "every second from first to last, each once: {last:?}"
+    );
+    assert_eq!(last.skipped, 0);
+    // Delivered once each: the target counted exactly the ticks recorded.
+    let till = || ask(&client, "till").map(|c| c.value);
+    let deadline = Instant::now() + WAIT;
+    while till() != Some(last.fired) {
+        assert!(Instant::now() < deadline, "till got {:?} ticks of {}", till(), last.fired);
+        std::thread::park_timeout(Duration::from_millis(20));
+    }
 }

@@ -128,7 +128,8 @@ pub fn cluster_example() -> PathBuf {
 }
 
 /// Members `a`, `b` and `c` of cluster `name`, each writing its ledger in a fresh directory;
-/// the processes and their ledgers' paths.
+/// the processes and their ledgers' paths. All three have the role `worker`; `a` and `c` also
+/// `risk`.
 pub fn three_members(etcd: &Etcd, name: &str, ttl_ms: u64) -> (Vec<MemberProcess>, Vec<std::path::PathBuf>) {
     let dir = std::env::temp_dir().join(format!("corelane-ledger-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -138,7 +139,10 @@ pub fn three_members(etcd: &Etcd, name: &str, ttl_ms: u64) -> (Vec<MemberProcess
     let members = ids
         .iter()
         .zip(&ledgers)
-        .map(|(id, l)| MemberProcess::start(etcd, name, id, ttl_ms, Some(l)))
+        .map(|(id, l)| {
+            let roles = if *id == "b" { "worker" } else { "worker,risk" };
+            MemberProcess::start_with_roles(etcd, name, id, ttl_ms, Some(l), roles)
+        })
         .collect();
     (members, ledgers)
 }
@@ -160,8 +164,21 @@ impl MemberProcess {
         ttl_ms: u64,
         ledger: Option<&std::path::Path>,
     ) -> Self {
+        Self::start_with_roles(etcd, cluster, id, ttl_ms, ledger, "")
+    }
+
+    /// As `start`, the member advertising `roles` (comma-separated).
+    pub fn start_with_roles(
+        etcd: &Etcd,
+        cluster: &str,
+        id: &str,
+        ttl_ms: u64,
+        ledger: Option<&std::path::Path>,
+        roles: &str,
+    ) -> Self {
         let mut cmd = Command::new(cluster_example());
         cmd.args(["node", &etcd.endpoint(), cluster, id, &ttl_ms.to_string()]);
+        cmd.env("CLUSTER_ROLES", roles);
         if let Some(l) = ledger {
             cmd.arg(l);
         }
