@@ -35,6 +35,8 @@ pub struct ClusterConfig {
     pub roles: Vec<String>,
     /// How long [`ClusterBuilder::join`] waits for the first registration (default 10 s).
     pub join_timeout: Duration,
+    /// Connected as a [`ClusterClient`](super::ClusterClient): no record, no lease, no hosting.
+    pub(crate) client: bool,
 }
 
 impl ClusterConfig {
@@ -50,6 +52,7 @@ impl ClusterConfig {
             grain_idle: Duration::from_secs(300),
             roles: Vec::new(),
             join_timeout: Duration::from_secs(10),
+            client: false,
         }
     }
 }
@@ -137,5 +140,27 @@ impl ClusterBuilder {
     /// The store did not accept the registration in time, or the configuration is unusable.
     pub fn join(self, node: &Node, provider: impl ClusterProvider) -> Result<Cluster, ClusterError> {
         super::membership::start(self.cfg, self.kinds, node, Arc::new(provider))
+    }
+
+    /// Connects through `provider` as a client that is not a member (see [`ClusterClient`]):
+    /// reads the member set and the registry and follows them, registers nothing, hosts
+    /// nothing. Returns once it has read the member set, or fails after the join timeout.
+    ///
+    /// # Errors
+    /// The store could not be read in time, grain kinds were given (a client hosts none), or
+    /// the configuration is unusable.
+    ///
+    /// [`ClusterClient`]: super::ClusterClient
+    pub fn connect(
+        mut self,
+        node: &Node,
+        provider: impl ClusterProvider,
+    ) -> Result<super::ClusterClient, ClusterError> {
+        if !self.kinds.is_empty() {
+            return Err(ClusterError::Config("a cluster client hosts no grains".into()));
+        }
+        self.cfg.client = true;
+        let cluster = super::membership::start(self.cfg, self.kinds, node, Arc::new(provider))?;
+        Ok(super::ClusterClient::new(cluster))
     }
 }

@@ -65,6 +65,10 @@ pub(crate) fn apply(inner: &Arc<ClusterInner>, members: Vec<Member>, epoch: u64)
     if old.members.iter().any(|m| new.member(&m.id).is_none()) {
         inner.names.orphaned.notify_one();
     }
+    if inner.cfg.client {
+        // Not a member: nobody waits for it to let go of anything.
+        return;
+    }
     let weak = Arc::downgrade(inner);
     inner.rt.spawn(async move {
         for s in stopping {

@@ -81,7 +81,10 @@ pub(crate) fn start(
         })
         .map_err(|e| ClusterError::Config(format!("cannot start the cluster thread: {e}")))?;
     let rt = rt_rx.recv().map_err(|_| ClusterError::Config("the cluster thread did not start".into()))?;
-    let id = cfg.member_id.clone().unwrap_or_else(|| node.addr().to_string());
+    let id = cfg.member_id.clone().unwrap_or_else(|| match cfg.client {
+        true => format!("client-{}", node.addr()),
+        false => node.addr().to_string(),
+    });
     let (epoch, _) = tokio::sync::watch::channel(0);
     let mut kind_names: Vec<&'static str> = kinds.values().map(|k| k.name).collect();
     kind_names.sort_unstable();
@@ -118,7 +121,9 @@ pub(crate) fn start(
     let (joined_tx, joined) = std::sync::mpsc::channel();
     rt.spawn(run(inner.clone(), cmd_rx, joined_tx));
     rt.spawn(super::named::follow(Arc::downgrade(&inner)));
-    rt.spawn(super::relocate::run(Arc::downgrade(&inner)));
+    if !inner.cfg.client {
+        rt.spawn(super::relocate::run(Arc::downgrade(&inner)));
+    }
     let control = Arc::new(Control { cmds });
     match joined.recv_timeout(inner.cfg.join_timeout) {
         Ok(Ok(())) => Ok(Cluster { inner, control }),
@@ -209,6 +214,18 @@ async fn run(
 ) {
     let mut joined = Some(joined);
     let mut opened_at = Instant::now();
+    if inner.cfg.client {
+        // Routes for good (it serves nothing, so there is nothing to fence), under no lease.
+        inner.serve_until(Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600));
+        let (_never, mut expired) = mpsc::channel(1);
+        loop {
+            if let Ended::Leave(done) =
+                session(&inner, 0, &mut cmds, &mut expired, &mut joined, &mut opened_at).await
+            {
+                return finish_leave(&inner, None, done).await;
+            }
+        }
+    }
     loop {
         let (lease, sent) = match register(&inner, &mut cmds).await {
             Ok(l) => l,
@@ -279,7 +296,8 @@ async fn session(
             }
         }
         if let Some(j) = joined.as_ref() {
-            if inner.current().me.is_some() {
+            // A client is connected once it read the member set.
+            if inner.current().me.is_some() || (inner.cfg.client && watch.is_some()) {
                 let _ = j.send(Ok(()));
                 *joined = None;
                 *opened_at = Instant::now();
@@ -431,7 +449,7 @@ async fn finish_leave(inner: &Arc<ClusterInner>, lease: Option<i64>, done: onesh
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let topo = inner.current();
-    for m in topo.others() {
+    for m in topo.others().filter(|_| !inner.cfg.client) {
         let a = Applied { epoch: inner.applied.load(Ordering::Acquire), query: false, leaving: true };
         let _ = inner.node.inner.send(m.addr, Envelope::system(0, 0, Body::Applied(a)));
     }

@@ -18,6 +18,7 @@
 //!   sender refreshes its topology and retries within the caller's timeout.
 
 mod by_name;
+mod client;
 mod config;
 mod gate;
 mod grain;
@@ -40,6 +41,7 @@ mod topology;
 mod etcd;
 
 pub use by_name::ByName;
+pub use client::ClusterClient;
 pub use config::{ClusterBuilder, ClusterConfig, ClusterError};
 #[cfg(feature = "etcd")]
 pub use etcd::EtcdProvider;
