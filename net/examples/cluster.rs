@@ -11,7 +11,8 @@
 //! listed in the environment variable `CLUSTER_ROLES` (comma-separated; none if unset). It prints
 //! `ready <addr> <epoch>` once it has joined, then answers commands on stdin:
 //! `members` (prints `members <id,id,...> <epoch>`), `stats` (prints `stats serving=<bool>
-//! fenced=<n> activations=<n> epoch=<n> named=<n> relocated=<n> relocation_requests=<n>`),
+//! fenced=<n> activations=<n> epoch=<n> named=<n> relocated=<n> relocation_requests=<n>
+//! refused=<n> ticks_fired=<n>`),
 //! `load <grains> <threads>` (starts threads that tell and ask random grains `c0`..: more
 //! senders, each with its own view of the topology), `spawn <prefix> <from> <to>` (spawns named
 //! desks `<prefix><i>` here, all at once; prints `spawned <won> <refused> <ms>`), `race <name>`
@@ -70,8 +71,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     "stats" => {
                         let s = cluster.stats();
                         println!(
-                            "stats serving={} fenced={} activations={} epoch={} named={} relocated={} relocation_requests={}",
-                            s.serving, s.fenced, s.activations, s.epoch, s.named, s.relocated, s.relocation_requests
+                            "stats serving={} fenced={} activations={} epoch={} named={} relocated={} relocation_requests={} refused={} ticks_fired={}",
+                            s.serving, s.fenced, s.activations, s.epoch, s.named, s.relocated, s.relocation_requests, s.refused, s.ticks_fired
                         );
                     }
                     cmd if cmd.starts_with("load ") => {

@@ -3,17 +3,18 @@
 //! three processes; relocation after a SIGKILL and after a graceful leave; a singleton never
 //! running twice across a SIGSTOP, a SIGKILL and a leave of its host (every instance writes a
 //! ledger, checked for overlaps as the grains' is); placement by role; a cluster cron schedule
-//! firing once per second through a SIGKILL of the member running it. This test process joins as a member that
+//! firing once per second through a SIGSTOP and a SIGKILL of the member running it; a client
+//! that is not a member reaching grains in one hop and balancing spawns. This test process joins as a member that
 //! hosts nothing and finds the actors through its copy of the registry.
 #![cfg(feature = "etcd")]
 
 mod common;
 
-use common::grains::{counter_protocol, desks, Add, Count, Get};
+use common::grains::{counter_protocol, desks, Add, Count, Counter, Get};
 use common::ledger;
 use common::processes::{Etcd, MemberProcess};
 use corelane::Runtime;
-use corelane_net::cluster::{Cluster, EtcdProvider, Placement};
+use corelane_net::cluster::{Cluster, ClusterClient, EtcdProvider, Placement};
 use corelane_net::{ErrorCode, Node, RemoteAskError};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -339,4 +340,65 @@ fn a_cluster_cron_schedule_fires_once_per_tick_through_a_freeze_and_a_kill_of_th
         assert!(Instant::now() < deadline, "till got {:?} ticks of {}", till(), last.fired);
         std::thread::park_timeout(Duration::from_millis(20));
     }
+}
+
+#[test]
+fn a_client_that_is_not_a_member_reaches_grains_in_one_hop_and_balances_spawns() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let etcd = Etcd::start();
+    let (mut members, _ledgers) = common::processes::three_members(&etcd, "client-etcd", TTL_MS);
+    let rt = common::runtime();
+    let node = common::node(&rt);
+    let client = ClusterClient::builder("client-etcd")
+        .connect(&node, EtcdProvider::new([etcd.endpoint()]))
+        .expect("connects");
+    assert!(
+        client.wait_for(WAIT, |v| v.member_ids() == ["a", "b", "c"]),
+        "three members, the client not one"
+    );
+    assert_eq!(client.grain_kinds(), ["counter"]);
+    assert_eq!(client.kinds(), ["desk"]);
+    // Grains: each answered by the owner the client computed; nothing refused, nothing resent.
+    let requests = client.stats().store_requests;
+    for i in 0..60 {
+        let id = format!("g{i}");
+        let owner = client.owner_of("counter", &id).expect("an owner").id;
+        let g = client.grain::<Counter>(&id);
+        g.tell(&Add { amount: 1 }).unwrap();
+        let c: Count = g.ask(&Get {}).timeout(Duration::from_secs(5)).wait().expect("answered");
+        assert_eq!((c.member.as_str(), c.value), (owner.as_str(), 1), "{id}: answered by its owner");
+    }
+    assert_eq!(client.stats().retries, 0, "one hop each");
+    assert_eq!(client.stats().store_requests, requests, "no store request per message");
+    for m in &mut members {
+        assert_eq!(m.stat("refused"), "0", "{} refused nothing", m.id);
+    }
+    // Spawns, round-robin over the three processes.
+    for i in 0..9 {
+        client.spawn(format!("desk-{i}"), "desk").timeout(WAIT).wait().expect("spawned");
+    }
+    let mut per: std::collections::HashMap<String, usize> = Default::default();
+    for i in 0..9 {
+        *per.entry(client.host_of(&format!("desk-{i}")).expect("held")).or_default() += 1;
+    }
+    assert!(per.len() == 3 && per.values().all(|n| *n == 3), "{per:?}");
+    client.tell("desk-0", &Add { amount: 4 }).unwrap();
+    let c: Count = client.ask("desk-0", &Get {}, WAIT).wait().unwrap();
+    assert_eq!(c.value, 4);
+    let fresh = client.respawn("desk-0").timeout(WAIT).wait().expect("respawned");
+    assert_eq!(fresh.ask::<Get, Count>(&Get {}).timeout(WAIT).wait().unwrap().value, 0, "a fresh desk");
+
+    // A member dies: the client routes to the new owners.
+    let owned_by_a: Vec<String> = (0..60)
+        .map(|i| format!("g{i}"))
+        .filter(|id| client.owner_of("counter", id).unwrap().id == "a")
+        .collect();
+    members[0].kill();
+    assert!(client.wait_for(WAIT, |v| v.member_ids() == ["b", "c"]));
+    for id in &owned_by_a {
+        let c: Count =
+            client.grain::<Counter>(id).ask(&Get {}).timeout(Duration::from_secs(5)).wait().unwrap();
+        assert_eq!(c.member, client.owner_of("counter", id).unwrap().id);
+    }
+    assert!(client.close(WAIT));
 }
