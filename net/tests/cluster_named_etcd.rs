@@ -4,8 +4,9 @@
 //! running twice across a SIGSTOP, a SIGKILL and a leave of its host (every instance writes a
 //! ledger, checked for overlaps as the grains' is); placement by role; a cluster cron schedule
 //! firing once per second through a SIGSTOP and a SIGKILL of the member running it; a client
-//! that is not a member reaching grains in one hop and balancing spawns. This test process joins as a member that
-//! hosts nothing and finds the actors through its copy of the registry.
+//! that is not a member reaching grains in one hop and balancing spawns. This test process joins
+//! as a member that hosts nothing (or as a client) and finds the actors through its copy of the
+//! registry.
 #![cfg(feature = "etcd")]
 
 mod common;

@@ -7,6 +7,9 @@
 //! - `grain-tell`: `remote-tell`'s shape through a grain reference.
 //! - `grain-activate`: asks to grains never asked before (each activates one on B): the cold
 //!   ask, next to `grain-ask`'s warm one.
+//! - `client-grain-ask`: `grain-ask` from a `ClusterClient` (not a member: it computes the
+//!   owner from the member set it follows) to the grain on member B, in rounds alternating
+//!   with the same asks from member A, both on core a; its ratio to the member's.
 //! - `named-ask`: `grain-ask`'s shape to a named actor (spawned by A on B, the only member
 //!   whose node registered the kind), through the reference A's copy of the registry gives;
 //!   also counts store requests per message.
@@ -21,7 +24,7 @@ use crate::report::{fig, percentiles, Figure};
 use crate::spawn::{child_reading, resident_bytes};
 use crate::{pin, Cores};
 use corelane::{Actor, ActorError, Ctx, Reply, Runtime};
-use corelane_net::cluster::{Cluster, Grain, GrainCtx, GrainRef, MemoryProvider};
+use corelane_net::cluster::{Cluster, ClusterClient, Grain, GrainCtx, GrainRef, MemoryProvider};
 use corelane_net::Node;
 use hdrhistogram::Histogram;
 use std::time::{Duration, Instant};
@@ -75,22 +78,91 @@ fn ask(g: &GrainRef, p: &Ping) -> Ping {
 
 pub(crate) fn grain_ask(cores: Cores, n: u64) -> Vec<Figure> {
     let pair = pair(cores);
-    let g = pair.a.grain::<Echo>("echo-1");
     let a = pair.a.clone();
+    grain_asks("grain-ask", pair.a.grain::<Echo>("echo-1"), cores, n, move || a.stats().membership_requests)
+}
+
+/// `grain-ask` from a [`ClusterClient`] (not a member) next to the same from a member, both
+/// on core a, to the grain on member B: the two ask in alternating rounds of one run, so drift
+/// falls on both alike. Reports the client's figures and its ratio to the member's.
+pub(crate) fn client_grain_ask(cores: Cores, n: u64) -> Vec<Figure> {
+    let store = MemoryProvider::new();
+    let (rt_a, node_a) = node_on(cores.a);
+    let (rt_b, node_b) = node_on(cores.b);
+    let (rt_c, node_c) = node_on(cores.a);
+    let b = Cluster::builder("perf-client")
+        .member_id("b")
+        .grain::<Echo, _>(protocol(), |_: &str| Echo(0))
+        .join(&node_b, store.clone())
+        .expect("b joins");
+    let a = Cluster::builder("perf-client").member_id("a").join(&node_a, store.clone()).expect("a joins");
+    let client = ClusterClient::builder("perf-client").connect(&node_c, store).expect("the client connects");
+    assert!(client.wait_for(Duration::from_secs(10), |v| v.member_ids() == ["a", "b"]));
+    let (from_member, from_client) = (a.grain::<Echo>("echo-1"), client.grain::<Echo>("echo-1"));
+    let c = client.clone();
     let asker = std::thread::spawn(move || {
         pin(cores.a);
         let p = Ping { data: bytes::Bytes::from(vec![7u8; 64]) };
-        let before = a.stats();
+        let before = c.stats().membership_requests;
+        let (mut member, mut client) = (Histogram::<u64>::new(3).unwrap(), Histogram::<u64>::new(3).unwrap());
+        let mut client_total = Duration::ZERO;
+        const ROUNDS: u64 = 20;
+        for round in 0..ROUNDS {
+            // Each goes first in every other round.
+            for client_now in [round % 2 == 1, round % 2 == 0] {
+                let g = if client_now { &from_client } else { &from_member };
+                let (t, h) = timed_asks(n / ROUNDS, || assert_eq!(ask(g, &p).data.len(), 64));
+                if client_now {
+                    client.add(&h).unwrap();
+                    client_total += t;
+                } else {
+                    member.add(&h).unwrap();
+                }
+            }
+        }
+        (client_total, member, client, c.stats().membership_requests - before)
+    });
+    let (total, member, h, lookups) = asker.join().unwrap();
+    drop((client, a, b));
+    for node in [&node_a, &node_b, &node_c] {
+        node.shutdown();
+    }
+    drop((rt_a, rt_b, rt_c));
+    let name = "client-grain-ask";
+    let mut v = vec![
+        fig(name, "ns_per_roundtrip", total.as_nanos() as f64 / n as f64, "ns"),
+        fig(name, "store_requests_per_msg", lookups as f64 / n as f64, "req"),
+    ];
+    v.extend(percentiles(name, &h));
+    for (q, at) in [("p50", 0.5), ("p99", 0.99)] {
+        let ratio = h.value_at_quantile(at) as f64 / member.value_at_quantile(at).max(1) as f64;
+        v.push(fig(name, &format!("{q}_x_member"), ratio, "ratio"));
+    }
+    v
+}
+
+/// `n` timed asks of grain `g` from a thread on core a: round trip, percentiles, and the store
+/// requests (as `requests` counts them) made meanwhile per message.
+fn grain_asks(
+    name: &'static str,
+    g: GrainRef,
+    cores: Cores,
+    n: u64,
+    requests: impl Fn() -> u64 + Send + 'static,
+) -> Vec<Figure> {
+    let asker = std::thread::spawn(move || {
+        pin(cores.a);
+        let p = Ping { data: bytes::Bytes::from(vec![7u8; 64]) };
+        let before = requests();
         let (total, h) = timed_asks(n, || assert_eq!(ask(&g, &p).data.len(), 64));
-        let lookups = a.stats().membership_requests - before.membership_requests;
-        (total, h, lookups)
+        (total, h, requests() - before)
     });
     let (total, h, lookups) = asker.join().unwrap();
     let mut v = vec![
-        fig("grain-ask", "ns_per_roundtrip", total.as_nanos() as f64 / n as f64, "ns"),
-        fig("grain-ask", "store_requests_per_msg", lookups as f64 / n as f64, "req"),
+        fig(name, "ns_per_roundtrip", total.as_nanos() as f64 / n as f64, "ns"),
+        fig(name, "store_requests_per_msg", lookups as f64 / n as f64, "req"),
     ];
-    v.extend(percentiles("grain-ask", &h));
+    v.extend(percentiles(name, &h));
     v
 }
 

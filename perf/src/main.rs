@@ -26,7 +26,7 @@ use std::path::PathBuf;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Every workload, in the order the default suite runs them.
-const WORKLOADS: [&str; 22] = [
+const WORKLOADS: [&str; 23] = [
     "raw-c2c",
     "raw-spsc",
     "tell-local",
@@ -45,6 +45,7 @@ const WORKLOADS: [&str; 22] = [
     "remote-pingpong",
     "remote-tell",
     "grain-ask",
+    "client-grain-ask",
     "named-ask",
     "grain-tell",
     "grain-activate",
@@ -57,7 +58,7 @@ struct Cli {
     /// Workloads to run (default: all). One of: raw-c2c, raw-spsc, tell-local, tell-cross,
     /// pingpong-local, pingpong-cross, ask-external, spawn, idle-memory, tell-bounded,
     /// tell-priority, router-rr, timers, timer-memory, raw-quic, remote-pingpong, remote-tell,
-    /// grain-ask, named-ask, grain-tell, grain-activate, grain-memory.
+    /// grain-ask, client-grain-ask, named-ask, grain-tell, grain-activate, grain-memory.
     workloads: Vec<String>,
     /// Smaller runs: the whole suite in well under a minute.
     #[arg(long)]
@@ -137,6 +138,7 @@ fn run_one(name: &str, cores: Cores, quick: bool) -> Vec<report::Figure> {
         "remote-tell" => remote::remote_tell(cores, k(2_000_000, 400_000)),
         "grain-ask" => grain::grain_ask(cores, k(50_000, 10_000)),
         "named-ask" => grain::named_ask(cores, k(50_000, 10_000)),
+        "client-grain-ask" => grain::client_grain_ask(cores, k(50_000, 10_000)),
         "grain-tell" => grain::grain_tell(cores, k(2_000_000, 400_000)),
         "grain-activate" => grain::grain_activate(cores, k(20_000, 5_000)),
         "grain-memory" => grain::grain_memory(1_000_000),
