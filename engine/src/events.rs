@@ -89,6 +89,8 @@ pub enum Event {
         member: String,
         /// Where its node is reached.
         addr: std::net::SocketAddr,
+        /// Its roles (sorted).
+        roles: Vec<String>,
     },
     /// A member left this node's cluster.
     NodeLeft {
@@ -96,6 +98,8 @@ pub enum Event {
         member: String,
         /// Where its node was reached.
         addr: std::net::SocketAddr,
+        /// Its roles (sorted).
+        roles: Vec<String>,
         /// Why.
         reason: LeftReason,
     },

@@ -22,13 +22,20 @@ struct Member {
     _rt: Runtime,
 }
 
+/// Member `id`; `c` has the roles feed and risk, `b` risk, the others none.
 fn member(store: &MemoryProvider, id: &str, ttl: Duration) -> Member {
     let rt = common::runtime();
     let node = common::node(&rt);
     let stats = Arc::new(Activity::default());
+    let roles: &[&str] = match id {
+        "b" => &["risk"],
+        "c" => &["risk", "feed"],
+        _ => &[],
+    };
     let cluster = Cluster::builder("test")
         .ttl(ttl)
         .member_id(id)
+        .roles(roles.iter().copied())
         .grain::<Counter, _>(counter_protocol(), counters(id, stats.clone()))
         .join(&node, store.clone())
         .expect("join");
@@ -72,25 +79,29 @@ fn members_see_joins_and_leaves_with_their_reasons() {
     let mut epochs = Vec::new();
     while joined.len() < 2 {
         match events.recv_timeout(WAIT).expect("an event") {
-            Event::NodeJoined { member, .. } => joined.push(member),
+            Event::NodeJoined { member, roles, .. } => joined.push((member, roles)),
             Event::TopologyChanged { epoch, .. } => epochs.push(epoch),
             e => panic!("unexpected {e:?}"),
         }
     }
     joined.sort();
-    assert_eq!(joined, ["b", "c"]);
+    let roles = |r: &[&str]| r.iter().map(|r| r.to_string()).collect::<Vec<_>>();
+    assert_eq!(joined, [("b".to_string(), roles(&["risk"])), ("c".to_string(), roles(&["feed", "risk"]))]);
     assert!(epochs.windows(2).all(|w| w[0] < w[1]), "epochs increase: {epochs:?}");
 
+    assert!(c.cluster.in_cluster() && c.cluster.running());
     assert!(c.cluster.leave(WAIT));
+    assert!(!c.cluster.in_cluster() && !c.cluster.running(), "a member that left is neither ready nor live");
     for m in [&a, &b] {
         assert!(m.cluster.wait_for(WAIT, |v| v.member_ids() == ["a", "b"]));
     }
     let left = loop {
-        if let Event::NodeLeft { member, reason, .. } = events.recv_timeout(WAIT).expect("an event") {
-            break (member, reason);
+        if let Event::NodeLeft { member, reason, roles: r, .. } = events.recv_timeout(WAIT).expect("an event")
+        {
+            break (member, reason, r);
         }
     };
-    assert_eq!(left, ("c".to_string(), LeftReason::Left));
+    assert_eq!(left, ("c".to_string(), LeftReason::Left, roles(&["feed", "risk"])));
     // The epoch is the same on every member.
     assert_eq!(a.cluster.epoch(), b.cluster.epoch());
 
@@ -101,6 +112,35 @@ fn members_see_joins_and_leaves_with_their_reasons() {
         }
     };
     assert_eq!(left, ("b".to_string(), LeftReason::LeaseExpired));
+}
+
+#[test]
+fn a_member_is_ready_once_in_the_member_set_serving_and_past_its_minimum_of_members() {
+    let store = MemoryProvider::new();
+    let join = |id: &str| {
+        let rt = common::runtime();
+        let node = common::node(&rt);
+        let cluster = Cluster::builder("ready")
+            .ttl(Duration::from_secs(2))
+            .member_id(id)
+            .min_members(2, Duration::from_secs(60))
+            .join(&node, store.clone())
+            .expect("join");
+        (cluster, node, rt)
+    };
+    let (a, _na, _ra) = join("a");
+    assert!(a.running());
+    assert!(!a.in_cluster(), "alone, below its minimum of members: live, not ready");
+    let (b, _nb, _rb) = join("b");
+    assert!(until(|| a.in_cluster() && b.in_cluster()), "two members: both ready");
+    // Fenced (its store unreachable past the lease): live, not ready.
+    store.set_available(false);
+    assert!(until(|| !a.in_cluster()), "fenced: not ready");
+    assert!(a.running());
+    store.set_available(true);
+    assert!(until(|| a.in_cluster()), "back");
+    assert!(a.leave(WAIT));
+    assert!(!a.running());
 }
 
 #[test]

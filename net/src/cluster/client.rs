@@ -186,6 +186,11 @@ impl ClusterClient {
         RemoteAsk::new(pending)
     }
 
+    /// Whether the client follows the cluster (from connecting until it closed).
+    pub fn running(&self) -> bool {
+        self.cluster.running()
+    }
+
     /// What this client did: retries (asks sent again after a refusal: none while the
     /// topology holds), store requests (reading and watching the member set and the registry).
     pub fn stats(&self) -> ClusterStats {

@@ -44,8 +44,7 @@ pub(crate) fn apply(inner: &Arc<ClusterInner>, members: Vec<Member>, epoch: u64)
     };
     let rt = inner.node.runtime();
     for m in new.members.iter().filter(|m| old.member(&m.id).is_none_or(|o| o != *m)) {
-        let (member, addr) = (m.id.clone(), m.addr);
-        rt.publish_event(|| Event::NodeJoined { member, addr });
+        rt.publish_event(|| Event::NodeJoined { member: m.id.clone(), addr: m.addr, roles: m.roles.clone() });
     }
     let n = new.members.len();
     rt.publish_event(|| Event::TopologyChanged { epoch, members: n });

@@ -415,8 +415,12 @@ fn left(inner: &ClusterInner, m: &Member, expired: bool) {
         inner.node.inner.peer_lost(m.addr);
     }
     let reason = if expired { LeftReason::LeaseExpired } else { LeftReason::Left };
-    let (member, addr) = (m.id.clone(), m.addr);
-    inner.node.runtime().publish_event(|| Event::NodeLeft { member, addr, reason });
+    inner.node.runtime().publish_event(|| Event::NodeLeft {
+        member: m.id.clone(),
+        addr: m.addr,
+        roles: m.roles.clone(),
+        reason,
+    });
 }
 
 /// Stops serving: every host here is stopped (each refuses what it had queued).

@@ -444,6 +444,22 @@ impl Cluster {
         self.inner.may_serve()
     }
 
+    /// Liveness: this member's cluster machinery runs (from joining until it left). A fenced
+    /// member still runs: it is trying to renew or to join again.
+    pub fn running(&self) -> bool {
+        !self.inner.gone.load(Ordering::Acquire)
+    }
+
+    /// Readiness: this member is in the member set it follows, may serve (not fenced), and
+    /// the cluster reached its minimum of members (or the wait for it ended). For a health
+    /// probe's "ready".
+    pub fn in_cluster(&self) -> bool {
+        self.running()
+            && self.inner.may_serve()
+            && self.inner.current().me.is_some()
+            && self.inner.open.load(Ordering::Relaxed)
+    }
+
     /// Counters of this member's cluster work.
     pub fn stats(&self) -> ClusterStats {
         let i = &self.inner;
