@@ -8,6 +8,7 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// The workspace root.
@@ -111,19 +112,26 @@ impl Drop for Etcd {
 /// The `cluster` example binary, brought up to date once per test process (a test run of one
 /// test target does not build the examples; an old binary would test old code).
 pub fn cluster_example() -> PathBuf {
-    static BUILT: std::sync::Once = std::sync::Once::new();
+    example("cluster")
+}
+
+/// The example `name` of corelane-net (with the `etcd` feature), built once per test process.
+pub fn example(name: &str) -> PathBuf {
+    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().unwrap().parent().unwrap();
-    let bin = profile_dir.join("examples").join("cluster");
-    BUILT.call_once(|| {
+    let bin = profile_dir.join("examples").join(name);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !built.iter().any(|b| b == name) {
         let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "-q", "-p", "corelane-net", "--features", "etcd", "--example", "cluster"]);
+        cmd.args(["build", "-q", "-p", "corelane-net", "--features", "etcd", "--example", name]);
         if profile_dir.ends_with("release") {
             cmd.arg("--release");
         }
         let status = cmd.status().unwrap();
-        assert!(status.success(), "building the example");
-    });
+        assert!(status.success(), "building the example {name}");
+        built.push(name.to_string());
+    }
     bin
 }
 
