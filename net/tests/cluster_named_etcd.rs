@@ -334,13 +334,18 @@ fn a_cluster_cron_schedule_fires_once_per_tick_through_a_freeze_and_a_kill_of_th
         "every second from first to last, each once: {last:?}"
     );
     assert_eq!(last.skipped, 0);
-    // Delivered once each: the target counted exactly the ticks recorded.
+    // Sent at most once each: the target never counts more than the ticks recorded. A tick
+    // recorded by a runner frozen or killed before its message left is lost with it (one per
+    // failure at most: the runner sends right after its write wins).
     let till = || ask(&client, "till").map(|c| c.value);
     let deadline = Instant::now() + WAIT;
-    while till() != Some(last.fired) {
+    while till().is_none_or(|n| n + 2 < last.fired) {
         assert!(Instant::now() < deadline, "till got {:?} ticks of {}", till(), last.fired);
         std::thread::park_timeout(Duration::from_millis(20));
     }
+    let got = till().unwrap();
+    assert!(got <= last.fired, "till got {got} ticks, more than the {} recorded", last.fired);
+    eprintln!("{got} of {} recorded ticks delivered", last.fired);
 }
 
 #[test]
