@@ -6,6 +6,7 @@
 mod common;
 
 use common::grains::{counter_protocol, counters, Activity, Add, Count, Counter, Get};
+use common::members::{self, Member};
 use common::{account_protocol, Account, AccountMsg, Balance, Deposit, GetBalance};
 use corelane_net::cluster::{Cluster, ClusterClient, ClusterError, MemoryProvider, Placement};
 use corelane_net::{ErrorCode, Node, RemoteAskError};
@@ -15,23 +16,13 @@ use std::time::Duration;
 
 const T: Duration = Duration::from_secs(10);
 
-struct Member {
-    cluster: Cluster,
-    _node: Node,
-    _rt: corelane::Runtime,
-}
-
 fn member(store: &MemoryProvider, id: &str) -> Member {
-    let rt = common::runtime();
-    let node = common::node(&rt);
-    node.register_kind("account", account_protocol(), Account::default);
-    let cluster = Cluster::builder("client")
-        .ttl(Duration::from_secs(2))
-        .member_id(id)
-        .grain::<Counter, _>(counter_protocol(), counters(id, Arc::new(Activity::default())))
-        .join(&node, store.clone())
-        .expect("join");
-    Member { cluster, _node: node, _rt: rt }
+    let setup = |n: &Node| {
+        n.register_kind("account", account_protocol(), Account::default);
+    };
+    members::join(store, "client", id, setup, |b| {
+        b.grain::<Counter, _>(counter_protocol(), counters(id, Arc::new(Activity::default())))
+    })
 }
 
 struct Setup {

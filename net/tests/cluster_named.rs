@@ -6,8 +6,8 @@
 
 mod common;
 
+use common::members::{self, Member};
 use common::{account_protocol, Account, AccountMsg, Balance, Deposit, GetBalance};
-use corelane::Runtime;
 use corelane_net::cluster::{Cluster, MemoryProvider, Placement};
 use corelane_net::{ErrorCode, Node, RemoteAskError, RemoteSendError};
 use std::collections::HashMap;
@@ -16,28 +16,16 @@ use std::time::Duration;
 
 const T: Duration = Duration::from_secs(10);
 
-struct Member {
-    cluster: Cluster,
-    _node: Node,
-    _rt: Runtime,
-}
-
 /// A member whose node registered the actor kind "account" (unless `hosts` is false), with
 /// `roles`.
 fn member(store: &MemoryProvider, id: &str, hosts: bool, roles: &[&str]) -> Member {
-    let rt = common::runtime();
-    let node = common::node(&rt);
-    node.serve(account_protocol());
-    if hosts {
-        node.register_kind("account", account_protocol(), Account::default);
-    }
-    let cluster = Cluster::builder("named")
-        .ttl(Duration::from_secs(2))
-        .member_id(id)
-        .roles(roles.iter().copied())
-        .join(&node, store.clone())
-        .expect("join");
-    Member { cluster, _node: node, _rt: rt }
+    let setup = |node: &Node| {
+        node.serve(account_protocol());
+        if hosts {
+            node.register_kind("account", account_protocol(), Account::default);
+        }
+    };
+    members::join(store, "named", id, setup, |b| b.roles(roles.iter().copied()))
 }
 
 fn three(store: &MemoryProvider, roles: [&[&str]; 3]) -> Vec<Member> {
@@ -162,7 +150,8 @@ fn a_hosts_names_free_themselves_when_it_goes_and_lookups_cost_no_store_request(
         .timeout(T)
         .wait()
         .unwrap();
-    assert!(until(|| ms[2].cluster.actor_exists("book")));
+    // Claimed first (exists), then completed with its actor (found).
+    assert!(until(|| ms[2].cluster.actor_of("book").is_some()));
 
     // Steady lookups and messages: no store request (the registry is followed, not asked).
     let before = ms[2].cluster.stats().membership_requests;

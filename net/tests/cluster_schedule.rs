@@ -5,31 +5,26 @@
 
 mod common;
 
+use common::members::{self, Member};
 use common::{account_protocol, Account, Balance, Deposit, GetBalance};
 use corelane::testkit::TestKit;
 use corelane_net::cluster::{Cluster, MemoryProvider, Placement, ScheduleState};
-use corelane_net::{ErrorCode, Node, RemoteAskError};
+use corelane_net::{ErrorCode, RemoteAskError};
 use std::time::{Duration, UNIX_EPOCH};
 
 const T: Duration = Duration::from_secs(10);
 const TICK: Duration = Duration::from_millis(100);
 
-struct Member {
-    cluster: Cluster,
-    _node: Node,
-    _rt: corelane::Runtime,
-}
-
 fn member(store: &MemoryProvider, id: &str) -> Member {
-    let rt = common::runtime();
-    let node = common::node(&rt);
-    node.register_kind("account", account_protocol(), Account::default);
-    let cluster = Cluster::builder("sched")
-        .ttl(Duration::from_secs(2))
-        .member_id(id)
-        .join(&node, store.clone())
-        .expect("join");
-    Member { cluster, _node: node, _rt: rt }
+    members::join(
+        store,
+        "sched",
+        id,
+        |n| {
+            n.register_kind("account", account_protocol(), Account::default);
+        },
+        |b| b,
+    )
 }
 
 fn three(store: &MemoryProvider) -> Vec<Member> {

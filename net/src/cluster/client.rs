@@ -115,7 +115,10 @@ impl ClusterClient {
     pub fn stop(&self, name: &str) -> RemoteAsk<Done> {
         match self.whereis(name) {
             Some(r) => r.stop(),
-            None => self.refused(ErrorCode::NotFound, format!("no actor holds the name {name:?}")),
+            None => self
+                .cluster
+                .inner
+                .refused_ask(ErrorCode::NotFound, format!("no actor holds the name {name:?}")),
         }
     }
 
@@ -156,34 +159,31 @@ impl ClusterClient {
     /// member that registered the kind): a fresh actor; the answer is where it runs.
     pub fn respawn(&self, name: &str) -> RemoteAsk<RemoteRef> {
         let Some(kind) = self.cluster.inner.names.map.read().get(name).map(|a| a.kind.clone()) else {
-            return self.refused(ErrorCode::NotFound, format!("no actor holds the name {name:?}"));
+            return self
+                .cluster
+                .inner
+                .refused_ask(ErrorCode::NotFound, format!("no actor holds the name {name:?}"));
         };
-        let c = self.cluster.inner.clone();
-        let (reply, pending) = c.node.runtime().request::<Result<RemoteRef, RemoteAskError>>();
         let (cluster, name) = (self.cluster.clone(), name.to_string());
-        c.rt.spawn(async move {
+        self.cluster.inner.answer(async move {
             if let Some(old) = cluster.actor_of(&name) {
-                if let Err(e) = old.stop().await {
-                    return reply.send(Err(e));
-                }
+                old.stop().await?;
             }
             // Its name goes once its host has seen it stop; until then a spawn finds it taken.
             let deadline = Instant::now() + Duration::from_secs(30);
             let mut wait = Duration::from_millis(10);
             loop {
-                let spawned = cluster.spawn_named(&name, &kind).into_future().await;
-                match spawned {
+                match cluster.spawn_named(&name, &kind).into_future().await {
                     Err(RemoteAskError::Refused { code: ErrorCode::NameTaken, .. })
-                        if Instant::now() < deadline && !reply.is_canceled() =>
+                        if Instant::now() < deadline =>
                     {
                         tokio::time::sleep(wait).await;
                         wait = (wait * 2).min(Duration::from_millis(200));
                     }
-                    r => return reply.send(r),
+                    r => return r,
                 }
             }
-        });
-        RemoteAsk::new(pending)
+        })
     }
 
     /// Whether the client follows the cluster (from connecting until it closed).
@@ -200,11 +200,5 @@ impl ClusterClient {
     /// Disconnects: stops following the store. Waits at most `timeout`; whether it finished.
     pub fn close(&self, timeout: Duration) -> bool {
         self.cluster.leave(timeout)
-    }
-
-    fn refused<T: Send + 'static>(&self, code: ErrorCode, detail: String) -> RemoteAsk<T> {
-        let (reply, pending) = self.cluster.inner.node.runtime().request::<Result<T, RemoteAskError>>();
-        reply.send(Err(RemoteAskError::Refused { code, detail }));
-        RemoteAsk::new(pending)
     }
 }

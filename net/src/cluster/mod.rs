@@ -58,7 +58,9 @@ pub use provider::{
 pub use schedule::{ClusterSchedule, NewSchedule, ScheduleState, CATCH_UP, MIN_INTERVAL};
 pub use singleton::SpawnSingleton;
 
+use crate::error::{ErrorCode, RemoteAskError};
 use crate::node::Node;
+use crate::remote_ref::RemoteAsk;
 use host::{GrainKind, HostRef};
 use parking_lot::{Mutex, RwLock};
 use std::collections::{HashMap, HashSet};
@@ -207,6 +209,23 @@ pub(crate) struct Counters {
 }
 
 impl ClusterInner {
+    /// An ask answered by `work`, run on the cluster's thread (where the store's client runs).
+    pub(crate) fn answer<T: Send + 'static>(
+        &self,
+        work: impl std::future::Future<Output = Result<T, RemoteAskError>> + Send + 'static,
+    ) -> RemoteAsk<T> {
+        let (reply, pending) = self.node.runtime().request::<Result<T, RemoteAskError>>();
+        self.rt.spawn(async move { reply.send(work.await) });
+        RemoteAsk::new(pending)
+    }
+
+    /// An ask refused at once.
+    pub(crate) fn refused_ask<T: Send + 'static>(&self, code: ErrorCode, detail: String) -> RemoteAsk<T> {
+        let (reply, pending) = self.node.runtime().request::<Result<T, RemoteAskError>>();
+        reply.send(Err(RemoteAskError::Refused { code, detail }));
+        RemoteAsk::new(pending)
+    }
+
     /// Whether this member is not fenced: the cheap check of routing and activation (the
     /// membership task fences when the deadline passes). An activation checks the deadline
     /// itself ([`ClusterInner::may_serve`]) before each message.

@@ -156,23 +156,12 @@ impl NewSchedule {
     }
 
     fn start(self) -> RemoteAsk<ClusterSchedule> {
-        let c = self.cluster.inner.clone();
-        let (reply, pending) = c.node.runtime().request::<Result<ClusterSchedule, RemoteAskError>>();
-        let ask = RemoteAsk::new(pending);
-        let ask = match self.timeout {
+        let (cluster, id, timeout, record) = (self.cluster.clone(), self.id, self.timeout, self.record);
+        let ask = self.cluster.inner.answer(async move { create(cluster, id, record?, timeout).await });
+        match timeout {
             Some(d) => ask.timeout(d),
             None => ask,
-        };
-        let record = match self.record {
-            Ok(r) => r,
-            Err(e) => {
-                reply.send(Err(e));
-                return ask;
-            }
-        };
-        let (cluster, id, timeout) = (self.cluster, self.id, self.timeout);
-        c.rt.clone().spawn(async move { reply.send(create(cluster, id, record, timeout).await) });
-        ask
+        }
     }
 }
 
@@ -192,15 +181,11 @@ async fn create(
     timeout: Option<Duration>,
 ) -> Result<ClusterSchedule, RemoteAskError> {
     let c = &cluster.inner;
-    let failed = |e: super::ProviderError| RemoteAskError::Refused {
-        code: ErrorCode::Failed,
-        detail: format!("the store did not take the schedule: {e}"),
-    };
     c.stats.membership_requests.fetch_add(1, Ordering::Relaxed);
     let key = record_key(&id);
-    if c.provider.swap(&c.cfg.name, &key, 0, &record.encode_to_vec()).await.map_err(failed)?.is_none() {
+    if c.provider.swap(&c.cfg.name, &key, 0, &record.encode_to_vec()).await.map_err(store_failed)?.is_none() {
         c.stats.membership_requests.fetch_add(1, Ordering::Relaxed);
-        let held = c.provider.read(&c.cfg.name, &key).await.map_err(failed)?;
+        let held = c.provider.read(&c.cfg.name, &key).await.map_err(store_failed)?;
         let same = held.as_ref().and_then(|(v, _)| decode(v)).is_some_and(|h| same_definition(&h, &record));
         if !same {
             return Err(RemoteAskError::Refused {
@@ -273,18 +258,12 @@ impl ClusterSchedule {
     /// Its progress, read from the store (one request); `None` once it was cancelled or a
     /// one-off fired.
     pub fn state(&self) -> RemoteAsk<Option<ScheduleState>> {
-        let c = self.cluster.inner.clone();
-        let (reply, pending) = c.node.runtime().request::<Result<Option<ScheduleState>, RemoteAskError>>();
-        let key = record_key(&self.id);
-        c.rt.clone().spawn(async move {
+        let (c, key) = (self.cluster.inner.clone(), record_key(&self.id));
+        self.cluster.inner.answer(async move {
             c.stats.membership_requests.fetch_add(1, Ordering::Relaxed);
-            let r = match c.provider.read(&c.cfg.name, &key).await {
-                Ok(v) => Ok(v.and_then(|(v, _)| decode(&v)).map(state_of)),
-                Err(e) => Err(RemoteAskError::Refused { code: ErrorCode::Failed, detail: e.to_string() }),
-            };
-            reply.send(r);
-        });
-        RemoteAsk::new(pending)
+            let v = c.provider.read(&c.cfg.name, &key).await.map_err(store_failed)?;
+            Ok(v.and_then(|(v, _)| decode(&v)).map(state_of))
+        })
     }
 
     /// Cancels it cluster-wide: its record goes (so no tick is recorded after this returns),
@@ -339,27 +318,16 @@ impl Cluster {
 
     /// Cancels schedule `id` cluster-wide (see [`ClusterSchedule::cancel`]).
     pub fn cancel_schedule(&self, id: &str) -> RemoteAsk<Option<ScheduleState>> {
-        let c = self.inner.clone();
-        let (reply, pending) = c.node.runtime().request::<Result<Option<ScheduleState>, RemoteAskError>>();
-        let (cluster, id) = (self.clone(), id.to_string());
-        c.rt.clone().spawn(async move {
+        let (c, id) = (self.inner.clone(), id.to_string());
+        self.inner.answer(async move {
             c.stats.membership_requests.fetch_add(1, Ordering::Relaxed);
-            let last = match c.provider.remove(&c.cfg.name, &record_key(&id)).await {
-                Ok(v) => v.as_deref().and_then(decode).map(state_of),
-                Err(e) => {
-                    return reply.send(Err(RemoteAskError::Refused {
-                        code: ErrorCode::Failed,
-                        detail: e.to_string(),
-                    }))
-                }
-            };
+            let removed = c.provider.remove(&c.cfg.name, &record_key(&id)).await.map_err(store_failed)?;
             // The runner would stop at its next tick; stopped now, it frees its name at once.
-            if let Some(runner) = cluster.actor_of(&runner_name(&id)) {
+            if let Some(runner) = c.actor_of(&runner_name(&id)) {
                 let _ = runner.stop().await;
             }
-            reply.send(Ok(last));
-        });
-        RemoteAsk::new(pending)
+            Ok(removed.as_deref().and_then(decode).map(state_of))
+        })
     }
 
     fn new_schedule(&self, id: &str, record: Result<Record, RemoteAskError>) -> NewSchedule {
@@ -379,6 +347,10 @@ fn definition<P: RemoteMessage>(to: &str, msg: &P) -> Record {
         start_ms: now_ms(),
         ..Record::default()
     }
+}
+
+fn store_failed(e: super::ProviderError) -> RemoteAskError {
+    RemoteAskError::Refused { code: ErrorCode::Failed, detail: format!("the store failed: {e}") }
 }
 
 fn malformed(detail: String) -> RemoteAskError {

@@ -5,6 +5,7 @@
 #[macro_use]
 pub mod grains;
 pub mod ledger;
+pub mod members;
 pub mod processes;
 pub mod raw;
 
