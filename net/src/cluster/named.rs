@@ -188,9 +188,13 @@ pub(crate) async fn follow(inner: Weak<ClusterInner>) {
 impl ClusterInner {
     /// Named actor `name`, as this member's copy of the registry says.
     pub(crate) fn actor_of(&self, name: &str) -> Option<RemoteRef> {
-        let a = self.names.map.read().get(name).cloned().filter(|a| a.id != 0)?;
-        let addr = a.address.parse().ok()?;
-        Some(RemoteRef::new(self.node.clone(), addr, a.id, a.incarnation))
+        // Read in place (no copy of the record's strings: by-name sends come here per message).
+        let (addr, id, incarnation) = {
+            let map = self.names.map.read();
+            let a = map.get(name).filter(|a| a.id != 0)?;
+            (a.address.parse().ok()?, a.id, a.incarnation)
+        };
+        Some(RemoteRef::new(self.node.clone(), addr, id, incarnation))
     }
 
     /// The members that may host a named actor of `kind` (with `role`), sorted by id. Every
