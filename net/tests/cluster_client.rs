@@ -97,6 +97,8 @@ fn the_client_balances_spawns_and_stops_tells_asks_finds_and_respawns_named_acto
         let names: Vec<String> = (0..n).map(|i| format!("{prefix}{i}")).collect();
         for name in &names {
             s.client.spawn(name, "account").placement(p).timeout(T).wait().expect("spawned");
+            // Seen in the client's copy of the registry, which the next least-load spawn counts.
+            assert!(common::until(T, || s.client.host_of(name).is_some()));
         }
         names
     };

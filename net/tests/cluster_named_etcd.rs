@@ -223,8 +223,18 @@ fn a_singleton_never_runs_twice_across_a_freeze_a_kill_and_a_leave_of_its_host()
 fn named_actors_placed_by_role_land_only_on_members_with_it_as_the_strategy_spreads_them() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let s = setup("named-roles");
+    // Spawned, then seen in this member's copy of the registry (which the next least-load
+    // placement counts).
     let spawn = |name: &str, role: &str, p: Placement| {
-        s.client.spawn_named(name, "desk").role(role).placement(p).timeout(WAIT).wait()
+        let r = s.client.spawn_named(name, "desk").role(role).placement(p).timeout(WAIT).wait();
+        if r.is_ok() {
+            let deadline = Instant::now() + WAIT;
+            while s.client.host_of(name).is_none() {
+                assert!(Instant::now() < deadline, "{name} registered");
+                std::thread::park_timeout(Duration::from_millis(1));
+            }
+        }
+        r
     };
     // Round-robin over the members with role "risk" (a and c; b has only "worker").
     for i in 0..6 {
@@ -382,6 +392,11 @@ fn a_client_that_is_not_a_member_reaches_grains_in_one_hop_and_balances_spawns()
     // Spawns, round-robin over the three processes.
     for i in 0..9 {
         client.spawn(format!("desk-{i}"), "desk").timeout(WAIT).wait().expect("spawned");
+    }
+    let deadline = Instant::now() + WAIT;
+    while (0..9).any(|i| client.host_of(&format!("desk-{i}")).is_none()) {
+        assert!(Instant::now() < deadline, "the client's registry shows all nine");
+        std::thread::park_timeout(Duration::from_millis(1));
     }
     let mut per: std::collections::HashMap<String, usize> = Default::default();
     for i in 0..9 {

@@ -275,6 +275,9 @@ impl ClusterInner {
                 return Err(e);
             }
         };
+        // Reachable before the registry names it: whoever reads the completed record may send
+        // at once.
+        expose(&self.node.inner, t.clone());
         let record = self.record(t.untyped().id().as_u64(), &s.kind, s.relocate);
         let done = [(s.name.clone(), record.encode_to_vec())];
         self.stats.membership_requests.fetch_add(1, Ordering::Relaxed);
@@ -321,9 +324,9 @@ impl ClusterInner {
         }
     }
 
-    /// Name `name` is held here now, by actor `t` (reachable from other nodes).
+    /// Name `name` is held here now, by actor `t` (exposed to other nodes before its record was
+    /// completed).
     pub(super) fn hold(&self, name: &str, record: NamedActor, t: Arc<dyn Target>) {
-        expose(&self.node.inner, t.clone());
         self.names.map.write().insert(name.to_string(), record);
         self.names.hosted.lock().insert(name.to_string(), Hosted { target: t, moving: false });
     }

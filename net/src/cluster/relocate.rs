@@ -96,6 +96,8 @@ pub(crate) async fn pass(c: &Arc<ClusterInner>) -> Result<Pass, super::ProviderE
         }
         match c.spawn_named_here(None, &spec.kind, &name) {
             Ok(t) => {
+                // Reachable before the registry names it.
+                crate::dispatch::expose(&c.node.inner, t.clone());
                 let record = c.record(t.untyped().id().as_u64(), &spec.kind, true);
                 spawned.push((name, t, record));
             }
