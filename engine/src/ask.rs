@@ -205,15 +205,20 @@ impl<T: Send + 'static> Pending<T> {
         let deadline = self.deadline.unwrap_or(deadline_after(start, self.timeout));
         let spin_until = start + spin.min(self.timeout);
         let mut spins = 0u32;
+        let mut waited = Duration::ZERO;
         loop {
             if let Some(r) = outcome(chan.try_recv()) {
                 return self.finish(r);
             }
             spins += 1;
-            if spins % 64 == 0 && Instant::now() >= spin_until {
-                break;
+            if spins % 64 == 0 {
+                let now = Instant::now();
+                if now >= spin_until {
+                    break;
+                }
+                waited = now - start;
             }
-            std::hint::spin_loop();
+            crate::park::pause(waited);
         }
         if chan.register(Waiter::Thread(std::thread::current())) {
             loop {

@@ -22,6 +22,24 @@ use crate::sync::{park_timeout, AtomicU8, Mutex, Ordering, Thread};
 use crossbeam_utils::CachePadded;
 use std::time::Duration;
 
+/// How long a waiter that may sleep later (a `SpinThenPark` shard, a plain thread waiting for
+/// an answer) spins on the pause instruction before it spins by yielding its core.
+pub(crate) const PURE_SPIN: Duration = Duration::from_micros(1);
+
+/// One pass of such a waiter, `waited` into its wait: the pause instruction at first (an answer
+/// within a few microseconds is seen at once), then a yield of its core. On a machine with more
+/// runnable threads than cores (the usual case on a 2-core host: two shards and the thread that
+/// drives them) a thread that spins holds a core the thread making its answer needs, until the
+/// scheduler's slice ends; a yield hands it over at once, and costs one system call when nobody
+/// else wants the core.
+pub(crate) fn pause(waited: Duration) {
+    if waited < PURE_SPIN {
+        std::hint::spin_loop();
+    } else {
+        std::thread::yield_now();
+    }
+}
+
 const RUNNING: u8 = 0;
 const NOTIFIED: u8 = 1;
 const SLEEPING: u8 = 2;

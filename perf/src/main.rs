@@ -26,7 +26,7 @@ use std::path::PathBuf;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Every workload, in the order the default suite runs them.
-const WORKLOADS: [&str; 23] = [
+const WORKLOADS: [&str; 24] = [
     "raw-c2c",
     "raw-spsc",
     "tell-local",
@@ -35,6 +35,7 @@ const WORKLOADS: [&str; 23] = [
     "pingpong-cross",
     "ask-external",
     "spawn",
+    "spawn-external",
     "idle-memory",
     "tell-bounded",
     "tell-priority",
@@ -56,7 +57,7 @@ const WORKLOADS: [&str; 23] = [
 #[command(name = "corelane-perf", about = "corelane perf harness: workloads and raw baselines")]
 struct Cli {
     /// Workloads to run (default: all). One of: raw-c2c, raw-spsc, tell-local, tell-cross,
-    /// pingpong-local, pingpong-cross, ask-external, spawn, idle-memory, tell-bounded,
+    /// pingpong-local, pingpong-cross, ask-external, spawn, spawn-external, idle-memory, tell-bounded,
     /// tell-priority, router-rr, timers, timer-memory, raw-quic, remote-pingpong, remote-tell,
     /// grain-ask, client-grain-ask, named-ask, grain-tell, grain-activate, grain-memory.
     workloads: Vec<String>,
@@ -127,6 +128,7 @@ fn run_one(name: &str, cores: Cores, quick: bool) -> Vec<report::Figure> {
         "pingpong-cross" => pingpong::pingpong("pingpong-cross", cores, true, k(2_000_000, 500_000)),
         "ask-external" => ask::ask_external(cores, k(300_000, 100_000)),
         "spawn" => spawn::spawn(cores, k(2_000_000, 500_000)),
+        "spawn-external" => spawn::spawn_external(k(100_000, 20_000)),
         "idle-memory" => spawn::idle_memory(1_000_000),
         "tell-bounded" => tell::tell_bounded(cores, k(50_000_000, 10_000_000)),
         "tell-priority" => tell::tell_priority(cores, k(20_000_000, 5_000_000)),

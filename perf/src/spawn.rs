@@ -61,6 +61,45 @@ pub(crate) fn spawn(cores: Cores, n: u64) -> Vec<Figure> {
     vec![fig("spawn", "actors_per_sec", n as f64 / t.as_secs_f64(), "actor/s")]
 }
 
+/// A counter, as a user's first actor.
+struct Counter(u64);
+enum CounterMsg {
+    Add(u64),
+    Get(Reply<u64>),
+}
+impl Actor for Counter {
+    type Msg = CounterMsg;
+    fn receive(&mut self, _: &mut Ctx<Self>, msg: CounterMsg) -> Result<(), ActorError> {
+        match msg {
+            CounterMsg::Add(n) => self.0 += n,
+            CounterMsg::Get(r) => r.send(self.0),
+        }
+        Ok(())
+    }
+}
+
+/// `spawn-external`: what a user's `main` does first, under the builder's defaults (a shard per
+/// core, `SpinThenPark`, unpinned): spawn `n` actors from the plain thread, tell each, then ask
+/// each and wait for the answer; actors per second over the three steps (checked: every answer
+/// counts its tell). The driving thread and the shards share the cores.
+pub(crate) fn spawn_external(n: u64) -> Vec<Figure> {
+    let rt = corelane::Runtime::builder().build().expect("a runtime with the defaults");
+    let start = Instant::now();
+    let actors: Vec<_> = (0..n).map(|_| rt.spawn(|| Counter(0)).expect("spawn")).collect();
+    for a in &actors {
+        a.tell(CounterMsg::Add(1)).expect("tell");
+    }
+    let mut sum = 0;
+    for a in &actors {
+        sum += a.ask(CounterMsg::Get).timeout(Duration::from_secs(30)).wait().expect("ask");
+    }
+    let t = start.elapsed();
+    assert_eq!(sum, n, "every actor counted its tell");
+    drop(actors);
+    rt.shutdown().unwrap();
+    vec![fig("spawn-external", "actors_per_sec", n as f64 / t.as_secs_f64(), "actor/s")]
+}
+
 pub(crate) fn resident_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
     let pages: u64 = statm.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);

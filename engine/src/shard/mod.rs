@@ -439,10 +439,11 @@ impl Shard {
             if let Some(now) = now {
                 idle_mark = Some((idle_mark.map_or(now, |(first, _)| first), now));
             }
-            let park = match (idle, now) {
+            let idle_for = now.map(|now| now - *spin_since.get_or_insert(now));
+            let park = match (idle, idle_for) {
                 (Idle::Spin, _) | (_, None) => false,
                 (Idle::Park, _) => true,
-                (Idle::SpinThenPark(d), Some(now)) => now - *spin_since.get_or_insert(now) >= d,
+                (Idle::SpinThenPark(d), Some(idle_for)) => idle_for >= d,
             };
             if park {
                 self.park(parker).await;
@@ -456,9 +457,7 @@ impl Shard {
             } else if idle_passes % SPIN_YIELD_EVERY == 0 {
                 executor::yield_now().await;
             } else if idle != Idle::Spin {
-                // A pause eases the sibling hyperthread, at up to ~40 ns of detection latency:
-                // paid while waiting to park, not by a shard that spins for latency.
-                std::hint::spin_loop();
+                crate::park::pause(idle_for.unwrap_or_default());
             }
         }
         self.exit();
