@@ -7,3 +7,5 @@ cargo clippy --workspace --all-targets -- -D warnings
 # The etcd membership provider too (needs protoc: scripts/deps.sh).
 scripts/deps.sh
 cargo clippy --workspace --all-targets --features corelane-net/etcd -- -D warnings
+# The peers binary (actix, kameo, ractor; opt-in feature of corelane-bench).
+cargo clippy -p corelane-bench --features peers --all-targets -- -D warnings
