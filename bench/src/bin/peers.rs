@@ -7,6 +7,9 @@
 //! peers [workload] [--rounds N] [--n N]
 //! ```
 //!
+//! corelane runs twice: driven from `main`'s thread, and from `main`'s future on a shard
+//! (`Runtime::block_on`).
+//!
 //! Workloads:
 //! - `spawn-external`: what a user's `main` does first, under each framework's defaults: spawn
 //!   `n` counter actors, tell each `Add(1)`, then ask each for its count and wait for the answer
@@ -15,7 +18,11 @@
 use std::process::Command;
 use std::time::Instant;
 
-const FRAMEWORKS: [&str; 4] = ["corelane", "actix", "kameo", "ractor"];
+/// corelane twice: driven from `main`'s thread, and from `main`'s future on a shard
+/// (`Runtime::block_on`, as actix runs `main` in `System::block_on`).
+const FRAMEWORKS: [&str; 5] = ["corelane", "corelane-block-on", "actix", "kameo", "ractor"];
+/// How many of `FRAMEWORKS` are corelane.
+const OURS: usize = 2;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -48,10 +55,12 @@ fn main() {
         v.sort_by(f64::total_cmp);
         let median = v[v.len() / 2];
         medians.push(median);
-        println!("{fw:<10} {median:>12.0}   {:.0}-{:.0}", v[0], v[v.len() - 1]);
+        println!("{fw:<18} {median:>10.0}   {:.0}-{:.0}", v[0], v[v.len() - 1]);
     }
-    let best_peer = medians[1..].iter().copied().fold(0.0, f64::max);
-    println!("corelane / best peer: {:.2}", medians[0] / best_peer);
+    let best_peer = medians[OURS..].iter().copied().fold(0.0, f64::max);
+    for (fw, m) in FRAMEWORKS.iter().zip(&medians).take(OURS) {
+        println!("{fw} / best peer: {:.2}", m / best_peer);
+    }
 }
 
 /// One run of `workload` on framework `fw`: its figure.
@@ -60,6 +69,7 @@ fn run(fw: &str, workload: &str, n: u64) -> f64 {
     let start = Instant::now();
     let sum = match fw {
         "corelane" => cl::spawn_external(n),
+        "corelane-block-on" => cl::spawn_external_block_on(n),
         "actix" => ax::spawn_external(n),
         "kameo" => km::spawn_external(n),
         "ractor" => rc::spawn_external(n),
@@ -97,6 +107,23 @@ mod cl {
             a.tell(Msg::Add(1)).expect("tell");
         }
         actors.iter().map(|a| a.ask(Msg::Get).timeout(Duration::from_secs(30)).wait().expect("ask")).sum()
+    }
+
+    pub(crate) fn spawn_external_block_on(n: u64) -> u64 {
+        let rt = Runtime::builder().build().expect("runtime");
+        let h = rt.handle().clone();
+        rt.block_on(move || async move {
+            let actors: Vec<_> = (0..n).map(|_| h.spawn(|| Counter(0)).expect("spawn")).collect();
+            for a in &actors {
+                a.tell(Msg::Add(1)).expect("tell");
+            }
+            let mut sum = 0;
+            for a in &actors {
+                sum += a.ask(Msg::Get).timeout(Duration::from_secs(30)).await.expect("ask");
+            }
+            sum
+        })
+        .expect("block_on")
     }
 }
 

@@ -29,6 +29,7 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+mod block_on;
 mod builder;
 mod handle;
 
