@@ -14,7 +14,6 @@ mod common;
 use common::grains::{Add, Count, Counter, Get};
 use common::ledger;
 use common::processes::{Etcd, MemberProcess};
-use corelane_net::cluster::{Cluster, EtcdProvider};
 use corelane_net::RemoteAskError;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -67,11 +66,7 @@ fn churn_finds_no_overlapping_activations_and_loses_no_ask() {
 
     let rt = common::runtime();
     let node = common::node(&rt);
-    let client = Cluster::builder("churn")
-        .ttl(Duration::from_millis(TTL_MS))
-        .member_id("client")
-        .join(&node, EtcdProvider::new([etcd.endpoint()]))
-        .unwrap();
+    let client = common::processes::join_as_client(&etcd, "churn", &node, TTL_MS);
     assert!(client.wait_for(Duration::from_secs(30), |v| v.member_ids().len() == 5));
 
     // Load: four threads, each a stream of tells and asks to random grains.

@@ -10,7 +10,7 @@ use common::grains::{Add, Count, Counter, Get, Park};
 use common::ledger;
 use common::processes::{Etcd, MemberProcess};
 use corelane::Runtime;
-use corelane_net::cluster::{Cluster, EtcdProvider};
+use corelane_net::cluster::Cluster;
 use corelane_net::{ErrorCode, Node, RemoteAskError};
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -39,11 +39,7 @@ fn setup_with(name: &str, remote: corelane_net::RemoteConfig) -> Setup {
     let (members, ledgers) = common::processes::three_members(&etcd, name, TTL_MS);
     let rt = common::runtime();
     let node = common::node_with(&rt, remote);
-    let client = Cluster::builder(name)
-        .ttl(Duration::from_millis(TTL_MS))
-        .member_id("client")
-        .join(&node, EtcdProvider::new([etcd.endpoint()]))
-        .expect("the client joins");
+    let client = common::processes::join_as_client(&etcd, name, &node, TTL_MS);
     assert!(client.wait_for(WAIT, |v| v.member_ids() == ["a", "b", "c", "client"]), "all four registered");
     Setup { members, client, ledgers, _node: node, _rt: rt, etcd }
 }

@@ -38,11 +38,7 @@ fn setup(name: &str) -> Setup {
     let (members, ledgers) = common::processes::three_members(&etcd, name, TTL_MS);
     let rt = common::runtime();
     let node = common::node(&rt);
-    let client = Cluster::builder(name)
-        .ttl(Duration::from_millis(TTL_MS))
-        .member_id("client")
-        .join(&node, EtcdProvider::new([etcd.endpoint()]))
-        .expect("the client joins");
+    let client = common::processes::join_as_client(&etcd, name, &node, TTL_MS);
     assert!(client.wait_for(WAIT, |v| v.member_ids() == ["a", "b", "c", "client"]), "all four registered");
     Setup { members, ledgers, client, _node: node, _rt: rt, _etcd: etcd }
 }
@@ -272,11 +268,7 @@ fn a_cluster_cron_schedule_fires_once_per_tick_through_a_freeze_and_a_kill_of_th
     let rt = common::runtime();
     let node = common::node(&rt);
     node.register_kind("desk", counter_protocol(), desks("client", None));
-    let client = Cluster::builder("schedule-fail")
-        .ttl(Duration::from_millis(TTL_MS))
-        .member_id("client")
-        .join(&node, EtcdProvider::new([etcd.endpoint()]))
-        .expect("the client joins");
+    let client = common::processes::join_as_client(&etcd, "schedule-fail", &node, TTL_MS);
     assert!(client.wait_for(WAIT, |v| v.member_ids() == ["a", "b", "c", "client"]), "all four registered");
     client.spawn_named("till", "desk").placement(Placement::Local).timeout(WAIT).wait().expect("target");
     let every_second = client

@@ -135,6 +135,22 @@ pub fn example(name: &str) -> PathBuf {
     bin
 }
 
+/// This test process as member `client` of cluster `name` on `etcd` (through `node`), hosting
+/// what `node` registered and no grain.
+#[cfg(feature = "etcd")]
+pub fn join_as_client(
+    etcd: &Etcd,
+    name: &str,
+    node: &corelane_net::Node,
+    ttl_ms: u64,
+) -> corelane_net::cluster::Cluster {
+    corelane_net::cluster::Cluster::builder(name)
+        .ttl(Duration::from_millis(ttl_ms))
+        .member_id("client")
+        .join(node, corelane_net::cluster::EtcdProvider::new([etcd.endpoint()]))
+        .expect("the client joins")
+}
+
 /// Members `a`, `b` and `c` of cluster `name`, each writing its ledger in a fresh directory;
 /// the processes and their ledgers' paths. All three have the role `worker`; `a` and `c` also
 /// `risk`.
