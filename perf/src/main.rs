@@ -1,84 +1,61 @@
 //! `corelane-perf`: runs engine workloads next to raw hardware baselines measured in the same
-//! process, and reports medians over several runs plus each figure's ratio to its baseline.
+//! process, and reports the median over several runs with their range, each figure's ratio to
+//! its baseline, and its target with a verdict.
 //!
 //! ```text
-//! corelane-perf [WORKLOAD ...] [--quick] [--runs N] [--json FILE]
+//! corelane-perf [WORKLOAD ...] [--quick] [--runs N] [--json FILE] [--plot DIR]
+//!               [--cores 2,3,4] [--shards N] [--idle spin|park|spin-then-park:50us] [--list]
+//! corelane-perf compare A.jsonl B.jsonl [--strict]
+//! corelane-perf plot --out DIR FILE.jsonl ...
 //! ```
 
 mod ask;
 mod baseline;
+mod cli;
+mod compare;
+mod derived;
 mod grain;
+mod jsonl;
 mod pingpong;
+mod plot;
 mod remote;
 mod report;
 mod router;
 mod spawn;
+mod targets;
 mod tell;
 mod timers;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
+use cli::{Cli, Command, RunArgs, Workload};
 use corelane::{Idle, Runtime, Shards};
 use indicatif::{ProgressBar, ProgressStyle};
-use report::{fig, Results};
-use std::path::PathBuf;
+use report::Results;
+use std::sync::OnceLock;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Every workload, in the order the default suite runs them.
-const WORKLOADS: [&str; 24] = [
-    "raw-c2c",
-    "raw-spsc",
-    "tell-local",
-    "tell-cross",
-    "pingpong-local",
-    "pingpong-cross",
-    "ask-external",
-    "spawn",
-    "spawn-external",
-    "idle-memory",
-    "tell-bounded",
-    "tell-priority",
-    "router-rr",
-    "timers",
-    "timer-memory",
-    "raw-quic",
-    "remote-pingpong",
-    "remote-tell",
-    "grain-ask",
-    "client-grain-ask",
-    "named-ask",
-    "grain-tell",
-    "grain-activate",
-    "grain-memory",
-];
+/// What the command line chose for the runtimes the workloads build.
+struct Setup {
+    /// The cores in use, in order.
+    cores: Vec<usize>,
+    /// `--idle`, if given.
+    idle: Option<Idle>,
+    /// `--shards`, if given.
+    shards: Option<usize>,
+    /// Whether `--cores` chose the cores (then user-path runtimes are pinned to them).
+    cores_given: bool,
+}
 
-#[derive(Parser)]
-#[command(name = "corelane-perf", about = "corelane perf harness: workloads and raw baselines")]
-struct Cli {
-    /// Workloads to run (default: all). One of: raw-c2c, raw-spsc, tell-local, tell-cross,
-    /// pingpong-local, pingpong-cross, ask-external, spawn, spawn-external, idle-memory, tell-bounded,
-    /// tell-priority, router-rr, timers, timer-memory, raw-quic, remote-pingpong, remote-tell,
-    /// grain-ask, client-grain-ask, named-ask, grain-tell, grain-activate, grain-memory.
-    workloads: Vec<String>,
-    /// Smaller runs: the whole suite in well under a minute.
-    #[arg(long)]
-    quick: bool,
-    /// Runs per workload; the median is reported (default 3).
-    #[arg(long, default_value_t = 3)]
-    runs: usize,
-    /// Also write the medians as JSON Lines to this file.
-    #[arg(long)]
-    json: Option<PathBuf>,
-    /// Internal: measure idle-actor memory in this (fresh) process and print the bytes.
-    #[arg(long, hide = true)]
-    child_idle_memory: Option<u64>,
-    /// Internal: measure pending-timer memory in this (fresh) process and print the bytes.
-    #[arg(long, hide = true)]
-    child_timer_memory: Option<u64>,
-    /// Internal: measure idle-grain memory in this (fresh) process and print the bytes.
-    #[arg(long, hide = true)]
-    child_grain_memory: Option<u64>,
+static SETUP: OnceLock<Setup> = OnceLock::new();
+
+fn setup() -> &'static Setup {
+    SETUP.get_or_init(|| Setup { cores: available_cores(), idle: None, shards: None, cores_given: false })
+}
+
+fn available_cores() -> Vec<usize> {
+    core_affinity::get_core_ids().unwrap_or_default().into_iter().map(|c| c.id).collect()
 }
 
 /// Two cores to measure on: `a` for the initiating side, `b` for the other. `None` when the
@@ -95,9 +72,9 @@ pub(crate) fn pin(core: Option<usize>) {
     }
 }
 
-/// A spinning runtime of `n` shards on cores a, b (pinned when there are two cores).
+/// A runtime of `n` shards (spinning unless `--idle` says otherwise) on cores a, b (pinned when there are two cores).
 pub(crate) fn engine_runtime(cores: Cores, n: usize) -> Runtime {
-    let b = Runtime::builder().idle(Idle::Spin).name("perf");
+    let b = Runtime::builder().idle(setup().idle.unwrap_or(Idle::Spin)).name("perf");
     match (cores.a, cores.b) {
         (Some(a), Some(c)) if n == 2 => b.shards(Shards::Cores(vec![a, c])).pin(true),
         _ => b.shards(Shards::Count(n)),
@@ -106,9 +83,9 @@ pub(crate) fn engine_runtime(cores: Cores, n: usize) -> Runtime {
     .expect("perf runtime builds")
 }
 
-/// A spinning runtime of one shard, pinned to `core` when given.
+/// A runtime of one shard (spinning unless `--idle` says otherwise), pinned to `core` when given.
 pub(crate) fn engine_runtime_on(core: Option<usize>) -> Runtime {
-    let b = Runtime::builder().idle(Idle::Spin).name("perf");
+    let b = Runtime::builder().idle(setup().idle.unwrap_or(Idle::Spin)).name("perf");
     match core {
         Some(c) => b.shards(Shards::Cores(vec![c])).pin(true),
         None => b.shards(Shards::Count(1)),
@@ -117,9 +94,26 @@ pub(crate) fn engine_runtime_on(core: Option<usize>) -> Runtime {
     .expect("perf runtime builds")
 }
 
-fn run_one(name: &str, cores: Cores, quick: bool) -> Vec<report::Figure> {
+/// A runtime as a user builds it: the builder's defaults, except what `--cores`, `--shards`
+/// and `--idle` chose.
+pub(crate) fn user_runtime() -> Runtime {
+    let s = setup();
+    let mut b = Runtime::builder();
+    if let Some(idle) = s.idle {
+        b = b.idle(idle);
+    }
+    b = match (s.shards, s.cores_given) {
+        (Some(n), true) => b.shards(Shards::Cores(s.cores.iter().copied().cycle().take(n).collect())).pin(n <= s.cores.len()),
+        (None, true) => b.shards(Shards::Cores(s.cores.clone())).pin(true),
+        (Some(n), false) => b.shards(Shards::Count(n)),
+        (None, false) => b,
+    };
+    b.build().expect("a runtime with the defaults")
+}
+
+fn run_one(w: Workload, cores: Cores, quick: bool) -> Vec<report::Figure> {
     let k = |full: u64, q: u64| if quick { q } else { full };
-    match name {
+    match w.name().as_str() {
         "raw-c2c" => baseline::raw_c2c(cores, k(2_000_000, 500_000)),
         "raw-spsc" => baseline::raw_spsc(cores, k(200_000_000, 50_000_000)),
         "tell-local" => tell::tell("tell-local", cores, false, k(50_000_000, 10_000_000)),
@@ -144,118 +138,134 @@ fn run_one(name: &str, cores: Cores, quick: bool) -> Vec<report::Figure> {
         "grain-tell" => grain::grain_tell(cores, k(2_000_000, 400_000)),
         "grain-activate" => grain::grain_activate(cores, k(20_000, 5_000)),
         "grain-memory" => grain::grain_memory(1_000_000),
-        _ => unreachable!("validated"),
+        other => unreachable!("every workload has a runner: {other}"),
     }
-}
-
-/// Ratios of engine figures to the raw baselines measured in this same run.
-fn derived(r: &Results) -> Vec<report::Figure> {
-    let mut v = vec![];
-    if let (Some(pp), Some(c2c)) =
-        (r.median("pingpong-cross", "ns_per_roundtrip"), r.median("raw-c2c", "ns_per_roundtrip"))
-    {
-        v.push(fig("pingpong-cross", "x_raw_c2c", pp / c2c, "ratio"));
-    }
-    if let (Some(t), Some(s)) = (r.median("tell-cross", "msgs_per_sec"), r.median("raw-spsc", "msgs_per_sec"))
-    {
-        v.push(fig("tell-cross", "share_of_raw_spsc", t / s, "ratio"));
-    }
-    if let (Some(t), Some(s)) = (r.median("tell-local", "msgs_per_sec"), r.median("raw-spsc", "msgs_per_sec"))
-    {
-        v.push(fig("tell-local", "share_of_raw_spsc", t / s, "ratio"));
-    }
-    for (w, base) in
-        [("tell-bounded", "tell-local"), ("tell-priority", "tell-local"), ("router-rr", "tell-cross")]
-    {
-        if let (Some(a), Some(b)) = (r.median(w, "msgs_per_sec"), r.median(base, "msgs_per_sec")) {
-            v.push(fig(w, &format!("share_of_{}", base.replace('-', "_")), a / b, "ratio"));
-        }
-    }
-    for q in ["p50_ns", "p99_ns"] {
-        if let (Some(a), Some(raw)) = (r.median("remote-pingpong", q), r.median("raw-quic", q)) {
-            v.push(fig("remote-pingpong", &format!("{}_x_raw_quic", &q[..3]), a / raw, "ratio"));
-        }
-    }
-    for q in ["p50_ns", "p99_ns"] {
-        for w in ["grain-ask", "named-ask"] {
-            if let (Some(g), Some(rp)) = (r.median(w, q), r.median("remote-pingpong", q)) {
-                v.push(fig(w, &format!("{}_x_remote_pingpong", &q[..3]), g / rp, "ratio"));
-            }
-        }
-    }
-    if let (Some(g), Some(rt)) =
-        (r.median("grain-tell", "msgs_per_sec"), r.median("remote-tell", "msgs_per_sec"))
-    {
-        v.push(fig("grain-tell", "share_of_remote_tell", g / rt, "ratio"));
-    }
-    if let (Some(cold), Some(warm)) = (r.median("grain-activate", "p50_ns"), r.median("grain-ask", "p50_ns"))
-    {
-        v.push(fig("grain-activate", "p50_x_grain_ask", cold / warm, "ratio"));
-    }
-    if let (Some(a), Some(c2c)) =
-        (r.median("ask-external", "p50_ns"), r.median("raw-c2c", "ns_per_roundtrip"))
-    {
-        v.push(fig("ask-external", "p50_x_raw_c2c", a / c2c, "ratio"));
-    }
-    v
 }
 
 fn main() {
     let cli = Cli::parse();
-    let ids: Vec<usize> =
-        core_affinity::get_core_ids().unwrap_or_default().into_iter().map(|c| c.id).collect();
-    let cores =
-        if ids.len() >= 2 { Cores { a: Some(ids[0]), b: Some(ids[1]) } } else { Cores { a: None, b: None } };
-    if let Some(n) = cli.child_idle_memory {
+    match cli.command {
+        Some(Command::Compare { a, b, strict }) => match compare::run(&a, &b) {
+            Ok(worse) => std::process::exit(if worse && strict { 1 } else { 0 }),
+            Err(e) => fail(&format!("cannot compare: {e}")),
+        },
+        Some(Command::Plot { out, files }) => {
+            let mut records = Vec::new();
+            for f in &files {
+                match jsonl::read(f) {
+                    Ok(l) => records.extend(l.records),
+                    Err(e) => fail(&format!("cannot read {}: {e}", f.display())),
+                }
+            }
+            match plot::plot(&records, &out) {
+                Ok(files) => eprintln!("wrote {} in {}", files.join(", "), out.display()),
+                Err(e) => fail(&format!("cannot plot into {}: {e}", out.display())),
+            }
+        }
+        None => run(cli.run),
+    }
+}
+
+fn fail(msg: &str) -> ! {
+    eprintln!("corelane-perf: {msg}");
+    std::process::exit(1)
+}
+
+fn run(args: RunArgs) {
+    if args.list {
+        for w in Workload::value_variants() {
+            let help = w.to_possible_value().and_then(|p| p.get_help().map(|h| h.to_string())).unwrap_or_default();
+            println!("{:<18} {help}", w.name());
+        }
+        return;
+    }
+    let available = available_cores();
+    let cores_list = match &args.cores {
+        Some(list) => {
+            if let Some(c) = list.iter().find(|c| !available.contains(c)) {
+                fail(&format!("core {c} is not one this process may run on (it may use {available:?})"));
+            }
+            list.clone()
+        }
+        None => available,
+    };
+    if args.shards == Some(0) {
+        fail("--shards must be at least 1");
+    }
+    let cores = if cores_list.len() >= 2 {
+        Cores { a: Some(cores_list[0]), b: Some(cores_list[1]) }
+    } else {
+        Cores { a: cores_list.first().copied(), b: cores_list.first().copied() }
+    };
+    let _ = SETUP.set(Setup { cores: cores_list.clone(), idle: args.idle, shards: args.shards, cores_given: args.cores.is_some() });
+    if let Some(n) = args.child_idle_memory {
         spawn::idle_memory_child(cores, n);
     }
-    if let Some(n) = cli.child_timer_memory {
+    if let Some(n) = args.child_timer_memory {
         timers::timer_memory_child(cores, n);
     }
-    if let Some(n) = cli.child_grain_memory {
+    if let Some(n) = args.child_grain_memory {
         grain::grain_memory_child(cores, n);
     }
-    let names: Vec<String> = if cli.workloads.is_empty() {
-        WORKLOADS.iter().map(|s| s.to_string()).collect()
-    } else {
-        cli.workloads.clone()
+    let workloads: Vec<Workload> =
+        if args.workloads.is_empty() { Workload::value_variants().to_vec() } else { args.workloads.clone() };
+    let runs = args.runs.max(1);
+    let info = jsonl::RunInfo {
+        cores: &cores_list,
+        shards: args.shards,
+        idle: args.idle.map(cli::idle_name),
+        runs,
+        quick: args.quick,
+        max_spread: args.max_spread,
     };
-    for n in &names {
-        if !WORKLOADS.contains(&n.as_str()) {
-            eprintln!("unknown workload {n:?}; known: {}", WORKLOADS.join(", "));
-            std::process::exit(2);
-        }
-    }
-    let ids: Vec<usize> =
-        core_affinity::get_core_ids().unwrap_or_default().into_iter().map(|c| c.id).collect();
-    let cores =
-        if ids.len() >= 2 { Cores { a: Some(ids[0]), b: Some(ids[1]) } } else { Cores { a: None, b: None } };
-    let runs = cli.runs.max(1);
+    let mut out = args.json.as_ref().map(|p| {
+        let mut w = jsonl::Writer::create(p).unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", p.display())));
+        w.line(&jsonl::meta(&info)).unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", p.display())));
+        w
+    });
     eprintln!(
-        "corelane-perf: {} workload(s) x {runs} run(s){}, cores {:?}",
-        names.len(),
-        if cli.quick { " (quick)" } else { "" },
-        ids
+        "corelane-perf {}: {} workload(s) x {runs} run(s){}, cores {cores_list:?}, idle {}",
+        env!("CARGO_PKG_VERSION"),
+        workloads.len(),
+        if args.quick { " (quick)" } else { "" },
+        info.idle.as_deref().unwrap_or("default"),
     );
-    let bar = ProgressBar::new((names.len() * runs) as u64);
+    let bar = ProgressBar::new((workloads.len() * runs) as u64);
     bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} [{elapsed}]").unwrap());
     let mut results = Results::default();
-    for name in &names {
+    for &w in &workloads {
+        let mut touched = Vec::new();
         for run in 0..runs {
-            bar.set_message(format!("{name} (run {})", run + 1));
-            results.add(run_one(name, cores, cli.quick));
+            bar.set_message(format!("{} (run {})", w.name(), run + 1));
+            for i in results.add(run_one(w, cores, args.quick)) {
+                if !touched.contains(&i) {
+                    touched.push(i);
+                }
+            }
             bar.inc(1);
+        }
+        for d in derived::new_ratios(&results) {
+            touched.push(results.add_series(d));
+        }
+        if let Some(out) = out.as_mut() {
+            for &i in &touched {
+                if let Err(e) = out.line(&jsonl::record(results.series(i), args.max_spread)) {
+                    fail(&format!("cannot write the JSON Lines: {e}"));
+                }
+            }
         }
     }
     bar.finish_and_clear();
-    let d = derived(&results);
-    results.add(d);
-    results.print_table();
-    if let Some(path) = cli.json {
-        if let Err(e) = results.write_json(&path) {
-            eprintln!("cannot write {}: {e}", path.display());
-            std::process::exit(1);
+    results.print_table(args.max_spread);
+    if let Some(p) = &args.json {
+        eprintln!("wrote {}", p.display());
+    }
+    if let Some(dir) = &args.plot {
+        let records: Vec<jsonl::Record> =
+            results.all().iter().map(|s| jsonl::Record { framework: None, series: s.clone() }).collect();
+        match plot::plot(&records, dir) {
+            Ok(files) => eprintln!("wrote {} in {}", files.join(", "), dir.display()),
+            Err(e) => fail(&format!("cannot plot into {}: {e}", dir.display())),
         }
-        eprintln!("wrote {}", path.display());
     }
 }

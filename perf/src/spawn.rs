@@ -83,7 +83,7 @@ impl Actor for Counter {
 /// each and wait for the answer; actors per second over the three steps (checked: every answer
 /// counts its tell). The driving thread and the shards share the cores.
 pub(crate) fn spawn_external(n: u64) -> Vec<Figure> {
-    let rt = corelane::Runtime::builder().build().expect("a runtime with the defaults");
+    let rt = crate::user_runtime();
     let start = Instant::now();
     let actors: Vec<_> = (0..n).map(|_| rt.spawn(|| Counter(0)).expect("spawn")).collect();
     for a in &actors {

@@ -1,0 +1,253 @@
+//! The command line: workloads by name, the cores, shards and idle policy to run them with, the
+//! outputs (table, JSON Lines, plots), and the `compare` and `plot` subcommands.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use corelane::Idle;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "corelane-perf",
+    version,
+    about = "corelane perf harness: engine workloads next to raw baselines measured in the same run",
+    args_conflicts_with_subcommands = true
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Option<Command>,
+    #[command(flatten)]
+    pub(crate) run: RunArgs,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Compare two JSON Lines files: every figure's ratio (B / A) with each side's spread,
+    /// flagged where the two runs' ranges do not overlap.
+    Compare {
+        /// The reference (before).
+        a: PathBuf,
+        /// The candidate (after).
+        b: PathBuf,
+        /// Exit with status 1 when a figure got worse beyond its spread.
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Plot JSON Lines files (from `--json` or the peers binary) into a directory: SVG charts
+    /// and an `index.md` page with the table.
+    Plot {
+        /// Where the charts and the page go.
+        #[arg(long)]
+        out: PathBuf,
+        /// The files to plot.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+pub(crate) struct RunArgs {
+    /// Workloads to run (default: all, in this order; `--list` describes them).
+    #[arg(value_enum)]
+    pub(crate) workloads: Vec<Workload>,
+    /// List the workloads with what each measures, and exit.
+    #[arg(long)]
+    pub(crate) list: bool,
+    /// Smaller runs: the whole suite in well under a minute.
+    #[arg(long)]
+    pub(crate) quick: bool,
+    /// Runs per workload; the median is reported with the range of all runs.
+    #[arg(long, default_value_t = 3)]
+    pub(crate) runs: usize,
+    /// Write every figure (every run's value, with the run's metadata) as JSON Lines to this
+    /// file, each workload as it finishes.
+    #[arg(long)]
+    pub(crate) json: Option<PathBuf>,
+    /// Write charts and a page showing them with the table into this directory.
+    #[arg(long)]
+    pub(crate) plot: Option<PathBuf>,
+    /// Cores to run on, e.g. `2,3,4` or `2-5` (isolated cores on bare metal). The first two
+    /// carry the two-core workloads; runtimes sized by the harness get one shard per core.
+    /// Default: the first cores this process may use.
+    #[arg(long, value_parser = parse_cores)]
+    pub(crate) cores: Option<Vec<usize>>,
+    /// Shards for the workloads that size their runtime like a user would (spawn-external):
+    /// default one per core.
+    #[arg(long)]
+    pub(crate) shards: Option<usize>,
+    /// Idle policy: `spin`, `park` or `spin-then-park:DURATION` (`50us`, `1ms`). Default: spin
+    /// for the engine workloads, the builder's default for the user-path ones.
+    #[arg(long, value_parser = parse_idle)]
+    pub(crate) idle: Option<Idle>,
+    /// A figure whose runs' max / min exceeds this is flagged unstable instead of reported as a
+    /// clean median.
+    #[arg(long, default_value_t = 1.5)]
+    pub(crate) max_spread: f64,
+    /// Internal: measure idle-actor memory in this (fresh) process and print the bytes.
+    #[arg(long, hide = true)]
+    pub(crate) child_idle_memory: Option<u64>,
+    /// Internal: measure pending-timer memory in this (fresh) process and print the bytes.
+    #[arg(long, hide = true)]
+    pub(crate) child_timer_memory: Option<u64>,
+    /// Internal: measure idle-grain memory in this (fresh) process and print the bytes.
+    #[arg(long, hide = true)]
+    pub(crate) child_grain_memory: Option<u64>,
+}
+
+/// Every workload, in the order the default suite runs them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Workload {
+    /// Raw baseline: a cache line bounced between two pinned threads (round trip).
+    RawC2c,
+    /// Raw baseline: a bare SPSC ring between two pinned threads (items/s).
+    RawSpsc,
+    /// Tell to an actor on the sender's shard (msg/s).
+    TellLocal,
+    /// Tell to an actor on the other shard (msg/s).
+    TellCross,
+    /// Two actors bounce a message on one shard (round trip).
+    PingpongLocal,
+    /// Two actors bounce a message across two shards (round trip).
+    PingpongCross,
+    /// A plain thread asks an actor and blocks for each answer (latency).
+    AskExternal,
+    /// An actor spawns idle actors on its shard (actors/s).
+    Spawn,
+    /// `main` spawns, tells and asks actors under the builder's defaults (actors/s).
+    SpawnExternal,
+    /// Resident memory per idle actor (a million, in a fresh process).
+    IdleMemory,
+    /// Tell into a bounded mailbox (msg/s).
+    TellBounded,
+    /// Tell into a priority mailbox (msg/s).
+    TellPriority,
+    /// Tell through a round-robin router across shards (msg/s).
+    RouterRr,
+    /// Timers armed by an actor (ns per schedule, next to a bare binary heap).
+    Timers,
+    /// Resident memory per pending timer (a million, in a fresh process).
+    TimerMemory,
+    /// Raw baseline: a bare quinn stream round trip on loopback (latency).
+    RawQuic,
+    /// Ask between two nodes over QUIC (latency).
+    RemotePingpong,
+    /// Tell between two nodes over one QUIC connection (msg/s).
+    RemoteTell,
+    /// A grain's ask across members (latency; etcd-free memory provider).
+    GrainAsk,
+    /// A cluster client's grain ask, alternating with a member's (latency).
+    ClientGrainAsk,
+    /// A named actor's ask across members (latency, store requests per message).
+    NamedAsk,
+    /// Tells to grains across members (msg/s).
+    GrainTell,
+    /// First message to grains that are not active yet (latency).
+    GrainActivate,
+    /// Resident memory per idle grain (a million, in a fresh process).
+    GrainMemory,
+}
+
+impl Workload {
+    /// The workload's name on the command line and in the figures.
+    pub(crate) fn name(self) -> String {
+        self.to_possible_value().expect("no skipped variants").get_name().to_string()
+    }
+}
+
+/// `2,3,4`, `2-5`, or a mix (`0,2-3`).
+pub(crate) fn parse_cores(s: &str) -> Result<Vec<usize>, String> {
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let num = |t: &str| t.trim().parse::<usize>().map_err(|_| format!("{t:?} is not a core number"));
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (num(a)?, num(b)?);
+                if a > b {
+                    return Err(format!("{part:?}: the range runs backwards"));
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(num(part)?),
+        }
+    }
+    if out.is_empty() {
+        return Err("no cores given".into());
+    }
+    let mut seen = out.clone();
+    seen.sort_unstable();
+    seen.dedup();
+    if seen.len() != out.len() {
+        return Err(format!("{s:?} names a core twice"));
+    }
+    Ok(out)
+}
+
+/// `spin`, `park`, `spin-then-park:50us`.
+pub(crate) fn parse_idle(s: &str) -> Result<Idle, String> {
+    match s {
+        "spin" => Ok(Idle::Spin),
+        "park" => Ok(Idle::Park),
+        _ => match s.strip_prefix("spin-then-park:") {
+            Some(d) => parse_duration(d).map(Idle::SpinThenPark),
+            None => Err(format!("{s:?}: expected spin, park or spin-then-park:DURATION")),
+        },
+    }
+}
+
+/// `50us`, `1ms`, `200ns`, `2s`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().map_err(|_| format!("{s:?}: expected a number and a unit (50us)"))?;
+    match unit {
+        "ns" => Ok(Duration::from_nanos(n)),
+        "us" | "µs" => Ok(Duration::from_micros(n)),
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        _ => Err(format!("{s:?}: the unit is one of ns, us, ms, s")),
+    }
+}
+
+/// How an idle policy is written on the command line (and in the metadata).
+pub(crate) fn idle_name(idle: Idle) -> String {
+    match idle {
+        Idle::Spin => "spin".into(),
+        Idle::Park => "park".into(),
+        Idle::SpinThenPark(d) => format!("spin-then-park:{}us", d.as_micros()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cores_take_lists_and_ranges_and_refuse_nonsense() {
+        assert_eq!(parse_cores("2,3,4").unwrap(), vec![2, 3, 4]);
+        assert_eq!(parse_cores("0,2-4").unwrap(), vec![0, 2, 3, 4]);
+        assert!(parse_cores("3-1").is_err());
+        assert!(parse_cores("1,1").is_err());
+        assert!(parse_cores("a").is_err());
+        assert!(parse_cores("").is_err());
+    }
+
+    #[test]
+    fn idle_policies_parse_and_print_back() {
+        assert_eq!(parse_idle("spin").unwrap(), Idle::Spin);
+        assert_eq!(parse_idle("park").unwrap(), Idle::Park);
+        let d = parse_idle("spin-then-park:50us").unwrap();
+        assert_eq!(d, Idle::SpinThenPark(Duration::from_micros(50)));
+        assert_eq!(parse_idle(&idle_name(d)).unwrap(), d);
+        assert_eq!(parse_idle("spin-then-park:1ms").unwrap(), Idle::SpinThenPark(Duration::from_millis(1)));
+        assert!(parse_idle("spin-then-park:50").is_err());
+        assert!(parse_idle("nap").is_err());
+    }
+
+    #[test]
+    fn workload_names_are_the_documented_ones() {
+        let names: Vec<String> = Workload::value_variants().iter().map(|w| w.name()).collect();
+        for n in ["raw-c2c", "raw-spsc", "pingpong-cross", "router-rr", "raw-quic", "client-grain-ask"] {
+            assert!(names.iter().any(|m| m == n), "{n} in {names:?}");
+        }
+    }
+}
