@@ -70,7 +70,7 @@ pub(crate) struct RunArgs {
     /// carry the two-core workloads; runtimes sized by the harness get one shard per core.
     /// Default: the first cores this process may use.
     #[arg(long, value_parser = parse_cores)]
-    pub(crate) cores: Option<Vec<usize>>,
+    pub(crate) cores: Option<CoreList>,
     /// Shards for the workloads that size their runtime like a user would (spawn-external):
     /// default one per core.
     #[arg(long)]
@@ -154,8 +154,12 @@ impl Workload {
     }
 }
 
+/// Core ids as `--cores` lists them, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct CoreList(pub(crate) Vec<usize>);
+
 /// `2,3,4`, `2-5`, or a mix (`0,2-3`).
-pub(crate) fn parse_cores(s: &str) -> Result<Vec<usize>, String> {
+pub(crate) fn parse_cores(s: &str) -> Result<CoreList, String> {
     let mut out = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let num = |t: &str| t.trim().parse::<usize>().map_err(|_| format!("{t:?} is not a core number"));
@@ -179,7 +183,7 @@ pub(crate) fn parse_cores(s: &str) -> Result<Vec<usize>, String> {
     if seen.len() != out.len() {
         return Err(format!("{s:?} names a core twice"));
     }
-    Ok(out)
+    Ok(CoreList(out))
 }
 
 /// `spin`, `park`, `spin-then-park:50us`.
@@ -223,12 +227,27 @@ mod tests {
 
     #[test]
     fn cores_take_lists_and_ranges_and_refuse_nonsense() {
-        assert_eq!(parse_cores("2,3,4").unwrap(), vec![2, 3, 4]);
-        assert_eq!(parse_cores("0,2-4").unwrap(), vec![0, 2, 3, 4]);
+        assert_eq!(parse_cores("2,3,4").unwrap().0, vec![2, 3, 4]);
+        assert_eq!(parse_cores("0,2-4").unwrap().0, vec![0, 2, 3, 4]);
         assert!(parse_cores("3-1").is_err());
         assert!(parse_cores("1,1").is_err());
         assert!(parse_cores("a").is_err());
         assert!(parse_cores("").is_err());
+    }
+
+    #[test]
+    fn the_command_line_parses_every_flag() {
+        use clap::Parser;
+        let cli = Cli::try_parse_from([
+            "corelane-perf", "raw-c2c", "pingpong-cross", "--cores", "2-3", "--shards", "2", "--idle", "park", "--runs", "5",
+        ])
+        .unwrap();
+        assert_eq!(cli.run.workloads, [Workload::RawC2c, Workload::PingpongCross]);
+        assert_eq!(cli.run.cores, Some(CoreList(vec![2, 3])));
+        assert_eq!((cli.run.shards, cli.run.idle, cli.run.runs), (Some(2), Some(Idle::Park), 5));
+        assert!(Cli::try_parse_from(["corelane-perf", "no-such-workload"]).is_err());
+        let cmp = Cli::try_parse_from(["corelane-perf", "compare", "a.jsonl", "b.jsonl", "--strict"]).unwrap();
+        assert!(matches!(cmp.command, Some(Command::Compare { strict: true, .. })));
     }
 
     #[test]

@@ -181,7 +181,7 @@ fn run(args: RunArgs) {
     }
     let available = available_cores();
     let cores_list = match &args.cores {
-        Some(list) => {
+        Some(cli::CoreList(list)) => {
             if let Some(c) = list.iter().find(|c| !available.contains(c)) {
                 fail(&format!("core {c} is not one this process may run on (it may use {available:?})"));
             }
