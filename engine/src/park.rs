@@ -20,7 +20,7 @@
 
 use crate::sync::{park_timeout, AtomicU8, Mutex, Ordering, Thread};
 use crossbeam_utils::CachePadded;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long a waiter that may sleep later (a `SpinThenPark` shard, a plain thread waiting for
 /// an answer) spins on the pause instruction before it spins by yielding its core.
@@ -37,6 +37,55 @@ pub(crate) fn pause(waited: Duration) {
         std::hint::spin_loop();
     } else {
         std::thread::yield_now();
+    }
+}
+
+/// When a spinning shard (`Idle::Spin`) hands its core to another thread. A shard that never
+/// does starves every thread that shares its core: with as many spinning shards as cores, the
+/// thread that drives them from `main` waits for the end of a scheduler slice (milliseconds) at
+/// each step, so a plain thread that spawns and asks ran at ~300 actors/s. So an idle spinning
+/// shard yields now and then, and learns from the yield whether anyone wanted the core: a
+/// yield that came back late (the core ran someone else) keeps the interval at its minimum, one
+/// that came back at once doubles it, up to `MAX`. On a quiet core that is one system call per
+/// `MAX` of idleness; with a thread waiting for the core, it gets it within `MIN`.
+pub(crate) struct SpinYield {
+    interval: Duration,
+    next: Option<Instant>,
+}
+
+impl SpinYield {
+    /// Shortest interval between yields, while others want the core.
+    pub(crate) const MIN: Duration = Duration::from_micros(1);
+    /// Longest interval, on a core nobody else wants.
+    pub(crate) const MAX: Duration = Duration::from_micros(100);
+    /// A yield that took longer than this ran another thread.
+    pub(crate) const RAN_OTHERS: Duration = Duration::from_micros(3);
+
+    pub(crate) fn new() -> Self {
+        SpinYield { interval: Self::MIN, next: None }
+    }
+
+    /// The shard found work: the next idle stretch starts counting afresh.
+    #[inline]
+    pub(crate) fn busy(&mut self) {
+        self.next = None;
+    }
+
+    /// An idle pass at `now`: yields the core when the interval has passed.
+    #[inline]
+    pub(crate) fn idle(&mut self, now: Instant) {
+        let next = *self.next.get_or_insert(now + self.interval);
+        if now >= next {
+            std::thread::yield_now();
+            let after = Instant::now();
+            self.yielded(after - now, after);
+        }
+    }
+
+    /// Learns from a yield that took `took` and ended at `now`.
+    pub(crate) fn yielded(&mut self, took: Duration, now: Instant) {
+        self.interval = if took > Self::RAN_OTHERS { Self::MIN } else { (self.interval * 2).min(Self::MAX) };
+        self.next = Some(now + self.interval);
     }
 }
 
@@ -93,6 +142,30 @@ impl Parker {
         park_timeout(timeout);
         self.state.swap(RUNNING, Ordering::AcqRel);
         true
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spinning_shard_yields_often_while_others_want_its_core_and_rarely_otherwise() {
+        let t0 = Instant::now();
+        let mut y = SpinYield::new();
+        // Quiet core: every yield comes straight back, so the interval doubles up to MAX.
+        for _ in 0..20 {
+            y.yielded(Duration::from_nanos(300), t0);
+        }
+        assert_eq!(y.interval, SpinYield::MAX);
+        assert_eq!(y.next, Some(t0 + SpinYield::MAX));
+        // A yield that ran someone else: back to MIN at once.
+        y.yielded(Duration::from_micros(40), t0);
+        assert_eq!(y.interval, SpinYield::MIN);
+        // Work resets the stretch; the next idle pass only arms the interval.
+        y.busy();
+        y.idle(t0);
+        assert_eq!(y.next, Some(t0 + SpinYield::MIN));
     }
 }
 

@@ -402,6 +402,7 @@ impl Shard {
         let idle = self.shared.cfg.idle;
         let notify_mode = self.shared.notify_mode;
         let mut spin_since: Option<Instant> = None;
+        let mut spin_yield = crate::park::SpinYield::new();
         let mut idle_passes: u32 = 0;
         // Idle accounting: the first and the latest sampled instant of the current idle stretch.
         let mut idle_mark: Option<(Instant, Instant)> = None;
@@ -429,6 +430,7 @@ impl Shard {
                     self.add_idle(last - first);
                 }
                 spin_since = None;
+                spin_yield.busy();
                 idle_passes = 0;
                 continue;
             }
@@ -458,6 +460,8 @@ impl Shard {
                 executor::yield_now().await;
             } else if idle != Idle::Spin {
                 crate::park::pause(idle_for.unwrap_or_default());
+            } else if let Some(now) = now {
+                spin_yield.idle(now);
             }
         }
         self.exit();

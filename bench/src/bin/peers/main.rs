@@ -1,0 +1,171 @@
+//! Peers side by side: the same workloads on corelane, actix, kameo and ractor, each written as
+//! its own documentation shows, with the same counts and the same result checks; each run in a
+//! process of its own, the frameworks interleaved round by round (so drift falls on all alike).
+//! Prints each framework's median and range and corelane's ratio to the best peer; `--json FILE`
+//! writes the same as JSON Lines (`corelane-perf compare` and `corelane-perf plot` read them).
+//! Opt-in: `cargo run --release -p corelane-bench --features peers --bin peers`.
+//!
+//! ```text
+//! peers [WORKLOAD ...] [--rounds N] [--scale F] [--json FILE] [--list]
+//! ```
+//!
+//! corelane runs under the builder's defaults (`corelane`) and under `Idle::Spin`
+//! (`corelane-spin`); on the user-path workloads also from `main`'s future on a shard
+//! (`corelane-block-on`, as actix runs `main` in `System::block_on`). kameo and ractor run on
+//! tokio's multi-threaded runtime (as `#[tokio::main]` gives), actix on its `System`.
+
+mod frameworks;
+mod savina;
+mod user_paths;
+
+use frameworks::Fw;
+use std::process::Command;
+use std::time::Duration;
+
+/// One workload: its name, what it counts, its size at scale 1, and whether it is a user path
+/// (then corelane also runs from `block_on`).
+pub(crate) struct Workload {
+    pub(crate) name: &'static str,
+    pub(crate) metric: &'static str,
+    pub(crate) unit: &'static str,
+    pub(crate) size: u64,
+    pub(crate) user_path: bool,
+    pub(crate) about: &'static str,
+    /// Runs the workload at `size` on a framework: (items done, time taken). Panics when the
+    /// result check fails.
+    pub(crate) run: fn(Fw, u64) -> (u64, Duration),
+}
+
+pub(crate) const WORKLOADS: &[Workload] = &[
+    user_paths::SPAWN_EXTERNAL,
+    user_paths::TELL_EXTERNAL,
+    savina::pingpong::WORKLOAD,
+    savina::threadring::WORKLOAD,
+    savina::counting::WORKLOAD,
+    //@MORE
+];
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--child") {
+        let (fw, name, size) = (&args[1], &args[2], args[3].parse().expect("size"));
+        let fw = Fw::parse(fw).unwrap_or_else(|| panic!("unknown framework {fw:?}"));
+        let w = WORKLOADS.iter().find(|w| w.name == name).expect("known workload");
+        let (items, t) = (w.run)(fw, size);
+        println!("{}", items as f64 / t.as_secs_f64());
+        return;
+    }
+    if args.iter().any(|a| a == "--list") {
+        for w in WORKLOADS {
+            println!("{:<20} {} (size {})", w.name, w.about, w.size);
+        }
+        return;
+    }
+    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let rounds: usize = flag("--rounds").map_or(5, |v| v.parse().expect("--rounds N"));
+    let scale: f64 = flag("--scale").map_or(1.0, |v| v.parse().expect("--scale F"));
+    let json = flag("--json");
+    let mut skip = false;
+    let mut chosen = Vec::new();
+    for a in &args {
+        if std::mem::take(&mut skip) {
+            continue;
+        }
+        if a.starts_with("--") {
+            skip = matches!(a.as_str(), "--rounds" | "--scale" | "--json");
+            continue;
+        }
+        match WORKLOADS.iter().find(|w| w.name == a) {
+            Some(w) => chosen.push(w),
+            None => {
+                let known: Vec<&str> = WORKLOADS.iter().map(|w| w.name).collect();
+                eprintln!("unknown workload {a:?}; known: {}", known.join(", "));
+                std::process::exit(2);
+            }
+        }
+    }
+    if chosen.is_empty() {
+        chosen = WORKLOADS.iter().collect();
+    }
+    let exe = std::env::current_exe().expect("own path");
+    let mut out = json.map(|p| std::io::BufWriter::new(std::fs::File::create(&p).expect("--json file")));
+    if let Some(f) = out.as_mut() {
+        use std::io::Write;
+        let meta = serde_json::json!({
+            "kind": "meta", "tool": "peers", "rounds": rounds, "scale": scale,
+            "logical_cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            "args": std::env::args().skip(1).collect::<Vec<_>>(),
+        });
+        writeln!(f, "{meta}").and_then(|_| f.flush()).expect("write --json");
+    }
+    let mut failed = false;
+    for w in chosen {
+        let size = ((w.size as f64 * scale) as u64).max(1);
+        let fws: Vec<Fw> = Fw::ALL.iter().copied().filter(|f| w.user_path || !f.block_on()).collect();
+        let mut values: Vec<Vec<f64>> = vec![Vec::new(); fws.len()];
+        let mut broken: Vec<Option<String>> = vec![None; fws.len()];
+        for _ in 0..rounds {
+            for (i, fw) in fws.iter().enumerate() {
+                if broken[i].is_some() {
+                    continue;
+                }
+                let out = Command::new(&exe)
+                    .args(["--child", fw.name(), w.name, &size.to_string()])
+                    .output()
+                    .expect("child runs");
+                let text = String::from_utf8_lossy(&out.stdout);
+                match text.trim().parse::<f64>() {
+                    Ok(v) if out.status.success() => values[i].push(v),
+                    _ => {
+                        let err = String::from_utf8_lossy(&out.stderr);
+                        let line = err.lines().find(|l| l.contains("panicked") || l.contains("assert")).unwrap_or("");
+                        broken[i] = Some(format!("{} {}", out.status, line.trim()));
+                    }
+                }
+            }
+        }
+        println!("\n{} ({}), size {size}, {rounds} rounds: {} (median, min-max)", w.name, w.about, w.metric);
+        let mut medians = vec![f64::NAN; fws.len()];
+        for (i, fw) in fws.iter().enumerate() {
+            if let Some(why) = &broken[i] {
+                println!("  {:<18} FAILED: {why}", fw.name());
+                failed = true;
+                continue;
+            }
+            let v = &mut values[i];
+            v.sort_by(f64::total_cmp);
+            medians[i] = v[v.len() / 2];
+            println!("  {:<18} {:>14.0}   {:.0}-{:.0}", fw.name(), medians[i], v[0], v[v.len() - 1]);
+        }
+        let best_peer = fws.iter().zip(&medians).filter(|(f, m)| !f.ours() && m.is_finite()).map(|(_, m)| *m).fold(0.0, f64::max);
+        let mut lines = Vec::new();
+        for (i, fw) in fws.iter().enumerate() {
+            if !values[i].is_empty() {
+                lines.push(serde_json::json!({
+                    "kind": "figure", "framework": fw.name(), "workload": w.name, "metric": w.metric,
+                    "unit": w.unit, "size": size, "runs": values[i],
+                }));
+            }
+            if fw.ours() && medians[i].is_finite() && best_peer > 0.0 {
+                let ratio = medians[i] / best_peer;
+                let verdict = if ratio >= 2.0 { "pass" } else { "below target 2.0" };
+                println!("  {} / best peer: {ratio:.2} ({verdict})", fw.name());
+                let per_round: Vec<f64> = values[i].iter().map(|v| v / best_peer).collect();
+                lines.push(serde_json::json!({
+                    "kind": "figure", "framework": fw.name(), "workload": w.name, "metric": "x_best_peer",
+                    "unit": "ratio", "runs": per_round,
+                }));
+            }
+        }
+        if let Some(f) = out.as_mut() {
+            use std::io::Write;
+            for l in lines {
+                writeln!(f, "{l}").expect("write --json");
+            }
+            f.flush().expect("write --json");
+        }
+    }
+    if failed {
+        std::process::exit(1);
+    }
+}
