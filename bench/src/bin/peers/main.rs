@@ -42,7 +42,13 @@ pub(crate) const WORKLOADS: &[Workload] = &[
     savina::pingpong::WORKLOAD,
     savina::threadring::WORKLOAD,
     savina::counting::WORKLOAD,
-    //@MORE
+    savina::forkjoin::THROUGHPUT,
+    savina::forkjoin::CREATION,
+    savina::chameneos::WORKLOAD,
+    savina::big::WORKLOAD,
+    savina::bank::WORKLOAD,
+    savina::dictionary::WORKLOAD,
+    savina::barber::WORKLOAD,
 ];
 
 fn main() {

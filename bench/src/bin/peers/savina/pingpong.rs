@@ -74,8 +74,9 @@ fn cl(fw: Fw, n: u64) -> (u64, Duration) {
         }
     }
     let rt = corelane(fw);
-    let pong = rt.spawn(|| Pong).expect("spawn");
-    let ping = rt.spawn(move || Ping { pong: pong.clone(), left: 0, pongs: 0, done: None }).expect("spawn");
+    // Two actors that only talk to each other share a shard (docs/guide/actors.md, placement).
+    let pong = rt.spawn_on(0, || Pong).expect("spawn");
+    let ping = rt.spawn_on(0, move || Ping { pong: pong.clone(), left: 0, pongs: 0, done: None }).expect("spawn");
     let start = Instant::now();
     let pongs = ping.ask(|r| PingMsg::Start(n, r)).timeout(PATIENCE).wait().expect("done");
     (pongs, start.elapsed())

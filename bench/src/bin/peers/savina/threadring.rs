@@ -56,7 +56,9 @@ fn cl(fw: Fw, n: u64) -> (u64, Duration) {
         }
     }
     let rt = corelane(fw);
-    let ring: Vec<_> = (0..RING).map(|id| rt.spawn(move || Node { id, next: None }).expect("spawn")).collect();
+    // A ring passes one token: nothing runs in parallel, so it lives on one shard (docs/guide/actors.md,
+    // placement).
+    let ring: Vec<_> = (0..RING).map(|id| rt.spawn_on(0, move || Node { id, next: None }).expect("spawn")).collect();
     for (i, a) in ring.iter().enumerate() {
         let next = ring[(i + 1) % ring.len()].clone();
         a.ask(|ok| Msg::Next(next, ok)).timeout(PATIENCE).wait().expect("wired");
