@@ -4,8 +4,10 @@ use super::*;
 
 /// Configures a [`Runtime`]. Start from [`Runtime::builder`].
 pub struct Builder {
-    shards: Shards,
-    pin: bool,
+    /// `None`: the default sizing ([`default_sizing`]).
+    shards: Option<Shards>,
+    /// `None`: pinned when sized by default, unpinned when the shards were given.
+    pin: Option<bool>,
     idle: Idle,
     throughput: usize,
     stop_timeout: Duration,
@@ -40,8 +42,8 @@ impl fmt::Debug for Builder {
 impl Default for Builder {
     fn default() -> Self {
         Self {
-            shards: Shards::Count(std::thread::available_parallelism().map_or(1, |n| n.get())),
-            pin: false,
+            shards: None,
+            pin: None,
             idle: Idle::SpinThenPark(Duration::from_micros(50)),
             throughput: 64,
             stop_timeout: Duration::from_secs(5),
@@ -57,14 +59,20 @@ impl Default for Builder {
 }
 
 impl Builder {
-    /// Shard count or explicit cores (default: one per available core).
+    /// Shard count or explicit cores. Default: one shard per core this process may use, less
+    /// one left to the threads that drive the runtime (`main`, I/O, the net thread) and to the
+    /// system, each pinned to its core: the last cores of the process's CPU set, within its
+    /// CPU quota (cgroup). One core: one unpinned shard. A thread outside the runtime that
+    /// shares a core with a busy shard waits for the scheduler at each step; see
+    /// `docs/runtime-semantics.md` (sizing).
     pub fn shards(mut self, s: Shards) -> Self {
-        self.shards = s;
+        self.shards = Some(s);
         self
     }
-    /// Pin shard `i` to its core (default off). More shards than cores requires `false`.
+    /// Pin shard `i` to its core. Default: on for the default sizing, off for shards given
+    /// with [`shards`](Self::shards). More shards than cores requires `false`.
     pub fn pin(mut self, pin: bool) -> Self {
-        self.pin = pin;
+        self.pin = Some(pin);
         self
     }
     /// Idle policy (default `SpinThenPark(50 µs)`).
@@ -134,7 +142,14 @@ impl Builder {
 
     /// Starts the shard threads.
     pub fn build(self) -> Result<Runtime, BuildError> {
-        let cores: Vec<Option<usize>> = match (&self.shards, self.pin) {
+        let (shards, pin) = match self.shards.clone() {
+            Some(s) => (s, self.pin.unwrap_or(false)),
+            None => {
+                let (s, pin) = default_sizing(&usable_cores());
+                (s, self.pin.unwrap_or(pin))
+            }
+        };
+        let cores: Vec<Option<usize>> = match (&shards, pin) {
             (Shards::Count(n), false) => vec![None; *n],
             (Shards::Cores(c), false) => vec![None; c.len()],
             (shards, true) => {
@@ -241,6 +256,29 @@ impl Builder {
 }
 
 /// Core ids of the machine (online CPUs), whatever the calling thread's own affinity is.
+/// The cores this process may run on: its CPU set (affinity mask), cut to its CPU quota where
+/// a cgroup sets one (`available_parallelism` reads both).
+fn usable_cores() -> Vec<usize> {
+    let mut set: Vec<usize> = core_affinity::get_core_ids().unwrap_or_default().into_iter().map(|c| c.id).collect();
+    if set.is_empty() {
+        set = online_cores();
+    }
+    set.sort_unstable();
+    let quota = std::thread::available_parallelism().map_or(set.len(), |n| n.get());
+    set.truncate(quota.max(1));
+    set
+}
+
+/// The default sizing over the usable cores: all but the first, pinned; one core: one shard,
+/// unpinned.
+pub(crate) fn default_sizing(usable: &[usize]) -> (Shards, bool) {
+    if usable.len() >= 2 {
+        (Shards::Cores(usable[1..].to_vec()), true)
+    } else {
+        (Shards::Count(1), false)
+    }
+}
+
 fn online_cores() -> Vec<usize> {
     // SAFETY: sysconf has no preconditions.
     let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
@@ -253,5 +291,26 @@ impl Drop for QuiesceOnPanic {
     fn drop(&mut self) {
         tracing::error!("a shard thread panicked");
         self.0.shard_quiesced();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_sizing_leaves_the_first_core_to_the_threads_that_drive_the_runtime() {
+        assert_eq!(default_sizing(&[0, 1, 2, 3]), (Shards::Cores(vec![1, 2, 3]), true));
+        assert_eq!(default_sizing(&[4, 6]), (Shards::Cores(vec![6]), true));
+        assert_eq!(default_sizing(&[3]), (Shards::Count(1), false));
+        assert_eq!(default_sizing(&[]), (Shards::Count(1), false));
+    }
+
+    #[test]
+    fn usable_cores_are_within_the_cpu_set_and_quota() {
+        let usable = usable_cores();
+        assert!(!usable.is_empty());
+        assert!(usable.len() <= std::thread::available_parallelism().unwrap().get());
+        assert!(usable.iter().all(|c| online_cores().contains(c)));
     }
 }

@@ -12,13 +12,18 @@
 //! corelane runs under the builder's defaults (`corelane`) and under `Idle::Spin`
 //! (`corelane-spin`); on the user-path workloads also from `main`'s future on a shard
 //! (`corelane-block-on`, as actix runs `main` in `System::block_on`). kameo and ractor run on
-//! tokio's multi-threaded runtime (as `#[tokio::main]` gives), actix on its `System`.
+//! tokio's multi-threaded runtime (as `#[tokio::main]` gives), actix on its `System`. All of them
+//! on mimalloc.
 
 mod frameworks;
 mod savina;
 mod user_paths;
 
 use frameworks::Fw;
+
+/// Every framework runs on the same allocator (DESIGN: mimalloc in binaries and benches).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::Command;
 use std::time::Duration;
 
