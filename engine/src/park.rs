@@ -1,24 +1,26 @@
 //! Park / wake protocol between a shard (the only sleeper) and everyone who publishes to it.
 //!
 //! # Protocol
-//! One state word per shard: `RUNNING`, `NOTIFIED` or `SLEEPING`. Only read-modify-write
-//! operations move it, so every change is totally ordered (no reliance on store/load fences).
-//! - A **producer** first publishes its items (a `Release` store into a ring or a locked queue),
-//!   then calls [`Parker::notify`]: `swap(NOTIFIED)`. If the old value was `SLEEPING`, it unparks
-//!   the shard thread.
-//! - The **shard**, at the start of a pass, resets a `NOTIFIED` state with `swap(RUNNING)`;
-//!   that swap reads the latest producer swap, so every item published before it is visible to
-//!   the drain that follows.
-//! - With nothing found, the shard calls [`Parker::park`]: `swap(SLEEPING)`. If that returns
-//!   `NOTIFIED`, something was published after the reset and the shard runs another pass instead
-//!   of sleeping. Otherwise every later publication's `swap(NOTIFIED)` comes after ours in the
-//!   state's modification order, so it reads `SLEEPING` and unparks. Thread unpark leaves a
-//!   token, so an unpark that lands before the park is not lost.
+//! One state word per shard, `RUNNING` or `SLEEPING`, written only by the shard itself (so while
+//! the shard is awake, producers only read it and its cache line stays shared: no transfer per
+//! message). The two sides meet through `SeqCst` fences (the store-buffering pattern):
+//! - A **producer** first publishes its items (a `Release` store into a ring, or a locked queue
+//!   and its `pending` flag), then calls [`Parker::notify`]: a `SeqCst` fence, then a load of
+//!   the state. If it reads `SLEEPING`, it unparks the shard thread.
+//! - The **shard**, with nothing found, calls [`Parker::park`]: it stores `SLEEPING`, a `SeqCst`
+//!   fence, then checks its inbound sources once more (`has_work`). Work found: it stores
+//!   `RUNNING` and runs another pass instead of sleeping.
+//! - Both fences are in one total order. If the producer's comes first, the shard's check after
+//!   its own fence sees the item. If the shard's comes first, the producer's load after its fence
+//!   sees `SLEEPING` (or a later state: `RUNNING` again means the shard woke and will park only
+//!   through another store and fence, whose check sees the item) and unparks. Thread unpark
+//!   leaves a token, so an unpark that lands before the park is not lost; a stale `SLEEPING`
+//!   read costs one spurious wake.
 //!
 //! Producers only call `notify` when the runtime may park (`Idle::Park` or
 //! `Idle::SpinThenPark`); a runtime of `Idle::Spin` shards never sleeps and pays nothing.
 
-use crate::sync::{park_timeout, AtomicU8, Mutex, Ordering, Thread};
+use crate::sync::{fence, park_timeout, AtomicU8, Mutex, Ordering, Thread};
 use crossbeam_utils::CachePadded;
 use std::time::{Duration, Instant};
 
@@ -90,8 +92,7 @@ impl SpinYield {
 }
 
 const RUNNING: u8 = 0;
-const NOTIFIED: u8 = 1;
-const SLEEPING: u8 = 2;
+const SLEEPING: u8 = 1;
 
 /// The shard's side of the protocol, shared with every producer.
 pub(crate) struct Parker {
@@ -114,7 +115,8 @@ impl Parker {
     /// Producer side, after publishing: wakes the shard if it sleeps. Returns whether it did.
     #[inline]
     pub(crate) fn notify(&self) -> bool {
-        if self.state.swap(NOTIFIED, Ordering::AcqRel) == SLEEPING {
+        fence(Ordering::SeqCst);
+        if self.state.load(Ordering::Relaxed) == SLEEPING {
             if let Some(t) = self.thread.lock().unwrap().as_ref() {
                 t.unpark();
             }
@@ -123,24 +125,18 @@ impl Parker {
         false
     }
 
-    /// Shard side, before draining: consumes a pending notification so that everything published
-    /// before it is visible to the drain.
-    #[inline]
-    pub(crate) fn begin_pass(&self) {
-        if self.state.load(Ordering::Relaxed) != RUNNING {
-            self.state.swap(RUNNING, Ordering::AcqRel);
-        }
-    }
-
     /// Shard side, after a pass that found nothing: sleeps until notified or until `timeout`.
-    /// Returns `false` without sleeping when something was published since `begin_pass`.
-    pub(crate) fn park(&self, timeout: Option<Duration>) -> bool {
-        if self.state.swap(SLEEPING, Ordering::AcqRel) == NOTIFIED {
-            self.state.swap(RUNNING, Ordering::AcqRel);
+    /// `has_work` looks at every inbound source once more (after the state says `SLEEPING`);
+    /// returns `false` without sleeping when it finds something.
+    pub(crate) fn park(&self, timeout: Option<Duration>, has_work: impl FnOnce() -> bool) -> bool {
+        self.state.store(SLEEPING, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        if has_work() {
+            self.state.store(RUNNING, Ordering::Relaxed);
             return false;
         }
         park_timeout(timeout);
-        self.state.swap(RUNNING, Ordering::AcqRel);
+        self.state.store(RUNNING, Ordering::Relaxed);
         true
     }
 }
@@ -172,8 +168,30 @@ mod tests {
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::*;
-    use crate::ring::ring;
+    use crate::ring::{ring, Consumer};
     use crate::sync::Arc;
+
+    /// The shard's side, on a thread of its own (so that a late, spurious unpark lands on a
+    /// thread that is finished, not on one blocked in `join`, which loom would wake): drain,
+    /// stop at `total`, otherwise park with the check the protocol requires.
+    fn shard(parker: Arc<Parker>, mut inbound: Vec<Consumer<u8>>, total: u8) -> loom::thread::JoinHandle<()> {
+        loom::thread::spawn(move || {
+            parker.register_current();
+            let mut got = 0;
+            loop {
+                for c in inbound.iter_mut() {
+                    while let Some(v) = c.pop() {
+                        got += v;
+                    }
+                    c.release();
+                }
+                if got == total {
+                    return;
+                }
+                parker.park(None, || inbound.iter().any(|c| c.has_next()));
+            }
+        })
+    }
 
     /// Two producers publish into their own rings and notify; the shard drains and parks. A lost
     /// wake-up would leave the shard parked forever, which loom reports as a deadlock.
@@ -181,9 +199,9 @@ mod loom_tests {
     fn loom_no_lost_wakeup_with_two_producers() {
         loom::model(|| {
             let parker = Arc::new(Parker::new());
-            parker.register_current();
-            let (mut p1, mut c1) = ring::<u8>(2);
-            let (mut p2, mut c2) = ring::<u8>(2);
+            let (mut p1, c1) = ring::<u8>(2);
+            let (mut p2, c2) = ring::<u8>(2);
+            let s = shard(parker.clone(), vec![c1, c2], 3);
             let (a, b) = (parker.clone(), parker.clone());
             let t1 = loom::thread::spawn(move || {
                 p1.push(1).unwrap();
@@ -195,22 +213,9 @@ mod loom_tests {
                 p2.publish();
                 b.notify();
             });
-            let mut got = 0;
-            loop {
-                parker.begin_pass();
-                while let Some(v) = c1.pop() {
-                    got += v;
-                }
-                while let Some(v) = c2.pop() {
-                    got += v;
-                }
-                if got == 3 {
-                    break;
-                }
-                parker.park(None);
-            }
             t1.join().unwrap();
             t2.join().unwrap();
+            s.join().unwrap();
         });
     }
 
@@ -219,8 +224,8 @@ mod loom_tests {
     fn loom_no_lost_wakeup_across_batches() {
         loom::model(|| {
             let parker = Arc::new(Parker::new());
-            parker.register_current();
-            let (mut p, mut c) = ring::<u8>(2);
+            let (mut p, c) = ring::<u8>(2);
+            let s = shard(parker.clone(), vec![c], 3);
             let a = parker.clone();
             let t = loom::thread::spawn(move || {
                 for v in [1, 2] {
@@ -229,19 +234,8 @@ mod loom_tests {
                     a.notify();
                 }
             });
-            let mut got = 0;
-            loop {
-                parker.begin_pass();
-                while let Some(v) = c.pop() {
-                    got += v;
-                    c.release();
-                }
-                if got == 3 {
-                    break;
-                }
-                parker.park(None);
-            }
             t.join().unwrap();
+            s.join().unwrap();
         });
     }
 }

@@ -6,12 +6,16 @@
 //! them all for loom's model-checked versions (`scripts/loom.sh`).
 
 #[cfg(loom)]
+pub(crate) use loom::sync::atomic::fence;
+#[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering};
 #[cfg(loom)]
 pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};
 #[cfg(loom)]
 pub(crate) use loom::thread::{park, Thread};
 
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::fence;
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering};
 #[cfg(not(loom))]

@@ -400,16 +400,12 @@ impl Shard {
         let parker = &self.mine().parker;
         parker.register_current();
         let idle = self.shared.cfg.idle;
-        let notify_mode = self.shared.notify_mode;
         let mut spin_since: Option<Instant> = None;
         let mut spin_yield = crate::park::SpinYield::new();
         let mut idle_passes: u32 = 0;
         // Idle accounting: the first and the latest sampled instant of the current idle stretch.
         let mut idle_mark: Option<(Instant, Instant)> = None;
         loop {
-            if notify_mode {
-                parker.begin_pass();
-            }
             let mut work = self.drain_inbound();
             if !self.timers.borrow().is_empty() {
                 work += self.fire_timers(Instant::now());
@@ -486,7 +482,7 @@ impl Shard {
         if timeout == Some(Duration::ZERO) {
             return;
         }
-        if parker.park(timeout) {
+        if parker.park(timeout, || self.has_inbound() || (self.quiesced.get() && self.shared.all_quiesced())) {
             bump(&self.mine().stats.wakes, 1);
         }
     }

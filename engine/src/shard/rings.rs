@@ -159,6 +159,12 @@ impl Shard {
         });
     }
 
+    /// Whether anything waits in an inbound ring or the injector (a look, nothing is taken):
+    /// the check a shard makes after announcing that it parks.
+    pub(super) fn has_inbound(&self) -> bool {
+        self.inbound.borrow().iter().any(|c| c.has_next()) || self.mine().injector.has_pending()
+    }
+
     pub(super) fn drain_inbound(&self) -> usize {
         let mut n = 0;
         if !self.deferred.borrow().is_empty() {
