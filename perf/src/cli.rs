@@ -92,6 +92,9 @@ pub(crate) struct RunArgs {
     /// Internal: measure idle-grain memory in this (fresh) process and print the bytes.
     #[arg(long, hide = true)]
     pub(crate) child_grain_memory: Option<u64>,
+    /// Internal: measure the telemetry fleet's memory in this (fresh) process.
+    #[arg(long, hide = true)]
+    pub(crate) child_telemetry_memory: Option<u64>,
 }
 
 /// Every workload, in the order the default suite runs them.
@@ -145,6 +148,10 @@ pub(crate) enum Workload {
     GrainActivate,
     /// Resident memory per idle grain (a million, in a fresh process).
     GrainMemory,
+    /// Ticks → books → strategy → risk → gateway as actors, over bare rings, and as plain calls.
+    TradingPipeline,
+    /// 100 000 sensor actors → per-shard aggregators → a roll-up (throughput, delay, memory).
+    TelemetryIngest,
 }
 
 impl Workload {
@@ -239,14 +246,25 @@ mod tests {
     fn the_command_line_parses_every_flag() {
         use clap::Parser;
         let cli = Cli::try_parse_from([
-            "corelane-perf", "raw-c2c", "pingpong-cross", "--cores", "2-3", "--shards", "2", "--idle", "park", "--runs", "5",
+            "corelane-perf",
+            "raw-c2c",
+            "pingpong-cross",
+            "--cores",
+            "2-3",
+            "--shards",
+            "2",
+            "--idle",
+            "park",
+            "--runs",
+            "5",
         ])
         .unwrap();
         assert_eq!(cli.run.workloads, [Workload::RawC2c, Workload::PingpongCross]);
         assert_eq!(cli.run.cores, Some(CoreList(vec![2, 3])));
         assert_eq!((cli.run.shards, cli.run.idle, cli.run.runs), (Some(2), Some(Idle::Park), 5));
         assert!(Cli::try_parse_from(["corelane-perf", "no-such-workload"]).is_err());
-        let cmp = Cli::try_parse_from(["corelane-perf", "compare", "a.jsonl", "b.jsonl", "--strict"]).unwrap();
+        let cmp =
+            Cli::try_parse_from(["corelane-perf", "compare", "a.jsonl", "b.jsonl", "--strict"]).unwrap();
         assert!(matches!(cmp.command, Some(Command::Compare { strict: true, .. })));
     }
 

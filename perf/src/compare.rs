@@ -85,7 +85,9 @@ pub(crate) fn run(a: &Path, b: &Path) -> std::io::Result<bool> {
             r.ratio,
         );
     }
-    let only = |x: &Loaded, y: &Loaded| x.records.iter().filter(|r| !y.records.iter().any(|s| s.key() == r.key())).count();
+    let only = |x: &Loaded, y: &Loaded| {
+        x.records.iter().filter(|r| !y.records.iter().any(|s| s.key() == r.key())).count()
+    };
     println!("{} figures in both; {} only in A, {} only in B", rows.len(), only(&la, &lb), only(&lb, &la));
     Ok(worse)
 }
@@ -96,7 +98,10 @@ mod tests {
     use crate::report::Series;
 
     fn rec(w: &str, m: &str, unit: &str, runs: &[f64]) -> Record {
-        Record { framework: None, series: Series { workload: w.into(), metric: m.into(), unit: unit.into(), runs: runs.to_vec() } }
+        Record {
+            framework: None,
+            series: Series { workload: w.into(), metric: m.into(), unit: unit.into(), runs: runs.to_vec() },
+        }
     }
     fn loaded(r: Vec<Record>) -> Loaded {
         Loaded { meta: None, records: r }

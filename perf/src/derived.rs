@@ -21,11 +21,26 @@ const fn ratio(
 }
 
 const RATIOS: &[Ratio] = &[
-    ratio("pingpong-cross", "x_raw_c2c", ("pingpong-cross", "ns_per_roundtrip"), ("raw-c2c", "ns_per_roundtrip")),
+    ratio(
+        "pingpong-cross",
+        "x_raw_c2c",
+        ("pingpong-cross", "ns_per_roundtrip"),
+        ("raw-c2c", "ns_per_roundtrip"),
+    ),
     ratio("tell-cross", "share_of_raw_spsc", ("tell-cross", "msgs_per_sec"), ("raw-spsc", "msgs_per_sec")),
     ratio("tell-local", "share_of_raw_spsc", ("tell-local", "msgs_per_sec"), ("raw-spsc", "msgs_per_sec")),
-    ratio("tell-bounded", "share_of_tell_local", ("tell-bounded", "msgs_per_sec"), ("tell-local", "msgs_per_sec")),
-    ratio("tell-priority", "share_of_tell_local", ("tell-priority", "msgs_per_sec"), ("tell-local", "msgs_per_sec")),
+    ratio(
+        "tell-bounded",
+        "share_of_tell_local",
+        ("tell-bounded", "msgs_per_sec"),
+        ("tell-local", "msgs_per_sec"),
+    ),
+    ratio(
+        "tell-priority",
+        "share_of_tell_local",
+        ("tell-priority", "msgs_per_sec"),
+        ("tell-local", "msgs_per_sec"),
+    ),
     ratio("router-rr", "share_of_tell_cross", ("router-rr", "msgs_per_sec"), ("tell-cross", "msgs_per_sec")),
     ratio("remote-pingpong", "p50_x_raw_quic", ("remote-pingpong", "p50_ns"), ("raw-quic", "p50_ns")),
     ratio("remote-pingpong", "p99_x_raw_quic", ("remote-pingpong", "p99_ns"), ("raw-quic", "p99_ns")),
@@ -33,7 +48,12 @@ const RATIOS: &[Ratio] = &[
     ratio("grain-ask", "p99_x_remote_pingpong", ("grain-ask", "p99_ns"), ("remote-pingpong", "p99_ns")),
     ratio("named-ask", "p50_x_remote_pingpong", ("named-ask", "p50_ns"), ("remote-pingpong", "p50_ns")),
     ratio("named-ask", "p99_x_remote_pingpong", ("named-ask", "p99_ns"), ("remote-pingpong", "p99_ns")),
-    ratio("grain-tell", "share_of_remote_tell", ("grain-tell", "msgs_per_sec"), ("remote-tell", "msgs_per_sec")),
+    ratio(
+        "grain-tell",
+        "share_of_remote_tell",
+        ("grain-tell", "msgs_per_sec"),
+        ("remote-tell", "msgs_per_sec"),
+    ),
     ratio("grain-activate", "p50_x_grain_ask", ("grain-activate", "p50_ns"), ("grain-ask", "p50_ns")),
     ratio("ask-external", "p50_x_raw_c2c", ("ask-external", "p50_ns"), ("raw-c2c", "ns_per_roundtrip")),
 ];
@@ -47,7 +67,12 @@ pub(crate) fn new_ratios(r: &Results) -> Vec<Series> {
         }
         if let (Some(a), Some(b)) = (r.get(q.num.0, q.num.1), r.get(q.den.0, q.den.1)) {
             let runs = a.runs.iter().zip(&b.runs).map(|(x, y)| x / y).collect();
-            out.push(Series { workload: q.workload.into(), metric: q.metric.into(), unit: "ratio".into(), runs });
+            out.push(Series {
+                workload: q.workload.into(),
+                metric: q.metric.into(),
+                unit: "ratio".into(),
+                runs,
+            });
         }
     }
     out

@@ -87,11 +87,7 @@ pub(crate) struct Record {
 impl Record {
     /// What identifies the figure across files.
     pub(crate) fn key(&self) -> (String, String, String) {
-        (
-            self.series.workload.clone(),
-            self.framework.clone().unwrap_or_default(),
-            self.series.metric.clone(),
-        )
+        (self.series.workload.clone(), self.framework.clone().unwrap_or_default(), self.series.metric.clone())
     }
 }
 
@@ -109,7 +105,9 @@ pub(crate) fn read(path: &Path) -> io::Result<Loaded> {
         if line.trim().is_empty() {
             continue;
         }
-        let bad = |why: &str| io::Error::new(io::ErrorKind::InvalidData, format!("{}:{}: {why}", path.display(), n + 1));
+        let bad = |why: &str| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("{}:{}: {why}", path.display(), n + 1))
+        };
         let v: Value = serde_json::from_str(&line).map_err(|e| bad(&e.to_string()))?;
         if v["kind"] == "meta" {
             loaded.meta = Some(v);
@@ -127,7 +125,9 @@ pub(crate) fn read(path: &Path) -> io::Result<Loaded> {
             return Err(bad("a figure needs runs, a median or a value"));
         }
         let unit = text("unit").unwrap_or_default();
-        loaded.records.push(Record { framework: text("framework"), series: Series { workload, metric, unit, runs } });
+        loaded
+            .records
+            .push(Record { framework: text("framework"), series: Series { workload, metric, unit, runs } });
     }
     Ok(loaded)
 }
@@ -143,7 +143,10 @@ fn git_revision() -> (Option<String>, Option<bool>) {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
     };
     let rev = git(&["rev-parse", "HEAD"]);
-    let dirty = rev.as_ref().and_then(|_| git(&["status", "--porcelain", "--untracked-files=no"])).map(|s| !s.is_empty());
+    let dirty = rev
+        .as_ref()
+        .and_then(|_| git(&["status", "--porcelain", "--untracked-files=no"]))
+        .map(|s| !s.is_empty());
     (rev, dirty)
 }
 
@@ -164,13 +167,26 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("corelane-perf-jsonl-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("a.jsonl");
-        let s = Series { workload: "raw-c2c".into(), metric: "ns_per_roundtrip".into(), unit: "ns".into(), runs: vec![100.0, 90.0, 120.0] };
-        let info = RunInfo { cores: &[0, 1], shards: None, idle: Some("spin".into()), runs: 3, quick: true, max_spread: 1.5 };
+        let s = Series {
+            workload: "raw-c2c".into(),
+            metric: "ns_per_roundtrip".into(),
+            unit: "ns".into(),
+            runs: vec![100.0, 90.0, 120.0],
+        };
+        let info = RunInfo {
+            cores: &[0, 1],
+            shards: None,
+            idle: Some("spin".into()),
+            runs: 3,
+            quick: true,
+            max_spread: 1.5,
+        };
         let mut w = Writer::create(&path).unwrap();
         w.line(&meta(&info)).unwrap();
         w.line(&record(&s, 1.5)).unwrap();
         // An older line (one value) and a peer's line (a framework) read too.
-        w.line(&json!({"workload": "tell-cross", "metric": "msgs_per_sec", "value": 5.0, "unit": "msg/s"})).unwrap();
+        w.line(&json!({"workload": "tell-cross", "metric": "msgs_per_sec", "value": 5.0, "unit": "msg/s"}))
+            .unwrap();
         w.line(&json!({"kind": "figure", "framework": "actix", "workload": "savina-pingpong", "metric": "msgs_per_sec", "unit": "msg/s", "runs": [1.0, 2.0]})).unwrap();
         drop(w);
         let l = read(&path).unwrap();

@@ -14,6 +14,7 @@ mod baseline;
 mod cli;
 mod compare;
 mod derived;
+mod domain;
 mod grain;
 mod jsonl;
 mod pingpong;
@@ -103,7 +104,9 @@ pub(crate) fn user_runtime() -> Runtime {
         b = b.idle(idle);
     }
     b = match (s.shards, s.cores_given) {
-        (Some(n), true) => b.shards(Shards::Cores(s.cores.iter().copied().cycle().take(n).collect())).pin(n <= s.cores.len()),
+        (Some(n), true) => {
+            b.shards(Shards::Cores(s.cores.iter().copied().cycle().take(n).collect())).pin(n <= s.cores.len())
+        }
         (None, true) => b.shards(Shards::Cores(s.cores.clone())).pin(true),
         (Some(n), false) => b.shards(Shards::Count(n)),
         (None, false) => b,
@@ -138,6 +141,8 @@ fn run_one(w: Workload, cores: Cores, quick: bool) -> Vec<report::Figure> {
         "grain-tell" => grain::grain_tell(cores, k(2_000_000, 400_000)),
         "grain-activate" => grain::grain_activate(cores, k(20_000, 5_000)),
         "grain-memory" => grain::grain_memory(1_000_000),
+        "trading-pipeline" => domain::trading::trading_pipeline(cores, k(400_000, 100_000)),
+        "telemetry-ingest" => domain::telemetry::telemetry_ingest(cores, k(2_000_000, 500_000)),
         other => unreachable!("every workload has a runner: {other}"),
     }
 }
@@ -174,7 +179,8 @@ fn fail(msg: &str) -> ! {
 fn run(args: RunArgs) {
     if args.list {
         for w in Workload::value_variants() {
-            let help = w.to_possible_value().and_then(|p| p.get_help().map(|h| h.to_string())).unwrap_or_default();
+            let help =
+                w.to_possible_value().and_then(|p| p.get_help().map(|h| h.to_string())).unwrap_or_default();
             println!("{:<18} {help}", w.name());
         }
         return;
@@ -197,7 +203,12 @@ fn run(args: RunArgs) {
     } else {
         Cores { a: cores_list.first().copied(), b: cores_list.first().copied() }
     };
-    let _ = SETUP.set(Setup { cores: cores_list.clone(), idle: args.idle, shards: args.shards, cores_given: args.cores.is_some() });
+    let _ = SETUP.set(Setup {
+        cores: cores_list.clone(),
+        idle: args.idle,
+        shards: args.shards,
+        cores_given: args.cores.is_some(),
+    });
     if let Some(n) = args.child_idle_memory {
         spawn::idle_memory_child(cores, n);
     }
@@ -206,6 +217,9 @@ fn run(args: RunArgs) {
     }
     if let Some(n) = args.child_grain_memory {
         grain::grain_memory_child(cores, n);
+    }
+    if let Some(n) = args.child_telemetry_memory {
+        domain::telemetry::telemetry_memory_child(cores, n);
     }
     let workloads: Vec<Workload> =
         if args.workloads.is_empty() { Workload::value_variants().to_vec() } else { args.workloads.clone() };
@@ -219,7 +233,8 @@ fn run(args: RunArgs) {
         max_spread: args.max_spread,
     };
     let mut out = args.json.as_ref().map(|p| {
-        let mut w = jsonl::Writer::create(p).unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", p.display())));
+        let mut w =
+            jsonl::Writer::create(p).unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", p.display())));
         w.line(&jsonl::meta(&info)).unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", p.display())));
         w
     });

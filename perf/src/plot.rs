@@ -47,7 +47,10 @@ fn latency(records: &[&Record], path: &Path) -> PlotResult<bool> {
     let mut curves: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
     for r in records {
         if let Some(i) = QUANTILES.iter().position(|(m, _)| *m == r.series.metric) {
-            curves.entry(r.series.workload.as_str()).or_default().push((i as f64, r.series.median().max(1.0)));
+            curves
+                .entry(r.series.workload.as_str())
+                .or_default()
+                .push((i as f64, r.series.median().max(1.0)));
         }
     }
     curves.retain(|_, v| v.len() >= 3);
@@ -98,7 +101,8 @@ fn ratios(records: &[&Record], path: &Path) -> PlotResult<bool> {
         .x_label_area_size(30)
         .y_label_area_size(330)
         .build_cartesian_2d(0f64..top, -0.5f64..rows.len() as f64 - 0.5)?;
-    let labels: Vec<String> = rows.iter().map(|r| format!("{} {}", r.series.workload, r.series.metric)).collect();
+    let labels: Vec<String> =
+        rows.iter().map(|r| format!("{} {}", r.series.workload, r.series.metric)).collect();
     chart
         .configure_mesh()
         .disable_y_mesh()
@@ -127,7 +131,8 @@ fn ratios(records: &[&Record], path: &Path) -> PlotResult<bool> {
             let v = match t {
                 crate::targets::Target::AtMost(v) | crate::targets::Target::AtLeast(v) => v,
             };
-            chart.draw_series([PathElement::new(vec![(v, y - 0.45), (v, y + 0.45)], BLACK.stroke_width(3))])?;
+            chart
+                .draw_series([PathElement::new(vec![(v, y - 0.45), (v, y + 0.45)], BLACK.stroke_width(3))])?;
         }
     }
     root.present()?;
@@ -158,7 +163,10 @@ fn frameworks(records: &[&Record], path: &Path, title: &str) -> PlotResult<bool>
     let root = SVGBackend::new(path, (220 + 120 * groups.len() as u32, 560)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
-        .caption(format!("{title}: each framework relative to the best (1.0 = best, higher is better)"), ("sans-serif", 20))
+        .caption(
+            format!("{title}: each framework relative to the best (1.0 = best, higher is better)"),
+            ("sans-serif", 20),
+        )
         .margin(12)
         .x_label_area_size(90)
         .y_label_area_size(50)
@@ -192,7 +200,11 @@ fn frameworks(records: &[&Record], path: &Path, title: &str) -> PlotResult<bool>
                 } else {
                     rs.iter().map(|r| r.series.median()).fold(0.0, f64::max)
                 };
-                if lower { best / v } else { v / best }
+                if lower {
+                    best / v
+                } else {
+                    v / best
+                }
             };
             let x0 = i as f64 - 0.4 + j as f64 * width;
             bars.push(Rectangle::new([(x0, 0.0), (x0 + width * 0.9, rel(s.median()))], color.filled()));
@@ -205,7 +217,12 @@ fn frameworks(records: &[&Record], path: &Path, title: &str) -> PlotResult<bool>
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled()));
         chart.draw_series(errs)?;
     }
-    chart.configure_series_labels().position(SeriesLabelPosition::UpperRight).background_style(WHITE.mix(0.9)).border_style(BLACK).draw()?;
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()?;
     root.present()?;
     Ok(true)
 }
@@ -252,7 +269,13 @@ mod tests {
     fn charts_and_the_page_are_written_for_what_the_records_hold() {
         let dir = std::env::temp_dir().join(format!("corelane-perf-plot-{}", std::process::id()));
         let mut records = Vec::new();
-        for (m, v) in [("p50_ns", 250.0), ("p90_ns", 300.0), ("p99_ns", 900.0), ("p999_ns", 4000.0), ("max_ns", 90000.0)] {
+        for (m, v) in [
+            ("p50_ns", 250.0),
+            ("p90_ns", 300.0),
+            ("p99_ns", 900.0),
+            ("p999_ns", 4000.0),
+            ("max_ns", 90000.0),
+        ] {
             records.push(rec(None, "ask-external", m, "ns", &[v, v * 1.1]));
         }
         records.push(rec(None, "pingpong-cross", "x_raw_c2c", "ratio", &[2.7, 3.0]));
@@ -272,7 +295,10 @@ mod tests {
         assert!(savina.contains("actix") && savina.contains("pingpong"));
         let md = std::fs::read_to_string(dir.join("index.md")).unwrap();
         assert!(md.contains("![savina.svg](savina.svg)"));
-        assert!(md.contains("| pingpong-cross |  | x_raw_c2c | 2.85 | 2.70-3.00 | ratio | &lt;= 1.30 |"), "{md}");
+        assert!(
+            md.contains("| pingpong-cross |  | x_raw_c2c | 2.85 | 2.70-3.00 | ratio | &lt;= 1.30 |"),
+            "{md}"
+        );
         // Nothing to draw: only the page.
         let empty = dir.join("empty");
         assert_eq!(plot(&[], &empty).unwrap(), ["index.md"]);

@@ -47,6 +47,7 @@ pub(crate) fn target(workload: &str, metric: &str) -> Option<Target> {
         ("grain-ask" | "named-ask", "p50_x_remote_pingpong") => AtMost(1.05),
         ("client-grain-ask", "p50_x_member") => AtMost(1.05),
         ("grain-ask" | "named-ask" | "client-grain-ask", "store_requests_per_msg") => AtMost(0.0),
+        ("trading-pipeline", "p99_x_rings") => AtMost(1.5),
         // Peers and Savina: corelane at least twice the best peer.
         (_, "x_best_peer") => AtLeast(2.0),
         _ => return None,

@@ -259,7 +259,8 @@ impl Builder {
 /// The cores this process may run on: its CPU set (affinity mask), cut to its CPU quota where
 /// a cgroup sets one (`available_parallelism` reads both).
 fn usable_cores() -> Vec<usize> {
-    let mut set: Vec<usize> = core_affinity::get_core_ids().unwrap_or_default().into_iter().map(|c| c.id).collect();
+    let mut set: Vec<usize> =
+        core_affinity::get_core_ids().unwrap_or_default().into_iter().map(|c| c.id).collect();
     if set.is_empty() {
         set = online_cores();
     }

@@ -482,7 +482,8 @@ impl Shard {
         if timeout == Some(Duration::ZERO) {
             return;
         }
-        if parker.park(timeout, || self.has_inbound() || (self.quiesced.get() && self.shared.all_quiesced())) {
+        if parker.park(timeout, || self.has_inbound() || (self.quiesced.get() && self.shared.all_quiesced()))
+        {
             bump(&self.mine().stats.wakes, 1);
         }
     }

@@ -18,7 +18,8 @@ pub(crate) enum Fw {
 }
 
 impl Fw {
-    pub(crate) const ALL: [Fw; 6] = [Fw::Corelane, Fw::CorelaneSpin, Fw::CorelaneBlockOn, Fw::Actix, Fw::Kameo, Fw::Ractor];
+    pub(crate) const ALL: [Fw; 6] =
+        [Fw::Corelane, Fw::CorelaneSpin, Fw::CorelaneBlockOn, Fw::Actix, Fw::Kameo, Fw::Ractor];
 
     pub(crate) fn name(self) -> &'static str {
         match self {

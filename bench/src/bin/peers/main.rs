@@ -129,7 +129,10 @@ fn main() {
                     Ok(v) if out.status.success() => values[i].push(v),
                     _ => {
                         let err = String::from_utf8_lossy(&out.stderr);
-                        let line = err.lines().find(|l| l.contains("panicked") || l.contains("assert")).unwrap_or("");
+                        let line = err
+                            .lines()
+                            .find(|l| l.contains("panicked") || l.contains("assert"))
+                            .unwrap_or("");
                         broken[i] = Some(format!("{} {}", out.status, line.trim()));
                     }
                 }
@@ -148,7 +151,12 @@ fn main() {
             medians[i] = v[v.len() / 2];
             println!("  {:<18} {:>14.0}   {:.0}-{:.0}", fw.name(), medians[i], v[0], v[v.len() - 1]);
         }
-        let best_peer = fws.iter().zip(&medians).filter(|(f, m)| !f.ours() && m.is_finite()).map(|(_, m)| *m).fold(0.0, f64::max);
+        let best_peer = fws
+            .iter()
+            .zip(&medians)
+            .filter(|(f, m)| !f.ours() && m.is_finite())
+            .map(|(_, m)| *m)
+            .fold(0.0, f64::max);
         let mut lines = Vec::new();
         for (i, fw) in fws.iter().enumerate() {
             if !values[i].is_empty() {

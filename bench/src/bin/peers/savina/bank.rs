@@ -115,7 +115,8 @@ fn cl(fw: Fw, n: u64) -> ((u64, i64), Duration) {
                 TellerMsg::Start(accounts) => {
                     for _ in 0..self.0.transfers {
                         let (from, to, amount) = self.0.plan();
-                        let debit = AccountMsg::Debit { amount, to: accounts[to].clone(), teller: me.clone() };
+                        let debit =
+                            AccountMsg::Debit { amount, to: accounts[to].clone(), teller: me.clone() };
                         let _ = accounts[from].tell(debit);
                     }
                     self.1 = accounts;
@@ -199,7 +200,11 @@ fn ax(n: u64) -> ((u64, i64), Duration) {
                 TellerMsg::Start(accounts) => {
                     for _ in 0..self.0.transfers {
                         let (from, to, amount) = self.0.plan();
-                        accounts[from].do_send(AccountMsg::Debit { amount, to: accounts[to].clone(), teller: me.clone() });
+                        accounts[from].do_send(AccountMsg::Debit {
+                            amount,
+                            to: accounts[to].clone(),
+                            teller: me.clone(),
+                        });
                     }
                     self.1 = accounts;
                 }
@@ -273,7 +278,8 @@ fn km(n: u64) -> ((u64, i64), Duration) {
                 TellerMsg::Start(accounts) => {
                     for _ in 0..self.0.transfers {
                         let (from, to, amount) = self.0.plan();
-                        let debit = AccountMsg::Debit { amount, to: accounts[to].clone(), teller: me.clone() };
+                        let debit =
+                            AccountMsg::Debit { amount, to: accounts[to].clone(), teller: me.clone() };
                         accounts[from].tell(debit).await.expect("tell");
                     }
                     self.1 = accounts;
@@ -295,8 +301,9 @@ fn km(n: u64) -> ((u64, i64), Duration) {
     }
     tokio_main(async move {
         let (tx, rx) = oneshot::channel();
-        let accounts: Vec<_> =
-            (0..ACCOUNTS).map(|_| Account::spawn_with_mailbox(Account(OPENING), mailbox::unbounded())).collect();
+        let accounts: Vec<_> = (0..ACCOUNTS)
+            .map(|_| Account::spawn_with_mailbox(Account(OPENING), mailbox::unbounded()))
+            .collect();
         let mut t = Teller::new(n);
         t.done = Some(tx);
         let teller = TellerActor::spawn_with_mailbox(TellerActor(t, Vec::new()), mailbox::unbounded());
@@ -328,7 +335,12 @@ fn rc(n: u64) -> ((u64, i64), Duration) {
         async fn pre_start(&self, _: ActorRef<AccountMsg>, _: ()) -> Result<i64, ActorProcessingErr> {
             Ok(OPENING)
         }
-        async fn handle(&self, _: ActorRef<AccountMsg>, m: AccountMsg, s: &mut i64) -> Result<(), ActorProcessingErr> {
+        async fn handle(
+            &self,
+            _: ActorRef<AccountMsg>,
+            m: AccountMsg,
+            s: &mut i64,
+        ) -> Result<(), ActorProcessingErr> {
             match m {
                 AccountMsg::Debit { amount, to, teller } => {
                     *s -= amount;
@@ -349,17 +361,30 @@ fn rc(n: u64) -> ((u64, i64), Duration) {
         type Msg = TellerMsg;
         type State = TellerState;
         type Arguments = (u64, oneshot::Sender<(u64, i64)>);
-        async fn pre_start(&self, _: ActorRef<TellerMsg>, (n, done): Self::Arguments) -> Result<TellerState, ActorProcessingErr> {
+        async fn pre_start(
+            &self,
+            _: ActorRef<TellerMsg>,
+            (n, done): Self::Arguments,
+        ) -> Result<TellerState, ActorProcessingErr> {
             let mut t = Teller::new(n);
             t.done = Some(done);
             Ok((t, Vec::new()))
         }
-        async fn handle(&self, me: ActorRef<TellerMsg>, m: TellerMsg, (t, accts): &mut TellerState) -> Result<(), ActorProcessingErr> {
+        async fn handle(
+            &self,
+            me: ActorRef<TellerMsg>,
+            m: TellerMsg,
+            (t, accts): &mut TellerState,
+        ) -> Result<(), ActorProcessingErr> {
             match m {
                 TellerMsg::Start(accounts) => {
                     for _ in 0..t.transfers {
                         let (from, to, amount) = t.plan();
-                        accounts[from].cast(AccountMsg::Debit { amount, to: accounts[to].clone(), teller: me.clone() })?;
+                        accounts[from].cast(AccountMsg::Debit {
+                            amount,
+                            to: accounts[to].clone(),
+                            teller: me.clone(),
+                        })?;
                     }
                     *accts = accounts;
                 }

@@ -405,8 +405,14 @@ fn km(n: u64) -> ((u64, u64), Duration) {
         let mut f = Factory::new(n);
         f.done = Some(tx);
         let factory = FactoryActor::spawn_with_mailbox(FactoryActor(f, None), mailbox::unbounded());
-        let room = RoomActor::spawn_with_mailbox(RoomActor(Room::default(), None, factory.clone()), mailbox::unbounded());
-        let barber = Barber::spawn_with_mailbox(Barber(Rng::new(5), room.clone(), factory.clone()), mailbox::unbounded());
+        let room = RoomActor::spawn_with_mailbox(
+            RoomActor(Room::default(), None, factory.clone()),
+            mailbox::unbounded(),
+        );
+        let barber = Barber::spawn_with_mailbox(
+            Barber(Rng::new(5), room.clone(), factory.clone()),
+            mailbox::unbounded(),
+        );
         room.ask(SetBarber(barber)).await.expect("wired");
         factory.ask(SetRoom(room)).await.expect("wired");
         let start = Instant::now();
@@ -436,12 +442,21 @@ fn rc(n: u64) -> ((u64, u64), Duration) {
         type Msg = FactoryMsg;
         type State = FactoryState;
         type Arguments = (u64, oneshot::Sender<(u64, u64)>);
-        async fn pre_start(&self, _: ActorRef<FactoryMsg>, (n, done): Self::Arguments) -> Result<FactoryState, ActorProcessingErr> {
+        async fn pre_start(
+            &self,
+            _: ActorRef<FactoryMsg>,
+            (n, done): Self::Arguments,
+        ) -> Result<FactoryState, ActorProcessingErr> {
             let mut f = Factory::new(n);
             f.done = Some(done);
             Ok((f, None))
         }
-        async fn handle(&self, _: ActorRef<FactoryMsg>, m: FactoryMsg, (f, room): &mut FactoryState) -> Result<(), ActorProcessingErr> {
+        async fn handle(
+            &self,
+            _: ActorRef<FactoryMsg>,
+            m: FactoryMsg,
+            (f, room): &mut FactoryState,
+        ) -> Result<(), ActorProcessingErr> {
             match m {
                 FactoryMsg::Room(r, ok) => {
                     *room = Some(r);
@@ -469,10 +484,19 @@ fn rc(n: u64) -> ((u64, u64), Duration) {
         type Msg = RoomMsg;
         type State = RoomState;
         type Arguments = ActorRef<FactoryMsg>;
-        async fn pre_start(&self, _: ActorRef<RoomMsg>, f: ActorRef<FactoryMsg>) -> Result<RoomState, ActorProcessingErr> {
+        async fn pre_start(
+            &self,
+            _: ActorRef<RoomMsg>,
+            f: ActorRef<FactoryMsg>,
+        ) -> Result<RoomState, ActorProcessingErr> {
             Ok((Room::default(), None, f))
         }
-        async fn handle(&self, _: ActorRef<RoomMsg>, m: RoomMsg, (room, barber, factory): &mut RoomState) -> Result<(), ActorProcessingErr> {
+        async fn handle(
+            &self,
+            _: ActorRef<RoomMsg>,
+            m: RoomMsg,
+            (room, barber, factory): &mut RoomState,
+        ) -> Result<(), ActorProcessingErr> {
             match m {
                 RoomMsg::Barber(b, ok) => {
                     *barber = Some(b);
@@ -498,10 +522,19 @@ fn rc(n: u64) -> ((u64, u64), Duration) {
         type Msg = u64;
         type State = BarberState;
         type Arguments = BarberState;
-        async fn pre_start(&self, _: ActorRef<u64>, s: BarberState) -> Result<BarberState, ActorProcessingErr> {
+        async fn pre_start(
+            &self,
+            _: ActorRef<u64>,
+            s: BarberState,
+        ) -> Result<BarberState, ActorProcessingErr> {
             Ok(s)
         }
-        async fn handle(&self, _: ActorRef<u64>, id: u64, (rng, room, factory): &mut BarberState) -> Result<(), ActorProcessingErr> {
+        async fn handle(
+            &self,
+            _: ActorRef<u64>,
+            id: u64,
+            (rng, room, factory): &mut BarberState,
+        ) -> Result<(), ActorProcessingErr> {
             haircut(rng);
             factory.cast(FactoryMsg::Served(id))?;
             room.cast(RoomMsg::Next)?;
@@ -512,7 +545,8 @@ fn rc(n: u64) -> ((u64, u64), Duration) {
         let (tx, rx) = oneshot::channel();
         let (factory, _) = Actor::spawn(None, FactoryActor, (n, tx)).await.expect("spawn");
         let (room, _) = Actor::spawn(None, RoomActor, factory.clone()).await.expect("spawn");
-        let (barber, _) = Actor::spawn(None, Barber, (Rng::new(5), room.clone(), factory.clone())).await.expect("spawn");
+        let (barber, _) =
+            Actor::spawn(None, Barber, (Rng::new(5), room.clone(), factory.clone())).await.expect("spawn");
         ractor::call!(room, RoomMsg::Barber, barber).expect("wired");
         ractor::call!(factory, FactoryMsg::Room, room).expect("wired");
         let start = Instant::now();

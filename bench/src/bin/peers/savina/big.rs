@@ -292,7 +292,10 @@ fn km(n: u64) -> (u64, Duration) {
     }
     tokio_main(async move {
         let (tx, rx) = oneshot::channel();
-        let sink = SinkActor::spawn_with_mailbox(SinkActor(Sink { seen: 0, pongs: 0, done: Some(tx) }), mailbox::unbounded());
+        let sink = SinkActor::spawn_with_mailbox(
+            SinkActor(Sink { seen: 0, pongs: 0, done: Some(tx) }),
+            mailbox::unbounded(),
+        );
         let nodes: Vec<_> = (0..ACTORS as usize)
             .map(|id| Node::spawn_with_mailbox(Node(Big::new(id), sink.clone()), mailbox::unbounded()))
             .collect();
@@ -323,10 +326,19 @@ fn rc(n: u64) -> (u64, Duration) {
         type Msg = Msg;
         type State = NodeState;
         type Arguments = (usize, ActorRef<Done>);
-        async fn pre_start(&self, _: ActorRef<Msg>, (id, sink): Self::Arguments) -> Result<NodeState, ActorProcessingErr> {
+        async fn pre_start(
+            &self,
+            _: ActorRef<Msg>,
+            (id, sink): Self::Arguments,
+        ) -> Result<NodeState, ActorProcessingErr> {
             Ok((Big::new(id), sink))
         }
-        async fn handle(&self, _: ActorRef<Msg>, m: Msg, (b, sink): &mut NodeState) -> Result<(), ActorProcessingErr> {
+        async fn handle(
+            &self,
+            _: ActorRef<Msg>,
+            m: Msg,
+            (b, sink): &mut NodeState,
+        ) -> Result<(), ActorProcessingErr> {
             match m {
                 Msg::Peers(p, ok) => {
                     b.peers = p;
@@ -358,10 +370,19 @@ fn rc(n: u64) -> (u64, Duration) {
         type Msg = Done;
         type State = Sink<oneshot::Sender<u64>>;
         type Arguments = oneshot::Sender<u64>;
-        async fn pre_start(&self, _: ActorRef<Done>, done: oneshot::Sender<u64>) -> Result<Self::State, ActorProcessingErr> {
+        async fn pre_start(
+            &self,
+            _: ActorRef<Done>,
+            done: oneshot::Sender<u64>,
+        ) -> Result<Self::State, ActorProcessingErr> {
             Ok(Sink { seen: 0, pongs: 0, done: Some(done) })
         }
-        async fn handle(&self, _: ActorRef<Done>, Done(p): Done, s: &mut Self::State) -> Result<(), ActorProcessingErr> {
+        async fn handle(
+            &self,
+            _: ActorRef<Done>,
+            Done(p): Done,
+            s: &mut Self::State,
+        ) -> Result<(), ActorProcessingErr> {
             s.seen += 1;
             s.pongs += p;
             if let Some((d, p)) = s.finish() {

@@ -237,8 +237,9 @@ fn ax(n: u64) -> (u64, Duration) {
         let mut m = Mall::new(n);
         m.done = Some(tx);
         let mall = MallActor(m).start();
-        let creatures: Vec<_> =
-            (0..CREATURES).map(|i| Creature { mall: mall.clone(), colour: (i % 3) as u8, met: 0 }.start()).collect();
+        let creatures: Vec<_> = (0..CREATURES)
+            .map(|i| Creature { mall: mall.clone(), colour: (i % 3) as u8, met: 0 }.start())
+            .collect();
         let start = Instant::now();
         for c in &creatures {
             c.do_send(CreatureMsg::Start);
@@ -344,12 +345,21 @@ fn rc(n: u64) -> (u64, Duration) {
         type Msg = MallMsg;
         type State = MallState;
         type Arguments = (u64, oneshot::Sender<u64>);
-        async fn pre_start(&self, _: ActorRef<MallMsg>, (n, done): Self::Arguments) -> Result<MallState, ActorProcessingErr> {
+        async fn pre_start(
+            &self,
+            _: ActorRef<MallMsg>,
+            (n, done): Self::Arguments,
+        ) -> Result<MallState, ActorProcessingErr> {
             let mut m = Mall::new(n);
             m.done = Some(done);
             Ok(m)
         }
-        async fn handle(&self, _: ActorRef<MallMsg>, m: MallMsg, s: &mut MallState) -> Result<(), ActorProcessingErr> {
+        async fn handle(
+            &self,
+            _: ActorRef<MallMsg>,
+            m: MallMsg,
+            s: &mut MallState,
+        ) -> Result<(), ActorProcessingErr> {
             match m {
                 MallMsg::Meet(who, c) => match s.meet(who, c) {
                     Meet::Stop(who) => who.cast(CreatureMsg::Stop)?,
@@ -378,10 +388,19 @@ fn rc(n: u64) -> (u64, Duration) {
         type Msg = CreatureMsg;
         type State = CreatureState;
         type Arguments = (ActorRef<MallMsg>, u8);
-        async fn pre_start(&self, _: ActorRef<CreatureMsg>, (mall, colour): Self::Arguments) -> Result<CreatureState, ActorProcessingErr> {
+        async fn pre_start(
+            &self,
+            _: ActorRef<CreatureMsg>,
+            (mall, colour): Self::Arguments,
+        ) -> Result<CreatureState, ActorProcessingErr> {
             Ok(CreatureState { mall, colour, met: 0 })
         }
-        async fn handle(&self, me: ActorRef<CreatureMsg>, m: CreatureMsg, s: &mut CreatureState) -> Result<(), ActorProcessingErr> {
+        async fn handle(
+            &self,
+            me: ActorRef<CreatureMsg>,
+            m: CreatureMsg,
+            s: &mut CreatureState,
+        ) -> Result<(), ActorProcessingErr> {
             let msg = match m {
                 CreatureMsg::Start => MallMsg::Meet(me, s.colour),
                 CreatureMsg::Met(other) => {
@@ -400,7 +419,8 @@ fn rc(n: u64) -> (u64, Duration) {
         let (mall, _) = Actor::spawn(None, MallActor, (n, tx)).await.expect("spawn");
         let mut creatures = Vec::new();
         for i in 0..CREATURES {
-            creatures.push(Actor::spawn(None, Creature, (mall.clone(), (i % 3) as u8)).await.expect("spawn").0);
+            creatures
+                .push(Actor::spawn(None, Creature, (mall.clone(), (i % 3) as u8)).await.expect("spawn").0);
         }
         let start = Instant::now();
         for c in &creatures {

@@ -173,7 +173,12 @@ fn rc(n: u64) -> (u64, Duration) {
         async fn pre_start(&self, _: ActorRef<CounterMsg>, _: ()) -> Result<u64, ActorProcessingErr> {
             Ok(0)
         }
-        async fn handle(&self, _: ActorRef<CounterMsg>, m: CounterMsg, s: &mut u64) -> Result<(), ActorProcessingErr> {
+        async fn handle(
+            &self,
+            _: ActorRef<CounterMsg>,
+            m: CounterMsg,
+            s: &mut u64,
+        ) -> Result<(), ActorProcessingErr> {
             match m {
                 CounterMsg::Incr => *s += 1,
                 CounterMsg::Get(r) => {
@@ -189,10 +194,19 @@ fn rc(n: u64) -> (u64, Duration) {
         type Msg = Go;
         type State = ActorRef<CounterMsg>;
         type Arguments = ActorRef<CounterMsg>;
-        async fn pre_start(&self, _: ActorRef<Go>, c: ActorRef<CounterMsg>) -> Result<Self::State, ActorProcessingErr> {
+        async fn pre_start(
+            &self,
+            _: ActorRef<Go>,
+            c: ActorRef<CounterMsg>,
+        ) -> Result<Self::State, ActorProcessingErr> {
             Ok(c)
         }
-        async fn handle(&self, _: ActorRef<Go>, Go(n, done): Go, c: &mut Self::State) -> Result<(), ActorProcessingErr> {
+        async fn handle(
+            &self,
+            _: ActorRef<Go>,
+            Go(n, done): Go,
+            c: &mut Self::State,
+        ) -> Result<(), ActorProcessingErr> {
             for _ in 0..n {
                 c.cast(CounterMsg::Incr)?;
             }

@@ -222,8 +222,9 @@ fn ax(n: u64) -> (u64, Duration) {
         let (tx, rx) = oneshot::channel();
         let dict = Dict(HashMap::new()).start();
         let sink = SinkActor(Sink { seen: 0, ops: 0, done: Some(tx) }).start();
-        let workers: Vec<_> =
-            (0..WORKERS).map(|id| WorkerActor(Worker::new(id, n), n, dict.clone(), sink.clone()).start()).collect();
+        let workers: Vec<_> = (0..WORKERS)
+            .map(|id| WorkerActor(Worker::new(id, n), n, dict.clone(), sink.clone()).start())
+            .collect();
         let start = Instant::now();
         for w in &workers {
             w.do_send(WorkerMsg::Start);
@@ -279,7 +280,10 @@ fn km(n: u64) -> (u64, Duration) {
     tokio_main(async move {
         let (tx, rx) = oneshot::channel();
         let dict = Dict::spawn_with_mailbox(Dict(HashMap::new()), mailbox::unbounded());
-        let sink = SinkActor::spawn_with_mailbox(SinkActor(Sink { seen: 0, ops: 0, done: Some(tx) }), mailbox::unbounded());
+        let sink = SinkActor::spawn_with_mailbox(
+            SinkActor(Sink { seen: 0, ops: 0, done: Some(tx) }),
+            mailbox::unbounded(),
+        );
         let workers: Vec<_> = (0..WORKERS)
             .map(|id| {
                 WorkerActor::spawn_with_mailbox(
@@ -309,7 +313,12 @@ fn rc(n: u64) -> (u64, Duration) {
         async fn pre_start(&self, _: ActorRef<Request>, _: ()) -> Result<Self::State, ActorProcessingErr> {
             Ok(HashMap::new())
         }
-        async fn handle(&self, _: ActorRef<Request>, Request(op, from): Request, s: &mut Self::State) -> Result<(), ActorProcessingErr> {
+        async fn handle(
+            &self,
+            _: ActorRef<Request>,
+            Request(op, from): Request,
+            s: &mut Self::State,
+        ) -> Result<(), ActorProcessingErr> {
             from.cast(WorkerMsg::Answer(apply(s, op)))?;
             Ok(())
         }
@@ -324,10 +333,19 @@ fn rc(n: u64) -> (u64, Duration) {
         type Msg = WorkerMsg;
         type State = WorkerState;
         type Arguments = WorkerState;
-        async fn pre_start(&self, _: ActorRef<WorkerMsg>, s: WorkerState) -> Result<WorkerState, ActorProcessingErr> {
+        async fn pre_start(
+            &self,
+            _: ActorRef<WorkerMsg>,
+            s: WorkerState,
+        ) -> Result<WorkerState, ActorProcessingErr> {
             Ok(s)
         }
-        async fn handle(&self, me: ActorRef<WorkerMsg>, m: WorkerMsg, s: &mut WorkerState) -> Result<(), ActorProcessingErr> {
+        async fn handle(
+            &self,
+            me: ActorRef<WorkerMsg>,
+            m: WorkerMsg,
+            s: &mut WorkerState,
+        ) -> Result<(), ActorProcessingErr> {
             if let WorkerMsg::Answer(v) = m {
                 if s.0.answered(v) {
                     s.3.cast(Finished(s.1))?;
@@ -345,10 +363,19 @@ fn rc(n: u64) -> (u64, Duration) {
         type Msg = Finished;
         type State = Sink<oneshot::Sender<u64>>;
         type Arguments = oneshot::Sender<u64>;
-        async fn pre_start(&self, _: ActorRef<Finished>, done: oneshot::Sender<u64>) -> Result<Self::State, ActorProcessingErr> {
+        async fn pre_start(
+            &self,
+            _: ActorRef<Finished>,
+            done: oneshot::Sender<u64>,
+        ) -> Result<Self::State, ActorProcessingErr> {
             Ok(Sink { seen: 0, ops: 0, done: Some(done) })
         }
-        async fn handle(&self, _: ActorRef<Finished>, Finished(ops): Finished, s: &mut Self::State) -> Result<(), ActorProcessingErr> {
+        async fn handle(
+            &self,
+            _: ActorRef<Finished>,
+            Finished(ops): Finished,
+            s: &mut Self::State,
+        ) -> Result<(), ActorProcessingErr> {
             if let Some((d, ops)) = s.finished(ops) {
                 let _ = d.send(ops);
             }

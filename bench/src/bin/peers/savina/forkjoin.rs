@@ -139,12 +139,14 @@ mod cl {
     pub(super) fn run(fw: Fw, n: u64, create: bool) -> (u64, Duration) {
         let rt = corelane(fw);
         let expect = if create { n } else { WORKERS };
-        let collector = rt.spawn(move || Collector { expect, seen: 0, messages: 0, done: None }).expect("spawn");
-        let driver = rt.spawn({
-            let c = collector.clone();
-            move || Driver(c.clone())
-        })
-        .expect("spawn");
+        let collector =
+            rt.spawn(move || Collector { expect, seen: 0, messages: 0, done: None }).expect("spawn");
+        let driver = rt
+            .spawn({
+                let c = collector.clone();
+                move || Driver(c.clone())
+            })
+            .expect("spawn");
         let start = Instant::now();
         driver.tell(Go(n, create)).expect("tell");
         let messages = collector.ask(CollectorMsg::Wait).timeout(PATIENCE).wait().expect("done");
@@ -351,7 +353,12 @@ mod rc {
         ) -> Result<CollectorState, ActorProcessingErr> {
             Ok(CollectorState { expect, seen: 0, messages: 0, done: Some(done) })
         }
-        async fn handle(&self, _: ActorRef<Done>, Done(msgs): Done, s: &mut CollectorState) -> Result<(), ActorProcessingErr> {
+        async fn handle(
+            &self,
+            _: ActorRef<Done>,
+            Done(msgs): Done,
+            s: &mut CollectorState,
+        ) -> Result<(), ActorProcessingErr> {
             s.seen += 1;
             s.messages += msgs;
             if s.seen == s.expect {
@@ -371,10 +378,19 @@ mod rc {
         type Msg = ();
         type State = WorkerState;
         type Arguments = (ActorRef<Done>, u64);
-        async fn pre_start(&self, _: ActorRef<()>, (collector, expect): Self::Arguments) -> Result<WorkerState, ActorProcessingErr> {
+        async fn pre_start(
+            &self,
+            _: ActorRef<()>,
+            (collector, expect): Self::Arguments,
+        ) -> Result<WorkerState, ActorProcessingErr> {
             Ok(WorkerState { collector, expect, got: 0, sum: 0 })
         }
-        async fn handle(&self, _: ActorRef<()>, _: (), s: &mut WorkerState) -> Result<(), ActorProcessingErr> {
+        async fn handle(
+            &self,
+            _: ActorRef<()>,
+            _: (),
+            s: &mut WorkerState,
+        ) -> Result<(), ActorProcessingErr> {
             s.got += 1;
             s.sum = s.sum.wrapping_add(busy(WORK));
             if s.got == s.expect {
@@ -389,10 +405,19 @@ mod rc {
         type Msg = Go;
         type State = ActorRef<Done>;
         type Arguments = ActorRef<Done>;
-        async fn pre_start(&self, _: ActorRef<Go>, c: ActorRef<Done>) -> Result<ActorRef<Done>, ActorProcessingErr> {
+        async fn pre_start(
+            &self,
+            _: ActorRef<Go>,
+            c: ActorRef<Done>,
+        ) -> Result<ActorRef<Done>, ActorProcessingErr> {
             Ok(c)
         }
-        async fn handle(&self, _: ActorRef<Go>, Go(n, create): Go, c: &mut ActorRef<Done>) -> Result<(), ActorProcessingErr> {
+        async fn handle(
+            &self,
+            _: ActorRef<Go>,
+            Go(n, create): Go,
+            c: &mut ActorRef<Done>,
+        ) -> Result<(), ActorProcessingErr> {
             if create {
                 for _ in 0..n {
                     let (w, _) = Actor::spawn(None, Worker, (c.clone(), 1)).await?;

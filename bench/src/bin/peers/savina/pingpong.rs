@@ -76,7 +76,8 @@ fn cl(fw: Fw, n: u64) -> (u64, Duration) {
     let rt = corelane(fw);
     // Two actors that only talk to each other share a shard (docs/guide/actors.md, placement).
     let pong = rt.spawn_on(0, || Pong).expect("spawn");
-    let ping = rt.spawn_on(0, move || Ping { pong: pong.clone(), left: 0, pongs: 0, done: None }).expect("spawn");
+    let ping =
+        rt.spawn_on(0, move || Ping { pong: pong.clone(), left: 0, pongs: 0, done: None }).expect("spawn");
     let start = Instant::now();
     let pongs = ping.ask(|r| PingMsg::Start(n, r)).timeout(PATIENCE).wait().expect("done");
     (pongs, start.elapsed())
@@ -188,7 +189,8 @@ fn km(n: u64) -> (u64, Duration) {
     }
     tokio_main(async move {
         let pong = Pong::spawn_with_mailbox(Pong, mailbox::unbounded());
-        let ping = Ping::spawn_with_mailbox(Ping { pong, left: 0, pongs: 0, done: None }, mailbox::unbounded());
+        let ping =
+            Ping::spawn_with_mailbox(Ping { pong, left: 0, pongs: 0, done: None }, mailbox::unbounded());
         let (tx, rx) = oneshot::channel();
         let start = Instant::now();
         ping.tell(Start(n, tx)).await.expect("tell");
@@ -218,10 +220,19 @@ fn rc(n: u64) -> (u64, Duration) {
         type Msg = PingMsg;
         type State = PingState;
         type Arguments = ActorRef<PongMsg>;
-        async fn pre_start(&self, _: ActorRef<PingMsg>, pong: ActorRef<PongMsg>) -> Result<PingState, ActorProcessingErr> {
+        async fn pre_start(
+            &self,
+            _: ActorRef<PingMsg>,
+            pong: ActorRef<PongMsg>,
+        ) -> Result<PingState, ActorProcessingErr> {
             Ok(PingState { pong, left: 0, pongs: 0, done: None })
         }
-        async fn handle(&self, me: ActorRef<PingMsg>, m: PingMsg, s: &mut PingState) -> Result<(), ActorProcessingErr> {
+        async fn handle(
+            &self,
+            me: ActorRef<PingMsg>,
+            m: PingMsg,
+            s: &mut PingState,
+        ) -> Result<(), ActorProcessingErr> {
             match m {
                 PingMsg::Start(n, done) => {
                     s.left = n - 1;
@@ -249,7 +260,12 @@ fn rc(n: u64) -> (u64, Duration) {
         async fn pre_start(&self, _: ActorRef<PongMsg>, _: ()) -> Result<(), ActorProcessingErr> {
             Ok(())
         }
-        async fn handle(&self, _: ActorRef<PongMsg>, PongMsg::Ping(from): PongMsg, _: &mut ()) -> Result<(), ActorProcessingErr> {
+        async fn handle(
+            &self,
+            _: ActorRef<PongMsg>,
+            PongMsg::Ping(from): PongMsg,
+            _: &mut (),
+        ) -> Result<(), ActorProcessingErr> {
             from.cast(PingMsg::Pong)?;
             Ok(())
         }

@@ -58,7 +58,8 @@ fn cl(fw: Fw, n: u64) -> (u64, Duration) {
     let rt = corelane(fw);
     // A ring passes one token: nothing runs in parallel, so it lives on one shard (docs/guide/actors.md,
     // placement).
-    let ring: Vec<_> = (0..RING).map(|id| rt.spawn_on(0, move || Node { id, next: None }).expect("spawn")).collect();
+    let ring: Vec<_> =
+        (0..RING).map(|id| rt.spawn_on(0, move || Node { id, next: None }).expect("spawn")).collect();
     for (i, a) in ring.iter().enumerate() {
         let next = ring[(i + 1) % ring.len()].clone();
         a.ask(|ok| Msg::Next(next, ok)).timeout(PATIENCE).wait().expect("wired");
@@ -141,8 +142,9 @@ fn km(n: u64) -> (u64, Duration) {
         }
     }
     tokio_main(async move {
-        let ring: Vec<_> =
-            (0..RING).map(|id| Node::spawn_with_mailbox(Node { id, next: None }, mailbox::unbounded())).collect();
+        let ring: Vec<_> = (0..RING)
+            .map(|id| Node::spawn_with_mailbox(Node { id, next: None }, mailbox::unbounded()))
+            .collect();
         for (i, a) in ring.iter().enumerate() {
             a.ask(Next(ring[(i + 1) % ring.len()].clone())).await.expect("wired");
         }
