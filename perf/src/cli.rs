@@ -33,6 +33,17 @@ pub(crate) enum Command {
         #[arg(long)]
         strict: bool,
     },
+    /// Merge JSON Lines files of the same workloads from separate processes: each figure's
+    /// runs become the files' medians (one per process), so the table's spread is max / min
+    /// across processes.
+    Merge {
+        /// Where the merged JSON Lines go.
+        #[arg(long)]
+        out: PathBuf,
+        /// The files to merge.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Plot JSON Lines files (from `--json` or the peers binary) into a directory: SVG charts
     /// and an `index.md` page with the table.
     Plot {

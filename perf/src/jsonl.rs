@@ -132,6 +132,36 @@ pub(crate) fn read(path: &Path) -> io::Result<Loaded> {
     Ok(loaded)
 }
 
+/// Merges files of separate processes: one run per file and figure (that file's median), in
+/// the first file's order; writes them with a metadata line naming the sources.
+pub(crate) fn merge(files: &[std::path::PathBuf], out: &Path) -> io::Result<Vec<Series>> {
+    let mut merged: Vec<Record> = Vec::new();
+    let mut meta = None;
+    for f in files {
+        let l = read(f)?;
+        meta = meta.or(l.meta);
+        for r in l.records {
+            let m = r.series.median();
+            match merged.iter_mut().find(|x| x.key() == r.key()) {
+                Some(x) => x.series.runs.push(m),
+                None => merged.push(Record { series: Series { runs: vec![m], ..r.series }, framework: r.framework }),
+            }
+        }
+    }
+    let mut w = Writer::create(out)?;
+    let mut head = meta.unwrap_or_else(|| json!({ "kind": "meta" }));
+    head["merged_from"] = json!(files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>());
+    w.line(&head)?;
+    for r in &merged {
+        let mut line = record(&r.series, 1.5);
+        if let Some(fw) = &r.framework {
+            line["framework"] = json!(fw);
+        }
+        w.line(&line)?;
+    }
+    Ok(merged.into_iter().map(|r| r.series).collect())
+}
+
 /// The checked-out revision and whether the tree has changes, when run from a git checkout.
 fn git_revision() -> (Option<String>, Option<bool>) {
     let git = |args: &[&str]| {
@@ -198,6 +228,19 @@ mod tests {
         assert_eq!(l.records[0].series.runs, vec![100.0, 90.0, 120.0]);
         assert_eq!(l.records[1].series.runs, vec![5.0]);
         assert_eq!(l.records[2].framework.as_deref(), Some("actix"));
+        // Merging two processes' files: one run per file, their medians.
+        let other = dir.join("b.jsonl");
+        let mut w = Writer::create(&other).unwrap();
+        let s2 = Series { runs: vec![200.0], ..s.clone() };
+        w.line(&record(&s2, 1.5)).unwrap();
+        drop(w);
+        let merged = merge(&[path.clone(), other], &dir.join("m.jsonl")).unwrap();
+        let c2c = merged.iter().find(|s| s.workload == "raw-c2c").unwrap();
+        assert_eq!(c2c.runs, vec![100.0, 200.0]);
+        assert_eq!(c2c.spread(), 2.0);
+        let back = read(&dir.join("m.jsonl")).unwrap();
+        assert!(back.meta.unwrap()["merged_from"].as_array().unwrap().len() == 2);
+        assert_eq!(back.records.iter().find(|r| r.framework.is_some()).unwrap().framework.as_deref(), Some("actix"));
         std::fs::write(&path, "{\"kind\":\"figure\"}\n").unwrap();
         let e = read(&path).err().expect("a figure without a name is refused");
         assert!(e.to_string().contains(":1:"), "{e}");

@@ -154,6 +154,10 @@ fn main() {
             Ok(worse) => std::process::exit(if worse && strict { 1 } else { 0 }),
             Err(e) => fail(&format!("cannot compare: {e}")),
         },
+        Some(Command::Merge { out, files }) => match jsonl::merge(&files, &out) {
+            Ok(series) => print!("{}", report::table(&series, 1.5)),
+            Err(e) => fail(&format!("cannot merge into {}: {e}", out.display())),
+        },
         Some(Command::Plot { out, files }) => {
             let mut records = Vec::new();
             for f in &files {

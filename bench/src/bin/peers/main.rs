@@ -149,7 +149,10 @@ fn main() {
             let v = &mut values[i];
             v.sort_by(f64::total_cmp);
             medians[i] = v[v.len() / 2];
-            println!("  {:<18} {:>14.0}   {:.0}-{:.0}", fw.name(), medians[i], v[0], v[v.len() - 1]);
+            // Each round is a process of its own: max / min is the spread across processes.
+            let spread = v[v.len() - 1] / v[0];
+            let flag = if spread > 1.5 { "  (max/min > 1.5: bimodal?)" } else { "" };
+            println!("  {:<18} {:>14.0}   {:.0}-{:.0}   max/min {spread:.2}{flag}", fw.name(), medians[i], v[0], v[v.len() - 1]);
         }
         let best_peer = fws
             .iter()
