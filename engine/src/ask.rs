@@ -219,7 +219,11 @@ impl<T: Send + 'static> Pending<T> {
                 }
                 waited = now - start;
             }
-            crate::park::pause(waited);
+            if crate::park::pause(waited) {
+                // The core is contended: a parked thread is woken sooner than a yielding one
+                // gets its turn back.
+                break;
+            }
         }
         if chan.register(Waiter::Thread(std::thread::current())) {
             loop {

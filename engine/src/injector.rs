@@ -28,7 +28,12 @@ impl Injector {
             return Err(p);
         }
         q.items.push(p);
-        self.pending.store(true, Ordering::Release);
+        // Only the first push of a batch writes the flag (both sides change it under the lock,
+        // so this read is exact): a shard polling the flag keeps its cache line shared while a
+        // thread streams tells, instead of losing it at every push.
+        if !self.pending.load(Ordering::Relaxed) {
+            self.pending.store(true, Ordering::Release);
+        }
         Ok(())
     }
 

@@ -34,11 +34,19 @@ pub(crate) const PURE_SPIN: Duration = Duration::from_micros(1);
 /// drives them) a thread that spins holds a core the thread making its answer needs, until the
 /// scheduler's slice ends; a yield hands it over at once, and costs one system call when nobody
 /// else wants the core.
-pub(crate) fn pause(waited: Duration) {
+///
+/// Returns whether the core is contended: a yield that came back late ran another thread. Then
+/// the waiter should park now rather than yield on: a yielding thread waits behind whatever
+/// holds the core for the rest of its slice (milliseconds, with another process busy there),
+/// while a parked one that is woken is run at once (the scheduler favours a thread that slept).
+pub(crate) fn pause(waited: Duration) -> bool {
     if waited < PURE_SPIN {
         std::hint::spin_loop();
+        false
     } else {
+        let before = Instant::now();
         std::thread::yield_now();
+        before.elapsed() > SpinYield::RAN_OTHERS
     }
 }
 

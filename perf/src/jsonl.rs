@@ -144,7 +144,8 @@ pub(crate) fn merge(files: &[std::path::PathBuf], out: &Path) -> io::Result<Vec<
             let m = r.series.median();
             match merged.iter_mut().find(|x| x.key() == r.key()) {
                 Some(x) => x.series.runs.push(m),
-                None => merged.push(Record { series: Series { runs: vec![m], ..r.series }, framework: r.framework }),
+                None => merged
+                    .push(Record { series: Series { runs: vec![m], ..r.series }, framework: r.framework }),
             }
         }
     }
@@ -240,7 +241,10 @@ mod tests {
         assert_eq!(c2c.spread(), 2.0);
         let back = read(&dir.join("m.jsonl")).unwrap();
         assert!(back.meta.unwrap()["merged_from"].as_array().unwrap().len() == 2);
-        assert_eq!(back.records.iter().find(|r| r.framework.is_some()).unwrap().framework.as_deref(), Some("actix"));
+        assert_eq!(
+            back.records.iter().find(|r| r.framework.is_some()).unwrap().framework.as_deref(),
+            Some("actix")
+        );
         std::fs::write(&path, "{\"kind\":\"figure\"}\n").unwrap();
         let e = read(&path).err().expect("a figure without a name is refused");
         assert!(e.to_string().contains(":1:"), "{e}");

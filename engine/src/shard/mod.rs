@@ -402,6 +402,8 @@ impl Shard {
         let idle = self.shared.cfg.idle;
         let mut spin_since: Option<Instant> = None;
         let mut spin_yield = crate::park::SpinYield::new();
+        // A yield of this idle stretch came back late: the core is contended, so park now.
+        let mut contended = false;
         let mut idle_passes: u32 = 0;
         // Idle accounting: the first and the latest sampled instant of the current idle stretch.
         let mut idle_mark: Option<(Instant, Instant)> = None;
@@ -427,6 +429,7 @@ impl Shard {
                 }
                 spin_since = None;
                 spin_yield.busy();
+                contended = false;
                 idle_passes = 0;
                 continue;
             }
@@ -441,11 +444,12 @@ impl Shard {
             let park = match (idle, idle_for) {
                 (Idle::Spin, _) | (_, None) => false,
                 (Idle::Park, _) => true,
-                (Idle::SpinThenPark(d), Some(idle_for)) => idle_for >= d,
+                (Idle::SpinThenPark(d), Some(idle_for)) => idle_for >= d || contended,
             };
             if park {
                 self.park(parker).await;
                 spin_since = None;
+                contended = false;
                 // Parked time counts as idle, up to the wake.
                 let now = Instant::now();
                 if let Some((first, _)) = idle_mark {
@@ -455,7 +459,7 @@ impl Shard {
             } else if idle_passes % SPIN_YIELD_EVERY == 0 {
                 executor::yield_now().await;
             } else if idle != Idle::Spin {
-                crate::park::pause(idle_for.unwrap_or_default());
+                contended = crate::park::pause(idle_for.unwrap_or_default());
             } else if let Some(now) = now {
                 spin_yield.idle(now);
             }
