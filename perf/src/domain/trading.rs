@@ -116,10 +116,20 @@ impl Gateway {
     }
 }
 
-/// Waits until tick `i` is due (`pace` zero: never).
+/// When tick `i` is due.
 #[inline]
 fn due(start: Instant, pace: Duration, i: u64) -> Instant {
     start + pace * i as u32
+}
+
+/// Tick `i`, made when it is due (spinning until then).
+#[inline]
+fn tick_when_due(start: Instant, pace: Duration, i: u64) -> Tick {
+    let at = due(start, pace, i);
+    while Instant::now() < at {
+        std::hint::spin_loop();
+    }
+    tick(i, Instant::now())
 }
 
 fn plain(cores: Cores, n: u64, pace: Duration) -> Session {
@@ -130,11 +140,7 @@ fn plain(cores: Cores, n: u64, pace: Duration) -> Session {
                 ([Book::default(); SYMBOLS], Strategy::new(), Risk::new(), Gateway::new());
             let start = Instant::now();
             for i in 0..n {
-                let at = due(start, pace, i);
-                while Instant::now() < at {
-                    std::hint::spin_loop();
-                }
-                let t = tick(i, Instant::now());
+                let t = tick_when_due(start, pace, i);
                 books[t.symbol].apply(&t);
                 let o = strategy.decide(t.symbol, books[t.symbol], t.at);
                 let ok = risk.check(&o);
@@ -160,11 +166,7 @@ fn rings(cores: Cores, n: u64, pace: Duration) -> Session {
             let (mut books, mut strategy) = ([Book::default(); SYMBOLS], Strategy::new());
             let start = Instant::now();
             for i in 0..n {
-                let at = due(start, pace, i);
-                while Instant::now() < at {
-                    std::hint::spin_loop();
-                }
-                let t = tick(i, Instant::now());
+                let t = tick_when_due(start, pace, i);
                 books[t.symbol].apply(&t);
                 tx.push(strategy.decide(t.symbol, books[t.symbol], t.at));
             }

@@ -88,6 +88,40 @@ impl Rng {
     }
 }
 
+/// Reports counted until `expect` have come in, their values summed; the sum goes to whoever
+/// waits (`D`: a reply or a channel) once both the waiter and the last report are there. The
+/// sinks and collectors of the Savina workloads, the same in every framework.
+pub(crate) struct Tally<D> {
+    expect: u64,
+    seen: u64,
+    sum: u64,
+    done: Option<D>,
+}
+
+impl<D> Tally<D> {
+    pub(crate) fn new(expect: u64, done: Option<D>) -> Self {
+        Tally { expect, seen: 0, sum: 0, done }
+    }
+    /// One report of `value`: the waiter and the sum, if that was the last.
+    pub(crate) fn report(&mut self, value: u64) -> Option<(D, u64)> {
+        self.seen += 1;
+        self.sum += value;
+        self.finish()
+    }
+    /// Someone waits: the waiter back with the sum, if every report is in already.
+    pub(crate) fn wait(&mut self, done: D) -> Option<(D, u64)> {
+        self.done = Some(done);
+        self.finish()
+    }
+    fn finish(&mut self) -> Option<(D, u64)> {
+        if self.seen == self.expect {
+            self.done.take().map(|d| (d, self.sum))
+        } else {
+            None
+        }
+    }
+}
+
 /// Savina's busy work: `n` rounds of arithmetic the optimiser cannot drop.
 pub(crate) fn busy(n: u64) -> u64 {
     let mut x = n;

@@ -3,7 +3,7 @@
 //! reports to a sink when its `n`-th pong arrives (checked: every actor got `n` pongs).
 //! Messages per second (pings and pongs).
 
-use crate::frameworks::{actix_main, corelane, tokio_main, Fw, Rng, PATIENCE};
+use crate::frameworks::{actix_main, corelane, tokio_main, Fw, Rng, Tally, PATIENCE};
 use crate::Workload;
 use std::time::{Duration, Instant};
 
@@ -51,23 +51,6 @@ impl<R> Big<R> {
         self.left -= 1;
         let i = self.rng.below(self.peers.len() as u64) as usize;
         Some(&self.peers[i])
-    }
-}
-
-/// The sink's count, the same in every framework.
-struct Sink<D> {
-    seen: u64,
-    pongs: u64,
-    done: Option<D>,
-}
-
-impl<D> Sink<D> {
-    fn finish(&mut self) -> Option<(D, u64)> {
-        if self.seen == ACTORS {
-            self.done.take().map(|d| (d, self.pongs))
-        } else {
-            None
-        }
     }
 }
 
@@ -119,25 +102,22 @@ fn cl(fw: Fw, n: u64) -> (u64, Duration) {
             Ok(())
         }
     }
-    struct SinkActor(Sink<Reply<u64>>);
+    struct SinkActor(Tally<Reply<u64>>);
     impl Actor for SinkActor {
         type Msg = SinkMsg;
         fn receive(&mut self, _: &mut Ctx<Self>, m: SinkMsg) -> Result<(), ActorError> {
-            match m {
-                SinkMsg::Done(p) => {
-                    self.0.seen += 1;
-                    self.0.pongs += p;
-                }
-                SinkMsg::Wait(d) => self.0.done = Some(d),
-            }
-            if let Some((d, p)) = self.0.finish() {
+            let done = match m {
+                SinkMsg::Done(p) => self.0.report(p),
+                SinkMsg::Wait(d) => self.0.wait(d),
+            };
+            if let Some((d, p)) = done {
                 d.send(p);
             }
             Ok(())
         }
     }
     let rt = corelane(fw);
-    let sink = rt.spawn(|| SinkActor(Sink { seen: 0, pongs: 0, done: None })).expect("spawn");
+    let sink = rt.spawn(|| SinkActor(Tally::new(ACTORS, None))).expect("spawn");
     let nodes: Vec<_> = (0..ACTORS as usize)
         .map(|id| {
             let sink = sink.clone();
@@ -202,7 +182,7 @@ fn ax(n: u64) -> (u64, Duration) {
             }
         }
     }
-    struct SinkActor(Sink<oneshot::Sender<u64>>);
+    struct SinkActor(Tally<oneshot::Sender<u64>>);
     impl Actor for SinkActor {
         type Context = Context<Self>;
     }
@@ -212,16 +192,14 @@ fn ax(n: u64) -> (u64, Duration) {
     impl Handler<Done> for SinkActor {
         type Result = ();
         fn handle(&mut self, Done(p): Done, _: &mut Context<Self>) {
-            self.0.seen += 1;
-            self.0.pongs += p;
-            if let Some((d, p)) = self.0.finish() {
+            if let Some((d, p)) = self.0.report(p) {
                 let _ = d.send(p);
             }
         }
     }
     actix_main(async move {
         let (tx, rx) = oneshot::channel();
-        let sink = SinkActor(Sink { seen: 0, pongs: 0, done: Some(tx) }).start();
+        let sink = SinkActor(Tally::new(ACTORS, Some(tx))).start();
         let nodes: Vec<_> = (0..ACTORS as usize).map(|id| Node(Big::new(id), sink.clone()).start()).collect();
         for a in &nodes {
             a.send(Peers(nodes.clone())).await.expect("wired");
@@ -278,24 +256,20 @@ fn km(n: u64) -> (u64, Duration) {
         }
     }
     #[derive(Actor)]
-    struct SinkActor(Sink<oneshot::Sender<u64>>);
+    struct SinkActor(Tally<oneshot::Sender<u64>>);
     struct Done(u64);
     impl Message<Done> for SinkActor {
         type Reply = ();
         async fn handle(&mut self, Done(p): Done, _: &mut Context<Self, ()>) {
-            self.0.seen += 1;
-            self.0.pongs += p;
-            if let Some((d, p)) = self.0.finish() {
+            if let Some((d, p)) = self.0.report(p) {
                 let _ = d.send(p);
             }
         }
     }
     tokio_main(async move {
         let (tx, rx) = oneshot::channel();
-        let sink = SinkActor::spawn_with_mailbox(
-            SinkActor(Sink { seen: 0, pongs: 0, done: Some(tx) }),
-            mailbox::unbounded(),
-        );
+        let sink =
+            SinkActor::spawn_with_mailbox(SinkActor(Tally::new(ACTORS, Some(tx))), mailbox::unbounded());
         let nodes: Vec<_> = (0..ACTORS as usize)
             .map(|id| Node::spawn_with_mailbox(Node(Big::new(id), sink.clone()), mailbox::unbounded()))
             .collect();
@@ -368,14 +342,14 @@ fn rc(n: u64) -> (u64, Duration) {
     struct Done(u64);
     impl Actor for SinkActor {
         type Msg = Done;
-        type State = Sink<oneshot::Sender<u64>>;
+        type State = Tally<oneshot::Sender<u64>>;
         type Arguments = oneshot::Sender<u64>;
         async fn pre_start(
             &self,
             _: ActorRef<Done>,
             done: oneshot::Sender<u64>,
         ) -> Result<Self::State, ActorProcessingErr> {
-            Ok(Sink { seen: 0, pongs: 0, done: Some(done) })
+            Ok(Tally::new(ACTORS, Some(done)))
         }
         async fn handle(
             &self,
@@ -383,9 +357,7 @@ fn rc(n: u64) -> (u64, Duration) {
             Done(p): Done,
             s: &mut Self::State,
         ) -> Result<(), ActorProcessingErr> {
-            s.seen += 1;
-            s.pongs += p;
-            if let Some((d, p)) = s.finish() {
+            if let Some((d, p)) = s.report(p) {
                 let _ = d.send(p);
             }
             Ok(())

@@ -3,7 +3,7 @@
 //! asks again to stop, and each reports how many meetings it had (checked: they add up to
 //! `2 n`). Meetings per second.
 
-use crate::frameworks::{actix_main, corelane, tokio_main, Fw, PATIENCE};
+use crate::frameworks::{actix_main, corelane, tokio_main, Fw, Tally, PATIENCE};
 use crate::Workload;
 use std::time::{Duration, Instant};
 
@@ -42,9 +42,8 @@ fn run(fw: Fw, n: u64) -> (u64, Duration) {
 struct Mall<R, D> {
     left: u64,
     waiting: Option<(R, u8)>,
-    stopped: u64,
-    met: u64,
-    done: Option<D>,
+    /// The creatures' meeting counts, once they stopped.
+    reports: Tally<D>,
 }
 
 /// What the mall does with a creature's request to meet.
@@ -55,8 +54,8 @@ enum Meet<R> {
 }
 
 impl<R, D> Mall<R, D> {
-    fn new(n: u64) -> Self {
-        Mall { left: n, waiting: None, stopped: 0, met: 0, done: None }
+    fn new(n: u64, done: Option<D>) -> Self {
+        Mall { left: n, waiting: None, reports: Tally::new(CREATURES, done) }
     }
     fn meet(&mut self, who: R, colour: u8) -> Meet<R> {
         if self.left == 0 {
@@ -71,19 +70,6 @@ impl<R, D> Mall<R, D> {
                 self.waiting = Some((who, colour));
                 Meet::Wait
             }
-        }
-    }
-    /// A creature stopped with `met` meetings: the total, once all have.
-    fn report(&mut self, met: u64) -> Option<(D, u64)> {
-        self.stopped += 1;
-        self.met += met;
-        self.finish()
-    }
-    fn finish(&mut self) -> Option<(D, u64)> {
-        if self.stopped == CREATURES {
-            self.done.take().map(|d| (d, self.met))
-        } else {
-            None
         }
     }
 }
@@ -118,11 +104,8 @@ fn cl(fw: Fw, n: u64) -> (u64, Duration) {
                     }
                     None
                 }
-                MallMsg::Report(met) => self.0.report(met),
-                MallMsg::Wait(d) => {
-                    self.0.done = Some(d);
-                    self.0.finish()
-                }
+                MallMsg::Report(met) => self.0.reports.report(met),
+                MallMsg::Wait(d) => self.0.reports.wait(d),
             };
             if let Some((d, met)) = done {
                 d.send(met);
@@ -155,7 +138,7 @@ fn cl(fw: Fw, n: u64) -> (u64, Duration) {
         }
     }
     let rt = corelane(fw);
-    let mall = rt.spawn(move || MallActor(Mall::new(n))).expect("spawn");
+    let mall = rt.spawn(move || MallActor(Mall::new(n, None))).expect("spawn");
     let creatures: Vec<_> = (0..CREATURES)
         .map(|i| {
             let mall = mall.clone();
@@ -203,7 +186,7 @@ fn ax(n: u64) -> (u64, Duration) {
                     Meet::Wait => {}
                 },
                 MallMsg::Report(met) => {
-                    if let Some((d, met)) = self.0.report(met) {
+                    if let Some((d, met)) = self.0.reports.report(met) {
                         let _ = d.send(met);
                     }
                 }
@@ -234,8 +217,7 @@ fn ax(n: u64) -> (u64, Duration) {
     }
     actix_main(async move {
         let (tx, rx) = oneshot::channel();
-        let mut m = Mall::new(n);
-        m.done = Some(tx);
+        let m = Mall::new(n, Some(tx));
         let mall = MallActor(m).start();
         let creatures: Vec<_> = (0..CREATURES)
             .map(|i| Creature { mall: mall.clone(), colour: (i % 3) as u8, met: 0 }.start())
@@ -277,7 +259,7 @@ fn km(n: u64) -> (u64, Duration) {
                     Meet::Wait => {}
                 },
                 MallMsg::Report(met) => {
-                    if let Some((d, met)) = self.0.report(met) {
+                    if let Some((d, met)) = self.0.reports.report(met) {
                         let _ = d.send(met);
                     }
                 }
@@ -307,8 +289,7 @@ fn km(n: u64) -> (u64, Duration) {
     }
     tokio_main(async move {
         let (tx, rx) = oneshot::channel();
-        let mut m = Mall::new(n);
-        m.done = Some(tx);
+        let m = Mall::new(n, Some(tx));
         let mall = MallActor::spawn_with_mailbox(MallActor(m), mailbox::unbounded());
         let creatures: Vec<_> = (0..CREATURES)
             .map(|i| {
@@ -350,9 +331,7 @@ fn rc(n: u64) -> (u64, Duration) {
             _: ActorRef<MallMsg>,
             (n, done): Self::Arguments,
         ) -> Result<MallState, ActorProcessingErr> {
-            let mut m = Mall::new(n);
-            m.done = Some(done);
-            Ok(m)
+            Ok(Mall::new(n, Some(done)))
         }
         async fn handle(
             &self,
@@ -370,7 +349,7 @@ fn rc(n: u64) -> (u64, Duration) {
                     Meet::Wait => {}
                 },
                 MallMsg::Report(met) => {
-                    if let Some((d, met)) = s.report(met) {
+                    if let Some((d, met)) = s.reports.report(met) {
                         let _ = d.send(met);
                     }
                 }

@@ -3,7 +3,7 @@
 //! key holds. Checked: every read answers nothing or `2 key`, and every worker finished.
 //! Operations per second.
 
-use crate::frameworks::{actix_main, corelane, tokio_main, Fw, Rng, PATIENCE};
+use crate::frameworks::{actix_main, corelane, tokio_main, Fw, Rng, Tally, PATIENCE};
 use crate::Workload;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -74,28 +74,6 @@ impl Worker {
     }
 }
 
-/// The sink's count, the same in every framework.
-struct Sink<D> {
-    seen: u64,
-    ops: u64,
-    done: Option<D>,
-}
-
-impl<D> Sink<D> {
-    fn finished(&mut self, ops: u64) -> Option<(D, u64)> {
-        self.seen += 1;
-        self.ops += ops;
-        self.finish()
-    }
-    fn finish(&mut self) -> Option<(D, u64)> {
-        if self.seen == WORKERS {
-            self.done.take().map(|d| (d, self.ops))
-        } else {
-            None
-        }
-    }
-}
-
 fn cl(fw: Fw, n: u64) -> (u64, Duration) {
     use corelane::{Actor, ActorError, ActorRef, Ctx, Reply};
     struct Dict(HashMap<u64, u64>);
@@ -130,16 +108,13 @@ fn cl(fw: Fw, n: u64) -> (u64, Duration) {
         Finished(u64),
         Wait(Reply<u64>),
     }
-    struct SinkActor(Sink<Reply<u64>>);
+    struct SinkActor(Tally<Reply<u64>>);
     impl Actor for SinkActor {
         type Msg = SinkMsg;
         fn receive(&mut self, _: &mut Ctx<Self>, m: SinkMsg) -> Result<(), ActorError> {
             let done = match m {
-                SinkMsg::Finished(ops) => self.0.finished(ops),
-                SinkMsg::Wait(d) => {
-                    self.0.done = Some(d);
-                    self.0.finish()
-                }
+                SinkMsg::Finished(ops) => self.0.report(ops),
+                SinkMsg::Wait(d) => self.0.wait(d),
             };
             if let Some((d, ops)) = done {
                 d.send(ops);
@@ -149,7 +124,7 @@ fn cl(fw: Fw, n: u64) -> (u64, Duration) {
     }
     let rt = corelane(fw);
     let dict = rt.spawn(|| Dict(HashMap::new())).expect("spawn");
-    let sink = rt.spawn(|| SinkActor(Sink { seen: 0, ops: 0, done: None })).expect("spawn");
+    let sink = rt.spawn(|| SinkActor(Tally::new(WORKERS, None))).expect("spawn");
     let workers: Vec<_> = (0..WORKERS)
         .map(|id| {
             let (dict, sink) = (dict.clone(), sink.clone());
@@ -203,7 +178,7 @@ fn ax(n: u64) -> (u64, Duration) {
             self.2.do_send(Request(op, ctx.address()));
         }
     }
-    struct SinkActor(Sink<oneshot::Sender<u64>>);
+    struct SinkActor(Tally<oneshot::Sender<u64>>);
     impl Actor for SinkActor {
         type Context = Context<Self>;
     }
@@ -213,7 +188,7 @@ fn ax(n: u64) -> (u64, Duration) {
     impl Handler<Finished> for SinkActor {
         type Result = ();
         fn handle(&mut self, Finished(ops): Finished, _: &mut Context<Self>) {
-            if let Some((d, ops)) = self.0.finished(ops) {
+            if let Some((d, ops)) = self.0.report(ops) {
                 let _ = d.send(ops);
             }
         }
@@ -221,7 +196,7 @@ fn ax(n: u64) -> (u64, Duration) {
     actix_main(async move {
         let (tx, rx) = oneshot::channel();
         let dict = Dict(HashMap::new()).start();
-        let sink = SinkActor(Sink { seen: 0, ops: 0, done: Some(tx) }).start();
+        let sink = SinkActor(Tally::new(WORKERS, Some(tx))).start();
         let workers: Vec<_> = (0..WORKERS)
             .map(|id| WorkerActor(Worker::new(id, n), n, dict.clone(), sink.clone()).start())
             .collect();
@@ -267,12 +242,12 @@ fn km(n: u64) -> (u64, Duration) {
         }
     }
     #[derive(Actor)]
-    struct SinkActor(Sink<oneshot::Sender<u64>>);
+    struct SinkActor(Tally<oneshot::Sender<u64>>);
     struct Finished(u64);
     impl Message<Finished> for SinkActor {
         type Reply = ();
         async fn handle(&mut self, Finished(ops): Finished, _: &mut Context<Self, ()>) {
-            if let Some((d, ops)) = self.0.finished(ops) {
+            if let Some((d, ops)) = self.0.report(ops) {
                 let _ = d.send(ops);
             }
         }
@@ -280,10 +255,8 @@ fn km(n: u64) -> (u64, Duration) {
     tokio_main(async move {
         let (tx, rx) = oneshot::channel();
         let dict = Dict::spawn_with_mailbox(Dict(HashMap::new()), mailbox::unbounded());
-        let sink = SinkActor::spawn_with_mailbox(
-            SinkActor(Sink { seen: 0, ops: 0, done: Some(tx) }),
-            mailbox::unbounded(),
-        );
+        let sink =
+            SinkActor::spawn_with_mailbox(SinkActor(Tally::new(WORKERS, Some(tx))), mailbox::unbounded());
         let workers: Vec<_> = (0..WORKERS)
             .map(|id| {
                 WorkerActor::spawn_with_mailbox(
@@ -361,14 +334,14 @@ fn rc(n: u64) -> (u64, Duration) {
     struct Finished(u64);
     impl Actor for SinkActor {
         type Msg = Finished;
-        type State = Sink<oneshot::Sender<u64>>;
+        type State = Tally<oneshot::Sender<u64>>;
         type Arguments = oneshot::Sender<u64>;
         async fn pre_start(
             &self,
             _: ActorRef<Finished>,
             done: oneshot::Sender<u64>,
         ) -> Result<Self::State, ActorProcessingErr> {
-            Ok(Sink { seen: 0, ops: 0, done: Some(done) })
+            Ok(Tally::new(WORKERS, Some(done)))
         }
         async fn handle(
             &self,
@@ -376,7 +349,7 @@ fn rc(n: u64) -> (u64, Duration) {
             Finished(ops): Finished,
             s: &mut Self::State,
         ) -> Result<(), ActorProcessingErr> {
-            if let Some((d, ops)) = s.finished(ops) {
+            if let Some((d, ops)) = s.report(ops) {
                 let _ = d.send(ops);
             }
             Ok(())

@@ -5,7 +5,7 @@
 //! - `savina-fjcre` (creation): a driver actor creates `n` workers and sends each one message
 //!   (checked: `n` answered); actors per second.
 
-use crate::frameworks::{actix_main, busy, corelane, tokio_main, Fw, PATIENCE};
+use crate::frameworks::{actix_main, busy, corelane, tokio_main, Fw, Tally, PATIENCE};
 use crate::Workload;
 use std::time::{Duration, Instant};
 
@@ -59,37 +59,22 @@ mod cl {
     use super::*;
     use corelane::{Actor, ActorError, ActorRef, Ctx, Reply};
 
-    struct Collector {
-        expect: u64,
-        seen: u64,
-        messages: u64,
-        done: Option<Reply<u64>>,
-    }
+    struct Collector(Tally<Reply<u64>>);
     enum CollectorMsg {
         /// Answered once every worker reported (at once if they already have).
         Wait(Reply<u64>),
         Done(u64),
     }
-    impl Collector {
-        fn finish_if_done(&mut self) {
-            if self.seen == self.expect {
-                if let Some(done) = self.done.take() {
-                    done.send(self.messages);
-                }
-            }
-        }
-    }
     impl Actor for Collector {
         type Msg = CollectorMsg;
         fn receive(&mut self, _: &mut Ctx<Self>, m: CollectorMsg) -> Result<(), ActorError> {
-            match m {
-                CollectorMsg::Wait(done) => self.done = Some(done),
-                CollectorMsg::Done(msgs) => {
-                    self.seen += 1;
-                    self.messages += msgs;
-                }
+            let done = match m {
+                CollectorMsg::Wait(done) => self.0.wait(done),
+                CollectorMsg::Done(msgs) => self.0.report(msgs),
+            };
+            if let Some((d, messages)) = done {
+                d.send(messages);
             }
-            self.finish_if_done();
             Ok(())
         }
     }
@@ -139,8 +124,7 @@ mod cl {
     pub(super) fn run(fw: Fw, n: u64, create: bool) -> (u64, Duration) {
         let rt = corelane(fw);
         let expect = if create { n } else { WORKERS };
-        let collector =
-            rt.spawn(move || Collector { expect, seen: 0, messages: 0, done: None }).expect("spawn");
+        let collector = rt.spawn(move || Collector(Tally::new(expect, None))).expect("spawn");
         let driver = rt
             .spawn({
                 let c = collector.clone();
@@ -159,12 +143,7 @@ mod ax {
     use actix::prelude::*;
     use tokio::sync::oneshot;
 
-    struct Collector {
-        expect: u64,
-        seen: u64,
-        messages: u64,
-        done: Option<oneshot::Sender<u64>>,
-    }
+    struct Collector(Tally<oneshot::Sender<u64>>);
     impl Actor for Collector {
         type Context = Context<Self>;
     }
@@ -174,10 +153,8 @@ mod ax {
     impl Handler<Done> for Collector {
         type Result = ();
         fn handle(&mut self, Done(msgs): Done, _: &mut Context<Self>) {
-            self.seen += 1;
-            self.messages += msgs;
-            if self.seen == self.expect {
-                let _ = self.done.take().expect("expecting").send(self.messages);
+            if let Some((d, messages)) = self.0.report(msgs) {
+                let _ = d.send(messages);
             }
         }
     }
@@ -233,7 +210,7 @@ mod ax {
         actix_main(async move {
             let (tx, rx) = oneshot::channel();
             let expect = if create { n } else { WORKERS };
-            let collector = Collector { expect, seen: 0, messages: 0, done: Some(tx) }.start();
+            let collector = Collector(Tally::new(expect, Some(tx))).start();
             let driver = Driver(collector).start();
             let start = Instant::now();
             driver.do_send(Go(n, create));
@@ -250,20 +227,13 @@ mod km {
     use tokio::sync::oneshot;
 
     #[derive(Actor)]
-    struct Collector {
-        expect: u64,
-        seen: u64,
-        messages: u64,
-        done: Option<oneshot::Sender<u64>>,
-    }
+    struct Collector(Tally<oneshot::Sender<u64>>);
     struct Done(u64);
     impl Message<Done> for Collector {
         type Reply = ();
         async fn handle(&mut self, Done(msgs): Done, _: &mut Context<Self, ()>) {
-            self.seen += 1;
-            self.messages += msgs;
-            if self.seen == self.expect {
-                let _ = self.done.take().expect("expecting").send(self.messages);
+            if let Some((d, messages)) = self.0.report(msgs) {
+                let _ = d.send(messages);
             }
         }
     }
@@ -316,10 +286,8 @@ mod km {
         tokio_main(async move {
             let (tx, rx) = oneshot::channel();
             let expect = if create { n } else { WORKERS };
-            let collector = Collector::spawn_with_mailbox(
-                Collector { expect, seen: 0, messages: 0, done: Some(tx) },
-                mailbox::unbounded(),
-            );
+            let collector =
+                Collector::spawn_with_mailbox(Collector(Tally::new(expect, Some(tx))), mailbox::unbounded());
             let driver = Driver::spawn_with_mailbox(Driver(collector), mailbox::unbounded());
             let start = Instant::now();
             driver.tell(Go(n, create)).await.expect("tell");
@@ -335,12 +303,7 @@ mod rc {
     use tokio::sync::oneshot;
 
     struct Collector;
-    struct CollectorState {
-        expect: u64,
-        seen: u64,
-        messages: u64,
-        done: Option<oneshot::Sender<u64>>,
-    }
+    type CollectorState = Tally<oneshot::Sender<u64>>;
     struct Done(u64);
     impl Actor for Collector {
         type Msg = Done;
@@ -351,7 +314,7 @@ mod rc {
             _: ActorRef<Done>,
             (expect, done): Self::Arguments,
         ) -> Result<CollectorState, ActorProcessingErr> {
-            Ok(CollectorState { expect, seen: 0, messages: 0, done: Some(done) })
+            Ok(Tally::new(expect, Some(done)))
         }
         async fn handle(
             &self,
@@ -359,10 +322,8 @@ mod rc {
             Done(msgs): Done,
             s: &mut CollectorState,
         ) -> Result<(), ActorProcessingErr> {
-            s.seen += 1;
-            s.messages += msgs;
-            if s.seen == s.expect {
-                let _ = s.done.take().expect("expecting").send(s.messages);
+            if let Some((d, messages)) = s.report(msgs) {
+                let _ = d.send(messages);
             }
             Ok(())
         }
