@@ -30,7 +30,9 @@ pub(crate) fn plot(records: &[Record], dir: &Path) -> PlotResult<Vec<String>> {
     if ratios(&own, &dir.join("ratios.svg"))? {
         written.push("ratios.svg".to_string());
     }
-    let peers: Vec<&Record> = records.iter().filter(|r| r.framework.is_some()).collect();
+    // Each framework's own figures (the ratios to the best peer are what the bars show).
+    let peers: Vec<&Record> =
+        records.iter().filter(|r| r.framework.is_some() && r.series.metric != "x_best_peer").collect();
     for (file, savina) in [("peers.svg", false), ("savina.svg", true)] {
         let part: Vec<&Record> =
             peers.iter().copied().filter(|r| r.series.workload.starts_with("savina-") == savina).collect();
