@@ -1,0 +1,152 @@
+//! Sending from threads outside the runtime: each thread's messages keep their order, what a
+//! finished thread sent is ahead of what its joiner sends next (also for a `std::thread::scope`,
+//! which returns before the threads' thread-locals are gone), and every message accepted around
+//! a shutdown is delivered or counted.
+
+use corelane::{Actor, ActorError, Ctx, Reply, Runtime, Shards};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+enum Msg {
+    /// (sender, sequence number)
+    Seq(u64, u64),
+    Counts(Reply<(HashMap<u64, u64>, u64)>),
+}
+
+/// Checks that each sender's numbers arrive in order, counting them.
+#[derive(Default)]
+struct Checker {
+    next: HashMap<u64, u64>,
+    out_of_order: u64,
+}
+
+impl Actor for Checker {
+    type Msg = Msg;
+    fn receive(&mut self, _: &mut Ctx<Self>, m: Msg) -> Result<(), ActorError> {
+        match m {
+            Msg::Seq(from, seq) => {
+                let next = self.next.entry(from).or_default();
+                if seq != *next {
+                    self.out_of_order += 1;
+                }
+                *next = seq + 1;
+            }
+            Msg::Counts(r) => r.send((self.next.clone(), self.out_of_order)),
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn tells_from_many_plain_threads_arrive_in_order_and_before_what_their_joiner_sends() {
+    let rt = Runtime::builder().shards(Shards::Count(2)).build().unwrap();
+    let checkers: Vec<_> = (0..2).map(|s| rt.spawn_on(s, Checker::default).unwrap()).collect();
+    const PER: u64 = 20_000;
+    std::thread::scope(|scope| {
+        for t in 0..4u64 {
+            let checkers = checkers.clone();
+            scope.spawn(move || {
+                for seq in 0..PER {
+                    for c in &checkers {
+                        c.tell(Msg::Seq(t, seq)).unwrap();
+                    }
+                }
+            });
+        }
+    });
+    // The ask comes after every tell of the scope: it must see all of them.
+    for c in &checkers {
+        let (counts, out_of_order) = c.ask(Msg::Counts).timeout(WAIT).wait().unwrap();
+        assert_eq!(out_of_order, 0, "every thread's messages in the order sent");
+        assert_eq!(counts.len(), 4);
+        assert!(counts.values().all(|&n| n == PER), "{counts:?}");
+    }
+    rt.shutdown().unwrap();
+}
+
+#[test]
+fn what_a_thread_sent_before_exiting_is_delivered_after_it_is_gone() {
+    let rt = Runtime::builder().shards(Shards::Count(1)).build().unwrap();
+    let c = rt.spawn_on(0, Checker::default).unwrap();
+    for round in 0..20u64 {
+        let c2 = c.clone();
+        std::thread::spawn(move || {
+            for seq in 0..1000 {
+                c2.tell(Msg::Seq(round, seq)).unwrap();
+            }
+        })
+        .join()
+        .unwrap();
+    }
+    let (counts, out_of_order) = c.ask(Msg::Counts).timeout(WAIT).wait().unwrap();
+    assert_eq!(out_of_order, 0);
+    assert_eq!(counts.len(), 20);
+    assert!(counts.values().all(|&n| n == 1000), "{counts:?}");
+    rt.shutdown().unwrap();
+}
+
+/// Counts what it receives; tells `first` once it has seen `signal_at`.
+struct Counter {
+    seen: Arc<AtomicU64>,
+    signal_at: u64,
+    first: Option<mpsc::Sender<()>>,
+}
+
+impl Actor for Counter {
+    type Msg = u64;
+    fn receive(&mut self, _: &mut Ctx<Self>, _: u64) -> Result<(), ActorError> {
+        let n = self.seen.fetch_add(1, Ordering::Relaxed) + 1;
+        if n >= self.signal_at {
+            if let Some(tx) = self.first.take() {
+                let _ = tx.send(());
+            }
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn every_tell_accepted_around_a_shutdown_is_delivered_or_counted_as_a_dead_letter() {
+    for round in 0..5 {
+        let rt = Runtime::builder().shards(Shards::Count(2)).build().unwrap();
+        let seen = Arc::new(AtomicU64::new(0));
+        let (tx, rx) = mpsc::channel();
+        let counters: Vec<_> = (0..2)
+            .map(|s| {
+                let (seen, tx) = (seen.clone(), tx.clone());
+                let mut first = Some(tx);
+                rt.spawn_on(s, move || Counter { seen: seen.clone(), signal_at: 10_000, first: first.take() })
+                    .unwrap()
+            })
+            .collect();
+        let handle = rt.handle().clone();
+        let accepted = Arc::new(AtomicU64::new(0));
+        let senders: Vec<_> = (0..3)
+            .map(|t| {
+                let (counters, accepted) = (counters.clone(), accepted.clone());
+                std::thread::spawn(move || {
+                    let mut i = 0u64;
+                    // Until the runtime refuses: every accepted tell must be accounted for.
+                    while counters[(i + t) as usize % 2].tell(i).is_ok() {
+                        accepted.fetch_add(1, Ordering::Relaxed);
+                        i += 1;
+                    }
+                })
+            })
+            .collect();
+        rx.recv_timeout(WAIT).expect("messages flow before the shutdown");
+        rt.shutdown().unwrap();
+        for s in senders {
+            s.join().unwrap();
+        }
+        let accepted = accepted.load(Ordering::Relaxed);
+        let delivered = seen.load(Ordering::Relaxed);
+        let dead = handle.dead_letters();
+        assert!(delivered >= 10_000);
+        assert_eq!(delivered + dead, accepted, "round {round}: delivered {delivered} + dead {dead}");
+    }
+}
