@@ -70,6 +70,7 @@ mod events;
 mod executor;
 mod id;
 mod injector;
+mod lane;
 mod lease;
 mod mailbox;
 mod memlock;

@@ -146,6 +146,11 @@ impl<T: Send> Producer<T> {
         p
     }
 
+    /// Items pushed and not yet taken by the consumer: exact once the consumer has stopped.
+    pub(crate) fn unconsumed(&self) -> usize {
+        self.tail.wrapping_sub(self.ring.head.load(Ordering::Acquire))
+    }
+
     /// Number of pushed items not yet published.
     #[inline]
     pub(crate) fn unpublished(&self) -> usize {

@@ -187,7 +187,8 @@ impl Builder {
                 }
             }
         }
-        let shared = Arc::new(Shared {
+        let shared = Arc::new_cyclic(|me| Shared {
+            me: me.clone(),
             shards: (0..n).map(|_| ShardShared::new()).collect(),
             cfg: Config {
                 idle: self.idle,

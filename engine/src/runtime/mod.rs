@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 mod block_on;
 mod builder;
 mod handle;
+mod outside;
 
 pub use builder::Builder;
 pub use handle::Handle;
@@ -108,6 +109,8 @@ pub(crate) struct Shared {
     quiesced: AtomicUsize,
     rr: AtomicUsize,
     pub(crate) off_shard_dead: SharedDeadLetters,
+    /// This runtime, for the lanes of threads outside it to find it again.
+    me: std::sync::Weak<Shared>,
     gauges: Vec<Vec<Gauge<Packet>>>,
     started: Instant,
 }
@@ -123,7 +126,7 @@ impl Shared {
 
     /// Queues a packet for shard `to` from a thread that is not one of our shards.
     pub(crate) fn inject(&self, to: usize, p: Packet) -> Result<(), Packet> {
-        self.shards[to].injector.push(p)?;
+        outside::push(self, to, p)?;
         let deferred = DEFERRED.with(|d| match &mut *d.borrow_mut() {
             Some((rt, shards)) if *rt == self as *const Shared as usize => {
                 if !shards.contains(&to) {

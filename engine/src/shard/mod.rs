@@ -26,6 +26,7 @@ use crate::error::SpawnError;
 use crate::executor::{self, TaskHandle};
 use crate::id::ActorId;
 use crate::injector::Injector;
+use crate::lane::{LaneRegistry, LaneRx, Stamped};
 use crate::metrics::{bump, unbump, DeadLetterReason, ShardStats};
 use crate::packet::{Deliver, Packet};
 use crate::park::Parker;
@@ -38,6 +39,7 @@ use crossbeam_utils::CachePadded;
 use std::any::TypeId;
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -70,6 +72,11 @@ const TASK_PARK_CAP: Duration = Duration::from_millis(1);
 pub(crate) struct ShardShared {
     pub(crate) parker: Parker,
     pub(crate) injector: CachePadded<Injector>,
+    /// Lanes from threads outside the runtime, not adopted yet.
+    pub(crate) lanes: CachePadded<LaneRegistry>,
+    /// The next stamp for a message from outside (lanes and injector): pushes that happen one
+    /// after another take increasing stamps, and the shard delivers in stamp order.
+    pub(crate) stamp: CachePadded<AtomicU64>,
     pub(crate) slots: Slots,
     pub(crate) stats: CachePadded<ShardStats>,
 }
@@ -79,6 +86,8 @@ impl ShardShared {
         Self {
             parker: Parker::new(),
             injector: CachePadded::new(Injector::default()),
+            lanes: CachePadded::new(LaneRegistry::default()),
+            stamp: CachePadded::new(AtomicU64::new(0)),
             slots: Slots::new(),
             stats: CachePadded::new(ShardStats::default()),
         }
@@ -120,7 +129,10 @@ pub(crate) struct Shard {
     outbound: Box<[RefCell<Option<Outbound>>]>,
     dirty: RefCell<Vec<usize>>,
     inbound: RefCell<Vec<Consumer<Packet>>>,
-    inj_batch: RefCell<Vec<Packet>>,
+    /// Messages from outside taken this pass (or held from an earlier one), with their stamps.
+    outside: RefCell<Vec<Stamped>>,
+    /// Lanes from threads outside the runtime, adopted.
+    lanes: RefCell<Vec<LaneRx>>,
     timers: RefCell<Timers>,
     /// Messages for actors whose spawn request is still in flight, by slot.
     pending: RefCell<HashMap<u32, Vec<Packet>>>,
@@ -164,7 +176,8 @@ impl Shard {
             outbound: producers.into_iter().map(|p| RefCell::new(p.map(Outbound::new))).collect(),
             dirty: RefCell::new(Vec::new()),
             inbound: RefCell::new(consumers),
-            inj_batch: RefCell::new(Vec::new()),
+            outside: RefCell::new(Vec::new()),
+            lanes: RefCell::new(Vec::new()),
             timers: RefCell::new(Timers::default()),
             pending: RefCell::new(HashMap::new()),
             deferred: RefCell::new(VecDeque::new()),
@@ -344,6 +357,7 @@ impl Shard {
     #[inline(always)]
     fn outside_waiting(&self) -> bool {
         self.mine().injector.has_pending()
+            || self.lanes_waiting()
             || self.local_woken.get()
             || self.inbound.borrow().iter().any(|c| c.has_next())
             || !self.timers.borrow().is_empty()
@@ -495,9 +509,16 @@ impl Shard {
     /// After the last pass: nothing more is accepted; what is still in flight is dead.
     fn exit(&self) {
         let mut n = 0u64;
-        for p in self.mine().injector.close() {
+        let mut held = std::mem::take(&mut *self.outside.borrow_mut());
+        held.extend(self.mine().injector.close());
+        for (_, p) in held {
             drop(p);
             n += 1;
+        }
+        let mut lanes = std::mem::take(&mut *self.lanes.borrow_mut());
+        lanes.extend(self.mine().lanes.close());
+        for mut l in lanes {
+            n += l.close(drop) as u64;
         }
         for c in self.inbound.borrow_mut().iter_mut() {
             while let Some(p) = c.pop() {

@@ -162,7 +162,17 @@ impl Shard {
     /// Whether anything waits in an inbound ring or the injector (a look, nothing is taken):
     /// the check a shard makes after announcing that it parks.
     pub(super) fn has_inbound(&self) -> bool {
-        self.inbound.borrow().iter().any(|c| c.has_next()) || self.mine().injector.has_pending()
+        self.inbound.borrow().iter().any(|c| c.has_next())
+            || self.mine().injector.has_pending()
+            || self.lanes_waiting()
+    }
+
+    /// Whether a lane waits to be adopted or holds a message, or a message from outside is held
+    /// for a later pass (a look).
+    pub(super) fn lanes_waiting(&self) -> bool {
+        self.mine().lanes.has_new()
+            || !self.outside.borrow().is_empty()
+            || self.lanes.borrow().iter().any(|l| l.has_next())
     }
 
     pub(super) fn drain_inbound(&self) -> usize {
@@ -185,15 +195,38 @@ impl Shard {
                 n += k;
             }
         }
+        if self.mine().lanes.has_new() {
+            self.mine().lanes.adopt_into(&mut self.lanes.borrow_mut());
+        }
+        n + self.drain_outside()
+    }
+
+    /// Messages from threads outside the runtime (their lanes, and the injector they fall back
+    /// to), delivered in stamp order (`lane::take_due`): a push that happened after another
+    /// (the same thread, or a thread that joined or heard from the first) took a later stamp,
+    /// so causal order holds across threads, as with one shared queue. Only messages stamped
+    /// below a bound read now are taken; the rest wait for the next pass.
+    fn drain_outside(&self) -> usize {
         let inj = &self.mine().injector;
-        if inj.has_pending() {
-            let mut batch = std::mem::take(&mut *self.inj_batch.borrow_mut());
-            inj.take_into(&mut batch);
-            n += batch.len();
-            for p in batch.drain(..) {
-                p.deliver(self);
-            }
-            *self.inj_batch.borrow_mut() = batch;
+        let mut out = std::mem::take(&mut *self.outside.borrow_mut());
+        if out.is_empty() && self.lanes.borrow().is_empty() && !inj.has_pending() {
+            return 0;
+        }
+        let below = self.mine().stamp.load(Ordering::Acquire);
+        let due = {
+            let mut lanes = self.lanes.borrow_mut();
+            let due = crate::lane::take_due(&mut lanes, below, &mut out, |o| {
+                if inj.has_pending() {
+                    inj.take_into(o);
+                }
+            });
+            lanes.retain(|l| !l.is_finished());
+            due
+        };
+        *self.outside.borrow_mut() = out;
+        let n = due.len();
+        for (_, p) in due {
+            p.deliver(self);
         }
         n
     }

@@ -1,0 +1,87 @@
+//! Sending from a thread that is not one of this runtime's shards: through the thread's own
+//! lane into the target shard (`crate::lane`), kept in a thread-local table, one lane per
+//! runtime and shard the thread sends to.
+
+use super::Shared;
+use crate::lane::{lane, Closed, LaneTx};
+use crate::metrics::DeadLetterReason;
+use crate::packet::Packet;
+use std::cell::RefCell;
+use std::sync::atomic::Ordering;
+use std::sync::Weak;
+
+/// How long a thread that lets go of a lane waits for the shard's last drain of it.
+const CLOSE_PATIENCE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// One lane of this thread.
+struct Entry {
+    rt: Weak<Shared>,
+    shard: usize,
+    lane: LaneTx,
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        // A shard that closed the lane is in its last drain, which does not block: wait for it
+        // (bounded, in case a message's drop panicked there), so what this thread sent after
+        // that drain is counted and nothing is counted twice.
+        let start = std::time::Instant::now();
+        while self.lane.is_closed() && !self.lane.is_dead() && start.elapsed() < CLOSE_PATIENCE {
+            std::thread::yield_now();
+        }
+        if self.lane.is_dead() {
+            // Sent after the shard's last drain: never delivered, counted here.
+            let n = self.lane.undelivered() as u64;
+            if let (Some(rt), true) = (self.rt.upgrade(), n > 0) {
+                rt.off_shard_dead.add(DeadLetterReason::RuntimeClosed, n);
+            }
+        } else {
+            self.lane.leave();
+        }
+    }
+}
+
+thread_local! {
+    static LANES: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Sends `p` to shard `to` of `sh` down this thread's lane (made on first use); gives it back
+/// when the shard has stopped. Where the thread-local is gone (the thread is exiting) or in use
+/// (a message's drop sending again), the shard's injector takes it instead.
+pub(super) fn push(sh: &Shared, to: usize, p: Packet) -> Result<(), Packet> {
+    let mut p = Some(p);
+    let sent = LANES.try_with(|lanes| {
+        let mut lanes = lanes.try_borrow_mut().ok()?;
+        let me = sh as *const Shared;
+        let i = match lanes.iter().position(|e| e.shard == to && std::ptr::eq(e.rt.as_ptr(), me)) {
+            Some(i) => i,
+            None => {
+                // Lanes of runtimes that are gone are dropped while we are here.
+                lanes.retain(|e| e.rt.strong_count() > 0);
+                let (tx, rx) = lane();
+                if sh.shards[to].lanes.register(rx).is_err() {
+                    return Some(Err(p.take().expect("not sent yet")));
+                }
+                lanes.push(Entry { rt: sh.me.clone(), shard: to, lane: tx });
+                lanes.len() - 1
+            }
+        };
+        let stamp = sh.shards[to].stamp.fetch_add(1, Ordering::Relaxed);
+        match lanes[i].lane.push(stamp, p.take().expect("not sent yet")) {
+            Ok(()) => Some(Ok(())),
+            Err(Closed(back)) => {
+                if lanes[i].lane.is_dead() {
+                    lanes.swap_remove(i);
+                }
+                Some(Err(back))
+            }
+        }
+    });
+    match sent {
+        Ok(Some(r)) => r,
+        _ => {
+            let stamp = sh.shards[to].stamp.fetch_add(1, Ordering::Relaxed);
+            sh.shards[to].injector.push(stamp, p.take().expect("not sent yet"))
+        }
+    }
+}
