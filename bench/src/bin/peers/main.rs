@@ -62,12 +62,35 @@ pub(crate) const WORKLOADS: &[Workload] = &[
     savina::barber::WORKLOAD,
 ];
 
+/// The command line.
+#[derive(clap::Parser)]
+#[command(name = "peers", version, about = "corelane next to actix, kameo and ractor: user paths and Savina")]
+struct Cli {
+    /// Workloads to run (default: all; `--list` names them).
+    workloads: Vec<String>,
+    /// List the workloads and exit.
+    #[arg(long)]
+    list: bool,
+    /// Rounds: processes per framework and workload, interleaved.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
+    /// Multiplies every workload's size.
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
+    /// Also write the figures as JSON Lines to this file.
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
+    /// Internal: run one workload on one framework in this process and print its rate.
+    #[arg(long, hide = true, num_args = 3, value_names = ["FRAMEWORK", "WORKLOAD", "SIZE"])]
+    child: Option<Vec<String>>,
+}
+
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("--child") {
-        let (fw, name, size) = (&args[1], &args[2], args[3].parse().expect("size"));
-        let fw = Fw::parse(fw).unwrap_or_else(|| panic!("unknown framework {fw:?}"));
-        let w = WORKLOADS.iter().find(|w| w.name == name).expect("known workload");
+    let cli = <Cli as clap::Parser>::parse();
+    if let Some(c) = &cli.child {
+        let fw = Fw::parse(&c[0]).unwrap_or_else(|| panic!("unknown framework {:?}", c[0]));
+        let w = WORKLOADS.iter().find(|w| w.name == c[1]).expect("known workload");
+        let size: u64 = c[2].parse().expect("size");
         // Runs again until `MIN_TIME` is measured: a run of a few milliseconds would report a
         // hiccup of the host as the framework's speed.
         let (mut items, mut t) = (0, Duration::ZERO);
@@ -78,26 +101,15 @@ fn main() {
         println!("{}", items as f64 / t.as_secs_f64());
         return;
     }
-    if args.iter().any(|a| a == "--list") {
+    if cli.list {
         for w in WORKLOADS {
             println!("{:<20} {} (size {})", w.name, w.about, w.size);
         }
         return;
     }
-    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
-    let rounds: usize = flag("--rounds").map_or(5, |v| v.parse().expect("--rounds N"));
-    let scale: f64 = flag("--scale").map_or(1.0, |v| v.parse().expect("--scale F"));
-    let json = flag("--json");
-    let mut skip = false;
+    let (rounds, scale, json) = (cli.rounds.max(1), cli.scale, cli.json);
     let mut chosen = Vec::new();
-    for a in &args {
-        if std::mem::take(&mut skip) {
-            continue;
-        }
-        if a.starts_with("--") {
-            skip = matches!(a.as_str(), "--rounds" | "--scale" | "--json");
-            continue;
-        }
+    for a in &cli.workloads {
         match WORKLOADS.iter().find(|w| w.name == a) {
             Some(w) => chosen.push(w),
             None => {
