@@ -267,15 +267,15 @@ pub(crate) struct LaneRegistry {
 }
 
 impl LaneRegistry {
-    /// Offers a new lane to the shard; gives it back when the shard has stopped.
-    pub(crate) fn register(&self, rx: LaneRx) -> Result<(), LaneRx> {
+    /// Offers a new lane to the shard; `false` (the lane dropped) when the shard has stopped.
+    pub(crate) fn register(&self, rx: LaneRx) -> bool {
         let mut new = self.new.lock().unwrap();
         if new.1 {
-            return Err(rx);
+            return false;
         }
         new.0.push(rx);
         self.added.store(true, Ordering::Release);
-        Ok(())
+        true
     }
 
     /// Whether lanes wait to be adopted (a look).
@@ -359,11 +359,11 @@ mod tests {
         assert!(rx.is_finished());
         let reg = LaneRegistry::default();
         let (_, rx2) = lane();
-        assert!(reg.register(rx2).is_ok());
+        assert!(reg.register(rx2));
         assert!(reg.has_new());
         assert_eq!(reg.close().len(), 1);
         let (_, rx3) = lane();
-        assert!(reg.register(rx3).is_err());
+        assert!(!reg.register(rx3));
     }
 }
 

@@ -59,7 +59,7 @@ pub(super) fn push(sh: &Shared, to: usize, p: Packet) -> Result<(), Packet> {
                 // Lanes of runtimes that are gone are dropped while we are here.
                 lanes.retain(|e| e.rt.strong_count() > 0);
                 let (tx, rx) = lane();
-                if sh.shards[to].lanes.register(rx).is_err() {
+                if !sh.shards[to].lanes.register(rx) {
                     return Some(Err(p.take().expect("not sent yet")));
                 }
                 lanes.push(Entry { rt: sh.me.clone(), shard: to, lane: tx });
