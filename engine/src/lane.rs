@@ -231,8 +231,9 @@ impl LaneRx {
 }
 
 /// Takes from `lanes` (and from `more`, the injector) every message stamped below `below`, in
-/// rounds until a round finds nothing, and returns the due ones sorted by stamp; `out` keeps
-/// what is stamped later (only `more` hands those over). A message taken late in a round makes
+/// rounds until a round finds nothing, and appends the due ones to `due` sorted by stamp; `out`
+/// keeps what is stamped later (only `more` hands those over). Both buffers are the caller's,
+/// so a pass allocates nothing once they have grown. A message taken late in a round makes
 /// everything pushed before it visible (it was published before that message was stamped), and
 /// the next round collects those; after a round that finds nothing, whatever was pushed before
 /// a taken message is taken too, so sorting by stamp keeps causal order across senders.
@@ -240,8 +241,9 @@ pub(crate) fn take_due(
     lanes: &mut [LaneRx],
     below: u64,
     out: &mut Vec<Stamped>,
+    due: &mut Vec<Stamped>,
     mut more: impl FnMut(&mut Vec<Stamped>),
-) -> Vec<Stamped> {
+) {
     loop {
         let before = out.len();
         for l in lanes.iter_mut() {
@@ -254,9 +256,8 @@ pub(crate) fn take_due(
     }
     // Stable: one lane's messages keep their order.
     out.sort_by_key(|(stamp, _)| *stamp);
-    let due = out.partition_point(|(stamp, _)| *stamp < below);
-    let later = out.split_off(due);
-    std::mem::replace(out, later)
+    let n = out.partition_point(|(stamp, _)| *stamp < below);
+    due.extend(out.drain(..n));
 }
 
 /// The lanes a shard has not adopted yet, and whether it still adopts any.
@@ -432,7 +433,9 @@ mod loom_tests {
             let mut got = Vec::new();
             for _ in 0..2 {
                 let below = stamps.load(Ordering::Acquire) as u64;
-                for (_, p) in take_due(&mut lanes, below, &mut held, |_| {}) {
+                let mut due = Vec::new();
+                take_due(&mut lanes, below, &mut held, &mut due, |_| {});
+                for (_, p) in due {
                     got.push(p.take::<V>().ok().expect("a V").0);
                 }
             }

@@ -131,6 +131,8 @@ pub(crate) struct Shard {
     inbound: RefCell<Vec<Consumer<Packet>>>,
     /// Messages from outside taken this pass (or held from an earlier one), with their stamps.
     outside: RefCell<Vec<Stamped>>,
+    /// The buffer a pass delivers outside messages from (kept for its capacity).
+    outside_due: RefCell<Vec<Stamped>>,
     /// Lanes from threads outside the runtime, adopted.
     lanes: RefCell<Vec<LaneRx>>,
     timers: RefCell<Timers>,
@@ -177,6 +179,7 @@ impl Shard {
             dirty: RefCell::new(Vec::new()),
             inbound: RefCell::new(consumers),
             outside: RefCell::new(Vec::new()),
+            outside_due: RefCell::new(Vec::new()),
             lanes: RefCell::new(Vec::new()),
             timers: RefCell::new(Timers::default()),
             pending: RefCell::new(HashMap::new()),

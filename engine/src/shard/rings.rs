@@ -213,21 +213,22 @@ impl Shard {
             return 0;
         }
         let below = self.mine().stamp.load(Ordering::Acquire);
-        let due = {
+        let mut due = std::mem::take(&mut *self.outside_due.borrow_mut());
+        {
             let mut lanes = self.lanes.borrow_mut();
-            let due = crate::lane::take_due(&mut lanes, below, &mut out, |o| {
+            crate::lane::take_due(&mut lanes, below, &mut out, &mut due, |o| {
                 if inj.has_pending() {
                     inj.take_into(o);
                 }
             });
             lanes.retain(|l| !l.is_finished());
-            due
-        };
+        }
         *self.outside.borrow_mut() = out;
         let n = due.len();
-        for (_, p) in due {
+        for (_, p) in due.drain(..) {
             p.deliver(self);
         }
+        *self.outside_due.borrow_mut() = due;
         n
     }
 }
