@@ -1,4 +1,6 @@
-//! What a user's `main` does first, under each framework's defaults.
+//! What a user's `main` does first, under each framework's defaults. Timed from the first
+//! spawn to the last answer, as the Savina workloads are: building and dropping the runtime
+//! (threads, io_uring rings, a tokio or actix runtime) is left out for every framework alike.
 //! - `spawn-external`: spawn `n` counter actors, tell each `Add(1)`, then ask each for its
 //!   count and wait for the answer (checked: the counts add up to `n`); actors per second.
 //! - `tell-external`: tell one counter `Add(1)` `n` times, then ask it for its count (checked:
@@ -29,29 +31,25 @@ pub(crate) const TELL_EXTERNAL: Workload = Workload {
 };
 
 fn spawn_external(fw: Fw, n: u64) -> (u64, Duration) {
-    let start = Instant::now();
-    let sum = match fw {
+    let (sum, t) = match fw {
         Fw::Corelane | Fw::CorelaneSpin => cl::spawn_external(fw, n),
         Fw::CorelaneBlockOn => cl::spawn_external_block_on(n),
         Fw::Actix => ax::spawn_external(n),
         Fw::Kameo => km::spawn_external(n),
         Fw::Ractor => rc::spawn_external(n),
     };
-    let t = start.elapsed();
     assert_eq!(sum, n, "{}: every actor counted its tell", fw.name());
     (n, t)
 }
 
 fn tell_external(fw: Fw, n: u64) -> (u64, Duration) {
-    let start = Instant::now();
-    let count = match fw {
+    let (count, t) = match fw {
         Fw::Corelane | Fw::CorelaneSpin => cl::tell_external(fw, n),
         Fw::CorelaneBlockOn => cl::tell_external_block_on(n),
         Fw::Actix => ax::tell_external(n),
         Fw::Kameo => km::tell_external(n),
         Fw::Ractor => rc::tell_external(n),
     };
-    let t = start.elapsed();
     assert_eq!(count, n, "{}: the counter counted every tell", fw.name());
     (n, t)
 }
@@ -76,19 +74,22 @@ mod cl {
         }
     }
 
-    pub(super) fn spawn_external(fw: Fw, n: u64) -> u64 {
+    pub(super) fn spawn_external(fw: Fw, n: u64) -> (u64, Duration) {
         let rt = corelane(fw);
+        let start = Instant::now();
         let actors: Vec<_> = (0..n).map(|_| rt.spawn(|| Counter(0)).expect("spawn")).collect();
         for a in &actors {
             a.tell(Msg::Add(1)).expect("tell");
         }
-        actors.iter().map(|a| a.ask(Msg::Get).timeout(PATIENCE).wait().expect("ask")).sum()
+        let sum = actors.iter().map(|a| a.ask(Msg::Get).timeout(PATIENCE).wait().expect("ask")).sum();
+        (sum, start.elapsed())
     }
 
-    pub(super) fn spawn_external_block_on(n: u64) -> u64 {
+    pub(super) fn spawn_external_block_on(n: u64) -> (u64, Duration) {
         let rt = corelane(Fw::Corelane);
         let h = rt.handle().clone();
         rt.block_on(move || async move {
+            let start = Instant::now();
             let actors: Vec<_> = (0..n).map(|_| h.spawn(|| Counter(0)).expect("spawn")).collect();
             for a in &actors {
                 a.tell(Msg::Add(1)).expect("tell");
@@ -97,29 +98,31 @@ mod cl {
             for a in &actors {
                 sum += a.ask(Msg::Get).timeout(PATIENCE).await.expect("ask");
             }
-            sum
+            (sum, start.elapsed())
         })
         .expect("block_on")
     }
 
-    pub(super) fn tell_external(fw: Fw, n: u64) -> u64 {
+    pub(super) fn tell_external(fw: Fw, n: u64) -> (u64, Duration) {
         let rt = corelane(fw);
+        let start = Instant::now();
         let a = rt.spawn(|| Counter(0)).expect("spawn");
         for _ in 0..n {
             a.tell(Msg::Add(1)).expect("tell");
         }
-        a.ask(Msg::Get).timeout(PATIENCE).wait().expect("ask")
+        (a.ask(Msg::Get).timeout(PATIENCE).wait().expect("ask"), start.elapsed())
     }
 
-    pub(super) fn tell_external_block_on(n: u64) -> u64 {
+    pub(super) fn tell_external_block_on(n: u64) -> (u64, Duration) {
         let rt = corelane(Fw::Corelane);
         let h = rt.handle().clone();
         rt.block_on(move || async move {
+            let start = Instant::now();
             let a = h.spawn(|| Counter(0)).expect("spawn");
             for _ in 0..n {
                 a.tell(Msg::Add(1)).expect("tell");
             }
-            a.ask(Msg::Get).timeout(PATIENCE).await.expect("ask")
+            (a.ask(Msg::Get).timeout(PATIENCE).await.expect("ask"), start.elapsed())
         })
         .expect("block_on")
     }
@@ -152,8 +155,9 @@ mod ax {
         }
     }
 
-    pub(super) fn spawn_external(n: u64) -> u64 {
+    pub(super) fn spawn_external(n: u64) -> (u64, Duration) {
         actix_main(async move {
+            let start = Instant::now();
             let addrs: Vec<_> = (0..n).map(|_| Counter(0).start()).collect();
             for a in &addrs {
                 a.do_send(Add(1));
@@ -162,17 +166,18 @@ mod ax {
             for a in &addrs {
                 sum += a.send(Get).await.expect("ask");
             }
-            sum
+            (sum, start.elapsed())
         })
     }
 
-    pub(super) fn tell_external(n: u64) -> u64 {
+    pub(super) fn tell_external(n: u64) -> (u64, Duration) {
         actix_main(async move {
+            let start = Instant::now();
             let a = Counter(0).start();
             for _ in 0..n {
                 a.do_send(Add(1));
             }
-            a.send(Get).await.expect("ask")
+            (a.send(Get).await.expect("ask"), start.elapsed())
         })
     }
 }
@@ -198,8 +203,9 @@ mod km {
         }
     }
 
-    pub(super) fn spawn_external(n: u64) -> u64 {
+    pub(super) fn spawn_external(n: u64) -> (u64, Duration) {
         tokio_main(async move {
+            let start = Instant::now();
             let refs: Vec<_> = (0..n).map(|_| <Counter as kameo::Actor>::spawn(Counter(0))).collect();
             for r in &refs {
                 r.tell(Add(1)).await.expect("tell");
@@ -208,17 +214,18 @@ mod km {
             for r in &refs {
                 sum += r.ask(Get).await.expect("ask");
             }
-            sum
+            (sum, start.elapsed())
         })
     }
 
-    pub(super) fn tell_external(n: u64) -> u64 {
+    pub(super) fn tell_external(n: u64) -> (u64, Duration) {
         tokio_main(async move {
+            let start = Instant::now();
             let r = <Counter as kameo::Actor>::spawn(Counter(0));
             for _ in 0..n {
                 r.tell(Add(1)).await.expect("tell");
             }
-            r.ask(Get).await.expect("ask")
+            (r.ask(Get).await.expect("ask"), start.elapsed())
         })
     }
 }
@@ -250,8 +257,9 @@ mod rc {
         }
     }
 
-    pub(super) fn spawn_external(n: u64) -> u64 {
+    pub(super) fn spawn_external(n: u64) -> (u64, Duration) {
         tokio_main(async move {
+            let start = Instant::now();
             let mut refs = Vec::new();
             for _ in 0..n {
                 refs.push(Actor::spawn(None, Counter, ()).await.expect("spawn").0);
@@ -263,17 +271,18 @@ mod rc {
             for r in &refs {
                 sum += ractor::call!(r, Msg::Get).expect("ask");
             }
-            sum
+            (sum, start.elapsed())
         })
     }
 
-    pub(super) fn tell_external(n: u64) -> u64 {
+    pub(super) fn tell_external(n: u64) -> (u64, Duration) {
         tokio_main(async move {
+            let start = Instant::now();
             let r = Actor::spawn(None, Counter, ()).await.expect("spawn").0;
             for _ in 0..n {
                 r.cast(Msg::Add(1)).expect("tell");
             }
-            ractor::call!(r, Msg::Get).expect("ask")
+            (ractor::call!(r, Msg::Get).expect("ask"), start.elapsed())
         })
     }
 }
