@@ -5,11 +5,11 @@
 //!   indices and batched publication: the floor for cross-core streaming.
 
 use crate::report::{fig, percentiles, Figure};
+use crate::spsc::spsc;
 use crate::{pin, Cores};
 use crossbeam_utils::CachePadded;
 use hdrhistogram::Histogram;
-use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -56,64 +56,32 @@ pub(crate) fn raw_c2c(cores: Cores, round_trips: u64) -> Vec<Figure> {
     out
 }
 
-struct RawRing {
-    head: CachePadded<AtomicUsize>,
-    tail: CachePadded<AtomicUsize>,
-    buf: Box<[UnsafeCell<u64>]>,
-    mask: usize,
-}
-// SAFETY: the one producer writes only free slots and the one consumer reads only published
-// ones; the indices are atomics (the same protocol as the engine's ring).
-unsafe impl Sync for RawRing {}
-
 pub(crate) fn raw_spsc(cores: Cores, items: u64) -> Vec<Figure> {
     const CAP: usize = 4096;
     const PUBLISH: usize = 64;
-    let r = Arc::new(RawRing {
-        head: CachePadded::new(AtomicUsize::new(0)),
-        tail: CachePadded::new(AtomicUsize::new(0)),
-        buf: (0..CAP).map(|_| UnsafeCell::new(0)).collect(),
-        mask: CAP - 1,
-    });
-    let rp = r.clone();
+    let (tx, rx) = spsc::<u64>(CAP, PUBLISH);
     let producer = std::thread::spawn(move || {
         pin(cores.b);
-        let (mut tail, mut head_cache) = (0usize, 0usize);
+        // A local of this thread, not the spawned closure's heap copy: the compiler keeps the
+        // indices in registers.
+        let mut tx = tx;
         for i in 0..items {
-            while tail - head_cache == CAP {
-                head_cache = rp.head.load(Ordering::Acquire);
-                if tail - head_cache == CAP {
-                    rp.tail.store(tail, Ordering::Release);
-                    std::hint::spin_loop();
-                }
-            }
-            // SAFETY: slot `tail` is free (tail - head < CAP) and only we write free slots.
-            unsafe { *rp.buf[tail & rp.mask].get() = i };
-            tail += 1;
-            if tail % PUBLISH == 0 {
-                rp.tail.store(tail, Ordering::Release);
-            }
+            tx.push(i);
         }
-        rp.tail.store(tail, Ordering::Release);
+        tx.flush();
     });
     let consumer = std::thread::spawn(move || {
         pin(cores.a);
+        let mut rx = rx;
         let start = Instant::now();
-        let (mut head, mut tail_cache, mut sum) = (0usize, 0usize, 0u64);
-        while (head as u64) < items {
-            if head == tail_cache {
-                r.head.store(head, Ordering::Release);
-                tail_cache = r.tail.load(Ordering::Acquire);
-                if head == tail_cache {
-                    std::hint::spin_loop();
-                    continue;
+        let (mut got, mut sum) = (0u64, 0u64);
+        while got < items {
+            match rx.pop() {
+                Some(v) => {
+                    sum = sum.wrapping_add(v);
+                    got += 1;
                 }
-            }
-            // SAFETY: slot `head` was published (head < tail, read with Acquire).
-            sum = sum.wrapping_add(unsafe { *r.buf[head & r.mask].get() });
-            head += 1;
-            if head % PUBLISH == 0 {
-                r.head.store(head, Ordering::Release);
+                None => std::hint::spin_loop(),
             }
         }
         (start.elapsed(), sum)

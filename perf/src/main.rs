@@ -23,6 +23,7 @@ mod remote;
 mod report;
 mod router;
 mod spawn;
+mod spsc;
 mod targets;
 mod tell;
 mod timers;

@@ -3,6 +3,5 @@
 //! - [`trading`]: market-data ticks → per-symbol books → strategy → risk → order gateway.
 //! - [`telemetry`]: sensor actors → per-shard aggregators → a roll-up.
 
-pub(crate) mod spsc;
 pub(crate) mod telemetry;
 pub(crate) mod trading;

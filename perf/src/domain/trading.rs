@@ -9,8 +9,8 @@
 //! at `PACE`, then throughput with ticks as fast as each version takes them. Checked: every
 //! tick became exactly one order, and risk approved the same number in every version.
 
-use super::spsc::spsc;
 use crate::report::{fig, Figure};
+use crate::spsc::spsc;
 use crate::{engine_runtime, pin, Cores};
 use corelane::{Actor, ActorError, ActorRef, Ctx, Reply};
 use hdrhistogram::Histogram;
@@ -159,10 +159,11 @@ fn plain(cores: Cores, n: u64, pace: Duration) -> Session {
 }
 
 fn rings(cores: Cores, n: u64, pace: Duration) -> Session {
-    let (mut tx, mut rx) = spsc::<Order>(1024);
+    let (tx, rx) = spsc::<Order>(1024, 1);
     std::thread::scope(|s| {
         let front = s.spawn(move || {
             pin(cores.a);
+            let mut tx = tx;
             let (mut books, mut strategy) = ([Book::default(); SYMBOLS], Strategy::new());
             let start = Instant::now();
             for i in 0..n {
@@ -174,6 +175,7 @@ fn rings(cores: Cores, n: u64, pace: Duration) -> Session {
         });
         let back = s.spawn(move || {
             pin(cores.b);
+            let mut rx = rx;
             let (mut risk, mut gw) = (Risk::new(), Gateway::new());
             while gw.orders < n {
                 match rx.pop() {
