@@ -206,7 +206,9 @@ fn run(args: RunArgs) {
     let cores = if cores_list.len() >= 2 {
         Cores { a: Some(cores_list[0]), b: Some(cores_list[1]) }
     } else {
-        Cores { a: cores_list.first().copied(), b: cores_list.first().copied() }
+        // Two spinning threads pinned to one core would take turns by the scheduler's slice.
+        eprintln!("corelane-perf: one core only: the two-thread workloads run unpinned");
+        Cores { a: None, b: None }
     };
     let _ = SETUP.set(Setup {
         cores: cores_list.clone(),
