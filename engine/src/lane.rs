@@ -6,16 +6,21 @@
 //! a thread-local; the shard adopts the other end and drains it with its other inbound rings.
 //!
 //! # Protocol
-//! - **Causal order across threads.** Every push takes a stamp from the shard's counter (one
-//!   relaxed `fetch_add`; a line only the sending threads write, read by the shard once per
-//!   pass). A push that happened after another (same thread, or a thread that was joined or
-//!   signalled by the first) takes a later stamp, and the earlier one was published before it.
-//!   Each pass the shard reads a bound from the counter, takes from every lane what is stamped
-//!   below it, in rounds until a round finds nothing (`take_due`), and delivers in stamp order:
-//!   so a message is never delivered before one that was sent before it, as with the one shared
-//!   queue this replaces (model-checked: `loom_a_message_sent_after_another_is_...`).
-//! - **Order within a lane.** One thread, one lane: its messages arrive in the order sent. When the ring is
-//!   full, items go to the lane's overflow queue (under its lock) and `overflowing` is set;
+//! - **Causal order across threads.** Every push carries a stamp from the shard's counter
+//!   ([`LaneRegistry::stamp`]): a `fetch_add` while more than one lane is live, a plain read
+//!   while the sender's lane is the only one (no locked instruction; the shard never reads the
+//!   counter, so a lone sender keeps its line). A push that happened after another from a
+//!   different thread carries a greater stamp, and the earlier one was published before it.
+//!   Each pass the shard takes a piece of what its lanes show; the latest stamp among them is
+//!   the pass's bound. It then takes from every lane (adopting lanes registered meanwhile)
+//!   what is stamped below the bound, in rounds until a round finds nothing (`take_due`), and
+//!   delivers in stamp order. Every message sent by another thread before a taken one is
+//!   stamped below it and was visible once the taken one was, so the round after finds it: a
+//!   message is never delivered before one that was sent before it, as with the one shared
+//!   queue this replaces (model-checked: `loom_a_message_sent_after_another_is_...`,
+//!   `loom_a_lone_senders_stamps_...`).
+//! - **Order within a lane.** One thread, one lane: its messages arrive in the order sent.
+//!   When the ring is full, items go to the lane's overflow queue (under its lock) and `overflowing` is set;
 //!   from then on every push goes there too, until the shard takes the queue. The shard reads
 //!   `overflowing` first, then drains the ring to empty (everything older), and only then takes
 //!   the queue and clears the flag under the lock. Pushes to the queue always set the flag
@@ -31,7 +36,8 @@
 
 use crate::packet::Packet;
 use crate::ring::{ring, Consumer, Producer};
-use crate::sync::{Arc, AtomicBool, Mutex, Ordering};
+use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering};
+use crossbeam_utils::CachePadded;
 use std::collections::VecDeque;
 
 /// A message and its stamp: the position its sender took in the shard's stamp counter.
@@ -39,6 +45,10 @@ pub(crate) type Stamped = (u64, Packet);
 
 /// Slots per lane (64 bytes each): 16 KiB per thread and shard it sends to.
 pub(crate) const LANE_CAPACITY: usize = 256;
+
+/// The largest overflow buffer (in messages) a lane keeps for reuse once emptied: a burst
+/// beyond it gives its memory back.
+const SPARE_MAX: usize = 1 << 16;
 
 /// What both ends of one lane share.
 #[derive(Default)]
@@ -63,6 +73,8 @@ pub(crate) struct LaneRx {
     pending: VecDeque<Stamped>,
     /// Taken from the ring, not due yet; older than everything still in the ring.
     held: Option<Stamped>,
+    /// An emptied overflow buffer, handed to the sender at the next take of its queue.
+    spare: Vec<Stamped>,
 }
 
 /// The sending thread's end of a lane.
@@ -75,7 +87,10 @@ pub(crate) struct LaneTx {
 pub(crate) fn lane() -> (LaneTx, LaneRx) {
     let (tx, rx) = ring(LANE_CAPACITY);
     let state = Arc::new(LaneState::default());
-    (LaneTx { tx, state: state.clone() }, LaneRx { rx, state, pending: VecDeque::new(), held: None })
+    (
+        LaneTx { tx, state: state.clone() },
+        LaneRx { rx, state, pending: VecDeque::new(), held: None, spare: Vec::new() },
+    )
 }
 
 /// Why a push failed: the message comes back.
@@ -179,13 +194,27 @@ impl LaneRx {
         }
         self.rx.release();
         if overflowing {
-            let queued = {
+            // The queue is swapped for the empty buffer a previous take left (both keep their
+            // allocations), so a sender that keeps outrunning the shard reuses two buffers
+            // instead of growing a fresh one each pass (page faults on fresh memory made such
+            // a run several times slower).
+            let mut queued = {
                 let mut q = self.state.overflow.lock().unwrap();
                 self.state.overflowing.store(false, Ordering::Relaxed);
-                std::mem::take(&mut *q)
+                std::mem::replace(&mut *q, std::mem::take(&mut self.spare))
             };
-            self.pending.extend(queued);
-            n += self.take_pending(below, out);
+            // A lane's stamps never decrease (`LaneRegistry::stamp`): the whole queue is below
+            // the bound when its last one is, and goes in one copy.
+            if queued.last().is_none_or(|it| it.0 < below) {
+                n += queued.len();
+                out.append(&mut queued);
+                if queued.capacity() <= SPARE_MAX {
+                    self.spare = queued;
+                }
+            } else {
+                self.pending = VecDeque::from(queued);
+                n += self.take_pending(below, out);
+            }
         }
         n
     }
@@ -230,41 +259,67 @@ impl LaneRx {
     }
 }
 
-/// Takes from `lanes` (and from `more`, the injector) every message stamped below `below`, in
-/// rounds until a round finds nothing, and appends the due ones to `due` sorted by stamp; `out`
-/// keeps what is stamped later (only `more` hands those over). Both buffers are the caller's,
-/// so a pass allocates nothing once they have grown. A message taken late in a round makes
-/// everything pushed before it visible (it was published before that message was stamped), and
-/// the next round collects those; after a round that finds nothing, whatever was pushed before
-/// a taken message is taken too, so sorting by stamp keeps causal order across senders.
+/// Takes the messages of one pass from `lanes` and from `more` (the injector), and appends
+/// those due to `due`, sorted by stamp:
+/// 1. The first round takes everything the lanes show and everything `more` hands over (all
+///    of it: a backlog for one actor left in a lane would hold up the messages behind it for
+///    other actors). The latest stamp among them is the pass's bound.
+/// 2. Each later round takes from every lane what is stamped below the bound, until a round
+///    finds nothing. A message sent before a taken one, from another thread, is stamped below
+///    it (see [`LaneRegistry::stamp`]) and was visible once the taken one was, so the round
+///    after finds it; one from the same thread is ahead of it in its lane.
+/// 3. Due are the messages stamped up to the bound; `out` keeps the later ones (only `more`
+///    hands those over). The sort is stable, so one lane's messages keep their order.
+///
+/// The later rounds end: the stamps below the bound were handed out before it, and a lone
+/// sender's stamps (read, not taken) stop being below it once its reads see the counter move.
+/// Both buffers are the caller's, so a pass allocates nothing once they have grown.
 pub(crate) fn take_due(
-    lanes: &mut [LaneRx],
-    below: u64,
+    registry: &LaneRegistry,
+    lanes: &mut Vec<LaneRx>,
     out: &mut Vec<Stamped>,
     due: &mut Vec<Stamped>,
     mut more: impl FnMut(&mut Vec<Stamped>),
 ) {
+    // Every round adopts the lanes registered since: a message sent before a taken one may be
+    // in a lane registered after the round began (its registration happened before that
+    // message, so the next round sees it).
+    registry.adopt_new(lanes);
+    for l in lanes.iter_mut() {
+        l.take_below(u64::MAX, out);
+    }
+    more(out);
+    let Some(bound) = out.iter().map(|(stamp, _)| *stamp).max() else { return };
     loop {
         let before = out.len();
+        registry.adopt_new(lanes);
         for l in lanes.iter_mut() {
-            l.take_below(below, out);
+            l.take_below(bound, out);
         }
         more(out);
         if out.len() == before {
             break;
         }
     }
-    // Stable: one lane's messages keep their order.
     out.sort_by_key(|(stamp, _)| *stamp);
-    let n = out.partition_point(|(stamp, _)| *stamp < below);
-    due.extend(out.drain(..n));
+    let n = out.partition_point(|(stamp, _)| *stamp <= bound);
+    if n == out.len() && due.is_empty() {
+        std::mem::swap(out, due);
+    } else {
+        due.extend(out.drain(..n));
+    }
 }
 
-/// The lanes a shard has not adopted yet, and whether it still adopts any.
+/// One shard's lanes: those not adopted yet, whether it still adopts any, how many are live,
+/// and the stamps of what comes from outside.
 #[derive(Default)]
 pub(crate) struct LaneRegistry {
     new: Mutex<(Vec<LaneRx>, bool)>,
     added: AtomicBool,
+    /// Lanes registered and not yet dropped by the shard (read by every push).
+    live: CachePadded<AtomicUsize>,
+    /// The stamp counter: written by senders only (the shard never reads it).
+    next: CachePadded<AtomicU64>,
 }
 
 impl LaneRegistry {
@@ -274,15 +329,65 @@ impl LaneRegistry {
         if new.1 {
             return false;
         }
+        self.live.fetch_add(1, Ordering::Relaxed);
         new.0.push(rx);
         self.added.store(true, Ordering::Release);
         true
+    }
+
+    /// The shard dropped `n` finished lanes.
+    pub(crate) fn dropped(&self, n: usize) {
+        if n > 0 {
+            self.live.fetch_sub(n, Ordering::Relaxed);
+        }
+    }
+
+    /// A stamp for a message about to be pushed down one of this shard's lanes by its thread.
+    ///
+    /// Stamps are `2·v + 1` for a value `v` taken from the counter (`fetch_add`: unique, and
+    /// later than every stamp taken before it), except while the sender's lane is the only one
+    /// live: then `2·v` for the counter's current value, read without writing. Read without a
+    /// locked instruction, a lone sender keeps the counter's line in its own cache and pays
+    /// nothing for causal order, which only matters between threads. Why the order still holds:
+    /// - A message sent after an earlier one from another thread (joined, signalled) reads the
+    ///   counter after that one's `fetch_add` (or the later read of a lone sender) happened, so
+    ///   its `v` is at least the earlier's `v` plus one, or the same for two reads: `2·v ≥
+    ///   2·v' + 2 > 2·v' + 1`, and `2·v + 1 > 2·v'`.
+    /// - Two reads with no `fetch_add` between them tie, and two lone senders never follow one
+    ///   another: the later one saw only its own lane live, so the earlier one's lane had been
+    ///   dropped, which the shard does once that lane is gone and empty, after it took (and,
+    ///   being a lane's, delivered in that pass) every message of it. A sender that is not
+    ///   alone sees the other lane live: the registration happened before it heard from that
+    ///   thread.
+    /// - Messages of one lane are in lane order whatever their stamps (the sort is stable and
+    ///   each lane gives its messages in order).
+    #[inline]
+    pub(crate) fn stamp(&self) -> u64 {
+        if self.live.load(Ordering::Relaxed) == 1 {
+            2 * self.next.load(Ordering::Relaxed)
+        } else {
+            self.fresh_stamp()
+        }
+    }
+
+    /// A stamp taken from the counter, for a message that goes by the injector (no lane).
+    #[inline]
+    pub(crate) fn fresh_stamp(&self) -> u64 {
+        2 * self.next.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// Whether lanes wait to be adopted (a look).
     #[inline]
     pub(crate) fn has_new(&self) -> bool {
         self.added.load(Ordering::Acquire)
+    }
+
+    /// Adopts the lanes waiting, if any (a look first).
+    #[inline]
+    pub(crate) fn adopt_new(&self, into: &mut Vec<LaneRx>) {
+        if self.has_new() {
+            self.adopt_into(into);
+        }
     }
 
     /// Moves the lanes waiting to be adopted into `into`.
@@ -333,7 +438,8 @@ mod tests {
         while got.len() < total as usize {
             below += 100;
             let mut out = Vec::new();
-            rx.take_below(below, &mut out);
+            let n = rx.take_below(below, &mut out);
+            assert_eq!(n, out.len());
             assert!(out.iter().all(|(s, _)| *s < below), "nothing stamped past the bound");
             got.extend(out.into_iter().map(|(_, p)| value(p)));
         }
@@ -348,6 +454,37 @@ mod tests {
         assert!(tx.is_dead());
         assert!(matches!(tx.push(0, packet(9)), Err(Closed(_))));
         assert_eq!(tx.undelivered(), 0);
+    }
+
+    #[test]
+    fn a_backlog_is_taken_whole_in_order_and_its_overflow_buffer_goes_back_to_the_sender() {
+        let (mut tx, rx) = lane();
+        let reg = LaneRegistry::default();
+        let mut lanes = vec![rx];
+        let (mut out, mut due) = (Vec::new(), Vec::new());
+        let total = 5 * LANE_CAPACITY as u64;
+        for cycle in 0..2 {
+            let first = cycle * total;
+            for v in first..first + total {
+                // A lone sender's stamps are all one (first backlog), others' all differ.
+                let stamp = if cycle == 0 { 0 } else { v };
+                assert!(tx.push(stamp, packet(v)).is_ok());
+            }
+            // One pass takes all of it (what stayed in the lane would hold up the messages
+            // behind it, whatever actor they are for).
+            take_due(&reg, &mut lanes, &mut out, &mut due, |_| {});
+            let got: Vec<u64> = due.drain(..).map(|(_, p)| value(p)).collect();
+            assert_eq!(got, (first..first + total).collect::<Vec<_>>());
+            assert!(out.is_empty());
+        }
+        // The second backlog's queue was taken whole, and the buffer the first one had filled
+        // went back to the sender: one more overflowing message lands in room already there.
+        for v in 0..=(LANE_CAPACITY as u64) {
+            assert!(tx.push(2 * total + v, packet(v)).is_ok());
+        }
+        let q = tx.state.overflow.lock().unwrap();
+        assert_eq!(q.len(), 1);
+        assert!(q.capacity() >= 4 * LANE_CAPACITY, "reused, not fresh: {}", q.capacity());
     }
 
     #[test]
@@ -387,7 +524,7 @@ mod loom_tests {
             let (tx, rx) = ring::<Stamped>(2);
             let state = Arc::new(LaneState::default());
             let mut tx = LaneTx { tx, state: state.clone() };
-            let mut rx = LaneRx { rx, state, pending: VecDeque::new(), held: None };
+            let mut rx = LaneRx { rx, state, pending: VecDeque::new(), held: None, spare: Vec::new() };
             let t = loom::thread::spawn(move || {
                 for v in 0..5u64 {
                     assert!(tx.push(v, Packet::new(0, V(v))).is_ok());
@@ -405,51 +542,104 @@ mod loom_tests {
         });
     }
 
-    /// Thread A sends `a` down its lane and then tells thread B (a flag), which sends `b` down
-    /// its own: a shard that delivers `b` has delivered `a` before it, whatever it sees when.
+    /// One pass of a shard: adopt new lanes, take what is due, deliver it (into `got`), drop
+    /// the lanes that are finished.
+    fn pass(reg: &LaneRegistry, lanes: &mut Vec<LaneRx>, held: &mut Vec<Stamped>, got: &mut Vec<u64>) {
+        let mut due = Vec::new();
+        take_due(reg, lanes, held, &mut due, |_| {});
+        got.extend(due.into_iter().map(|(_, p)| p.take::<V>().ok().expect("a V").0));
+        let live = lanes.len();
+        lanes.retain(|l| !l.is_finished());
+        reg.dropped(live - lanes.len());
+    }
+
+    fn delivered_in_order(got: &[u64], first: u64, then: u64) {
+        if let Some(i) = got.iter().position(|&v| v == then) {
+            assert!(got[..i].contains(&first), "{then} was delivered before {first}: {got:?}");
+        }
+    }
+
+    /// Thread A sends `1` down its lane and then tells thread B (a flag), which sends `2` down
+    /// its own: a shard that delivers `2` has delivered `1` before it, whatever it sees when.
+    /// Both lanes are live, so both take stamps from the counter.
     #[test]
     fn loom_a_message_sent_after_another_is_delivered_after_it_across_lanes() {
-        use crate::sync::AtomicUsize;
         loom::model(|| {
-            let stamps = Arc::new(AtomicUsize::new(0));
+            let reg = Arc::new(LaneRegistry::default());
             let said = Arc::new(AtomicBool::new(false));
             let (mut ta, ra) = lane_of(2);
             let (mut tb, rb) = lane_of(2);
-            let (s1, said1) = (stamps.clone(), said.clone());
+            assert!(reg.register(ra) && reg.register(rb));
+            let (r1, said1) = (reg.clone(), said.clone());
             let a = loom::thread::spawn(move || {
-                let st = s1.fetch_add(1, Ordering::Relaxed) as u64;
-                assert!(ta.push(st, Packet::new(0, V(1))).is_ok());
+                assert!(ta.push(r1.stamp(), Packet::new(0, V(1))).is_ok());
                 said1.store(true, Ordering::Release);
             });
-            let (s2, said2) = (stamps.clone(), said.clone());
+            let (r2, said2) = (reg.clone(), said.clone());
             let b = loom::thread::spawn(move || {
                 if said2.load(Ordering::Acquire) {
-                    let st = s2.fetch_add(1, Ordering::Relaxed) as u64;
-                    assert!(tb.push(st, Packet::new(0, V(2))).is_ok());
+                    assert!(tb.push(r2.stamp(), Packet::new(0, V(2))).is_ok());
                 }
             });
-            let mut lanes = vec![ra, rb];
-            let mut held = Vec::new();
-            let mut got = Vec::new();
+            let (mut lanes, mut held, mut got) = (Vec::new(), Vec::new(), Vec::new());
             for _ in 0..2 {
-                let below = stamps.load(Ordering::Acquire) as u64;
-                let mut due = Vec::new();
-                take_due(&mut lanes, below, &mut held, &mut due, |_| {});
-                for (_, p) in due {
-                    got.push(p.take::<V>().ok().expect("a V").0);
-                }
+                pass(&reg, &mut lanes, &mut held, &mut got);
             }
             a.join().unwrap();
             b.join().unwrap();
-            if let Some(i) = got.iter().position(|&v| v == 2) {
-                assert!(got[..i].contains(&1), "b was delivered before a: {got:?}");
+            delivered_in_order(&got, 1, 2);
+        });
+    }
+
+    /// The stamps of a lone sender (read, not taken): B's lane is live, B sends `2`, leaves
+    /// and tells A, whose lane may be the only one left by then (the shard dropped B's); A's
+    /// `1` is delivered after `2`. And A alone sends `3` before B's lane is registered: `3`
+    /// comes before `2`.
+    #[test]
+    fn loom_a_lone_senders_stamps_keep_causal_order_as_lanes_come_and_go() {
+        loom::model(|| {
+            let reg = Arc::new(LaneRegistry::default());
+            let said = Arc::new(AtomicBool::new(false));
+            let (mut ta, ra) = lane_of(4);
+            let (mut tb, rb) = lane_of(4);
+            assert!(reg.register(ra));
+            let (r1, said1) = (reg.clone(), said.clone());
+            let b = loom::thread::spawn(move || {
+                if said1.load(Ordering::Acquire) {
+                    assert!(r1.register(rb));
+                    assert!(tb.push(r1.stamp(), Packet::new(0, V(2))).is_ok());
+                    tb.leave();
+                    said1.store(false, Ordering::Release);
+                }
+            });
+            let (r2, said2) = (reg.clone(), said.clone());
+            let a = loom::thread::spawn(move || {
+                assert!(ta.push(r2.stamp(), Packet::new(0, V(3))).is_ok());
+                said2.store(true, Ordering::Release);
+                loom::thread::yield_now();
+                // B answered (set the flag back): what A sends now follows B's `2`.
+                if !said2.load(Ordering::Acquire) {
+                    assert!(ta.push(r2.stamp(), Packet::new(0, V(1))).is_ok());
+                }
+            });
+            let (mut lanes, mut held, mut got) = (Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..2 {
+                pass(&reg, &mut lanes, &mut held, &mut got);
             }
+            a.join().unwrap();
+            b.join().unwrap();
+            pass(&reg, &mut lanes, &mut held, &mut got);
+            delivered_in_order(&got, 2, 1);
+            delivered_in_order(&got, 3, 2);
         });
     }
 
     fn lane_of(cap: usize) -> (LaneTx, LaneRx) {
         let (tx, rx) = ring::<Stamped>(cap);
         let state = Arc::new(LaneState::default());
-        (LaneTx { tx, state: state.clone() }, LaneRx { rx, state, pending: VecDeque::new(), held: None })
+        (
+            LaneTx { tx, state: state.clone() },
+            LaneRx { rx, state, pending: VecDeque::new(), held: None, spare: Vec::new() },
+        )
     }
 }

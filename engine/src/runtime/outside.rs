@@ -7,7 +7,6 @@ use crate::lane::{lane, Closed, LaneTx};
 use crate::metrics::DeadLetterReason;
 use crate::packet::Packet;
 use std::cell::RefCell;
-use std::sync::atomic::Ordering;
 use std::sync::Weak;
 
 /// How long a thread that lets go of a lane waits for the shard's last drain of it.
@@ -66,7 +65,7 @@ pub(super) fn push(sh: &Shared, to: usize, p: Packet) -> Result<(), Packet> {
                 lanes.len() - 1
             }
         };
-        let stamp = sh.shards[to].stamp.fetch_add(1, Ordering::Relaxed);
+        let stamp = sh.shards[to].lanes.stamp();
         match lanes[i].lane.push(stamp, p.take().expect("not sent yet")) {
             Ok(()) => Some(Ok(())),
             Err(Closed(back)) => {
@@ -80,7 +79,7 @@ pub(super) fn push(sh: &Shared, to: usize, p: Packet) -> Result<(), Packet> {
     match sent {
         Ok(Some(r)) => r,
         _ => {
-            let stamp = sh.shards[to].stamp.fetch_add(1, Ordering::Relaxed);
+            let stamp = sh.shards[to].lanes.fresh_stamp();
             sh.shards[to].injector.push(stamp, p.take().expect("not sent yet"))
         }
     }

@@ -39,7 +39,6 @@ use crossbeam_utils::CachePadded;
 use std::any::TypeId;
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -72,11 +71,9 @@ const TASK_PARK_CAP: Duration = Duration::from_millis(1);
 pub(crate) struct ShardShared {
     pub(crate) parker: Parker,
     pub(crate) injector: CachePadded<Injector>,
-    /// Lanes from threads outside the runtime, not adopted yet.
+    /// Lanes from threads outside the runtime (those not adopted yet, how many are live) and
+    /// the stamps of what they send.
     pub(crate) lanes: CachePadded<LaneRegistry>,
-    /// The next stamp for a message from outside (lanes and injector): pushes that happen one
-    /// after another take increasing stamps, and the shard delivers in stamp order.
-    pub(crate) stamp: CachePadded<AtomicU64>,
     pub(crate) slots: Slots,
     pub(crate) stats: CachePadded<ShardStats>,
 }
@@ -87,7 +84,6 @@ impl ShardShared {
             parker: Parker::new(),
             injector: CachePadded::new(Injector::default()),
             lanes: CachePadded::new(LaneRegistry::default()),
-            stamp: CachePadded::new(AtomicU64::new(0)),
             slots: Slots::new(),
             stats: CachePadded::new(ShardStats::default()),
         }

@@ -195,9 +195,6 @@ impl Shard {
                 n += k;
             }
         }
-        if self.mine().lanes.has_new() {
-            self.mine().lanes.adopt_into(&mut self.lanes.borrow_mut());
-        }
         n + self.drain_outside()
     }
 
@@ -205,23 +202,26 @@ impl Shard {
     /// to), delivered in stamp order (`lane::take_due`): a push that happened after another
     /// (the same thread, or a thread that joined or heard from the first) took a later stamp,
     /// so causal order holds across threads, as with one shared queue. Only messages stamped
-    /// below a bound read now are taken; the rest wait for the next pass.
+    /// below one past the latest stamp seen at the start of the pass are delivered; later ones
+    /// wait for the next pass.
     fn drain_outside(&self) -> usize {
         let inj = &self.mine().injector;
         let mut out = std::mem::take(&mut *self.outside.borrow_mut());
-        if out.is_empty() && self.lanes.borrow().is_empty() && !inj.has_pending() {
+        let registry = &self.mine().lanes;
+        if out.is_empty() && self.lanes.borrow().is_empty() && !registry.has_new() && !inj.has_pending() {
             return 0;
         }
-        let below = self.mine().stamp.load(Ordering::Acquire);
         let mut due = std::mem::take(&mut *self.outside_due.borrow_mut());
         {
             let mut lanes = self.lanes.borrow_mut();
-            crate::lane::take_due(&mut lanes, below, &mut out, &mut due, |o| {
+            crate::lane::take_due(registry, &mut lanes, &mut out, &mut due, |o| {
                 if inj.has_pending() {
                     inj.take_into(o);
                 }
             });
+            let live = lanes.len();
             lanes.retain(|l| !l.is_finished());
+            registry.dropped(live - lanes.len());
         }
         *self.outside.borrow_mut() = out;
         let n = due.len();
