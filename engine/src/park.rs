@@ -19,9 +19,26 @@
 //!
 //! Producers only call `notify` when the runtime may park (`Idle::Park` or
 //! `Idle::SpinThenPark`); a runtime of `Idle::Spin` shards never sleeps and pays nothing.
+//!
+//! # Asymmetric fences
+//! A `SeqCst` fence per message is a locked instruction on x86: the producer waits until its
+//! stores (the ring slot, just read by the shard on another core) have left its store buffer.
+//! A shard that spins before it parks (`Idle::SpinThenPark`) parks rarely, so it takes the
+//! whole cost instead: on Linux it calls `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)` in
+//! place of its fence, which runs a full barrier on every core running a thread of this
+//! process, and producers only keep the compiler from reordering (the pairing of Linux's RCU,
+//! liburcu and folly's `asymmetricHeavyBarrier`). Why that is enough: if a producer's publish
+//! had happened by the time the barrier reached its core, the shard's check after the call sees
+//! it; otherwise the producer's load of the state comes after that barrier, which is after the
+//! shard's `SLEEPING` store, and sees it (a thread that was not running passed a context
+//! switch, a full barrier too). The call costs microseconds and interrupts the other cores, so
+//! an `Idle::Park` shard, which parks whenever it runs dry, keeps the symmetric fences; so does
+//! every shard where the kernel refuses the call (old kernels, seccomp filters), and the model
+//! checker, which knows no `membarrier`.
 
 use crate::sync::{fence, park_timeout, AtomicU8, Mutex, Ordering, Thread};
 use crossbeam_utils::CachePadded;
+use std::sync::atomic::compiler_fence;
 use std::time::{Duration, Instant};
 
 /// How long a waiter that may sleep later (a `SpinThenPark` shard, a plain thread waiting for
@@ -107,11 +124,19 @@ pub(crate) struct Parker {
     state: CachePadded<AtomicU8>,
     /// The shard thread, set once it starts; read only on the slow path of a wake.
     thread: Mutex<Option<Thread>>,
+    /// The shard pays for both sides with `membarrier` (see the module docs).
+    asymmetric: bool,
 }
 
 impl Parker {
-    pub(crate) fn new() -> Self {
-        Self { state: CachePadded::new(AtomicU8::new(RUNNING)), thread: Mutex::new(None) }
+    /// A parker whose shard parks rarely (`Idle::SpinThenPark`) when `rarely` is true: then it
+    /// uses asymmetric fences where the kernel offers them.
+    pub(crate) fn new(rarely: bool) -> Self {
+        Self {
+            state: CachePadded::new(AtomicU8::new(RUNNING)),
+            thread: Mutex::new(None),
+            asymmetric: rarely && heavy_barrier::available(),
+        }
     }
 
     /// Records the calling thread as the one that parks. Call once, on the shard thread, before
@@ -123,7 +148,11 @@ impl Parker {
     /// Producer side, after publishing: wakes the shard if it sleeps. Returns whether it did.
     #[inline]
     pub(crate) fn notify(&self) -> bool {
-        fence(Ordering::SeqCst);
+        if self.asymmetric {
+            compiler_fence(Ordering::SeqCst);
+        } else {
+            fence(Ordering::SeqCst);
+        }
         if self.state.load(Ordering::Relaxed) == SLEEPING {
             if let Some(t) = self.thread.lock().unwrap().as_ref() {
                 t.unpark();
@@ -138,14 +167,55 @@ impl Parker {
     /// returns `false` without sleeping when it finds something.
     pub(crate) fn park(&self, timeout: Option<Duration>, has_work: impl FnOnce() -> bool) -> bool {
         self.state.store(SLEEPING, Ordering::Relaxed);
-        fence(Ordering::SeqCst);
-        if has_work() {
+        // A heavy barrier that failed proves nothing about the producers: look again instead.
+        let fenced = if self.asymmetric {
+            heavy_barrier::run()
+        } else {
+            fence(Ordering::SeqCst);
+            true
+        };
+        if !fenced || has_work() {
             self.state.store(RUNNING, Ordering::Relaxed);
             return false;
         }
         park_timeout(timeout);
         self.state.store(RUNNING, Ordering::Relaxed);
         true
+    }
+}
+
+/// The heavy side of the asymmetric fences: Linux's `membarrier`, for this process.
+mod heavy_barrier {
+    /// Registers this process for expedited private barriers (once); whether they work here.
+    pub(super) fn available() -> bool {
+        #[cfg(all(target_os = "linux", not(loom)))]
+        {
+            static REGISTERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+            *REGISTERED.get_or_init(|| membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED))
+        }
+        #[cfg(not(all(target_os = "linux", not(loom))))]
+        false
+    }
+
+    /// A full barrier on every core running a thread of this process; whether it ran.
+    pub(super) fn run() -> bool {
+        #[cfg(all(target_os = "linux", not(loom)))]
+        return membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED);
+        #[cfg(not(all(target_os = "linux", not(loom))))]
+        false
+    }
+
+    #[cfg(all(target_os = "linux", not(loom)))]
+    const MEMBARRIER_CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
+    #[cfg(all(target_os = "linux", not(loom)))]
+    const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
+
+    #[cfg(all(target_os = "linux", not(loom)))]
+    fn membarrier(cmd: libc::c_long) -> bool {
+        // SAFETY: `membarrier(cmd, flags = 0, cpu_id = 0)` takes no pointers and touches no
+        // memory of ours; it only orders memory accesses, and it fails cleanly (-1, errno) on a
+        // kernel or a filter that refuses it.
+        unsafe { libc::syscall(libc::SYS_membarrier, cmd, 0 as libc::c_long, 0 as libc::c_long) == 0 }
     }
 }
 
@@ -206,7 +276,7 @@ mod loom_tests {
     #[test]
     fn loom_no_lost_wakeup_with_two_producers() {
         loom::model(|| {
-            let parker = Arc::new(Parker::new());
+            let parker = Arc::new(Parker::new(false));
             let (mut p1, c1) = ring::<u8>(2);
             let (mut p2, c2) = ring::<u8>(2);
             let s = shard(parker.clone(), vec![c1, c2], 3);
@@ -231,7 +301,7 @@ mod loom_tests {
     #[test]
     fn loom_no_lost_wakeup_across_batches() {
         loom::model(|| {
-            let parker = Arc::new(Parker::new());
+            let parker = Arc::new(Parker::new(false));
             let (mut p, c) = ring::<u8>(2);
             let s = shard(parker.clone(), vec![c], 3);
             let a = parker.clone();

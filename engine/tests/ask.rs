@@ -196,3 +196,29 @@ fn parked_shard_is_woken_by_every_path() {
     assert!(rt.metrics().shards.iter().all(|s| s.wakes > 0), "{:?}", rt.metrics().shards);
     rt.shutdown().unwrap();
 }
+
+#[test]
+fn a_shard_that_spins_then_parks_is_woken_by_every_path() {
+    // A spin window of a nanosecond: the shards park after almost every message, with the
+    // asymmetric fences (membarrier) where the kernel has them. A lost wake-up leaves an ask
+    // unanswered until its timeout.
+    let rt = runtime(2, Idle::SpinThenPark(Duration::from_nanos(1)));
+    let target = rt.spawn_on(1, Slow::default).unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..3 {
+            s.spawn(|| {
+                for _ in 0..300 {
+                    target.ask(SlowMsg::Ping).timeout(WAIT).wait().expect("woken for a plain thread");
+                }
+            });
+        }
+    });
+    let asker = rt.spawn_on(0, Asker::default).unwrap();
+    for _ in 0..300 {
+        let (tx, rx) = mpsc::channel();
+        asker.tell(Relay::Start { target: target.clone(), timeout: WAIT, report: tx.clone() }).unwrap();
+        assert_eq!(rx.recv_timeout(WAIT).unwrap(), Ok(()), "woken for another shard");
+    }
+    assert!(rt.metrics().shards.iter().all(|s| s.wakes > 0), "{:?}", rt.metrics().shards);
+    rt.shutdown().unwrap();
+}

@@ -189,7 +189,7 @@ impl Builder {
         }
         let shared = Arc::new_cyclic(|me| Shared {
             me: me.clone(),
-            shards: (0..n).map(|_| ShardShared::new()).collect(),
+            shards: (0..n).map(|_| ShardShared::new(matches!(self.idle, Idle::SpinThenPark(_)))).collect(),
             cfg: Config {
                 idle: self.idle,
                 throughput: self.throughput,

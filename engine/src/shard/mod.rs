@@ -79,9 +79,10 @@ pub(crate) struct ShardShared {
 }
 
 impl ShardShared {
-    pub(crate) fn new() -> Self {
+    /// The shared part of a shard that parks rarely (`Idle::SpinThenPark`) or not.
+    pub(crate) fn new(parks_rarely: bool) -> Self {
         Self {
-            parker: Parker::new(),
+            parker: Parker::new(parks_rarely),
             injector: CachePadded::new(Injector::default()),
             lanes: CachePadded::new(LaneRegistry::default()),
             slots: Slots::new(),
