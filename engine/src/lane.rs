@@ -46,8 +46,9 @@ pub(crate) type Stamped = (u64, Packet);
 /// Slots per lane (64 bytes each): 16 KiB per thread and shard it sends to.
 pub(crate) const LANE_CAPACITY: usize = 256;
 
-/// The largest overflow buffer (in messages) a lane keeps for reuse once emptied: a burst
-/// beyond it gives its memory back.
+/// The largest overflow buffer (in messages) a lane keeps for reuse once emptied whatever it
+/// last carried; a larger one is kept only while the queues it carries fill a quarter of it,
+/// so a burst gives its memory back when it subsides.
 const SPARE_MAX: usize = 1 << 16;
 
 /// What both ends of one lane share.
@@ -206,9 +207,13 @@ impl LaneRx {
             // A lane's stamps never decrease (`LaneRegistry::stamp`): the whole queue is below
             // the bound when its last one is, and goes in one copy.
             if queued.last().is_none_or(|it| it.0 < below) {
-                n += queued.len();
+                let len = queued.len();
+                n += len;
                 out.append(&mut queued);
-                if queued.capacity() <= SPARE_MAX {
+                // Kept while a backlog lasts (fresh memory for every take is what made a
+                // backlog grow faster than the shard could work it off); given back once
+                // the queues it carries shrink.
+                if queued.capacity() <= SPARE_MAX || len * 4 >= queued.capacity() {
                     self.spare = queued;
                 }
             } else {
