@@ -493,6 +493,32 @@ mod tests {
     }
 
     #[test]
+    fn a_large_overflow_buffer_is_kept_while_backlogs_fill_it_and_given_back_after() {
+        let (mut tx, rx) = lane();
+        let (reg, mut lanes) = (LaneRegistry::default(), vec![rx]);
+        let (mut out, mut due) = (Vec::new(), Vec::new());
+        let mut next = 0u64;
+        let mut backlog = |tx: &mut LaneTx, n: usize, lanes: &mut Vec<LaneRx>| {
+            for _ in 0..LANE_CAPACITY + n {
+                assert!(tx.push(next, packet(next)).is_ok());
+                next += 1;
+            }
+            take_due(&reg, lanes, &mut out, &mut due, |_| {});
+            assert_eq!(due.len(), LANE_CAPACITY + n);
+            due.clear();
+        };
+        let big = 2 * SPARE_MAX;
+        // Two large backlogs: the first's buffer is kept and handed to the sender at the second.
+        backlog(&mut tx, big, &mut lanes);
+        backlog(&mut tx, 8, &mut lanes);
+        assert!(tx.state.overflow.lock().unwrap().capacity() >= big, "kept while backlogs fill it");
+        // That buffer carried only 8: it is given back, and the sender's next is small.
+        backlog(&mut tx, 8, &mut lanes);
+        backlog(&mut tx, 8, &mut lanes);
+        assert!(tx.state.overflow.lock().unwrap().capacity() <= SPARE_MAX, "given back after");
+    }
+
+    #[test]
     fn a_gone_lane_is_finished_once_empty_and_a_closed_registry_refuses() {
         let (mut tx, mut rx) = lane();
         assert!(tx.push(0, packet(1)).is_ok());
