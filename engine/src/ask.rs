@@ -181,6 +181,10 @@ impl<T: Send + 'static> Pending<T> {
     /// Blocks the calling thread until the answer, the timeout, or the sender's departure.
     /// On a shard thread this would stall the shard, so it fails with
     /// [`AskError::WouldBlock`] there: await it instead.
+    ///
+    /// The first time a thread sleeps here it asks the kernel (Linux 6.12+) for a 100 µs
+    /// scheduler slice, keeping its policy and nice value, so that it runs as soon as the
+    /// answer wakes it even where another process keeps its core busy.
     pub fn wait(self) -> Result<T, AskError> {
         self.wait_spinning(SPIN_BEFORE_PARK)
     }
@@ -225,6 +229,7 @@ impl<T: Send + 'static> Pending<T> {
                 break;
             }
         }
+        crate::executor::short_slice_for_waiter();
         if chan.register(Waiter::Thread(std::thread::current())) {
             loop {
                 if let Some(r) = outcome(chan.try_recv()) {

@@ -44,36 +44,63 @@ where
 /// its slice between 0.1 and 100 ms; older kernels refuse, and nothing changes).
 const SHARD_SLICE_NS: u64 = 100_000;
 
+/// `struct sched_attr` as of its first version (48 bytes).
+#[repr(C)]
+#[derive(Default)]
+struct SchedAttr {
+    size: u32,
+    policy: u32,
+    flags: u64,
+    nice: i32,
+    priority: u32,
+    runtime: u64,
+    deadline: u64,
+    period: u64,
+}
+
 /// Asks the kernel for a short scheduler slice for the calling thread. A shard that shares its
 /// core with a busy thread of another process is woken by a message while that thread holds
 /// the core; with the default slice (3 ms) it waits for the slice to end, with a short one the
 /// scheduler lets it in at once (EEVDF: the earlier virtual deadline preempts).
 fn request_short_slice() {
-    /// `struct sched_attr` as of its first version (48 bytes).
-    #[repr(C)]
-    struct SchedAttr {
-        size: u32,
-        policy: u32,
-        flags: u64,
-        nice: i32,
-        priority: u32,
-        runtime: u64,
-        deadline: u64,
-        period: u64,
-    }
     let attr = SchedAttr {
         size: std::mem::size_of::<SchedAttr>() as u32,
         policy: libc::SCHED_OTHER as u32,
-        flags: 0,
-        nice: 0,
-        priority: 0,
         runtime: SHARD_SLICE_NS,
-        deadline: 0,
-        period: 0,
+        ..SchedAttr::default()
     };
     // SAFETY: `sched_setattr(0, attr, 0)` reads `attr.size` bytes from a live, initialised
     // `SchedAttr` of exactly that size and changes only the calling thread's scheduling; a
     // kernel that does not know the request returns an error, which leaves everything as it was.
+    let _ = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) };
+}
+
+/// The same short slice for a thread of the user's that is about to sleep until the runtime
+/// answers it (a blocking ask), once per thread, keeping its policy and nice value; only a
+/// thread under the normal policies (`SCHED_OTHER`, `SCHED_BATCH`) is changed. Woken by the
+/// answer on a core another process keeps busy, it runs at once instead of at the end of that
+/// process's slice.
+pub(crate) fn short_slice_for_waiter() {
+    thread_local! {
+        static ASKED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    if ASKED.with(|a| a.replace(true)) {
+        return;
+    }
+    let mut attr = SchedAttr::default();
+    let size = std::mem::size_of::<SchedAttr>() as u32;
+    // SAFETY: `sched_getattr(0, attr, size, 0)` writes at most `size` bytes into a live
+    // `SchedAttr` of exactly that size, describing the calling thread.
+    let got = unsafe { libc::syscall(libc::SYS_sched_getattr, 0, &mut attr as *mut SchedAttr, size, 0) };
+    let fair = [libc::SCHED_OTHER as u32, libc::SCHED_BATCH as u32].contains(&attr.policy);
+    if got != 0 || !fair || (attr.runtime != 0 && attr.runtime <= SHARD_SLICE_NS) {
+        return;
+    }
+    attr.size = size;
+    attr.flags = 0;
+    attr.runtime = SHARD_SLICE_NS;
+    // SAFETY: as in `request_short_slice`: reads `size` bytes from a live `SchedAttr` and
+    // changes only the calling thread's slice (its policy and nice value as they were).
     let _ = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) };
 }
 

@@ -222,3 +222,66 @@ fn a_shard_that_spins_then_parks_is_woken_by_every_path() {
     assert!(rt.metrics().shards.iter().all(|s| s.wakes > 0), "{:?}", rt.metrics().shards);
     rt.shutdown().unwrap();
 }
+
+/// `sched_getattr` of the calling thread: (policy, nice, slice in ns).
+#[cfg(target_os = "linux")]
+fn sched_of_this_thread() -> (u32, i32, u64) {
+    #[repr(C)]
+    #[derive(Default)]
+    struct SchedAttr {
+        size: u32,
+        policy: u32,
+        flags: u64,
+        nice: i32,
+        priority: u32,
+        runtime: u64,
+        deadline: u64,
+        period: u64,
+    }
+    let mut a = SchedAttr::default();
+    let size = std::mem::size_of::<SchedAttr>() as u32;
+    // SAFETY: the kernel writes at most `size` bytes into a live `SchedAttr` of that size.
+    let r = unsafe { libc::syscall(libc::SYS_sched_getattr, 0, &mut a as *mut SchedAttr, size, 0) };
+    assert_eq!(r, 0, "sched_getattr");
+    (a.policy, a.nice, a.runtime)
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_thread_that_sleeps_on_an_answer_asks_for_a_short_slice_and_keeps_its_nice_value() {
+    let rt = runtime(1, Idle::SpinThenPark(Duration::from_micros(50)));
+    let slow = rt.spawn(Slow::default).unwrap();
+    let (tid_tx, tid_rx) = mpsc::channel();
+    let s = slow.clone();
+    let waiter = std::thread::spawn(move || {
+        // SAFETY: `gettid` takes no arguments and touches no memory.
+        let tid = unsafe { libc::syscall(libc::SYS_gettid) };
+        // SAFETY: `setpriority` takes no pointers; on Linux `who = 0` is the calling thread.
+        let niced = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 5) };
+        assert_eq!(niced, 0);
+        let before = sched_of_this_thread();
+        tid_tx.send(tid).unwrap();
+        let answer = s.ask(SlowMsg::Hold).timeout(WAIT).wait();
+        (before, answer, sched_of_this_thread())
+    });
+    // Release the answer once the waiter sleeps (its state in /proc), so it parked for it.
+    let tid = tid_rx.recv_timeout(WAIT).unwrap();
+    let stat = format!("/proc/self/task/{tid}/stat");
+    let deadline = std::time::Instant::now() + WAIT;
+    while std::fs::read_to_string(&stat)
+        .map_or(true, |s| !s.rsplit(')').next().unwrap_or("").starts_with(" S"))
+    {
+        assert!(std::time::Instant::now() < deadline, "the waiter never slept");
+        std::thread::yield_now();
+    }
+    slow.tell(SlowMsg::Release).unwrap();
+    let ((policy, nice, slice), answer, (policy_after, nice_after, slice_after)) = waiter.join().unwrap();
+    assert_eq!(answer, Ok(7));
+    assert_eq!((policy_after, nice_after), (policy, nice), "policy and nice value kept");
+    assert_eq!(nice_after, 5);
+    // Kernels before 6.12 (no custom slices) report no slice at all.
+    if slice != 0 || slice_after != 0 {
+        assert_eq!(slice_after, 100_000, "a 100 us slice");
+    }
+    rt.shutdown().unwrap();
+}
