@@ -11,8 +11,8 @@
 //!   while the sender's lane is the only one (no locked instruction; the shard never reads the
 //!   counter, so a lone sender keeps its line). A push that happened after another from a
 //!   different thread carries a greater stamp, and the earlier one was published before it.
-//!   Each pass the shard takes a piece of what its lanes show; the latest stamp among them is
-//!   the pass's bound. It then takes from every lane (adopting lanes registered meanwhile)
+//!   Each pass the shard takes everything its lanes show; the latest stamp among them is the
+//!   pass's bound. It then takes from every lane (adopting lanes registered meanwhile)
 //!   what is stamped below the bound, in rounds until a round finds nothing (`take_due`), and
 //!   delivers in stamp order. Every message sent by another thread before a taken one is
 //!   stamped below it and was visible once the taken one was, so the round after finds it: a
@@ -20,8 +20,9 @@
 //!   queue this replaces (model-checked: `loom_a_message_sent_after_another_is_...`,
 //!   `loom_a_lone_senders_stamps_...`).
 //! - **Order within a lane.** One thread, one lane: its messages arrive in the order sent.
-//!   When the ring is full, items go to the lane's overflow queue (under its lock) and `overflowing` is set;
-//!   from then on every push goes there too, until the shard takes the queue. The shard reads
+//!   When the ring is full, items go to the lane's overflow queue (under its lock) and
+//!   `overflowing` is set; from then on every push goes there too, until the shard takes the
+//!   queue. The shard reads
 //!   `overflowing` first, then drains the ring to empty (everything older), and only then takes
 //!   the queue and clears the flag under the lock. Pushes to the queue always set the flag
 //!   again, so a push racing the take is seen by the next pass.
@@ -43,7 +44,8 @@ use std::collections::VecDeque;
 /// A message and its stamp: the position its sender took in the shard's stamp counter.
 pub(crate) type Stamped = (u64, Packet);
 
-/// Slots per lane (64 bytes each): 16 KiB per thread and shard it sends to.
+/// Slots per lane (128 bytes each: a stamp, a packet and the slot's sequence word do not fit
+/// one line): 32 KiB per thread and shard it sends to.
 pub(crate) const LANE_CAPACITY: usize = 256;
 
 /// The largest overflow buffer (in messages) a lane keeps for reuse once emptied whatever it
