@@ -264,14 +264,16 @@ fn a_thread_that_sleeps_on_an_answer_asks_for_a_short_slice_and_keeps_its_nice_v
         let answer = s.ask(SlowMsg::Hold).timeout(WAIT).wait();
         (before, answer, sched_of_this_thread())
     });
-    // Release the answer once the waiter sleeps (its state in /proc), so it parked for it.
+    // Release the answer once the actor holds it and the waiter sleeps (its state in /proc),
+    // so that it parked for it.
     let tid = tid_rx.recv_timeout(WAIT).unwrap();
     let stat = format!("/proc/self/task/{tid}/stat");
+    let sleeping =
+        || std::fs::read_to_string(&stat).is_ok_and(|s| s.rsplit(')').next().unwrap_or("").starts_with(" S"));
+    let held = || slow.metrics().timeout(WAIT).wait().is_ok_and(|m| m.processed >= 1);
     let deadline = std::time::Instant::now() + WAIT;
-    while std::fs::read_to_string(&stat)
-        .map_or(true, |s| !s.rsplit(')').next().unwrap_or("").starts_with(" S"))
-    {
-        assert!(std::time::Instant::now() < deadline, "the waiter never slept");
+    while !(held() && sleeping()) {
+        assert!(std::time::Instant::now() < deadline, "the waiter never slept on the answer");
         std::thread::yield_now();
     }
     slow.tell(SlowMsg::Release).unwrap();
