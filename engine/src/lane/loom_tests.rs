@@ -1,0 +1,173 @@
+//! Loom models of the lanes: order through the overflow, and causal order across lanes,
+//! lone senders, lanes registered during a pass and the injector.
+
+use super::*;
+use crate::packet::Deliver;
+use crate::shard::Shard;
+
+struct V(u64);
+impl Deliver for V {
+    fn deliver(self, _: &Shard, _: u64) {}
+}
+
+/// A thread sends five messages down a lane of two slots (so most go through the queue)
+/// while the shard drains one at a time: they arrive in order, none lost.
+#[test]
+fn loom_a_lane_keeps_order_across_its_queue() {
+    loom::model(|| {
+        let (tx, rx) = ring::<Stamped>(2);
+        let state = Arc::new(LaneState::default());
+        let mut tx = LaneTx { tx, state: state.clone() };
+        let mut rx = LaneRx { rx, state, pending: VecDeque::new(), held: None, spare: Vec::new() };
+        let t = loom::thread::spawn(move || {
+            for v in 0..5u64 {
+                assert!(tx.push(v, Packet::new(0, V(v))).is_ok());
+            }
+        });
+        let mut got = Vec::new();
+        while got.len() < 5 {
+            let mut out = Vec::new();
+            rx.take_below(u64::MAX, &mut out);
+            got.extend(out.into_iter().map(|(_, p)| p.take::<V>().ok().expect("a V").0));
+            loom::thread::yield_now();
+        }
+        t.join().unwrap();
+        assert_eq!(got, [0, 1, 2, 3, 4]);
+    });
+}
+
+/// One pass of a shard: adopt new lanes, take what is due, deliver it (into `got`), drop
+/// the lanes that are finished.
+fn pass(reg: &LaneRegistry, lanes: &mut Vec<LaneRx>, held: &mut Vec<Stamped>, got: &mut Vec<u64>) {
+    let mut due = Vec::new();
+    take_due(reg, lanes, held, &mut due, |_| {});
+    got.extend(due.into_iter().map(|(_, p)| p.take::<V>().ok().expect("a V").0));
+    let live = lanes.len();
+    lanes.retain(|l| !l.is_finished());
+    reg.dropped(live - lanes.len());
+}
+
+fn delivered_in_order(got: &[u64], first: u64, then: u64) {
+    if let Some(i) = got.iter().position(|&v| v == then) {
+        assert!(got[..i].contains(&first), "{then} was delivered before {first}: {got:?}");
+    }
+}
+
+/// Thread A sends `1` down its lane and then tells thread B (a flag), which sends `2` down
+/// its own: a shard that delivers `2` has delivered `1` before it, whatever it sees when.
+/// Both lanes are live, so both take stamps from the counter.
+#[test]
+fn loom_a_message_sent_after_another_is_delivered_after_it_across_lanes() {
+    loom::model(|| {
+        let reg = Arc::new(LaneRegistry::default());
+        let said = Arc::new(AtomicBool::new(false));
+        let (mut ta, ra) = lane_of(2);
+        let (mut tb, rb) = lane_of(2);
+        assert!(reg.register(ra) && reg.register(rb));
+        let (r1, said1) = (reg.clone(), said.clone());
+        let a = loom::thread::spawn(move || {
+            assert!(ta.push(r1.stamp(), Packet::new(0, V(1))).is_ok());
+            said1.store(true, Ordering::Release);
+        });
+        let (r2, said2) = (reg.clone(), said.clone());
+        let b = loom::thread::spawn(move || {
+            if said2.load(Ordering::Acquire) {
+                assert!(tb.push(r2.stamp(), Packet::new(0, V(2))).is_ok());
+            }
+        });
+        let (mut lanes, mut held, mut got) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..2 {
+            pass(&reg, &mut lanes, &mut held, &mut got);
+        }
+        a.join().unwrap();
+        b.join().unwrap();
+        delivered_in_order(&got, 1, 2);
+    });
+}
+
+/// The stamps of a lone sender (read, not taken): B's lane is live, B sends `2`, leaves
+/// and tells A, whose lane may be the only one left by then (the shard dropped B's); A's
+/// `1` is delivered after `2`. And A alone sends `3` before B's lane is registered: `3`
+/// comes before `2`.
+#[test]
+fn loom_a_lone_senders_stamps_keep_causal_order_as_lanes_come_and_go() {
+    loom::model(|| {
+        let reg = Arc::new(LaneRegistry::default());
+        let said = Arc::new(AtomicBool::new(false));
+        let (mut ta, ra) = lane_of(4);
+        let (mut tb, rb) = lane_of(4);
+        assert!(reg.register(ra));
+        let (r1, said1) = (reg.clone(), said.clone());
+        let b = loom::thread::spawn(move || {
+            if said1.load(Ordering::Acquire) {
+                assert!(r1.register(rb));
+                assert!(tb.push(r1.stamp(), Packet::new(0, V(2))).is_ok());
+                tb.leave();
+                said1.store(false, Ordering::Release);
+            }
+        });
+        let (r2, said2) = (reg.clone(), said.clone());
+        let a = loom::thread::spawn(move || {
+            assert!(ta.push(r2.stamp(), Packet::new(0, V(3))).is_ok());
+            said2.store(true, Ordering::Release);
+            loom::thread::yield_now();
+            // B answered (set the flag back): what A sends now follows B's `2`.
+            if !said2.load(Ordering::Acquire) {
+                assert!(ta.push(r2.stamp(), Packet::new(0, V(1))).is_ok());
+            }
+        });
+        let (mut lanes, mut held, mut got) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..2 {
+            pass(&reg, &mut lanes, &mut held, &mut got);
+        }
+        a.join().unwrap();
+        b.join().unwrap();
+        pass(&reg, &mut lanes, &mut held, &mut got);
+        delivered_in_order(&got, 2, 1);
+        delivered_in_order(&got, 3, 2);
+    });
+}
+
+/// A lone sender A sends `1` down its lane and tells thread X, which sends `2` through a
+/// locked queue (the injector's shape, with a stamp taken from the counter): `2` is never
+/// delivered before `1`, although the pass's first round may scan the lane before `1`
+/// lands and find `2` in the queue after (then the rounds must run, one lane or not).
+#[test]
+fn loom_a_message_from_the_injector_after_a_lone_senders_is_delivered_after_it() {
+    loom::model(|| {
+        let reg = Arc::new(LaneRegistry::default());
+        let queue = Arc::new(Mutex::new(Vec::<Stamped>::new()));
+        let said = Arc::new(AtomicBool::new(false));
+        let (mut ta, ra) = lane_of(2);
+        assert!(reg.register(ra));
+        let (r1, said1) = (reg.clone(), said.clone());
+        let a = loom::thread::spawn(move || {
+            assert!(ta.push(r1.stamp(), Packet::new(0, V(1))).is_ok());
+            said1.store(true, Ordering::Release);
+        });
+        let (r2, q2, said2) = (reg.clone(), queue.clone(), said.clone());
+        let x = loom::thread::spawn(move || {
+            if said2.load(Ordering::Acquire) {
+                q2.lock().unwrap().push((r2.fresh_stamp(), Packet::new(0, V(2))));
+            }
+        });
+        let (mut lanes, mut held, mut got) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..2 {
+            let mut due = Vec::new();
+            take_due(&reg, &mut lanes, &mut held, &mut due, |o| o.append(&mut queue.lock().unwrap()));
+            got.extend(due.into_iter().map(|(_, p)| p.take::<V>().ok().expect("a V").0));
+        }
+        a.join().unwrap();
+        x.join().unwrap();
+        delivered_in_order(&got, 1, 2);
+    });
+}
+
+fn lane_of(cap: usize) -> (LaneTx, LaneRx) {
+    let (tx, rx) = ring::<Stamped>(cap);
+    let state = Arc::new(LaneState::default());
+    (
+        LaneTx { tx, state: state.clone() },
+        LaneRx { rx, state, pending: VecDeque::new(), held: None, spare: Vec::new() },
+    )
+}

@@ -1,0 +1,123 @@
+//! Unit tests of the lanes: order through the overflow, closing, reuse of buffers.
+
+use super::*;
+use crate::packet::Deliver;
+use crate::shard::Shard;
+
+struct V(u64);
+impl Deliver for V {
+    fn deliver(self, _: &Shard, _: u64) {}
+}
+
+fn packet(v: u64) -> Packet {
+    Packet::new(0, V(v))
+}
+
+fn value(p: Packet) -> u64 {
+    p.take::<V>().ok().expect("a V").0
+}
+
+#[test]
+fn a_lane_keeps_order_through_its_overflow_and_refuses_after_closing() {
+    let (mut tx, mut rx) = lane();
+    let total = 3 * LANE_CAPACITY as u64;
+    for v in 0..total {
+        assert!(tx.push(v, packet(v)).is_ok());
+    }
+    let mut got = Vec::new();
+    // Bounds that stop inside the ring and inside the queue.
+    let mut below = 0;
+    while got.len() < total as usize {
+        below += 100;
+        let mut out = Vec::new();
+        let n = rx.take_below(below, &mut out);
+        assert_eq!(n, out.len());
+        assert!(out.iter().all(|(s, _)| *s < below), "nothing stamped past the bound");
+        got.extend(out.into_iter().map(|(_, p)| value(p)));
+    }
+    assert_eq!(got, (0..total).collect::<Vec<_>>());
+    assert!(!rx.has_next());
+    for v in 0..5 {
+        assert!(tx.push(total + v, packet(v)).is_ok());
+    }
+    let mut dead = Vec::new();
+    assert_eq!(rx.close(|p| dead.push(value(p))), 5);
+    assert_eq!(dead, [0, 1, 2, 3, 4]);
+    assert!(tx.is_dead());
+    assert!(matches!(tx.push(0, packet(9)), Err(Closed(_))));
+    assert_eq!(tx.undelivered(), 0);
+}
+
+#[test]
+fn a_backlog_is_taken_whole_in_order_and_its_overflow_buffer_goes_back_to_the_sender() {
+    let (mut tx, rx) = lane();
+    let reg = LaneRegistry::default();
+    let mut lanes = vec![rx];
+    let (mut out, mut due) = (Vec::new(), Vec::new());
+    let total = 5 * LANE_CAPACITY as u64;
+    for cycle in 0..2 {
+        let first = cycle * total;
+        for v in first..first + total {
+            // A lone sender's stamps are all one (first backlog), others' all differ.
+            let stamp = if cycle == 0 { 0 } else { v };
+            assert!(tx.push(stamp, packet(v)).is_ok());
+        }
+        // One pass takes all of it (what stayed in the lane would hold up the messages
+        // behind it, whatever actor they are for).
+        take_due(&reg, &mut lanes, &mut out, &mut due, |_| {});
+        let got: Vec<u64> = due.drain(..).map(|(_, p)| value(p)).collect();
+        assert_eq!(got, (first..first + total).collect::<Vec<_>>());
+        assert!(out.is_empty());
+    }
+    // The second backlog's queue was taken whole, and the buffer the first one had filled
+    // went back to the sender: one more overflowing message lands in room already there.
+    for v in 0..=(LANE_CAPACITY as u64) {
+        assert!(tx.push(2 * total + v, packet(v)).is_ok());
+    }
+    let q = tx.state.overflow.lock().unwrap();
+    assert_eq!(q.len(), 1);
+    assert!(q.capacity() >= 4 * LANE_CAPACITY, "reused, not fresh: {}", q.capacity());
+}
+
+#[test]
+fn a_large_overflow_buffer_is_kept_while_backlogs_fill_it_and_given_back_after() {
+    let (mut tx, rx) = lane();
+    let (reg, mut lanes) = (LaneRegistry::default(), vec![rx]);
+    let (mut out, mut due) = (Vec::new(), Vec::new());
+    let mut next = 0u64;
+    let mut backlog = |tx: &mut LaneTx, n: usize, lanes: &mut Vec<LaneRx>| {
+        for _ in 0..LANE_CAPACITY + n {
+            assert!(tx.push(next, packet(next)).is_ok());
+            next += 1;
+        }
+        take_due(&reg, lanes, &mut out, &mut due, |_| {});
+        assert_eq!(due.len(), LANE_CAPACITY + n);
+        due.clear();
+    };
+    let big = 2 * SPARE_MAX;
+    // Two large backlogs: the first's buffer is kept and handed to the sender at the second.
+    backlog(&mut tx, big, &mut lanes);
+    backlog(&mut tx, 8, &mut lanes);
+    assert!(tx.state.overflow.lock().unwrap().capacity() >= big, "kept while backlogs fill it");
+    // That buffer carried only 8: it is given back, and the sender's next is small.
+    backlog(&mut tx, 8, &mut lanes);
+    backlog(&mut tx, 8, &mut lanes);
+    assert!(tx.state.overflow.lock().unwrap().capacity() <= SPARE_MAX, "given back after");
+}
+
+#[test]
+fn a_gone_lane_is_finished_once_empty_and_a_closed_registry_refuses() {
+    let (mut tx, mut rx) = lane();
+    assert!(tx.push(0, packet(1)).is_ok());
+    tx.leave();
+    assert!(!rx.is_finished(), "one message still waits");
+    assert_eq!(rx.take_below(1, &mut Vec::new()), 1);
+    assert!(rx.is_finished());
+    let reg = LaneRegistry::default();
+    let (_, rx2) = lane();
+    assert!(reg.register(rx2));
+    assert!(reg.has_new());
+    assert_eq!(reg.close().len(), 1);
+    let (_, rx3) = lane();
+    assert!(!reg.register(rx3));
+}
