@@ -58,21 +58,39 @@ struct SchedAttr {
     period: u64,
 }
 
+const SCHED_ATTR_SIZE: u32 = std::mem::size_of::<SchedAttr>() as u32;
+
+/// The calling thread's scheduling attributes, where the kernel gives them.
+fn sched_of_this_thread() -> Option<SchedAttr> {
+    let mut attr = SchedAttr::default();
+    // SAFETY: `sched_getattr(0, attr, size, 0)` writes at most `size` bytes into a live
+    // `SchedAttr` of exactly that size, describing the calling thread.
+    let got =
+        unsafe { libc::syscall(libc::SYS_sched_getattr, 0, &mut attr as *mut SchedAttr, SCHED_ATTR_SIZE, 0) };
+    (got == 0).then_some(attr)
+}
+
+/// Sets the calling thread's scheduling attributes (flags none); an error leaves them as they
+/// were.
+fn set_sched_of_this_thread(mut attr: SchedAttr) {
+    attr.size = SCHED_ATTR_SIZE;
+    attr.flags = 0;
+    // SAFETY: `sched_setattr(0, attr, 0)` reads `attr.size` bytes from a live, initialised
+    // `SchedAttr` of exactly that size and changes only the calling thread's scheduling; a
+    // kernel that does not know the request returns an error, which leaves everything as it was.
+    let _ = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) };
+}
+
 /// Asks the kernel for a short scheduler slice for the calling thread. A shard that shares its
 /// core with a busy thread of another process is woken by a message while that thread holds
 /// the core; with the default slice (3 ms) it waits for the slice to end, with a short one the
 /// scheduler lets it in at once (EEVDF: the earlier virtual deadline preempts).
 fn request_short_slice() {
-    let attr = SchedAttr {
-        size: std::mem::size_of::<SchedAttr>() as u32,
+    set_sched_of_this_thread(SchedAttr {
         policy: libc::SCHED_OTHER as u32,
         runtime: SHARD_SLICE_NS,
         ..SchedAttr::default()
-    };
-    // SAFETY: `sched_setattr(0, attr, 0)` reads `attr.size` bytes from a live, initialised
-    // `SchedAttr` of exactly that size and changes only the calling thread's scheduling; a
-    // kernel that does not know the request returns an error, which leaves everything as it was.
-    let _ = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) };
+    });
 }
 
 /// The same short slice for a thread of the user's that is about to sleep until the runtime
@@ -87,21 +105,11 @@ pub(crate) fn short_slice_for_waiter() {
     if ASKED.with(|a| a.replace(true)) {
         return;
     }
-    let mut attr = SchedAttr::default();
-    let size = std::mem::size_of::<SchedAttr>() as u32;
-    // SAFETY: `sched_getattr(0, attr, size, 0)` writes at most `size` bytes into a live
-    // `SchedAttr` of exactly that size, describing the calling thread.
-    let got = unsafe { libc::syscall(libc::SYS_sched_getattr, 0, &mut attr as *mut SchedAttr, size, 0) };
+    let Some(attr) = sched_of_this_thread() else { return };
     let fair = [libc::SCHED_OTHER as u32, libc::SCHED_BATCH as u32].contains(&attr.policy);
-    if got != 0 || !fair || (attr.runtime != 0 && attr.runtime <= SHARD_SLICE_NS) {
-        return;
+    if fair && (attr.runtime == 0 || attr.runtime > SHARD_SLICE_NS) {
+        set_sched_of_this_thread(SchedAttr { runtime: SHARD_SLICE_NS, ..attr });
     }
-    attr.size = size;
-    attr.flags = 0;
-    attr.runtime = SHARD_SLICE_NS;
-    // SAFETY: as in `request_short_slice`: reads `size` bytes from a live `SchedAttr` and
-    // changes only the calling thread's slice (its policy and nice value as they were).
-    let _ = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) };
 }
 
 /// Lets the executor's other tasks run once.
@@ -128,4 +136,82 @@ impl TaskHandle {
 /// Spawns a task on the current shard's executor.
 pub(crate) fn spawn_local(fut: impl Future<Output = ()> + 'static) -> TaskHandle {
     TaskHandle(glommio::spawn_local(fut).detach())
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::{Actor, ActorError, Ctx, Idle, Reply, Runtime, Shards};
+    use std::time::{Duration, Instant};
+
+    const WAIT: Duration = Duration::from_secs(10);
+
+    /// Holds the reply it is asked for until told to answer.
+    #[derive(Default)]
+    struct Holder(Option<Reply<u32>>);
+    enum HolderMsg {
+        Hold(Reply<u32>),
+        Release,
+    }
+    impl Actor for Holder {
+        type Msg = HolderMsg;
+        fn receive(&mut self, _: &mut Ctx<Self>, m: HolderMsg) -> Result<(), ActorError> {
+            match m {
+                HolderMsg::Hold(r) => self.0 = Some(r),
+                HolderMsg::Release => {
+                    if let Some(r) = self.0.take() {
+                        r.send(7);
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_thread_that_sleeps_on_an_answer_asks_for_a_short_slice_and_keeps_its_nice_value() {
+        let rt = Runtime::builder()
+            .shards(Shards::Count(1))
+            .idle(Idle::SpinThenPark(Duration::from_micros(50)))
+            .build()
+            .expect("runtime builds");
+        let holder = rt.spawn(Holder::default).unwrap();
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        let h = holder.clone();
+        let attrs = |a: SchedAttr| (a.policy, a.nice, a.runtime);
+        let waiter = std::thread::spawn(move || {
+            // SAFETY: `gettid` takes no arguments and touches no memory.
+            let tid = unsafe { libc::syscall(libc::SYS_gettid) };
+            // SAFETY: `setpriority` takes no pointers; on Linux `who = 0` is the calling thread.
+            let niced = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 5) };
+            assert_eq!(niced, 0);
+            let before = attrs(sched_of_this_thread().expect("sched_getattr"));
+            tid_tx.send(tid).unwrap();
+            let answer = h.ask(HolderMsg::Hold).timeout(WAIT).wait();
+            (before, answer, attrs(sched_of_this_thread().expect("sched_getattr")))
+        });
+        // Release the answer once the actor holds it and the waiter sleeps (its state in
+        // /proc), so that it parked for it.
+        let tid = tid_rx.recv_timeout(WAIT).unwrap();
+        let stat = format!("/proc/self/task/{tid}/stat");
+        let sleeping = || {
+            std::fs::read_to_string(&stat).is_ok_and(|s| s.rsplit(')').next().unwrap_or("").starts_with(" S"))
+        };
+        let held = || holder.metrics().timeout(WAIT).wait().is_ok_and(|m| m.processed >= 1);
+        let deadline = Instant::now() + WAIT;
+        while !(held() && sleeping()) {
+            assert!(Instant::now() < deadline, "the waiter never slept on the answer");
+            std::thread::yield_now();
+        }
+        holder.tell(HolderMsg::Release).unwrap();
+        let ((policy, nice, slice), answer, (policy_after, nice_after, slice_after)) = waiter.join().unwrap();
+        assert_eq!(answer, Ok(7));
+        assert_eq!((policy_after, nice_after), (policy, nice), "policy and nice value kept");
+        assert_eq!(nice_after, 5);
+        // Kernels before 6.12 (no custom slices) report no slice at all.
+        if slice != 0 || slice_after != 0 {
+            assert_eq!(slice_after, SHARD_SLICE_NS, "a 100 us slice");
+        }
+        rt.shutdown().unwrap();
+    }
 }
