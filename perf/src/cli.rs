@@ -143,6 +143,8 @@ pub(crate) enum Workload {
     TimerMemory,
     /// Raw baseline: a bare quinn stream round trip on loopback (latency).
     RawQuic,
+    /// Raw baseline: bare quinn streaming records of a remote tell's size on one stream (msg/s).
+    RawQuicStream,
     /// Ask between two nodes over QUIC (latency).
     RemotePingpong,
     /// Tell between two nodes over one QUIC connection (msg/s).

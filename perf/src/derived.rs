@@ -44,6 +44,12 @@ const RATIOS: &[Ratio] = &[
     ratio("router-rr", "share_of_tell_cross", ("router-rr", "msgs_per_sec"), ("tell-cross", "msgs_per_sec")),
     ratio("remote-pingpong", "p50_x_raw_quic", ("remote-pingpong", "p50_ns"), ("raw-quic", "p50_ns")),
     ratio("remote-pingpong", "p99_x_raw_quic", ("remote-pingpong", "p99_ns"), ("raw-quic", "p99_ns")),
+    ratio(
+        "remote-tell",
+        "share_of_raw_quic_stream",
+        ("remote-tell", "msgs_per_sec"),
+        ("raw-quic-stream", "msgs_per_sec"),
+    ),
     ratio("grain-ask", "p50_x_remote_pingpong", ("grain-ask", "p50_ns"), ("remote-pingpong", "p50_ns")),
     ratio("grain-ask", "p99_x_remote_pingpong", ("grain-ask", "p99_ns"), ("remote-pingpong", "p99_ns")),
     ratio("named-ask", "p50_x_remote_pingpong", ("named-ask", "p50_ns"), ("remote-pingpong", "p50_ns")),

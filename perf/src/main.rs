@@ -134,6 +134,7 @@ fn run_one(w: Workload, cores: Cores, quick: bool) -> Vec<report::Figure> {
         "timers" => timers::timers(cores, k(2_000_000, 500_000)),
         "timer-memory" => timers::timer_memory(1_000_000),
         "raw-quic" => remote::raw_quic(cores, k(50_000, 10_000)),
+        "raw-quic-stream" => remote::raw_quic_stream(cores, k(4_000_000, 1_000_000)),
         "remote-pingpong" => remote::remote_pingpong(cores, k(50_000, 10_000)),
         "remote-tell" => remote::remote_tell(cores, k(2_000_000, 400_000)),
         "grain-ask" => grain::grain_ask(cores, k(50_000, 10_000)),

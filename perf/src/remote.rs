@@ -8,6 +8,10 @@
 //!   one connection, in windows of 20 000; each window ends with an ask for the count, awaited
 //!   after the next window is sent (at most two windows in flight, the transport's queue stays
 //!   bounded, the pipe never drains); the last answer confirms every message arrived.
+//! - `raw-quic-stream`: `remote-tell`'s limit on the same transport: bare quinn streams records
+//!   of a remote tell's size on wire ([`RECORD`] bytes: frame prefix, envelope, 64-byte payload)
+//!   on one unidirectional stream, written as a sender that batches well would (64 KiB chunks
+//!   handed over without a copy), counted by the receiver as they arrive.
 
 use crate::report::{fig, percentiles, Figure};
 use crate::{pin, Cores};
@@ -194,6 +198,74 @@ pub(crate) fn windowed_tells<A>(
     let elapsed = start.elapsed();
     assert_eq!(got, n, "the receiver counted every message");
     elapsed
+}
+
+/// Bytes a remote tell of the 64-byte payload takes on the wire (frame prefix and envelope
+/// included), the record `raw-quic-stream` streams.
+pub(crate) const RECORD: usize = 96;
+
+pub(crate) fn raw_quic_stream(cores: Cores, n: u64) -> Vec<Figure> {
+    const CHUNK: usize = 64 << 10;
+    let crypto = corelane_net::quic_configs(&RemoteConfig::dev()).expect("configs");
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let server_cfg = crypto.server;
+    let total = n as usize * RECORD;
+    let server = std::thread::spawn(move || {
+        pin(cores.b);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let ep = quinn::Endpoint::server(server_cfg, "127.0.0.1:0".parse().unwrap()).unwrap();
+            addr_tx.send(ep.local_addr().unwrap()).unwrap();
+            let conn = ep.accept().await.unwrap().await.unwrap();
+            let mut recv = conn.accept_uni().await.unwrap();
+            // The first record says the sender is ready; the clock starts with the second.
+            let mut first = [0u8; RECORD];
+            recv.read_exact(&mut first).await.unwrap();
+            let start = Instant::now();
+            let mut got = 0usize;
+            let mut records = 0usize;
+            while let Some(chunk) = recv.read_chunk(usize::MAX, true).await.unwrap() {
+                got += chunk.bytes.len();
+                // What a receiver does at least: find every record's boundary.
+                records = got / RECORD;
+                if got >= total {
+                    break;
+                }
+            }
+            let elapsed = start.elapsed();
+            conn.close(0u32.into(), b"done");
+            ep.wait_idle().await;
+            (records, elapsed)
+        })
+    });
+    let addr = addr_rx.recv().unwrap();
+    let (client_cfg, name) = (crypto.client, crypto.server_name);
+    let client = std::thread::spawn(move || {
+        pin(cores.a);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let mut ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+            ep.set_default_client_config(client_cfg);
+            let conn = ep.connect(addr, &name).unwrap().await.unwrap();
+            let mut send = conn.open_uni().await.unwrap();
+            send.write_all(&[7u8; RECORD]).await.unwrap();
+            let mut left = total;
+            let mut buf = bytes::BytesMut::with_capacity(CHUNK);
+            while left > 0 {
+                let len = left.min(CHUNK / RECORD * RECORD);
+                buf.resize(len, 7);
+                send.write_chunk(buf.split().freeze()).await.unwrap();
+                buf.reserve(CHUNK);
+                left -= len;
+            }
+            let _ = conn.closed().await;
+            ep.wait_idle().await;
+        })
+    });
+    let (records, elapsed) = server.join().unwrap();
+    client.join().unwrap();
+    assert_eq!(records, n as usize, "the receiver counted every record");
+    vec![fig("raw-quic-stream", "msgs_per_sec", n as f64 / elapsed.as_secs_f64(), "msg/s")]
 }
 
 pub(crate) fn raw_quic(cores: Cores, n: u64) -> Vec<Figure> {
