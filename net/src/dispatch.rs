@@ -12,14 +12,41 @@ use corelane::{AskError, DeadLetterReason};
 use corelane_proto::decode_system;
 use corelane_proto::frame::Head;
 use corelane_proto::stream::PeerHello;
+use corelane_proto::tell::PlainTell;
 use corelane_proto::v1::system_message::Body;
 use corelane_proto::v1::{Done, Envelope, Found, Kind};
 use prost::{Message, Name};
+use std::cell::Cell;
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
 
 /// The node's side of the transport (weak: the transport must not keep the node alive).
 pub(crate) struct Dispatch(pub(crate) Weak<Inner>);
+
+/// What a batch (everything one read brought) keeps from envelope to envelope on the net
+/// thread: the node, upgraded once, and the last actor a tell went to (a stream's tells often
+/// go to one actor), so a tell costs no reference count and no map lookup.
+struct Batch {
+    node: Arc<Inner>,
+    last: Option<(u64, Arc<dyn Target>)>,
+}
+
+thread_local! {
+    /// The batch under way on this thread, taken out while an envelope is handled (so an
+    /// envelope handled inside another finds none and takes the slow path).
+    static BATCH: Cell<Option<Batch>> = const { Cell::new(None) };
+}
+
+impl Dispatch {
+    /// Runs `f` with the batch under way for this node, if any.
+    fn with_batch<R>(&self, f: impl FnOnce(Option<&mut Batch>) -> R) -> R {
+        let mut batch = BATCH.take();
+        let mine = batch.as_mut().filter(|b| std::ptr::eq(Arc::as_ptr(&b.node), self.0.as_ptr()));
+        let r = f(mine);
+        BATCH.set(batch);
+        r
+    }
+}
 
 impl Inbound for Dispatch {
     fn hello(&self, peer: PeerHello) {
@@ -29,30 +56,25 @@ impl Inbound for Dispatch {
     }
 
     fn envelope(&self, peer: SocketAddr, addressed: u64, env: Envelope) {
-        let Some(node) = self.0.upgrade() else { return };
-        if !node.started() {
-            // A peer that connected in the instant between bind and the end of `start`.
-            return node.dead_letter(DeadLetterReason::Unreachable, "envelope before start");
-        }
-        // The envelope's own incarnation, or else the one its stream addressed.
-        let meant = if env.incarnation != 0 { env.incarnation } else { addressed };
-        if env.target != 0 && meant != 0 && meant != node.incarnation {
-            return stale(&node, peer, &env);
-        }
-        if env.grain.is_some() && matches!(env.kind(), Kind::Tell | Kind::Ask) {
-            return crate::cluster::serve::envelope(&node, peer, env);
-        }
-        match env.kind() {
-            Kind::Tell => tell(&node, env),
-            Kind::Ask => ask(&node, peer, env),
-            Kind::Reply => answer(&node, peer, env.correlation_id, Ok(env)),
-            Kind::Error => {
-                let corr = env.correlation_id;
-                answer(&node, peer, corr, Err(refused(env.payload)))
+        self.with_batch(|batch| match batch {
+            Some(Batch { node, last }) => envelope(node, last, peer, addressed, env),
+            None => {
+                if let Some(node) = self.0.upgrade() {
+                    envelope(&node, &mut None, peer, addressed, env);
+                }
             }
-            Kind::System => system(&node, peer, env),
-            Kind::Unspecified => node.dead_letter(DeadLetterReason::Malformed, "envelope"),
-        }
+        })
+    }
+
+    fn tell(&self, peer: SocketAddr, addressed: u64, t: PlainTell<'_>) {
+        self.with_batch(|batch| match batch {
+            Some(Batch { node, last }) => plain_tell(node, last, peer, addressed, t),
+            None => {
+                if let Some(node) = self.0.upgrade() {
+                    plain_tell(&node, &mut None, peer, addressed, t);
+                }
+            }
+        })
     }
 
     fn peer_down(&self, peer: SocketAddr) {
@@ -70,7 +92,11 @@ impl Inbound for Dispatch {
     fn batch(&self, f: &mut dyn FnMut()) {
         match self.0.upgrade() {
             // The shards are woken once per read, not once per message.
-            Some(node) => node.rt.batch(f),
+            Some(node) => {
+                let outer = BATCH.replace(Some(Batch { node: node.clone(), last: None }));
+                node.rt.batch(f);
+                BATCH.set(outer);
+            }
             None => f(),
         }
     }
@@ -88,6 +114,54 @@ impl Inbound for Dispatch {
         let Some(node) = self.0.upgrade() else { return };
         node.rt.record_dead_letters(DeadLetterReason::Unreachable, "envelope", count as u64);
     }
+}
+
+/// Handles one envelope; `last` is the last actor a tell of this batch went to.
+fn envelope(
+    node: &Arc<Inner>,
+    last: &mut Option<(u64, Arc<dyn Target>)>,
+    peer: SocketAddr,
+    addressed: u64,
+    env: Envelope,
+) {
+    if !node.started() {
+        // A peer that connected in the instant between bind and the end of `start`.
+        return node.dead_letter(DeadLetterReason::Unreachable, "envelope before start");
+    }
+    // The envelope's own incarnation, or else the one its stream addressed.
+    let meant = if env.incarnation != 0 { env.incarnation } else { addressed };
+    if env.target != 0 && meant != 0 && meant != node.incarnation {
+        return stale(node, peer, &env);
+    }
+    if env.grain.is_some() && matches!(env.kind(), Kind::Tell | Kind::Ask) {
+        return crate::cluster::serve::envelope(node, peer, env);
+    }
+    match env.kind() {
+        Kind::Tell => tell(node, last, env),
+        Kind::Ask => ask(node, peer, env),
+        Kind::Reply => answer(node, peer, env.correlation_id, Ok(env)),
+        Kind::Error => {
+            let corr = env.correlation_id;
+            answer(node, peer, corr, Err(refused(env.payload)))
+        }
+        Kind::System => system(node, peer, env),
+        Kind::Unspecified => node.dead_letter(DeadLetterReason::Malformed, "envelope"),
+    }
+}
+
+/// Handles a plain tell as [`envelope`] handles its envelope.
+fn plain_tell(
+    node: &Arc<Inner>,
+    last: &mut Option<(u64, Arc<dyn Target>)>,
+    peer: SocketAddr,
+    addressed: u64,
+    t: PlainTell<'_>,
+) {
+    let meant = if t.incarnation != 0 { t.incarnation } else { addressed };
+    if !node.started() || (t.target != 0 && meant != 0 && meant != node.incarnation) {
+        return envelope(node, last, peer, addressed, t.to_envelope());
+    }
+    deliver(node, last, t.target, t.manifest, t.payload, None);
 }
 
 /// An envelope for an actor of an earlier incarnation of this node (it restarted since the
@@ -129,13 +203,29 @@ pub(crate) fn refusal(r: &Refusal) -> (DeadLetterReason, ErrorCode, String) {
     }
 }
 
-fn tell(node: &Arc<Inner>, env: Envelope) {
-    let Some(t) = target(node, env.target) else {
-        return node.dead_letter(DeadLetterReason::UnknownTarget, "remote tell");
-    };
+fn tell(node: &Arc<Inner>, last: &mut Option<(u64, Arc<dyn Target>)>, env: Envelope) {
     // A forwarded message names its original sender: a node address and an id there.
     let sender = env.sender.as_ref().and_then(|a| Node { inner: node.clone() }.remote_ref_to(a));
-    if let Err(r) = t.tell(&env.manifest, env.payload, sender) {
+    deliver(node, last, env.target, &env.manifest, env.payload, sender);
+}
+
+/// Hands a tell to local actor `id` (`last`: the last one a tell of this batch went to).
+fn deliver(
+    node: &Arc<Inner>,
+    last: &mut Option<(u64, Arc<dyn Target>)>,
+    id: u64,
+    manifest: &str,
+    payload: Bytes,
+    sender: Option<crate::RemoteRef>,
+) {
+    let t = match last {
+        Some((cached, t)) if *cached == id => t,
+        _ => match target(node, id) {
+            Some(t) => &last.insert((id, t)).1,
+            None => return node.dead_letter(DeadLetterReason::UnknownTarget, "remote tell"),
+        },
+    };
+    if let Err(r) = t.tell(manifest, payload, sender) {
         node.dead_letter(refusal(&r).0, "remote tell");
     }
 }

@@ -64,7 +64,7 @@ pub(crate) struct Inner {
     /// Names given by remote spawns, with their kinds (for respawn).
     pub(crate) spawned: Mutex<HashMap<String, String>>,
     /// Actors other nodes may address, by id: those they found (lookup, spawn) or were given.
-    pub(crate) exposed: RwLock<HashMap<u64, Arc<dyn Target>>>,
+    pub(crate) exposed: RwLock<HashMap<u64, Arc<dyn Target>, foldhash::fast::RandomState>>,
     /// Schedules other nodes made here, by (node, schedule id), with when a one-shot ends.
     pub(crate) schedules: Mutex<HashMap<(SocketAddr, u64), RemoteSchedule>>,
     /// Local stand-ins for remote actors watched from here.
@@ -152,7 +152,7 @@ impl Node {
             schedules: Mutex::new(HashMap::new()),
             standins: Mutex::new(Default::default()),
             relay: Mutex::new(None),
-            exposed: RwLock::new(HashMap::new()),
+            exposed: RwLock::new(HashMap::default()),
             pending: Mutex::new(HashMap::new()),
             next_correlation: AtomicU64::new(1),
             correlation_key: std::collections::hash_map::RandomState::new(),
@@ -374,7 +374,7 @@ impl Inner {
             max: self.max_frame,
         })?;
         // An envelope built whole says its target's incarnation itself, if it has one.
-        transport.send(peer, buf.freeze(), 0);
+        transport.send(peer, &buf, 0);
         Ok(())
     }
 
@@ -400,19 +400,11 @@ impl Inner {
         write: impl FnOnce(&mut BytesMut),
     ) -> Result<(), RemoteSendError> {
         let transport = self.open_transport()?;
-        let frame = FRAMES.with(|b| {
-            let mut buf = b.borrow_mut();
-            if buf.capacity() - buf.len() < len + head.manifest.len() + 32 {
-                // A fresh block; frames already split off keep the old one alive.
-                *buf = BytesMut::with_capacity(FRAME_BLOCK.max(len + head.manifest.len() + 32));
-            }
-            let wire = Head { incarnation: 0, ..*head };
-            encode_envelope(&wire, len, write, &mut buf, self.max_frame)
-                .map(|()| buf.split().freeze())
-                .map_err(|_| RemoteSendError::TooLarge { len, max: self.max_frame })
-        })?;
-        transport.send(peer, frame, head.incarnation);
-        Ok(())
+        // Encoded straight into the peer's queue.
+        let wire = Head { incarnation: 0, ..*head };
+        transport
+            .send_with(peer, head.incarnation, |buf| encode_envelope(&wire, len, write, buf, self.max_frame))
+            .map_err(|_| RemoteSendError::TooLarge { len, max: self.max_frame })
     }
 
     /// A fresh correlation id: a keyed hash (SipHash, random key) of a counter, so a peer
@@ -474,14 +466,6 @@ fn new_incarnation() -> u64 {
     );
     h.write_u32(std::process::id());
     h.finish() | 1
-}
-
-/// Frames are encoded into a per-thread block and split off it: one allocation per block of
-/// frames, not one per frame (a block is freed when its last frame has been written).
-const FRAME_BLOCK: usize = 64 << 10;
-
-thread_local! {
-    static FRAMES: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
 }
 
 /// Finishes a typed ask: decodes the answer as `R`.

@@ -44,7 +44,7 @@ enum Entry<M> {
 /// assert_eq!(protocol.manifests().count(), 2);
 /// ```
 pub struct Protocol<M> {
-    entries: HashMap<String, Entry<M>>,
+    entries: HashMap<String, Entry<M>, foldhash::fast::RandomState>,
 }
 
 impl<M: Send + 'static> Default for Protocol<M> {
@@ -56,7 +56,7 @@ impl<M: Send + 'static> Default for Protocol<M> {
 impl<M: Send + 'static> Protocol<M> {
     /// A protocol that accepts nothing yet.
     pub fn new() -> Self {
-        Self { entries: HashMap::new() }
+        Self { entries: HashMap::default() }
     }
 
     /// Accepts tells of `P`, made into an `M` by `f`. A later entry for the same manifest

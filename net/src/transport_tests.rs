@@ -45,7 +45,7 @@ impl SendEnvelope for Transport {
     fn send_env(&self, peer: SocketAddr, env: Envelope) {
         let mut buf = bytes::BytesMut::new();
         corelane_proto::frame::encode_message(&env, &mut buf, usize::MAX).unwrap();
-        self.send(peer, buf.freeze(), 0);
+        self.send(peer, &buf, 0);
     }
 }
 

@@ -25,6 +25,7 @@
 pub mod envelope;
 pub mod frame;
 pub mod stream;
+pub mod tell;
 
 pub use envelope::{decode_envelope, decode_error, decode_system, EnvelopeError, MAX_ERROR_DETAIL};
 

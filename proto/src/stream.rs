@@ -14,6 +14,7 @@
 
 use crate::envelope::{decode_envelope, decode_system, EnvelopeError};
 use crate::frame::{FrameDecoder, FrameError};
+use crate::tell::PlainTell;
 use crate::v1::system_message::Body;
 use crate::v1::{Envelope, Kind};
 use crate::WIRE_VERSION;
@@ -35,13 +36,28 @@ pub struct PeerHello {
 
 /// What a stream yields.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Inbound {
+pub enum Inbound<'a> {
     /// The stream's first frame: who speaks. Yielded once.
     Hello(PeerHello),
     /// A checked envelope (its kind is known).
     Envelope(Envelope),
+    /// A plain tell, read where it lies ([`StreamReader::drain`] only; `next` yields it as an
+    /// [`Inbound::Envelope`]).
+    Tell(PlainTell<'a>),
     /// A frame that is not a usable envelope; the stream goes on.
     Skipped(EnvelopeError),
+}
+
+impl Inbound<'_> {
+    /// The same, owning what it holds: a plain tell becomes its [`Envelope`].
+    pub fn into_owned(self) -> Inbound<'static> {
+        match self {
+            Inbound::Tell(t) => Inbound::Envelope(t.to_envelope()),
+            Inbound::Hello(h) => Inbound::Hello(h),
+            Inbound::Envelope(e) => Inbound::Envelope(e),
+            Inbound::Skipped(e) => Inbound::Skipped(e),
+        }
+    }
 }
 
 /// A stream beyond repair: the connection it came on is closed.
@@ -79,10 +95,10 @@ impl StreamReader {
     /// # Errors
     /// A [`StreamError`] when the stream is beyond repair; every later call returns it again.
     #[allow(clippy::should_implement_trait)]
-    pub fn next(&mut self) -> Result<Option<Inbound>, StreamError> {
+    pub fn next(&mut self) -> Result<Option<Inbound<'static>>, StreamError> {
         let mut out = None;
         self.drain(|x| {
-            out = Some(x);
+            out = Some(x.into_owned());
             ControlFlow::Break(())
         })?;
         Ok(out)
@@ -90,12 +106,13 @@ impl StreamReader {
 
     /// Hands everything complete to `f`, in order, until `f` breaks or nothing complete is
     /// left: the same as calling [`StreamReader::next`] in a loop, without moving each
-    /// envelope through the return value (the transport's hot path). Returns how many
-    /// envelopes were handed over.
+    /// envelope through the return value, and handing plain tells over as they lie in their
+    /// frame ([`Inbound::Tell`]; the transport's hot path). Returns how many envelopes (plain
+    /// tells included) were handed over.
     ///
     /// # Errors
     /// As [`StreamReader::next`]; what came before the error was handed over.
-    pub fn drain(&mut self, mut f: impl FnMut(Inbound) -> ControlFlow<()>) -> Result<usize, StreamError> {
+    pub fn drain(&mut self, mut f: impl FnMut(Inbound<'_>) -> ControlFlow<()>) -> Result<usize, StreamError> {
         let mut envelopes = 0;
         loop {
             if let Some(e) = &self.failed {
@@ -114,6 +131,9 @@ impl StreamReader {
                     }
                     None => return Err(self.fail(StreamError::NoHello)),
                 }
+            } else if let Some(t) = PlainTell::read(&frame) {
+                envelopes += 1;
+                f(Inbound::Tell(t))
             } else {
                 match decode_envelope(frame) {
                     Ok(env) => {
@@ -190,7 +210,7 @@ mod tests {
         b.to_vec()
     }
 
-    fn all(r: &mut StreamReader) -> Result<Vec<Inbound>, StreamError> {
+    fn all(r: &mut StreamReader) -> Result<Vec<Inbound<'static>>, StreamError> {
         let mut out = vec![];
         while let Some(x) = r.next()? {
             out.push(x);
@@ -231,7 +251,7 @@ mod tests {
         let mut got = vec![];
         assert_eq!(
             a.drain(|x| {
-                got.push(x);
+                got.push(x.into_owned());
                 ControlFlow::Continue(())
             }),
             Ok(3)

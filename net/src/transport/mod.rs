@@ -1,11 +1,11 @@
 //! The net thread: one QUIC endpoint on a current-thread tokio runtime, one connection per peer,
 //! frames in and out.
 //!
-//! Any thread hands an envelope for a peer to [`Transport::send`]: a push onto the net thread's
-//! command queue, never a wait on the network. On the net thread each peer has a writer task
-//! that drains its queue into one buffer (all that is queued: the envelopes a shard produced in
-//! one turn go out together) and writes it to the connection's single outbound stream, so the
-//! order of a sender's messages to a peer is kept. Connections are opened on the first message
+//! Any thread hands an envelope for a peer to [`Transport::send_with`]: encoded in place at the
+//! end of the peer's queue (`outbox`), never a wait on the network. On the net thread each peer
+//! has a writer task that takes all that is queued at once (the envelopes a shard produced in
+//! one turn go out together) and hands its buffers to the connection's single outbound stream,
+//! so the order of a sender's messages to a peer is kept. Connections are opened on the first message
 //! (with backoff between failed attempts) or adopted from the peer when it dialed first, kept
 //! alive while open, and closed by their dialer after `idle_timeout` without messages.
 //!
@@ -19,19 +19,22 @@
 //! frame. Connections from others are admitted within `max_connections` (and per IP address),
 //! with at most `max_streams_per_connection` streams each.
 //!
-//! Submodules: `writer` (a peer's queue onto its connection, dialing), `reader` (admission,
-//! streams, byte and time bounds).
+//! Submodules: `outbox` (a peer's queue of frames), `writer` (that queue onto its connection,
+//! dialing), `reader` (admission, streams, byte and time bounds).
 
+mod outbox;
 mod reader;
 mod writer;
 
 use crate::config::{Limits, RemoteConfig};
 use crate::tls::{self, TlsError};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use corelane_proto::frame::FrameError;
 use corelane_proto::stream::PeerHello;
+use corelane_proto::tell::PlainTell;
 use corelane_proto::v1::Envelope;
 use corelane_proto::EnvelopeError;
+use outbox::{Outbox, Refused};
 use parking_lot::Mutex;
 use quinn::{Connection, Endpoint, VarInt};
 use std::collections::HashMap;
@@ -39,7 +42,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 /// Application close codes.
 pub(crate) mod close {
@@ -56,9 +58,6 @@ pub(crate) mod close {
     /// The peer passed a limit (unfinished frames too large or too slow).
     pub(crate) const LIMIT: VarInt = VarInt::from_u32(5);
 }
-
-/// Flush a writer's buffer once it holds this much, even if more is queued.
-const BATCH_BYTES: usize = 256 << 10;
 
 /// Input that could not be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +83,11 @@ pub(crate) trait Inbound: Send + Sync + 'static {
     /// A checked envelope from `peer` (its advertised address), on a stream meant for this
     /// node's incarnation `addressed` (0: the peer did not know it).
     fn envelope(&self, peer: SocketAddr, addressed: u64, env: Envelope);
+    /// A plain tell (no sender, no grain) as it lies in its frame; the same as `envelope` with
+    /// [`PlainTell::to_envelope`], without building the envelope.
+    fn tell(&self, peer: SocketAddr, addressed: u64, t: PlainTell<'_>) {
+        self.envelope(peer, addressed, t.to_envelope())
+    }
     /// `peer` is lost: it could not be reached, or its connection failed (not an idle or
     /// orderly close; and only the connection this node uses for `peer` counts).
     fn peer_down(&self, peer: SocketAddr);
@@ -120,7 +124,6 @@ pub(crate) struct Transport {
     /// Tells the net thread to stop.
     stop: Arc<tokio::sync::Notify>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
-    max_queued: usize,
 }
 
 impl Transport {
@@ -134,6 +137,7 @@ impl Transport {
         let (up_tx, up_rx) = std::sync::mpsc::channel();
         let stop = Arc::new(tokio::sync::Notify::new());
         let net = NetCfg {
+            max_queued: cfg.max_queued_bytes,
             bind: cfg.bind,
             advertise: cfg.advertise,
             max_frame: cfg.max_frame,
@@ -154,7 +158,7 @@ impl Transport {
             Ok(Err(e)) => return Err(StartError::Io(e)),
             Err(_) => return Err(StartError::Io("the net thread died while starting".into())),
         };
-        Ok(Self { net, stop, thread: Mutex::new(Some(thread)), max_queued: cfg.max_queued_bytes })
+        Ok(Self { net, stop, thread: Mutex::new(Some(thread)) })
     }
 
     /// The address this node gives itself on the wire.
@@ -162,32 +166,40 @@ impl Transport {
         self.net.me
     }
 
-    /// Queues one frame (prefix included, within the maximum) for `peer`, meant for its
-    /// incarnation `incarnation` (0: any; the frame then says itself, if it matters). Never
-    /// waits. A frame over the peer's queue limit, or sent after shutdown, is dropped and
-    /// reported (`Inbound::dropped`).
+    /// Queues one frame for `peer`, written in place by `encode` (prefix included, within the
+    /// maximum), meant for its incarnation `incarnation` (0: any; the frame then says itself, if
+    /// it matters). Never waits. A frame over the peer's queue limit, or sent after shutdown, is
+    /// dropped and reported (`Inbound::dropped`); only an `encode` failure is returned (nothing
+    /// is queued then).
     ///
     /// The incarnation travels once per stream, in its `Hello`, not in every frame: the
     /// writer opens a new stream when frames for a newly learned incarnation come, and drops
     /// (as stale) frames for one the peer no longer has.
-    pub(crate) fn send(&self, peer: SocketAddr, frame: Bytes, incarnation: u64) {
-        let len = frame.len();
-        // Straight into the peer's writer queue (its task is started on first use), under the
-        // peers lock: no reference counts move.
-        let queued = self.net.with_peer(peer, |p| {
-            if p.queued.fetch_add(len, Ordering::Relaxed) + len > self.max_queued {
-                p.queued.fetch_sub(len, Ordering::Relaxed);
-                return false;
+    pub(crate) fn send_with<E>(
+        &self,
+        peer: SocketAddr,
+        incarnation: u64,
+        encode: impl FnOnce(&mut BytesMut) -> Result<(), E>,
+    ) -> Result<(), E> {
+        // Under the peers lock, so a writer cannot forget its peer in between (its task is
+        // started on first use): no reference counts move.
+        let pushed = self.net.with_peer(peer, |p| p.outbox.push(incarnation, encode));
+        match pushed {
+            Some(Ok(())) => Ok(()),
+            Some(Err(Refused::Encode(e))) => Err(e),
+            Some(Err(Refused::Full | Refused::Closed)) | None => {
+                self.net.inbound.dropped(peer, 1);
+                Ok(())
             }
-            if p.tx.send((frame, incarnation)).is_err() {
-                p.queued.fetch_sub(len, Ordering::Relaxed);
-                return false;
-            }
-            true
-        });
-        if queued != Some(true) {
-            self.net.inbound.dropped(peer, 1);
         }
+    }
+
+    /// Queues one whole frame for `peer`: [`Transport::send_with`] copying `frame`.
+    pub(crate) fn send(&self, peer: SocketAddr, frame: &[u8], incarnation: u64) {
+        let _ = self.send_with(peer, incarnation, |b| {
+            b.extend_from_slice(frame);
+            Ok::<(), std::convert::Infallible>(())
+        });
     }
 
     /// Peers remembered now (each with its queue and writer task).
@@ -257,6 +269,7 @@ pub fn quic_configs(cfg: &RemoteConfig) -> Result<tls::Crypto, TlsError> {
 }
 
 struct NetCfg {
+    max_queued: usize,
     bind: SocketAddr,
     advertise: Option<SocketAddr>,
     max_frame: usize,
@@ -276,7 +289,7 @@ struct Net {
     server_name: String,
     cfg: NetCfg,
     inbound: Arc<dyn Inbound>,
-    peers: Mutex<HashMap<SocketAddr, Peer>>,
+    peers: Mutex<HashMap<SocketAddr, Peer, foldhash::fast::RandomState>>,
     /// Admitted connections from others, by IP address.
     incoming: Mutex<HashMap<IpAddr, usize>>,
     /// Bytes of unfinished frames held for all connections.
@@ -287,12 +300,11 @@ struct Net {
     closed: std::sync::atomic::AtomicBool,
 }
 
-/// A peer: its writer's queue, the bytes queued there, the connection to use, and (under
-/// mutual TLS) the certificate that speaks for it.
+/// A peer: its writer's queue, the connection to use, and (under mutual TLS) the certificate
+/// that speaks for it.
 #[derive(Clone)]
 struct Peer {
-    tx: mpsc::UnboundedSender<(Bytes, u64)>,
-    queued: Arc<AtomicUsize>,
+    outbox: Arc<Outbox>,
     /// The peer's incarnation, as its connection in use last said (0: not known yet).
     incarnation: Arc<AtomicU64>,
     conn: Arc<Mutex<Option<Live>>>,
@@ -370,7 +382,7 @@ fn net_thread(
             server_name: crypto.server_name,
             cfg,
             inbound,
-            peers: Mutex::new(HashMap::new()),
+            peers: Mutex::new(HashMap::default()),
             incoming: Mutex::new(HashMap::new()),
             buffered: AtomicUsize::new(0),
             rt: tokio::runtime::Handle::current(),
@@ -387,7 +399,9 @@ fn net_thread(
             }
         }
         // Writers end with their queues.
-        net.peers.lock().clear();
+        for p in net.peers.lock().drain() {
+            p.1.outbox.close();
+        }
         endpoint.close(close::SHUTDOWN, b"shutdown");
         // Let the close frames go out; the peers see an orderly close, not a loss.
         let _ = tokio::time::timeout(Duration::from_millis(200), endpoint.wait_idle()).await;
@@ -399,7 +413,7 @@ impl Net {
     /// under the peers lock; `None` once the transport is shut down.
     fn with_peer<R>(self: &Arc<Self>, addr: SocketAddr, f: impl FnOnce(&Peer) -> R) -> Option<R> {
         let mut peers = self.peers.lock();
-        if let Some(p) = peers.get(&addr).filter(|p| !p.tx.is_closed()) {
+        if let Some(p) = peers.get(&addr).filter(|p| !p.outbox.is_closed()) {
             return Some(f(p));
         }
         if self.closed.load(Ordering::Acquire) {
@@ -412,10 +426,8 @@ impl Net {
     }
 
     fn new_peer(self: &Arc<Self>, addr: SocketAddr) -> Peer {
-        let (tx, rx) = mpsc::unbounded_channel();
         let p = Peer {
-            tx,
-            queued: Arc::default(),
+            outbox: Arc::new(Outbox::new(self.cfg.max_queued)),
             incarnation: Arc::default(),
             conn: Arc::new(Mutex::new(None)),
             cert: Arc::new(Mutex::new(None)),
@@ -423,10 +435,10 @@ impl Net {
         let w = writer::Writer {
             peer: addr,
             slot: p.conn.clone(),
-            queued: p.queued.clone(),
+            outbox: p.outbox.clone(),
             incarnation: p.incarnation.clone(),
         };
-        self.rt.spawn(writer::writer(self.clone(), w, rx));
+        self.rt.spawn(writer::writer(self.clone(), w));
         p
     }
 
@@ -438,7 +450,7 @@ impl Net {
     fn bind(self: &Arc<Self>, hello: &PeerHello, live: &Live) -> Option<bool> {
         let addr = hello.node;
         let mut peers = self.peers.lock();
-        let known = peers.get(&addr).filter(|p| !p.tx.is_closed()).cloned();
+        let known = peers.get(&addr).filter(|p| !p.outbox.is_closed()).cloned();
         let peer = match known {
             Some(p) => p,
             None if self.closed.load(Ordering::Acquire) || peers.len() >= self.cfg.limits.max_peers => {
@@ -484,18 +496,23 @@ impl Net {
             }
             current
         };
-        if current && p.queued.load(Ordering::Relaxed) == 0 {
+        if current && p.outbox.queued() == 0 {
+            p.outbox.close();
             peers.remove(&addr);
         }
         current
     }
 
-    /// Forgets `addr` if its entry is still the one whose queue count is `queued` (the writer
-    /// asking is that entry's). Whether it did.
-    fn forget(&self, addr: SocketAddr, queued: &Arc<AtomicUsize>) -> bool {
+    /// Forgets `addr` if its entry is still the one with `outbox` (the writer asking is that
+    /// entry's) and nothing is queued there; closes the queue. Whether it did.
+    fn forget(&self, addr: SocketAddr, outbox: &Arc<Outbox>) -> bool {
         let mut peers = self.peers.lock();
         match peers.get(&addr) {
-            Some(p) if Arc::ptr_eq(&p.queued, queued) => {
+            Some(p) if Arc::ptr_eq(&p.outbox, outbox) => {
+                if outbox.queued() != 0 {
+                    return false;
+                }
+                outbox.close();
                 peers.remove(&addr);
                 true
             }

@@ -3,14 +3,21 @@
 //! bounded per connection and per node, and each unfinished frame bounded in time.
 
 use super::{close, BadInput, Live, Net};
+use bytes::Bytes;
 use corelane_proto::stream::{Inbound as Said, StreamError, StreamReader};
 use parking_lot::Mutex;
 use quinn::{ConnectionError, VarInt};
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::ControlFlow;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::Poll;
 use tokio::time::Instant;
+
+/// Hand over at most this much of a stream at once (what quinn holds beyond it waits for the
+/// next round, so other streams and tasks get their turn).
+const READ_BATCH: usize = 256 << 10;
 
 /// Holds a place among the admitted connections until dropped.
 struct Admitted {
@@ -104,6 +111,7 @@ async fn read_stream(
     // Bytes of this stream's unfinished frame counted in the connection's and the node's sums.
     let mut counted = 0usize;
     let mut frame_deadline: Option<Instant> = None;
+    let mut chunks: Vec<Bytes> = Vec::new();
     let end = loop {
         let read = stream.read_chunk(usize::MAX, true);
         let chunk = match frame_deadline {
@@ -120,16 +128,48 @@ async fn read_stream(
             Ok(Some(c)) => c.bytes,
             Ok(None) | Err(_) => break End::Closed,
         };
-        reader.push(chunk);
+        // With it, whatever else quinn holds for the stream already (up to `READ_BATCH`
+        // bytes): one hand-over, one wake-up per shard, for all of it.
+        let mut bytes = chunk.len();
+        chunks.push(chunk);
+        let mut ended = false;
+        while bytes < READ_BATCH {
+            match ready_chunk(&mut stream).await {
+                Some(Ok(Some(c))) => {
+                    bytes += c.bytes.len();
+                    chunks.push(c.bytes);
+                }
+                Some(Ok(None) | Err(_)) => {
+                    ended = true;
+                    break;
+                }
+                None => break,
+            }
+        }
         // Something arrived: the connection is not idle (one count per read, not per frame).
         live.received.fetch_add(1, Ordering::Relaxed);
-        // Everything one read brought is handed over in one batch (one wake-up per shard).
         let mut taken = Ok(0);
-        net.inbound.batch(&mut || taken = said(&net, &live, &mut reader, &known));
+        net.inbound.batch(&mut || {
+            for chunk in chunks.drain(..) {
+                reader.push(chunk);
+                taken = match (said(&net, &live, &mut reader, &known), &taken) {
+                    (Ok(n), Ok(m)) => Ok(n + m),
+                    (Err(e), _) => Err(e),
+                    (_, Err(_)) => unreachable!("a refusal ends the hand-over"),
+                };
+                if taken.is_err() {
+                    break;
+                }
+            }
+        });
+        chunks.clear();
         let frames = match taken {
             Ok(n) => n,
             Err((code, why)) => break End::Refuse(code, why),
         };
+        if ended {
+            break End::Closed;
+        }
         // What the unfinished frame holds, within the connection's and the node's bounds.
         let now = reader.buffered();
         let conn_total = account(&live, &net, &mut counted, now);
@@ -156,6 +196,18 @@ async fn read_stream(
             }
         }
     }
+}
+
+/// The next chunk of `stream` if quinn holds one already (`None`: it would have to wait).
+async fn ready_chunk(
+    stream: &mut quinn::RecvStream,
+) -> Option<Result<Option<quinn::Chunk>, quinn::ReadError>> {
+    let mut read = std::pin::pin!(stream.read_chunk(usize::MAX, true));
+    std::future::poll_fn(|cx| match read.as_mut().poll(cx) {
+        Poll::Ready(r) => Poll::Ready(Some(r)),
+        Poll::Pending => Poll::Ready(None),
+    })
+    .await
 }
 
 /// Moves this stream's count of buffered bytes from `counted` to `now` in the connection's and
@@ -190,6 +242,7 @@ fn said(
             Said::Envelope(env) => {
                 net.inbound.envelope(peer.expect("envelopes follow the hello"), addressed, env);
             }
+            Said::Tell(t) => net.inbound.tell(peer.expect("envelopes follow the hello"), addressed, t),
             Said::Skipped(e) => net.inbound.bad_input(peer, BadInput::Envelope(e)),
             Said::Hello(h) => {
                 // A connection speaks for one node, and (under mutual TLS) only for the node its

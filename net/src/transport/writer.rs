@@ -7,26 +7,27 @@
 //! (learned since) starts a new stream; a frame for an incarnation the peer no longer has is
 //! dropped here as stale.
 
-use super::{close, Live, Net, BATCH_BYTES};
-use bytes::{Bytes, BytesMut};
+use super::outbox::{Outbox, Segment, Take};
+use super::{close, Live, Net};
+use bytes::BytesMut;
 use corelane_proto::frame::encode_message;
 use corelane_proto::v1::system_message::Body;
 use corelane_proto::v1::{Envelope, Hello};
 use corelane_proto::WIRE_VERSION;
 use parking_lot::Mutex;
 use quinn::SendStream;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tokio::sync::mpsc;
 
 /// What a writer shares with its peer's entry.
 pub(super) struct Writer {
     pub(super) peer: SocketAddr,
     /// The connection to use (dialed here, or adopted).
     pub(super) slot: Arc<Mutex<Option<Live>>>,
-    /// Bytes queued or being written.
-    pub(super) queued: Arc<AtomicUsize>,
+    /// The peer's queue.
+    pub(super) outbox: Arc<Outbox>,
     /// The peer's incarnation as last heard (0: not yet).
     pub(super) incarnation: Arc<AtomicU64>,
 }
@@ -62,96 +63,81 @@ fn fit(inc: u64, addressed: Option<u64>, known: u64) -> Fit {
     }
 }
 
-/// One peer's writer: batches its queue onto the connection's outbound stream.
-pub(super) async fn writer(net: Arc<Net>, w: Writer, mut rx: mpsc::UnboundedReceiver<(Bytes, u64)>) {
+/// One peer's writer: hands its queue's buffers to the connection's outbound stream.
+pub(super) async fn writer(net: Arc<Net>, w: Writer) {
     let peer = w.peer;
     let mut out: Option<Out> = None;
-    let mut buf = BytesMut::with_capacity(64 << 10);
     let mut seen = 0u64;
-    // A frame taken from the queue that belongs on another stream than the batch before it.
-    let mut carried: Option<(Bytes, u64)> = None;
+    let mut taken = VecDeque::new();
     loop {
-        let (first, inc) = match carried.take() {
-            Some(f) => f,
-            None => match tokio::time::timeout(net.cfg.idle, rx.recv()).await {
-                Ok(Some(first)) => first,
-                Ok(None) => return,
-                Err(_) => {
-                    // Idle: the dialer closes the connection unless messages came in meanwhile.
-                    if let Some(o) = out.as_ref().filter(|o| o.dialed) {
-                        let now = o.live.received.load(Ordering::Relaxed);
-                        if now == seen {
-                            o.live.conn.close(close::IDLE, b"idle");
-                            out = None;
-                        }
-                        seen = now;
+        match w.outbox.take(net.cfg.idle, &mut taken).await {
+            Take::Took => {}
+            Take::Closed => return,
+            Take::Idle => {
+                // Idle: the dialer closes the connection unless messages came in meanwhile.
+                if let Some(o) = out.as_ref().filter(|o| o.dialed) {
+                    let now = o.live.received.load(Ordering::Relaxed);
+                    if now == seen {
+                        o.live.conn.close(close::IDLE, b"idle");
+                        out = None;
                     }
-                    // No connection and nothing to send: the peer is forgotten (a later message
-                    // makes a new entry), so abandoned peers do not accumulate.
-                    let open = out.as_ref().is_some_and(|o| o.live.is_open())
-                        || w.slot.lock().as_ref().is_some_and(Live::is_open);
-                    if !open && w.queued.load(Ordering::Relaxed) == 0 && net.forget(peer, &w.queued) {
-                        return;
-                    }
-                    continue;
+                    seen = now;
                 }
-            },
-        };
-        let open_out = out.as_ref().filter(|o| o.live.is_open()).map(|o| o.addressed);
-        let addressed = match fit(inc, open_out, w.incarnation.load(Ordering::Acquire)) {
-            Fit::Here => open_out.unwrap_or_else(|| w.incarnation.load(Ordering::Acquire)),
-            Fit::NewStream(a) => {
-                if let Some(mut o) = out.take() {
-                    let _ = o.stream.finish();
+                // No connection and nothing to send: the peer is forgotten (a later message
+                // makes a new entry), so abandoned peers do not accumulate.
+                let open = out.as_ref().is_some_and(|o| o.live.is_open())
+                    || w.slot.lock().as_ref().is_some_and(Live::is_open);
+                if !open && net.forget(peer, &w.outbox) {
+                    w.outbox.close();
+                    return;
                 }
-                a
-            }
-            Fit::Stale => {
-                w.queued.fetch_sub(first.len(), Ordering::Relaxed);
-                net.inbound.stale(peer, 1);
                 continue;
             }
-        };
-        // Everything queued for the same stream goes out in one write (what a shard sent in
-        // one turn included), copied into one buffer: quinn packs one large chunk far faster
-        // than many small ones.
-        buf.extend_from_slice(&first);
-        let mut count = 1;
-        while buf.len() < BATCH_BYTES {
-            match rx.try_recv() {
-                Ok((f, i)) if i == 0 || i == addressed => {
-                    buf.extend_from_slice(&f);
-                    count += 1;
-                }
-                Ok(other) => {
-                    carried = Some(other);
-                    break;
-                }
-                Err(_) => break,
-            }
         }
-        let len = buf.len();
-        if !out.as_ref().is_some_and(|o| o.live.is_open()) {
-            out = open(&net, peer, &w.slot, addressed).await;
+        for seg in taken.drain(..) {
+            let buf = write(&net, &w, &mut out, seg).await;
+            // Counted until written (or dropped), so an entry with nothing queued has nothing
+            // in flight either, and forgetting it cannot reorder anything.
+            w.outbox.done(buf);
         }
-        match out.as_mut() {
-            None => {
-                net.inbound.peer_down(peer);
-                net.inbound.dropped(peer, count);
-            }
-            Some(o) => {
-                if o.stream.write_all(&buf).await.is_err() {
-                    // At most once: what was in this write is lost, not sent again.
-                    net.inbound.dropped(peer, count);
-                    out = None;
-                }
-            }
-        }
-        buf.clear();
-        // Counted until written (or dropped), so an entry with nothing queued has nothing in
-        // flight either, and forgetting it cannot reorder anything.
-        w.queued.fetch_sub(len, Ordering::Relaxed);
     }
+}
+
+/// Writes one segment on the stream that addresses its incarnation (opening one if needed), or
+/// drops it as stale or unsendable, counted; gives its buffer back.
+async fn write(net: &Arc<Net>, w: &Writer, out: &mut Option<Out>, seg: Segment) -> BytesMut {
+    let peer = w.peer;
+    let open_out = out.as_ref().filter(|o| o.live.is_open()).map(|o| o.addressed);
+    let addressed = match fit(seg.incarnation, open_out, w.incarnation.load(Ordering::Acquire)) {
+        Fit::Here => open_out.unwrap_or_else(|| w.incarnation.load(Ordering::Acquire)),
+        Fit::NewStream(a) => {
+            if let Some(mut o) = out.take() {
+                let _ = o.stream.finish();
+            }
+            a
+        }
+        Fit::Stale => {
+            net.inbound.stale(peer, seg.frames);
+            return seg.bytes;
+        }
+    };
+    if !out.as_ref().is_some_and(|o| o.live.is_open()) {
+        *out = open(net, peer, &w.slot, addressed).await;
+    }
+    match out.as_mut() {
+        None => {
+            net.inbound.peer_down(peer);
+            net.inbound.dropped(peer, seg.frames);
+        }
+        Some(o) => {
+            if o.stream.write_all(&seg.bytes).await.is_err() {
+                // At most once: what was in this write is lost, not sent again.
+                net.inbound.dropped(peer, seg.frames);
+                *out = None;
+            }
+        }
+    }
+    seg.bytes
 }
 
 /// A new outbound stream to `peer` addressing its incarnation `addressed`: on its open
