@@ -5,7 +5,7 @@
 use crate::error::{ErrorCode, RemoteAskError};
 use crate::node::{refused, Inner, Node};
 use crate::protocol::{Answer, Refusal};
-use crate::target::Target;
+use crate::target::{Gather, Target};
 use crate::transport::{BadInput, Inbound};
 use bytes::Bytes;
 use corelane::{AskError, DeadLetterReason};
@@ -24,11 +24,13 @@ use std::sync::{Arc, Weak};
 pub(crate) struct Dispatch(pub(crate) Weak<Inner>);
 
 /// What a batch (everything one read brought) keeps from envelope to envelope on the net
-/// thread: the node, upgraded once, and the last actor a tell went to (a stream's tells often
-/// go to one actor), so a tell costs no reference count and no map lookup.
+/// thread: the node, upgraded once, and the tells gathered for the last actor a tell went to
+/// (a stream's tells often go to one actor): sent as one packet when the batch ends or an
+/// envelope of another kind, or for another actor, comes (so order is kept). A tell costs no
+/// reference count, no map lookup and no lane push of its own.
 struct Batch {
     node: Arc<Inner>,
-    last: Option<(u64, Arc<dyn Target>)>,
+    last: Option<(u64, Box<dyn Gather>)>,
 }
 
 thread_local! {
@@ -94,8 +96,11 @@ impl Inbound for Dispatch {
             // The shards are woken once per read, not once per message.
             Some(node) => {
                 let outer = BATCH.replace(Some(Batch { node: node.clone(), last: None }));
-                node.rt.batch(f);
-                BATCH.set(outer);
+                node.rt.batch(|| {
+                    f();
+                    // Dropped here, the gathered tells are sent within the batch.
+                    drop(BATCH.replace(outer));
+                });
             }
             None => f(),
         }
@@ -116,14 +121,18 @@ impl Inbound for Dispatch {
     }
 }
 
-/// Handles one envelope; `last` is the last actor a tell of this batch went to.
+/// Handles one envelope; `last`: the tells gathered for the last actor a tell went to.
 fn envelope(
     node: &Arc<Inner>,
-    last: &mut Option<(u64, Arc<dyn Target>)>,
+    last: &mut Option<(u64, Box<dyn Gather>)>,
     peer: SocketAddr,
     addressed: u64,
     env: Envelope,
 ) {
+    if env.kind() != Kind::Tell || env.grain.is_some() {
+        // Whatever else this is, the tells before it go first.
+        *last = None;
+    }
     if !node.started() {
         // A peer that connected in the instant between bind and the end of `start`.
         return node.dead_letter(DeadLetterReason::Unreachable, "envelope before start");
@@ -152,7 +161,7 @@ fn envelope(
 /// Handles a plain tell as [`envelope`] handles its envelope.
 fn plain_tell(
     node: &Arc<Inner>,
-    last: &mut Option<(u64, Arc<dyn Target>)>,
+    last: &mut Option<(u64, Box<dyn Gather>)>,
     peer: SocketAddr,
     addressed: u64,
     t: PlainTell<'_>,
@@ -203,29 +212,34 @@ pub(crate) fn refusal(r: &Refusal) -> (DeadLetterReason, ErrorCode, String) {
     }
 }
 
-fn tell(node: &Arc<Inner>, last: &mut Option<(u64, Arc<dyn Target>)>, env: Envelope) {
+fn tell(node: &Arc<Inner>, last: &mut Option<(u64, Box<dyn Gather>)>, env: Envelope) {
     // A forwarded message names its original sender: a node address and an id there.
     let sender = env.sender.as_ref().and_then(|a| Node { inner: node.clone() }.remote_ref_to(a));
     deliver(node, last, env.target, &env.manifest, env.payload, sender);
 }
 
-/// Hands a tell to local actor `id` (`last`: the last one a tell of this batch went to).
+/// Gathers a tell for local actor `id` into `last` (sending the tells gathered for another
+/// actor first).
 fn deliver(
     node: &Arc<Inner>,
-    last: &mut Option<(u64, Arc<dyn Target>)>,
+    last: &mut Option<(u64, Box<dyn Gather>)>,
     id: u64,
     manifest: &str,
     payload: Bytes,
     sender: Option<crate::RemoteRef>,
 ) {
-    let t = match last {
-        Some((cached, t)) if *cached == id => t,
-        _ => match target(node, id) {
-            Some(t) => &last.insert((id, t)).1,
-            None => return node.dead_letter(DeadLetterReason::UnknownTarget, "remote tell"),
-        },
+    let g = match last {
+        Some((gathering, g)) if *gathering == id => g,
+        _ => {
+            // The previous actor's tells are sent as they are dropped.
+            *last = None;
+            match target(node, id) {
+                Some(t) => &mut last.insert((id, t.gather())).1,
+                None => return node.dead_letter(DeadLetterReason::UnknownTarget, "remote tell"),
+            }
+        }
     };
-    if let Err(r) = t.tell(manifest, payload, sender) {
+    if let Err(r) = g.tell(manifest, payload, sender) {
         node.dead_letter(refusal(&r).0, "remote tell");
     }
 }

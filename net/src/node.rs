@@ -403,7 +403,9 @@ impl Inner {
         // Encoded straight into the peer's queue.
         let wire = Head { incarnation: 0, ..*head };
         transport
-            .send_with(peer, head.incarnation, |buf| encode_envelope(&wire, len, write, buf, self.max_frame))
+            .send_with(peer, head.incarnation, wire.max_len(len), |buf| {
+                encode_envelope(&wire, len, write, buf, self.max_frame)
+            })
             .map_err(|_| RemoteSendError::TooLarge { len, max: self.max_frame })
     }
 

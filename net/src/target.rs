@@ -17,10 +17,19 @@ pub(crate) enum Timing {
     Cron(String),
 }
 
+/// Tells to one actor gathered while the net thread hands over what one read brought, sent
+/// to the actor's shard as one packet (one lane push and one wake for all).
+pub(crate) trait Gather {
+    /// Decodes a tell (from `sender`, when it carried one) and keeps it for the next flush.
+    fn tell(&mut self, manifest: &str, payload: Bytes, sender: Option<RemoteRef>) -> Result<(), Refusal>;
+    /// Sends the tells kept, in order.
+    fn flush(&mut self);
+}
+
 /// A local actor reachable from other nodes, whatever its message type.
 pub(crate) trait Target: Send + Sync {
-    /// Delivers a tell (from `sender`, when it carried one).
-    fn tell(&self, manifest: &str, payload: Bytes, sender: Option<RemoteRef>) -> Result<(), Refusal>;
+    /// Starts gathering tells for the actor (see [`Gather`]).
+    fn gather(&self) -> Box<dyn Gather>;
     /// Delivers an ask; the answer comes through the returned future.
     fn ask(&self, manifest: &str, payload: Bytes, rt: &Handle) -> Result<Answer, Refusal>;
     /// Schedules tells of one payload on this node's scheduler.
@@ -62,11 +71,8 @@ impl<M: Send + 'static> Exposed<M> {
 }
 
 impl<M: Send + 'static> Target for Exposed<M> {
-    fn tell(&self, manifest: &str, payload: Bytes, sender: Option<RemoteRef>) -> Result<(), Refusal> {
-        let m = self.protocol.decode_tell(manifest, payload, sender)?;
-        // A stopped actor or a closed runtime makes it a dead letter, counted by the engine.
-        let _ = self.actor.tell(m);
-        Ok(())
+    fn gather(&self) -> Box<dyn Gather> {
+        Box::new(Gathered { actor: self.actor.clone(), protocol: self.protocol.clone(), msgs: Vec::new() })
     }
 
     fn ask(&self, manifest: &str, payload: Bytes, rt: &Handle) -> Result<Answer, Refusal> {
@@ -111,5 +117,38 @@ impl<M: Send + 'static> Target for Exposed<M> {
 
     fn untyped(&self) -> AnyRef {
         self.actor.untyped()
+    }
+}
+
+/// Tells to one actor of message type `M`, decoded and kept until flushed.
+struct Gathered<M: Send + 'static> {
+    actor: ActorRef<M>,
+    protocol: Arc<Protocol<M>>,
+    msgs: Vec<M>,
+}
+
+impl<M: Send + 'static> Gather for Gathered<M> {
+    fn tell(&mut self, manifest: &str, payload: Bytes, sender: Option<RemoteRef>) -> Result<(), Refusal> {
+        self.msgs.push(self.protocol.decode_tell(manifest, payload, sender)?);
+        Ok(())
+    }
+
+    fn flush(&mut self) {
+        match self.msgs.len() {
+            0 => {}
+            // A stopped actor or a closed runtime makes them dead letters, counted by the engine.
+            1 => {
+                let _ = self.actor.tell(self.msgs.pop().expect("one"));
+            }
+            _ => {
+                let _ = self.actor.batch_tell(std::mem::take(&mut self.msgs));
+            }
+        }
+    }
+}
+
+impl<M: Send + 'static> Drop for Gathered<M> {
+    fn drop(&mut self) {
+        self.flush();
     }
 }

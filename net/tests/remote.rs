@@ -51,6 +51,29 @@ fn lookup_tell_and_ask() {
 }
 
 #[test]
+fn tells_arriving_together_reach_their_actors_before_whatever_follows_them() {
+    // The receiving node hands a read's tells to each actor together: tells to two actors,
+    // interleaved in runs, then asks right behind them must find every tell, in order.
+    let p = pair();
+    let second = p.rt_b.spawn(common::Account::default).unwrap();
+    p.rt_b.register("second", &second).unwrap();
+    let other = p.a.remote(p.b.addr()).lookup("second").timeout(T).wait().expect("lookup");
+    for round in 0..20 {
+        let mut seqs = [0, 0];
+        for i in 0..100 {
+            // Runs of 25 tells for each.
+            let (to, seq) = if i % 50 < 25 { (&p.account, &mut seqs[0]) } else { (&other, &mut seqs[1]) };
+            *seq += 1;
+            to.tell(&deposit(round, *seq)).unwrap();
+        }
+        // The last run went to `other`: its ask is right behind its tells.
+        let (b, a) = (balance(&other), balance(&p.account));
+        let told = 50 * (u64::from(round) + 1);
+        assert_eq!((a.deposits, a.out_of_order, b.deposits, b.out_of_order), (told, 0, told, 0));
+    }
+}
+
+#[test]
 fn order_is_kept_per_sender_under_concurrent_senders() {
     let p = pair();
     std::thread::scope(|s| {

@@ -208,6 +208,19 @@ pub struct Head<'a> {
     pub grain: Option<GrainName<'a>>,
 }
 
+impl Head<'_> {
+    /// At least the length of the frame [`encode_envelope`] writes for this head and a payload
+    /// of `payload_len` bytes (prefix included): every field at its longest.
+    pub fn max_len(&self, payload_len: usize) -> usize {
+        // Key and length prefix of a length-delimited field, a varint field, a fixed64 field.
+        const DELIMITED: usize = 1 + 10;
+        const VARINT: usize = 1 + 10;
+        const FIXED: usize = 1 + 8;
+        let grain = self.grain.map_or(0, |g| 3 * DELIMITED + g.identity.len() + g.kind.len() + VARINT);
+        PREFIX_LEN + 2 * FIXED + 3 * VARINT + 2 * DELIMITED + self.manifest.len() + payload_len + grain
+    }
+}
+
 /// A grain as [`Head`] names it (`Envelope.grain`, `grain_kind`, `grain_kind_number`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct GrainName<'a> {
@@ -468,6 +481,7 @@ mod tests {
             let grain = grain.as_ref().map(|(k, i, n)| GrainName { kind: k, kind_number: *n, identity: i });
             let head = Head { target, correlation_id, kind, manifest: &manifest, incarnation, epoch, grain };
             encode_envelope(&head, payload.len(), |b| b.put_slice(&payload), &mut got, DEFAULT_MAX_FRAME).unwrap();
+            prop_assert!(got.len() <= head.max_len(payload.len()), "{} > {}", got.len(), head.max_len(payload.len()));
             prop_assert_eq!(got, want);
         }
     }

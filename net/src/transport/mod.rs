@@ -166,9 +166,9 @@ impl Transport {
         self.net.me
     }
 
-    /// Queues one frame for `peer`, written in place by `encode` (prefix included, within the
-    /// maximum), meant for its incarnation `incarnation` (0: any; the frame then says itself, if
-    /// it matters). Never waits. A frame over the peer's queue limit, or sent after shutdown, is
+    /// Queues one frame of about `size` bytes for `peer`, written in place by `encode` (prefix
+    /// included, within the maximum), meant for its incarnation `incarnation` (0: any; the
+    /// frame then says itself, if it matters). Never waits. A frame over the peer's queue limit, or sent after shutdown, is
     /// dropped and reported (`Inbound::dropped`); only an `encode` failure is returned (nothing
     /// is queued then).
     ///
@@ -179,11 +179,12 @@ impl Transport {
         &self,
         peer: SocketAddr,
         incarnation: u64,
+        size: usize,
         encode: impl FnOnce(&mut BytesMut) -> Result<(), E>,
     ) -> Result<(), E> {
         // Under the peers lock, so a writer cannot forget its peer in between (its task is
         // started on first use): no reference counts move.
-        let pushed = self.net.with_peer(peer, |p| p.outbox.push(incarnation, encode));
+        let pushed = self.net.with_peer(peer, |p| p.outbox.push(incarnation, size, encode));
         match pushed {
             Some(Ok(())) => Ok(()),
             Some(Err(Refused::Encode(e))) => Err(e),
@@ -196,7 +197,7 @@ impl Transport {
 
     /// Queues one whole frame for `peer`: [`Transport::send_with`] copying `frame`.
     pub(crate) fn send(&self, peer: SocketAddr, frame: &[u8], incarnation: u64) {
-        let _ = self.send_with(peer, incarnation, |b| {
+        let _ = self.send_with(peer, incarnation, frame.len(), |b| {
             b.extend_from_slice(frame);
             Ok::<(), std::convert::Infallible>(())
         });

@@ -16,7 +16,8 @@ use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::sync::Notify;
 
-/// A segment takes frames until it holds this many bytes; a new one starts after.
+/// A segment's buffer: frames go into one until the next does not fit (a larger frame gets a
+/// buffer of its own size).
 pub(super) const SEGMENT: usize = 64 << 10;
 
 /// Frames for one incarnation of the peer (0: whichever the stream addresses), in order.
@@ -66,8 +67,8 @@ struct Queue {
     spare: Vec<BytesMut>,
 }
 
-/// Buffers kept for reuse: enough for a writer's batch in flight while senders fill the next.
-const SPARE: usize = 8;
+/// Buffers kept for reuse (1 MiB): a writer's batch in flight while senders fill the next.
+const SPARE: usize = 16;
 
 impl Outbox {
     /// An empty queue that holds at most `max` bytes.
@@ -75,12 +76,14 @@ impl Outbox {
         Self { queue: Mutex::new(Queue::default()), wake: Notify::new(), max }
     }
 
-    /// Appends one frame that `encode` writes (and that is meant for the peer's incarnation
-    /// `incarnation`); wakes the writer if it waits. Nothing is queued when `encode` fails, the
-    /// frame would take the queue past its maximum, or the queue is closed.
+    /// Appends one frame of about `size` bytes that `encode` writes (and that is meant for the
+    /// peer's incarnation `incarnation`); wakes the writer if it waits. Nothing is queued when
+    /// `encode` fails, the frame would take the queue past its maximum, or the queue is closed.
+    /// (A frame longer than `size` is queued all the same, at the cost of growing its buffer.)
     pub(super) fn push<E>(
         &self,
         incarnation: u64,
+        size: usize,
         encode: impl FnOnce(&mut BytesMut) -> Result<(), E>,
     ) -> Result<(), Refused<E>> {
         let wake = {
@@ -89,10 +92,14 @@ impl Outbox {
             if *closed {
                 return Err(Refused::Closed);
             }
-            let fits =
-                segments.back().is_some_and(|s| s.incarnation == incarnation && s.bytes.len() < SEGMENT);
+            let fits = segments
+                .back()
+                .is_some_and(|s| s.incarnation == incarnation && s.bytes.capacity() - s.bytes.len() >= size);
             if !fits {
-                let buf = spare.pop().unwrap_or_else(|| BytesMut::with_capacity(SEGMENT));
+                let buf = match spare.pop() {
+                    Some(b) if size <= b.capacity() => b,
+                    _ => BytesMut::with_capacity(SEGMENT.max(size)),
+                };
                 segments.push_back(Segment { incarnation, bytes: buf, frames: 0 });
             }
             let seg = segments.back_mut().expect("a segment was just ensured");
@@ -150,7 +157,7 @@ impl Outbox {
     pub(super) fn done(&self, mut buf: BytesMut) {
         let mut q = self.queue.lock();
         q.bytes -= buf.len();
-        if buf.capacity() <= 2 * SEGMENT && q.spare.len() < SPARE {
+        if buf.capacity() == SEGMENT && q.spare.len() < SPARE {
             buf.clear();
             q.spare.push(buf);
         }
@@ -185,17 +192,17 @@ mod tests {
     #[tokio::test]
     async fn frames_come_out_in_order_grouped_by_incarnation_within_the_maximum() {
         let o = Outbox::new(100);
-        o.push(0, |b| frame(b, 10)).unwrap();
-        o.push(0, |b| frame(b, 20)).unwrap();
-        o.push(5, |b| frame(b, 30)).unwrap();
-        o.push(0, |b| frame(b, 5)).unwrap();
+        o.push(0, 10, |b| frame(b, 10)).unwrap();
+        o.push(0, 20, |b| frame(b, 20)).unwrap();
+        o.push(5, 30, |b| frame(b, 30)).unwrap();
+        o.push(0, 5, |b| frame(b, 5)).unwrap();
         // 65 queued: 40 more would pass 100; a failed encode leaves nothing behind.
-        assert_eq!(o.push(0, |b| frame(b, 40)), Err(Refused::Full));
+        assert_eq!(o.push(0, 40, |b| frame(b, 40)), Err(Refused::Full));
         let half_written = |b: &mut BytesMut| {
             b.put_bytes(1, 3);
             Err(())
         };
-        assert_eq!(o.push(0, half_written), Err(Refused::Encode(())));
+        assert_eq!(o.push(0, 3, half_written), Err(Refused::Encode(())));
         assert_eq!(o.queued(), 65);
         let mut got = VecDeque::new();
         assert_eq!(o.take(Duration::from_secs(1), &mut got).await, Take::Took);
@@ -206,7 +213,7 @@ mod tests {
         }
         assert_eq!(o.queued(), 0);
         o.close();
-        assert_eq!(o.push(0, |b| frame(b, 1)), Err(Refused::Closed));
+        assert_eq!(o.push(0, 1, |b| frame(b, 1)), Err(Refused::Closed));
         got.clear();
         assert_eq!(o.take(Duration::from_secs(1), &mut got).await, Take::Closed);
     }
@@ -224,7 +231,7 @@ mod tests {
         while !o.queue.lock().waiting {
             tokio::task::yield_now().await;
         }
-        o.push(0, |b| frame(b, 8)).unwrap();
+        o.push(0, 8, |b| frame(b, 8)).unwrap();
         assert_eq!(writer.await.unwrap(), (Take::Took, 1));
     }
 }
