@@ -151,15 +151,17 @@ impl Outbox {
         }
     }
 
-    /// A segment taken from the queue is written (or dropped): its bytes are no longer
-    /// counted, and its buffer is kept for reuse (unless it grew past a segment's size for one
-    /// large frame, or enough are kept).
-    pub(super) fn done(&self, mut buf: BytesMut) {
+    /// Segments taken from the queue are written (or dropped): their bytes are no longer
+    /// counted, and their buffers are kept for reuse (unless one grew past a segment's size for
+    /// a large frame, or enough are kept). One lock for all.
+    pub(super) fn done(&self, bufs: &mut Vec<BytesMut>) {
         let mut q = self.queue.lock();
-        q.bytes -= buf.len();
-        if buf.capacity() == SEGMENT && q.spare.len() < SPARE {
-            buf.clear();
-            q.spare.push(buf);
+        for mut buf in bufs.drain(..) {
+            q.bytes -= buf.len();
+            if buf.capacity() == SEGMENT && q.spare.len() < SPARE {
+                buf.clear();
+                q.spare.push(buf);
+            }
         }
     }
 
@@ -208,9 +210,7 @@ mod tests {
         assert_eq!(o.take(Duration::from_secs(1), &mut got).await, Take::Took);
         let shape: Vec<_> = got.iter().map(|s| (s.incarnation, s.bytes.len(), s.frames)).collect();
         assert_eq!(shape, [(0, 30, 2), (5, 30, 1), (0, 5, 1)]);
-        for s in got.drain(..) {
-            o.done(s.bytes);
-        }
+        o.done(&mut got.drain(..).map(|s| s.bytes).collect());
         assert_eq!(o.queued(), 0);
         o.close();
         assert_eq!(o.push(0, 1, |b| frame(b, 1)), Err(Refused::Closed));

@@ -69,6 +69,7 @@ pub(super) async fn writer(net: Arc<Net>, w: Writer) {
     let mut out: Option<Out> = None;
     let mut seen = 0u64;
     let mut taken = VecDeque::new();
+    let mut written = Vec::new();
     loop {
         match w.outbox.take(net.cfg.idle, &mut taken).await {
             Take::Took => {}
@@ -95,11 +96,11 @@ pub(super) async fn writer(net: Arc<Net>, w: Writer) {
             }
         }
         for seg in taken.drain(..) {
-            let buf = write(&net, &w, &mut out, seg).await;
-            // Counted until written (or dropped), so an entry with nothing queued has nothing
-            // in flight either, and forgetting it cannot reorder anything.
-            w.outbox.done(buf);
+            written.push(write(&net, &w, &mut out, seg).await);
         }
+        // Counted until written (or dropped), so an entry with nothing queued has nothing in
+        // flight either, and forgetting it cannot reorder anything.
+        w.outbox.done(&mut written);
     }
 }
 
