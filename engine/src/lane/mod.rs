@@ -210,7 +210,12 @@ impl LaneRx {
             if queued.last().is_none_or(|it| it.0 < below) {
                 let len = queued.len();
                 n += len;
-                out.append(&mut queued);
+                if out.is_empty() {
+                    // The queue becomes `out` itself (no copy); `out`'s buffer is the spare.
+                    std::mem::swap(out, &mut queued);
+                } else {
+                    out.append(&mut queued);
+                }
                 // Kept while a backlog lasts (fresh memory for every take is what made a
                 // backlog grow faster than the shard could work it off); given back once
                 // the queues it carries shrink.
@@ -290,6 +295,7 @@ pub(crate) fn take_due(
     // Every round adopts the lanes registered since: a message sent before a taken one may be
     // in a lane registered after the round began (its registration happened before that
     // message, so the next round sees it).
+    let left_over = out.len();
     registry.adopt_new(lanes);
     for l in lanes.iter_mut() {
         l.take_below(u64::MAX, out);
@@ -316,7 +322,11 @@ pub(crate) fn take_due(
             }
         }
     }
-    out.sort_by_key(|(stamp, _)| *stamp);
+    if !alone || left_over > 0 {
+        // A lone lane hands its messages over in stamp order already; what an earlier pass
+        // left over (from the injector) may be stamped after them.
+        out.sort_by_key(|(stamp, _)| *stamp);
+    }
     let n = out.partition_point(|(stamp, _)| *stamp <= bound);
     if n == out.len() && due.is_empty() {
         std::mem::swap(out, due);

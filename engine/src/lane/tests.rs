@@ -106,6 +106,26 @@ fn a_large_overflow_buffer_is_kept_while_backlogs_fill_it_and_given_back_after()
 }
 
 #[test]
+fn a_pass_with_one_lane_still_orders_what_an_earlier_pass_left_over() {
+    let (mut tx, rx) = lane();
+    let (reg, mut lanes) = (LaneRegistry::default(), vec![rx]);
+    let (mut out, mut due) = (Vec::new(), Vec::new());
+    // Pass 1: the injector hands over 30 first (so the rounds run), then 100 (past the bound,
+    // left over for a later pass).
+    assert!(tx.push(10, packet(10)).is_ok());
+    let mut handed = vec![(30, packet(30)), (100, packet(100))].into_iter();
+    take_due(&reg, &mut lanes, &mut out, &mut due, |o| o.extend(handed.next()));
+    let got: Vec<u64> = due.drain(..).map(|(_, p)| value(p)).collect();
+    assert_eq!((got, out.len()), (vec![10, 30], 1));
+    // Pass 2: only the lane, with messages stamped below the one left over.
+    assert!(tx.push(50, packet(50)).is_ok());
+    assert!(tx.push(60, packet(60)).is_ok());
+    take_due(&reg, &mut lanes, &mut out, &mut due, |_| {});
+    let got: Vec<u64> = due.drain(..).map(|(_, p)| value(p)).collect();
+    assert_eq!(got, [50, 60, 100]);
+}
+
+#[test]
 fn a_gone_lane_is_finished_once_empty_and_a_closed_registry_refuses() {
     let (mut tx, mut rx) = lane();
     assert!(tx.push(0, packet(1)).is_ok());
