@@ -163,21 +163,11 @@ pub(crate) fn merge(files: &[std::path::PathBuf], out: &Path) -> io::Result<Vec<
     Ok(merged.into_iter().map(|r| r.series).collect())
 }
 
-/// The checked-out revision and whether the tree has changes, when run from a git checkout.
+/// The revision the harness was built from and whether the tree had changes (recorded by
+/// `build.rs`; `None` when built outside a git checkout).
 fn git_revision() -> (Option<String>, Option<bool>) {
-    let git = |args: &[&str]| {
-        std::process::Command::new("git")
-            .args(args)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    let rev = git(&["rev-parse", "HEAD"]);
-    let dirty = rev
-        .as_ref()
-        .and_then(|_| git(&["status", "--porcelain", "--untracked-files=no"]))
-        .map(|s| !s.is_empty());
+    let rev = Some(env!("CORELANE_PERF_GIT_REV")).filter(|r| !r.is_empty()).map(str::to_string);
+    let dirty = env!("CORELANE_PERF_GIT_DIRTY").parse().ok();
     (rev, dirty)
 }
 
