@@ -44,6 +44,14 @@ pub(crate) enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Print the peers binary's figures as Markdown tables: frameworks side by side, and
+    /// loaded against quiet when a second file (the same workloads under load) is given.
+    PeersTable {
+        /// The peers' JSON Lines (quiet machine).
+        quiet: PathBuf,
+        /// The same workloads with another process keeping a core busy.
+        loaded: Option<PathBuf>,
+    },
     /// Plot JSON Lines files (from `--json` or the peers binary) into a directory: SVG charts
     /// and an `index.md` page with the table.
     Plot {

@@ -17,6 +17,7 @@ mod derived;
 mod domain;
 mod grain;
 mod jsonl;
+mod peers_table;
 mod pingpong;
 mod plot;
 mod remote;
@@ -160,6 +161,15 @@ fn main() {
             Ok(series) => print!("{}", report::table(&series, 1.5)),
             Err(e) => fail(&format!("cannot merge into {}: {e}", out.display())),
         },
+        Some(Command::PeersTable { quiet, loaded }) => {
+            let read = |p: &std::path::Path| match jsonl::read(p) {
+                Ok(l) => l.records,
+                Err(e) => fail(&format!("cannot read {}: {e}", p.display())),
+            };
+            let quiet = read(&quiet);
+            let loaded = loaded.as_deref().map(read);
+            print!("{}", peers_table::tables(&quiet, loaded.as_deref()));
+        }
         Some(Command::Plot { out, files }) => {
             let mut records = Vec::new();
             for f in &files {
