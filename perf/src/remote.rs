@@ -204,38 +204,31 @@ pub(crate) fn windowed_tells<A>(
 /// included), the record `raw-quic-stream` streams.
 pub(crate) const RECORD: usize = 96;
 
-pub(crate) fn raw_quic_stream(cores: Cores, n: u64) -> Vec<Figure> {
-    const CHUNK: usize = 64 << 10;
+/// Bare quinn between two threads, each with its own current-thread tokio runtime and
+/// endpoint (the node's TLS and transport settings), the server pinned to `cores.b` and the
+/// client to `cores.a`: runs `serve` on the accepted connection and `dial` on the dialed one,
+/// and returns both results once both endpoints are idle.
+fn bare_quinn<S, SF, D, DF>(cores: Cores, serve: S, dial: D) -> (SF::Output, DF::Output)
+where
+    S: FnOnce(quinn::Connection) -> SF + Send + 'static,
+    SF: std::future::Future,
+    SF::Output: Send + 'static,
+    D: FnOnce(quinn::Connection) -> DF + Send + 'static,
+    DF: std::future::Future,
+    DF::Output: Send + 'static,
+{
     let crypto = corelane_net::quic_configs(&RemoteConfig::dev()).expect("configs");
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let server_cfg = crypto.server;
-    let total = n as usize * RECORD;
     let server = std::thread::spawn(move || {
         pin(cores.b);
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async move {
             let ep = quinn::Endpoint::server(server_cfg, "127.0.0.1:0".parse().unwrap()).unwrap();
             addr_tx.send(ep.local_addr().unwrap()).unwrap();
-            let conn = ep.accept().await.unwrap().await.unwrap();
-            let mut recv = conn.accept_uni().await.unwrap();
-            // The first record says the sender is ready; the clock starts with the second.
-            let mut first = [0u8; RECORD];
-            recv.read_exact(&mut first).await.unwrap();
-            let start = Instant::now();
-            let mut got = 0usize;
-            let mut records = 0usize;
-            while let Some(chunk) = recv.read_chunk(usize::MAX, true).await.unwrap() {
-                got += chunk.bytes.len();
-                // What a receiver does at least: find every record's boundary.
-                records = got / RECORD;
-                if got >= total {
-                    break;
-                }
-            }
-            let elapsed = start.elapsed();
-            conn.close(0u32.into(), b"done");
+            let out = serve(ep.accept().await.unwrap().await.unwrap()).await;
             ep.wait_idle().await;
-            (records, elapsed)
+            out
         })
     });
     let addr = addr_rx.recv().unwrap();
@@ -246,85 +239,91 @@ pub(crate) fn raw_quic_stream(cores: Cores, n: u64) -> Vec<Figure> {
         rt.block_on(async move {
             let mut ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
             ep.set_default_client_config(client_cfg);
-            let conn = ep.connect(addr, &name).unwrap().await.unwrap();
-            let mut send = conn.open_uni().await.unwrap();
-            send.write_all(&[7u8; RECORD]).await.unwrap();
-            let mut left = total;
-            let mut buf = bytes::BytesMut::with_capacity(CHUNK);
-            while left > 0 {
-                let len = left.min(CHUNK / RECORD * RECORD);
-                buf.resize(len, 7);
-                send.write_chunk(buf.split().freeze()).await.unwrap();
-                buf.reserve(CHUNK);
-                left -= len;
-            }
-            let _ = conn.closed().await;
+            let out = dial(ep.connect(addr, &name).unwrap().await.unwrap()).await;
             ep.wait_idle().await;
+            out
         })
     });
-    let (records, elapsed) = server.join().unwrap();
-    client.join().unwrap();
+    let dialed = client.join().unwrap();
+    (server.join().unwrap(), dialed)
+}
+
+pub(crate) fn raw_quic_stream(cores: Cores, n: u64) -> Vec<Figure> {
+    const CHUNK: usize = 64 << 10;
+    let total = n as usize * RECORD;
+    let serve = move |conn: quinn::Connection| async move {
+        let mut recv = conn.accept_uni().await.unwrap();
+        // The first record says the sender is ready; the clock starts with the second.
+        let mut first = [0u8; RECORD];
+        recv.read_exact(&mut first).await.unwrap();
+        let start = Instant::now();
+        let (mut got, mut records) = (0usize, 0usize);
+        while let Some(chunk) = recv.read_chunk(usize::MAX, true).await.unwrap() {
+            got += chunk.bytes.len();
+            // What a receiver does at least: find every record's boundary.
+            records = got / RECORD;
+            if got >= total {
+                break;
+            }
+        }
+        let elapsed = start.elapsed();
+        conn.close(0u32.into(), b"done");
+        (records, elapsed)
+    };
+    let dial = move |conn: quinn::Connection| async move {
+        let mut send = conn.open_uni().await.unwrap();
+        send.write_all(&[7u8; RECORD]).await.unwrap();
+        let mut left = total;
+        let mut buf = bytes::BytesMut::with_capacity(CHUNK);
+        while left > 0 {
+            let len = left.min(CHUNK / RECORD * RECORD);
+            buf.resize(len, 7);
+            send.write_chunk(buf.split().freeze()).await.unwrap();
+            buf.reserve(CHUNK);
+            left -= len;
+        }
+        let _ = conn.closed().await;
+    };
+    let ((records, elapsed), ()) = bare_quinn(cores, serve, dial);
     assert_eq!(records, n as usize, "the receiver counted every record");
     vec![fig("raw-quic-stream", "msgs_per_sec", n as f64 / elapsed.as_secs_f64(), "msg/s")]
 }
 
 pub(crate) fn raw_quic(cores: Cores, n: u64) -> Vec<Figure> {
-    let crypto = corelane_net::quic_configs(&RemoteConfig::dev()).expect("configs");
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    let server_cfg = crypto.server;
-    let server = std::thread::spawn(move || {
-        pin(cores.b);
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async move {
-            let ep = quinn::Endpoint::server(server_cfg, "127.0.0.1:0".parse().unwrap()).unwrap();
-            addr_tx.send(ep.local_addr().unwrap()).unwrap();
-            let conn = ep.accept().await.unwrap().await.unwrap();
-            // Unidirectional streams, one each way, as nodes use them.
-            let mut recv = conn.accept_uni().await.unwrap();
-            let mut send = conn.open_uni().await.unwrap();
-            let mut buf = [0u8; 64];
-            while recv.read_exact(&mut buf).await.is_ok() {
-                send.write_all(&buf).await.unwrap();
-            }
-            ep.wait_idle().await;
-        })
-    });
-    let addr = addr_rx.recv().unwrap();
-    let (client_cfg, name) = (crypto.client, crypto.server_name);
-    let client = std::thread::spawn(move || {
-        pin(cores.a);
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async move {
-            let mut ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-            ep.set_default_client_config(client_cfg);
-            let conn = ep.connect(addr, &name).unwrap().await.unwrap();
-            let mut send = conn.open_uni().await.unwrap();
-            let msg = [7u8; 64];
-            let mut buf = [0u8; 64];
+    let serve = |conn: quinn::Connection| async move {
+        // Unidirectional streams, one each way, as nodes use them.
+        let mut recv = conn.accept_uni().await.unwrap();
+        let mut send = conn.open_uni().await.unwrap();
+        let mut buf = [0u8; 64];
+        while recv.read_exact(&mut buf).await.is_ok() {
+            send.write_all(&buf).await.unwrap();
+        }
+    };
+    let dial = move |conn: quinn::Connection| async move {
+        let mut send = conn.open_uni().await.unwrap();
+        let msg = [7u8; 64];
+        let mut buf = [0u8; 64];
+        send.write_all(&msg).await.unwrap();
+        let mut recv = conn.accept_uni().await.unwrap();
+        recv.read_exact(&mut buf).await.unwrap();
+        for _ in 0..n / 10 {
             send.write_all(&msg).await.unwrap();
-            let mut recv = conn.accept_uni().await.unwrap();
             recv.read_exact(&mut buf).await.unwrap();
-            for _ in 0..n / 10 {
-                send.write_all(&msg).await.unwrap();
-                recv.read_exact(&mut buf).await.unwrap();
-            }
-            let mut h = Histogram::<u64>::new(3).unwrap();
-            let start = Instant::now();
-            for _ in 0..n {
-                let t0 = Instant::now();
-                send.write_all(&msg).await.unwrap();
-                recv.read_exact(&mut buf).await.unwrap();
-                h.record(t0.elapsed().as_nanos() as u64).unwrap();
-            }
-            let total = start.elapsed();
-            send.finish().unwrap();
-            conn.close(0u32.into(), b"done");
-            ep.wait_idle().await;
-            (total, h)
-        })
-    });
-    let (total, h) = client.join().unwrap();
-    server.join().unwrap();
+        }
+        let mut h = Histogram::<u64>::new(3).unwrap();
+        let start = Instant::now();
+        for _ in 0..n {
+            let t0 = Instant::now();
+            send.write_all(&msg).await.unwrap();
+            recv.read_exact(&mut buf).await.unwrap();
+            h.record(t0.elapsed().as_nanos() as u64).unwrap();
+        }
+        let total = start.elapsed();
+        send.finish().unwrap();
+        conn.close(0u32.into(), b"done");
+        (total, h)
+    };
+    let ((), (total, h)) = bare_quinn(cores, serve, dial);
     let mut v = vec![fig("raw-quic", "ns_per_roundtrip", total.as_nanos() as f64 / n as f64, "ns")];
     v.extend(percentiles("raw-quic", &h));
     v
