@@ -16,7 +16,7 @@ use crate::events::Event;
 use crate::runtime::{Handle, Placement};
 use crate::signal::Signal;
 use crate::spawn_options::SpawnOptions;
-use std::hash::{BuildHasher, Hash};
+use std::hash::Hash;
 use std::sync::Arc;
 
 type KeyFn<M> = Arc<dyn Fn(&M) -> u64 + Send + Sync>;
@@ -80,17 +80,17 @@ pub enum PoolPlacement {
     Shards(Vec<usize>),
 }
 
-/// A fixed, seed-free hash (the same in every process), for routing keys.
+/// A fixed, seed-free hash for routing keys: xxh3 (the cluster's partition hash), the same in
+/// every process and every Rust release (std's `DefaultHasher` promises neither).
 fn hash_of<K: Hash + ?Sized>(k: &K) -> u64 {
-    std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(k)
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    k.hash(&mut h);
+    std::hash::Hasher::finish(&h)
 }
 
-/// Mixes two words (the splitmix64 finalizer), for rendezvous scores and the random choice.
-fn mix(a: u64, b: u64) -> u64 {
-    let mut z = a ^ b.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+/// A routee's rendezvous score for a key's hash.
+fn score(key: u64, routee: u64) -> u64 {
+    xxhash_rust::xxh3::xxh3_64_with_seed(&routee.to_le_bytes(), key)
 }
 
 type PoolSpawner<M> = Box<dyn FnMut(&Ctx<RouterActor<M>>) -> Result<Vec<ActorRef<M>>, ActorError>>;
@@ -100,7 +100,7 @@ pub(crate) struct RouterActor<M: Send + 'static> {
     routing: Routing<M>,
     routees: Vec<ActorRef<M>>,
     next: usize,
-    rng: u64,
+    rng: fastrand::Rng,
     /// Pool routers: spawns the routees (again after a restart).
     pool: Option<PoolSpawner<M>>,
 }
@@ -118,13 +118,10 @@ impl<M: Send + 'static> RouterActor<M> {
                 self.next = i + 1;
                 i
             }
-            Kind::Random => {
-                self.rng = mix(self.rng, 1);
-                ((self.rng as u128 * n as u128) >> 64) as usize
-            }
+            Kind::Random => self.rng.usize(..n),
             Kind::ConsistentHash(key) => {
                 let k = key(m);
-                (0..n).max_by_key(|&i| mix(k, self.routees[i].id().as_u64())).unwrap_or(0)
+                (0..n).max_by_key(|&i| score(k, self.routees[i].id().as_u64())).unwrap_or(0)
             }
         })
     }
@@ -134,7 +131,7 @@ impl<M: Send + 'static> Actor for RouterActor<M> {
     type Msg = M;
 
     fn started(&mut self, ctx: &mut Ctx<Self>) -> Result<(), ActorError> {
-        self.rng = mix(ctx.id().as_u64(), 0x5EED);
+        self.rng = fastrand::Rng::with_seed(ctx.id().as_u64());
         if let Some(spawn) = self.pool.as_mut() {
             self.routees = spawn(ctx)?;
         }
@@ -189,7 +186,7 @@ impl Handle {
             routing: routing.clone(),
             routees: routees.clone(),
             next: 0,
-            rng: 0,
+            rng: fastrand::Rng::with_seed(0),
             pool: None,
         })
     }
@@ -227,7 +224,29 @@ impl Handle {
                     })
                     .collect()
             });
-            RouterActor { routing: routing.clone(), routees: Vec::new(), next: 0, rng: 0, pool: Some(spawn) }
+            RouterActor {
+                routing: routing.clone(),
+                routees: Vec::new(),
+                next: 0,
+                rng: fastrand::Rng::with_seed(0),
+                pool: Some(spawn),
+            }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xxhash_rust::xxh3::xxh3_64;
+
+    #[test]
+    #[cfg(target_endian = "little")]
+    fn routing_keys_hash_as_xxh3_of_their_bytes_in_every_process() {
+        // What a key's `Hash` feeds in, hashed with xxh3 (no per-process seed, no std hasher
+        // whose algorithm may change between releases).
+        assert_eq!(hash_of(&42u64), xxh3_64(&42u64.to_le_bytes()));
+        assert_eq!(hash_of("order-42"), xxh3_64(b"order-42\xff"));
+        assert_eq!(score(7, 9), xxhash_rust::xxh3::xxh3_64_with_seed(&9u64.to_le_bytes(), 7));
     }
 }
