@@ -59,7 +59,29 @@ pub trait Actor: Sized + 'static {
     }
 }
 
-/// The failure a handler reports. Any `std::error::Error` converts into it, so `?` works.
+/// The failure a handler reports. Any `std::error::Error` converts into it, so `?` works; and it
+/// converts into a boxed error, so `?` works the other way too (in a `main` or a test that
+/// returns `Result<_, Box<dyn Error>>`).
+///
+/// (Like `anyhow::Error`, it is not itself a `std::error::Error`: that would clash with the
+/// conversion from every error.)
+///
+/// ```
+/// # use corelane::ActorError;
+/// fn handler() -> Result<(), ActorError> {
+///     let n: u32 = "12x".parse()?; // ParseIntError → ActorError
+///     Ok(drop(n))
+/// }
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let fine = || -> Result<u8, ActorError> { Ok(1) };
+///     assert_eq!(fine()?, 1); // `?` from ActorError into Box<dyn Error>
+///     let e = handler().unwrap_err();
+///     assert!(e.inner().is::<std::num::ParseIntError>());
+///     let boxed: Box<dyn std::error::Error> = e.into(); // ActorError → Box<dyn Error>
+///     assert_eq!(boxed.to_string(), "invalid digit found in string");
+///     Ok(())
+/// }
+/// ```
 pub struct ActorError(Box<dyn std::error::Error + Send + Sync + 'static>);
 
 impl ActorError {
@@ -70,6 +92,28 @@ impl ActorError {
     /// The underlying error.
     pub fn inner(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
         &*self.0
+    }
+    /// The underlying error, owned.
+    pub fn into_inner(self) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self.0
+    }
+}
+
+impl From<ActorError> for Box<dyn std::error::Error + Send + Sync + 'static> {
+    fn from(e: ActorError) -> Self {
+        e.0
+    }
+}
+
+impl From<ActorError> for Box<dyn std::error::Error + Send + 'static> {
+    fn from(e: ActorError) -> Self {
+        e.0
+    }
+}
+
+impl From<ActorError> for Box<dyn std::error::Error + 'static> {
+    fn from(e: ActorError) -> Self {
+        e.0
     }
 }
 

@@ -75,6 +75,7 @@ impl<M> std::error::Error for TrySendError<M> {}
 
 /// Why an `ask` produced no answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum AskError {
     /// No reply within the timeout. A reply that comes later is a dead letter.
     #[error("no reply within the timeout")]
@@ -94,6 +95,7 @@ pub enum AskError {
 
 /// Why a spawn failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SpawnError {
     /// The runtime is shutting down or has shut down (a spawn from outside the actors).
     #[error("the runtime has shut down")]
@@ -124,6 +126,7 @@ pub enum SpawnError {
 
 /// Why a runtime could not be built.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BuildError {
     /// Zero shards, or more than the id space allows (4096).
     #[error("invalid shard count {0} (1..=4096)")]
@@ -150,17 +153,19 @@ pub enum BuildError {
         shards: usize,
     },
     /// A shard thread or its executor failed to start.
-    #[error("shard {shard} failed to start: {reason}")]
+    #[error("shard {shard} failed to start")]
     ShardStart {
         /// Shard index.
         shard: usize,
-        /// The underlying error.
-        reason: String,
+        /// The underlying error (the thread's, the pinning's or the executor's).
+        #[source]
+        source: std::io::Error,
     },
 }
 
 /// Why a shutdown was not clean.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ShutdownError {
     /// Shutdown was called from a shard thread, which would join itself.
     #[error("shutdown called from a shard thread of the same runtime")]
@@ -198,6 +203,7 @@ impl<M> std::error::Error for StashFull<M> {}
 
 /// Registering a name failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RegisterError {
     /// Another live actor already holds this name.
     #[error("the name {0:?} is taken")]

@@ -12,7 +12,7 @@ pub(crate) fn spawn_shard_thread<F, Fut>(
     name: String,
     core: Option<usize>,
     io_memory: usize,
-    ready: mpsc::Sender<Result<(), String>>,
+    ready: mpsc::Sender<std::io::Result<()>>,
     body: F,
 ) -> std::io::Result<JoinHandle<()>>
 where
@@ -22,7 +22,7 @@ where
     std::thread::Builder::new().name(name).spawn(move || {
         if let Some(c) = core {
             if !core_affinity::set_for_current(core_affinity::CoreId { id: c }) {
-                let _ = ready.send(Err(format!("could not pin to core {c}")));
+                let _ = ready.send(Err(std::io::Error::other(format!("could not pin to core {c}"))));
                 return;
             }
         }
@@ -34,7 +34,8 @@ where
                 ex.run(body());
             }
             Err(e) => {
-                let _ = ready.send(Err(format!("glommio executor: {e}")));
+                let e: std::io::Error = e.into();
+                let _ = ready.send(Err(std::io::Error::new(e.kind(), format!("glommio executor: {e}"))));
             }
         }
     })

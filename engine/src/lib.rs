@@ -109,7 +109,7 @@ pub use lease::Lease;
 pub use mailbox::{MailboxKind, Overflow, PriorityOrder};
 pub use metrics::{ActorMetrics, DeadLetterReason, RuntimeMetrics, ShardMetrics};
 pub use router::{PoolPlacement, Routing};
-pub use runtime::{Builder, Handle, Idle, Placement, Runtime, Shards};
+pub use runtime::{Builder, Handle, Idle, ParseIdleError, Placement, Runtime, Shards};
 pub use scheduler::{Scheduled, MIN_INTERVAL};
 pub use signal::{Signal, StopReason};
 pub use spawn_options::SpawnOptions;

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 /// What a bounded mailbox does with a message that finds it full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Overflow {
     /// The arriving message becomes a dead letter (`MailboxFull`).
     DropNewest,
@@ -62,6 +63,7 @@ impl ErasedOrder {
 /// }));
 /// ```
 #[derive(Clone, Default)]
+#[non_exhaustive]
 pub enum MailboxKind {
     /// Grows as needed (the default): a message is never refused while the actor runs.
     #[default]

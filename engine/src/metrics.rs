@@ -5,6 +5,7 @@ use std::time::Duration;
 
 /// Why a message could not be delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum DeadLetterReason {
     /// The target actor had stopped (or was stopping), or it stopped with the message queued.
     ActorStopped,

@@ -71,6 +71,7 @@ impl<M: Send + 'static> Routing<M> {
 
 /// Where a pool router's routees go.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PoolPlacement {
     /// All on the router's shard.
     Local,

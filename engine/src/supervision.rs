@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 /// Whom a directive applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Strategy {
     /// Only the failing child.
     OneForOne,
@@ -37,6 +38,7 @@ pub enum Strategy {
 
 /// What a supervisor decides for a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Directive {
     /// Keep the state and go on with the next message.
     Resume,
@@ -65,6 +67,7 @@ pub enum Phase {
 }
 
 /// What went wrong.
+#[non_exhaustive]
 pub enum Cause {
     /// A handler returned this error.
     Error(ActorError),

@@ -5,6 +5,7 @@ pub use corelane_proto::v1::ErrorCode;
 
 /// Why a remote ask (or a remote operation that waits for an answer) failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RemoteAskError {
     /// No answer within the timeout. An answer that comes later is counted as a late reply.
     #[error("no answer within the timeout")]
@@ -34,6 +35,7 @@ pub enum RemoteAskError {
 /// Why a message was not sent to a remote node. Once sent, delivery is at most once: a message
 /// lost with its connection is not reported to the sender (asks time out or fail `NodeDown`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RemoteSendError {
     /// Its encoding exceeds the node's maximum frame.
     #[error("message of {len} bytes exceeds the maximum frame of {max}")]

@@ -76,6 +76,7 @@ impl TlsPem {
 
 /// A TLS set-up that cannot work.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TlsError {
     /// A file could not be read.
     #[error("cannot read {0}: {1}")]

@@ -70,6 +70,25 @@ fn no_tls_is_a_clear_error_and_dev_tls_is_explicit() {
     assert!(Node::start(&rt, RemoteConfig::dev()).is_ok());
 }
 
+#[test]
+fn an_address_in_use_is_a_bind_error_that_keeps_the_system_error() {
+    use std::error::Error;
+    let rt = runtime();
+    let first = Node::start(&rt, RemoteConfig::dev()).unwrap();
+    let taken = first.addr();
+    // QUIC is UDP: the same UDP port, taken by another socket of this process.
+    let e = Node::start(&rt, RemoteConfig { bind: taken, ..RemoteConfig::dev() }).unwrap_err();
+    match &e {
+        corelane_net::StartError::Bind { addr, source } => {
+            assert_eq!(*addr, taken);
+            assert_eq!(source.kind(), std::io::ErrorKind::AddrInUse, "{source}");
+        }
+        other => panic!("a bind error, not {other:?}"),
+    }
+    let source = e.source().expect("the system's error is kept as the source");
+    assert!(source.downcast_ref::<std::io::Error>().is_some());
+}
+
 /// Run by `dev_tls_warns_on_stderr_without_a_subscriber` in a child process.
 #[test]
 #[ignore = "run in a child process by dev_tls_warns_on_stderr_without_a_subscriber"]

@@ -4,7 +4,6 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use corelane::Idle;
 use std::path::PathBuf;
-use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -214,44 +213,20 @@ pub(crate) fn parse_cores(s: &str) -> Result<CoreList, String> {
     Ok(CoreList(out))
 }
 
-/// `spin`, `park`, `spin-then-park:50us`.
+/// `spin`, `park`, `spin-then-park:50us` (the engine's own text form of `Idle`).
 pub(crate) fn parse_idle(s: &str) -> Result<Idle, String> {
-    match s {
-        "spin" => Ok(Idle::Spin),
-        "park" => Ok(Idle::Park),
-        _ => match s.strip_prefix("spin-then-park:") {
-            Some(d) => parse_duration(d).map(Idle::SpinThenPark),
-            None => Err(format!("{s:?}: expected spin, park or spin-then-park:DURATION")),
-        },
-    }
-}
-
-/// `50us`, `1ms`, `200ns`, `2s`.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (n, unit) = s.split_at(split);
-    let n: u64 = n.parse().map_err(|_| format!("{s:?}: expected a number and a unit (50us)"))?;
-    match unit {
-        "ns" => Ok(Duration::from_nanos(n)),
-        "us" | "µs" => Ok(Duration::from_micros(n)),
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" => Ok(Duration::from_secs(n)),
-        _ => Err(format!("{s:?}: the unit is one of ns, us, ms, s")),
-    }
+    s.parse().map_err(|e: corelane::ParseIdleError| e.to_string())
 }
 
 /// How an idle policy is written on the command line (and in the metadata).
 pub(crate) fn idle_name(idle: Idle) -> String {
-    match idle {
-        Idle::Spin => "spin".into(),
-        Idle::Park => "park".into(),
-        Idle::SpinThenPark(d) => format!("spin-then-park:{}us", d.as_micros()),
-    }
+    idle.to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn cores_take_lists_and_ranges_and_refuse_nonsense() {

@@ -7,6 +7,7 @@ use prost::Message;
 /// A frame that is not a usable envelope (or a payload that is not a usable system message or
 /// error). The transport answers it with an error where someone waits, and otherwise counts it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum EnvelopeError {
     /// The bytes are not the protobuf message they should be.
     #[error("malformed {what}: {source}")]

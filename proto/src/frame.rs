@@ -19,6 +19,7 @@ pub const DEFAULT_MAX_FRAME: usize = 8 << 20;
 
 /// What can go wrong with the framing of a stream.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum FrameError {
     /// A frame longer than the maximum: announced by a peer, or about to be encoded.
     #[error("frame of {len} bytes exceeds the maximum of {max}")]

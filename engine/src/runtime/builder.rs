@@ -234,12 +234,12 @@ impl Builder {
             let started = match spawned {
                 Ok(t) => {
                     rt.threads.push(t);
-                    rx.recv().unwrap_or_else(|_| Err("thread exited before starting".into()))
+                    rx.recv().unwrap_or_else(|_| Err(std::io::Error::other("thread exited before starting")))
                 }
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(e),
             };
-            if let Err(reason) = started {
-                failure = Some(BuildError::ShardStart { shard: i, reason });
+            if let Err(source) = started {
+                failure = Some(BuildError::ShardStart { shard: i, source });
                 // Shards that never started count as quiesced so the others can exit.
                 for _ in i..n {
                     shared.shard_quiesced();

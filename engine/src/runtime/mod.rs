@@ -39,6 +39,7 @@ pub use handle::Handle;
 
 /// How many shards, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Shards {
     /// This many shards; pinned to the first cores the process may use when `pin(true)`.
     Count(usize),
@@ -48,6 +49,7 @@ pub enum Shards {
 
 /// What a shard does when it has nothing to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Idle {
     /// Keep polling: lowest latency, one core fully busy per shard.
     Spin,
@@ -57,8 +59,67 @@ pub enum Idle {
     SpinThenPark(Duration),
 }
 
+/// `spin`, `park`, `spin-then-park:50us` (the form `Idle` parses from, for command lines and
+/// environment variables).
+impl fmt::Display for Idle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Idle::Spin => f.write_str("spin"),
+            Idle::Park => f.write_str("park"),
+            Idle::SpinThenPark(d) if d.subsec_nanos() % 1000 == 0 => {
+                write!(f, "spin-then-park:{}us", d.as_micros())
+            }
+            Idle::SpinThenPark(d) => write!(f, "spin-then-park:{}ns", d.as_nanos()),
+        }
+    }
+}
+
+/// An idle policy that does not parse: what was given, and what is expected.
+///
+/// ```
+/// use corelane::Idle;
+/// use std::time::Duration;
+/// assert_eq!("spin-then-park:50us".parse::<Idle>()?, Idle::SpinThenPark(Duration::from_micros(50)));
+/// assert_eq!("park".parse::<Idle>()?.to_string(), "park");
+/// assert_eq!(Idle::SpinThenPark(Duration::from_millis(1)).to_string(), "spin-then-park:1000us");
+/// assert_eq!(Idle::SpinThenPark(Duration::from_nanos(1500)).to_string(), "spin-then-park:1500ns");
+/// assert!("spin-then-park:50".parse::<Idle>().is_err() && "nap".parse::<Idle>().is_err());
+/// # Ok::<(), corelane::ParseIdleError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an idle policy: expected spin, park or spin-then-park:DURATION (50us, 1ms, 200ns, 2s)")]
+pub struct ParseIdleError(pub String);
+
+impl std::str::FromStr for Idle {
+    type Err = ParseIdleError;
+
+    /// `spin`, `park` or `spin-then-park:DURATION` with a unit of ns, us (or µs), ms or s.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || ParseIdleError(s.to_string());
+        match s {
+            "spin" => Ok(Idle::Spin),
+            "park" => Ok(Idle::Park),
+            _ => {
+                let d = s.strip_prefix("spin-then-park:").ok_or_else(bad)?;
+                let split = d.find(|c: char| !c.is_ascii_digit()).unwrap_or(d.len());
+                let (n, unit) = d.split_at(split);
+                let n: u64 = n.parse().map_err(|_| bad())?;
+                let d = match unit {
+                    "ns" => Duration::from_nanos(n),
+                    "us" | "µs" => Duration::from_micros(n),
+                    "ms" => Duration::from_millis(n),
+                    "s" => Duration::from_secs(n),
+                    _ => return Err(bad()),
+                };
+                Ok(Idle::SpinThenPark(d))
+            }
+        }
+    }
+}
+
 /// Where a new actor goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Placement {
     /// On this shard.
     Shard(usize),

@@ -101,6 +101,7 @@ pub struct Snapshot {
 
 /// What a provider's operations can fail with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ProviderError {
     /// The store could not be reached, or did not answer in time.
     #[error("membership store unavailable: {0}")]

@@ -109,13 +109,23 @@ pub(crate) trait Inbound: Send + Sync + 'static {
 
 /// A transport that could not start.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StartError {
     /// TLS set-up.
     #[error(transparent)]
     Tls(#[from] TlsError),
-    /// The endpoint could not bind, or the net thread could not start.
-    #[error("cannot start the net thread: {0}")]
-    Io(String),
+    /// The endpoint could not bind its address.
+    #[error("cannot bind {addr}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The net thread or its runtime could not start.
+    #[error("cannot start the net thread")]
+    Io(#[source] std::io::Error),
 }
 
 /// The handle other threads hold.
@@ -152,11 +162,13 @@ impl Transport {
         let thread = std::thread::Builder::new()
             .name("corelane-net".into())
             .spawn(move || net_thread(net, crypto, inbound, stopped, up_tx))
-            .map_err(|e| StartError::Io(e.to_string()))?;
+            .map_err(StartError::Io)?;
         let net = match up_rx.recv() {
             Ok(Ok(net)) => net,
-            Ok(Err(e)) => return Err(StartError::Io(e)),
-            Err(_) => return Err(StartError::Io("the net thread died while starting".into())),
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                return Err(StartError::Io(std::io::Error::other("the net thread died while starting")))
+            }
         };
         Ok(Self { net, stop, thread: Mutex::new(Some(thread)) })
     }
@@ -340,7 +352,7 @@ impl Live {
     }
 }
 
-type Up = std::sync::mpsc::Sender<Result<Arc<Net>, String>>;
+type Up = std::sync::mpsc::Sender<Result<Arc<Net>, StartError>>;
 
 fn net_thread(
     cfg: NetCfg,
@@ -355,7 +367,7 @@ fn net_thread(
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            let _ = up.send(Err(e.to_string()));
+            let _ = up.send(Err(StartError::Io(e)));
             return;
         }
     };
@@ -363,7 +375,7 @@ fn net_thread(
         let mut endpoint = match Endpoint::server(crypto.server, cfg.bind) {
             Ok(e) => e,
             Err(e) => {
-                let _ = up.send(Err(format!("cannot bind {}: {e}", cfg.bind)));
+                let _ = up.send(Err(StartError::Bind { addr: cfg.bind, source: e }));
                 return;
             }
         };
@@ -371,7 +383,7 @@ fn net_thread(
         let local = match endpoint.local_addr() {
             Ok(a) => a,
             Err(e) => {
-                let _ = up.send(Err(e.to_string()));
+                let _ = up.send(Err(StartError::Io(e)));
                 return;
             }
         };
