@@ -162,18 +162,16 @@ impl Cluster {
     }
 
     /// Asks named actor or singleton `name`, wherever it runs, waiting at most `timeout` (for
-    /// the name to be held, if it is being relocated, and for the answer).
+    /// the name to be held, if it is being relocated, and for the answer). An ask that reaches
+    /// an actor already gone (this member's copy of the registry had not yet seen it go: a
+    /// respawn, a relocation) is sent again to the name's next holder.
     pub fn request<P: RemoteMessage, R: RemoteMessage>(
         &self,
         name: &str,
         msg: &P,
         timeout: Duration,
     ) -> RemoteAsk<R> {
-        match self.actor_of(name) {
-            Some(r) => r.ask(msg),
-            None => self.by_name(name).ask(msg),
-        }
-        .timeout(timeout)
+        self.by_name(name).ask(msg).timeout(timeout)
     }
 }
 
