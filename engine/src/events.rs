@@ -255,11 +255,14 @@ impl EventStream {
     }
 }
 
-/// A subscription to the event stream. It stays until [`Subscription::unsubscribe`] or until
-/// its subscriber is gone (dropping this handle does not end it).
+/// A subscription to the event stream. It lasts while this handle lives: dropping it (or
+/// [`Subscription::unsubscribe`]) ends it, and so does its subscriber going away (a stopped
+/// actor, a dropped receiver). [`Subscription::detach`] lets it last as long as its subscriber.
 #[derive(Debug)]
+#[must_use = "dropping a Subscription ends it: keep it, or call detach() to let it last as long as its subscriber"]
 pub struct Subscription {
     id: u64,
+    /// Empty once ended or detached.
     shared: Weak<Shared>,
 }
 
@@ -267,9 +270,26 @@ impl Subscription {
     pub(crate) fn new(id: u64, shared: Weak<Shared>) -> Self {
         Self { id, shared }
     }
+
     /// Ends the subscription. Returns whether it was still active.
-    pub fn unsubscribe(self) -> bool {
-        self.shared.upgrade().is_some_and(|s| s.events.remove(self.id))
+    pub fn unsubscribe(mut self) -> bool {
+        self.end()
+    }
+
+    /// Lets the subscription last as long as its subscriber (an actor until it stops, a
+    /// channel until its receiver is dropped), without this handle.
+    pub fn detach(mut self) {
+        self.shared = Weak::new();
+    }
+
+    fn end(&mut self) -> bool {
+        std::mem::take(&mut self.shared).upgrade().is_some_and(|s| s.events.remove(self.id))
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.end();
     }
 }
 

@@ -149,3 +149,20 @@ fn filters_actor_and_channel_subscribers_and_unsubscribe() {
         assert_ne!(e, Event::ActorStarted { id: b.id() });
     }
 }
+
+#[test]
+fn dropping_a_subscription_ends_it_and_a_detached_one_lasts_as_long_as_its_receiver() {
+    let kit = TestKit::new();
+    let (dropped, ended) = kit.subscribe_channel(|e| e.kind() == EventKind::ActorStarted);
+    let (detached, lasting) = kit.subscribe_channel(|e| e.kind() == EventKind::ActorStarted);
+    drop(dropped);
+    detached.detach();
+    let a = kit.spawn(|| Kid).unwrap();
+    // The ended subscription's channel closed with it; the detached one still delivers.
+    assert!(matches!(ended.recv_timeout(WAIT), Err(std::sync::mpsc::RecvTimeoutError::Disconnected)));
+    loop {
+        if lasting.recv_timeout(WAIT).unwrap() == (Event::ActorStarted { id: a.id() }) {
+            break;
+        }
+    }
+}

@@ -45,7 +45,12 @@ fn still_serves(s: &Server) {
 }
 
 fn dead_letters(rt: &Runtime, reason: DeadLetterReason) -> Receiver<Event> {
-    rt.handle().subscribe_channel(move |e| matches!(e, Event::Deadletter { reason: r, .. } if *r == reason)).1
+    let (sub, rx) = rt
+        .handle()
+        .subscribe_channel(move |e| matches!(e, Event::Deadletter { reason: r, .. } if *r == reason));
+    // For as long as the receiver is kept.
+    sub.detach();
+    rx
 }
 
 fn error_code(env: &Envelope) -> ErrorCode {
