@@ -139,6 +139,14 @@ pub enum BuildError {
         /// Core ids this process may run on.
         available: Vec<usize>,
     },
+    /// A core named in `Shards::Cores` is not one this process may run on.
+    #[error("core {core} is not available to this process: cores available are {available:?}")]
+    NoSuchCore {
+        /// The core named.
+        core: usize,
+        /// Core ids this process may run on.
+        available: Vec<usize>,
+    },
     /// Locked memory for the executors' io_uring buffers is too low and could not be raised.
     #[error(
         "RLIMIT_MEMLOCK is {have_kib} KiB but {need_kib} KiB are needed for {shards} shards; \

@@ -257,12 +257,21 @@ fn kill_drops_the_queue_and_runs_stopped() {
 
 enum WhereMsg {
     Where(Reply<(usize, String)>),
+    /// The cores the shard's thread may run on.
+    Cores(Reply<Vec<usize>>),
 }
 struct Where;
 impl Actor for Where {
     type Msg = WhereMsg;
-    fn receive(&mut self, ctx: &mut Ctx<Self>, WhereMsg::Where(r): WhereMsg) -> Result<(), ActorError> {
-        r.send((ctx.shard_index(), std::thread::current().name().unwrap_or("").to_string()));
+    fn receive(&mut self, ctx: &mut Ctx<Self>, msg: WhereMsg) -> Result<(), ActorError> {
+        match msg {
+            WhereMsg::Where(r) => {
+                r.send((ctx.shard_index(), std::thread::current().name().unwrap_or("").to_string()))
+            }
+            WhereMsg::Cores(r) => {
+                r.send(core_affinity::get_core_ids().unwrap_or_default().iter().map(|c| c.id).collect())
+            }
+        }
         Ok(())
     }
 }
@@ -285,6 +294,18 @@ fn pinning_more_shards_than_cores_is_an_error() {
     let cores = core_count();
     let e = Runtime::builder().shards(Shards::Count(cores + 1)).pin(true).build().err().unwrap();
     assert!(matches!(e, corelane::BuildError::NotEnoughCores { .. }), "{e}");
+}
+
+#[test]
+fn named_cores_are_pinned_by_default_and_a_core_that_does_not_exist_is_named() {
+    let last = *core_affinity::get_core_ids().unwrap().iter().map(|c| &c.id).max().unwrap();
+    let rt = Runtime::builder().shards(Shards::Cores(vec![last])).idle(Idle::Park).build().unwrap();
+    let allowed = rt.spawn(|| Where).unwrap().ask(WhereMsg::Cores).timeout(WAIT).wait().unwrap();
+    assert_eq!(allowed, [last], "the shard runs on its core only");
+    rt.shutdown().unwrap();
+    let e = Runtime::builder().shards(Shards::Cores(vec![last, 4095])).build().err().unwrap();
+    assert!(matches!(e, corelane::BuildError::NoSuchCore { core: 4095, .. }), "{e}");
+    assert!(e.to_string().contains("core 4095"), "{e}");
 }
 
 fn core_count() -> usize {

@@ -69,8 +69,9 @@ impl Builder {
         self.shards = Some(s);
         self
     }
-    /// Pin shard `i` to its core. Default: on for the default sizing, off for shards given
-    /// with [`shards`](Self::shards). More shards than cores requires `false`.
+    /// Pin shard `i` to its core. Default: on for the default sizing and for
+    /// [`Shards::Cores`] (cores named to be used), off for [`Shards::Count`]. More shards than
+    /// cores requires `false`.
     pub fn pin(mut self, pin: bool) -> Self {
         self.pin = Some(pin);
         self
@@ -143,12 +144,20 @@ impl Builder {
     /// Starts the shard threads.
     pub fn build(self) -> Result<Runtime, BuildError> {
         let (shards, pin) = match self.shards.clone() {
+            Some(s @ Shards::Cores(_)) => (s, self.pin.unwrap_or(true)),
             Some(s) => (s, self.pin.unwrap_or(false)),
             None => {
                 let (s, pin) = default_sizing(&usable_cores());
                 (s, self.pin.unwrap_or(pin))
             }
         };
+        // Named cores must exist, pinned or not: a typo is an error that names it.
+        if let Shards::Cores(named) = &shards {
+            let available = online_cores();
+            if let Some(&core) = named.iter().find(|c| !available.contains(c)) {
+                return Err(BuildError::NoSuchCore { core, available });
+            }
+        }
         let cores: Vec<Option<usize>> = match (&shards, pin) {
             (Shards::Count(n), false) => vec![None; *n],
             (Shards::Cores(c), false) => vec![None; c.len()],

@@ -43,7 +43,8 @@ pub use handle::Handle;
 pub enum Shards {
     /// This many shards; pinned to the first cores the process may use when `pin(true)`.
     Count(usize),
-    /// One shard per listed core id, pinned to it (for isolated cores on bare metal).
+    /// One shard per listed core id, pinned to it unless `pin(false)` (for isolated cores on
+    /// bare metal). A core this process may not run on is an error that names it.
     Cores(Vec<usize>),
 }
 
