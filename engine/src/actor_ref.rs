@@ -165,7 +165,7 @@ impl<M: Send + 'static> ActorRef<M> {
     /// the `Reject` policy is known to be full; then the message comes back. On the actor's
     /// shard both checks are exact. From elsewhere only the shared liveness table is read: a
     /// stop that races the message in flight, or a full mailbox it finds on arrival, makes it a
-    /// dead letter.
+    /// dead letter. Once the runtime has shut down the answer is `Closed`, as `tell`'s is.
     pub fn try_tell(&self, msg: M) -> Result<(), TrySendError<M>> {
         let to = self.id().shard();
         // SAFETY: as in `tell`: the current shard outlives this call.
@@ -178,7 +178,11 @@ impl<M: Send + 'static> ActorRef<M> {
             }
         }
         if !self.is_alive() {
-            return Err(TrySendError::Stopped(msg));
+            return Err(if self.shared().shards[to].injector.is_closed() {
+                TrySendError::Closed(msg)
+            } else {
+                TrySendError::Stopped(msg)
+            });
         }
         self.tell(msg).map_err(|SendError::Closed(m)| TrySendError::Closed(m))
     }

@@ -59,6 +59,11 @@ impl Injector {
         std::mem::take(&mut q.items)
     }
 
+    /// The shard exited: later pushes are refused.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.queue.lock().closed
+    }
+
     pub(crate) fn depth(&self) -> usize {
         self.queue.lock().items.len()
     }

@@ -444,6 +444,8 @@ fn shutdown_stops_actors_and_later_sends_are_refused() {
     rt.shutdown().unwrap();
     assert_eq!(rx.recv_timeout(WAIT).unwrap(), (1, 5), "stopped ran on shutdown");
     assert!(matches!(w.tell(WorkMsg::Work(1)), Err(corelane::SendError::Closed(WorkMsg::Work(1)))));
+    // try_tell says the same as tell once the runtime is gone (not Stopped).
+    assert!(matches!(w.try_tell(WorkMsg::Work(2)), Err(corelane::TrySendError::Closed(WorkMsg::Work(2)))));
     assert_eq!(w.ask(WorkMsg::Ping).wait(), Err(AskError::Closed));
     assert!(matches!(h.spawn(|| Where), Err(corelane::SpawnError::Closed)));
 }
