@@ -175,9 +175,14 @@ pub enum BuildError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ShutdownError {
-    /// Shutdown was called from a shard thread, which would join itself.
+    /// Shutdown was called from a shard thread, which would join itself. The runtime comes
+    /// back, still running: hand it to a thread outside it to shut it down (dropping it on the
+    /// shard stops it without waiting).
     #[error("shutdown called from a shard thread of the same runtime")]
-    CalledFromShard,
+    CalledFromShard {
+        /// The runtime, still running.
+        runtime: Box<crate::Runtime>,
+    },
     /// These shard threads panicked.
     #[error("shard threads panicked: {0:?}")]
     ShardPanicked(Vec<usize>),

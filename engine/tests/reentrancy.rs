@@ -215,3 +215,46 @@ fn a_panicking_decider_stops_the_actor_and_the_shard_lives_on() {
     other.ask(PingMsg::Ping).timeout(WAIT).wait().expect("its shard still runs");
     rt.shutdown().expect("no shard panicked");
 }
+
+/// Holds the runtime it runs on, once given it, and tries to shut it down from its shard.
+struct ShutsDownItsOwnRuntime;
+enum ShutMsg {
+    Shut(Runtime, Reply<Option<Box<Runtime>>>),
+    Drop(Runtime),
+}
+impl Actor for ShutsDownItsOwnRuntime {
+    type Msg = ShutMsg;
+    fn receive(&mut self, _: &mut Ctx<Self>, msg: ShutMsg) -> Result<(), ActorError> {
+        match msg {
+            ShutMsg::Shut(rt, back) => match rt.shutdown() {
+                Err(corelane::ShutdownError::CalledFromShard { runtime }) => back.send(Some(runtime)),
+                _ => back.send(None),
+            },
+            ShutMsg::Drop(rt) => drop(rt),
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_shutdown_from_a_shard_gives_the_runtime_back_to_be_shut_down_from_outside() {
+    let rt = one_shard();
+    let a = rt.spawn(|| ShutsDownItsOwnRuntime).unwrap();
+    let back = a.ask(|r| ShutMsg::Shut(rt, r)).timeout(WAIT).wait().unwrap();
+    let rt = back.expect("the runtime came back, still running");
+    assert!(a.is_alive(), "nothing was stopped");
+    rt.shutdown().expect("shut down from outside");
+    assert!(!a.is_alive());
+}
+
+#[test]
+fn a_runtime_dropped_on_its_own_shard_stops_without_waiting_for_itself() {
+    let rt = one_shard();
+    let a = rt.spawn(|| ShutsDownItsOwnRuntime).unwrap();
+    a.tell(ShutMsg::Drop(rt)).unwrap();
+    let deadline = Instant::now() + WAIT;
+    while a.is_alive() {
+        assert!(Instant::now() < deadline, "the runtime stopped its actors");
+        std::thread::yield_now();
+    }
+}

@@ -320,7 +320,7 @@ impl Runtime {
             return Ok(());
         }
         if self.on_shard() {
-            return Err(ShutdownError::CalledFromShard);
+            return Err(ShutdownError::CalledFromShard { runtime: Box::new(self) });
         }
         if let Err((task, error)) = self.run_tasks() {
             return Err(ShutdownError::TaskFailed { task, error, runtime: Box::new(self) });
@@ -350,13 +350,8 @@ impl Runtime {
         Ok(())
     }
 
-    fn stop_and_join(&mut self) -> Result<(), ShutdownError> {
-        if self.down {
-            return Ok(());
-        }
-        if self.on_shard() {
-            return Err(ShutdownError::CalledFromShard);
-        }
+    /// Tells every shard to stop its actors and exit; from then on, nothing new is accepted.
+    fn begin_stop(&mut self) {
         let sh = self.handle.shared.clone();
         self.down = true;
         sh.closing.store(true, Ordering::Release);
@@ -364,6 +359,14 @@ impl Runtime {
             let _ = sh.inject(i, Packet::new(0, ShutdownMsg));
             sh.shards[i].parker.notify();
         }
+    }
+
+    /// Stops every shard and joins its thread (never from one of them: see `shutdown`).
+    fn stop_and_join(&mut self) -> Result<(), ShutdownError> {
+        if self.down {
+            return Ok(());
+        }
+        self.begin_stop();
         let mut panicked = Vec::new();
         for (i, t) in self.threads.drain(..).enumerate() {
             if t.join().is_err() {
@@ -389,11 +392,20 @@ impl Drop for Runtime {
     /// Shuts down like [`Runtime::shutdown`], except that a failing shutdown task cannot halt
     /// it here: the failure is logged and the rest of the shutdown goes on.
     fn drop(&mut self) {
-        if !self.down && !self.on_shard() {
-            while let Err((task, error)) = self.run_tasks() {
-                tracing::error!(%task, %error, "shutdown task failed while dropping the runtime; going on");
-                self.tasks.lock().pop_front();
-            }
+        if self.down {
+            return;
+        }
+        if self.on_shard() {
+            // A shard cannot join itself (nor run the shutdown tasks, which may wait for it):
+            // the shards are told to stop, and their threads end on their own.
+            tracing::warn!("runtime dropped on one of its own shards: stopping it without waiting");
+            self.begin_stop();
+            self.threads.clear();
+            return;
+        }
+        while let Err((task, error)) = self.run_tasks() {
+            tracing::error!(%task, %error, "shutdown task failed while dropping the runtime; going on");
+            self.tasks.lock().pop_front();
         }
         if let Err(e) = self.stop_and_join() {
             tracing::error!(error = %e, "runtime shutdown on drop");
