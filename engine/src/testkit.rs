@@ -184,6 +184,8 @@ pub struct Probe {
 enum ProbeCtl {
     /// Watch the actor; answer once the watch has reached it.
     Watch(ActorId, Reply<()>),
+    /// Stop watching it; answer once that has reached it.
+    Unwatch(ActorId, Reply<()>),
     /// Answer (the actor has started).
     Sync(Reply<()>),
 }
@@ -202,13 +204,12 @@ impl Actor for ProbeActor {
             Ok(ProbeCtl::Watch(id, done)) => {
                 let target = AnyRef::new(ctx.runtime().shared.clone(), id);
                 ctx.watch(&target);
-                // The system lane is FIFO along one path: once this request is answered (or
-                // dropped, if the target is gone), the watch has been registered.
-                let landed = target.metrics();
-                ctx.spawn(async move {
-                    let _ = landed.await;
-                    done.send(());
-                });
+                answer_once_landed(ctx, &target, done);
+            }
+            Ok(ProbeCtl::Unwatch(id, done)) => {
+                let target = AnyRef::new(ctx.runtime().shared.clone(), id);
+                ctx.unwatch(&target);
+                answer_once_landed(ctx, &target, done);
             }
             Err(m) => {
                 let shown = m.type_name().to_string();
@@ -221,6 +222,17 @@ impl Actor for ProbeActor {
         let _ = self.tx.send(Received::new(sig));
         Ok(())
     }
+}
+
+/// Answers `done` once what the probe just sent `target` on its system lane (a watch, an
+/// unwatch) has reached it: the lane is FIFO along one path, so a request sent after it is
+/// answered (or dropped, if the target is gone) only after.
+fn answer_once_landed(ctx: &mut Ctx<ProbeActor>, target: &AnyRef, done: Reply<()>) {
+    let landed = target.metrics();
+    ctx.spawn(async move {
+        let _ = landed.await;
+        done.send(());
+    });
 }
 
 /// Forwards messages of one type, with their `Debug` text, to a probe.
@@ -299,6 +311,18 @@ impl Probe {
             .unwrap_or_else(|e| panic!("probe watch of {id} failed: {e}"));
     }
 
+    /// Stops watching `target` and returns once that has reached it: a stop that follows is not
+    /// reported.
+    pub fn unwatch(&self, target: &impl Address) {
+        let id = target.actor_id();
+        self.watched.lock().remove(&id);
+        self.actor()
+            .ask(|done| AnyMsg::new(ProbeCtl::Unwatch(id, done)))
+            .timeout(self.timeout)
+            .wait()
+            .unwrap_or_else(|e| panic!("probe unwatch of {id} failed: {e}"));
+    }
+
     fn next(&self, d: Duration) -> Option<Received> {
         self.rx.recv_timeout(d).ok()
     }
@@ -350,7 +374,13 @@ impl Probe {
     /// Expects the next item to be a `T`, and returns it.
     #[track_caller]
     pub fn expect_of_type<T: 'static>(&self) -> T {
-        let d = self.timeout;
+        self.expect_of_type_within(self.timeout)
+    }
+
+    /// Expects the next item, within `d`, to be a `T`, and returns it (GoAkt's
+    /// `ExpectMessageOfTypeWithin`).
+    #[track_caller]
+    pub fn expect_of_type_within<T: 'static>(&self, d: Duration) -> T {
         match self.next(d) {
             None => panic!("expected a {} within {d:?}, got nothing", std::any::type_name::<T>()),
             Some(r) => r

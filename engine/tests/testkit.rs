@@ -40,6 +40,8 @@ fn every_expectation_passes_on_what_it_expects() {
     assert!(p.expect_any_within(Duration::from_secs(1)).is::<u32>());
     p.tell(&d, Msg::Num(5));
     assert_eq!(p.expect_of_type::<u32>(), 10);
+    p.tell(&d, Msg::Num(6));
+    assert_eq!(p.expect_of_type_within::<u32>(Duration::from_secs(1)), 12);
     assert_eq!(p.ask(&d, Msg::Get), 42);
     p.expect_no_message(Duration::from_millis(50));
     let typed = p.actor_ref::<&'static str>();
@@ -50,6 +52,21 @@ fn every_expectation_passes_on_what_it_expects() {
     p.watch(&d);
     d.stop().wait().unwrap();
     assert_eq!(p.expect_terminated(&d), StopReason::Stopped);
+}
+
+#[test]
+fn an_unwatched_actor_stops_unreported() {
+    let kit = TestKit::new();
+    let p = kit.probe();
+    let (d, other) = (kit.spawn(|| Doubler).unwrap(), kit.spawn(|| Doubler).unwrap());
+    p.watch(&d);
+    p.watch(&other);
+    p.unwatch(&d);
+    d.stop().wait().unwrap();
+    other.stop().wait().unwrap();
+    // Only the one still watched is reported (in the order they stopped, d's would be first).
+    assert_eq!(p.expect_terminated(&other), StopReason::Stopped);
+    p.expect_no_message(Duration::from_millis(50));
 }
 
 #[test]
