@@ -230,8 +230,10 @@ impl Supervisor {
         self.within = within;
         self
     }
-    /// Spaces restarts exponentially: the k-th restart within the window waits
-    /// `min * 2^(k-1)`, at most `max`. The actor stays suspended meanwhile.
+    /// Spaces restarts exponentially: the k-th restart within the window waits a step of
+    /// `min * 2^(k-1)`, at most `max`, jittered into the upper half of the step (so actors
+    /// that failed together do not restart together; see [`crate::Backoff`]). The actor stays
+    /// suspended meanwhile.
     pub fn backoff(mut self, min: Duration, max: Duration) -> Self {
         self.backoff = Some((min, max.max(min)));
         self
@@ -281,8 +283,9 @@ impl RestartWindow {
         match sup.backoff {
             None => RestartPlan::Now,
             Some((min, max)) => {
+                // The step doubles with each restart in the window; the delay is jittered.
                 let factor = 1u32.checked_shl(self.count - 1).unwrap_or(u32::MAX);
-                RestartPlan::After(min.saturating_mul(factor).min(max))
+                RestartPlan::After(crate::backoff::jittered(min.saturating_mul(factor).min(max)))
             }
         }
     }
@@ -307,8 +310,15 @@ mod tests {
             })
             .collect();
         let ms = Duration::from_millis;
-        assert_eq!(delays, vec![Some(ms(10)), Some(ms(20)), Some(ms(25)), None]);
+        // Steps of 10, 20 and 25 (capped) ms, each delay in the upper half of its step.
+        let within = |d: Option<Duration>, step: u64| d.is_some_and(|d| ms(step) / 2 <= d && d <= ms(step));
+        assert!(within(delays[0], 10) && within(delays[1], 20) && within(delays[2], 25), "{delays:?}");
+        assert_eq!(delays[3], None, "the limit");
         // A new window starts once the old one has passed.
-        assert!(matches!(w.plan(&sup, t0 + Duration::from_secs(11)), RestartPlan::After(d) if d == ms(10)));
+        let fresh = match w.plan(&sup, t0 + Duration::from_secs(11)) {
+            RestartPlan::After(d) => Some(d),
+            _ => None,
+        };
+        assert!(within(fresh, 10), "{fresh:?}");
     }
 }

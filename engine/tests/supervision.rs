@@ -194,9 +194,10 @@ fn backoff_spaces_restarts_exponentially() {
         a.tell(()).unwrap();
         starts.push(rx.recv_timeout(WAIT).unwrap());
     }
-    // The k-th restart waits min * 2^(k-1), capped at 4 * min: 40, 80, 160, 160 ms.
+    // The k-th restart's step is min * 2^(k-1), capped at 4 * min: 40, 80, 160, 160 ms; it
+    // waits at least half its step (the other half is jitter).
     for (k, (s, f)) in starts[1..].iter().zip(&failed_at).enumerate() {
-        let want = (min * (1 << k)).min(min * 4);
+        let want = (min * (1 << k)).min(min * 4) / 2;
         let waited = s.duration_since(*f);
         assert!(waited >= want, "restart {} came after {waited:?}, before its backoff {want:?}", k + 1);
     }

@@ -171,14 +171,13 @@ impl ClusterClient {
             }
             // Its name goes once its host has seen it stop; until then a spawn finds it taken.
             let deadline = Instant::now() + Duration::from_secs(30);
-            let mut wait = Duration::from_millis(10);
+            let mut wait = corelane::Backoff::new(Duration::from_millis(10), Duration::from_millis(200));
             loop {
                 match cluster.spawn_named(&name, &kind).into_future().await {
                     Err(RemoteAskError::Refused { code: ErrorCode::NameTaken, .. })
                         if Instant::now() < deadline =>
                     {
-                        tokio::time::sleep(wait).await;
-                        wait = (wait * 2).min(Duration::from_millis(200));
+                        tokio::time::sleep(wait.next_delay()).await;
                     }
                     r => return r,
                 }

@@ -158,7 +158,7 @@ async fn register(
     cmds: &mut mpsc::UnboundedReceiver<Command>,
 ) -> Result<(i64, Instant), Command> {
     let me = me(inner);
-    let mut backoff = Duration::from_millis(50);
+    let mut backoff = corelane::Backoff::new(Duration::from_millis(50), Duration::from_secs(1));
     loop {
         let sent = Instant::now();
         let attempt = async {
@@ -175,9 +175,8 @@ async fn register(
         tokio::select! {
             // Every handle dropped: leave (nobody is left to wait for it).
             c = cmds.recv() => return Err(c.unwrap_or_else(|| Command::Leave(oneshot::channel().0))),
-            () = tokio::time::sleep(backoff) => {}
+            () = tokio::time::sleep(backoff.next_delay()) => {}
         }
-        backoff = (backoff * 2).min(Duration::from_secs(1));
     }
 }
 

@@ -407,7 +407,7 @@ pub(super) fn spawn_runner(
 /// one-off fired): the runner then stops for good.
 async fn fire(c: &Weak<ClusterInner>, id: &str) -> bool {
     let key = record_key(id);
-    let mut backoff = Duration::from_millis(50);
+    let mut backoff = corelane::Backoff::new(Duration::from_millis(50), Duration::from_secs(1));
     let Some((mut record, mut revision)) = read(c, &key, &mut backoff).await else { return true };
     loop {
         let now = now_ms();
@@ -449,7 +449,7 @@ async fn fire(c: &Weak<ClusterInner>, id: &str) -> bool {
         match cl.provider.swap(&cl.cfg.name, &key, revision, &next.encode_to_vec()).await {
             Ok(Some(r)) => {
                 (record, revision) = (next, r);
-                backoff = Duration::from_millis(50);
+                backoff.reset();
                 cl.stats.ticks_fired.fetch_add(1, Ordering::Relaxed);
                 if to.tell_payload(&record.manifest, record.payload.clone().into()).is_err() {
                     cl.node.inner.dead_letter(corelane::DeadLetterReason::Unreachable, "scheduled tell");
@@ -466,8 +466,7 @@ async fn fire(c: &Weak<ClusterInner>, id: &str) -> bool {
             Err(e) => {
                 tracing::debug!(id, error = %e, "cluster: a tick waits for the store");
                 drop(cl);
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
+                tokio::time::sleep(backoff.next_delay()).await;
             }
         }
     }
@@ -475,7 +474,7 @@ async fn fire(c: &Weak<ClusterInner>, id: &str) -> bool {
 
 /// The schedule's record and its revision, read until the store answers; `None` when there is
 /// none (cancelled) or the cluster is gone.
-async fn read(c: &Weak<ClusterInner>, key: &str, backoff: &mut Duration) -> Option<(Record, u64)> {
+async fn read(c: &Weak<ClusterInner>, key: &str, backoff: &mut corelane::Backoff) -> Option<(Record, u64)> {
     loop {
         let cl = c.upgrade()?;
         cl.stats.membership_requests.fetch_add(1, Ordering::Relaxed);
@@ -484,8 +483,7 @@ async fn read(c: &Weak<ClusterInner>, key: &str, backoff: &mut Duration) -> Opti
             Ok(None) => return None,
             Err(_) => {
                 drop(cl);
-                tokio::time::sleep(*backoff).await;
-                *backoff = (*backoff * 2).min(Duration::from_secs(1));
+                tokio::time::sleep(backoff.next_delay()).await;
             }
         }
     }

@@ -164,7 +164,7 @@ async fn open(net: &Arc<Net>, peer: SocketAddr, slot: &Mutex<Option<Live>>, addr
 
 /// Dials `peer`, retrying with backoff; `None` after the last attempt.
 async fn dial(net: &Arc<Net>, peer: SocketAddr) -> Option<Live> {
-    let (mut delay, max) = net.cfg.backoff;
+    let mut backoff = corelane::Backoff::new(net.cfg.backoff.0, net.cfg.backoff.1);
     for attempt in 1..=net.cfg.attempts {
         let connecting = net.endpoint.connect(peer, &net.server_name);
         match connecting {
@@ -179,8 +179,7 @@ async fn dial(net: &Arc<Net>, peer: SocketAddr) -> Option<Live> {
             Err(e) => tracing::debug!(%peer, attempt, "cannot connect: {e}"),
         }
         if attempt < net.cfg.attempts {
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(max);
+            tokio::time::sleep(backoff.next_delay()).await;
         }
     }
     None
