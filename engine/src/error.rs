@@ -108,6 +108,9 @@ pub enum SpawnError {
     /// The shard index is out of range.
     #[error("no shard {0}")]
     NoSuchShard(usize),
+    /// The name asked for (`SpawnOptions::name`) is taken: nothing was spawned.
+    #[error("the name {0:?} is taken")]
+    NameTaken(String),
     /// The factory panicked while building the actor.
     #[error("the actor factory panicked: {0}")]
     FactoryPanicked(String),

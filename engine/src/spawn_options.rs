@@ -39,6 +39,7 @@ pub struct SpawnOptions {
     pub(crate) stash_capacity: Option<usize>,
     pub(crate) mailbox: Option<MailboxKind>,
     pub(crate) lease: Option<LeaseRef>,
+    pub(crate) name: Option<String>,
 }
 
 impl SpawnOptions {
@@ -72,6 +73,16 @@ impl SpawnOptions {
     /// At most `n` stashed messages; one more is refused with `StashFull`.
     pub fn stash_capacity(mut self, n: usize) -> Self {
         self.stash_capacity = Some(n);
+        self
+    }
+    /// Registers the actor under `name` (unique in the runtime) as it is spawned: a lookup
+    /// finds it from the moment the spawn returns (messages wait for the actor to be built),
+    /// and a name already taken fails the spawn with
+    /// [`SpawnError::NameTaken`](crate::SpawnError::NameTaken), spawning nothing. The name
+    /// goes when the actor stops, or if it fails to build. (Not for a pool's routees, which
+    /// share their options.)
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
         self
     }
     /// How the mailbox queues user messages: unbounded (the default), bounded with an overflow

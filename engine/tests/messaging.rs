@@ -407,6 +407,33 @@ fn names_are_unique_typed_and_dropped_on_stop() {
 }
 
 #[test]
+fn a_name_given_at_spawn_is_found_at_once_taken_names_spawn_nothing_and_a_failed_build_frees_it() {
+    let rt = runtime(2, Idle::Park);
+    let a = rt.spawn_named("where", || Where).unwrap();
+    // Found the moment the spawn returns (the actor may not be built yet).
+    assert_eq!(rt.lookup::<WhereMsg>("where"), Some(a.clone()));
+    let taken = rt.spawn_named("where", || -> Where { panic!("never built: the name is taken") });
+    assert!(matches!(taken, Err(corelane::SpawnError::NameTaken(ref n)) if n == "where"), "{taken:?}");
+    assert!(a.ask(WhereMsg::Where).timeout(WAIT).wait().unwrap().1.starts_with("corelane-"), "it runs");
+    a.stop().timeout(WAIT).wait().unwrap();
+    assert!(rt.lookup::<WhereMsg>("where").is_none(), "the name went with the actor");
+    // A factory that panics: the name it was given is free again.
+    let failed = rt.spawn_with(
+        corelane::SpawnOptions::new().name("broken").placement(corelane::Placement::Shard(1)),
+        || -> Where { panic!("cannot build") },
+    );
+    let deadline = std::time::Instant::now() + WAIT;
+    if failed.is_ok() {
+        while rt.lookup::<WhereMsg>("broken").is_some() {
+            assert!(std::time::Instant::now() < deadline, "the failed actor's name was freed");
+            std::thread::yield_now();
+        }
+    }
+    assert!(rt.spawn_named("broken", || Where).is_ok());
+    rt.shutdown().unwrap();
+}
+
+#[test]
 fn factory_panic_is_an_error_not_a_crash() {
     struct Never;
     impl Actor for Never {

@@ -79,6 +79,21 @@ impl Handle {
         self.spawn_with(Placement::RoundRobin, factory)
     }
 
+    /// Spawns an actor on the next shard in turn, registered under `name` as it is spawned
+    /// (see [`SpawnOptions::name`]): `spawn` and `register` in one step, with no window where
+    /// `lookup(name)` finds nothing.
+    pub fn spawn_named<A, F>(
+        &self,
+        name: impl Into<String>,
+        factory: F,
+    ) -> Result<ActorRef<A::Msg>, SpawnError>
+    where
+        A: Actor,
+        F: FnMut() -> A + Send + 'static,
+    {
+        self.spawn_with(SpawnOptions::new().name(name), factory)
+    }
+
     /// Spawns an actor on shard `shard`.
     pub fn spawn_on<A, F>(&self, shard: usize, factory: F) -> Result<ActorRef<A::Msg>, SpawnError>
     where
@@ -170,6 +185,13 @@ impl Handle {
         let slots = &sh.shards[shard].slots;
         let (slot, gen) = slots.reserve().map_err(|_| SpawnError::SlotsExhausted(shard))?;
         let id = ActorId::new(shard, slot, gen);
+        // The name is bound before anyone can see the actor: no window where it is not found.
+        if let Some(name) = &opts.name {
+            if sh.registry.register(name, id, TypeId::of::<A::Msg>()).is_err() {
+                slots.release(slot, gen);
+                return Err(SpawnError::NameTaken(name.clone()));
+            }
+        }
         with_current(|cur| match cur {
             Some(s) if s.belongs_to(sh) && s.idx == shard => s.spawn_reserved(id, factory, birth),
             Some(s) if s.belongs_to(sh) => {
@@ -177,6 +199,7 @@ impl Handle {
                 Ok(())
             }
             _ => sh.inject(shard, Packet::new(id.as_u64(), SpawnMsg(factory, birth))).map_err(|_| {
+                sh.registry.remove_actor(id);
                 slots.release(slot, gen);
                 SpawnError::Closed
             }),

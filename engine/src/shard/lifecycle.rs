@@ -16,6 +16,8 @@ impl Shard {
         let held = self.pending.borrow_mut().remove(&id.slot()).unwrap_or_default();
         let parent = birth.as_ref().and_then(|b| b.parent);
         let refuse = |held: Vec<Packet>, reason, err| {
+            // A name given at spawn goes with it.
+            self.shared.registry.remove_actor(id);
             self.slots().release(id.slot(), id.gen());
             for p in held {
                 let ty = p.type_name();
