@@ -122,8 +122,10 @@ pub enum LeftReason {
     LeaseExpired,
 }
 
-/// The kind of an [`Event`], for filters.
+/// The kind of an [`Event`], for filters. (`Event::kind` matches every event, so a new event
+/// without its kind does not compile.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum EventKind {
     /// [`Event::ActorStarted`].
     ActorStarted,

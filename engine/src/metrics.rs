@@ -3,10 +3,28 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Why a message could not be delivered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum DeadLetterReason {
+/// Declares `DeadLetterReason`, its number of reasons and `DeadLetterReason::ALL` from one
+/// list, so that they cannot drift apart.
+macro_rules! dead_letter_reasons {
+    ($($(#[doc = $doc:expr])* $name:ident,)+) => {
+        /// Why a message could not be delivered.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum DeadLetterReason {
+            $($(#[doc = $doc])* $name,)+
+        }
+
+        /// Number of dead-letter reasons.
+        pub(crate) const REASONS: usize = [$(stringify!($name)),+].len();
+
+        impl DeadLetterReason {
+            /// Every reason, in index order.
+            pub const ALL: [DeadLetterReason; REASONS] = [$(DeadLetterReason::$name),+];
+        }
+    };
+}
+
+dead_letter_reasons! {
     /// The target actor had stopped (or was stopping), or it stopped with the message queued.
     ActorStopped,
     /// A reply arrived after its asker gave up.
@@ -37,25 +55,7 @@ pub enum DeadLetterReason {
     LeaseLost,
 }
 
-/// Number of dead-letter reasons.
-pub(crate) const REASONS: usize = 12;
-
 impl DeadLetterReason {
-    /// Every reason, in index order.
-    pub const ALL: [DeadLetterReason; REASONS] = [
-        DeadLetterReason::ActorStopped,
-        DeadLetterReason::LateReply,
-        DeadLetterReason::AskTimeout,
-        DeadLetterReason::RuntimeClosed,
-        DeadLetterReason::HandlerFailed,
-        DeadLetterReason::TypeMismatch,
-        DeadLetterReason::MailboxFull,
-        DeadLetterReason::UnknownTarget,
-        DeadLetterReason::UnknownManifest,
-        DeadLetterReason::Malformed,
-        DeadLetterReason::Unreachable,
-        DeadLetterReason::LeaseLost,
-    ];
     pub(crate) fn index(self) -> usize {
         self as usize
     }
