@@ -72,6 +72,19 @@ impl<A: Actor> Ctx<A> {
         Handle { shared: self.shard().shared.clone() }
     }
 
+    /// Says the message being handled is not one this actor handles (in its current behaviour):
+    /// it is counted as a dead letter ([`DeadLetterReason::Unhandled`](crate::DeadLetterReason::Unhandled))
+    /// and published as an `Event::Deadletter`, so it shows in metrics and to subscribers
+    /// instead of vanishing. The actor goes on.
+    pub fn unhandled(&self) {
+        self.shard().dead_letters(
+            crate::DeadLetterReason::Unhandled,
+            1,
+            Some(self.id()),
+            std::any::type_name::<A::Msg>(),
+        );
+    }
+
     /// Stops this actor gracefully after the current message: what is queued is still handled
     /// (within the stop timeout), its children stop first, nothing new is accepted.
     pub fn stop(&self) {

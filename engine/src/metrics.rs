@@ -53,6 +53,8 @@ dead_letter_reasons! {
     /// The target actor's [`Lease`](crate::Lease) no longer held (for a cluster's named actor:
     /// its member was fenced): the actor stopped without handling it.
     LeaseLost,
+    /// The actor received it and said it does not handle it ([`Ctx::unhandled`](crate::Ctx::unhandled)).
+    Unhandled,
 }
 
 impl DeadLetterReason {

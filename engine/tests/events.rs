@@ -166,3 +166,37 @@ fn dropping_a_subscription_ends_it_and_a_detached_one_lasts_as_long_as_its_recei
         }
     }
 }
+
+#[test]
+fn a_message_an_actor_does_not_handle_is_a_counted_dead_letter_and_the_actor_goes_on() {
+    struct Picky;
+    impl Actor for Picky {
+        type Msg = u32;
+        fn receive(&mut self, ctx: &mut Ctx<Self>, n: u32) -> Result<(), ActorError> {
+            if n % 2 == 1 {
+                ctx.unhandled();
+            }
+            Ok(())
+        }
+    }
+    let kit = TestKit::new();
+    let (_sub, rx) = kit.subscribe_channel(|e| e.kind() == EventKind::Deadletter);
+    let a = kit.spawn(|| Picky).unwrap();
+    for n in 0..4 {
+        a.tell(n).unwrap();
+    }
+    for _ in 0..2 {
+        let e = rx.recv_timeout(WAIT).unwrap();
+        assert_eq!(
+            e,
+            Event::Deadletter {
+                target: Some(a.id()),
+                message_type: "u32",
+                reason: corelane::DeadLetterReason::Unhandled,
+                count: 1
+            }
+        );
+    }
+    assert_eq!(kit.metrics().dead_letters_for(corelane::DeadLetterReason::Unhandled), 2);
+    assert!(a.is_alive());
+}
