@@ -182,6 +182,10 @@ impl<T: Send + 'static> Pending<T> {
     /// On a shard thread this would stall the shard, so it fails with
     /// [`AskError::WouldBlock`] there: await it instead.
     ///
+    /// The timeout is the one [`Pending::timeout`] set, or else the runtime's
+    /// (`Builder::ask_timeout`, 5 s unless configured): an ask never waits forever, and one
+    /// without its own timeout fails with [`AskError::Timeout`] after the runtime's.
+    ///
     /// The first time a thread sleeps here it asks the kernel (Linux 6.12+) for a 100 µs
     /// scheduler slice, keeping its policy and nice value, so that it runs as soon as the
     /// answer wakes it even where another process keeps its core busy.

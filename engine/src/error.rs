@@ -77,8 +77,9 @@ impl<M> std::error::Error for TrySendError<M> {}
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AskError {
-    /// No reply within the timeout. A reply that comes later is a dead letter.
-    #[error("no reply within the timeout")]
+    /// No reply within the timeout (the ask's own, or the runtime's `ask_timeout`, 5 s unless
+    /// configured). A reply that comes later is a dead letter.
+    #[error("no reply within the ask's timeout (its own, or the runtime's ask_timeout)")]
     Timeout,
     /// The target dropped the reply handle without answering (it stopped, or the message
     /// became a dead letter).
