@@ -24,13 +24,28 @@ use std::sync::{Arc, Weak};
 pub(crate) struct Dispatch(pub(crate) Weak<Inner>);
 
 /// What a batch (everything one read brought) keeps from envelope to envelope on the net
-/// thread: the node, upgraded once, and the tells gathered for the last actor a tell went to
-/// (a stream's tells often go to one actor): sent as one packet when the batch ends or an
-/// envelope of another kind, or for another actor, comes (so order is kept). A tell costs no
+/// thread: the node, upgraded once, and the tells gathered per actor so far. A tell costs no
 /// reference count, no map lookup and no lane push of its own.
 struct Batch {
     node: Arc<Inner>,
-    last: Option<(u64, Box<dyn Gather>)>,
+    last: Gathering,
+}
+
+/// Tells gathered per actor (for a few actors at a time), each actor's sent as one packet when
+/// the batch ends or an envelope of another kind comes (an ask or a system message goes after
+/// the tells before it; order is per sender and receiver, so actors need no order between
+/// them). Dropping it sends what it holds.
+#[derive(Default)]
+struct Gathering(Vec<(u64, Box<dyn Gather>)>);
+
+impl Gathering {
+    /// Actors gathered for at once; a tell for one more sends what the others hold first.
+    const ACTORS: usize = 16;
+
+    /// Sends everything gathered.
+    fn flush(&mut self) {
+        self.0.clear();
+    }
 }
 
 thread_local! {
@@ -62,7 +77,7 @@ impl Inbound for Dispatch {
             Some(Batch { node, last }) => envelope(node, last, peer, addressed, env),
             None => {
                 if let Some(node) = self.0.upgrade() {
-                    envelope(&node, &mut None, peer, addressed, env);
+                    envelope(&node, &mut Gathering::default(), peer, addressed, env);
                 }
             }
         })
@@ -73,7 +88,7 @@ impl Inbound for Dispatch {
             Some(Batch { node, last }) => plain_tell(node, last, peer, addressed, t),
             None => {
                 if let Some(node) = self.0.upgrade() {
-                    plain_tell(&node, &mut None, peer, addressed, t);
+                    plain_tell(&node, &mut Gathering::default(), peer, addressed, t);
                 }
             }
         })
@@ -95,7 +110,7 @@ impl Inbound for Dispatch {
         match self.0.upgrade() {
             // The shards are woken once per read, not once per message.
             Some(node) => {
-                let outer = BATCH.replace(Some(Batch { node: node.clone(), last: None }));
+                let outer = BATCH.replace(Some(Batch { node: node.clone(), last: Gathering::default() }));
                 node.rt.batch(|| {
                     f();
                     // Dropped here, the gathered tells are sent within the batch.
@@ -121,17 +136,11 @@ impl Inbound for Dispatch {
     }
 }
 
-/// Handles one envelope; `last`: the tells gathered for the last actor a tell went to.
-fn envelope(
-    node: &Arc<Inner>,
-    last: &mut Option<(u64, Box<dyn Gather>)>,
-    peer: SocketAddr,
-    addressed: u64,
-    env: Envelope,
-) {
+/// Handles one envelope; `last`: the tells gathered so far in this batch.
+fn envelope(node: &Arc<Inner>, last: &mut Gathering, peer: SocketAddr, addressed: u64, env: Envelope) {
     if env.kind() != Kind::Tell || env.grain.is_some() {
         // Whatever else this is, the tells before it go first.
-        *last = None;
+        last.flush();
     }
     if !node.started() {
         // A peer that connected in the instant between bind and the end of `start`.
@@ -159,13 +168,7 @@ fn envelope(
 }
 
 /// Handles a plain tell as [`envelope`] handles its envelope.
-fn plain_tell(
-    node: &Arc<Inner>,
-    last: &mut Option<(u64, Box<dyn Gather>)>,
-    peer: SocketAddr,
-    addressed: u64,
-    t: PlainTell<'_>,
-) {
+fn plain_tell(node: &Arc<Inner>, last: &mut Gathering, peer: SocketAddr, addressed: u64, t: PlainTell<'_>) {
     let meant = if t.incarnation != 0 { t.incarnation } else { addressed };
     if !node.started() || (t.target != 0 && meant != 0 && meant != node.incarnation) {
         return envelope(node, last, peer, addressed, t.to_envelope());
@@ -212,34 +215,35 @@ pub(crate) fn refusal(r: &Refusal) -> (DeadLetterReason, ErrorCode, String) {
     }
 }
 
-fn tell(node: &Arc<Inner>, last: &mut Option<(u64, Box<dyn Gather>)>, env: Envelope) {
+fn tell(node: &Arc<Inner>, last: &mut Gathering, env: Envelope) {
     // A forwarded message names its original sender: a node address and an id there.
     let sender = env.sender.as_ref().and_then(|a| Node { inner: node.clone() }.remote_ref_to(a));
     deliver(node, last, env.target, &env.manifest, env.payload, sender);
 }
 
-/// Gathers a tell for local actor `id` into `last` (sending the tells gathered for another
-/// actor first).
+/// Gathers a tell for local actor `id` into `last`.
 fn deliver(
     node: &Arc<Inner>,
-    last: &mut Option<(u64, Box<dyn Gather>)>,
+    last: &mut Gathering,
     id: u64,
     manifest: &str,
     payload: Bytes,
     sender: Option<crate::RemoteRef>,
 ) {
-    let g = match last {
-        Some((gathering, g)) if *gathering == id => g,
-        _ => {
-            // The previous actor's tells are sent as they are dropped.
-            *last = None;
-            match target(node, id) {
-                Some(t) => &mut last.insert((id, t.gather())).1,
-                None => return node.dead_letter(DeadLetterReason::UnknownTarget, "remote tell"),
+    let i = match last.0.iter().position(|(gathering, _)| *gathering == id) {
+        Some(i) => i,
+        None => {
+            let Some(t) = target(node, id) else {
+                return node.dead_letter(DeadLetterReason::UnknownTarget, "remote tell");
+            };
+            if last.0.len() == Gathering::ACTORS {
+                last.flush();
             }
+            last.0.push((id, t.gather()));
+            last.0.len() - 1
         }
     };
-    if let Err(r) = g.tell(manifest, payload, sender) {
+    if let Err(r) = last.0[i].1.tell(manifest, payload, sender) {
         node.dead_letter(refusal(&r).0, "remote tell");
     }
 }

@@ -13,6 +13,7 @@
 use bytes::BytesMut;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::Notify;
 
@@ -51,6 +52,9 @@ pub(super) enum Take {
 
 pub(super) struct Outbox {
     queue: Mutex<Queue>,
+    /// Set (under the queue's lock) once closed; readable without the lock, so a sender looking
+    /// up its peer does not take it twice per frame.
+    closed: AtomicBool,
     wake: Notify,
     max: usize,
 }
@@ -62,7 +66,6 @@ struct Queue {
     bytes: usize,
     /// The writer found nothing and waits to be woken.
     waiting: bool,
-    closed: bool,
     /// Written buffers, emptied, for the next segments.
     spare: Vec<BytesMut>,
 }
@@ -73,7 +76,7 @@ const SPARE: usize = 16;
 impl Outbox {
     /// An empty queue that holds at most `max` bytes.
     pub(super) fn new(max: usize) -> Self {
-        Self { queue: Mutex::new(Queue::default()), wake: Notify::new(), max }
+        Self { queue: Mutex::new(Queue::default()), closed: AtomicBool::new(false), wake: Notify::new(), max }
     }
 
     /// Appends one frame of about `size` bytes that `encode` writes (and that is meant for the
@@ -88,8 +91,8 @@ impl Outbox {
     ) -> Result<(), Refused<E>> {
         let wake = {
             let mut q = self.queue.lock();
-            let Queue { segments, bytes, waiting, closed, spare } = &mut *q;
-            if *closed {
+            let Queue { segments, bytes, waiting, spare } = &mut *q;
+            if self.closed.load(Ordering::Relaxed) {
                 return Err(Refused::Closed);
             }
             let fits = segments
@@ -139,7 +142,7 @@ impl Outbox {
                     q.waiting = false;
                     return Take::Took;
                 }
-                if q.closed {
+                if self.closed.load(Ordering::Relaxed) {
                     return Take::Closed;
                 }
                 q.waiting = true;
@@ -172,12 +175,13 @@ impl Outbox {
 
     /// Accepts nothing more; the writer takes what is queued, then ends.
     pub(super) fn close(&self) {
-        self.queue.lock().closed = true;
+        let _q = self.queue.lock();
+        self.closed.store(true, Ordering::Release);
         self.wake.notify_one();
     }
 
     pub(super) fn is_closed(&self) -> bool {
-        self.queue.lock().closed
+        self.closed.load(Ordering::Acquire)
     }
 }
 
