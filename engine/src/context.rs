@@ -5,7 +5,7 @@ use crate::actor_ref::ActorRef;
 use crate::any_ref::{Address, AnyRef};
 use crate::ask::Pending;
 use crate::cell::{ActorCell, SystemMsg};
-use crate::error::{AskError, SpawnError, StashFull};
+use crate::error::{AskError, SendError, SpawnError, StashFull};
 use crate::events::Event;
 use crate::id::ActorId;
 use crate::runtime::{Handle, Placement};
@@ -13,8 +13,10 @@ use crate::shard::Shard;
 use crate::signal::StopReason;
 use crate::spawn_options::SpawnOptions;
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The context handed to every handler of actor `A`. It lives only for the call and never
@@ -23,11 +25,22 @@ pub struct Ctx<A: Actor> {
     shard: NonNull<Shard>,
     cell: NonNull<ActorCell<A>>,
     sender: u64,
+    /// This actor's address, lent by `myself_ref` without touching the runtime's reference
+    /// count: it shares the shard's strong reference and is never dropped.
+    me: ManuallyDrop<ActorRef<A::Msg>>,
 }
 
 impl<A: Actor> Ctx<A> {
     pub(crate) fn new(shard: &Shard, cell: &ActorCell<A>) -> Self {
-        Self { shard: NonNull::from(shard), cell: NonNull::from(cell), sender: 0 }
+        let ptr = Arc::as_ptr(&shard.shared);
+        // SAFETY: `ptr` comes from the shard's own `Arc<Shared>`, which holds a strong count
+        // for as long as the shard runs, and a Ctx never outlives the handler call on the
+        // shard (not Send, not Clone, handed out as `&mut`). The Arc rebuilt here is wrapped in
+        // ManuallyDrop and never dropped, so it neither gives back a count it did not take nor
+        // frees anything; clones of the ActorRef it lends take their own counts as usual.
+        let shared = unsafe { Arc::from_raw(ptr) };
+        let me = ManuallyDrop::new(ActorRef::new(shared, cell.id()));
+        Self { shard: NonNull::from(shard), cell: NonNull::from(cell), sender: 0, me }
     }
 
     #[inline(always)]
@@ -62,9 +75,17 @@ impl<A: Actor> Ctx<A> {
         self.id().shard()
     }
 
-    /// This actor's own address.
+    /// This actor's own address, owned (to hand to another actor or move into a task). It
+    /// takes a count on the runtime's shared state; to send to yourself or compare, borrow
+    /// [`myself_ref`](Self::myself_ref), which costs nothing.
     pub fn myself(&self) -> ActorRef<A::Msg> {
-        ActorRef::new(self.shard().shared.clone(), self.id())
+        (*self.me).clone()
+    }
+
+    /// This actor's own address, borrowed for the handler call: no reference count touched
+    /// (`ctx.myself_ref().tell(..)`, `ctx.myself_ref() == &other`). `.clone()` it to keep it.
+    pub fn myself_ref(&self) -> &ActorRef<A::Msg> {
+        &self.me
     }
 
     /// A handle to the runtime (spawn anywhere, names, metrics, events).
@@ -114,23 +135,24 @@ impl<A: Actor> Ctx<A> {
         (self.sender != 0).then(|| self.any_ref(ActorId::from_u64(self.sender)))
     }
 
-    /// Sends `msg` to `target` with this actor as the sender (`ctx.sender()` there).
-    pub fn tell<M: Send + 'static>(&self, target: &ActorRef<M>, msg: M) {
-        // A runtime that is shutting down turns it into a dead letter.
-        let _ = target.tell_with_sender(msg, self.id().as_u64());
+    /// Sends `msg` to `target` with this actor as the sender (`ctx.sender()` there). Returns
+    /// what [`ActorRef::tell`] returns: the message back when it cannot be sent (the runtime
+    /// has shut down); a target that has stopped makes it a dead letter, as for any tell.
+    pub fn tell<M: Send + 'static>(&self, target: &ActorRef<M>, msg: M) -> Result<(), SendError<M>> {
+        target.tell_with_sender(msg, self.id().as_u64())
     }
 
     /// Sends `msg` through an untyped address with this actor as the sender (a reply to
-    /// `ctx.sender()` that expects one back, for instance).
-    pub fn tell_any<T: Send + 'static>(&self, target: &AnyRef, msg: T) {
-        let _ = target.tell_with_sender(msg, self.id().as_u64());
+    /// `ctx.sender()` that expects one back, for instance). Returns what [`AnyRef::tell`]
+    /// returns.
+    pub fn tell_any<T: Send + 'static>(&self, target: &AnyRef, msg: T) -> Result<(), SendError<T>> {
+        target.tell_with_sender(msg, self.id().as_u64())
     }
 
     /// Sends `msg` to `target` on behalf of the current message's sender, so the target's
-    /// `ctx.sender()` is the original sender, not this actor.
-    pub fn forward<M: Send + 'static>(&self, target: &ActorRef<M>, msg: M) {
-        // A runtime that is shutting down turns it into a dead letter.
-        let _ = target.tell_with_sender(msg, self.sender);
+    /// `ctx.sender()` is the original sender, not this actor. Returns what `tell` returns.
+    pub fn forward<M: Send + 'static>(&self, target: &ActorRef<M>, msg: M) -> Result<(), SendError<M>> {
+        target.tell_with_sender(msg, self.sender)
     }
 
     /// Runs `fut` on this shard's executor and sends its output to `target` as a message (map
@@ -144,8 +166,9 @@ impl<A: Actor> Ctx<A> {
     }
 
     /// Runs `fut` as a local task on this shard, tied to this actor's life: it is cancelled
-    /// when the actor stops or restarts. It may hold non-`Send` data.
-    pub fn spawn(&self, fut: impl Future<Output = ()> + 'static) {
+    /// when the actor stops or restarts. It may hold non-`Send` data. (Actors are spawned with
+    /// `spawn_child`; this spawns a task.)
+    pub fn spawn_task(&self, fut: impl Future<Output = ()> + 'static) {
         let tasks = self.cell().tasks();
         let key = tasks.next.get();
         tasks.next.set(key + 1);
@@ -159,24 +182,26 @@ impl<A: Actor> Ctx<A> {
         tasks.live.borrow_mut().insert(key, handle);
     }
 
-    /// Asks `target` and delivers the outcome to this actor as a message built by `map`. The
-    /// handler does not wait: the answer arrives as a later message.
-    pub fn ask<M, T>(
-        &self,
-        target: &ActorRef<M>,
-        make: impl FnOnce(crate::Reply<T>) -> M,
-        timeout: Duration,
-        map: impl FnOnce(Result<T, AskError>) -> A::Msg + 'static,
-    ) where
+    /// Former name of [`spawn_task`](Self::spawn_task).
+    #[doc(hidden)]
+    #[deprecated(note = "renamed `spawn_task`: `spawn` means an actor everywhere else")]
+    pub fn spawn(&self, fut: impl Future<Output = ()> + 'static) {
+        self.spawn_task(fut);
+    }
+
+    /// Asks `target`, the same builder as [`ActorRef::ask`]: set a timeout if the runtime's
+    /// `ask_timeout` does not suit, then [`deliver`](CtxAsk::deliver) the outcome to this
+    /// actor as a message. The handler does not wait: the answer arrives as a later message.
+    ///
+    /// ```ignore
+    /// ctx.ask(&store, StoreMsg::Get).timeout(Duration::from_millis(50)).deliver(Msg::Got);
+    /// ```
+    pub fn ask<M, T>(&self, target: &ActorRef<M>, make: impl FnOnce(crate::Reply<T>) -> M) -> CtxAsk<'_, A, T>
+    where
         M: Send + 'static,
         T: Send + 'static,
     {
-        let pending: Pending<T> = target.ask(make).timeout(timeout);
-        let me = self.myself();
-        self.spawn(async move {
-            let r = pending.await;
-            let _ = me.tell(map(r));
-        });
+        CtxAsk { ctx: self, pending: target.ask(make) }
     }
 
     // ---- children ------------------------------------------------------------------------
@@ -281,13 +306,23 @@ impl<A: Actor> Ctx<A> {
     // ---- behaviors -----------------------------------------------------------------------
 
     /// Replaces the current behavior with `b` from the next message on (`receive` stays at the
-    /// bottom of the stack).
-    pub fn r#become(&self, b: impl Fn(&mut A, &mut Ctx<A>, A::Msg) -> Result<(), ActorError> + 'static) {
+    /// bottom of the stack). Akka's and Proto.Actor's `become`, a reserved word in Rust.
+    pub fn become_behavior(
+        &self,
+        b: impl Fn(&mut A, &mut Ctx<A>, A::Msg) -> Result<(), ActorError> + 'static,
+    ) {
         let b: Rc<crate::cell::Behavior<A>> = Rc::new(b);
         self.cell().set_behaviors(|s| {
             s.pop();
             s.push(b)
         });
+    }
+
+    /// Former name of [`become_behavior`](Self::become_behavior).
+    #[doc(hidden)]
+    #[deprecated(note = "renamed `become_behavior` (no raw identifier)")]
+    pub fn r#become(&self, b: impl Fn(&mut A, &mut Ctx<A>, A::Msg) -> Result<(), ActorError> + 'static) {
+        self.become_behavior(b);
     }
 
     /// Goes back to `receive` from the next message on, dropping every stacked behavior.
@@ -309,5 +344,79 @@ impl<A: Actor> Ctx<A> {
         self.cell().set_behaviors(|s| {
             s.pop();
         });
+    }
+}
+
+/// An ask made from a handler ([`Ctx::ask`]): choose the timeout, then say which message of
+/// this actor carries the outcome.
+#[must_use = "an ask from a handler is sent by `deliver`"]
+pub struct CtxAsk<'a, A: Actor, T: Send + 'static> {
+    ctx: &'a Ctx<A>,
+    pending: Pending<T>,
+}
+
+impl<A: Actor, T: Send + 'static> CtxAsk<'_, A, T> {
+    /// Gives up after `d` (instead of the runtime's `ask_timeout`): the outcome is then
+    /// `Err(AskError::Timeout)` and a later answer is a dead letter.
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.pending = self.pending.timeout(d);
+        self
+    }
+
+    /// Sends the ask; its outcome comes back to this actor as the message `map` builds. The
+    /// wait is tied to this actor's life (a task of [`Ctx::spawn_task`]): if the actor stops or
+    /// restarts first, nothing is delivered.
+    pub fn deliver(self, map: impl FnOnce(Result<T, AskError>) -> A::Msg + 'static) {
+        let pending = self.pending;
+        let me = self.ctx.myself();
+        self.ctx.spawn_task(async move {
+            let r = pending.await;
+            // This actor is alive while the task runs (the task ends with it).
+            let _ = me.tell(map(r));
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Actor, ActorError, Ctx, Idle, Runtime, Shards};
+    use std::sync::{mpsc, Arc};
+    use std::time::Duration;
+
+    /// Reports the runtime's reference count around borrowing and owning its own address.
+    struct Me(mpsc::Sender<(usize, usize, usize, bool)>);
+    impl Actor for Me {
+        type Msg = ();
+        fn receive(&mut self, ctx: &mut Ctx<Self>, _: ()) -> Result<(), ActorError> {
+            let count = |ctx: &Ctx<Self>| Arc::strong_count(&ctx.shard().shared);
+            let before = count(ctx);
+            let mut same = true;
+            for _ in 0..100 {
+                same &= ctx.myself_ref().id() == ctx.id();
+            }
+            let borrowed = count(ctx);
+            let owned = ctx.myself();
+            let with_owned = count(ctx);
+            same &= &owned == ctx.myself_ref();
+            drop(owned);
+            self.0.send((before, borrowed, with_owned, same)).ok();
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn myself_ref_lends_the_address_without_touching_the_reference_count() {
+        let rt = Runtime::builder().shards(Shards::Count(1)).idle(Idle::Park).build().unwrap();
+        let (tx, rx) = mpsc::channel();
+        let me = rt.spawn(move || Me(tx.clone())).unwrap();
+        me.tell(()).unwrap();
+        let (before, borrowed, with_owned, same) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert!(same, "the borrowed address is the actor's own");
+        assert_eq!(borrowed, before, "borrowing took no count");
+        assert_eq!(with_owned, before + 1, "an owned address takes one");
+        me.tell(()).unwrap();
+        let (after, ..) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(after, before, "nothing was lost or leaked between the calls");
+        rt.shutdown().unwrap();
     }
 }

@@ -100,7 +100,7 @@ pub use ask::{Pending, Reply};
 pub use backoff::Backoff;
 pub use batch::BatchPending;
 pub use cell::Behavior;
-pub use context::Ctx;
+pub use context::{Ctx, CtxAsk};
 pub use cron::{Cron, CronError};
 pub use error::{
     AskError, BuildError, RegisterError, SendError, ShutdownError, SpawnError, StashFull, TrySendError,

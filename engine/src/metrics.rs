@@ -112,6 +112,7 @@ pub fn unattributed_late_replies() -> u64 {
 
 /// A snapshot of one shard.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct ShardMetrics {
     /// User messages handled.
     pub processed: u64,
@@ -131,6 +132,7 @@ pub struct ShardMetrics {
 
 /// A snapshot of one actor, gathered on its shard ([`AnyRef::metrics`](crate::AnyRef::metrics)).
 #[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ActorMetrics {
     /// Children that have not yet reported their stop.
     pub children: usize,
@@ -151,10 +153,13 @@ pub struct ActorMetrics {
     pub dead_letters: u64,
     /// Whether it is suspended after a failure.
     pub suspended: bool,
+    /// How long it has lived: since its spawn, across restarts, to within 1/16 s.
+    pub uptime: Duration,
 }
 
 /// A snapshot of the runtime.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct RuntimeMetrics {
     /// Live actors on all shards.
     pub actors: u64,

@@ -13,6 +13,7 @@ use crate::actor_ref::ActorRef;
 use crate::context::Ctx;
 use crate::error::SpawnError;
 use crate::events::Event;
+use crate::metrics::DeadLetterReason;
 use crate::runtime::{Handle, Placement};
 use crate::signal::Signal;
 use crate::spawn_options::SpawnOptions;
@@ -150,14 +151,14 @@ impl<M: Send + 'static> Actor for RouterActor<M> {
             let copy = copy.clone();
             if let Some((last, rest)) = self.routees.split_last() {
                 for r in rest {
-                    ctx.forward(r, copy(&msg));
+                    forward(ctx, r, copy(&msg));
                 }
-                ctx.forward(last, msg);
+                forward(ctx, last, msg);
             }
             return Ok(());
         }
         if let Some(i) = self.pick(&msg) {
-            ctx.forward(&self.routees[i], msg);
+            forward(ctx, &self.routees[i], msg);
         }
         Ok(())
     }
@@ -233,6 +234,14 @@ impl Handle {
                 pool: Some(spawn),
             }
         })
+    }
+}
+
+/// Forwards to a routee; what the closing runtime refuses is counted as a dead letter.
+fn forward<A: Actor, M: Send + 'static>(ctx: &Ctx<A>, routee: &ActorRef<M>, msg: M) {
+    if ctx.forward(routee, msg).is_err() {
+        let me = ctx.id();
+        ctx.shard().dead_letters(DeadLetterReason::RuntimeClosed, 1, Some(me), std::any::type_name::<M>());
     }
 }
 

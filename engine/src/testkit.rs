@@ -229,7 +229,7 @@ impl Actor for ProbeActor {
 /// answered (or dropped, if the target is gone) only after.
 fn answer_once_landed(ctx: &mut Ctx<ProbeActor>, target: &AnyRef, done: Reply<()>) {
     let landed = target.metrics();
-    ctx.spawn(async move {
+    ctx.spawn_task(async move {
         let _ = landed.await;
         done.send(());
     });

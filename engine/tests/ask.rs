@@ -77,7 +77,7 @@ impl Actor for Asker {
         match m {
             Relay::Start { target, timeout, report } => {
                 self.report = Some(report);
-                ctx.ask(&target, SlowMsg::Ping, timeout, Relay::Outcome);
+                ctx.ask(&target, SlowMsg::Ping).timeout(timeout).deliver(Relay::Outcome);
             }
             Relay::Outcome(r) => self.report.as_ref().unwrap().send(r).unwrap(),
         }
@@ -130,7 +130,7 @@ fn ask_from_an_actor_times_out_on_the_shard_timer() {
             match m {
                 A::Go(tx) => {
                     self.1 = Some(tx);
-                    ctx.ask(&self.0, H::Hold, Duration::from_millis(30), A::Out);
+                    ctx.ask(&self.0, H::Hold).timeout(Duration::from_millis(30)).deliver(A::Out);
                 }
                 A::Out(r) => self.1.as_ref().unwrap().send(r).unwrap(),
             }
@@ -155,7 +155,7 @@ fn async_ask_on_a_shard_task() {
     impl Actor for TaskRunner {
         type Msg = M;
         fn receive(&mut self, ctx: &mut Ctx<Self>, M::Go(t, tx): M) -> Result<(), ActorError> {
-            ctx.spawn(async move {
+            ctx.spawn_task(async move {
                 let mut out = Vec::new();
                 for _ in 0..50 {
                     out.push(t.ask(SlowMsg::Ping).timeout(WAIT).await);

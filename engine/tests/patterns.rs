@@ -2,7 +2,7 @@
 //! actor's life.
 
 use corelane::testkit::TestKit;
-use corelane::{Actor, ActorError, ActorRef, AskError, Ctx, Reply};
+use corelane::{Actor, ActorError, ActorRef, AskError, Ctx, Placement, Reply};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,7 @@ impl Actor for Echo {
     type Msg = String;
     fn receive(&mut self, ctx: &mut Ctx<Self>, m: String) -> Result<(), ActorError> {
         if let Some(s) = ctx.sender() {
-            ctx.tell_any(&s, format!("echo {m}"));
+            ctx.tell_any(&s, format!("echo {m}")).expect("send");
         }
         Ok(())
     }
@@ -25,7 +25,7 @@ struct Relay(ActorRef<String>);
 impl Actor for Relay {
     type Msg = String;
     fn receive(&mut self, ctx: &mut Ctx<Self>, m: String) -> Result<(), ActorError> {
-        ctx.forward(&self.0, format!("{m} via relay"));
+        ctx.forward(&self.0, format!("{m} via relay")).expect("forward");
         Ok(())
     }
 }
@@ -197,7 +197,7 @@ impl Actor for WithTask {
     type Msg = ();
     fn started(&mut self, ctx: &mut Ctx<Self>) -> Result<(), ActorError> {
         let report = DropReport(self.0.clone());
-        ctx.spawn(async move {
+        ctx.spawn_task(async move {
             let _r = report;
             std::future::pending::<()>().await;
         });
@@ -218,4 +218,49 @@ fn tasks_spawned_by_an_actor_end_with_it_and_with_each_restart() {
     assert_eq!(rx.recv_timeout(WAIT).unwrap(), "task dropped");
     a.stop().timeout(WAIT).wait().unwrap();
     assert_eq!(rx.recv_timeout(WAIT).unwrap(), "task dropped", "the new instance's task ends at stop");
+}
+
+/// Passes what it receives on to `0`.
+struct PassTo(ActorRef<String>);
+impl Actor for PassTo {
+    type Msg = String;
+    fn receive(&mut self, _: &mut Ctx<Self>, m: String) -> Result<(), ActorError> {
+        self.0.tell(m).map_err(|_| ActorError::msg("relay target closed"))
+    }
+}
+
+#[test]
+fn pipe_to_from_outside_an_actor_delivers_the_output_from_a_thread_or_a_shard() {
+    let kit = TestKit::new();
+    let p = kit.probe();
+    let out = p.actor_ref::<String>();
+    let on0 = kit
+        .spawn_with(Placement::Shard(0), {
+            let o = out.clone();
+            move || PassTo(o.clone())
+        })
+        .unwrap();
+    let on1 = kit
+        .spawn_with(Placement::Shard(1), {
+            let o = out.clone();
+            move || PassTo(o.clone())
+        })
+        .unwrap();
+    // From this thread: the future runs on the target's shard.
+    kit.pipe_to(&on0, async { "from a thread".to_string() }).unwrap();
+    p.expect_message("from a thread".to_string());
+    // From a shard (block_on runs on shard 0): to an actor on the same shard, and on the other.
+    let h = kit.handle().clone();
+    let (t0, t1) = (on0.clone(), on1.clone());
+    kit.block_on(move || async move {
+        h.pipe_to(&t0, async { "to my shard".to_string() }).unwrap();
+        h.pipe_to(&t1, async { "to the other shard".to_string() }).unwrap();
+    })
+    .unwrap();
+    let mut got = [p.expect_of_type::<String>(), p.expect_of_type::<String>()];
+    got.sort();
+    assert_eq!(got, ["to my shard".to_string(), "to the other shard".to_string()]);
+    let h = kit.handle().clone();
+    kit.shutdown().unwrap();
+    assert!(matches!(h.pipe_to(&on0, async { String::new() }), Err(corelane::SpawnError::Closed)));
 }

@@ -119,7 +119,7 @@ impl Moody {
                 let _ = self.out.tell(format!("{name} {i}"));
             }
             Mood::Angry => {
-                ctx.r#become(Moody::angry);
+                ctx.become_behavior(Moody::angry);
                 // This message is still handled here; the next one by the new behavior.
                 let _ = self.out.tell(format!("{name} -> angry"));
             }

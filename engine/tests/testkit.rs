@@ -16,7 +16,7 @@ impl Actor for Doubler {
         match m {
             Msg::Num(n) => {
                 if let Some(s) = ctx.sender() {
-                    ctx.tell_any(&s, n * 2);
+                    ctx.tell_any(&s, n * 2).expect("send");
                 }
             }
             Msg::Get(r) => r.send(42),

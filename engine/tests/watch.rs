@@ -25,7 +25,7 @@ impl Actor for Watcher {
                 ctx.watch(&t);
                 // Answer once the watch has reached the target (its system lane is FIFO).
                 let landed = t.metrics();
-                ctx.spawn(async move {
+                ctx.spawn_task(async move {
                     let _ = landed.await;
                     r.send(());
                 });
@@ -197,4 +197,34 @@ fn a_signal_that_arrives_during_a_restart_is_delivered_to_the_new_instance() {
     t.stop().timeout(WAIT).wait().unwrap();
     probe.expect_message((t.id(), StopReason::Stopped));
     assert!(!w.is_suspended() && w.is_alive());
+}
+
+#[test]
+fn a_thread_waits_until_a_set_of_actors_has_stopped() {
+    let kit = TestKit::new();
+    let a = kit.spawn_with(Placement::Shard(0), || Idle).unwrap();
+    let b = kit.spawn_with(Placement::Shard(1), || Idle).unwrap();
+    let gone = kit.spawn(|| Idle).unwrap();
+    gone.stop().timeout(WAIT).wait().unwrap();
+    let baseline = kit.metrics().actors;
+    // Duplicates and an actor already gone are fine; with two still alive, it does not complete.
+    let set = [a.clone(), b.clone(), gone.clone(), a.clone()];
+    assert_eq!(kit.stopped(&set).timeout(Duration::from_millis(50)).wait(), Err(corelane::AskError::Timeout));
+    let waiting = kit.stopped(&set).timeout(WAIT);
+    drop(a.stop());
+    assert_eq!(
+        kit.stopped(&set).timeout(Duration::from_millis(50)).wait(),
+        Err(corelane::AskError::Timeout),
+        "one left"
+    );
+    drop(b.kill());
+    waiting.wait().expect("completes once the last one has stopped");
+    assert!(!a.is_alive() && !b.is_alive());
+    kit.stopped::<ActorRef<()>>(&[]).timeout(WAIT).wait().expect("an empty set has stopped");
+    // The watchers of the waits that gave up go too: the actor count comes back.
+    let deadline = std::time::Instant::now() + WAIT;
+    while kit.metrics().actors > baseline - 2 {
+        assert!(std::time::Instant::now() < deadline, "abandoned waits linger: {:?}", kit.metrics().actors);
+        std::thread::yield_now();
+    }
 }

@@ -617,6 +617,8 @@ impl<A: Actor> ActorCell<A> {
             mailbox_len: self.mbox.len(),
             dead_letters: dead_letters + self.mbox.dropped(),
             suspended: h.flag(SUSPENDED),
+            // Kept by the shard beside the cell; filled in there.
+            uptime: Duration::ZERO,
         }
     }
 }

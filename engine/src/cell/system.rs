@@ -97,7 +97,11 @@ impl<A: Actor> ActorCell<A> {
                         }
                     }
                 }
-                SystemMsg::Metrics(r) => r.complete(self.metrics()),
+                SystemMsg::Metrics(r) => {
+                    let mut m = self.metrics();
+                    m.uptime = shard.uptime_of(h.id);
+                    r.complete(m);
+                }
                 SystemMsg::PassivationCheck => self.check_passivation(shard),
                 SystemMsg::DrainExpired => {
                     if h.life() == Life::Stopping {

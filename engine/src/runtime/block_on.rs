@@ -1,9 +1,12 @@
-//! Running a future on a shard from a thread outside the runtime ([`Handle::block_on`]): the
+//! Running a future on a shard from a thread outside the runtime: [`Handle::block_on`], the
 //! way a `main` that drives actors runs next to them, as `actix::System::block_on` or tokio's
-//! `Runtime::block_on` do, instead of paying a cross-thread round trip for every ask.
+//! `Runtime::block_on` do, instead of paying a cross-thread round trip for every ask; and
+//! [`Handle::pipe_to`], a future whose output becomes an actor's message.
 
 use super::Handle;
-use crate::error::AskError;
+use crate::actor_ref::ActorRef;
+use crate::any_ref::Address;
+use crate::error::{AskError, SpawnError};
 use crate::packet::{Deliver, Packet};
 use crate::shard::{with_current, Shard};
 use std::future::Future;
@@ -77,5 +80,58 @@ impl Handle {
             AskError::NoReply => AskError::Closed,
             e => e,
         })
+    }
+
+    /// Runs `fut` on `target`'s shard and sends its output to `target` as a message:
+    /// [`Ctx::pipe_to`](crate::Ctx::pipe_to) for code outside any actor (a plain thread, a task
+    /// of another executor). The output is a dead letter if `target` has stopped by then; map
+    /// an error into the message to deliver it too.
+    ///
+    /// ```
+    /// use corelane::{Actor, ActorError, Ctx, Runtime};
+    /// use std::sync::mpsc;
+    ///
+    /// struct Collector(mpsc::Sender<u64>);
+    /// impl Actor for Collector {
+    ///     type Msg = u64;
+    ///     fn receive(&mut self, _: &mut Ctx<Self>, n: u64) -> Result<(), ActorError> {
+    ///         self.0.send(n).ok();
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let rt = Runtime::builder().build()?;
+    /// let (tx, rx) = mpsc::channel();
+    /// let c = rt.spawn(move || Collector(tx.clone()))?;
+    /// rt.pipe_to(&c, async { 6 * 7 })?;
+    /// assert_eq!(rx.recv_timeout(std::time::Duration::from_secs(5))?, 42);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `Closed` when the runtime has shut down (the future is dropped without running).
+    pub fn pipe_to<M: Send + 'static>(
+        &self,
+        target: &ActorRef<M>,
+        fut: impl Future<Output = M> + Send + 'static,
+    ) -> Result<(), SpawnError> {
+        let to = target.actor_id().shard();
+        let target = target.clone();
+        let run = RunOn(move || async move {
+            // A stopped target makes the output a dead letter; a closed runtime drops it.
+            let _ = target.tell(fut.await);
+        });
+        let sent = with_current(|cur| match cur {
+            Some(s) if s.belongs_to(&self.shared) && s.idx == to => {
+                run.deliver(s, 0);
+                Ok(())
+            }
+            Some(s) if s.belongs_to(&self.shared) => {
+                s.push_outbound(to, Packet::new(0, run));
+                Ok(())
+            }
+            _ => self.shared.inject(to, Packet::new(0, run)).map(|_| ()),
+        });
+        sent.map_err(|_| SpawnError::Closed)
     }
 }

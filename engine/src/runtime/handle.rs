@@ -79,6 +79,17 @@ impl Handle {
         self.spawn_with(Placement::RoundRobin, factory)
     }
 
+    /// Spawns `actor` as it is, on the next shard in turn: for state that is ready before the
+    /// spawn (handles already in hand), with no factory to write. A restart starts again from a
+    /// clone of `actor` as it was given, hence `Clone`; state that cannot be cloned is built by
+    /// a factory ([`spawn`](Self::spawn)). Options: `spawn_with(opts, move || actor.clone())`.
+    pub fn spawn_value<A>(&self, actor: A) -> Result<ActorRef<A::Msg>, SpawnError>
+    where
+        A: Actor + Clone + Send,
+    {
+        self.spawn(move || actor.clone())
+    }
+
     /// Spawns an actor on the next shard in turn, registered under `name` as it is spawned
     /// (see [`SpawnOptions::name`]): `spawn` and `register` in one step, with no window where
     /// `lookup(name)` finds nothing.

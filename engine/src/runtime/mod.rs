@@ -33,6 +33,7 @@ mod block_on;
 mod builder;
 mod handle;
 mod outside;
+mod stopped;
 
 pub use builder::Builder;
 pub use handle::Handle;

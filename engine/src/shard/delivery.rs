@@ -72,7 +72,7 @@ impl Shard {
     pub(super) fn cell(&self, id: ActorId) -> Option<*const dyn ErasedCell> {
         let slab = self.slab.borrow();
         match slab.get(id.slot() as usize) {
-            Some(Entry { gen, cell: Some(c) }) if *gen == id.gen() => Some(&**c as *const _),
+            Some(Entry { gen, cell: Some(c), .. }) if *gen == id.gen() => Some(&**c as *const _),
             _ => None,
         }
     }

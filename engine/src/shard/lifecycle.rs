@@ -45,9 +45,9 @@ impl Shard {
             let mut slab = self.slab.borrow_mut();
             let slot = id.slot() as usize;
             if slab.len() <= slot {
-                slab.resize_with(slot + 1, || Entry { gen: u32::MAX, cell: None });
+                slab.resize_with(slot + 1, || Entry { gen: u32::MAX, born: 0, cell: None });
             }
-            slab[slot] = Entry { gen: id.gen(), cell: Some(cell) };
+            slab[slot] = Entry { gen: id.gen(), born: self.birth_tick(), cell: Some(cell) };
         }
         bump(&self.mine().stats.actors, 1);
         // Queue it so `started` runs before any message.

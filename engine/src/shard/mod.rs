@@ -113,8 +113,22 @@ pub(crate) fn current_ptr() -> *const Shard {
 
 struct Entry {
     gen: u32,
+    /// When the actor was spawned, in [`UPTIME_TICK`]s of the shard's clock (it fits the
+    /// padding after `gen`: the uptime costs no memory).
+    born: u32,
     cell: Option<Box<dyn ErasedCell>>,
 }
+
+/// The resolution of an actor's uptime: a sixteenth of a second (in 32 bits, 8.5 years).
+pub(crate) const UPTIME_TICK: Duration = Duration::from_nanos(62_500_000);
+
+/// `d` in [`UPTIME_TICK`]s, saturating.
+fn ticks(d: Duration) -> u32 {
+    u32::try_from(d.as_nanos() / UPTIME_TICK.as_nanos()).unwrap_or(u32::MAX)
+}
+
+/// Spawns between two reads of the clock for birth times when nothing else reads it.
+const SPAWNS_PER_CLOCK_READ: u8 = 64;
 
 /// The shard's own state. Lives on its thread for the thread's lifetime.
 pub(crate) struct Shard {
@@ -145,6 +159,13 @@ pub(crate) struct Shard {
     tasks: Cell<usize>,
     shutting_down: Cell<bool>,
     quiesced: Cell<bool>,
+    /// When the shard started: the origin of actors' birth ticks.
+    epoch: Instant,
+    /// The latest instant the shard read anyway (timers, idle passes, wakes, timed turns), for
+    /// birth times without a clock read per spawn; at most `SPAWNS_PER_CLOCK_READ` spawns or one
+    /// busy stretch of 256 turns old.
+    clock: Cell<Instant>,
+    spawns_since_clock: Cell<u8>,
 }
 
 /// Keeps the shard's count of live local tasks: decremented when the task ends or is cancelled
@@ -167,6 +188,7 @@ impl Shard {
         producers: Vec<Option<Producer<Packet>>>,
         consumers: Vec<Consumer<Packet>>,
     ) -> Self {
+        let now = Instant::now();
         Self {
             idx,
             shared,
@@ -188,6 +210,9 @@ impl Shard {
             tasks: Cell::new(0),
             shutting_down: Cell::new(false),
             quiesced: Cell::new(false),
+            epoch: now,
+            clock: Cell::new(now),
+            spawns_since_clock: Cell::new(0),
         }
     }
 
@@ -248,6 +273,7 @@ impl Shard {
     }
 
     fn fire_timers(&self, now: Instant) -> usize {
+        self.clock.set(now);
         let mut n = 0;
         loop {
             let a = self.timers.borrow_mut().pop_due(now);
@@ -370,6 +396,7 @@ impl Shard {
     pub(crate) fn timed_turn(&self, cell: &dyn ErasedCell, budget: usize) -> Outcome {
         let before = self.processed_count();
         let t0 = Instant::now();
+        self.clock.set(t0);
         let outcome = cell.run(self, budget);
         let n = self.processed_count() - before;
         if n > 0 && !matches!(outcome, Outcome::Finalize) {
@@ -453,6 +480,7 @@ impl Shard {
             let now = (idle != Idle::Spin || idle_passes % 8 == 1).then(Instant::now);
             if let Some(now) = now {
                 idle_mark = Some((idle_mark.map_or(now, |(first, _)| first), now));
+                self.clock.set(now);
             }
             let idle_for = now.map(|now| now - *spin_since.get_or_insert(now));
             let park = match (idle, idle_for) {
@@ -466,6 +494,7 @@ impl Shard {
                 contended = false;
                 // Parked time counts as idle, up to the wake.
                 let now = Instant::now();
+                self.clock.set(now);
                 if let Some((first, _)) = idle_mark {
                     self.add_idle(now - first);
                 }
@@ -480,6 +509,27 @@ impl Shard {
         }
         self.exit();
         CURRENT.with(|c| c.set(std::ptr::null()));
+    }
+
+    /// The birth tick of an actor spawned now, from the clock the shard last read (read anew
+    /// once every `SPAWNS_PER_CLOCK_READ` spawns, so a storm of spawns pays no clock per actor).
+    pub(crate) fn birth_tick(&self) -> u32 {
+        let n = self.spawns_since_clock.get();
+        if n == 0 {
+            self.clock.set(Instant::now());
+        }
+        self.spawns_since_clock.set((n + 1) % SPAWNS_PER_CLOCK_READ);
+        ticks(self.clock.get() - self.epoch)
+    }
+
+    /// How long the actor `id` has lived (since its spawn; restarts do not reset it), to
+    /// within one [`UPTIME_TICK`].
+    pub(crate) fn uptime_of(&self, id: ActorId) -> Duration {
+        let born = match self.slab.borrow().get(id.slot() as usize) {
+            Some(e) if e.gen == id.gen() => e.born,
+            _ => return Duration::ZERO,
+        };
+        UPTIME_TICK * ticks(self.epoch.elapsed()).saturating_sub(born)
     }
 
     fn add_idle(&self, d: Duration) {
