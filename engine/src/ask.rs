@@ -193,10 +193,8 @@ impl<T: Send + 'static> Pending<T> {
         self.wait_spinning(SPIN_BEFORE_PARK)
     }
 
-    /// As [`Pending::wait`], but parks at once instead of spinning first: for answers that take
-    /// far longer than a thread wake-up (a remote node's), where spinning would only take the
-    /// core from the threads producing the answer.
-    pub fn wait_parked(self) -> Result<T, AskError> {
+    /// `wait` without the spin ([`integration::wait_parked`](crate::integration::wait_parked)).
+    pub(crate) fn wait_parked(self) -> Result<T, AskError> {
         self.wait_spinning(Duration::ZERO)
     }
 

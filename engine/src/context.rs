@@ -112,10 +112,8 @@ impl<A: Actor> Ctx<A> {
         self.shard().deliver_system(self.id(), SystemMsg::Stop(None));
     }
 
-    /// Stops this actor gracefully, as `stop` does, with `reason` as the reason its watchers
-    /// are told (for actors that stand in for something else: a remote actor's local stand-in
-    /// stops with the remote actor's reason, or `NodeDown`).
-    pub fn stop_because(&self, reason: StopReason) {
+    /// `stop` with `reason` told to the watchers ([`integration::stop_because`](crate::integration::stop_because)).
+    pub(crate) fn stop_because(&self, reason: StopReason) {
         self.cell().ext().stop_reason = reason;
         self.stop();
     }

@@ -253,12 +253,19 @@ fn an_actor_spawned_from_a_value_starts_from_it_and_again_from_it_after_a_restar
 fn an_actors_uptime_counts_from_its_spawn_and_survives_restarts() {
     enum M {
         Fail,
+        Ping(Reply<()>),
     }
     struct Fragile;
     impl Actor for Fragile {
         type Msg = M;
-        fn receive(&mut self, _: &mut Ctx<Self>, M::Fail: M) -> Result<(), ActorError> {
-            Err(ActorError::msg("fail on purpose"))
+        fn receive(&mut self, _: &mut Ctx<Self>, m: M) -> Result<(), ActorError> {
+            match m {
+                M::Fail => Err(ActorError::msg("fail on purpose")),
+                M::Ping(r) => {
+                    r.send(());
+                    Ok(())
+                }
+            }
         }
     }
     let rt = runtime(1, Idle::Park);
@@ -278,6 +285,8 @@ fn an_actors_uptime_counts_from_its_spawn_and_survives_restarts() {
     let young = rt.spawn(|| Fragile).unwrap();
     assert!(young.metrics().timeout(WAIT).wait().unwrap().uptime < aged, "born later, younger");
     old.tell(M::Fail).unwrap();
+    // Metrics travel the system lane, ahead of user messages: a ping behind the failure first.
+    old.ask(M::Ping).timeout(WAIT).wait().unwrap();
     let m = old.metrics().timeout(WAIT).wait().unwrap();
     assert_eq!(m.restarts, 1);
     assert!(m.uptime >= aged, "a restart does not reset the uptime: {:?} < {aged:?}", m.uptime);

@@ -148,7 +148,7 @@ fn dropping_the_pending_of_a_stop_kill_or_metrics_request_counts_nothing() {
     }
     let m = rt.metrics();
     assert_eq!(m.dead_letters_for(DeadLetterReason::LateReply), 0, "{m:?}");
-    assert_eq!(corelane::metrics::unattributed_late_replies(), 0);
+    assert_eq!(corelane::integration::unattributed_late_replies(), 0);
     rt.shutdown().unwrap();
 }
 

@@ -103,7 +103,7 @@ impl Inbound for Dispatch {
     fn bad_input(&self, peer: Option<SocketAddr>, what: BadInput) {
         let Some(node) = self.0.upgrade() else { return };
         tracing::debug!(?peer, ?what, "bad input");
-        node.dead_letter(DeadLetterReason::Malformed, "frame");
+        node.dead_letter(DeadLetterReason::Remote(corelane::RemoteReason::Malformed), "frame");
     }
 
     fn batch(&self, f: &mut dyn FnMut()) {
@@ -123,8 +123,9 @@ impl Inbound for Dispatch {
 
     fn stale(&self, _peer: SocketAddr, count: usize) {
         let Some(node) = self.0.upgrade() else { return };
-        node.rt.record_dead_letters(
-            DeadLetterReason::UnknownTarget,
+        corelane::integration::record_dead_letters(
+            &node.rt,
+            DeadLetterReason::Remote(corelane::RemoteReason::UnknownTarget),
             "envelope for an earlier incarnation",
             count as u64,
         );
@@ -132,7 +133,12 @@ impl Inbound for Dispatch {
 
     fn dropped(&self, _peer: SocketAddr, count: usize) {
         let Some(node) = self.0.upgrade() else { return };
-        node.rt.record_dead_letters(DeadLetterReason::Unreachable, "envelope", count as u64);
+        corelane::integration::record_dead_letters(
+            &node.rt,
+            DeadLetterReason::Remote(corelane::RemoteReason::Unreachable),
+            "envelope",
+            count as u64,
+        );
     }
 }
 
@@ -144,7 +150,10 @@ fn envelope(node: &Arc<Inner>, last: &mut Gathering, peer: SocketAddr, addressed
     }
     if !node.started() {
         // A peer that connected in the instant between bind and the end of `start`.
-        return node.dead_letter(DeadLetterReason::Unreachable, "envelope before start");
+        return node.dead_letter(
+            DeadLetterReason::Remote(corelane::RemoteReason::Unreachable),
+            "envelope before start",
+        );
     }
     // The envelope's own incarnation, or else the one its stream addressed.
     let meant = if env.incarnation != 0 { env.incarnation } else { addressed };
@@ -163,7 +172,9 @@ fn envelope(node: &Arc<Inner>, last: &mut Gathering, peer: SocketAddr, addressed
             answer(node, peer, corr, Err(refused(env.payload)))
         }
         Kind::System => system(node, peer, env),
-        Kind::Unspecified => node.dead_letter(DeadLetterReason::Malformed, "envelope"),
+        Kind::Unspecified => {
+            node.dead_letter(DeadLetterReason::Remote(corelane::RemoteReason::Malformed), "envelope")
+        }
     }
 }
 
@@ -179,7 +190,10 @@ fn plain_tell(node: &Arc<Inner>, last: &mut Gathering, peer: SocketAddr, address
 /// An envelope for an actor of an earlier incarnation of this node (it restarted since the
 /// sender learned the id): refused, never delivered to whatever actor has that id now.
 fn stale(node: &Arc<Inner>, peer: SocketAddr, env: &Envelope) {
-    node.dead_letter(DeadLetterReason::UnknownTarget, "envelope for an earlier incarnation");
+    node.dead_letter(
+        DeadLetterReason::Remote(corelane::RemoteReason::UnknownTarget),
+        "envelope for an earlier incarnation",
+    );
     let detail = || format!("actor {:#x} belongs to an earlier incarnation of this node", env.target);
     match env.kind() {
         Kind::Ask => fail(node, peer, env.correlation_id, ErrorCode::NodeRestarted, detail()),
@@ -203,15 +217,19 @@ fn target(node: &Inner, id: u64) -> Option<Arc<dyn Target>> {
 /// The dead-letter reason and the error code of a refusal.
 pub(crate) fn refusal(r: &Refusal) -> (DeadLetterReason, ErrorCode, String) {
     match r {
-        Refusal::UnknownManifest(m) => {
-            (DeadLetterReason::UnknownManifest, ErrorCode::UnknownManifest, format!("no codec for {m}"))
-        }
+        Refusal::UnknownManifest(m) => (
+            DeadLetterReason::Remote(corelane::RemoteReason::UnknownManifest),
+            ErrorCode::UnknownManifest,
+            format!("no codec for {m}"),
+        ),
         Refusal::NotThisWay(m) => (
-            DeadLetterReason::UnknownManifest,
+            DeadLetterReason::Remote(corelane::RemoteReason::UnknownManifest),
             ErrorCode::UnknownManifest,
             format!("{m} is not accepted this way (tell versus ask)"),
         ),
-        Refusal::Malformed(e) => (DeadLetterReason::Malformed, ErrorCode::Malformed, e.to_string()),
+        Refusal::Malformed(e) => {
+            (DeadLetterReason::Remote(corelane::RemoteReason::Malformed), ErrorCode::Malformed, e.to_string())
+        }
     }
 }
 
@@ -234,7 +252,10 @@ fn deliver(
         Some(i) => i,
         None => {
             let Some(t) = target(node, id) else {
-                return node.dead_letter(DeadLetterReason::UnknownTarget, "remote tell");
+                return node.dead_letter(
+                    DeadLetterReason::Remote(corelane::RemoteReason::UnknownTarget),
+                    "remote tell",
+                );
             };
             if last.0.len() == Gathering::ACTORS {
                 last.flush();
@@ -251,7 +272,7 @@ fn deliver(
 fn ask(node: &Arc<Inner>, peer: SocketAddr, env: Envelope) {
     let corr = env.correlation_id;
     let Some(t) = target(node, env.target).filter(|t| t.is_alive()) else {
-        node.dead_letter(DeadLetterReason::UnknownTarget, "remote ask");
+        node.dead_letter(DeadLetterReason::Remote(corelane::RemoteReason::UnknownTarget), "remote ask");
         return fail(node, peer, corr, ErrorCode::UnknownTarget, format!("no actor {:#x} here", env.target));
     };
     match t.ask(&env.manifest, env.payload, &node.rt) {
@@ -317,7 +338,10 @@ fn answer(node: &Inner, peer: SocketAddr, corr: u64, outcome: Result<Envelope, R
         match pending.get(&corr) {
             Some(w) if w.peer != peer => {
                 drop(pending);
-                return node.dead_letter(DeadLetterReason::Malformed, "answer from another node");
+                return node.dead_letter(
+                    DeadLetterReason::Remote(corelane::RemoteReason::Malformed),
+                    "answer from another node",
+                );
             }
             _ => pending.remove(&corr),
         }
@@ -356,7 +380,7 @@ fn system(node: &Arc<Inner>, peer: SocketAddr, env: Envelope) {
     let body = match decode_system(env.payload) {
         Ok(b) => b,
         Err(e) => {
-            node.dead_letter(DeadLetterReason::Malformed, "system message");
+            node.dead_letter(DeadLetterReason::Remote(corelane::RemoteReason::Malformed), "system message");
             return fail(node, peer, corr, ErrorCode::Malformed, e.to_string());
         }
     };
@@ -409,8 +433,13 @@ fn system(node: &Arc<Inner>, peer: SocketAddr, env: Envelope) {
         }
         Body::Applied(a) => match node.cluster() {
             Some(c) => crate::cluster::applied_from(&c, peer, a),
-            None => node.dead_letter(DeadLetterReason::UnknownTarget, "cluster message"),
+            None => node.dead_letter(
+                DeadLetterReason::Remote(corelane::RemoteReason::UnknownTarget),
+                "cluster message",
+            ),
         },
-        Body::Found(_) | Body::Done(_) => node.dead_letter(DeadLetterReason::Malformed, "system message"),
+        Body::Found(_) | Body::Done(_) => {
+            node.dead_letter(DeadLetterReason::Remote(corelane::RemoteReason::Malformed), "system message")
+        }
     }
 }

@@ -454,7 +454,7 @@ impl Inner {
     }
 
     pub(crate) fn dead_letter(&self, reason: DeadLetterReason, what: &'static str) {
-        self.rt.record_dead_letters(reason, what, 1);
+        corelane::integration::record_dead_letters(&self.rt, reason, what, 1);
     }
 }
 
@@ -490,7 +490,7 @@ pub(crate) fn ask<R: RemoteMessage>(
     incarnation: u64,
     send: impl FnOnce(&Inner, SocketAddr, u64) -> Result<(), RemoteSendError>,
 ) -> RemoteAsk<R> {
-    let (reply, pending) = inner.rt.request::<Result<R, RemoteAskError>>();
+    let (reply, pending) = corelane::integration::request::<Result<R, RemoteAskError>>(&inner.rt);
     inner.request(peer, incarnation, send, Box::new(Answer(reply)));
     RemoteAsk::new(pending)
 }

@@ -86,7 +86,7 @@ impl<M: Send + 'static> Protocol<M> {
     ) -> Self {
         let decode: AskFn<M> = Box::new(move |payload, rt| {
             let p = P::decode(payload)?;
-            let (reply, pending) = rt.request::<R>();
+            let (reply, pending) = corelane::integration::request::<R>(rt);
             let answer: Answer = Box::pin(async move {
                 let r = pending.await?;
                 Ok((R::manifest(), r.to_bytes()))

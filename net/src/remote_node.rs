@@ -48,7 +48,7 @@ impl RemoteNode {
 
     fn resolve(&self, body: Body) -> RemoteAsk<RemoteRef> {
         let inner = &self.node.inner;
-        let (reply, pending) = inner.rt.request::<Result<RemoteRef, RemoteAskError>>();
+        let (reply, pending) = corelane::integration::request::<Result<RemoteRef, RemoteAskError>>(&inner.rt);
         let finish = Box::new(Resolved { node: self.node.clone(), peer: self.peer, reply });
         inner.request(self.peer, 0, |inner, peer, c| inner.send(peer, Envelope::system(0, c, body)), finish);
         RemoteAsk::new(pending)

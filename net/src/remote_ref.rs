@@ -189,7 +189,7 @@ impl<R: Send + 'static> RemoteAsk<R> {
     /// # Errors
     /// See [`RemoteAskError`].
     pub fn wait(self) -> Result<R, RemoteAskError> {
-        flatten(self.pending.wait_parked())
+        flatten(corelane::integration::wait_parked(self.pending))
     }
 }
 

@@ -53,7 +53,9 @@ impl RemoteRef {
     /// `RemoteScheduleWithCron`). An expression that does not parse is refused here, at once.
     pub fn schedule_cron<P: RemoteMessage>(&self, expr: &str, msg: &P) -> RemoteAsk<RemoteScheduled> {
         if let Err(e) = corelane::Cron::parse(expr) {
-            let (reply, pending) = self.node().inner.rt.request::<Result<RemoteScheduled, RemoteAskError>>();
+            let (reply, pending) = corelane::integration::request::<Result<RemoteScheduled, RemoteAskError>>(
+                &self.node().inner.rt,
+            );
             reply.send(Err(RemoteAskError::Refused { code: ErrorCode::Malformed, detail: e.to_string() }));
             return RemoteAsk::new(pending);
         }
@@ -69,7 +71,8 @@ impl RemoteRef {
     ) -> RemoteAsk<RemoteScheduled> {
         let node = self.node().clone();
         let inner = &node.inner;
-        let (reply, pending) = inner.rt.request::<Result<RemoteScheduled, RemoteAskError>>();
+        let (reply, pending) =
+            corelane::integration::request::<Result<RemoteScheduled, RemoteAskError>>(&inner.rt);
         let id = inner.correlation();
         let handle = RemoteScheduled { node: node.clone(), peer: self.node_addr(), id };
         let body = Body::Schedule(Schedule {

@@ -35,7 +35,7 @@ impl Actor for Standin {
         ctx: &mut Ctx<Self>,
         StandinMsg::Gone(reason): StandinMsg,
     ) -> Result<(), ActorError> {
-        ctx.stop_because(reason);
+        corelane::integration::stop_because(ctx, reason);
         Ok(())
     }
 }

@@ -314,7 +314,13 @@ fn a_restarted_node_refuses_what_was_meant_for_its_predecessor() {
     n2.expose(&acc2, account_protocol());
     assert_ne!(n2.incarnation(), old.incarnation());
     let dead = rt2.handle().subscribe_channel(|e| {
-        matches!(e, corelane::Event::Deadletter { reason: DeadLetterReason::UnknownTarget, .. })
+        matches!(
+            e,
+            corelane::Event::Deadletter {
+                reason: DeadLetterReason::Remote(corelane::RemoteReason::UnknownTarget),
+                ..
+            }
+        )
     });
     old.tell(&Deposit { amount: 100, from: 1, seq: 1 }).unwrap();
     assert!(dead.1.recv_timeout(T).is_ok(), "the tell was refused there");

@@ -334,8 +334,12 @@ fn a_named_actor_is_reached_by_name_with_typed_messages_wherever_it_runs_and_aft
     let balance: Balance = c.request("vault", &GetBalance {}, T).wait().unwrap();
     assert_eq!(balance.amount, 17);
     // A name nobody holds: a tell fails at once, an ask when its timeout ends.
-    let unreachable =
-        || a.node().runtime().metrics().dead_letters_for(corelane::DeadLetterReason::Unreachable);
+    let unreachable = || {
+        a.node()
+            .runtime()
+            .metrics()
+            .dead_letters_for(corelane::DeadLetterReason::Remote(corelane::RemoteReason::Unreachable))
+    };
     let dead = unreachable();
     assert!(matches!(a.send("nobody", &Deposit::default()), Err(RemoteSendError::Unavailable { .. })));
     assert_eq!(unreachable(), dead + 1, "counted");

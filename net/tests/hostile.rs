@@ -80,7 +80,7 @@ fn unknown_manifests_and_targets_get_error_replies() {
 #[test]
 fn garbage_and_truncated_frames_are_counted_and_the_connection_survives_them() {
     let s = server();
-    let malformed = dead_letters(&s.rt, DeadLetterReason::Malformed);
+    let malformed = dead_letters(&s.rt, DeadLetterReason::Remote(corelane::RemoteReason::Malformed));
     let raw = Raw::connect(s.node.addr());
     let mut bytes = hello();
     bytes.extend(raw_frame(&[0xff; 40]));
@@ -135,7 +135,7 @@ fn replies_to_unknown_correlation_ids_are_late_replies() {
 #[test]
 fn a_peer_that_stops_reading_loses_its_answers_not_the_node() {
     let s = server();
-    let unreachable = dead_letters(&s.rt, DeadLetterReason::Unreachable);
+    let unreachable = dead_letters(&s.rt, DeadLetterReason::Remote(corelane::RemoteReason::Unreachable));
     let raw = Raw::connect(s.node.addr());
     // Asks for fat answers, never reading them: the node's queue for this peer fills (256 KiB
     // here) behind QUIC flow control (8 MiB per stream), and further answers are dropped.

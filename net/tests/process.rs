@@ -1,20 +1,19 @@
-//! Two separate processes: a node in the `remote_pingpong` example's server process, this test
-//! as the other node. Then the server is killed (SIGKILL): asks fail, watchers hear NodeDown,
+//! Two separate processes: a node in a server process (this test binary run again, as
+//! `server_process`), this test as the other node. Then the server is killed (SIGKILL): asks fail, watchers hear NodeDown,
 //! nothing hangs.
 
 mod common;
 
 use bytes::Bytes;
 use corelane::testkit::TestKit;
-use corelane::{Runtime, Shards, StopReason};
-use corelane_net::{Node, RemoteAskError, RemoteConfig};
+use corelane::{Actor, ActorError, Ctx, Reply, Runtime, Shards, StopReason};
+use corelane_net::{Node, Protocol, RemoteAskError, RemoteConfig};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The example's wire message, declared here again: the manifest is what must match.
+/// The wire message, 64 bytes each way.
 #[derive(Clone, PartialEq, prost::Message)]
 struct Ping {
     #[prost(bytes = "bytes", tag = "1")]
@@ -25,32 +24,58 @@ impl prost::Name for Ping {
     const PACKAGE: &'static str = "example.v1";
 }
 
-/// The example binary, built if this test run did not build it.
-fn example() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().join("examples");
-    let bin = dir.join("remote_pingpong");
-    if !bin.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", "corelane-net", "--example", "remote_pingpong"])
-            .status()
-            .unwrap();
-        assert!(status.success(), "building the example");
+/// Answers each ping with itself.
+struct Echo;
+impl Actor for Echo {
+    type Msg = (Ping, Reply<Ping>);
+    fn receive(&mut self, _: &mut Ctx<Self>, (ping, reply): (Ping, Reply<Ping>)) -> Result<(), ActorError> {
+        reply.send(ping);
+        Ok(())
     }
-    bin
 }
 
-/// Starts the server process on a free loopback port; its address.
+/// Set in the environment of the server process: this test binary, run again.
+const SERVER_ROLE: &str = "CORELANE_PROCESS_TEST_SERVER";
+
+/// The other process's node: an echo actor named "echo" on a free loopback port, served until
+/// the process is killed. Runs only as the server process (started by the test below with
+/// `SERVER_ROLE` set); anywhere else it returns at once.
+#[test]
+#[ignore = "the server process of the test below, which starts it"]
+fn server_process() {
+    if std::env::var_os(SERVER_ROLE).is_none() {
+        return;
+    }
+    let rt = Runtime::builder().shards(Shards::Count(1)).build().unwrap();
+    let node = Node::start(&rt, RemoteConfig::dev()).unwrap();
+    node.serve(Protocol::new().ask(|p: Ping, r: Reply<Ping>| (p, r)));
+    rt.register("echo", &rt.spawn(|| Echo).unwrap()).unwrap();
+    println!("listening on {}", node.addr());
+    loop {
+        std::thread::park();
+    }
+}
+
+/// Starts the server process (this test binary again, built with it: no build inside the
+/// test); its address.
 fn server() -> (Child, SocketAddr) {
-    let mut child = Command::new(example())
-        .args(["server", "127.0.0.1:0"])
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "server_process", "--nocapture", "--test-threads=1", "-q"])
+        .env(SERVER_ROLE, "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.trim().strip_prefix("listening on ").expect("the server says where").parse().unwrap();
+    // The test harness may print lines of its own first.
+    let addr = loop {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "the server process ended before it listened");
+        if let Some(a) = line.trim().strip_prefix("listening on ") {
+            break a.parse().unwrap();
+        }
+    };
     (child, addr)
 }
 

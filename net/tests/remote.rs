@@ -115,14 +115,18 @@ fn unknown_names_manifests_and_targets_are_errors_and_dead_letters() {
     assert!(matches!(r, Err(RemoteAskError::Refused { code: ErrorCode::UnknownTarget, .. })), "{r:?}");
 
     // A tell nobody accepts is a counted dead letter on the receiving node.
-    let before = p.rt_b.metrics().dead_letters_for(DeadLetterReason::UnknownManifest);
+    let before =
+        p.rt_b.metrics().dead_letters_for(DeadLetterReason::Remote(corelane::RemoteReason::UnknownManifest));
     p.account.tell(&Stranger { text: "hi".into() }).unwrap();
     ghost.tell(&deposit(1, 1)).unwrap();
     // Both are handled before this ask (same connection, same order).
     balance(&p.account);
     let m = p.rt_b.metrics();
-    assert_eq!(m.dead_letters_for(DeadLetterReason::UnknownManifest), before + 1);
-    assert!(m.dead_letters_for(DeadLetterReason::UnknownTarget) >= 2);
+    assert_eq!(
+        m.dead_letters_for(DeadLetterReason::Remote(corelane::RemoteReason::UnknownManifest)),
+        before + 1
+    );
+    assert!(m.dead_letters_for(DeadLetterReason::Remote(corelane::RemoteReason::UnknownTarget)) >= 2);
 }
 
 #[test]

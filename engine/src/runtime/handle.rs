@@ -42,28 +42,6 @@ impl Handle {
         f()
     }
 
-    /// A linked request/answer pair for answers that come from outside an actor's `ask` (a
-    /// remote node's reply, a callback): whoever holds the `Reply` answers once; the `Pending`
-    /// waits as any ask does (the runtime's `ask_timeout` unless set).
-    pub fn request<T: Send + 'static>(&self) -> (crate::Reply<T>, crate::Pending<T>) {
-        crate::ask::pair(&self.shared, self.shared.cfg.ask_timeout)
-    }
-
-    /// Counts `count` dead letters of type `message_type` that happened outside any actor's
-    /// send (remoting: what arrived for nobody, or could not leave), and publishes them.
-    pub fn record_dead_letters(&self, reason: DeadLetterReason, message_type: &'static str, count: u64) {
-        if count > 0 {
-            self.shared.dead_letters(reason, message_type, count);
-        }
-    }
-
-    /// Publishes the event `make` builds on the event stream, if anyone subscribed (nothing is
-    /// built otherwise). For integrations that raise events of their own (the cluster's
-    /// membership events).
-    pub fn publish_event(&self, make: impl FnOnce() -> crate::Event) {
-        self.shared.events.publish(make);
-    }
-
     /// Number of shards.
     pub fn shard_count(&self) -> usize {
         self.shared.shards.len()

@@ -74,7 +74,8 @@ impl ByName {
     /// or its node restarted or is shutting down: it was not handled), it is sent again to the
     /// actor that holds the name next.
     pub fn ask<P: RemoteMessage, R: RemoteMessage>(&self, msg: &P) -> RemoteAsk<R> {
-        let (reply, pending) = self.cluster.inner.node.runtime().request::<Result<R, RemoteAskError>>();
+        let (reply, pending) =
+            corelane::integration::request::<Result<R, RemoteAskError>>(self.cluster.inner.node.runtime());
         let attempt = Box::new(Attempt {
             to: self.clone(),
             manifest: P::manifest(),
@@ -101,7 +102,10 @@ impl ByName {
     /// The actor holding the name now, or the error a send fails with.
     fn now(&self) -> Result<RemoteRef, RemoteSendError> {
         self.resolve().ok_or_else(|| {
-            self.cluster.inner.node.inner.dead_letter(DeadLetterReason::Unreachable, "named actor tell");
+            self.cluster.inner.node.inner.dead_letter(
+                DeadLetterReason::Remote(corelane::RemoteReason::Unreachable),
+                "named actor tell",
+            );
             RemoteSendError::Unavailable {
                 reason: format!("no actor holds the name {:?} in the cluster now", self.name),
             }

@@ -98,7 +98,9 @@ impl GrainRef {
     pub fn tell<P: RemoteMessage>(&self, msg: &P) -> Result<(), RemoteSendError> {
         let c = &self.cluster.inner;
         let (route, epoch) = self.route().map_err(|e| {
-            c.node.inner.dead_letter(DeadLetterReason::Unreachable, "grain tell");
+            c.node
+                .inner
+                .dead_letter(DeadLetterReason::Remote(corelane::RemoteReason::Unreachable), "grain tell");
             RemoteSendError::Unavailable { reason: e.to_string() }
         })?;
         match route {
@@ -126,7 +128,10 @@ impl GrainRef {
                                 c.node.inner.dead_letter(crate::dispatch::refusal(&r).0, "grain tell");
                             }
                         }
-                        Err(_) => c.node.inner.dead_letter(DeadLetterReason::Unreachable, "grain tell"),
+                        Err(_) => c.node.inner.dead_letter(
+                            DeadLetterReason::Remote(corelane::RemoteReason::Unreachable),
+                            "grain tell",
+                        ),
                     },
                 );
                 Ok(())
@@ -147,7 +152,8 @@ impl GrainRef {
 
     /// Asks the grain with `msg`; the answer is an `R`. Await it, or [`GrainAsk::wait`].
     pub fn ask<P: RemoteMessage, R: RemoteMessage>(&self, msg: &P) -> GrainAsk<R> {
-        let (reply, pending) = self.cluster.inner.node.runtime().request::<Result<R, RemoteAskError>>();
+        let (reply, pending) =
+            corelane::integration::request::<Result<R, RemoteAskError>>(self.cluster.inner.node.runtime());
         let retry_on_node_down = Arc::new(AtomicBool::new(false));
         let attempt = Box::new(Attempt {
             grain: self.clone(),

@@ -44,10 +44,14 @@ pub(crate) fn apply(inner: &Arc<ClusterInner>, members: Vec<Member>, epoch: u64)
     };
     let rt = inner.node.runtime();
     for m in new.members.iter().filter(|m| old.member(&m.id).is_none_or(|o| o != *m)) {
-        rt.publish_event(|| Event::NodeJoined { member: m.id.clone(), addr: m.addr, roles: m.roles.clone() });
+        corelane::integration::publish_event(rt, || Event::NodeJoined {
+            member: m.id.clone(),
+            addr: m.addr,
+            roles: m.roles.clone(),
+        });
     }
     let n = new.members.len();
-    rt.publish_event(|| Event::TopologyChanged { epoch, members: n });
+    corelane::integration::publish_event(rt, || Event::TopologyChanged { epoch, members: n });
     if n >= inner.cfg.min_members {
         inner.open.store(true, Ordering::Relaxed);
     }

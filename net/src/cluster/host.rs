@@ -96,7 +96,12 @@ impl<G: Grain> GrainHost<G> {
             return;
         };
         let Ok(identity) = std::str::from_utf8(identity.as_bytes()) else {
-            ctx.runtime().record_dead_letters(DeadLetterReason::Malformed, "grain message", 1);
+            corelane::integration::record_dead_letters(
+                &ctx.runtime(),
+                DeadLetterReason::Remote(corelane::RemoteReason::Malformed),
+                "grain message",
+                1,
+            );
             return;
         };
         let deactivate = Cell::new(false);

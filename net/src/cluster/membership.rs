@@ -414,7 +414,7 @@ fn left(inner: &ClusterInner, m: &Member, expired: bool) {
         inner.node.inner.peer_lost(m.addr);
     }
     let reason = if expired { LeftReason::LeaseExpired } else { LeftReason::Left };
-    inner.node.runtime().publish_event(|| Event::NodeLeft {
+    corelane::integration::publish_event(inner.node.runtime(), || Event::NodeLeft {
         member: m.id.clone(),
         addr: m.addr,
         roles: m.roles.clone(),

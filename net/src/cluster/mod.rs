@@ -214,14 +214,16 @@ impl ClusterInner {
         &self,
         work: impl std::future::Future<Output = Result<T, RemoteAskError>> + Send + 'static,
     ) -> RemoteAsk<T> {
-        let (reply, pending) = self.node.runtime().request::<Result<T, RemoteAskError>>();
+        let (reply, pending) =
+            corelane::integration::request::<Result<T, RemoteAskError>>(self.node.runtime());
         self.rt.spawn(async move { reply.send(work.await) });
         RemoteAsk::new(pending)
     }
 
     /// An ask refused at once.
     pub(crate) fn refused_ask<T: Send + 'static>(&self, code: ErrorCode, detail: String) -> RemoteAsk<T> {
-        let (reply, pending) = self.node.runtime().request::<Result<T, RemoteAskError>>();
+        let (reply, pending) =
+            corelane::integration::request::<Result<T, RemoteAskError>>(self.node.runtime());
         reply.send(Err(RemoteAskError::Refused { code, detail }));
         RemoteAsk::new(pending)
     }

@@ -447,7 +447,8 @@ impl SpawnNamed {
 
     fn start(self) -> RemoteAsk<RemoteRef> {
         let c = self.cluster.inner.clone();
-        let (reply, pending) = c.node.runtime().request::<Result<RemoteRef, RemoteAskError>>();
+        let (reply, pending) =
+            corelane::integration::request::<Result<RemoteRef, RemoteAskError>>(c.node.runtime());
         let ask = RemoteAsk::new(pending);
         let ask = match self.timeout {
             Some(d) => ask.timeout(d),

@@ -452,7 +452,10 @@ async fn fire(c: &Weak<ClusterInner>, id: &str) -> bool {
                 backoff.reset();
                 cl.stats.ticks_fired.fetch_add(1, Ordering::Relaxed);
                 if to.tell_payload(&record.manifest, record.payload.clone().into()).is_err() {
-                    cl.node.inner.dead_letter(corelane::DeadLetterReason::Unreachable, "scheduled tell");
+                    cl.node.inner.dead_letter(
+                        corelane::DeadLetterReason::Remote(corelane::RemoteReason::Unreachable),
+                        "scheduled tell",
+                    );
                 }
             }
             // Recorded by another runner (this one's member was frozen), or cancelled.

@@ -206,14 +206,17 @@ pub(crate) fn envelope(node: &Arc<Inner>, peer: SocketAddr, mut env: Envelope) {
     }
     let env = env.expect("not delivered");
     let Some(c) = node.cluster() else {
-        node.dead_letter(DeadLetterReason::UnknownTarget, "grain message");
+        node.dead_letter(DeadLetterReason::Remote(corelane::RemoteReason::UnknownTarget), "grain message");
         let detail = "this node is not a cluster member".to_string();
         return fail(node, peer, env.correlation_id, ErrorCode::NotOwner, detail);
     };
     if grain.kind_number != 0 {
         // Named by its number in this member's record.
         let Some(name) = c.kind_names.get(grain.kind_number as usize - 1) else {
-            node.dead_letter(DeadLetterReason::UnknownTarget, "grain message");
+            node.dead_letter(
+                DeadLetterReason::Remote(corelane::RemoteReason::UnknownTarget),
+                "grain message",
+            );
             let detail = format!("grain kind number {} is not hosted here", grain.kind_number);
             return fail(node, peer, env.correlation_id, ErrorCode::NotOwner, detail);
         };
@@ -222,7 +225,7 @@ pub(crate) fn envelope(node: &Arc<Inner>, peer: SocketAddr, mut env: Envelope) {
     }
     let (Ok(kind), Ok(identity)) = (std::str::from_utf8(&grain.kind), std::str::from_utf8(&grain.identity))
     else {
-        node.dead_letter(DeadLetterReason::Malformed, "grain message");
+        node.dead_letter(DeadLetterReason::Remote(corelane::RemoteReason::Malformed), "grain message");
         let detail = "grain kind and identity must be UTF-8".to_string();
         return fail(node, peer, env.correlation_id, ErrorCode::Malformed, detail);
     };
@@ -246,7 +249,10 @@ pub(crate) fn envelope(node: &Arc<Inner>, peer: SocketAddr, mut env: Envelope) {
                 }
             },
         ),
-        _ => node.dead_letter(DeadLetterReason::Malformed, "grain message of another kind than tell or ask"),
+        _ => node.dead_letter(
+            DeadLetterReason::Remote(corelane::RemoteReason::Malformed),
+            "grain message of another kind than tell or ask",
+        ),
     }
 }
 
@@ -337,10 +343,10 @@ fn tell_refused(c: &Arc<ClusterInner>, grain: &GrainId, env: Envelope, r: Refusa
             };
             let payload = env.payload;
             if node.send_parts(owner.addr, &head, payload.len(), |b| b.extend_from_slice(&payload)).is_err() {
-                node.dead_letter(DeadLetterReason::Unreachable, "grain tell");
+                node.dead_letter(DeadLetterReason::Remote(corelane::RemoteReason::Unreachable), "grain tell");
             }
             return;
         }
     }
-    node.dead_letter(DeadLetterReason::UnknownTarget, "grain tell");
+    node.dead_letter(DeadLetterReason::Remote(corelane::RemoteReason::UnknownTarget), "grain tell");
 }
