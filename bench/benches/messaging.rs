@@ -2,40 +2,12 @@
 //! a burst of same-shard tells handled inside one actor turn.
 
 use corelane::{Actor, ActorError, ActorRef, Ctx, Idle, Reply, Runtime, Shards};
+use corelane_bench::workload::{CountMsg, Counter, Echo, EchoMsg};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::time::Duration;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-enum EchoMsg {
-    Echo(u64, Reply<u64>),
-}
-struct Echo;
-impl Actor for Echo {
-    type Msg = EchoMsg;
-    fn receive(&mut self, _: &mut Ctx<Self>, EchoMsg::Echo(v, r): EchoMsg) -> Result<(), ActorError> {
-        r.send(v);
-        Ok(())
-    }
-}
-
-enum CountMsg {
-    Inc,
-    Get(Reply<u64>),
-}
-#[derive(Default)]
-struct Counter(u64);
-impl Actor for Counter {
-    type Msg = CountMsg;
-    fn receive(&mut self, _: &mut Ctx<Self>, m: CountMsg) -> Result<(), ActorError> {
-        match m {
-            CountMsg::Inc => self.0 += 1,
-            CountMsg::Get(r) => r.send(self.0),
-        }
-        Ok(())
-    }
-}
 
 enum BurstMsg {
     Burst(u64, Reply<()>),
@@ -45,7 +17,7 @@ impl Actor for Burster {
     type Msg = BurstMsg;
     fn receive(&mut self, _: &mut Ctx<Self>, BurstMsg::Burst(n, r): BurstMsg) -> Result<(), ActorError> {
         for _ in 0..n {
-            let _ = self.0.tell(CountMsg::Inc);
+            let _ = self.0.tell(CountMsg::Add(1));
         }
         r.send(());
         Ok(())

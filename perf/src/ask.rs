@@ -3,21 +3,9 @@
 
 use crate::report::{fig, percentiles, Figure};
 use crate::{engine_runtime_on, pin, Cores};
-use corelane::{Actor, ActorError, Ctx, Reply};
+use corelane_bench::workload::{Echo, EchoMsg};
 use hdrhistogram::Histogram;
 use std::time::{Duration, Instant};
-
-enum EchoMsg {
-    Echo(u64, Reply<u64>),
-}
-struct Echo;
-impl Actor for Echo {
-    type Msg = EchoMsg;
-    fn receive(&mut self, _: &mut Ctx<Self>, EchoMsg::Echo(v, r): EchoMsg) -> Result<(), ActorError> {
-        r.send(v + 1);
-        Ok(())
-    }
-}
 
 pub(crate) fn ask_external(cores: Cores, n: u64) -> Vec<Figure> {
     let rt = engine_runtime_on(cores.b);

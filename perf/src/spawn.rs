@@ -5,6 +5,7 @@
 use crate::report::{fig, Figure};
 use crate::{engine_runtime_on, Cores};
 use corelane::{Actor, ActorError, Ctx, Placement, Reply};
+use corelane_bench::workload::{CountMsg, Counter};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -61,23 +62,6 @@ pub(crate) fn spawn(cores: Cores, n: u64) -> Vec<Figure> {
     vec![fig("spawn", "actors_per_sec", n as f64 / t.as_secs_f64(), "actor/s")]
 }
 
-/// A counter, as a user's first actor.
-struct Counter(u64);
-enum CounterMsg {
-    Add(u64),
-    Get(Reply<u64>),
-}
-impl Actor for Counter {
-    type Msg = CounterMsg;
-    fn receive(&mut self, _: &mut Ctx<Self>, msg: CounterMsg) -> Result<(), ActorError> {
-        match msg {
-            CounterMsg::Add(n) => self.0 += n,
-            CounterMsg::Get(r) => r.send(self.0),
-        }
-        Ok(())
-    }
-}
-
 /// `spawn-external`: what a user's `main` does first, under the builder's defaults (a shard per
 /// core, `SpinThenPark`, unpinned): spawn `n` actors from the plain thread, tell each, then ask
 /// each and wait for the answer; actors per second over the three steps (checked: every answer
@@ -87,11 +71,11 @@ pub(crate) fn spawn_external(n: u64) -> Vec<Figure> {
     let start = Instant::now();
     let actors: Vec<_> = (0..n).map(|_| rt.spawn(|| Counter(0)).expect("spawn")).collect();
     for a in &actors {
-        a.tell(CounterMsg::Add(1)).expect("tell");
+        a.tell(CountMsg::Add(1)).expect("tell");
     }
     let mut sum = 0;
     for a in &actors {
-        sum += a.ask(CounterMsg::Get).timeout(Duration::from_secs(30)).wait().expect("ask");
+        sum += a.ask(CountMsg::Get).timeout(Duration::from_secs(30)).wait().expect("ask");
     }
     let t = start.elapsed();
     assert_eq!(sum, n, "every actor counted its tell");

@@ -56,23 +56,7 @@ fn tell_external(fw: Fw, n: u64) -> (u64, Duration) {
 
 mod cl {
     use super::*;
-    use corelane::{Actor, ActorError, Ctx, Reply};
-
-    struct Counter(u64);
-    enum Msg {
-        Add(u64),
-        Get(Reply<u64>),
-    }
-    impl Actor for Counter {
-        type Msg = Msg;
-        fn receive(&mut self, _: &mut Ctx<Self>, msg: Msg) -> Result<(), ActorError> {
-            match msg {
-                Msg::Add(n) => self.0 += n,
-                Msg::Get(r) => r.send(self.0),
-            }
-            Ok(())
-        }
-    }
+    use corelane_bench::workload::{CountMsg as Msg, Counter};
 
     pub(super) fn spawn_external(fw: Fw, n: u64) -> (u64, Duration) {
         let rt = corelane(fw);
