@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # The whole test suite: unit, integration and doc tests of every crate (the cluster's against a
 # real etcd, which scripts/deps.sh installs with protoc when missing), the loom models of the
-# lock-free pieces, then the engine's tests under AddressSanitizer. This is what CI runs (.ci/run).
+# lock-free pieces, then the engine's tests under AddressSanitizer; and the crates with no
+# optional feature. This is what CI runs (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 cargo test --workspace --all-targets --features corelane-net/etcd
 cargo test --workspace --doc --features corelane-net/etcd
+# The crates build with no optional feature at all (a production build's set).
+cargo check -p corelane --no-default-features
+cargo check -p corelane-net --no-default-features
 scripts/loom.sh
 scripts/asan.sh

@@ -91,6 +91,7 @@ mod slots;
 mod spawn_options;
 mod supervision;
 mod sync;
+#[cfg(feature = "testkit")]
 pub mod testkit;
 mod timers;
 
@@ -139,6 +140,7 @@ mod guide {
     struct Shutdown;
     #[doc = include_str!("../../docs/guide/metrics.md")]
     struct Metrics;
+    #[cfg(feature = "testkit")]
     #[doc = include_str!("../../docs/guide/testkit.md")]
     struct Testkit;
     #[doc = include_str!("../../docs/guide/routers.md")]

@@ -139,7 +139,9 @@ impl RemoteConfig {
     /// The defaults with a self-signed development certificate ([`Tls::DevSelfSigned`]):
     /// connections are encrypted, but peers are not authenticated, so any peer can claim to be
     /// any node. The node says so when it starts (on stderr when no `tracing` subscriber is
-    /// installed). For development and tests, never for production.
+    /// installed). For development and tests, never for production; with the `dev-certs`
+    /// feature.
+    #[cfg(feature = "dev-certs")]
     pub fn dev() -> Self {
         Self { tls: Tls::DevSelfSigned, ..Self::default() }
     }

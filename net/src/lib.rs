@@ -22,6 +22,7 @@ mod remote_node;
 mod remote_ref;
 mod remote_schedule;
 mod remote_watch;
+#[cfg(feature = "rkyv")]
 mod rkyv_codec;
 mod spawn;
 mod target;
@@ -37,6 +38,7 @@ pub use protocol::Protocol;
 pub use remote_node::RemoteNode;
 pub use remote_ref::{RemoteAsk, RemoteBatchAsk, RemoteRef};
 pub use remote_schedule::RemoteScheduled;
+#[cfg(feature = "rkyv")]
 pub use rkyv_codec::{Rkyv, RkyvMessage};
 pub use tls::{Crypto, Tls, TlsError, TlsPem};
 pub use transport::quic_configs;

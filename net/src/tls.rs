@@ -26,6 +26,8 @@ pub enum Tls {
     /// without an authority (their signatures over the handshake are still checked), so peers
     /// are not authenticated. For development ([`RemoteConfig::dev`](crate::RemoteConfig::dev)):
     /// the node warns when it starts, on stderr when no `tracing` subscriber is installed.
+    /// With the `dev-certs` feature.
+    #[cfg(feature = "dev-certs")]
     DevSelfSigned,
     /// Certificates in PEM.
     Pem(TlsPem),
@@ -97,11 +99,13 @@ pub enum TlsError {
 }
 
 /// The warning a node with the development certificate gives when it starts.
+#[cfg(feature = "dev-certs")]
 const DEV_WARNING: &str = "corelane-net: TLS with a generated self-signed certificate \
     (RemoteConfig::dev): connections are encrypted but peers are NOT authenticated; any peer can \
     claim to be any node. Use Tls::Pem with mutual TLS in production.";
 
 /// Says, where someone will see it, that the node does not authenticate its peers.
+#[cfg(feature = "dev-certs")]
 fn warn_insecure() {
     tracing::warn!("{DEV_WARNING}");
     if !tracing::dispatcher::has_been_set() {
@@ -132,6 +136,7 @@ pub(crate) fn crypto(tls: &Tls) -> Result<Crypto, TlsError> {
     let p = provider();
     let (chain, key, roots, mutual, server_name) = match tls {
         Tls::Unset => return Err(TlsError::Unset),
+        #[cfg(feature = "dev-certs")]
         Tls::DevSelfSigned => {
             warn_insecure();
             let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).map_err(cfg_err)?;
@@ -187,7 +192,7 @@ pub(crate) fn crypto(tls: &Tls) -> Result<Crypto, TlsError> {
     // server asks for it; others ignore it).
     let mut client = match tls {
         Tls::Pem(_) => client.with_client_auth_cert(chain, key).map_err(cfg_err)?,
-        Tls::DevSelfSigned | Tls::Unset => client.with_no_client_auth(),
+        _ => client.with_no_client_auth(),
     };
     client.alpn_protocols = vec![ALPN.to_vec()];
 
