@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: unit, integration and doc tests of every crate (the cluster's against a
 # real etcd, which scripts/deps.sh installs with protoc when missing), the loom models of the
-# lock-free pieces, then the engine's tests under AddressSanitizer; and the crates with no
-# optional feature. This is what CI runs (.ci/run).
+# lock-free pieces, then the engine's tests under AddressSanitizer; and the release checks (the
+# crates with no optional feature, packaging, MSRV, cargo-deny). This is what CI runs (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -11,5 +11,10 @@ cargo test --workspace --doc --features corelane-net/etcd
 # The crates build with no optional feature at all (a production build's set).
 cargo check -p corelane --no-default-features
 cargo check -p corelane-net --no-default-features
+# What a release would publish: packaged crates that build on their own, a declared minimum
+# Rust version no dependency exceeds, and the dependency graph's licences and sources.
+scripts/package.sh
+scripts/msrv.sh
+scripts/deny.sh
 scripts/loom.sh
 scripts/asan.sh

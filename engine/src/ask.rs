@@ -218,7 +218,7 @@ impl<T: Send + 'static> Pending<T> {
             }
             spins += 1;
             // The clock every 64 spins, and at every yield (a system call costs more than it).
-            if spins % 64 == 0 || waited >= crate::park::PURE_SPIN {
+            if spins.is_multiple_of(64) || waited >= crate::park::PURE_SPIN {
                 let now = Instant::now();
                 if now >= spin_until {
                     break;

@@ -440,7 +440,7 @@ impl Inner {
                 id = self.correlation();
             }
             // Asks whose askers gave up are swept now and then (their answers may never come).
-            if id % 1024 == 0 {
+            if id.is_multiple_of(1024) {
                 pending.retain(|_, w| !w.finish.abandoned());
             }
             pending.insert(id, Waiting { peer, incarnation, finish });

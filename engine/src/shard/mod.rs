@@ -499,7 +499,7 @@ impl Shard {
                     self.add_idle(now - first);
                 }
                 idle_mark = Some((now, now));
-            } else if idle_passes % SPIN_YIELD_EVERY == 0 {
+            } else if idle_passes.is_multiple_of(SPIN_YIELD_EVERY) {
                 executor::yield_now().await;
             } else if idle != Idle::Spin {
                 contended = crate::park::pause(idle_for.unwrap_or_default());
