@@ -69,6 +69,8 @@ mod cron;
 mod error;
 mod events;
 mod executor;
+#[cfg(feature = "metrics")]
+pub mod export;
 mod id;
 mod injector;
 pub mod integration;

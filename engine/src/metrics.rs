@@ -52,6 +52,17 @@ macro_rules! dead_letter_reasons {
                 pub const $rname: DeadLetterReason = DeadLetterReason::Remote(RemoteReason::$rname);
             )+
 
+            /// The reason's name, as it is spelled in the enums (`ActorStopped`, `Malformed`):
+            /// a stable label for exported metrics and logs.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(DeadLetterReason::$name => stringify!($name),)+
+                    DeadLetterReason::Remote(r) => match r {
+                        $(RemoteReason::$rname => stringify!($rname),)+
+                    },
+                }
+            }
+
             pub(crate) fn index(self) -> usize {
                 match self {
                     $(DeadLetterReason::$name => LocalIndex::$name as usize,)+
