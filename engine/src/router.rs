@@ -177,14 +177,15 @@ impl<M: Send + 'static> Actor for RouterActor<M> {
 }
 
 impl Handle {
-    /// Spawns a group router over existing actors (`placement` says where the router goes).
+    /// Spawns a group router over existing actors; `opts` say where the router goes and how
+    /// (a [`Placement`] converts into them, as for any spawn).
     pub fn spawn_group_router<M: Send + 'static>(
         &self,
         routing: Routing<M>,
         routees: Vec<ActorRef<M>>,
-        placement: Placement,
+        opts: impl Into<SpawnOptions>,
     ) -> Result<ActorRef<M>, SpawnError> {
-        self.spawn_with(placement, move || RouterActor {
+        self.spawn_with(opts, move || RouterActor {
             routing: routing.clone(),
             routees: routees.clone(),
             next: 0,
@@ -194,14 +195,14 @@ impl Handle {
     }
 
     /// Spawns a pool router with `n` routees built by `factory`, children of the router spread
-    /// as `spread` says; the router goes where `opts` says (its supervisor strategy supervises
-    /// the routees).
+    /// as `spread` says; the router goes where `opts` says (a [`Placement`] converts into them;
+    /// its supervisor strategy supervises the routees).
     pub fn spawn_pool_router<A, F>(
         &self,
         routing: Routing<A::Msg>,
         n: usize,
         spread: PoolPlacement,
-        opts: SpawnOptions,
+        opts: impl Into<SpawnOptions>,
         factory: F,
     ) -> Result<ActorRef<A::Msg>, SpawnError>
     where
@@ -209,6 +210,7 @@ impl Handle {
         F: FnMut() -> A + Clone + Send + 'static,
     {
         let shards = self.shard_count();
+        let opts = opts.into();
         self.spawn_with(opts, move || {
             let (spread, factory) = (spread.clone(), factory.clone());
             let spawn: PoolSpawner<A::Msg> = Box::new(move |ctx: &Ctx<RouterActor<A::Msg>>| {

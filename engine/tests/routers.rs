@@ -93,9 +93,11 @@ fn consistent_hash_is_stable_per_key_and_when_an_unrelated_routee_dies() {
     // Router and routees share a shard, so a routee's `Terminated` reaches the router before
     // the kill completes.
     let cs = collectors(&kit, &p, 5, Some(0));
-    let r = kit
-        .spawn_group_router(Routing::consistent_hash(|m: &u32| m % 50), cs.clone(), Placement::Shard(0))
-        .unwrap();
+    // Options for a group router as for any spawn: a name and a placement.
+    let opts = SpawnOptions::new().name("by-key").placement(Placement::Shard(0));
+    let r = kit.spawn_group_router(Routing::consistent_hash(|m: &u32| m % 50), cs.clone(), opts).unwrap();
+    assert_eq!(kit.lookup::<u32>("by-key"), Some(r.clone()));
+    assert_eq!(r.id().shard(), 0);
     let w = kit.probe();
     w.watch(&r);
     r.batch_tell(0..100).unwrap();
@@ -165,10 +167,12 @@ fn pool_routees_are_children_placed_as_asked() {
             Routing::round_robin(),
             3,
             PoolPlacement::Local,
-            SpawnOptions::new().placement(Placement::Shard(1)),
+            // A placement alone is options too, as for every spawn.
+            Placement::Shard(1),
             move || Collector(out.clone()),
         )
         .unwrap();
+    assert_eq!(local.id().shard(), 1);
     local.batch_tell(0..3).unwrap();
     assert!(receive(&p, 3).iter().all(|(id, _)| id.shard() == 1));
     // Stopping a pool router stops its routees (its children).

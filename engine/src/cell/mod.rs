@@ -234,8 +234,8 @@ pub(crate) enum TypeFit {
     Exact,
     /// The cell takes any message, boxed ([`crate::AnyMsg`]).
     Any,
-    /// Neither.
-    No,
+    /// Neither: the cell takes this message type (its name).
+    No(&'static str),
 }
 
 /// An actor with its mailbox. `#[repr(C)]`: the mailbox (and so the header) comes first.
@@ -595,7 +595,7 @@ impl<A: Actor> ErasedCell for ActorCell<A> {
         } else if TypeId::of::<A::Msg>() == TypeId::of::<crate::AnyMsg>() {
             TypeFit::Any
         } else {
-            TypeFit::No
+            TypeFit::No(std::any::type_name::<A::Msg>())
         }
     }
 }

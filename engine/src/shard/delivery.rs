@@ -296,8 +296,32 @@ impl Shard {
         match unsafe { &*cell }.type_fit(std::any::TypeId::of::<M>()) {
             TypeFit::Exact => self.deliver_user(id, msg, sender),
             TypeFit::Any => self.deliver_user(id, crate::AnyMsg::new(msg), sender),
-            TypeFit::No => self.dead_letters(DeadLetterReason::TypeMismatch, 1, Some(id), ty),
+            TypeFit::No(takes) => {
+                self.warn_type_mismatch(id, ty, takes, sender);
+                self.dead_letters(DeadLetterReason::TypeMismatch, 1, Some(id), ty);
+            }
         }
+    }
+
+    /// A message of the wrong type is a programming error, not load: it is said at warn level
+    /// (once per pair of types on this shard, so a loop cannot flood the log), naming who sent
+    /// it, for the usual case of a reply through `ctx.sender()` of another type.
+    fn warn_type_mismatch(&self, id: ActorId, sent: &'static str, takes: &'static str, sender: u64) {
+        /// Pairs remembered per shard; past this, mismatches are only counted.
+        const REMEMBERED: usize = 64;
+        let mut warned = self.type_mismatches.borrow_mut();
+        if warned.len() >= REMEMBERED || !warned.insert((sent, takes)) {
+            return;
+        }
+        let from = (sender != 0).then(|| ActorId::from_u64(sender).to_string());
+        tracing::warn!(
+            target_actor = %id,
+            sent,
+            takes,
+            from = from.as_deref().unwrap_or("a sender-less tell"),
+            "message of the wrong type for its actor: a TypeMismatch dead letter (a reply through \
+             ctx.sender() of another type than the sender's messages?)"
+        );
     }
 
     pub(crate) fn deliver_system(&self, id: ActorId, sys: SystemMsg) {

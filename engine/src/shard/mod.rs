@@ -38,7 +38,7 @@ use crate::Actor;
 use crossbeam_utils::CachePadded;
 use std::any::TypeId;
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -166,6 +166,8 @@ pub(crate) struct Shard {
     /// busy stretch of 256 turns old.
     clock: Cell<Instant>,
     spawns_since_clock: Cell<u8>,
+    /// Pairs of (sent, accepted) message types already warned about.
+    type_mismatches: RefCell<HashSet<(&'static str, &'static str)>>,
 }
 
 /// Keeps the shard's count of live local tasks: decremented when the task ends or is cancelled
@@ -213,6 +215,7 @@ impl Shard {
             epoch: now,
             clock: Cell::new(now),
             spawns_since_clock: Cell::new(0),
+            type_mismatches: RefCell::new(HashSet::new()),
         }
     }
 
