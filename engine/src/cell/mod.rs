@@ -544,6 +544,12 @@ impl<A: Actor> ErasedCell for ActorCell<A> {
             while done.get() < budget {
                 let Some(mut msg) = self.mbox.pop_msg() else { break };
                 done.set(done.get() + 1);
+                // One span per message, around whichever handler takes it (compiled out
+                // without the feature).
+                #[cfg(feature = "tracing-spans")]
+                let _span =
+                    tracing::trace_span!("receive", actor = %h.id, msg = std::any::type_name::<A::Msg>())
+                        .entered();
                 if h.flags.get() & SPECIAL != 0 {
                     match self.special(actor, &mut ctx, msg)? {
                         Some(m) => msg = m,

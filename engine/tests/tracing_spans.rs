@@ -1,0 +1,81 @@
+//! With the `tracing-spans` feature, every message a handler takes runs inside a `receive`
+//! span that names the actor and the message type, behaviours included (its own test binary:
+//! it installs the process's `tracing` subscriber).
+
+use corelane::{Actor, ActorError, Ctx, Idle, Reply, Runtime, Shards};
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tracing_subscriber::fmt::format::FmtSpan;
+
+/// Everything the subscriber wrote.
+#[derive(Clone, Default)]
+struct Log(Arc<Mutex<Vec<u8>>>);
+impl Write for Log {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+enum Msg {
+    Note,
+    Switch,
+    Done(Reply<()>),
+}
+
+/// Logs inside its handler; on `Switch` goes on in a behaviour that logs too.
+struct Noter;
+impl Noter {
+    fn switched(&mut self, _: &mut Ctx<Self>, m: Msg) -> Result<(), ActorError> {
+        tracing::info!("in a behaviour");
+        if let Msg::Done(r) = m {
+            r.send(());
+        }
+        Ok(())
+    }
+}
+impl Actor for Noter {
+    type Msg = Msg;
+    fn receive(&mut self, ctx: &mut Ctx<Self>, m: Msg) -> Result<(), ActorError> {
+        match m {
+            Msg::Note => tracing::info!("in receive"),
+            Msg::Switch => ctx.become_behavior(Noter::switched),
+            Msg::Done(r) => r.send(()),
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn every_message_runs_in_a_receive_span_naming_the_actor_and_the_message_type() {
+    let log = Log::default();
+    let writer = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::TRACE)
+        .with_span_events(FmtSpan::NONE)
+        .finish();
+    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber of this test binary");
+    let rt = Runtime::builder().shards(Shards::Count(1)).idle(Idle::Park).build().unwrap();
+    let a = rt.spawn(|| Noter).unwrap();
+    a.tell(Msg::Note).unwrap();
+    a.tell(Msg::Switch).unwrap();
+    a.tell(Msg::Note).unwrap();
+    a.ask(Msg::Done).timeout(Duration::from_secs(10)).wait().unwrap();
+    rt.shutdown().unwrap();
+    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    let in_span = |what: &str| {
+        text.lines().find(|l| l.contains(what)).map(|l| {
+            l.contains("receive{")
+                && l.contains(&format!("actor={}", a.id()))
+                && l.contains("tracing_spans::Msg")
+        })
+    };
+    assert_eq!(in_span("in receive"), Some(true), "receive runs in the span: {text}");
+    assert_eq!(in_span("in a behaviour"), Some(true), "so does a behaviour: {text}");
+}
