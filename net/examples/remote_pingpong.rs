@@ -53,36 +53,51 @@ fn server(addr: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
     }
 }
 
-fn client(addr: SocketAddr, asks: usize) -> Result<(), Box<dyn std::error::Error>> {
+fn client(addr: SocketAddr, asks: u64) -> Result<(), Box<dyn std::error::Error>> {
     let rt = runtime();
     let node = Node::start(&rt, RemoteConfig::dev())?;
     let echo = node.remote(addr).lookup("echo").timeout(Duration::from_secs(5)).wait()?;
     let ping = Ping { data: Bytes::from(vec![7u8; 64]) };
-    let mut rtts = Vec::with_capacity(asks);
+    // Round trips in nanoseconds, 3 significant digits.
+    let mut rtts = hdrhistogram::Histogram::<u64>::new(3)?;
     for _ in 0..asks {
         let t = Instant::now();
         let pong: Ping = echo.ask(&ping).timeout(Duration::from_secs(5)).wait()?;
-        rtts.push(t.elapsed());
+        rtts.record(t.elapsed().as_nanos() as u64)?;
         assert_eq!(pong.data.len(), 64);
     }
-    rtts.sort();
-    let q = |f: f64| rtts[((rtts.len() as f64 * f) as usize).min(rtts.len() - 1)];
-    println!("{asks} asks to {addr}: p50 {:?}, p99 {:?}, max {:?}", q(0.5), q(0.99), rtts[rtts.len() - 1]);
+    let q = |p: f64| Duration::from_nanos(rtts.value_at_quantile(p));
+    println!("{asks} asks to {addr}: p50 {:?}, p99 {:?}, max {:?}", q(0.5), q(0.99), q(1.0));
     node.shutdown();
     Ok(())
+}
+
+/// The example's command line.
+#[derive(clap::Parser)]
+#[command(about = "Two processes, one actor each side of a QUIC connection")]
+enum Cli {
+    /// Serve an echo actor named "echo" until killed.
+    Server {
+        /// Where to listen.
+        #[arg(default_value = "127.0.0.1:4700")]
+        addr: SocketAddr,
+    },
+    /// Look "echo" up on the server and ask it ASKS times; print the round-trip percentiles.
+    Client {
+        /// The server's address.
+        #[arg(default_value = "127.0.0.1:4700")]
+        addr: SocketAddr,
+        /// How many asks.
+        #[arg(default_value_t = 10_000)]
+        asks: u64,
+    },
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Shows the node's warnings (the development certificate's among them).
     tracing_subscriber::fmt().with_writer(std::io::stderr).init();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let addr: SocketAddr = args.get(1).map_or("127.0.0.1:4700", String::as_str).parse()?;
-    match args.first().map(String::as_str) {
-        Some("server") => server(addr),
-        Some("client") => client(addr, args.get(2).map_or(Ok(10_000), |n| n.parse())?),
-        _ => {
-            eprintln!("usage: remote_pingpong server [ADDR] | client [ADDR] [ASKS]");
-            std::process::exit(2);
-        }
+    match <Cli as clap::Parser>::parse() {
+        Cli::Server { addr } => server(addr),
+        Cli::Client { addr, asks } => client(addr, asks),
     }
 }

@@ -84,12 +84,9 @@ pub(crate) fn spawn_external(n: u64) -> Vec<Figure> {
     vec![fig("spawn-external", "actors_per_sec", n as f64 / t.as_secs_f64(), "actor/s")]
 }
 
+/// The process's resident memory, in bytes (0 where it cannot be read).
 pub(crate) fn resident_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    pages * page.max(1) as u64
+    memory_stats::memory_stats().map_or(0, |m| m.physical_mem as u64)
 }
 
 /// Runs in a fresh child process (`corelane-perf --child-idle-memory N`): resident memory of a
