@@ -2,24 +2,12 @@
 //! span that names the actor and the message type, behaviours included (its own test binary:
 //! it installs the process's `tracing` subscriber).
 
+mod common;
+
+use common::Log;
 use corelane::{Actor, ActorError, Ctx, Idle, Reply, Runtime, Shards};
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tracing_subscriber::fmt::format::FmtSpan;
-
-/// Everything the subscriber wrote.
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<u8>>>);
-impl Write for Log {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 enum Msg {
     Note,
@@ -68,7 +56,7 @@ fn every_message_runs_in_a_receive_span_naming_the_actor_and_the_message_type() 
     a.tell(Msg::Note).unwrap();
     a.ask(Msg::Done).timeout(Duration::from_secs(10)).wait().unwrap();
     rt.shutdown().unwrap();
-    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    let text = log.text();
     let in_span = |what: &str| {
         text.lines().find(|l| l.contains(what)).map(|l| {
             l.contains("receive{")

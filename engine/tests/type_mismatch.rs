@@ -3,25 +3,10 @@
 //! who sent it, once per pair of types (its own test binary: it installs the process's
 //! `tracing` subscriber).
 
+mod common;
+
+use common::{Log, WAIT};
 use corelane::{Actor, ActorError, Ctx, DeadLetterReason, Event, Idle, Runtime, Shards};
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-const WAIT: Duration = Duration::from_secs(10);
-
-/// Everything the subscriber wrote.
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<u8>>>);
-impl Write for Log {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// Answers every number through `ctx.sender()`, with a number: the asker takes text.
 struct Doubler;
@@ -71,7 +56,7 @@ fn a_reply_of_the_wrong_type_is_counted_published_and_said_once() {
         }
         assert_eq!(rt.metrics().dead_letters_for(DeadLetterReason::TypeMismatch), round);
     }
-    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    let text = log.text();
     let warnings: Vec<_> = text.lines().filter(|l| l.contains("wrong type")).collect();
     assert_eq!(warnings.len(), 1, "said once per pair of types: {text}");
     let w = warnings[0];
