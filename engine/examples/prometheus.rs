@@ -4,8 +4,8 @@
 //! cargo run -p corelane --features metrics --example prometheus
 //! ```
 //!
-//! Installs metrics-exporter-prometheus' recorder, does some work, records the runtime's and one
-//! actor's figures, and prints the page a scrape would get. In a service, start an
+//! Installs metrics-exporter-prometheus' recorder, does some work, records the runtime's, each
+//! shard's, each actor kind's and one actor's figures, and prints the page a scrape would get. In a service, start an
 //! [`Exporter`] instead (it records every period) and serve `handle.render()` from your HTTP
 //! server, or turn on the exporter crate's own `http-listener`.
 
@@ -41,8 +41,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let total = counter.ask(Msg::Get).timeout(Duration::from_secs(5)).wait()?;
     assert_eq!(total, 499_500);
 
-    // Once, by hand: the runtime, its shards, and the counter under the label actor="counter".
+    // Once, by hand: the runtime, its shards, the actors by kind, and the counter under the
+    // label actor="counter".
     export::record(rt.handle());
+    export::record_kinds(&rt.kind_metrics().timeout(Duration::from_secs(5)).wait()?);
     export::record_actor("counter", &counter.metrics().timeout(Duration::from_secs(5)).wait()?);
     print!("{}", prometheus.render());
 

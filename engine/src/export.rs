@@ -2,10 +2,11 @@
 //! installed (Prometheus, StatsD, OpenTelemetry, a log) carries them. With the `metrics`
 //! feature.
 //!
-//! [`record`] writes the runtime's and each shard's figures once; [`record_actor`] one actor's,
-//! under a name the caller gives (per-actor series are for the actors you choose: a million
-//! actors must not become a million series). [`Exporter`] does both on a fixed period, from
-//! an actor of the runtime. Nothing is recorded unless you call these: with no exporter
+//! [`record`] writes the runtime's and each shard's figures once; [`record_kinds`] the live
+//! actors by kind (actor type: a bounded set of series however many actors there are);
+//! [`record_actor`] one actor's, under a name the caller gives (per-actor series are for the
+//! actors you choose: a million actors must not become a million series). [`Exporter`] does
+//! all three on a fixed period, from an actor of the runtime. Nothing is recorded unless you call these: with no exporter
 //! started, the feature costs nothing on the message paths. The series are the process's: with
 //! several runtimes in one process, record one of them (or give each process its own
 //! exporter's global labels).
@@ -17,6 +18,7 @@
 //! | `corelane_dead_letters_total` | counter | `reason` |
 //! | `corelane_shard_processed_total`, `corelane_shard_wakes_total` | counter | `shard` |
 //! | `corelane_shard_actors`, `corelane_shard_run_queue_depth`, `corelane_shard_inbound_depth`, `corelane_shard_idle_ratio` | gauge | `shard` |
+//! | `corelane_kind_actors`, `corelane_kind_processed`, `corelane_kind_queued` | gauge | `kind` |
 //! | `corelane_actor_processed_total`, `corelane_actor_restarts_total`, `corelane_actor_dead_letters_total` | counter | `actor` |
 //! | `corelane_actor_mailbox_len`, `corelane_actor_stash_len`, `corelane_actor_children`, `corelane_actor_uptime_seconds`, `corelane_actor_last_processing_seconds`, `corelane_actor_suspended` | gauge | `actor` |
 //!
@@ -46,7 +48,7 @@ use crate::actor::{Actor, ActorError};
 use crate::any_ref::AnyRef;
 use crate::context::Ctx;
 use crate::error::SpawnError;
-use crate::metrics::ActorMetrics;
+use crate::metrics::{ActorMetrics, KindMetrics};
 use crate::runtime::Handle;
 use crate::scheduler::Scheduled;
 use crate::spawn_options::SpawnOptions;
@@ -70,6 +72,16 @@ pub fn record(handle: &Handle) {
         gauge!("corelane_shard_run_queue_depth", "shard" => shard.clone()).set(s.run_queue_depth as f64);
         gauge!("corelane_shard_inbound_depth", "shard" => shard.clone()).set(s.inbound_depth as f64);
         gauge!("corelane_shard_idle_ratio", "shard" => shard).set(s.idle_share);
+    }
+}
+
+/// Records the live actors by kind (from [`Handle::kind_metrics`]), labelled `kind` with the
+/// actor type. Gauges: the figures are of the actors alive now.
+pub fn record_kinds(kinds: &[KindMetrics]) {
+    for k in kinds {
+        gauge!("corelane_kind_actors", "kind" => k.kind).set(k.actors as f64);
+        gauge!("corelane_kind_processed", "kind" => k.kind).set(k.processed as f64);
+        gauge!("corelane_kind_queued", "kind" => k.kind).set(k.queued as f64);
     }
 }
 
@@ -114,7 +126,15 @@ impl Actor for Recorder {
     fn receive(&mut self, ctx: &mut Ctx<Self>, msg: ExportMsg) -> Result<(), ActorError> {
         match msg {
             ExportMsg::Tick => {
-                record(&ctx.runtime());
+                let rt = ctx.runtime();
+                record(&rt);
+                let kinds = rt.kind_metrics();
+                ctx.spawn_task(async move {
+                    // A runtime shutting down answers nothing more: nothing to record.
+                    if let Ok(k) = kinds.await {
+                        record_kinds(&k);
+                    }
+                });
                 for (name, actor) in &self.watched {
                     let pending = actor.metrics();
                     let (name, me) = (name.clone(), ctx.myself());

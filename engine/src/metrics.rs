@@ -210,6 +210,21 @@ pub struct ActorMetrics {
     pub uptime: Duration,
 }
 
+/// The live actors of one kind (one actor type) on the whole runtime
+/// ([`Handle::kind_metrics`](crate::Handle::kind_metrics)).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KindMetrics {
+    /// The actor type (`std::any::type_name`).
+    pub kind: &'static str,
+    /// Live actors of this kind.
+    pub actors: u64,
+    /// User messages they handled (the live ones: a stopped actor's count goes with it).
+    pub processed: u64,
+    /// User messages waiting in their mailboxes.
+    pub queued: u64,
+}
+
 /// A snapshot of the runtime.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]

@@ -93,6 +93,17 @@ fn record_writes_the_runtimes_the_shards_and_an_actors_figures() {
     assert!(processed >= 42.0, "{processed}");
     assert!(value("corelane_shard_idle_ratio", &[("shard", "1")]).is_some());
 
+    export::record_kinds(&rt.kind_metrics().timeout(WAIT).wait().unwrap());
+    let r = recorded();
+    let kind = [("kind", "export::Worker")];
+    assert_eq!(
+        value_in(&r, "corelane_kind_actors", &kind),
+        Some(2.0),
+        "w and the pinger (the stopped one is not counted)"
+    );
+    assert_eq!(value_in(&r, "corelane_kind_processed", &kind), Some(43.0));
+    assert_eq!(value_in(&r, "corelane_kind_queued", &kind), Some(0.0));
+
     let am = w.metrics().timeout(WAIT).wait().unwrap();
     export::record_actor("record-worker", &am);
     let r = recorded();
@@ -122,6 +133,11 @@ fn an_exporter_records_every_period_and_forgets_actors_that_stop() {
             std::thread::yield_now();
             seen = value("corelane_actor_processed_total", &series);
         }
+    }
+    let deadline = Instant::now() + WAIT;
+    while value("corelane_kind_actors", &[("kind", "export::Worker")]) != Some(1.0) {
+        assert!(Instant::now() < deadline, "the kinds are recorded every period too");
+        std::thread::yield_now();
     }
     let deadline = Instant::now() + WAIT;
     while value("corelane_uptime_seconds", &[]).is_none_or(|u| u == 0.0) {

@@ -117,3 +117,52 @@ fn the_runtime_snapshot_counts_actors_dead_letters_and_shard_activity() {
         assert_eq!(s.inbound_depth, 0);
     }
 }
+
+/// Answers pings; a second kind of actor beside `Worker`.
+struct Pinger;
+impl Actor for Pinger {
+    type Msg = Reply<()>;
+    fn receive(&mut self, _: &mut Ctx<Self>, r: Reply<()>) -> Result<(), ActorError> {
+        r.send(());
+        Ok(())
+    }
+}
+
+#[test]
+fn actors_are_counted_by_kind_across_shards_from_a_thread_and_from_a_shard() {
+    let kit = TestKit::new();
+    let baseline = kit.kind_metrics().timeout(WAIT).wait().unwrap();
+    let workers: Vec<_> = (0..5).map(|_| kit.spawn(|| Worker(0)).unwrap()).collect();
+    let pingers: Vec<_> = (0..3).map(|_| kit.spawn(|| Pinger).unwrap()).collect();
+    for (i, w) in workers.iter().enumerate() {
+        for _ in 0..=i {
+            w.tell(Msg::Work(1)).unwrap();
+        }
+    }
+    for p in &pingers {
+        p.ask(|r| r).timeout(WAIT).wait().unwrap();
+    }
+    // A user message behind the work on each worker: once answered, all of it was handled.
+    for w in &workers {
+        w.ask(Msg::Spawn).timeout(WAIT).wait().unwrap();
+    }
+    let kind =
+        |all: &[corelane::KindMetrics], name: &str| all.iter().find(|k| k.kind.ends_with(name)).cloned();
+    let all = kit.kind_metrics().timeout(WAIT).wait().unwrap();
+    let w = kind(&all, "::Worker").expect("workers counted");
+    // Each worker spawned one child (another Worker) on `Spawn`.
+    assert_eq!((w.actors, w.processed, w.queued), (10, 15 + 5, 0), "{all:?}");
+    let p = kind(&all, "::Pinger").expect("pingers counted");
+    assert_eq!((p.actors, p.processed), (3, 3));
+    assert!(kind(&baseline, "::Worker").is_none());
+    assert!(all.windows(2).all(|w| w[0].kind < w[1].kind), "sorted by kind");
+    // The same from a shard, awaited (it must not block the shard it runs on).
+    let h = kit.handle().clone();
+    let from_shard = kit.block_on(move || async move { h.kind_metrics().await }).unwrap().unwrap();
+    assert_eq!(kind(&from_shard, "::Pinger").map(|k| k.actors), Some(3));
+    for p in &pingers {
+        p.stop().timeout(WAIT).wait().unwrap();
+    }
+    let after = kit.kind_metrics().timeout(WAIT).wait().unwrap();
+    assert!(kind(&after, "::Pinger").is_none(), "stopped actors are not counted");
+}

@@ -147,6 +147,11 @@ pub(crate) struct Header {
 }
 
 impl Header {
+    /// User messages this actor handled.
+    pub(crate) fn processed(&self) -> u64 {
+        self.processed.get()
+    }
+
     fn new(id: ActorId) -> Self {
         Self {
             id,
@@ -257,6 +262,8 @@ pub(crate) trait ErasedCell {
     /// stop waiters, to be answered once the slot and names are released.
     fn finalize(&self, shard: &Shard) -> Vec<Reply<()>>;
     fn mailbox_len(&self) -> usize;
+    /// The actor's type, for figures by kind.
+    fn kind(&self) -> &'static str;
     fn type_fit(&self, t: TypeId) -> TypeFit;
     /// Records the per-message time of a sampled turn.
     fn record_turn_time(&self, per_msg: Duration);
@@ -589,6 +596,10 @@ impl<A: Actor> ErasedCell for ActorCell<A> {
 
     fn finalize(&self, shard: &Shard) -> Vec<Reply<()>> {
         self.finalize_cell(shard)
+    }
+
+    fn kind(&self) -> &'static str {
+        std::any::type_name::<A>()
     }
 
     fn mailbox_len(&self) -> usize {

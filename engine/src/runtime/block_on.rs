@@ -121,17 +121,23 @@ impl Handle {
             // A stopped target makes the output a dead letter; a closed runtime drops it.
             let _ = target.tell(fut.await);
         });
-        let sent = with_current(|cur| match cur {
+        self.run_on(to, run).map_err(|()| SpawnError::Closed)
+    }
+
+    /// Has shard `to` deliver `work`: at once when called on that shard, over the ring from
+    /// another shard, through the injector from any other thread. `Err` once the runtime has
+    /// shut down (the work is dropped).
+    pub(crate) fn run_on(&self, to: usize, work: impl Deliver) -> Result<(), ()> {
+        with_current(|cur| match cur {
             Some(s) if s.belongs_to(&self.shared) && s.idx == to => {
-                run.deliver(s, 0);
+                work.deliver(s, 0);
                 Ok(())
             }
             Some(s) if s.belongs_to(&self.shared) => {
-                s.push_outbound(to, Packet::new(0, run));
+                s.push_outbound(to, Packet::new(0, work));
                 Ok(())
             }
-            _ => self.shared.inject(to, Packet::new(0, run)).map(|_| ()),
-        });
-        sent.map_err(|_| SpawnError::Closed)
+            _ => self.shared.inject(to, Packet::new(0, work)).map(|_| ()).map_err(drop),
+        })
     }
 }

@@ -32,11 +32,13 @@ use std::time::{Duration, Instant};
 mod block_on;
 mod builder;
 mod handle;
+mod kinds;
 mod outside;
 mod stopped;
 
 pub use builder::Builder;
 pub use handle::Handle;
+pub use kinds::KindsPending;
 
 /// How many shards, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]

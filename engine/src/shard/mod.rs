@@ -535,6 +535,21 @@ impl Shard {
         UPTIME_TICK * ticks(self.epoch.elapsed()).saturating_sub(born)
     }
 
+    /// This shard's live actors by kind, in no particular order.
+    pub(crate) fn kind_metrics(&self) -> Vec<crate::metrics::KindMetrics> {
+        let mut by: HashMap<&'static str, crate::metrics::KindMetrics> = HashMap::new();
+        // Only reads (no user code runs), so the slab stays borrowed throughout.
+        for c in self.slab.borrow().iter().filter_map(|e| e.cell.as_deref()) {
+            let k = by
+                .entry(c.kind())
+                .or_insert_with(|| crate::metrics::KindMetrics { kind: c.kind(), ..Default::default() });
+            k.actors += 1;
+            k.processed += c.header().processed();
+            k.queued += c.mailbox_len() as u64;
+        }
+        by.into_values().collect()
+    }
+
     fn add_idle(&self, d: Duration) {
         bump(&self.mine().stats.idle_nanos, d.as_nanos() as u64);
     }
