@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh
 cargo test --workspace --all-targets --features corelane-net/etcd
 cargo test --workspace --doc --features corelane-net/etcd
+# The engine's examples run to the end (each checks what it prints).
+for example in counter supervision pingpong prometheus; do
+    cargo run -q -p corelane --features metrics --example "$example" >/dev/null
+done
 # The crates build with no optional feature at all (a production build's set).
 cargo check -p corelane --no-default-features
 cargo check -p corelane-net --no-default-features
