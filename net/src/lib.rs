@@ -17,6 +17,8 @@ pub mod config;
 mod dispatch;
 mod error;
 mod node;
+#[cfg(feature = "ops")]
+pub mod ops;
 mod protocol;
 mod remote_node;
 mod remote_ref;

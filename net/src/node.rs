@@ -274,6 +274,11 @@ impl Node {
 }
 
 impl Inner {
+    /// Whether the node still serves (its transport has not been shut down).
+    pub(crate) fn is_open(&self) -> bool {
+        self.transport.get().is_some_and(|t| !t.is_closed())
+    }
+
     /// The cluster this node is a member of.
     pub(crate) fn cluster(&self) -> Option<Arc<crate::cluster::ClusterInner>> {
         self.cluster.get().and_then(std::sync::Weak::upgrade)

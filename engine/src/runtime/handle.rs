@@ -42,6 +42,12 @@ impl Handle {
         f()
     }
 
+    /// Whether the runtime runs: false once its shutdown has begun (a liveness probe's
+    /// question).
+    pub fn is_running(&self) -> bool {
+        !self.shared.is_closing()
+    }
+
     /// Number of shards.
     pub fn shard_count(&self) -> usize {
         self.shared.shards.len()

@@ -236,6 +236,16 @@ impl ClusterInner {
     }
 
     /// Whether this member may serve grains now: its lease was renewed recently enough.
+    /// See [`Cluster::running`].
+    pub(crate) fn running(&self) -> bool {
+        !self.gone.load(Ordering::Acquire)
+    }
+
+    /// See [`Cluster::in_cluster`].
+    pub(crate) fn in_cluster(&self) -> bool {
+        self.running() && self.may_serve() && self.current().me.is_some() && self.open.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn may_serve(&self) -> bool {
         self.gate.may_serve()
     }
@@ -468,17 +478,14 @@ impl Cluster {
     /// Liveness: this member's cluster machinery runs (from joining until it left). A fenced
     /// member still runs: it is trying to renew or to join again.
     pub fn running(&self) -> bool {
-        !self.inner.gone.load(Ordering::Acquire)
+        self.inner.running()
     }
 
     /// Readiness: this member is in the member set it follows, may serve (not fenced), and
     /// the cluster reached its minimum of members (or the wait for it ended). For a health
     /// probe's "ready".
     pub fn in_cluster(&self) -> bool {
-        self.running()
-            && self.inner.may_serve()
-            && self.inner.current().me.is_some()
-            && self.inner.open.load(Ordering::Relaxed)
+        self.inner.in_cluster()
     }
 
     /// Counters of this member's cluster work.
