@@ -3,7 +3,9 @@
 //! glommio registers its I/O buffers with io_uring, which counts against `RLIMIT_MEMLOCK`.
 //! Before starting shards we make sure the limit covers them: raise it where the process may
 //! (up to the hard limit, or beyond it with `CAP_SYS_RESOURCE`), otherwise shrink the buffers to
-//! fit, and only if even the minimum does not fit, fail with an error naming the limit.
+//! fit, and only if even the minimum does not fit, fail with an error naming the limit. Every
+//! change to the limit is logged at info level with the old and new values; shrinking the
+//! buffers is a warning.
 
 use crate::error::BuildError;
 
@@ -34,12 +36,27 @@ pub(crate) fn fit(shards: usize, wanted: usize) -> Result<usize, BuildError> {
     if cur == libc::RLIM_INFINITY || cur >= need {
         return Ok(wanted);
     }
+    // A process-wide limit changes: said every time, with what it was and what it is now.
     if max == libc::RLIM_INFINITY || max >= need {
         if set(need, max) {
+            tracing::info!(
+                from = cur,
+                to = need,
+                shards,
+                "raised this process's RLIMIT_MEMLOCK soft limit for the shards' io_uring buffers \
+                 (Builder::io_memory sets their size)"
+            );
             return Ok(wanted);
         }
     } else if set(need, need) {
-        tracing::info!(need, "raised RLIMIT_MEMLOCK hard limit");
+        tracing::info!(
+            from = cur,
+            to = need,
+            hard_from = max,
+            shards,
+            "raised this process's RLIMIT_MEMLOCK soft and hard limits for the shards' io_uring \
+             buffers (Builder::io_memory sets their size)"
+        );
         return Ok(wanted);
     }
     let (cur, _) = get().unwrap_or((cur, max));

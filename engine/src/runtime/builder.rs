@@ -104,7 +104,10 @@ impl Builder {
         self
     }
     /// io_uring buffer memory per shard executor (default 512 KiB; counts against
-    /// `RLIMIT_MEMLOCK`).
+    /// `RLIMIT_MEMLOCK`). When the process's limit does not cover the shards' buffers, `build`
+    /// raises it where it may (logged at info level with the old and new values), otherwise
+    /// shrinks the buffers to fit (a warning), and fails only if even 64 KiB per shard does not
+    /// fit.
     pub fn io_memory(mut self, bytes: usize) -> Self {
         self.io_memory = bytes;
         self
