@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: unit, integration and doc tests of every crate (the cluster's against a
-# real etcd, which scripts/deps.sh installs with protoc when missing), the loom models of the
+# real etcd, which scripts/deps.sh installs with protoc when missing) on glommio and again on the
+# portable executor, the loom models of the
 # lock-free pieces, then the engine's tests under AddressSanitizer; and the release checks (the
 # crates with no optional feature, packaging, MSRV, cargo-deny). This is what CI runs (.ci/run).
 set -euo pipefail
@@ -8,6 +9,8 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh
 cargo test --workspace --all-targets --features corelane-net/etcd
 cargo test --workspace --doc --features corelane-net/etcd
+# The same tests on the portable executor (what containers that refuse io_uring get).
+CORELANE_EXECUTOR=portable cargo test --workspace --all-targets --features corelane-net/etcd
 # The engine's examples run to the end (each checks what it prints).
 for example in counter supervision pingpong prometheus; do
     cargo run -q -p corelane --features metrics --example "$example" >/dev/null

@@ -1,18 +1,67 @@
-//! The one module that knows the per-core executor (glommio). Swapping executors means
-//! rewriting this file, not the actors.
+//! The one module that knows the per-core executors: glommio (io_uring; the default on bare
+//! metal) and a portable one (async-executor's `LocalExecutor`, driven by the shard thread
+//! itself) for where io_uring is refused, as Docker's and containerd's default seccomp
+//! profiles refuse it. Swapping executors means rewriting this file, not the actors.
+//!
+//! What the shards need of an executor is small: run the dispatcher's future on the thread,
+//! spawn local (non-`Send`) tasks that can be cancelled, yield, and say when a task-heavy shard
+//! should yield. Parking, timers, rings and wake-ups are the engine's own.
 
+use crate::runtime::Executor;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
-/// Starts a shard thread: pins it to `core` if given, builds a glommio `LocalExecutor` with
-/// `io_memory` bytes of io_uring buffers, reports success or failure on `ready`, then runs
-/// the future that `body` makes until it completes.
+/// Which executor runs this thread's shard.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Running {
+    None,
+    Glommio,
+    Portable,
+}
+
+thread_local! {
+    static RUNNING: Cell<Running> = const { Cell::new(Running::None) };
+    static PORTABLE: RefCell<Option<Rc<async_executor::LocalExecutor<'static>>>> = const { RefCell::new(None) };
+    /// Calls of `should_yield` on a portable shard since it last said yes.
+    static SINCE_YIELD: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Set by tests: glommio behaves as if io_uring were refused.
+static IO_URING_REFUSED: AtomicBool = AtomicBool::new(false);
+
+/// Makes glommio fail to start as it does where io_uring is refused (a test of the fallback).
+pub(crate) fn simulate_io_uring_refused(on: bool) {
+    IO_URING_REFUSED.store(on, Ordering::SeqCst);
+}
+
+/// Says once per process why shards run on the portable executor.
+fn warn_fallback(e: &std::io::Error) {
+    static SAID: AtomicBool = AtomicBool::new(false);
+    if !SAID.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            error = %e,
+            "io_uring is not available, so shards run on the portable executor (slower wake-ups and \
+             no io_uring); to use glommio, allow io_uring_setup, io_uring_enter and \
+             io_uring_register (Docker: a seccomp profile that permits them, or \
+             --security-opt seccomp=unconfined), or choose Executor::Portable to silence this"
+        );
+    }
+}
+
+/// Starts a shard thread: pins it to `core` if given, builds the executor `choice` says
+/// (glommio with `io_memory` bytes of io_uring buffers; `Auto` falls back to the portable one
+/// when glommio cannot start), reports which one on `ready` (or why none), then runs the future
+/// that `body` makes until it completes.
 pub(crate) fn spawn_shard_thread<F, Fut>(
     name: String,
     core: Option<usize>,
     io_memory: usize,
-    ready: mpsc::Sender<std::io::Result<()>>,
+    choice: Executor,
+    ready: mpsc::Sender<std::io::Result<Executor>>,
     body: F,
 ) -> std::io::Result<JoinHandle<()>>
 where
@@ -27,18 +76,55 @@ where
             }
         }
         request_short_slice();
-        let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound).io_memory(io_memory).make();
-        match ex {
-            Ok(ex) => {
-                let _ = ready.send(Ok(()));
+        let glommio = match choice {
+            Executor::Portable => None,
+            _ => Some(glommio_executor(io_memory)),
+        };
+        match (glommio, choice) {
+            (Some(Ok(ex)), _) => {
+                let _ = ready.send(Ok(Executor::Glommio));
+                RUNNING.with(|r| r.set(Running::Glommio));
                 ex.run(body());
             }
-            Err(e) => {
-                let e: std::io::Error = e.into();
-                let _ = ready.send(Err(std::io::Error::new(e.kind(), format!("glommio executor: {e}"))));
+            (Some(Err(e)), Executor::Glommio) => {
+                let _ = ready.send(Err(e));
             }
+            (Some(Err(e)), _) => {
+                warn_fallback(&e);
+                run_portable(ready, body);
+            }
+            (None, _) => run_portable(ready, body),
         }
+        RUNNING.with(|r| r.set(Running::None));
     })
+}
+
+fn glommio_executor(io_memory: usize) -> std::io::Result<glommio::LocalExecutor> {
+    if IO_URING_REFUSED.load(Ordering::SeqCst) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            "glommio executor: io_uring_setup refused (simulated)",
+        ));
+    }
+    glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound).io_memory(io_memory).make().map_err(|e| {
+        let e: std::io::Error = e.into();
+        std::io::Error::new(e.kind(), format!("glommio executor: {e}"))
+    })
+}
+
+/// Runs `body` on a portable local executor driven by this thread.
+fn run_portable<F, Fut>(ready: mpsc::Sender<std::io::Result<Executor>>, body: F)
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let ex = Rc::new(async_executor::LocalExecutor::new());
+    PORTABLE.with(|p| *p.borrow_mut() = Some(ex.clone()));
+    RUNNING.with(|r| r.set(Running::Portable));
+    let _ = ready.send(Ok(Executor::Portable));
+    futures_lite::future::block_on(ex.run(body()));
+    // Tasks still alive end here, on their own thread.
+    PORTABLE.with(|p| p.borrow_mut().take());
 }
 
 /// The scheduler slice a shard thread asks for (Linux 6.12+, EEVDF: a normal thread may choose
@@ -119,24 +205,52 @@ pub(crate) async fn yield_now() {
 }
 
 /// Whether the executor wants the current task to yield (its time slice is over).
+/// Whether a shard with live local tasks should let them run now.
 #[inline]
 pub(crate) fn should_yield() -> bool {
-    glommio::executor().need_preempt()
-}
-
-/// A task on a shard's executor that can be cancelled (dropping the handle lets it run on).
-pub(crate) struct TaskHandle(glommio::task::JoinHandle<()>);
-
-impl TaskHandle {
-    /// Cancels the task: its future is dropped without being polled again.
-    pub(crate) fn cancel(self) {
-        self.0.cancel();
+    match RUNNING.with(Cell::get) {
+        Running::Glommio => glommio::executor().need_preempt(),
+        // Every 16th pass: the portable executor has no time slice of its own to consult.
+        _ => SINCE_YIELD.with(|c| {
+            let n = c.get() + 1;
+            c.set(n % 16);
+            n == 16
+        }),
     }
 }
 
-/// Spawns a task on the current shard's executor.
+/// A local task: cancelled by [`TaskHandle::cancel`], left to finish by
+/// [`TaskHandle::detach`] (dropping it cancels a portable task).
+pub(crate) enum TaskHandle {
+    Glommio(glommio::task::JoinHandle<()>),
+    Portable(async_executor::Task<()>),
+}
+
+impl TaskHandle {
+    pub(crate) fn cancel(self) {
+        match self {
+            TaskHandle::Glommio(h) => h.cancel(),
+            TaskHandle::Portable(t) => drop(t),
+        }
+    }
+
+    pub(crate) fn detach(self) {
+        match self {
+            TaskHandle::Glommio(_) => {}
+            TaskHandle::Portable(t) => t.detach(),
+        }
+    }
+}
+
+/// Spawns a local task on this shard's executor.
 pub(crate) fn spawn_local(fut: impl Future<Output = ()> + 'static) -> TaskHandle {
-    TaskHandle(glommio::spawn_local(fut).detach())
+    match RUNNING.with(Cell::get) {
+        Running::Portable => PORTABLE.with(|p| {
+            let ex = p.borrow().clone().expect("a portable shard has its executor");
+            TaskHandle::Portable(ex.spawn(fut))
+        }),
+        _ => TaskHandle::Glommio(glommio::spawn_local(fut).detach()),
+    }
 }
 
 #[cfg(all(test, not(loom)))]

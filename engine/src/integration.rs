@@ -72,3 +72,10 @@ pub fn wait_parked<T: Send + 'static>(pending: Pending<T>) -> Result<T, AskError
 pub fn unattributed_late_replies() -> u64 {
     crate::metrics::unattributed_late_replies_count()
 }
+
+/// Makes glommio fail to start as it does where io_uring is refused, for runtimes built after
+/// this call (`false` undoes it): tests of the portable fallback. Process-wide.
+#[doc(hidden)]
+pub fn simulate_io_uring_refused(on: bool) {
+    crate::executor::simulate_io_uring_refused(on);
+}

@@ -115,7 +115,9 @@ pub use lease::Lease;
 pub use mailbox::{MailboxKind, Overflow, PriorityOrder};
 pub use metrics::{ActorMetrics, DeadLetterReason, KindMetrics, RemoteReason, RuntimeMetrics, ShardMetrics};
 pub use router::{PoolPlacement, Routing};
-pub use runtime::{Builder, Handle, Idle, KindsPending, ParseIdleError, Placement, Runtime, Shards};
+pub use runtime::{
+    Builder, Executor, Handle, Idle, KindsPending, ParseIdleError, Placement, Runtime, Shards,
+};
 pub use scheduler::{Scheduled, MIN_INTERVAL};
 pub use signal::{Signal, StopReason};
 pub use spawn_options::SpawnOptions;

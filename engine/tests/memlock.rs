@@ -6,7 +6,7 @@
 mod common;
 
 use common::Log;
-use corelane::{Idle, Runtime, Shards};
+use corelane::{Executor, Idle, Runtime, Shards};
 
 fn memlock() -> (u64, u64) {
     let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
@@ -28,7 +28,13 @@ fn a_memlock_limit_too_low_is_raised_or_worked_around_and_the_log_says_which() {
     let low = libc::rlimit { rlim_cur: 256 << 10, rlim_max: max };
     // SAFETY: `low` is a valid rlimit; lowering the soft limit needs no privilege.
     assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &low) }, 0);
-    let rt = Runtime::builder().shards(Shards::Count(2)).idle(Idle::Park).build().unwrap();
+    // Auto: io_uring's buffers count (whatever CORELANE_EXECUTOR says for the other tests).
+    let rt = Runtime::builder()
+        .shards(Shards::Count(2))
+        .idle(Idle::Park)
+        .executor(Executor::Auto)
+        .build()
+        .unwrap();
     let (cur, _) = memlock();
     let text = log.text();
     let said =

@@ -9,6 +9,7 @@ pub struct Builder {
     /// `None`: pinned when sized by default, unpinned when the shards were given.
     pin: Option<bool>,
     idle: Idle,
+    executor: Executor,
     throughput: usize,
     stop_timeout: Duration,
     ask_timeout: Duration,
@@ -26,6 +27,7 @@ impl fmt::Debug for Builder {
             .field("shards", &self.shards)
             .field("pin", &self.pin)
             .field("idle", &self.idle)
+            .field("executor", &self.executor)
             .field("throughput", &self.throughput)
             .field("stop_timeout", &self.stop_timeout)
             .field("ask_timeout", &self.ask_timeout)
@@ -45,6 +47,7 @@ impl Default for Builder {
             shards: None,
             pin: None,
             idle: Idle::SpinThenPark(Duration::from_micros(50)),
+            executor: executor_from_env(),
             throughput: 64,
             stop_timeout: Duration::from_secs(5),
             ask_timeout: Duration::from_secs(5),
@@ -58,7 +61,27 @@ impl Default for Builder {
     }
 }
 
+/// `CORELANE_EXECUTOR` (`auto`, `glommio`, `portable`) chooses the default executor, so an
+/// operator (or a test run) switches without a rebuild; unset or invalid: `Auto` (an invalid
+/// value is said once).
+fn executor_from_env() -> Executor {
+    match std::env::var("CORELANE_EXECUTOR") {
+        Ok(v) => v.parse().unwrap_or_else(|e: String| {
+            tracing::warn!(error = %e, "CORELANE_EXECUTOR ignored");
+            Executor::Auto
+        }),
+        Err(_) => Executor::Auto,
+    }
+}
+
 impl Builder {
+    /// The executor the shards run on (default [`Executor::Auto`], or what the
+    /// `CORELANE_EXECUTOR` environment variable says: `auto`, `glommio`, `portable`).
+    pub fn executor(mut self, e: Executor) -> Self {
+        self.executor = e;
+        self
+    }
+
     /// Shard count or explicit cores. Default: one shard per core this process may use, less
     /// one left to the threads that drive the runtime (`main`, I/O, the net thread) and to the
     /// system, each pinned to its core: the last cores of the process's CPU set, within its
@@ -184,7 +207,11 @@ impl Builder {
         if n == 0 || n > MAX_SHARDS {
             return Err(BuildError::InvalidShardCount(n));
         }
-        let io_memory = crate::memlock::fit(n, self.io_memory)?;
+        // io_uring's buffers count against the locked-memory limit; the portable executor has none.
+        let io_memory = match self.executor {
+            Executor::Portable => self.io_memory,
+            _ => crate::memlock::fit(n, self.io_memory)?,
+        };
 
         let mut producers: Vec<Vec<_>> = (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
         let mut consumers: Vec<Vec<_>> = (0..n).map(|_| Vec::new()).collect();
@@ -224,6 +251,7 @@ impl Builder {
 
         let mut rt = Runtime {
             handle: Handle { shared: shared.clone() },
+            executor: self.executor,
             threads: Vec::new(),
             down: false,
             tasks: Mutex::new(self.shutdown_tasks.into()),
@@ -236,6 +264,8 @@ impl Builder {
                 format!("{}-{i}", self.name),
                 cores[i],
                 io_memory,
+                // After a fallback on the first shard, the others go straight to it.
+                if i > 0 { rt.executor } else { self.executor },
                 tx,
                 move || async move {
                     let guard = QuiesceOnPanic(sh.clone());
@@ -250,6 +280,7 @@ impl Builder {
                 }
                 Err(e) => Err(e),
             };
+            let started = started.map(|e| rt.executor = e);
             if let Err(source) = started {
                 failure = Some(BuildError::ShardStart { shard: i, source });
                 // Shards that never started count as quiesced so the others can exit.

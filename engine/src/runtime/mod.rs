@@ -51,6 +51,34 @@ pub enum Shards {
     Cores(Vec<usize>),
 }
 
+/// Which executor runs the shards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Executor {
+    /// glommio where io_uring is available; the portable executor, with a warning that says
+    /// why and how to allow io_uring, where it is refused (the default).
+    #[default]
+    Auto,
+    /// glommio (io_uring), or a build error where it cannot start.
+    Glommio,
+    /// The portable executor (async-executor's `LocalExecutor` on the shard thread): no
+    /// io_uring needed, so it runs under containers' default seccomp profiles.
+    Portable,
+}
+
+impl std::str::FromStr for Executor {
+    type Err = String;
+    /// `auto`, `glommio` or `portable`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "auto" => Ok(Executor::Auto),
+            "glommio" => Ok(Executor::Glommio),
+            "portable" => Ok(Executor::Portable),
+            other => Err(format!("unknown executor {other:?}: auto, glommio or portable")),
+        }
+    }
+}
+
 /// What a shard does when it has nothing to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -289,6 +317,8 @@ impl Shared {
 /// ```
 pub struct Runtime {
     handle: Handle,
+    /// The executor the shards run on (all the same: a fallback happens on the first).
+    executor: Executor,
     threads: Vec<JoinHandle<()>>,
     down: bool,
     /// Coordinated-shutdown tasks not yet run successfully, in order.
@@ -310,6 +340,12 @@ impl Runtime {
     /// A cloneable handle for other threads.
     pub fn handle(&self) -> &Handle {
         &self.handle
+    }
+
+    /// The executor the shards run on: [`Executor::Glommio`] or [`Executor::Portable`] (what
+    /// [`Executor::Auto`] chose).
+    pub fn executor(&self) -> Executor {
+        self.executor
     }
 
     /// Runs the coordinated-shutdown tasks in order, then stops every actor (gracefully, each

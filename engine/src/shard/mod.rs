@@ -302,7 +302,7 @@ impl Shard {
 
     /// Runs `fut` as a local task on this shard, counted so parking stays responsive to it.
     pub(crate) fn spawn_task(&self, fut: impl std::future::Future<Output = ()> + 'static) {
-        drop(self.spawn_task_handle(fut));
+        self.spawn_task_handle(fut).detach();
     }
 
     /// Like `spawn_task`, returning a handle that cancels the task.
