@@ -253,7 +253,7 @@ pub(crate) fn spawn_local(fut: impl Future<Output = ()> + 'static) -> TaskHandle
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(corelane_loom)))]
 mod tests {
     use super::*;
     use crate::{Actor, ActorError, Ctx, Idle, Reply, Runtime, Shards};

@@ -151,7 +151,7 @@ impl<T, W> Drop for Oneshot<T, W> {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(corelane_loom)))]
 mod tests {
     use super::*;
 
@@ -198,7 +198,7 @@ mod tests {
     }
 }
 
-#[cfg(all(test, loom))]
+#[cfg(all(test, corelane_loom))]
 mod loom_tests {
     use super::*;
     use crate::sync::{Arc, Thread};

@@ -161,7 +161,7 @@ impl Drop for Packet {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(corelane_loom)))]
 mod tests {
     use super::*;
 

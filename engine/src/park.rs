@@ -188,29 +188,29 @@ impl Parker {
 mod heavy_barrier {
     /// Registers this process for expedited private barriers (once); whether they work here.
     pub(super) fn available() -> bool {
-        #[cfg(all(target_os = "linux", not(loom)))]
+        #[cfg(all(target_os = "linux", not(corelane_loom)))]
         {
             static REGISTERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
             *REGISTERED.get_or_init(|| membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED))
         }
-        #[cfg(not(all(target_os = "linux", not(loom))))]
+        #[cfg(not(all(target_os = "linux", not(corelane_loom))))]
         false
     }
 
     /// A full barrier on every core running a thread of this process; whether it ran.
     pub(super) fn run() -> bool {
-        #[cfg(all(target_os = "linux", not(loom)))]
+        #[cfg(all(target_os = "linux", not(corelane_loom)))]
         return membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED);
-        #[cfg(not(all(target_os = "linux", not(loom))))]
+        #[cfg(not(all(target_os = "linux", not(corelane_loom))))]
         false
     }
 
-    #[cfg(all(target_os = "linux", not(loom)))]
+    #[cfg(all(target_os = "linux", not(corelane_loom)))]
     const MEMBARRIER_CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
-    #[cfg(all(target_os = "linux", not(loom)))]
+    #[cfg(all(target_os = "linux", not(corelane_loom)))]
     const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
 
-    #[cfg(all(target_os = "linux", not(loom)))]
+    #[cfg(all(target_os = "linux", not(corelane_loom)))]
     fn membarrier(cmd: libc::c_long) -> bool {
         // SAFETY: `membarrier(cmd, flags = 0, cpu_id = 0)` takes no pointers and touches no
         // memory of ours; it only orders memory accesses, and it fails cleanly (-1, errno) on a
@@ -219,7 +219,7 @@ mod heavy_barrier {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(corelane_loom)))]
 mod tests {
     use super::*;
 
@@ -243,7 +243,7 @@ mod tests {
     }
 }
 
-#[cfg(all(test, loom))]
+#[cfg(all(test, corelane_loom))]
 mod loom_tests {
     use super::*;
     use crate::ring::{ring, Consumer};

@@ -262,7 +262,7 @@ impl<T> Gauge<T> {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(corelane_loom)))]
 mod tests {
     use super::*;
 
@@ -348,7 +348,7 @@ mod tests {
     }
 }
 
-#[cfg(all(test, loom))]
+#[cfg(all(test, corelane_loom))]
 mod loom_tests {
     use super::*;
 

@@ -30,14 +30,14 @@ use crate::sync::{AtomicPtr, AtomicU32, Mutex, Ordering};
 const LIVE: u32 = 1 << 31;
 /// Set while the actor is suspended after a failure (readable by `is_suspended` anywhere).
 const SUSPENDED: u32 = 1 << 30;
-#[cfg(not(loom))]
+#[cfg(not(corelane_loom))]
 const SEG_BITS: u32 = 16;
-#[cfg(loom)]
+#[cfg(corelane_loom)]
 const SEG_BITS: u32 = 1;
 const SEG_LEN: usize = 1 << SEG_BITS;
-#[cfg(not(loom))]
+#[cfg(not(corelane_loom))]
 const SEGMENTS: usize = (MAX_SLOTS as usize) / SEG_LEN;
-#[cfg(loom)]
+#[cfg(corelane_loom)]
 const SEGMENTS: usize = 3;
 /// Slots a shard can hold.
 const CAPACITY: u32 =
@@ -172,7 +172,7 @@ impl Drop for Slots {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(corelane_loom)))]
 mod tests {
     use super::*;
 
@@ -207,7 +207,7 @@ mod tests {
     }
 }
 
-#[cfg(all(test, loom))]
+#[cfg(all(test, corelane_loom))]
 mod loom_tests {
     use super::*;
     use crate::sync::Arc;

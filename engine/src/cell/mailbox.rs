@@ -409,7 +409,7 @@ impl<M> Mailbox<M> {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(corelane_loom)))]
 mod tests {
     use super::*;
 

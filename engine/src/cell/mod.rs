@@ -651,7 +651,7 @@ pub(crate) fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(corelane_loom)))]
 mod size_tests {
     use super::*;
     struct Idle;

@@ -338,8 +338,8 @@ pub(crate) fn take_due(
 mod registry;
 pub(crate) use registry::LaneRegistry;
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(corelane_loom)))]
 mod tests;
 
-#[cfg(all(test, loom))]
+#[cfg(all(test, corelane_loom))]
 mod loom_tests;
