@@ -8,15 +8,21 @@
 //!
 //! ```text
 //! cargo run --release -p corelane-net --example order_pipeline              # both nodes here
-//! cargo run --release -p corelane-net --example order_pipeline -- back ADDR  # back node alone
+//! cargo run --release -p corelane-net --example order_pipeline -- back ADDR [--ops ADDR]
 //! cargo run --release -p corelane-net --example order_pipeline -- front ADDR [ORDERS]
 //! ```
+//!
+//! With `--ops ADDR` the back node serves `/health`, `/ready` and `/metrics` (Prometheus text:
+//! its runtime, shards and actor kinds, and the payment, ledger and notification actors) on
+//! ADDR: the probes of `deploy/order-pipeline/kubernetes.yaml`.
 //!
 //! The front node places ORDERS orders (default 100 000; one in ten is invalid and stops at
 //! validation), then asks the back node's notification actor how many went through, until all
 //! valid ones have, and prints the throughput.
 
+use corelane::export::Exporter;
 use corelane::{Actor, ActorError, ActorRef, Ctx, Reply, Runtime, Shards};
+use corelane_net::ops::Ops;
 use corelane_net::{Node, Protocol, RemoteConfig, RemoteRef};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -101,11 +107,13 @@ fn back(bind: SocketAddr) -> Result<(Runtime, Node), Box<dyn std::error::Error>>
     let notify = rt.spawn(|| Notification { stats: Stats::default() })?;
     let n = notify.clone();
     let ledger = rt.spawn(move || Ledger { balance: 0, notify: n.clone() })?;
+    let ledger_ref = ledger.clone();
     let payment = rt.spawn(move || Payment { ledger: ledger.clone() })?;
     node.serve(Protocol::new().tell(|c: Charge| c));
     node.serve(Protocol::new().ask(|_: Stats, r| NotificationMsg::Stats(r)));
     rt.register("payment", &payment)?;
     rt.register("notification", &notify)?;
+    rt.register("ledger", &ledger_ref)?;
     Ok((rt, node))
 }
 
@@ -180,28 +188,81 @@ fn front(back_addr: SocketAddr, orders: u64) -> Result<(), Box<dyn std::error::E
     Ok(())
 }
 
+/// The example's command line.
+#[derive(clap::Parser)]
+#[command(about = "An order-processing pipeline split over two nodes")]
+struct Cli {
+    #[command(subcommand)]
+    mode: Option<Mode>,
+}
+
+#[derive(clap::Subcommand)]
+enum Mode {
+    /// Both nodes in this process (the default).
+    All {
+        /// Orders to place.
+        #[arg(default_value_t = 100_000)]
+        orders: u64,
+    },
+    /// The back node alone (payment, ledger, notification), until killed.
+    Back {
+        /// Where its node listens.
+        #[arg(default_value = "127.0.0.1:4710")]
+        addr: SocketAddr,
+        /// Serve /health, /ready and /metrics here.
+        #[arg(long)]
+        ops: Option<SocketAddr>,
+    },
+    /// The front node: places the orders against a back node.
+    Front {
+        /// The back node's address.
+        #[arg(default_value = "127.0.0.1:4710")]
+        addr: SocketAddr,
+        /// Orders to place.
+        #[arg(default_value_t = 100_000)]
+        orders: u64,
+    },
+}
+
+/// The back node's operations endpoint, its metrics recorded every 5 s.
+fn serve_ops(
+    rt: &Runtime,
+    node: &Node,
+    at: SocketAddr,
+) -> Result<(Ops, Exporter), Box<dyn std::error::Error>> {
+    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
+    let exporter = Exporter::start(rt.handle(), Duration::from_secs(5))?;
+    let stages = [
+        ("payment", rt.lookup::<Charge>("payment").map(|a| a.untyped())),
+        ("ledger", rt.lookup::<Charge>("ledger").map(|a| a.untyped())),
+        ("notification", rt.lookup::<NotificationMsg>("notification").map(|a| a.untyped())),
+    ];
+    for (name, actor) in stages {
+        if let Some(a) = actor {
+            exporter.watch(name, &a);
+        }
+    }
+    let ops = Ops::start(node, at, move || prometheus.render())?;
+    println!("operations endpoint on http://{}", ops.addr());
+    Ok((ops, exporter))
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt().with_writer(std::io::stderr).init();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let addr = |i: usize| -> Result<SocketAddr, std::net::AddrParseError> {
-        args.get(i).map_or("127.0.0.1:4710", String::as_str).parse()
-    };
-    match args.first().map(String::as_str) {
-        Some("back") => {
-            let (_rt, node) = back(addr(1)?)?;
+    match <Cli as clap::Parser>::parse().mode.unwrap_or(Mode::All { orders: 100_000 }) {
+        Mode::Back { addr, ops } => {
+            let (rt, node) = back(addr)?;
             println!("back node listening on {}", node.addr());
+            // Kept for as long as the node serves.
+            let _ops = ops.map(|at| serve_ops(&rt, &node, at)).transpose()?;
             loop {
                 std::thread::park();
             }
         }
-        Some("front") => front(addr(1)?, args.get(2).map_or(Ok(100_000), |n| n.parse())?),
-        None | Some("all") => {
+        Mode::Front { addr, orders } => front(addr, orders),
+        Mode::All { orders } => {
             let (_rt, node) = back("127.0.0.1:0".parse()?)?;
-            front(node.addr(), args.get(1).map_or(Ok(100_000), |n| n.parse())?)
-        }
-        Some(other) => {
-            eprintln!("unknown mode {other:?}: use all, back ADDR, or front ADDR [ORDERS]");
-            std::process::exit(2);
+            front(node.addr(), orders)
         }
     }
 }
