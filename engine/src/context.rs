@@ -33,11 +33,12 @@ pub struct Ctx<A: Actor> {
 impl<A: Actor> Ctx<A> {
     pub(crate) fn new(shard: &Shard, cell: &ActorCell<A>) -> Self {
         let ptr = Arc::as_ptr(&shard.shared);
-        // SAFETY: `ptr` comes from the shard's own `Arc<Shared>`, which holds a strong count
-        // for as long as the shard runs, and a Ctx never outlives the handler call on the
-        // shard (not Send, not Clone, handed out as `&mut`). The Arc rebuilt here is wrapped in
-        // ManuallyDrop and never dropped, so it neither gives back a count it did not take nor
-        // frees anything; clones of the ActorRef it lends take their own counts as usual.
+        // The Arc rebuilt below is wrapped in ManuallyDrop and never dropped: it neither gives
+        // back a count it did not take nor frees anything; clones of the ActorRef it lends take
+        // their own counts as usual.
+        // SAFETY: `ptr` is the shard's own `Arc<Shared>`, alive with a strong count for as long
+        // as the shard runs, and a Ctx never outlives its handler call (not Send, not Clone,
+        // handed out as `&mut`); the rebuilt Arc is never dropped (above).
         let shared = unsafe { Arc::from_raw(ptr) };
         let me = ManuallyDrop::new(ActorRef::new(shared, cell.id()));
         Self { shard: NonNull::from(shard), cell: NonNull::from(cell), sender: 0, me }

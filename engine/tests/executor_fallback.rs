@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::Log;
+use common::capture_logs;
 use corelane::{integration, Actor, ActorError, Ctx, Executor, Idle, Reply, Runtime, Shards};
 use std::time::Duration;
 
@@ -20,12 +20,7 @@ impl Actor for Echo {
 
 #[test]
 fn auto_falls_back_to_the_portable_executor_and_says_why_and_glommio_alone_fails() {
-    let log = Log::default();
-    let writer = log.clone();
-    tracing::subscriber::set_global_default(
-        tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish(),
-    )
-    .expect("the only subscriber of this test binary");
+    let log = capture_logs(tracing::Level::INFO);
     integration::simulate_io_uring_refused(true);
     let builder = || Runtime::builder().shards(Shards::Count(2)).idle(Idle::Park);
     for _ in 0..2 {

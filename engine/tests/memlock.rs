@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::Log;
+use common::capture_logs;
 use corelane::{Executor, Idle, Runtime, Shards};
 
 fn memlock() -> (u64, u64) {
@@ -17,12 +17,7 @@ fn memlock() -> (u64, u64) {
 
 #[test]
 fn a_memlock_limit_too_low_is_raised_or_worked_around_and_the_log_says_which() {
-    let log = Log::default();
-    let writer = log.clone();
-    tracing::subscriber::set_global_default(
-        tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish(),
-    )
-    .expect("the only subscriber of this test binary");
+    let log = capture_logs(tracing::Level::INFO);
     let (_, max) = memlock();
     // A soft limit below what two shards' buffers need (2 × 512 KiB and slack).
     let low = libc::rlimit { rlim_cur: 256 << 10, rlim_max: max };

@@ -4,10 +4,9 @@
 
 mod common;
 
-use common::Log;
+use common::capture_logs;
 use corelane::{Actor, ActorError, Ctx, Idle, Reply, Runtime, Shards};
 use std::time::Duration;
-use tracing_subscriber::fmt::format::FmtSpan;
 
 enum Msg {
     Note,
@@ -40,15 +39,7 @@ impl Actor for Noter {
 
 #[test]
 fn every_message_runs_in_a_receive_span_naming_the_actor_and_the_message_type() {
-    let log = Log::default();
-    let writer = log.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::TRACE)
-        .with_span_events(FmtSpan::NONE)
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber of this test binary");
+    let log = capture_logs(tracing::Level::TRACE);
     let rt = Runtime::builder().shards(Shards::Count(1)).idle(Idle::Park).build().unwrap();
     let a = rt.spawn(|| Noter).unwrap();
     a.tell(Msg::Note).unwrap();

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Log, WAIT};
+use common::{capture_logs, WAIT};
 use corelane::{Actor, ActorError, Ctx, DeadLetterReason, Event, Idle, Runtime, Shards};
 
 /// Answers every number through `ctx.sender()`, with a number: the asker takes text.
@@ -34,12 +34,7 @@ impl Actor for Asker {
 
 #[test]
 fn a_reply_of_the_wrong_type_is_counted_published_and_said_once() {
-    let log = Log::default();
-    let writer = log.clone();
-    tracing::subscriber::set_global_default(
-        tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish(),
-    )
-    .expect("the only subscriber of this test binary");
+    let log = capture_logs(tracing::Level::INFO);
     let rt = Runtime::builder().shards(Shards::Count(2)).idle(Idle::Park).build().unwrap();
     let (_sub, events) = rt.subscribe_channel(|e| matches!(e, Event::Deadletter { .. }));
     let doubler = rt.spawn_on(1, || Doubler).unwrap();

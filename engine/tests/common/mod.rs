@@ -95,3 +95,20 @@ impl std::io::Write for Log {
         Ok(())
     }
 }
+
+/// Installs the process's `tracing` subscriber (plain text, no colours, INFO and up unless
+/// `max` says otherwise) writing into the `Log` returned. Once per test binary: the tests that
+/// read logs each have a binary of their own.
+pub fn capture_logs(max: tracing::Level) -> Log {
+    let log = Log::default();
+    let writer = log.clone();
+    tracing::subscriber::set_global_default(
+        tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(max)
+            .finish(),
+    )
+    .expect("the only subscriber of this test binary");
+    log
+}
