@@ -35,11 +35,29 @@ pub(crate) fn meta(info: &RunInfo<'_>) -> Value {
         "cores": info.cores,
         "shards": info.shards,
         "idle": info.idle.clone().unwrap_or_else(|| "harness default (spin; builder default for user paths)".into()),
+        "executor": executor(),
         "runs": info.runs,
         "quick": info.quick,
         "max_spread": info.max_spread,
         "args": std::env::args().skip(1).collect::<Vec<_>>(),
     })
+}
+
+/// The executor the runtimes of this process run on: what the builder's choice
+/// (`CORELANE_EXECUTOR`, else `auto`) gives on this machine, read off a one-shard runtime.
+fn executor() -> String {
+    let choice = std::env::var("CORELANE_EXECUTOR").unwrap_or_else(|_| "auto".into());
+    let running = corelane::Runtime::builder()
+        .shards(corelane::Shards::Count(1))
+        .pin(false)
+        .build()
+        .map(|rt| {
+            let e = rt.executor();
+            let _ = rt.shutdown();
+            format!("{e:?}").to_lowercase()
+        })
+        .unwrap_or_else(|e| format!("none ({e})"));
+    format!("{running} (chosen: {choice})")
 }
 
 /// One figure's line.
@@ -239,5 +257,15 @@ mod tests {
         let e = read(&path).err().expect("a figure without a name is refused");
         assert!(e.to_string().contains(":1:"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[cfg(test)]
+mod executor_tests {
+    /// The metadata names the executor that actually runs, and the choice that led to it.
+    #[test]
+    fn the_metadata_says_which_executor_runs() {
+        let e = super::executor();
+        assert!(e.starts_with("glommio (chosen: ") || e.starts_with("portable (chosen: "), "{e}");
     }
 }
