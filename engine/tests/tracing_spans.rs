@@ -4,9 +4,8 @@
 
 mod common;
 
-use common::capture_logs;
+use common::{capture_logs, WAIT};
 use corelane::{Actor, ActorError, Ctx, Idle, Reply, Runtime, Shards};
-use std::time::Duration;
 
 enum Msg {
     Note,
@@ -45,7 +44,7 @@ fn every_message_runs_in_a_receive_span_naming_the_actor_and_the_message_type() 
     a.tell(Msg::Note).unwrap();
     a.tell(Msg::Switch).unwrap();
     a.tell(Msg::Note).unwrap();
-    a.ask(Msg::Done).timeout(Duration::from_secs(10)).wait().unwrap();
+    a.ask(Msg::Done).timeout(WAIT).wait().unwrap();
     rt.shutdown().unwrap();
     let text = log.text();
     let in_span = |what: &str| {

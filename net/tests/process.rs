@@ -1,44 +1,23 @@
 //! Two separate processes: a node in a server process (this test binary run again, as
-//! `server_process`), this test as the other node. Then the server is killed (SIGKILL): asks fail, watchers hear NodeDown,
-//! nothing hangs.
+//! `server_process`), this test as the other node. Then the server is killed (SIGKILL): asks
+//! fail, watchers hear NodeDown, nothing hangs.
 
 mod common;
 
-use bytes::Bytes;
+use common::{account_protocol, Account, Echo};
 use corelane::testkit::TestKit;
-use corelane::{Actor, ActorError, Ctx, Reply, Runtime, Shards, StopReason};
-use corelane_net::{Node, Protocol, RemoteAskError, RemoteConfig};
+use corelane::{Runtime, Shards, StopReason};
+use corelane_net::{Node, RemoteAskError, RemoteConfig};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The wire message, 64 bytes each way.
-#[derive(Clone, PartialEq, prost::Message)]
-struct Ping {
-    #[prost(bytes = "bytes", tag = "1")]
-    data: Bytes,
-}
-impl prost::Name for Ping {
-    const NAME: &'static str = "Ping";
-    const PACKAGE: &'static str = "example.v1";
-}
-
-/// Answers each ping with itself.
-struct Echo;
-impl Actor for Echo {
-    type Msg = (Ping, Reply<Ping>);
-    fn receive(&mut self, _: &mut Ctx<Self>, (ping, reply): (Ping, Reply<Ping>)) -> Result<(), ActorError> {
-        reply.send(ping);
-        Ok(())
-    }
-}
-
 /// Set in the environment of the server process: this test binary, run again.
 const SERVER_ROLE: &str = "CORELANE_PROCESS_TEST_SERVER";
 
-/// The other process's node: an echo actor named "echo" on a free loopback port, served until
-/// the process is killed. Runs only as the server process (started by the test below with
+/// The other process's node: an actor named "echo" that echoes, on a free loopback port, served
+/// until the process is killed. Runs only as the server process (started by the test below with
 /// `SERVER_ROLE` set); anywhere else it returns at once.
 #[test]
 #[ignore = "the server process of the test below, which starts it"]
@@ -48,8 +27,9 @@ fn server_process() {
     }
     let rt = Runtime::builder().shards(Shards::Count(1)).build().unwrap();
     let node = Node::start(&rt, RemoteConfig::dev()).unwrap();
-    node.serve(Protocol::new().ask(|p: Ping, r: Reply<Ping>| (p, r)));
-    rt.register("echo", &rt.spawn(|| Echo).unwrap()).unwrap();
+    // The tests' account actor answers an `Echo` with the same bytes.
+    node.serve(account_protocol());
+    rt.register("echo", &rt.spawn(Account::default).unwrap()).unwrap();
     println!("listening on {}", node.addr());
     loop {
         std::thread::park();
@@ -102,9 +82,9 @@ fn a_node_in_another_process_answers_and_its_death_fails_asks_and_tells_watchers
     };
     let node = Node::start(kit.runtime(), cfg).unwrap();
     let echo = node.remote(addr).lookup("echo").timeout(Duration::from_secs(10)).wait().unwrap();
-    let ping = Ping { data: Bytes::from(vec![1u8; 64]) };
+    let ping = Echo { data: vec![1u8; 64] };
     for _ in 0..100 {
-        let pong: Ping = echo.ask(&ping).timeout(Duration::from_secs(10)).wait().unwrap();
+        let pong: Echo = echo.ask(&ping).timeout(Duration::from_secs(10)).wait().unwrap();
         assert_eq!(pong, ping);
     }
     let probe = kit.probe();
@@ -115,7 +95,7 @@ fn a_node_in_another_process_answers_and_its_death_fails_asks_and_tells_watchers
     child.0.wait().unwrap();
 
     let start = Instant::now();
-    let r = echo.ask::<_, Ping>(&ping).timeout(Duration::from_secs(5)).wait();
+    let r = echo.ask::<_, Echo>(&ping).timeout(Duration::from_secs(5)).wait();
     assert!(
         matches!(r, Err(RemoteAskError::NodeDown | RemoteAskError::Timeout)),
         "an ask to a killed node fails: {r:?}"
