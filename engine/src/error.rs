@@ -118,12 +118,13 @@ pub enum SpawnError {
     /// The shard has no free actor slot left (2^26 per shard).
     #[error("shard {0} has no free actor slot")]
     SlotsExhausted(usize),
-    /// The priority mailbox orders another message type than the actor's.
-    #[error("the priority mailbox orders {mailbox}, but the actor takes {actor}")]
+    /// The mailbox (a priority ordering, a custom queue) is written for another message type
+    /// than the actor's.
+    #[error("the mailbox holds {mailbox}, but the actor takes {actor}")]
     MailboxType {
         /// The actor's message type.
         actor: &'static str,
-        /// The type the mailbox's ordering compares.
+        /// The message type the mailbox's ordering or queue is written for.
         mailbox: &'static str,
     },
 }

@@ -112,7 +112,7 @@ pub use error::{
 pub use events::{Event, EventKind, LeftReason, Subscription};
 pub use id::ActorId;
 pub use lease::Lease;
-pub use mailbox::{MailboxKind, Overflow, PriorityOrder};
+pub use mailbox::{CustomQueue, MailboxKind, MailboxQueue, Overflow, PriorityOrder, Push, Queued};
 pub use metrics::{ActorMetrics, DeadLetterReason, KindMetrics, RemoteReason, RuntimeMetrics, ShardMetrics};
 pub use router::{PoolPlacement, Routing};
 pub use runtime::{

@@ -52,6 +52,7 @@ pub enum Directive {
 
 /// Where in the actor's life a failure happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Phase {
     /// In `Actor::started`.
     Started,
@@ -64,6 +65,9 @@ pub enum Phase {
     /// In a closure the engine ran for this actor outside its handlers: the maker of a message
     /// it scheduled.
     Scheduled,
+    /// In the actor's mailbox: a priority ordering or a custom queue
+    /// ([`MailboxQueue`](crate::MailboxQueue)) panicked.
+    Mailbox,
 }
 
 /// What went wrong.

@@ -81,6 +81,45 @@ fn a_priority_comparator_that_tells_its_own_actor_is_deferred_not_aliased() {
     rt.shutdown().unwrap();
 }
 
+#[test]
+fn a_panicking_priority_comparator_fails_its_actor_and_the_shard_lives_on() {
+    use corelane::{Directive, Phase, Supervisor};
+    use std::sync::atomic::AtomicBool;
+    // From a plain thread the comparator runs on the dispatcher, outside any actor's turn.
+    let (tx, phases) = std::sync::mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let sup = Supervisor::one_for_one().decider(move |f| {
+        let _ = tx.lock().unwrap().send(f.phase());
+        Directive::Resume
+    });
+    let rt = Runtime::builder().shards(Shards::Count(1)).idle(Idle::Park).supervisor(sup).build().unwrap();
+    let once = Arc::new(AtomicBool::new(false));
+    let o = once.clone();
+    let order = MailboxKind::priority(move |x: &Msg, y: &Msg| {
+        if (rank(x) == 13 || rank(y) == 13) && !o.swap(true, Ordering::Relaxed) {
+            panic!("comparator");
+        }
+        rank(x).cmp(&rank(y))
+    });
+    let neighbour = rt.spawn_on(0, || Pinger(Arc::new(AtomicI64::new(0)))).unwrap();
+    let r = rt.spawn_with(
+        SpawnOptions::new().mailbox(order).placement(corelane::Placement::Shard(0)),
+        Counter::default,
+    );
+    let r = r.unwrap();
+    r.ask(Msg::Count).timeout(WAIT).wait().unwrap(); // started: later messages queue behind each other
+                                                     // One batch: offered one after another on the dispatcher, so they are compared.
+    r.batch_tell((1..=40u32).map(|i| Msg::N(i % 20))).unwrap();
+    assert_eq!(phases.recv_timeout(WAIT).unwrap(), Phase::Mailbox, "the actor owning the mailbox failed");
+    neighbour.ask(PingMsg::Ping).timeout(WAIT).wait().expect("the shard still runs");
+    // Lost: the message the comparator held if it panicked on arrival (a counted dead letter),
+    // none if it panicked while the next message was chosen.
+    let lost = rt.metrics().dead_letters_for(corelane::DeadLetterReason::HandlerFailed);
+    assert!(lost <= 1, "{lost}");
+    assert_eq!(wait_for_count(&r, 40 - lost), 40 - lost);
+    rt.shutdown().expect("no shard panicked");
+}
+
 /// Answers every `Ping` with `()`, counts its starts.
 struct Pinger(Arc<AtomicI64>);
 impl Actor for Pinger {

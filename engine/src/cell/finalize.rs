@@ -39,6 +39,8 @@ impl<A: Actor> ActorCell<A> {
             drop(m);
             dropped += 1;
         }
+        // What a custom queue still holds after it panicked.
+        dropped += self.mbox.discard_queue() as u64;
         let reason = ext.as_ref().map_or(StopReason::Stopped, |e| e.stop_reason);
         let mut waiters = Vec::new();
         if let Some(mut e) = ext {

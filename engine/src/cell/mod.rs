@@ -115,6 +115,8 @@ const DEAD: u8 = 4;
 /// Gate bits: an operation on the user queue is running user code (a priority comparator);
 /// messages that arrive meanwhile wait in the shard's deferred queue (see `mailbox::Busy`).
 const BUSY: u8 = 8;
+/// Gate bits: the mailbox keeps its messages in a custom queue (`is_empty` counts them).
+const CUSTOM: u8 = 16;
 /// A priority mailbox: each popped message takes the slow path, which moves the next best one
 /// to the front.
 const PRIORITY: u8 = 32;
@@ -175,7 +177,7 @@ impl Header {
         }
     }
     fn set_life(&self, l: Life) {
-        let g = self.gate.get() & (SHAPED | BUSY);
+        let g = self.gate.get() & (SHAPED | BUSY | CUSTOM);
         self.gate.set(match l {
             Life::Running => g,
             Life::Stopping => g | CLOSED,
@@ -185,6 +187,15 @@ impl Header {
     fn set_shaped(&self, on: bool) {
         let g = self.gate.get();
         self.gate.set(if on { g | SHAPED } else { g & !SHAPED });
+    }
+    /// Whether the mailbox keeps its messages in a custom queue.
+    #[inline(always)]
+    fn custom(&self) -> bool {
+        self.gate.get() & CUSTOM != 0
+    }
+    fn set_custom(&self, on: bool) {
+        let g = self.gate.get();
+        self.gate.set(if on { g | CUSTOM } else { g & !CUSTOM });
     }
     /// Whether the actor still accepts user messages (it has not begun stopping).
     #[inline(always)]
@@ -270,14 +281,15 @@ pub(crate) trait ErasedCell {
 }
 
 impl<A: Actor> ActorCell<A> {
+    /// A cell for `actor`, with the mailbox built for it (`Mailbox::new`).
     pub(crate) fn new(
-        id: ActorId,
+        mbox: Mailbox<A::Msg>,
         actor: A,
         factory: Box<dyn FnMut() -> A>,
         birth: Option<Box<Birth>>,
     ) -> Self {
         let cell = Self {
-            mbox: Mailbox::new(id, birth.as_ref().and_then(|b| b.mailbox.as_ref())),
+            mbox,
             actor: UnsafeCell::new(actor),
             factory: UnsafeCell::new(factory),
             ext: RefCell::new(birth.map(|b| Box::new(Ext::new(*b)))),
@@ -549,7 +561,9 @@ impl<A: Actor> ErasedCell for ActorCell<A> {
             // is the only reference to the state for the duration of this turn.
             let actor = unsafe { &mut *self.actor.get() };
             while done.get() < budget {
-                let Some(mut msg) = self.mbox.pop_msg() else { break };
+                // A custom mailbox's queue gives its next message only when the ordinary
+                // queue runs dry (out of line: once per turn).
+                let Some(mut msg) = self.mbox.pop_msg().or_else(|| self.mbox.pull()) else { break };
                 done.set(done.get() + 1);
                 // One span per message, around whichever handler takes it (compiled out
                 // without the feature).

@@ -132,11 +132,11 @@ impl Handle {
             Passivation::After(d) => Some(d),
             Passivation::Never => None,
         };
-        if let Some(MailboxKind::Priority(p)) = &opts.mailbox {
-            if p.0.msg_type != TypeId::of::<A::Msg>() {
+        if let Some((ty, name)) = opts.mailbox.as_ref().and_then(MailboxKind::msg_type) {
+            if ty != TypeId::of::<A::Msg>() {
                 return Err(SpawnError::MailboxType {
                     actor: std::any::type_name::<A::Msg>(),
-                    mailbox: p.0.msg_type_name,
+                    mailbox: name,
                 });
             }
         }

@@ -135,6 +135,22 @@ impl Shard {
         self.dead_letters(DeadLetterReason::MailboxFull, 1, Some(id), std::any::type_name::<M>());
     }
 
+    /// The mailbox's own code (a comparator, a custom queue) panicked while it held an arriving
+    /// message: the message is a dead letter, the actor fails (its supervisor decides).
+    #[cold]
+    #[inline(never)]
+    fn mailbox_failed<M: Send + 'static>(
+        &self,
+        id: ActorId,
+        mb: &Mailbox<M>,
+        p: Box<dyn std::any::Any + Send>,
+    ) {
+        mb.count_dropped();
+        tracing::error!(actor = %id, panic = crate::cell::panic_text(&p), "the actor's mailbox panicked");
+        self.dead_letters(DeadLetterReason::HandlerFailed, 1, Some(id), std::any::type_name::<M>());
+        self.send_system(id, SystemMsg::ClosureFailed(crate::Phase::Mailbox, crate::Cause::Panic(p)));
+    }
+
     #[cold]
     #[inline(never)]
     fn refused_to_dead_letter<M: Send + 'static>(&self, id: ActorId, mb: &Mailbox<M>, refused: Refused<M>) {
@@ -173,6 +189,10 @@ impl Shard {
             Offer::Evicted(old) => Some(old),
             Offer::Dropped(m) => Some(m),
             Offer::Refused(m) => return Err(Refused::Full(m)),
+            Offer::Failed(p) => {
+                self.mailbox_failed(id, mb, p);
+                return Ok(());
+            }
         };
         // An evicting offer queued the new message; the first message always schedules.
         if !mb.is_empty() {

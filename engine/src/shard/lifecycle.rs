@@ -33,14 +33,18 @@ impl Shard {
         if self.shutting_down.get() && self.quiesced.get() && self.shared.all_quiesced() {
             return refuse(held, DeadLetterReason::RuntimeClosed, SpawnError::Closed);
         }
-        let actor = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut factory)) {
-            Ok(a) => a,
+        // The actor and its mailbox (a custom kind builds its queue): user code, both.
+        let kind = birth.as_ref().and_then(|b| b.mailbox.as_ref());
+        let built =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (factory(), Mailbox::new(id, kind))));
+        let (actor, mbox) = match built {
+            Ok(built) => built,
             Err(p) => {
                 let err = SpawnError::FactoryPanicked(crate::cell::panic_text(&p));
                 return refuse(held, DeadLetterReason::ActorStopped, err);
             }
         };
-        let cell: Box<dyn ErasedCell> = Box::new(ActorCell::new(id, actor, Box::new(factory), birth));
+        let cell: Box<dyn ErasedCell> = Box::new(ActorCell::new(mbox, actor, Box::new(factory), birth));
         {
             let mut slab = self.slab.borrow_mut();
             let slot = id.slot() as usize;

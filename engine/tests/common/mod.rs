@@ -1,11 +1,13 @@
 //! Shared by the engine's integration tests: the wait bound, a runtime of a given shape, an
 //! actor that answers pings and can hold a request, and one that sums work and reports it when
-//! it stops.
+//! it stops; the mailbox kinds' burst harness (`burst`).
 #![allow(dead_code, unreachable_pub)]
 
 use corelane::{Actor, ActorError, Ctx, Idle, Reply, Runtime, Shards};
 use std::sync::mpsc;
 use std::time::Duration;
+
+pub mod burst;
 
 pub const WAIT: Duration = Duration::from_secs(10);
 

@@ -11,13 +11,26 @@
 //! there) and the rest in a [`PriorityHeap`], so the turn's loop pops the same way for every
 //! kind; the header's `PRIORITY` flag sends each popped message through the slow path, which
 //! takes its sender and moves the next best to the front.
+//!
+//! A custom mailbox keeps its messages in the user's [`MailboxQueue`], counted here; the turn's
+//! loop pulls one into the ordinary queue when that runs dry, just before it is handled (so a
+//! message that arrives meanwhile competes with everything still in the user's queue), and
+//! unstashed messages go to the ordinary queue, ahead of the user's. The header's `CUSTOM` gate
+//! bit makes `is_empty` look at the count.
+//!
+//! Every call into user code (a comparator, a custom queue) holds a [`Busy`] guard and catches
+//! panics: the message it held becomes a dead letter and the actor fails (`Phase::Mailbox`),
+//! the shard goes on.
 
 use super::priority::{Entry, PriorityHeap};
-use super::{Header, PRIORITY, SENDERS, SHAPED};
+use super::{Header, SystemMsg, PRIORITY, SENDERS, SHAPED};
 use crate::id::ActorId;
-use crate::mailbox::{MailboxKind, Overflow};
+use crate::mailbox::{MailboxKind, MailboxQueue, Overflow, Push, Queued};
+use crate::supervision::{Cause, Phase};
+use std::any::Any;
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// Senders of queued messages that have one: runs `(first, end, sender)` of queue sequence
 /// numbers (`first..end`), in queue order, and the sequence number of the message at the front.
@@ -38,6 +51,11 @@ enum Shape<M> {
     Priority {
         heap: PriorityHeap<M>,
         front: (u64, u64),
+    },
+    /// The user's queue, and how many messages it holds by the runtime's count.
+    Custom {
+        queue: Box<dyn MailboxQueue<M>>,
+        waiting: usize,
     },
 }
 
@@ -151,6 +169,9 @@ pub(crate) enum Offer<M> {
     /// Not queued: the mailbox is full and rejects (`Reject`): back to a same-shard `try_tell`,
     /// a dead letter otherwise.
     Refused(M),
+    /// The user code of the mailbox (a comparator, a custom queue) panicked with the message in
+    /// its hands: the message is lost (a dead letter) and the actor fails.
+    Failed(Box<dyn Any + Send>),
 }
 
 /// A message a mailbox did not take, given back.
@@ -170,7 +191,9 @@ pub(crate) struct Mailbox<M> {
 }
 
 impl<M: 'static> Mailbox<M> {
-    pub(super) fn new(id: ActorId, kind: Option<&MailboxKind>) -> Self {
+    /// A mailbox of the given kind. Builds a custom kind's queue: user code, which the caller
+    /// runs under `catch_unwind`.
+    pub(crate) fn new(id: ActorId, kind: Option<&MailboxKind>) -> Self {
         let shape = match kind {
             None | Some(MailboxKind::Unbounded) => None,
             Some(MailboxKind::Bounded { capacity, overflow }) => {
@@ -181,34 +204,38 @@ impl<M: 'static> Mailbox<M> {
                 p.0.typed::<M>()
                     .map(|order| Shape::Priority { heap: PriorityHeap::new(order), front: (0, 0) })
             }
+            Some(MailboxKind::Custom(c)) => {
+                c.typed::<M>().map(|make| Shape::Custom { queue: make(), waiting: 0 })
+            }
         };
         let hdr = Header::new(id);
         hdr.set_shaped(shape.is_some());
         hdr.set_flag(PRIORITY, matches!(shape, Some(Shape::Priority { .. })));
+        hdr.set_custom(matches!(shape, Some(Shape::Custom { .. })));
         let policy = shape.map(|shape| Box::new(Policy { shape, dropped: 0 }));
         Self { hdr, user: UnsafeCell::new(Queue { msgs: VecDeque::new(), senders: None, policy }) }
     }
 }
 
-impl<M> Mailbox<M> {
+impl<M: 'static> Mailbox<M> {
     /// The queue, mutably. Unique while it lives: owner-thread only; every caller uses it
     /// within one call; nothing holds a reference into the queue while handlers run (messages
     /// are moved out by value). The only user code that runs while a caller holds it is a
-    /// priority comparator, and the operations that call one (`offer`, `priority_popped`,
-    /// `push_front_all`) hold a `Busy` guard: the shard defers every message that arrives at a
-    /// busy mailbox instead of calling into it, and nothing else reaches the queue from a
-    /// comparator (it gets no context).
+    /// priority comparator or a custom queue, and the operations that call one (`offer`,
+    /// `priority_popped`, `push_front_all`, `pull`) hold a `Busy` guard: the shard defers every
+    /// message that arrives at a busy mailbox instead of calling into it, and nothing else
+    /// reaches the queue from that code (it gets no context).
     #[inline(always)]
     #[allow(clippy::mut_from_ref)]
     fn q(&self) -> &mut Queue<M> {
         // SAFETY: unique for as long as it lives, as the comment above argues (owner thread,
-        // one call, comparators fenced off by `Busy`).
+        // one call, comparators and custom queues fenced off by `Busy`).
         unsafe { &mut *self.user.get() }
     }
 
-    /// Whether the queue is ordered by a user comparator.
-    fn priority(&self) -> bool {
-        self.hdr.flag(PRIORITY)
+    /// Whether operations on the queue run user code (a comparator, a custom queue).
+    fn runs_user_code(&self) -> bool {
+        self.hdr.flag(PRIORITY) || self.hdr.custom()
     }
 
     /// Whether an operation on the queue is under way: a message must not be offered now.
@@ -265,7 +292,17 @@ impl<M> Mailbox<M> {
     /// the mailbox is not busy.
     #[inline(never)]
     pub(crate) fn offer(&self, m: M, sender: u64) -> Offer<M> {
-        let _busy = self.priority().then(|| Busy::enter(&self.hdr));
+        if !self.runs_user_code() {
+            return self.offer_inner(m, sender);
+        }
+        catch_unwind(AssertUnwindSafe(|| {
+            let _busy = Busy::enter(&self.hdr);
+            self.offer_inner(m, sender)
+        }))
+        .unwrap_or_else(Offer::Failed)
+    }
+
+    fn offer_inner(&self, m: M, sender: u64) -> Offer<M> {
         let q = self.q();
         let Some(policy) = q.policy.as_deref_mut() else {
             self.push_unchecked(m, sender);
@@ -306,23 +343,101 @@ impl<M> Mailbox<M> {
                 }
                 Offer::Queued
             }
+            Shape::Custom { queue, waiting } => match queue.push(Queued { msg: m, sender }) {
+                Push::Queued => {
+                    *waiting += 1;
+                    Offer::Queued
+                }
+                Push::Dropped(old) => Offer::Evicted(old.msg),
+                Push::Refused(back) => Offer::Refused(back.msg),
+            },
         }
+    }
+
+    /// A custom mailbox whose ordinary queue ran dry: moves the user queue's next message into
+    /// it and takes it (with its sender, for `take_sender`). `None` when the user queue has
+    /// nothing, or panicked (then the actor's system lane gets the failure).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn pull(&self) -> Option<M> {
+        if !self.hdr.custom() {
+            return None;
+        }
+        let popped = catch_unwind(AssertUnwindSafe(|| {
+            let _busy = Busy::enter(&self.hdr);
+            let Some(Policy { shape: Shape::Custom { queue, waiting }, .. }) = self.q().policy.as_deref_mut()
+            else {
+                return None;
+            };
+            if *waiting == 0 {
+                return None;
+            }
+            let item = queue.pop();
+            match item {
+                Some(_) => *waiting -= 1,
+                None => {
+                    tracing::warn!(actor = %self.hdr.id, waiting = *waiting, "a custom mailbox queue lost messages it had queued");
+                    *waiting = 0;
+                }
+            }
+            item
+        }));
+        match popped {
+            Ok(Some(Queued { msg, sender })) => {
+                self.push_unchecked(msg, sender);
+                self.pop_msg()
+            }
+            Ok(None) => None,
+            Err(p) => {
+                self.fail(p);
+                None
+            }
+        }
+    }
+
+    /// The mailbox's user code panicked outside an offer: the actor fails.
+    #[cold]
+    fn fail(&self, p: Box<dyn Any + Send>) {
+        self.hdr.push_system(SystemMsg::ClosureFailed(Phase::Mailbox, Cause::Panic(p)));
+    }
+
+    /// Drops what a custom mailbox's queue still holds (the actor is gone); returns how many
+    /// messages that was by the runtime's count.
+    pub(super) fn discard_queue(&self) -> usize {
+        let _busy = self.hdr.custom().then(|| Busy::enter(&self.hdr));
+        let Some(Policy { shape: Shape::Custom { queue, waiting }, .. }) = self.q().policy.as_deref_mut()
+        else {
+            return 0;
+        };
+        let n = std::mem::take(waiting);
+        // Dropping user messages runs their `Drop`: contained like the queue's own code.
+        let old = std::mem::replace(queue, Box::new(Empty));
+        if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(old))) {
+            tracing::error!(actor = %self.hdr.id, panic = super::panic_text(&p), "dropping a custom mailbox queue panicked");
+        }
+        n
     }
 
     /// A priority mailbox, after its front message was popped: that message's sender, and the
     /// next best message moved to the front.
     pub(super) fn priority_popped(&self) -> u64 {
-        let _busy = Busy::enter(&self.hdr);
-        let q = self.q();
-        let Some(Policy { shape: Shape::Priority { heap, front }, .. }) = q.policy.as_deref_mut() else {
-            return 0;
-        };
-        let sender = front.1;
-        if let Some(e) = heap.pop() {
-            *front = (e.seq, e.sender);
-            q.msgs.push_back(e.msg);
-        }
-        sender
+        let popped = catch_unwind(AssertUnwindSafe(|| {
+            let _busy = Busy::enter(&self.hdr);
+            let q = self.q();
+            let Some(Policy { shape: Shape::Priority { heap, front }, .. }) = q.policy.as_deref_mut() else {
+                return 0;
+            };
+            let sender = front.1;
+            if let Some(e) = heap.pop() {
+                *front = (e.seq, e.sender);
+                q.msgs.push_back(e.msg);
+            }
+            sender
+        }));
+        popped.unwrap_or_else(|p| {
+            self.fail(p);
+            0
+        })
     }
 
     /// Counts a message this mailbox's policy turned into a dead letter (for the actor's
@@ -355,9 +470,9 @@ impl<M> Mailbox<M> {
             0
         }
     }
-    /// Takes the front message with its sender.
+    /// Takes the next message with its sender (from the user's queue too).
     pub(super) fn pop(&self) -> Option<(M, u64)> {
-        let m = self.pop_msg()?;
+        let m = self.pop_msg().or_else(|| self.pull())?;
         Some((m, self.take_sender()))
     }
     /// Between turns: the `SENDERS` flag follows whether a queued message has a sender.
@@ -370,7 +485,7 @@ impl<M> Mailbox<M> {
     /// so they go back even past a bound. In a priority mailbox they go ahead of the queued
     /// messages of their own priority, in their order.
     pub(super) fn push_front_all(&self, msgs: impl DoubleEndedIterator<Item = (M, u64)>) {
-        let _busy = self.priority().then(|| Busy::enter(&self.hdr));
+        let _busy = self.hdr.flag(PRIORITY).then(|| Busy::enter(&self.hdr));
         let q = self.q();
         if let Some(Policy { shape: Shape::Priority { heap, front }, .. }) = q.policy.as_deref_mut() {
             if let Some(old) = q.msgs.pop_front() {
@@ -399,89 +514,28 @@ impl<M> Mailbox<M> {
         let q = self.q();
         match q.policy.as_deref() {
             Some(Policy { shape: Shape::Priority { heap, .. }, .. }) => q.msgs.len() + heap.len(),
+            Some(Policy { shape: Shape::Custom { waiting, .. }, .. }) => q.msgs.len() + waiting,
             _ => q.msgs.len(),
         }
     }
-    /// Whether no user message is queued (a priority mailbox's best is always at the front).
+    /// Whether no user message is queued (a priority mailbox's best is always at the front; a
+    /// custom mailbox's queue is counted).
     #[inline(always)]
     pub(crate) fn is_empty(&self) -> bool {
-        self.q().msgs.is_empty()
+        self.q().msgs.is_empty() && (!self.hdr.custom() || self.len() == 0)
+    }
+}
+
+/// What a custom mailbox holds once its actor is gone.
+struct Empty;
+impl<M> MailboxQueue<M> for Empty {
+    fn push(&mut self, item: Queued<M>) -> Push<M> {
+        Push::Refused(item)
+    }
+    fn pop(&mut self) -> Option<Queued<M>> {
+        None
     }
 }
 
 #[cfg(all(test, not(corelane_loom)))]
-mod tests {
-    use super::*;
-
-    fn mailbox(kind: MailboxKind) -> Mailbox<(u8, u32)> {
-        Mailbox::new(ActorId::new(0, 1, 1), Some(&kind))
-    }
-
-    fn drain(mb: &Mailbox<(u8, u32)>) -> Vec<((u8, u32), u64)> {
-        std::iter::from_fn(|| mb.pop()).collect()
-    }
-
-    /// Random arrivals (three priorities, some with senders), pops, and stash-unstash rounds,
-    /// against a model: highest priority first, then by arrival, where unstashed messages
-    /// count as arriving before everything queued, in their order.
-    #[test]
-    fn priority_order_is_by_priority_then_arrival_and_keeps_senders() {
-        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
-        for _round in 0..200 {
-            let mb = mailbox(MailboxKind::priority(|a: &(u8, u32), b: &(u8, u32)| a.0.cmp(&b.0)));
-            assert!(!mb.open(), "a priority mailbox takes the gated path");
-            // (message, sender, arrival rank)
-            let mut model: Vec<((u8, u32), u64, i64)> = Vec::new();
-            let take = |model: &mut Vec<((u8, u32), u64, i64)>| {
-                let best =
-                    (0..model.len()).min_by_key(|&i| (std::cmp::Reverse(model[i].0 .0), model[i].2))?;
-                let (m, s, _) = model.remove(best);
-                Some((m, s))
-            };
-            let mut stash = Vec::new();
-            for serial in 0..60u32 {
-                match next() % 8 {
-                    0 | 1 => assert_eq!(mb.pop(), take(&mut model)),
-                    2 => {
-                        let popped = mb.pop();
-                        assert_eq!(popped, take(&mut model));
-                        stash.extend(popped);
-                    }
-                    3 if !stash.is_empty() => {
-                        let first = model.iter().map(|e| e.2).min().unwrap_or(0) - stash.len() as i64;
-                        for (i, (m, s)) in stash.iter().enumerate() {
-                            model.push((*m, *s, first + i as i64));
-                        }
-                        mb.push_front_all(std::mem::take(&mut stash).into_iter());
-                    }
-                    _ => {}
-                }
-                let m = ((next() % 3) as u8, serial);
-                let sender = [0, 0, 7, 8][(next() % 4) as usize];
-                assert!(matches!(mb.offer(m, sender), Offer::Queued));
-                model.push((m, sender, serial as i64 + 1_000));
-                assert_eq!(mb.len(), model.len());
-            }
-            let mut out = Vec::new();
-            while let Some(x) = take(&mut model) {
-                out.push(x);
-            }
-            assert_eq!(drain(&mb), out);
-        }
-    }
-
-    #[test]
-    fn drop_oldest_drops_the_oldest_message_and_its_sender() {
-        let mb = mailbox(MailboxKind::bounded(2, Overflow::DropOldest));
-        assert!(matches!(mb.offer((0, 1), 11), Offer::Queued));
-        assert!(matches!(mb.offer((0, 2), 0), Offer::Queued));
-        assert!(matches!(mb.offer((0, 3), 13), Offer::Evicted((0, 1))));
-        assert_eq!(drain(&mb), vec![((0, 2), 0), ((0, 3), 13)]);
-    }
-}
+mod tests;

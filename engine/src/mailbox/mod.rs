@@ -1,5 +1,5 @@
 //! [`MailboxKind`]: how an actor's mailbox queues user messages (unbounded, bounded with an
-//! [`Overflow`] policy, or by priority), chosen at spawn with
+//! [`Overflow`] policy, by priority, or in a queue of the user's own), chosen at spawn with
 //! [`SpawnOptions::mailbox`](crate::SpawnOptions::mailbox).
 //!
 //! The system lane (stop, watch, supervision) is never bounded and always runs first, whatever
@@ -9,6 +9,9 @@ use std::any::{Any, TypeId};
 use std::cmp::Ordering;
 use std::fmt;
 use std::sync::Arc;
+
+mod custom;
+pub use custom::{CustomQueue, MailboxQueue, Push, Queued};
 
 /// What a bounded mailbox does with a message that finds it full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +81,8 @@ pub enum MailboxKind {
     /// Handles the message of highest priority first, and messages of equal priority in the
     /// order they arrived. Built by [`MailboxKind::priority`].
     Priority(PriorityOrder),
+    /// A queue of the user's own (see [`MailboxQueue`]). Built by [`MailboxKind::custom`].
+    Custom(CustomQueue),
 }
 
 /// The ordering of a priority mailbox (built by [`MailboxKind::priority`]).
@@ -101,6 +106,24 @@ impl MailboxKind {
             msg_type_name: std::any::type_name::<M>(),
         }))
     }
+
+    /// A custom mailbox: `make` builds each actor's queue on its shard when it is spawned (see
+    /// [`MailboxQueue`] for what the runtime keeps around it). Spawning an actor whose message
+    /// type is not `M` with it fails with
+    /// [`SpawnError::MailboxType`](crate::SpawnError::MailboxType); a `make` that panics fails
+    /// the spawn with [`SpawnError::FactoryPanicked`](crate::SpawnError::FactoryPanicked).
+    pub fn custom<M: 'static, Q: MailboxQueue<M>>(make: impl Fn() -> Q + Send + Sync + 'static) -> Self {
+        MailboxKind::Custom(CustomQueue::new(make))
+    }
+
+    /// The message type this kind is written for, if it is written for one.
+    pub(crate) fn msg_type(&self) -> Option<(TypeId, &'static str)> {
+        match self {
+            MailboxKind::Priority(p) => Some((p.0.msg_type, p.0.msg_type_name)),
+            MailboxKind::Custom(c) => Some((c.msg_type, c.msg_type_name)),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Debug for MailboxKind {
@@ -111,6 +134,7 @@ impl fmt::Debug for MailboxKind {
                 f.debug_struct("Bounded").field("capacity", capacity).field("overflow", overflow).finish()
             }
             MailboxKind::Priority(p) => write!(f, "Priority<{}>", p.0.msg_type_name),
+            MailboxKind::Custom(c) => write!(f, "Custom<{}>", c.queue_type_name),
         }
     }
 }
