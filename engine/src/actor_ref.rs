@@ -120,6 +120,17 @@ impl<M: Send + 'static> ActorRef<M> {
         self.tell_from_outside(to, msg, sender)
     }
 
+    /// `tell` with a trace context (see `integration::tell_traced`).
+    #[cfg(feature = "tracing-spans")]
+    pub(crate) fn tell_traced(&self, msg: M, trace: crate::trace::TraceContext) -> Result<(), SendError<M>> {
+        use crate::shard::TracedMsg;
+        let p = Packet::new(self.id().as_u64(), TracedMsg(msg, trace));
+        self.shared().route(self.id().shard(), p).map_err(|p| match p.take::<TracedMsg<M>>() {
+            Ok(TracedMsg(m, _)) => SendError::Closed(m),
+            Err(_) => unreachable!("packet built from TracedMsg<M> just above"),
+        })
+    }
+
     fn tell_from_outside(&self, to: usize, msg: M, sender: u64) -> Result<(), SendError<M>> {
         let target = self.id().as_u64();
         if sender == 0 {

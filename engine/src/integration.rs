@@ -24,6 +24,26 @@ use crate::metrics::DeadLetterReason;
 use crate::runtime::Handle;
 use crate::signal::StopReason;
 
+/// Tells `target` a message that continues a trace (a message from another node that came with
+/// a trace context): with the `tracing-spans` feature, the actor handles it with `trace` as the
+/// current context ([`trace::current`](crate::trace::current), its `receive` span's
+/// `trace_id` and `parent_span`). The context is kept in unbounded and bounded mailboxes; a
+/// priority or custom mailbox, or an actor still being built, gets the message without it.
+/// Without the feature, or with no context, this is [`ActorRef::tell`](crate::ActorRef::tell).
+pub fn tell_traced<M: Send + 'static>(
+    target: &crate::ActorRef<M>,
+    msg: M,
+    trace: Option<crate::trace::TraceContext>,
+) -> Result<(), crate::SendError<M>> {
+    #[cfg(feature = "tracing-spans")]
+    if let Some(t) = trace {
+        return target.tell_traced(msg, t);
+    }
+    #[cfg(not(feature = "tracing-spans"))]
+    let _ = trace;
+    target.tell(msg)
+}
+
 /// A linked request/answer pair for answers that come from outside an actor's `ask` (a remote
 /// node's reply, a callback): whoever holds the `Reply` answers once; the `Pending` waits as
 /// any ask does (the runtime's `ask_timeout` unless set), and a late answer is a dead letter.

@@ -96,6 +96,7 @@ mod sync;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 mod timers;
+pub mod trace;
 
 pub use actor::{Actor, ActorError};
 pub use actor_ref::ActorRef;

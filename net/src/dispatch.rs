@@ -8,6 +8,7 @@ use crate::protocol::{Answer, Refusal};
 use crate::target::{Gather, Target};
 use crate::transport::{BadInput, Inbound};
 use bytes::Bytes;
+use corelane::trace::TraceContext;
 use corelane::{AskError, DeadLetterReason};
 use corelane_proto::decode_system;
 use corelane_proto::frame::Head;
@@ -144,7 +145,7 @@ impl Inbound for Dispatch {
 
 /// Handles one envelope; `last`: the tells gathered so far in this batch.
 fn envelope(node: &Arc<Inner>, last: &mut Gathering, peer: SocketAddr, addressed: u64, env: Envelope) {
-    if env.kind() != Kind::Tell || env.grain.is_some() {
+    if env.kind() != Kind::Tell || env.grain.is_some() || !env.trace.is_empty() {
         // Whatever else this is, the tells before it go first.
         last.flush();
     }
@@ -164,6 +165,7 @@ fn envelope(node: &Arc<Inner>, last: &mut Gathering, peer: SocketAddr, addressed
         return crate::cluster::serve::envelope(node, peer, env);
     }
     match env.kind() {
+        Kind::Tell if !env.trace.is_empty() => traced_tell(node, env),
         Kind::Tell => tell(node, last, env),
         Kind::Ask => ask(node, peer, env),
         Kind::Reply => answer(node, peer, env.correlation_id, Ok(env)),
@@ -239,6 +241,35 @@ fn tell(node: &Arc<Inner>, last: &mut Gathering, env: Envelope) {
     deliver(node, last, env.target, &env.manifest, env.payload, sender);
 }
 
+/// The trace an envelope continues, if it carries one this node can read (one it cannot is
+/// ignored, as W3C Trace Context asks: the message is handled untraced).
+fn trace_of(env: &Envelope) -> Option<TraceContext> {
+    if env.trace.is_empty() {
+        return None;
+    }
+    let t = TraceContext::from_bytes(&env.trace);
+    if t.is_none() {
+        tracing::debug!(len = env.trace.len(), "unreadable trace context ignored");
+    }
+    t
+}
+
+/// A tell that continues a trace: delivered at once with its context (the tells gathered before
+/// it were sent first).
+fn traced_tell(node: &Arc<Inner>, env: Envelope) {
+    let Some(trace) = trace_of(&env) else {
+        return tell(node, &mut Gathering::default(), env);
+    };
+    let sender = env.sender.as_ref().and_then(|a| Node { inner: node.clone() }.remote_ref_to(a));
+    let Some(t) = target(node, env.target) else {
+        return node
+            .dead_letter(DeadLetterReason::Remote(corelane::RemoteReason::UnknownTarget), "remote tell");
+    };
+    if let Err(r) = t.tell_traced(&env.manifest, env.payload, sender, trace) {
+        node.dead_letter(refusal(&r).0, "remote tell");
+    }
+}
+
 /// Gathers a tell for local actor `id` into `last`.
 fn deliver(
     node: &Arc<Inner>,
@@ -275,7 +306,8 @@ fn ask(node: &Arc<Inner>, peer: SocketAddr, env: Envelope) {
         node.dead_letter(DeadLetterReason::Remote(corelane::RemoteReason::UnknownTarget), "remote ask");
         return fail(node, peer, corr, ErrorCode::UnknownTarget, format!("no actor {:#x} here", env.target));
     };
-    match t.ask(&env.manifest, env.payload, &node.rt) {
+    let trace = trace_of(&env);
+    match t.ask(&env.manifest, env.payload, &node.rt, trace) {
         Ok(answer) => reply_when_answered(node, peer, corr, answer),
         Err(r) => {
             let (reason, code, detail) = refusal(&r);

@@ -371,7 +371,12 @@ impl Inner {
     }
 
     /// Sends an envelope, refusing one that cannot be framed.
-    pub(crate) fn send(&self, peer: SocketAddr, env: Envelope) -> Result<(), RemoteSendError> {
+    pub(crate) fn send(&self, peer: SocketAddr, mut env: Envelope) -> Result<(), RemoteSendError> {
+        if env.trace.is_empty() {
+            if let Some(t) = outgoing_trace(env.kind()) {
+                env.trace = t.to_vec();
+            }
+        }
         let mut buf = BytesMut::new();
         let transport = self.open_transport()?;
         encode_message(&env, &mut buf, self.max_frame).map_err(|_| RemoteSendError::TooLarge {
@@ -405,8 +410,9 @@ impl Inner {
         write: impl FnOnce(&mut BytesMut),
     ) -> Result<(), RemoteSendError> {
         let transport = self.open_transport()?;
+        let trace = if head.trace.is_empty() { outgoing_trace(head.kind) } else { None };
         // Encoded straight into the peer's queue.
-        let wire = Head { incarnation: 0, ..*head };
+        let wire = Head { incarnation: 0, trace: trace.as_ref().map_or(head.trace, |t| &t[..]), ..*head };
         transport
             .send_with(peer, head.incarnation, wire.max_len(len), |buf| {
                 encode_envelope(&wire, len, write, buf, self.max_frame)
@@ -514,4 +520,14 @@ pub(crate) fn refused(payload: Bytes) -> RemoteAskError {
         Ok(e) => RemoteAskError::Refused { code: e.code(), detail: e.detail },
         Err(e) => RemoteAskError::Refused { code: ErrorCode::Malformed, detail: e.to_string() },
     }
+}
+
+/// The trace context a tell or an ask sent from this thread carries: a child of the current one
+/// (the message being handled, or a `corelane::trace::scope`). Always `None` without the
+/// `tracing-spans` feature.
+#[inline]
+fn outgoing_trace(kind: corelane_proto::v1::Kind) -> Option<[u8; corelane::trace::TraceContext::BYTES]> {
+    let t = corelane::trace::current()?;
+    use corelane_proto::v1::Kind::{Ask, Tell};
+    matches!(kind, Tell | Ask).then(|| t.child().to_bytes())
 }

@@ -3,6 +3,7 @@
 use crate::protocol::{Answer, Protocol, Refusal};
 use crate::RemoteRef;
 use bytes::Bytes;
+use corelane::trace::TraceContext;
 use corelane::{ActorRef, AnyRef, Handle, Pending, RegisterError, Scheduled};
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,7 +32,22 @@ pub(crate) trait Target: Send + Sync {
     /// Starts gathering tells for the actor (see [`Gather`]).
     fn gather(&self) -> Box<dyn Gather>;
     /// Delivers an ask; the answer comes through the returned future.
-    fn ask(&self, manifest: &str, payload: Bytes, rt: &Handle) -> Result<Answer, Refusal>;
+    /// A tell that continues a trace (it is not gathered: delivered at once, after the tells
+    /// gathered before it).
+    fn tell_traced(
+        &self,
+        manifest: &str,
+        payload: Bytes,
+        sender: Option<RemoteRef>,
+        trace: TraceContext,
+    ) -> Result<(), Refusal>;
+    fn ask(
+        &self,
+        manifest: &str,
+        payload: Bytes,
+        rt: &Handle,
+        trace: Option<TraceContext>,
+    ) -> Result<Answer, Refusal>;
     /// Schedules tells of one payload on this node's scheduler.
     fn schedule(
         &self,
@@ -75,9 +91,27 @@ impl<M: Send + 'static> Target for Exposed<M> {
         Box::new(Gathered { actor: self.actor.clone(), protocol: self.protocol.clone(), msgs: Vec::new() })
     }
 
-    fn ask(&self, manifest: &str, payload: Bytes, rt: &Handle) -> Result<Answer, Refusal> {
+    fn tell_traced(
+        &self,
+        manifest: &str,
+        payload: Bytes,
+        sender: Option<RemoteRef>,
+        trace: TraceContext,
+    ) -> Result<(), Refusal> {
+        let m = self.protocol.decode_tell(manifest, payload, sender)?;
+        let _ = corelane::integration::tell_traced(&self.actor, m, Some(trace));
+        Ok(())
+    }
+
+    fn ask(
+        &self,
+        manifest: &str,
+        payload: Bytes,
+        rt: &Handle,
+        trace: Option<TraceContext>,
+    ) -> Result<Answer, Refusal> {
         let (m, answer) = self.protocol.decode_ask(manifest, payload, rt)?;
-        let _ = self.actor.tell(m);
+        let _ = corelane::integration::tell_traced(&self.actor, m, trace);
         Ok(answer)
     }
 

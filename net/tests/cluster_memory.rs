@@ -186,6 +186,28 @@ fn a_grain_activates_once_and_answers_from_its_owner_whoever_asks() {
 }
 
 #[test]
+fn a_grain_handles_an_ask_in_the_askers_trace_on_whichever_member_owns_it() {
+    use corelane::trace::{self, TraceContext};
+    let store = MemoryProvider::new();
+    let ms = three(&store, Duration::from_secs(2));
+    let (mut local, mut remote) = (0, 0);
+    for i in 0..12 {
+        let id = format!("t{i}");
+        let owner = ms[0].cluster.owner_of("counter", &id).unwrap().id;
+        if owner == ms[0].cluster.member_id() {
+            local += 1
+        } else {
+            remote += 1
+        }
+        let root = TraceContext::root();
+        let c = trace::scope(root, || get(&ms[0].cluster, &id)).unwrap();
+        assert_eq!(c.trace_id, format!("{:032x}", root.trace_id()), "{id} on {owner}");
+        assert_eq!(get(&ms[0].cluster, &id).unwrap().trace_id, "", "untraced stays untraced");
+    }
+    assert!(local > 0 && remote > 0, "both routes taken: {local} local, {remote} remote");
+}
+
+#[test]
 fn after_a_graceful_leave_its_grains_answer_from_the_others_and_never_ran_twice() {
     let store = MemoryProvider::new();
     let ms = three(&store, Duration::from_secs(2));

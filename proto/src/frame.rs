@@ -207,6 +207,8 @@ pub struct Head<'a> {
     pub epoch: u64,
     /// `Envelope::grain`.
     pub grain: Option<GrainName<'a>>,
+    /// `Envelope::trace` (empty: not traced).
+    pub trace: &'a [u8],
 }
 
 impl Head<'_> {
@@ -218,7 +220,14 @@ impl Head<'_> {
         const VARINT: usize = 1 + 10;
         const FIXED: usize = 1 + 8;
         let grain = self.grain.map_or(0, |g| 3 * DELIMITED + g.identity.len() + g.kind.len() + VARINT);
-        PREFIX_LEN + 2 * FIXED + 3 * VARINT + 2 * DELIMITED + self.manifest.len() + payload_len + grain
+        PREFIX_LEN
+            + 2 * FIXED
+            + 3 * VARINT
+            + 3 * DELIMITED
+            + self.manifest.len()
+            + payload_len
+            + grain
+            + self.trace.len()
     }
 }
 
@@ -273,7 +282,8 @@ pub fn encode_envelope(
                 + g.identity.len()
                 + delimited(g.written_kind().len())
                 + if g.kind_number != 0 { 1 + encoded_len_varint(g.kind_number.into()) } else { 0 }
-        });
+        })
+        + delimited(head.trace.len());
     let len = frame_len(n, max_frame)?;
     out.reserve(PREFIX_LEN + n);
     out.put_u32_le(len);
@@ -323,6 +333,11 @@ pub fn encode_envelope(
             encode_key(12, WireType::Varint, out);
             encode_varint(g.kind_number.into(), out);
         }
+    }
+    if !head.trace.is_empty() {
+        encode_key(13, WireType::LengthDelimited, out);
+        encode_varint(head.trace.len() as u64, out);
+        out.put_slice(head.trace);
     }
     Ok(())
 }
@@ -457,6 +472,7 @@ mod tests {
             incarnation in prop_oneof![Just(0u64), any::<u64>()],
             epoch in prop_oneof![Just(0u64), any::<u64>()],
             grain in proptest::option::of(("[a-z]{0,12}", "[a-z0-9-]{0,40}", prop_oneof![Just(0u32), any::<u32>()])),
+            trace in prop_oneof![Just(Vec::new()), proptest::collection::vec(any::<u8>(), 25)],
         ) {
             use crate::v1::{Envelope, Kind};
             let kind = Kind::try_from(kind).unwrap();
@@ -474,13 +490,14 @@ mod tests {
                     _ => Vec::new(),
                 },
                 grain_kind_number: grain.as_ref().map_or(0, |(_, _, n)| *n),
+                trace: trace.clone(),
                 ..Default::default()
             };
             let mut want = BytesMut::new();
             encode_message(&env, &mut want, DEFAULT_MAX_FRAME).unwrap();
             let mut got = BytesMut::new();
             let grain = grain.as_ref().map(|(k, i, n)| GrainName { kind: k, kind_number: *n, identity: i });
-            let head = Head { target, correlation_id, kind, manifest: &manifest, incarnation, epoch, grain };
+            let head = Head { target, correlation_id, kind, manifest: &manifest, incarnation, epoch, grain, trace: &trace };
             encode_envelope(&head, payload.len(), |b| b.put_slice(&payload), &mut got, DEFAULT_MAX_FRAME).unwrap();
             prop_assert!(got.len() <= head.max_len(payload.len()), "{} > {}", got.len(), head.max_len(payload.len()));
             prop_assert_eq!(got, want);

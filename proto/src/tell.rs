@@ -57,9 +57,9 @@ impl<'a> PlainTell<'a> {
                     }
                     buf.advance(len);
                 }
-                // The sender (2) and the grain (10) make it more than a plain tell; so does a
-                // known field of the wrong wire type (prost refuses it).
-                (1..=12, _) => return None,
+                // The sender (2), the grain (10) and a trace (13) make it more than a plain
+                // tell; so does a known field of the wrong wire type (prost refuses it).
+                (1..=13, _) => return None,
                 _ => skip_field(wire, tag, &mut buf, DecodeContext::default()).ok()?,
             }
         }
@@ -135,6 +135,8 @@ mod tests {
             Envelope::ask(5, 1, "a.B", Bytes::new()),
             Envelope { sender: Some(ActorAddress::default()), ..tell.clone() },
             Envelope { grain: Some(b"g".to_vec()), ..tell.clone() },
+            // A traced tell takes the whole decode, which keeps the trace.
+            Envelope { trace: vec![1; 25], ..tell.clone() },
         ];
         for env in not_plain {
             assert_eq!(PlainTell::read(&body(&env)), None, "{env:?}");

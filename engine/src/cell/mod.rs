@@ -424,7 +424,11 @@ impl<A: Actor> ActorCell<A> {
     ) -> Result<Option<A::Msg>, crate::ActorError> {
         let h = &self.mbox.hdr;
         if h.flag(SENDERS | PRIORITY) {
-            ctx.set_sender(self.mbox.take_sender());
+            #[allow(unused_variables)]
+            let (sender, trace) = self.mbox.take_meta();
+            ctx.set_sender(sender);
+            #[cfg(feature = "tracing-spans")]
+            crate::trace::enter_message(trace);
         }
         if h.flag(CHECKED) {
             if let Some(reason) = self.refused() {
@@ -568,9 +572,14 @@ impl<A: Actor> ErasedCell for ActorCell<A> {
                 // One span per message, around whichever handler takes it (compiled out
                 // without the feature).
                 #[cfg(feature = "tracing-spans")]
-                let _span =
-                    tracing::trace_span!("receive", actor = %h.id, msg = std::any::type_name::<A::Msg>())
-                        .entered();
+                let _span = {
+                    // The message's trace context, if it came with one, is recorded by `special`.
+                    crate::trace::enter_message(None);
+                    let ty = std::any::type_name::<A::Msg>();
+                    let empty = tracing::field::Empty;
+                    tracing::trace_span!("receive", actor = %h.id, msg = ty, trace_id = empty, parent_span = empty)
+                        .entered()
+                };
                 if h.flags.get() & SPECIAL != 0 {
                     match self.special(actor, &mut ctx, msg)? {
                         Some(m) => msg = m,
@@ -590,6 +599,8 @@ impl<A: Actor> ErasedCell for ActorCell<A> {
             }
             Ok(())
         }));
+        #[cfg(feature = "tracing-spans")]
+        crate::trace::enter_message(None);
         let n = done.get();
         shard.count_processed(n);
         h.processed.set(h.processed.get() + n as u64);

@@ -27,6 +27,19 @@ impl<M: Send + 'static> Deliver for SentMsg<M> {
     }
 }
 
+/// A user message in flight with its trace context (from another node).
+#[cfg(feature = "tracing-spans")]
+pub(crate) struct TracedMsg<M>(pub(crate) M, pub(crate) crate::trace::TraceContext);
+#[cfg(feature = "tracing-spans")]
+impl<M: Send + 'static> Deliver for TracedMsg<M> {
+    fn deliver(self, shard: &Shard, target: u64) {
+        shard.deliver_traced(ActorId::from_u64(target), self.0, self.1)
+    }
+    fn type_name() -> &'static str {
+        std::any::type_name::<M>()
+    }
+}
+
 /// Consecutive user messages to one actor, without senders, in flight as one packet.
 pub(crate) struct BatchMsg<M>(pub(crate) Vec<M>);
 impl<M: Send + 'static> Deliver for BatchMsg<M> {
@@ -101,6 +114,28 @@ impl Shard {
             // One out-of-line call for every other case, so the message is built in place on
             // the fast path (two cold calls taking it made LLVM spill it up front).
             _ => self.deliver_slow(id, msg, sender),
+        }
+    }
+
+    /// Delivery of a message with a trace context: queued with it in an unbounded or bounded
+    /// mailbox with room; otherwise delivered as a plain message (a priority or custom mailbox,
+    /// an actor not built yet: the context is not kept).
+    #[cfg(feature = "tracing-spans")]
+    pub(crate) fn deliver_traced<M: Send + 'static>(
+        &self,
+        id: ActorId,
+        msg: M,
+        trace: crate::trace::TraceContext,
+    ) {
+        // SAFETY: as in `try_deliver_user`.
+        let mb = self.cell(id).map(|cell| unsafe { &*(cell as *const Mailbox<M>) });
+        match mb {
+            Some(mb) if mb.open() || mb.bounded_with_room() => {
+                mb.push_unchecked(msg, 0);
+                mb.attach_trace_to_back(trace);
+                self.schedule(&mb.hdr);
+            }
+            _ => self.deliver_slow(id, msg, 0),
         }
     }
 

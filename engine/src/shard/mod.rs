@@ -47,6 +47,8 @@ mod delivery;
 mod lifecycle;
 mod rings;
 
+#[cfg(feature = "tracing-spans")]
+pub(crate) use delivery::TracedMsg;
 pub(crate) use delivery::{BatchMsg, SentMsg, ShutdownMsg, SpawnMsg, SysMsg, UserMsg};
 use rings::Outbound;
 

@@ -118,13 +118,14 @@ impl GrainRef {
             }
             Route::Local => {
                 let (manifest, payload, identity) = (P::manifest(), msg.to_bytes(), self.identity.clone());
+                let trace = corelane::trace::current().map(|t| t.child());
                 c.serve_or_hold(
                     &self.kind,
                     self.partition,
                     0,
                     move |c: &Arc<ClusterInner>, r: Result<Arc<dyn HostRef>, Refusal>| match r {
                         Ok(t) => {
-                            if let Err(r) = t.tell(identity.as_bytes(), manifest, payload) {
+                            if let Err(r) = t.tell(identity.as_bytes(), manifest, payload, trace) {
                                 c.node.inner.dead_letter(crate::dispatch::refusal(&r).0, "grain tell");
                             }
                         }
@@ -163,6 +164,7 @@ impl GrainRef {
             tries: 0,
             epoch: 0,
             retry_on_node_down: retry_on_node_down.clone(),
+            trace: corelane::trace::current().map(|t| t.child()),
         });
         attempt.go();
         GrainAsk { ask: RemoteAsk::new(pending), retry_on_node_down }
@@ -192,6 +194,8 @@ struct Attempt<R: RemoteMessage> {
     /// The epoch of the topology it was last routed by.
     epoch: u64,
     retry_on_node_down: Arc<AtomicBool>,
+    /// The trace the ask continues, taken from the asking thread (attempts run elsewhere).
+    trace: Option<corelane::trace::TraceContext>,
 }
 
 /// Why an ask is sent again.
@@ -229,6 +233,7 @@ impl<R: RemoteMessage> Attempt<R> {
                     self.manifest,
                     self.payload.clone(),
                 );
+                let trace = self.trace.map(|t| t.to_bytes());
                 c.node.inner.request(
                     addr,
                     incarnation,
@@ -240,6 +245,7 @@ impl<R: RemoteMessage> Attempt<R> {
                             epoch,
                             grain: Some(GrainName { kind: &kind, kind_number, identity: &identity }),
                             incarnation,
+                            trace: trace.as_ref().map_or(&[], |t| &t[..]),
                             ..Head::default()
                         };
                         inner.send_parts(peer, &head, payload.len(), |b| b.extend_from_slice(&payload))
@@ -260,6 +266,7 @@ impl<R: RemoteMessage> Attempt<R> {
                     self.manifest,
                     self.payload.clone(),
                     c.node.runtime(),
+                    self.trace,
                 ) {
                     Ok(answer) => {
                         let c2 = c.clone();

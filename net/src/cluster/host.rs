@@ -19,6 +19,8 @@ use super::grain::{Grain, GrainCtx};
 use super::{ClusterInner, Gate};
 use crate::protocol::{Answer, Protocol, Refusal};
 use bytes::Bytes;
+use corelane::integration::tell_traced;
+use corelane::trace::TraceContext;
 use corelane::{Actor, ActorError, ActorRef, Ctx, DeadLetterReason, Handle, Pending, SpawnOptions};
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -238,10 +240,23 @@ impl<G: Grain> Actor for GrainHost<G> {
 
 /// A host as the member reaches it, whatever its grain kind.
 pub(crate) trait HostRef: Send + Sync {
-    /// Delivers a tell for grain `identity`.
-    fn tell(&self, identity: &[u8], manifest: &str, payload: Bytes) -> Result<(), Refusal>;
+    /// Delivers a tell for grain `identity` (handled in `trace`, if any).
+    fn tell(
+        &self,
+        identity: &[u8],
+        manifest: &str,
+        payload: Bytes,
+        trace: Option<TraceContext>,
+    ) -> Result<(), Refusal>;
     /// Delivers an ask for grain `identity`; the answer comes through the returned future.
-    fn ask(&self, identity: &[u8], manifest: &str, payload: Bytes, rt: &Handle) -> Result<Answer, Refusal>;
+    fn ask(
+        &self,
+        identity: &[u8],
+        manifest: &str,
+        payload: Bytes,
+        rt: &Handle,
+        trace: Option<TraceContext>,
+    ) -> Result<Answer, Refusal>;
     /// Passivates its idle grains.
     fn sweep(&self);
     /// Stops it gracefully: it handles what it had queued, then deactivates its grains.
@@ -257,16 +272,29 @@ struct Hosted<M: Send + 'static> {
 }
 
 impl<M: Send + 'static> HostRef for Hosted<M> {
-    fn tell(&self, identity: &[u8], manifest: &str, payload: Bytes) -> Result<(), Refusal> {
+    fn tell(
+        &self,
+        identity: &[u8],
+        manifest: &str,
+        payload: Bytes,
+        trace: Option<TraceContext>,
+    ) -> Result<(), Refusal> {
         let m = self.protocol.decode_tell(manifest, payload, None)?;
         // A stopped host or a closed runtime makes it a dead letter, counted by the engine.
-        let _ = self.actor.tell(HostMsg::Grain(Identity::new(identity), m));
+        let _ = tell_traced(&self.actor, HostMsg::Grain(Identity::new(identity), m), trace);
         Ok(())
     }
 
-    fn ask(&self, identity: &[u8], manifest: &str, payload: Bytes, rt: &Handle) -> Result<Answer, Refusal> {
+    fn ask(
+        &self,
+        identity: &[u8],
+        manifest: &str,
+        payload: Bytes,
+        rt: &Handle,
+        trace: Option<TraceContext>,
+    ) -> Result<Answer, Refusal> {
         let (m, answer) = self.protocol.decode_ask(manifest, payload, rt)?;
-        let _ = self.actor.tell(HostMsg::Grain(Identity::new(identity), m));
+        let _ = tell_traced(&self.actor, HostMsg::Grain(Identity::new(identity), m), trace);
         Ok(answer)
     }
 

@@ -258,14 +258,16 @@ pub(crate) fn envelope(node: &Arc<Inner>, peer: SocketAddr, mut env: Envelope) {
 
 /// Hands a grain message to its partition's host (an ask's answer goes back when it comes).
 fn deliver(node: &Inner, peer: SocketAddr, env: Envelope, identity: &[u8], t: &Arc<dyn HostRef>) {
+    let trace =
+        if env.trace.is_empty() { None } else { corelane::trace::TraceContext::from_bytes(&env.trace) };
     if env.kind() == Kind::Tell {
-        if let Err(r) = t.tell(identity, &env.manifest, env.payload) {
+        if let Err(r) = t.tell(identity, &env.manifest, env.payload, trace) {
             node.dead_letter(refusal(&r).0, "grain tell");
         }
         return;
     }
     let corr = env.correlation_id;
-    match t.ask(identity, &env.manifest, env.payload, &node.rt) {
+    match t.ask(identity, &env.manifest, env.payload, &node.rt, trace) {
         Ok(answer) => match node.cluster() {
             Some(c) => answer_when_ready(&c, peer, corr, answer, t.clone()),
             None => fail(node, peer, corr, ErrorCode::ShuttingDown, "this member is gone".into()),

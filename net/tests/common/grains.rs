@@ -62,6 +62,9 @@ pub struct Count {
     /// The epoch its activation began at.
     #[prost(uint64, tag = "4")]
     pub epoch: u64,
+    /// The trace id the ask was handled in (hex; empty: none).
+    #[prost(string, tag = "5")]
+    pub trace_id: String,
 }
 named!(Count, "cluster.test.v1");
 
@@ -151,6 +154,9 @@ impl Grain for Counter {
                 identity: ctx.identity().to_string(),
                 member: self.member.clone(),
                 epoch: ctx.epoch(),
+                trace_id: corelane::trace::current()
+                    .map(|t| format!("{:032x}", t.trace_id()))
+                    .unwrap_or_default(),
             }),
             CounterMsg::Park(r) => self.parked.push(r),
             CounterMsg::Deactivate => ctx.deactivate(),
@@ -253,6 +259,7 @@ impl corelane::Actor for Desk {
                 identity: String::new(),
                 member: self.member.clone(),
                 epoch: 0,
+                trace_id: String::new(),
             }),
             CounterMsg::Park(r) => drop(r),
             CounterMsg::Deactivate | CounterMsg::Fail => return Err(ActorError::msg("told to fail")),

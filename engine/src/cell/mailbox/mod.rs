@@ -27,6 +27,9 @@ use super::{Header, SystemMsg, PRIORITY, SENDERS, SHAPED};
 use crate::id::ActorId;
 use crate::mailbox::{MailboxKind, MailboxQueue, Overflow, Push, Queued};
 use crate::supervision::{Cause, Phase};
+use crate::trace::MsgTrace;
+#[cfg(feature = "tracing-spans")]
+use crate::trace::TraceContext;
 use std::any::Any;
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
@@ -34,10 +37,25 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// Senders of queued messages that have one: runs `(first, end, sender)` of queue sequence
 /// numbers (`first..end`), in queue order, and the sequence number of the message at the front.
+/// With `tracing-spans`, also the trace contexts of queued messages that came with one, by
+/// sequence number, in queue order.
 #[derive(Default)]
 struct Side {
     popped: u64,
     runs: VecDeque<(u64, u64, u64)>,
+    #[cfg(feature = "tracing-spans")]
+    traces: VecDeque<(u64, TraceContext)>,
+}
+
+impl Side {
+    /// Whether nothing is recorded for any queued message.
+    fn is_empty(&self) -> bool {
+        #[cfg(feature = "tracing-spans")]
+        if !self.traces.is_empty() {
+            return false;
+        }
+        self.runs.is_empty()
+    }
 }
 
 /// What a bounded or priority mailbox does differently.
@@ -89,9 +107,16 @@ impl<M> Queue<M> {
     }
 
     /// The sender of the message just taken from the front.
-    #[cold]
     fn take_sender(&mut self) -> u64 {
-        let Some(side) = self.senders.as_deref_mut() else { return 0 };
+        self.take_meta().0
+    }
+
+    /// The sender and the trace context of the message just taken from the front.
+    #[cold]
+    fn take_meta(&mut self) -> (u64, MsgTrace) {
+        #[allow(unused_mut)]
+        let mut trace = MsgTrace::default();
+        let Some(side) = self.senders.as_deref_mut() else { return (0, trace) };
         let seq = side.popped;
         side.popped = seq.wrapping_add(1);
         let mut sender = 0;
@@ -104,10 +129,14 @@ impl<M> Queue<M> {
                 }
             }
         }
-        if side.runs.is_empty() {
+        #[cfg(feature = "tracing-spans")]
+        if side.traces.front().is_some_and(|(at, _)| *at == seq) {
+            trace = side.traces.pop_front().map(|(_, t)| t);
+        }
+        if side.is_empty() {
             self.senders = None;
         }
-        sender
+        (sender, trace)
     }
 
     /// Puts a message back at the front (unstash).
@@ -271,6 +300,16 @@ impl<M: 'static> Mailbox<M> {
             self.hdr.set_flag(SENDERS, true);
         }
         q.msgs.push_back(m);
+    }
+
+    /// Records the trace context of the message just queued at the back (by `push_unchecked`).
+    #[cfg(feature = "tracing-spans")]
+    pub(crate) fn attach_trace_to_back(&self, trace: TraceContext) {
+        let q = self.q();
+        let back = (q.msgs.len() as u64).wrapping_sub(1);
+        let side = q.senders.get_or_insert_with(Default::default);
+        side.traces.push_back((side.popped.wrapping_add(back), trace));
+        self.hdr.set_flag(SENDERS, true);
     }
 
     /// Whether this is a bounded mailbox of a running actor with room for one more message
@@ -461,13 +500,17 @@ impl<M: 'static> Mailbox<M> {
     }
     /// The sender of the message just popped (0: none).
     pub(super) fn take_sender(&self) -> u64 {
+        self.take_meta().0
+    }
+    /// The sender and the trace context of the message just popped.
+    pub(super) fn take_meta(&self) -> (u64, MsgTrace) {
         let q = self.q();
         if self.hdr.flag(PRIORITY) {
-            self.priority_popped()
+            (self.priority_popped(), MsgTrace::default())
         } else if q.senders.is_some() {
-            q.take_sender()
+            q.take_meta()
         } else {
-            0
+            (0, MsgTrace::default())
         }
     }
     /// Takes the next message with its sender (from the user's queue too).

@@ -76,8 +76,7 @@ fn drop_oldest_drops_the_oldest_message_and_its_sender() {
 /// A queue that takes everything and gives nothing back.
 struct Hole;
 impl MailboxQueue<(u8, u32)> for Hole {
-    fn push(&mut self, item: Queued<(u8, u32)>) -> Push<(u8, u32)> {
-        std::mem::forget(item);
+    fn push(&mut self, _lost: Queued<(u8, u32)>) -> Push<(u8, u32)> {
         Push::Queued
     }
     fn pop(&mut self) -> Option<Queued<(u8, u32)>> {
