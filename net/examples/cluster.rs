@@ -26,6 +26,7 @@
 #[path = "../tests/common/grains.rs"]
 mod grains;
 
+use clap::Parser;
 use corelane::{Runtime, Shards};
 use corelane_net::cluster::{Cluster, EtcdProvider, Placement};
 use corelane_net::{Node, RemoteAskError, RemoteConfig};
@@ -35,20 +36,52 @@ use std::io::BufRead;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// A cluster member or client on etcd (see the example's doc comment for the commands a
+/// member answers on stdin).
+#[derive(Parser)]
+#[command(name = "cluster")]
+enum Cli {
+    /// A member hosting `counter` grains and `desk` actors; prints `ready <addr> <epoch>` once
+    /// joined, then answers commands on stdin.
+    Node {
+        /// etcd's client URL.
+        etcd: String,
+        /// The cluster's name (its key prefix in etcd).
+        cluster: String,
+        /// This member's id.
+        member_id: String,
+        /// The membership lease's TTL, in milliseconds.
+        ttl_ms: u64,
+        /// A file to record activations and deactivations in (the tests' ledger).
+        ledger: Option<String>,
+    },
+    /// Joins without hosting grains, tells and asks each grain, prints where each answered
+    /// from, and leaves.
+    Client {
+        /// etcd's client URL.
+        etcd: String,
+        /// The cluster's name.
+        cluster: String,
+        /// How many grains (`account-0`..) to use.
+        grains: usize,
+        /// Wait until more than this many other members are in the cluster.
+        #[arg(default_value_t = 0)]
+        members: usize,
+    },
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let arg = |i: usize| args.get(i).cloned().ok_or("missing argument: see the example's doc comment");
+    let cli = Cli::parse();
     let rt = Runtime::builder().shards(Shards::Count(1)).build()?;
     let node = Node::start(&rt, RemoteConfig::dev())?;
-    match arg(0)?.as_str() {
-        "node" => {
-            let (etcd, name, id) = (arg(1)?, arg(2)?, arg(3)?);
-            let ttl = Duration::from_millis(arg(4)?.parse()?);
-            let ledger = match args.get(5) {
+    match cli {
+        Cli::Node { etcd, cluster: name, member_id: id, ttl_ms, ledger: path } => {
+            let ttl = Duration::from_millis(ttl_ms);
+            let ledger = match &path {
                 Some(path) => Some(Ledger::open(path, &id)?),
                 None => None,
             };
-            let desk_ledger = match args.get(5) {
+            let desk_ledger = match &path {
                 Some(path) => Some(Arc::new(Ledger::open(path, &id)?)),
                 None => None,
             };
@@ -147,14 +180,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
             }
         }
-        "client" => {
-            let (etcd, name) = (arg(1)?, arg(2)?);
-            let grains: usize = arg(3)?.parse()?;
+        Cli::Client { etcd, cluster: name, grains, members: others } => {
             let cluster = Cluster::builder(name)
                 .ttl(Duration::from_secs(2))
                 .member_id(format!("client-{}", std::process::id()))
                 .join(&node, EtcdProvider::new([etcd]))?;
-            let others: usize = args.get(4).map_or(Ok(0), |n| n.parse())?;
             cluster.wait_for(Duration::from_secs(30), |v| v.member_ids().len() > others);
             let ids: Vec<String> = cluster.members().into_iter().map(|m| m.id).collect();
             println!("members {} epoch {}", ids.join(","), cluster.epoch());
@@ -169,7 +199,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             cluster.leave(Duration::from_secs(5));
         }
-        other => return Err(format!("unknown mode {other:?}: node or client").into()),
     }
     Ok(())
 }

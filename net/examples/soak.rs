@@ -189,11 +189,13 @@ impl Attackers {
     }
 }
 
-fn percentile(sorted: &[Duration], q: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)]
+/// Ask latencies, in nanoseconds.
+fn histogram() -> hdrhistogram::Histogram<u64> {
+    hdrhistogram::Histogram::new(3).expect("3 significant digits")
+}
+
+fn percentile(h: &hdrhistogram::Histogram<u64>, q: f64) -> Duration {
+    Duration::from_nanos(h.value_at_quantile(q))
 }
 
 fn run(seconds: u64) -> Result<bool, Box<dyn std::error::Error>> {
@@ -285,8 +287,8 @@ fn run(seconds: u64) -> Result<bool, Box<dyn std::error::Error>> {
     let total = Duration::from_secs(seconds);
     let warm = total / 5;
     let interval = (total / 10).max(Duration::from_secs(1));
-    let mut all = vec![];
-    let mut window = vec![];
+    let mut all = histogram();
+    let mut window = histogram();
     let mut failures = 0u64;
     let mut next_report = start + interval;
     let mut next_sample = start + Duration::from_secs(1);
@@ -298,10 +300,10 @@ fn run(seconds: u64) -> Result<bool, Box<dyn std::error::Error>> {
         let t = Instant::now();
         match echo.ask::<_, Ping>(&ping).timeout(Duration::from_secs(2)).wait() {
             Ok(_) => {
-                let d = t.elapsed();
-                window.push(d);
+                let d = t.elapsed().as_nanos() as u64;
+                window.saturating_record(d);
                 if start.elapsed() >= warm {
-                    all.push(d);
+                    all.saturating_record(d);
                 }
             }
             Err(_) => failures += 1,
@@ -314,7 +316,6 @@ fn run(seconds: u64) -> Result<bool, Box<dyn std::error::Error>> {
         }
         if Instant::now() >= next_report {
             let rss = rss_kib(pid).unwrap_or(0);
-            window.sort();
             println!(
                 "{:>5.0} s  asks {:>7}  p50 {:>8.1?}  p99 {:>8.1?}  rss {rss} KiB  attack rounds {}",
                 start.elapsed().as_secs_f64(),
@@ -323,14 +324,13 @@ fn run(seconds: u64) -> Result<bool, Box<dyn std::error::Error>> {
                 percentile(&window, 0.99),
                 attackers.rounds(),
             );
-            window.clear();
+            window.reset();
             next_report += interval;
         }
     }
     attackers.stop();
     let end_rss = rss_kib(pid).unwrap_or(0);
     let alive = echo.ask::<_, Ping>(&ping).timeout(Duration::from_secs(5)).wait().is_ok();
-    all.sort();
     let p99 = percentile(&all, 0.99);
     let (warm_s, total_s) = (warm.as_secs_f64(), total.as_secs_f64());
     let third = (total_s - warm_s) / 3.0;
@@ -346,7 +346,7 @@ fn run(seconds: u64) -> Result<bool, Box<dyn std::error::Error>> {
         all.len(),
         percentile(&all, 0.5),
         p99,
-        all.last().copied().unwrap_or_default()
+        Duration::from_nanos(all.max())
     );
     println!(
         "rss (max per third after warm-up) first {early} KiB, last {late} KiB (growth {:+.1} %); \
@@ -366,16 +366,32 @@ fn run(seconds: u64) -> Result<bool, Box<dyn std::error::Error>> {
     Ok(pass)
 }
 
+/// Soak a node on loopback for a bounded time (see the example's doc comment).
+#[derive(clap::Parser)]
+#[command(name = "soak", args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    child: Option<Child>,
+    /// How long to run, in seconds.
+    #[arg(default_value_t = 600)]
+    seconds: u64,
+}
+
+#[derive(clap::Subcommand)]
+enum Child {
+    /// The node under test (the child process this binary starts).
+    Serve,
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The attackers' nodes use the development certificate: their warnings would flood the
     // output (errors still show).
     tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(tracing::Level::ERROR).init();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("serve") {
+    let cli = <Cli as clap::Parser>::parse();
+    if let Some(Child::Serve) = cli.child {
         return serve();
     }
-    let seconds = args.first().map_or(Ok(600), |s| s.parse())?;
-    if run(seconds)? {
+    if run(cli.seconds)? {
         Ok(())
     } else {
         std::process::exit(1)

@@ -297,14 +297,37 @@ fn client(etcd: String, seconds: u64, rate: u64, node: &Node) -> Result<(), Box<
     Ok(())
 }
 
+/// A trading node, or a client placing orders (run by `scripts/trading-demo.sh`).
+#[derive(clap::Parser)]
+#[command(name = "trading")]
+enum Cli {
+    /// A member hosting order books, the risk monitor (once in the cluster) and the end-of-day
+    /// schedule.
+    Node {
+        /// etcd's client URL.
+        etcd: String,
+        /// This member's id.
+        member_id: String,
+    },
+    /// Places orders for `seconds` and prints what moved and how long each thing was
+    /// unreachable.
+    Client {
+        /// etcd's client URL.
+        etcd: String,
+        /// How long to place orders.
+        seconds: u64,
+        /// Orders per second.
+        #[arg(default_value_t = 500)]
+        rate: u64,
+    },
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let arg = |i: usize| args.get(i).cloned().ok_or("missing argument: see the example's doc comment");
+    let cli = <Cli as clap::Parser>::parse();
     let rt = Runtime::builder().shards(Shards::Count(1)).build()?;
     let n = Node::start(&rt, RemoteConfig::dev())?;
-    match arg(0)?.as_str() {
-        "node" => node(arg(1)?, arg(2)?, &rt, &n),
-        "client" => client(arg(1)?, arg(2)?.parse()?, args.get(3).map_or(Ok(500), |r| r.parse())?, &n),
-        other => Err(format!("unknown mode {other:?}: node or client").into()),
+    match cli {
+        Cli::Node { etcd, member_id } => node(etcd, member_id, &rt, &n),
+        Cli::Client { etcd, seconds, rate } => client(etcd, seconds, rate, &n),
     }
 }
