@@ -565,9 +565,14 @@ impl<A: Actor> ErasedCell for ActorCell<A> {
             // is the only reference to the state for the duration of this turn.
             let actor = unsafe { &mut *self.actor.get() };
             while done.get() < budget {
-                // A custom mailbox's queue gives its next message only when the ordinary
-                // queue runs dry (out of line: once per turn).
-                let Some(mut msg) = self.mbox.pop_msg().or_else(|| self.mbox.pull()) else { break };
+                let Some(mut msg) = self.mbox.pop_msg() else {
+                    // A custom mailbox's queue gives its next message only when the ordinary
+                    // queue runs dry (out of line: once per turn).
+                    if h.custom() && self.mbox.pull() {
+                        continue;
+                    }
+                    break;
+                };
                 done.set(done.get() + 1);
                 // One span per message, around whichever handler takes it (compiled out
                 // without the feature).

@@ -114,7 +114,7 @@ impl<M> Queue<M> {
     /// The sender and the trace context of the message just taken from the front.
     #[cold]
     fn take_meta(&mut self) -> (u64, MsgTrace) {
-        #[allow(unused_mut)]
+        #[allow(unused_mut, clippy::let_unit_value)]
         let mut trace = MsgTrace::default();
         let Some(side) = self.senders.as_deref_mut() else { return (0, trace) };
         let seq = side.popped;
@@ -394,13 +394,14 @@ impl<M: 'static> Mailbox<M> {
     }
 
     /// A custom mailbox whose ordinary queue ran dry: moves the user queue's next message into
-    /// it and takes it (with its sender, for `take_sender`). `None` when the user queue has
-    /// nothing, or panicked (then the actor's system lane gets the failure).
+    /// it (with its sender, for `take_sender`). False when there is none: not a custom mailbox,
+    /// the user queue has nothing, or it panicked (then the actor's system lane gets the
+    /// failure).
     #[cold]
     #[inline(never)]
-    pub(super) fn pull(&self) -> Option<M> {
+    pub(super) fn pull(&self) -> bool {
         if !self.hdr.custom() {
-            return None;
+            return false;
         }
         let popped = catch_unwind(AssertUnwindSafe(|| {
             let _busy = Busy::enter(&self.hdr);
@@ -424,12 +425,12 @@ impl<M: 'static> Mailbox<M> {
         match popped {
             Ok(Some(Queued { msg, sender })) => {
                 self.push_unchecked(msg, sender);
-                self.pop_msg()
+                true
             }
-            Ok(None) => None,
+            Ok(None) => false,
             Err(p) => {
                 self.fail(p);
-                None
+                false
             }
         }
     }
@@ -515,7 +516,7 @@ impl<M: 'static> Mailbox<M> {
     }
     /// Takes the next message with its sender (from the user's queue too).
     pub(super) fn pop(&self) -> Option<(M, u64)> {
-        let m = self.pop_msg().or_else(|| self.pull())?;
+        let m = self.pop_msg().or_else(|| self.pull().then(|| self.pop_msg()).flatten())?;
         Some((m, self.take_sender()))
     }
     /// Between turns: the `SENDERS` flag follows whether a queued message has a sender.
@@ -565,7 +566,13 @@ impl<M: 'static> Mailbox<M> {
     /// custom mailbox's queue is counted).
     #[inline(always)]
     pub(crate) fn is_empty(&self) -> bool {
-        self.q().msgs.is_empty() && (!self.hdr.custom() || self.len() == 0)
+        self.q().msgs.is_empty() && (!self.hdr.custom() || self.custom_empty())
+    }
+    /// Whether a custom mailbox's queue holds nothing, by the count.
+    #[cold]
+    #[inline(never)]
+    fn custom_empty(&self) -> bool {
+        !matches!(self.q().policy.as_deref(), Some(Policy { shape: Shape::Custom { waiting, .. }, .. }) if *waiting > 0)
     }
 }
 
