@@ -174,6 +174,17 @@ pub enum BuildError {
         #[source]
         source: std::io::Error,
     },
+    /// An environment variable that configures the runtime (`CORELANE_CORES`,
+    /// `CORELANE_SHARDS`, `CORELANE_IDLE`) holds a value it cannot use.
+    #[error("{var}={value:?}: {reason}")]
+    Environment {
+        /// The variable.
+        var: &'static str,
+        /// Its value.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// Why a shutdown was not clean.

@@ -71,6 +71,7 @@ mod events;
 mod executor;
 #[cfg(feature = "metrics")]
 pub mod export;
+pub mod host;
 mod id;
 mod injector;
 pub mod integration;

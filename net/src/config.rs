@@ -45,7 +45,9 @@ pub struct RemoteConfig {
     /// How long a remote ask may wait for the local actor's answer before the asker is sent
     /// `Failed` (default 60 s; the asker's own timeout usually ends it sooner).
     pub serve_timeout: Duration,
-    /// Pin the net thread to this core.
+    /// Pin the net thread to this core (default: `CORELANE_NET_CORE` if set, else unpinned).
+    /// A core the host does not keep free, or that shares a physical core with a shard, is
+    /// warned about at start.
     pub net_core: Option<usize>,
     /// What peers can make this node hold.
     pub limits: Limits,

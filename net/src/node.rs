@@ -135,7 +135,13 @@ impl Node {
     ///
     /// # Errors
     /// TLS material that does not work, or an address that cannot be bound.
-    pub fn start(runtime: &Runtime, config: RemoteConfig) -> Result<Node, StartError> {
+    pub fn start(runtime: &Runtime, mut config: RemoteConfig) -> Result<Node, StartError> {
+        if config.net_core.is_none() {
+            config.net_core = net_core_from_env()?;
+        }
+        if let Some(core) = config.net_core {
+            warn_about_net_core(runtime, core);
+        }
         let inner = Arc::new(Inner {
             rt: runtime.handle().clone(),
             transport: OnceLock::new(),
@@ -530,4 +536,27 @@ fn outgoing_trace(kind: corelane_proto::v1::Kind) -> Option<[u8; corelane::trace
     let t = corelane::trace::current()?;
     use corelane_proto::v1::Kind::{Ask, Tell};
     matches!(kind, Tell | Ask).then(|| t.child().to_bytes())
+}
+
+/// `CORELANE_NET_CORE`: the core to pin the net thread to, when the configuration names none
+/// (operators place a node without a rebuild, as `CORELANE_CORES` places its shards).
+fn net_core_from_env() -> Result<Option<usize>, StartError> {
+    match std::env::var("CORELANE_NET_CORE") {
+        Ok(v) => v.trim().parse().map(Some).map_err(|_| StartError::Environment(v)),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Warns about what the host does against the net thread's core, beyond what the runtime's
+/// start already said about its shards' cores (the network card's NUMA node is not known
+/// here: a bound address does not say which card).
+fn warn_about_net_core(runtime: &Runtime, core: usize) {
+    let shards: Vec<usize> = runtime.shard_cores().iter().flatten().copied().collect();
+    let topology = corelane::host::Topology::read();
+    let already = topology.placement_warnings(&shards, None);
+    for w in topology.placement_warnings(&shards, Some((core, None))) {
+        if !already.contains(&w) {
+            tracing::warn!("placement: net thread: {w}");
+        }
+    }
 }

@@ -122,6 +122,10 @@ pub(crate) enum Workload {
     RawC2c,
     /// Raw baseline: a bare SPSC ring between two pinned threads (items/s).
     RawSpsc,
+    /// Raw baseline: a timestamp one way from a pinned thread to one spinning on another core.
+    RawOneway,
+    /// Raw baseline: a thread asleep in a futex woken by a pinned thread on another core.
+    RawFutexWake,
     /// Tell to an actor on the sender's shard (msg/s).
     TellLocal,
     /// Tell to an actor on the other shard (msg/s).
@@ -132,6 +136,14 @@ pub(crate) enum Workload {
     PingpongCross,
     /// A plain thread asks an actor and blocks for each answer (latency).
     AskExternal,
+    /// One way from shard to shard, both spinning (`Idle::Spin`; latency).
+    OnewaySpin,
+    /// One way from shard to shard, the receiver asleep (`Idle::Park`; latency).
+    OnewayPark,
+    /// One way from shard to shard under the default `Idle::SpinThenPark(50us)`, back to back.
+    OnewaySpinThenPark,
+    /// One way to a shard parked after its spin window (`Idle::SpinThenPark(50us)`): its wake.
+    WakeParked,
     /// An actor spawns idle actors on its shard (actors/s).
     Spawn,
     /// `main` spawns, tells and asks actors under the builder's defaults (actors/s).

@@ -27,6 +27,17 @@ const RATIOS: &[Ratio] = &[
         ("pingpong-cross", "ns_per_roundtrip"),
         ("raw-c2c", "ns_per_roundtrip"),
     ),
+    ratio("oneway-spin", "p50_x_raw_oneway", ("oneway-spin", "p50_ns"), ("raw-oneway", "p50_ns")),
+    ratio("oneway-spin", "p99_x_raw_oneway", ("oneway-spin", "p99_ns"), ("raw-oneway", "p99_ns")),
+    ratio(
+        "oneway-spin-then-park",
+        "p50_x_raw_oneway",
+        ("oneway-spin-then-park", "p50_ns"),
+        ("raw-oneway", "p50_ns"),
+    ),
+    ratio("oneway-park", "p50_x_raw_futex_wake", ("oneway-park", "p50_ns"), ("raw-futex-wake", "p50_ns")),
+    ratio("wake-parked", "p50_x_raw_futex_wake", ("wake-parked", "p50_ns"), ("raw-futex-wake", "p50_ns")),
+    ratio("wake-parked", "p99_x_raw_futex_wake", ("wake-parked", "p99_ns"), ("raw-futex-wake", "p99_ns")),
     ratio("tell-cross", "share_of_raw_spsc", ("tell-cross", "msgs_per_sec"), ("raw-spsc", "msgs_per_sec")),
     ratio("tell-local", "share_of_raw_spsc", ("tell-local", "msgs_per_sec"), ("raw-spsc", "msgs_per_sec")),
     ratio(

@@ -28,6 +28,7 @@ mod spsc;
 mod targets;
 mod tell;
 mod timers;
+mod wake;
 
 use clap::{Parser, ValueEnum};
 use cli::{Cli, Command, RunArgs, Workload};
@@ -35,6 +36,7 @@ use corelane::{Idle, Runtime, Shards};
 use indicatif::{ProgressBar, ProgressStyle};
 use report::Results;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -126,6 +128,24 @@ fn run_one(w: Workload, cores: Cores, quick: bool) -> Vec<report::Figure> {
         "pingpong-local" => pingpong::pingpong("pingpong-local", cores, false, k(20_000_000, 5_000_000)),
         "pingpong-cross" => pingpong::pingpong("pingpong-cross", cores, true, k(2_000_000, 500_000)),
         "ask-external" => ask::ask_external(cores, k(300_000, 100_000)),
+        "raw-oneway" => wake::raw_oneway(cores, k(200_000, 50_000)),
+        "raw-futex-wake" => wake::raw_futex_wake(cores, k(10_000, 2_000)),
+        "oneway-spin" => wake::oneway("oneway-spin", cores, Idle::Spin, Duration::ZERO, k(100_000, 20_000)),
+        "oneway-park" => wake::oneway("oneway-park", cores, Idle::Park, wake::PARK_GAP, k(10_000, 2_000)),
+        "oneway-spin-then-park" => wake::oneway(
+            "oneway-spin-then-park",
+            cores,
+            wake::default_spin_then_park(),
+            Duration::ZERO,
+            k(100_000, 20_000),
+        ),
+        "wake-parked" => wake::oneway(
+            "wake-parked",
+            cores,
+            wake::default_spin_then_park(),
+            wake::PARK_GAP,
+            k(10_000, 2_000),
+        ),
         "spawn" => spawn::spawn(cores, k(2_000_000, 500_000)),
         "spawn-external" => spawn::spawn_external(k(100_000, 20_000)),
         "idle-memory" => spawn::idle_memory(1_000_000),

@@ -39,6 +39,9 @@ pub(crate) fn target(workload: &str, metric: &str) -> Option<Target> {
         ("pingpong-cross", "x_raw_c2c") => AtMost(1.3),
         ("tell-cross", "share_of_raw_spsc") => AtLeast(0.25),
         ("ask-external", "p50_x_raw_c2c") => AtMost(1.5),
+        // Wake latency (issue 16): spinning one way and a parked shard's wake, near their floors.
+        ("oneway-spin", "p50_x_raw_oneway") => AtMost(1.2),
+        ("wake-parked", "p50_x_raw_futex_wake") => AtMost(1.2),
         // 1 M idle actors or grains in at most 300 MB.
         ("idle-memory", "bytes_per_actor") => AtMost(300.0),
         ("grain-memory", "bytes_per_grain") => AtMost(300.0),

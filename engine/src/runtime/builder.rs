@@ -19,6 +19,11 @@ pub struct Builder {
     supervisor: Supervisor,
     passivate_after: Option<Duration>,
     shutdown_tasks: Vec<ShutdownTask>,
+    /// A placement variable (`CORELANE_CORES`, `CORELANE_SHARDS`) that could not be used, unless
+    /// `shards` was called since.
+    shards_env_error: Option<BuildError>,
+    /// `CORELANE_IDLE` could not be used, unless `idle` was called since.
+    idle_env_error: Option<BuildError>,
 }
 
 impl fmt::Debug for Builder {
@@ -43,10 +48,18 @@ impl fmt::Debug for Builder {
 
 impl Default for Builder {
     fn default() -> Self {
+        let (shards, shards_env_error) = match shards_from_env() {
+            Ok(s) => (s, None),
+            Err(e) => (None, Some(e)),
+        };
+        let (idle, idle_env_error) = match idle_from_env() {
+            Ok(i) => (i, None),
+            Err(e) => (None, Some(e)),
+        };
         Self {
-            shards: None,
+            shards,
             pin: None,
-            idle: Idle::SpinThenPark(Duration::from_micros(50)),
+            idle: idle.unwrap_or(Idle::SpinThenPark(Duration::from_micros(50))),
             executor: executor_from_env(),
             throughput: 64,
             stop_timeout: Duration::from_secs(5),
@@ -57,7 +70,42 @@ impl Default for Builder {
             supervisor: Supervisor::default(),
             passivate_after: None,
             shutdown_tasks: Vec::new(),
+            shards_env_error,
+            idle_env_error,
         }
+    }
+}
+
+/// Placement from the environment, so operators move a service without a rebuild:
+/// `CORELANE_CORES` (a CPU list, `2-5` or `2,3,6`: one pinned shard per core) or else
+/// `CORELANE_SHARDS` (a count). Defaults: the builder's own calls win.
+fn shards_from_env() -> Result<Option<Shards>, BuildError> {
+    let bad =
+        |var, value: String, reason: &str| BuildError::Environment { var, value, reason: reason.into() };
+    if let Ok(v) = std::env::var("CORELANE_CORES") {
+        return match crate::host::parse_list(&v) {
+            Some(cores) if !cores.is_empty() => Ok(Some(Shards::Cores(cores))),
+            _ => Err(bad("CORELANE_CORES", v, "not a CPU list (e.g. 2-5 or 2,3,6)")),
+        };
+    }
+    if let Ok(v) = std::env::var("CORELANE_SHARDS") {
+        return match v.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Ok(Some(Shards::Count(n))),
+            _ => Err(bad("CORELANE_SHARDS", v, "not a shard count (1 or more)")),
+        };
+    }
+    Ok(None)
+}
+
+/// `CORELANE_IDLE`: `spin`, `park` or `spin-then-park:DURATION`. A default, as above.
+fn idle_from_env() -> Result<Option<Idle>, BuildError> {
+    match std::env::var("CORELANE_IDLE") {
+        Ok(v) => v.parse().map(Some).map_err(|e: ParseIdleError| BuildError::Environment {
+            var: "CORELANE_IDLE",
+            value: v,
+            reason: e.to_string(),
+        }),
+        Err(_) => Ok(None),
     }
 }
 
@@ -88,8 +136,13 @@ impl Builder {
     /// CPU quota (cgroup). One core: one unpinned shard. A thread outside the runtime that
     /// shares a core with a busy shard waits for the scheduler at each step; see
     /// `docs/runtime-semantics.md` (sizing).
+    ///
+    /// The environment gives the default: `CORELANE_CORES` (a CPU list: `Shards::Cores`) or
+    /// `CORELANE_SHARDS` (a count), so an application that does not call this lets its
+    /// operators place it (docs/deployment.md).
     pub fn shards(mut self, s: Shards) -> Self {
         self.shards = Some(s);
+        self.shards_env_error = None;
         self
     }
     /// Pin shard `i` to its core. Default: on for the default sizing and for
@@ -99,9 +152,11 @@ impl Builder {
         self.pin = Some(pin);
         self
     }
-    /// Idle policy (default `SpinThenPark(50 µs)`).
+    /// Idle policy (default `SpinThenPark(50 µs)`, or what `CORELANE_IDLE` says: `spin`,
+    /// `park`, `spin-then-park:50us`).
     pub fn idle(mut self, idle: Idle) -> Self {
         self.idle = idle;
+        self.idle_env_error = None;
         self
     }
     /// Messages one actor may handle per turn before others get theirs (default 64).
@@ -168,7 +223,11 @@ impl Builder {
     }
 
     /// Starts the shard threads.
-    pub fn build(self) -> Result<Runtime, BuildError> {
+    pub fn build(mut self) -> Result<Runtime, BuildError> {
+        if let Some(e) = self.shards_env_error.take().or(self.idle_env_error.take()) {
+            return Err(e);
+        }
+        let named = matches!(self.shards, Some(Shards::Cores(_)));
         let (shards, pin) = match self.shards.clone() {
             Some(s @ Shards::Cores(_)) => (s, self.pin.unwrap_or(true)),
             Some(s) => (s, self.pin.unwrap_or(false)),
@@ -206,6 +265,13 @@ impl Builder {
         let n = cores.len();
         if n == 0 || n > MAX_SHARDS {
             return Err(BuildError::InvalidShardCount(n));
+        }
+        // Cores named for a latency deployment: say what in the host works against them.
+        if named {
+            let pinned: Vec<usize> = cores.iter().flatten().copied().collect();
+            for w in crate::host::Topology::read().placement_warnings(&pinned, None) {
+                tracing::warn!("placement: {w}");
+            }
         }
         // io_uring's buffers count against the locked-memory limit; the portable executor has none.
         let io_memory = match self.executor {
@@ -247,6 +313,7 @@ impl Builder {
             off_shard_dead: SharedDeadLetters::default(),
             gauges,
             started: Instant::now(),
+            cores: cores.clone(),
         });
 
         let mut rt = Runtime {

@@ -53,6 +53,11 @@ impl Handle {
         self.shared.shards.len()
     }
 
+    /// The core each shard is pinned to, by shard index (`None`: not pinned).
+    pub fn shard_cores(&self) -> &[Option<usize>] {
+        &self.shared.cores
+    }
+
     /// Spawns an actor on the next shard in turn. The factory runs on that shard, and again on
     /// every restart.
     pub fn spawn<A, F>(&self, factory: F) -> Result<ActorRef<A::Msg>, SpawnError>

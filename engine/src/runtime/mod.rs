@@ -206,6 +206,8 @@ pub(crate) struct Shared {
     me: std::sync::Weak<Shared>,
     gauges: Vec<Vec<Gauge<Packet>>>,
     started: Instant,
+    /// The core each shard is pinned to (`None`: unpinned).
+    pub(crate) cores: Vec<Option<usize>>,
 }
 
 impl Shared {

@@ -126,6 +126,9 @@ pub enum StartError {
     /// The net thread or its runtime could not start.
     #[error("cannot start the net thread")]
     Io(#[source] std::io::Error),
+    /// `CORELANE_NET_CORE` holds something other than a core number.
+    #[error("CORELANE_NET_CORE={0:?}: not a core number")]
+    Environment(String),
 }
 
 /// The handle other threads hold.
