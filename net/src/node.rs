@@ -281,6 +281,7 @@ impl Node {
 
 impl Inner {
     /// Whether the node still serves (its transport has not been shut down).
+    #[cfg(feature = "ops")]
     pub(crate) fn is_open(&self) -> bool {
         self.transport.get().is_some_and(|t| !t.is_closed())
     }
