@@ -99,6 +99,13 @@ if ! cores_list="$(expand "$cores_arg")" || [ -z "$cores_list" ]; then
 fi
 cores="$(echo "$cores_list" | join)"
 
+# The chosen cores that are not in CPU list $1, comma-separated.
+missing_from() {
+    local c out=""
+    for c in $cores_list; do in_list "$c" "$1" || out="$out${out:+,}$c"; done
+    echo "$out"
+}
+
 virt="none"
 if command -v systemd-detect-virt >/dev/null 2>&1; then
     virt="$(systemd-detect-virt 2>/dev/null || true)"
@@ -134,8 +141,7 @@ fi
 # isolcpus
 iso="$(read_file /sys/devices/system/cpu/isolated)"
 [ -z "$iso" ] && iso="$(cpus_of_param "$(cmdline_param isolcpus)")"
-not_iso=""
-for c in $cores_list; do in_list "$c" "$iso" || not_iso="$not_iso${not_iso:+,}$c"; done
+not_iso="$(missing_from "$iso")"
 if [ -z "$not_iso" ]; then
     report isolcpus ok "cores $cores isolated from the scheduler (isolated: $iso)"
 else
@@ -146,8 +152,7 @@ fi
 nohz="$(read_file /sys/devices/system/cpu/nohz_full)"
 [ -z "$nohz" ] && nohz="$(cpus_of_param "$(cmdline_param nohz_full)")"
 [ "$nohz" = "(null)" ] && nohz=""
-not_nohz=""
-for c in $cores_list; do in_list "$c" "$nohz" || not_nohz="$not_nohz${not_nohz:+,}$c"; done
+not_nohz="$(missing_from "$nohz")"
 if [ -z "$not_nohz" ]; then
     report nohz_full ok "cores $cores run tickless with one task (nohz_full: $nohz)"
 else
@@ -156,8 +161,7 @@ fi
 
 # rcu_nocbs
 rcu="$(cpus_of_param "$(cmdline_param rcu_nocbs)")"
-not_rcu=""
-for c in $cores_list; do in_list "$c" "$rcu" || not_rcu="$not_rcu${not_rcu:+,}$c"; done
+not_rcu="$(missing_from "$rcu")"
 if [ -z "$not_rcu" ]; then
     report rcu_nocbs ok "RCU callbacks offloaded from cores $cores"
 else
