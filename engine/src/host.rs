@@ -164,6 +164,27 @@ impl Topology {
     }
 }
 
+/// The NUMA node of network interface `iface` (`None`: a virtual interface, a host of one
+/// node, or not readable).
+pub fn nic_node(iface: &str) -> Option<usize> {
+    let text = std::fs::read_to_string(format!("/sys/class/net/{iface}/device/numa_node")).ok()?;
+    text.trim().parse::<i64>().ok().and_then(|n| usize::try_from(n).ok())
+}
+
+/// The interface of the IPv4 default route: the one remote traffic takes unless a bind address
+/// says otherwise (`None` when there is none or `/proc/net/route` cannot be read).
+pub fn default_route_interface() -> Option<String> {
+    default_route_in(&std::fs::read_to_string("/proc/net/route").ok()?)
+}
+
+/// The default route's interface in the text of `/proc/net/route`.
+fn default_route_in(table: &str) -> Option<String> {
+    table.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() > 2 && f[1] == "00000000").then(|| f[0].to_string())
+    })
+}
+
 /// A Linux CPU list (`0-3,8,10-11`); `None` when malformed. An empty list is empty.
 pub fn parse_list(s: &str) -> Option<Vec<usize>> {
     let mut out = Vec::new();
@@ -222,6 +243,15 @@ mod tests {
         assert_eq!(parse_list(""), Some(vec![]));
         assert_eq!(parse_list("3-1"), None);
         assert_eq!(parse_list("x"), None);
+    }
+
+    #[test]
+    fn the_default_route_is_the_all_zero_destination() {
+        let table = "Iface\tDestination\tGateway \tFlags\n\
+                     eth1\t0010A8C0\t00000000\t0001\n\
+                     eth0\t00000000\t0100A8C0\t0003\n";
+        assert_eq!(default_route_in(table).as_deref(), Some("eth0"));
+        assert_eq!(default_route_in("Iface\tDestination\n"), None);
     }
 
     #[test]

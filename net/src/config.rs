@@ -46,8 +46,9 @@ pub struct RemoteConfig {
     /// `Failed` (default 60 s; the asker's own timeout usually ends it sooner).
     pub serve_timeout: Duration,
     /// Pin the net thread to this core (default: `CORELANE_NET_CORE` if set, else unpinned).
-    /// A core the host does not keep free, or that shares a physical core with a shard, is
-    /// warned about at start.
+    /// A core the host does not keep free, that shares a physical core with a shard, or that
+    /// sits on another NUMA node than the network card (`CORELANE_NIC`, else the default
+    /// route's interface) is warned about at start.
     pub net_core: Option<usize>,
     /// What peers can make this node hold.
     pub limits: Limits,

@@ -549,13 +549,16 @@ fn net_core_from_env() -> Result<Option<usize>, StartError> {
 }
 
 /// Warns about what the host does against the net thread's core, beyond what the runtime's
-/// start already said about its shards' cores (the network card's NUMA node is not known
-/// here: a bound address does not say which card).
+/// start already said about its shards' cores. The network card is `CORELANE_NIC`, or else
+/// the default route's interface (what traffic takes unless a bind address says otherwise).
 fn warn_about_net_core(runtime: &Runtime, core: usize) {
+    use corelane::host;
     let shards: Vec<usize> = runtime.shard_cores().iter().flatten().copied().collect();
-    let topology = corelane::host::Topology::read();
+    let topology = host::Topology::read();
+    let nic = std::env::var("CORELANE_NIC").ok().or_else(host::default_route_interface);
+    let nic_node = nic.as_deref().and_then(host::nic_node);
     let already = topology.placement_warnings(&shards, None);
-    for w in topology.placement_warnings(&shards, Some((core, None))) {
+    for w in topology.placement_warnings(&shards, Some((core, nic_node))) {
         if !already.contains(&w) {
             tracing::warn!("placement: net thread: {w}");
         }
