@@ -3,9 +3,7 @@
 //! `Executor::Glommio` fails with an error that says io_uring. Its own test binary: the
 //! simulation and the `tracing` subscriber are process-wide.
 
-mod common;
-
-use common::capture_logs;
+use corelane::testkit::capture_logs;
 use corelane::{integration, Actor, ActorError, Ctx, Executor, Idle, Reply, Runtime, Shards};
 use std::time::Duration;
 

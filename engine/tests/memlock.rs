@@ -3,9 +3,7 @@
 //! the values (its own test binary: it changes the process's limit and installs its `tracing`
 //! subscriber).
 
-mod common;
-
-use common::capture_logs;
+use corelane::testkit::capture_logs;
 use corelane::{Executor, Idle, Runtime, Shards};
 
 fn memlock() -> (u64, u64) {

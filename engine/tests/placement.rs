@@ -2,10 +2,8 @@
 //! `CORELANE_IDLE`), and the warnings at start about named cores the host does not keep free
 //! (its own test binary: it sets the process's environment and installs the log subscriber).
 
-mod common;
-
-use common::capture_logs;
 use corelane::host::{PlacementWarning, Topology};
+use corelane::testkit::capture_logs;
 use corelane::{BuildError, Idle, Runtime, Shards};
 
 /// Lines of the log that warn about placement.

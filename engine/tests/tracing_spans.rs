@@ -5,7 +5,8 @@
 
 mod common;
 
-use common::{capture_logs, Log, WAIT};
+use common::WAIT;
+use corelane::testkit::{capture_logs, Logs};
 use corelane::trace::{self, TraceContext};
 use corelane::{
     integration, Actor, ActorError, ActorRef, Ctx, Idle, MailboxKind, Overflow, Placement, Reply, Runtime,
@@ -13,8 +14,8 @@ use corelane::{
 };
 
 /// The binary's one subscriber, shared by its tests (each looks for its own lines).
-fn log() -> &'static Log {
-    static LOG: std::sync::OnceLock<Log> = std::sync::OnceLock::new();
+fn log() -> &'static Logs {
+    static LOG: std::sync::OnceLock<Logs> = std::sync::OnceLock::new();
     LOG.get_or_init(|| capture_logs(tracing::Level::TRACE))
 }
 

@@ -5,7 +5,8 @@
 
 mod common;
 
-use common::{capture_logs, WAIT};
+use common::WAIT;
+use corelane::testkit::capture_logs;
 use corelane::{Actor, ActorError, Ctx, DeadLetterReason, Event, Idle, Runtime, Shards};
 
 /// Answers every number through `ctx.sender()`, with a number: the asker takes text.

@@ -5,20 +5,6 @@
 use corelane::host::{PlacementWarning, Topology};
 use corelane::{Idle, Runtime, Shards};
 use corelane_net::{Node, RemoteConfig, StartError};
-use std::sync::{Arc, Mutex};
-
-/// The log, as text (what the subscriber wrote).
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<u8>>>);
-impl std::io::Write for Log {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// The CPU list the thread named `name` of this process may run on.
 fn allowed_cores_of(name: &str) -> Option<String> {
@@ -37,9 +23,7 @@ fn allowed_cores_of(name: &str) -> Option<String> {
 
 #[test]
 fn the_environment_pins_the_net_thread_and_a_shared_core_is_warned_about() {
-    let log = Log::default();
-    let writer = log.clone();
-    tracing_subscriber::fmt().with_max_level(tracing::Level::WARN).with_writer(move || writer.clone()).init();
+    let log = corelane::testkit::capture_logs(tracing::Level::WARN);
     let core =
         core_affinity::get_core_ids().expect("cores").into_iter().map(|c| c.id).next_back().expect("a core");
     let rt = Runtime::builder().shards(Shards::Count(1)).idle(Idle::Park).build().unwrap();
@@ -54,7 +38,7 @@ fn the_environment_pins_the_net_thread_and_a_shared_core_is_warned_about() {
     std::env::set_var("CORELANE_NET_CORE", core.to_string());
     let node = Node::start(&rt, RemoteConfig::dev()).expect("node");
     assert_eq!(allowed_cores_of("corelane-net").as_deref(), Some(core.to_string().as_str()), "pinned there");
-    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    let text = log.text();
     let lines: Vec<&str> = text.lines().filter(|l| l.contains("placement: net thread")).collect();
     let expected = Topology::read().placement_warnings(&[], Some((core, None)));
     assert_eq!(lines.len(), expected.len(), "{lines:?} for {expected:?}");

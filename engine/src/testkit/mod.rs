@@ -29,6 +29,11 @@
 //!
 //! Each `expect_*` takes the next item the probe received, in arrival order, and panics with
 //! what arrived instead (or that nothing did) when it is not what was expected.
+//!
+//! [`capture_logs`] captures what the code under test logs, to assert on it.
+
+mod logs;
+pub use logs::{capture_logs, Logs};
 
 use crate::actor::{Actor, ActorError};
 use crate::actor_ref::ActorRef;
