@@ -17,8 +17,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
-/// The host's CPU topology as far as it can be read (`None`: not readable here).
+/// The host's CPU topology as far as it can be read (`None`: not readable here). Build one
+/// by hand (for a test of a placement) from `Topology::default()` and its fields.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Topology {
     /// Cores isolated from the scheduler (`isolcpus`, `/sys/devices/system/cpu/isolated`).
     pub isolated: Option<Vec<usize>>,
