@@ -9,3 +9,5 @@ scripts/deps.sh
 cargo clippy --workspace --all-targets --features corelane-net/etcd -- -D warnings
 # The peers binary (actix, kameo, ractor; opt-in feature of corelane-bench).
 cargo clippy -p corelane-bench --features peers --all-targets -- -D warnings
+# The API docs build without a broken link or a warning.
+RUSTDOCFLAGS="-D warnings" cargo doc -q --no-deps --all-features -p corelane -p corelane-proto -p corelane-net

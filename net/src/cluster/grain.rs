@@ -11,7 +11,7 @@ use std::cell::Cell;
 pub trait Grain: Sized + 'static {
     /// The kind's name, as members register it and senders address it.
     const KIND: &'static str;
-    /// The messages it handles (wire messages become these through its [`Protocol`]).
+    /// The messages it handles (wire messages become these through its [`Protocol`](crate::Protocol)).
     type Msg: Send + 'static;
 
     /// Runs when the activation starts, before any message.
