@@ -1,16 +1,20 @@
 //! Two actors on two shards bounce a ball; the thread that started the rally waits until both
 //! players have stopped (`Handle::stopped`).
 //!
+//! Order is kept per sender and receiver, not across senders: the ball that ping sends to pong
+//! may reach pong before a message `main` sent pong earlier. So `main` waits until each player
+//! knows its partner (an ask) before it serves.
+//!
 //! ```text
 //! cargo run -p corelane --example pingpong
 //! ```
 
-use corelane::{Actor, ActorError, ActorRef, Ctx, Placement, Runtime, Shards};
+use corelane::{Actor, ActorError, ActorRef, Ctx, Placement, Reply, Runtime, Shards};
 use std::time::{Duration, Instant};
 
 enum Msg {
-    /// Who to hit the ball to.
-    Partner(ActorRef<Msg>),
+    /// Who to hit the ball to; answered once known.
+    Partner(ActorRef<Msg>, Reply<()>),
     /// The ball, with the hits left in the rally.
     Ball(u32),
 }
@@ -25,7 +29,10 @@ impl Actor for Player {
     type Msg = Msg;
     fn receive(&mut self, ctx: &mut Ctx<Self>, msg: Msg) -> Result<(), ActorError> {
         match msg {
-            Msg::Partner(p) => self.partner = Some(p),
+            Msg::Partner(p, known) => {
+                self.partner = Some(p);
+                known.send(());
+            }
             Msg::Ball(left) => {
                 self.hits += 1;
                 let partner = self.partner.as_ref().ok_or_else(|| ActorError::msg("no partner"))?;
@@ -47,8 +54,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let player = |name| move || Player { name, partner: None, hits: 0 };
     let ping = rt.spawn_with(Placement::Shard(0), player("ping"))?;
     let pong = rt.spawn_with(Placement::Shard(1), player("pong"))?;
-    ping.tell(Msg::Partner(pong.clone()))?;
-    pong.tell(Msg::Partner(ping.clone()))?;
+    let wait = Duration::from_secs(5);
+    ping.ask(|r| Msg::Partner(pong.clone(), r)).timeout(wait).wait()?;
+    pong.ask(|r| Msg::Partner(ping.clone(), r)).timeout(wait).wait()?;
     let start = Instant::now();
     ping.tell(Msg::Ball(100_000))?;
     rt.stopped(&[ping, pong]).timeout(Duration::from_secs(30)).wait()?;
