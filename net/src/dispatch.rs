@@ -236,14 +236,13 @@ pub(crate) fn refusal(r: &Refusal) -> (DeadLetterReason, ErrorCode, String) {
 }
 
 fn tell(node: &Arc<Inner>, last: &mut Gathering, env: Envelope) {
-    // A forwarded message names its original sender: a node address and an id there.
-    let sender = env.sender.as_ref().and_then(|a| Node { inner: node.clone() }.remote_ref_to(a));
+    let sender = sender_of(node, &env);
     deliver(node, last, env.target, &env.manifest, env.payload, sender);
 }
 
 /// The trace an envelope continues, if it carries one this node can read (one it cannot is
 /// ignored, as W3C Trace Context asks: the message is handled untraced).
-fn trace_of(env: &Envelope) -> Option<TraceContext> {
+pub(crate) fn trace_of(env: &Envelope) -> Option<TraceContext> {
     if env.trace.is_empty() {
         return None;
     }
@@ -254,13 +253,19 @@ fn trace_of(env: &Envelope) -> Option<TraceContext> {
     t
 }
 
+/// The sender an envelope names (a forwarded message names its original one: a node address
+/// and an id there).
+fn sender_of(node: &Arc<Inner>, env: &Envelope) -> Option<crate::RemoteRef> {
+    env.sender.as_ref().and_then(|a| Node { inner: node.clone() }.remote_ref_to(a))
+}
+
 /// A tell that continues a trace: delivered at once with its context (the tells gathered before
 /// it were sent first).
 fn traced_tell(node: &Arc<Inner>, env: Envelope) {
     let Some(trace) = trace_of(&env) else {
         return tell(node, &mut Gathering::default(), env);
     };
-    let sender = env.sender.as_ref().and_then(|a| Node { inner: node.clone() }.remote_ref_to(a));
+    let sender = sender_of(node, &env);
     let Some(t) = target(node, env.target) else {
         return node
             .dead_letter(DeadLetterReason::Remote(corelane::RemoteReason::UnknownTarget), "remote tell");

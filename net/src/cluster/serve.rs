@@ -258,8 +258,7 @@ pub(crate) fn envelope(node: &Arc<Inner>, peer: SocketAddr, mut env: Envelope) {
 
 /// Hands a grain message to its partition's host (an ask's answer goes back when it comes).
 fn deliver(node: &Inner, peer: SocketAddr, env: Envelope, identity: &[u8], t: &Arc<dyn HostRef>) {
-    let trace =
-        if env.trace.is_empty() { None } else { corelane::trace::TraceContext::from_bytes(&env.trace) };
+    let trace = crate::dispatch::trace_of(&env);
     if env.kind() == Kind::Tell {
         if let Err(r) = t.tell(identity, &env.manifest, env.payload, trace) {
             node.dead_letter(refusal(&r).0, "grain tell");
