@@ -239,6 +239,13 @@ impl LaneRx {
         n
     }
 
+    /// Whether the shard has anything to do with this lane: a message waits, or the sending
+    /// thread is gone (the lane is to be dropped once empty). Loads only.
+    #[inline]
+    pub(crate) fn needs_pass(&self) -> bool {
+        self.has_next() || self.state.gone.load(Ordering::Relaxed)
+    }
+
     /// The sending thread is gone and nothing is left: the shard may drop the lane.
     pub(crate) fn is_finished(&self) -> bool {
         self.state.gone.load(Ordering::Acquire) && !self.has_next()

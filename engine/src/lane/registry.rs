@@ -30,6 +30,12 @@ impl LaneRegistry {
         true
     }
 
+    /// Lanes registered and not dropped yet.
+    #[cfg(test)]
+    pub(crate) fn live(&self) -> usize {
+        self.live.load(Ordering::Relaxed)
+    }
+
     /// The shard dropped `n` finished lanes.
     pub(crate) fn dropped(&self, n: usize) {
         if n > 0 {

@@ -337,13 +337,11 @@ impl Shard {
         let mut round = self.run_queue.borrow().len();
         while ran < MAX_TURNS_PER_PASS {
             if round == 0 {
-                // Another round in this pass only while nothing waits outside the run queue
-                // (a few loads, far cheaper than a pass).
-                if self.outside_waiting() {
-                    break;
-                }
+                // Another round in this pass only when actors are ready and nothing waits
+                // outside the run queue (a few loads, far cheaper than a pass). An empty run
+                // queue ends the pass before those loads: an idle pass looks at the rings once.
                 round = self.run_queue.borrow().len();
-                if round == 0 {
+                if round == 0 || self.outside_waiting() {
                     break;
                 }
             }
