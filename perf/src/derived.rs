@@ -1,7 +1,15 @@
 //! Figures derived from two others measured in the same run (an engine figure over its raw
-//! baseline), run by run: run i of the one over run i of the other, so the spread shows too.
+//! baseline), run by run, so the spread shows too.
+//!
+//! A raw baseline (a `raw-*` workload) measures the machine as it is at that moment, and on a
+//! shared VM that moment matters: here the two vCPUs move between one core's SMT siblings and
+//! two cores every few seconds, and `raw-c2c` with them (45 or 400 ns), while one run of a
+//! workload takes a fraction of a second. So a ratio to a raw baseline is *paired*: the harness
+//! measures the baseline again right before each run of the workload ([`paired_baselines`]) and
+//! divides by that ([`paired_ratios`]), whether or not the baseline was chosen on its own. Ratios
+//! between two engine workloads are taken run i over run i ([`new_ratios`]).
 
-use crate::report::{Results, Series};
+use crate::report::{fig, Figure, Results, Series};
 
 /// `workload`'s `metric` = `num` / `den`, each a (workload, metric).
 struct Ratio {
@@ -75,10 +83,45 @@ const RATIOS: &[Ratio] = &[
     ratio("ask-external", "p50_x_raw_c2c", ("ask-external", "p50_ns"), ("raw-c2c", "ns_per_roundtrip")),
 ];
 
-/// The derived figures whose two inputs are in `r` and that are not in it yet.
+impl Ratio {
+    /// Whether the denominator is a raw baseline, measured again before each run.
+    fn paired(&self) -> bool {
+        self.den.0.starts_with("raw-")
+    }
+}
+
+/// The raw baselines that `workload`'s ratios divide by, each once, in the order of `RATIOS`.
+pub(crate) fn paired_baselines(workload: &str) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    for q in RATIOS.iter().filter(|q| q.paired() && q.num.0 == workload) {
+        if !out.contains(&q.den.0) {
+            out.push(q.den.0);
+        }
+    }
+    out
+}
+
+/// The paired ratios of one run of `workload` (its figures `run`) over the baselines measured
+/// just before it (`baselines`).
+pub(crate) fn paired_ratios(workload: &str, run: &[Figure], baselines: &[Figure]) -> Vec<Figure> {
+    let find = |figs: &[Figure], (w, m): (&str, &str)| {
+        figs.iter().find(|f| f.workload == w && f.metric == m).map(|f| f.value)
+    };
+    RATIOS
+        .iter()
+        .filter(|q| q.paired() && q.num.0 == workload)
+        .filter_map(|q| {
+            let (a, b) = (find(run, q.num)?, find(baselines, q.den)?);
+            Some(fig(q.workload, q.metric, a / b, "ratio"))
+        })
+        .collect()
+}
+
+/// The derived figures between engine workloads whose two inputs are in `r` and that are not
+/// in it yet (ratios to raw baselines are paired instead).
 pub(crate) fn new_ratios(r: &Results) -> Vec<Series> {
     let mut out = Vec::new();
-    for q in RATIOS {
+    for q in RATIOS.iter().filter(|q| !q.paired()) {
         if r.get(q.workload, q.metric).is_some() {
             continue;
         }
@@ -98,21 +141,40 @@ pub(crate) fn new_ratios(r: &Results) -> Vec<Series> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fig;
 
     #[test]
-    fn a_ratio_appears_once_both_inputs_are_measured_run_by_run() {
+    fn a_ratio_between_engine_workloads_appears_once_both_are_measured_run_by_run() {
         let mut r = Results::default();
-        r.add(vec![fig("pingpong-cross", "ns_per_roundtrip", 300.0, "ns")]);
-        r.add(vec![fig("pingpong-cross", "ns_per_roundtrip", 330.0, "ns")]);
-        assert!(new_ratios(&r).is_empty(), "no baseline yet");
-        r.add(vec![fig("raw-c2c", "ns_per_roundtrip", 100.0, "ns")]);
-        r.add(vec![fig("raw-c2c", "ns_per_roundtrip", 110.0, "ns")]);
+        r.add(vec![fig("tell-bounded", "msgs_per_sec", 300.0, "msg/s")]);
+        r.add(vec![fig("tell-bounded", "msgs_per_sec", 330.0, "msg/s")]);
+        assert!(new_ratios(&r).is_empty(), "no denominator yet");
+        r.add(vec![fig("tell-local", "msgs_per_sec", 600.0, "msg/s")]);
+        r.add(vec![fig("tell-local", "msgs_per_sec", 1100.0, "msg/s")]);
         let d = new_ratios(&r);
         assert_eq!(d.len(), 1);
-        assert_eq!(d[0].metric, "x_raw_c2c");
-        assert_eq!(d[0].runs, vec![3.0, 3.0]);
+        assert_eq!(d[0].metric, "share_of_tell_local");
+        assert_eq!(d[0].runs, vec![0.5, 0.3]);
         r.add_series(d[0].clone());
         assert!(new_ratios(&r).is_empty(), "each once");
+    }
+
+    #[test]
+    fn ratios_to_raw_baselines_are_paired_with_the_baseline_run_just_before() {
+        assert_eq!(paired_baselines("pingpong-cross"), vec!["raw-c2c"]);
+        assert_eq!(paired_baselines("oneway-spin"), vec!["raw-oneway"]);
+        assert!(paired_baselines("tell-bounded").is_empty(), "its ratio is to an engine workload");
+        assert!(paired_baselines("raw-c2c").is_empty());
+        let run = [fig("oneway-spin", "p50_ns", 130.0, "ns"), fig("oneway-spin", "p99_ns", 300.0, "ns")];
+        let base = [fig("raw-oneway", "p50_ns", 65.0, "ns"), fig("raw-oneway", "p99_ns", 100.0, "ns")];
+        let r = paired_ratios("oneway-spin", &run, &base);
+        let got: Vec<(&str, f64)> = r.iter().map(|f| (f.metric.as_str(), f.value)).collect();
+        assert_eq!(got, vec![("p50_x_raw_oneway", 2.0), ("p99_x_raw_oneway", 3.0)]);
+        assert!(r.iter().all(|f| f.workload == "oneway-spin" && f.unit == "ratio"));
+        // The paired ratios never come from the results' separate baseline runs.
+        let mut all = Results::default();
+        all.add(run.to_vec());
+        all.add(base.to_vec());
+        assert!(new_ratios(&all).is_empty());
+        assert!(paired_ratios("oneway-spin", &run, &[]).is_empty(), "no baseline, no ratio");
     }
 }

@@ -288,9 +288,17 @@ fn run(args: RunArgs) {
     let mut results = Results::default();
     for &w in &workloads {
         let mut touched = Vec::new();
+        let baselines: Vec<Workload> = derived::paired_baselines(&w.name())
+            .into_iter()
+            .map(|b| Workload::from_str(b, false).expect("a ratio names a known baseline"))
+            .collect();
         for run in 0..runs {
             bar.set_message(format!("{} (run {})", w.name(), run + 1));
-            for i in results.add(run_one(w, cores, args.quick)) {
+            let base: Vec<report::Figure> =
+                baselines.iter().flat_map(|&b| run_one(b, cores, args.quick)).collect();
+            let mut figs = run_one(w, cores, args.quick);
+            figs.extend(derived::paired_ratios(&w.name(), &figs, &base));
+            for i in results.add(figs) {
                 if !touched.contains(&i) {
                     touched.push(i);
                 }
