@@ -21,11 +21,24 @@ pub(crate) trait Deliver: Send + Sized + 'static {
     fn type_name() -> &'static str {
         std::any::type_name::<Self>()
     }
+    /// How many messages it carries (counted one by one when it cannot be delivered).
+    fn messages(&self) -> usize {
+        1
+    }
+    /// Merges `next` (a packet of this type) into `last`, the packet queued just before it
+    /// towards the same shard, when both can travel as one; gives `next` back otherwise.
+    /// The caller answers for the order: nothing may be delivered between the two.
+    fn join(last: &mut Packet, next: Packet) -> Result<(), Packet> {
+        let _ = last;
+        Err(next)
+    }
 }
 
 struct VTable {
     deliver: unsafe fn(*mut u8, &Shard, u64),
     drop: unsafe fn(*mut u8),
+    messages: unsafe fn(*const u8) -> usize,
+    join: fn(&mut Packet, Packet) -> Result<(), Packet>,
     type_id: fn() -> TypeId,
     type_name: fn() -> &'static str,
 }
@@ -70,11 +83,33 @@ unsafe fn drop_fn<P: Deliver>(p: *mut u8) {
     drop(unsafe { read::<P>(p) })
 }
 
+/// A reference to the payload in packet storage `p`.
+///
+/// # Safety
+/// `p` must point at packet storage that holds a live `P` written by `Packet::write::<P>`, valid
+/// for the returned lifetime and not otherwise accessed meanwhile.
+unsafe fn payload<'a, P: Deliver>(p: *const u8) -> &'a P {
+    if inline::<P>() {
+        // SAFETY: per the contract the storage holds a `P` inline (alignment checked by `inline`).
+        unsafe { &*(p as *const P) }
+    } else {
+        // SAFETY: per the contract the storage holds a `Box<P>` raw pointer.
+        unsafe { &**(p as *const *const P) }
+    }
+}
+
+unsafe fn messages_fn<P: Deliver>(p: *const u8) -> usize {
+    // SAFETY: called by `Packet::messages` with its own, live storage.
+    unsafe { payload::<P>(p) }.messages()
+}
+
 struct Vt<P>(std::marker::PhantomData<P>);
 impl<P: Deliver> Vt<P> {
     const V: VTable = VTable {
         deliver: deliver_fn::<P>,
         drop: drop_fn::<P>,
+        messages: messages_fn::<P>,
+        join: P::join,
         type_id: TypeId::of::<P>,
         type_name: P::type_name,
     };
@@ -135,6 +170,41 @@ impl Packet {
         // SAFETY: the storage holds the payload `vt` was made for; `ManuallyDrop` keeps `Drop`
         // from touching it again.
         unsafe { (vt.deliver)(me.data.as_mut_ptr() as *mut u8, shard, target) }
+    }
+
+    /// The actor (or other target) the packet is for.
+    pub(crate) fn target(&self) -> u64 {
+        self.target
+    }
+
+    /// How many messages the packet carries (a batch more than one).
+    pub(crate) fn messages(&self) -> usize {
+        // SAFETY: the storage holds the live payload `vt` was made for.
+        unsafe { (self.vt.messages)(self.data.as_ptr() as *const u8) }
+    }
+
+    /// Merges `next` into this packet (the one queued just before it towards the same shard)
+    /// when its type allows, so both travel as one; gives `next` back otherwise. The caller
+    /// answers for the order: nothing may be delivered between the two.
+    pub(crate) fn join(&mut self, next: Packet) -> Result<(), Packet> {
+        (next.vt.join)(self, next)
+    }
+
+    /// The payload, if it is a `P`.
+    pub(crate) fn payload_mut<P: Deliver>(&mut self) -> Option<&mut P> {
+        if (self.vt.type_id)() != TypeId::of::<P>() {
+            return None;
+        }
+        let p = self.data.as_mut_ptr() as *mut u8;
+        // SAFETY: the type check above proves the storage holds a live `P` (inline or boxed, as
+        // `inline::<P>` says); the `&mut self` borrow keeps it unaliased for the result's life.
+        Some(unsafe {
+            if inline::<P>() {
+                &mut *(p as *mut P)
+            } else {
+                &mut **(p as *mut *mut P)
+            }
+        })
     }
 
     /// The payload's type name, for dead-letter events.

@@ -151,3 +151,58 @@ fn every_tell_accepted_around_a_shutdown_is_delivered_or_counted_as_a_dead_lette
         assert_eq!(delivered + dead, accepted, "round {round}: delivered {delivered} + dead {dead}");
     }
 }
+
+/// Tells `stalled` it runs, then blocks its shard until `release` says so: meanwhile the shard
+/// takes nothing.
+struct Staller {
+    release: Arc<std::sync::Mutex<mpsc::Receiver<()>>>,
+    stalled: mpsc::Sender<()>,
+}
+
+impl Actor for Staller {
+    type Msg = ();
+    fn receive(&mut self, _: &mut Ctx<Self>, _: ()) -> Result<(), ActorError> {
+        self.stalled.send(()).unwrap();
+        self.release.lock().unwrap().recv_timeout(WAIT).unwrap();
+        Ok(())
+    }
+}
+
+/// A lone plain thread that outruns its shard has its runs of messages to one actor carried as
+/// batches (joined in its lane's overflow queue); they arrive in order, interleaved across two
+/// actors as sent, and what another thread sends after hearing from it comes after all of
+/// them. The shard is stalled meanwhile, so the flood goes far past the lane's ring.
+#[test]
+fn a_flood_from_a_plain_thread_past_a_stalled_shard_arrives_in_order_and_before_what_follows_it() {
+    let rt = Runtime::builder().shards(Shards::Count(1)).build().unwrap();
+    let (release, release_rx) = mpsc::channel();
+    let release_rx = Arc::new(std::sync::Mutex::new(release_rx));
+    let (stalled_tx, stalled) = mpsc::channel();
+    let staller =
+        rt.spawn(move || Staller { release: release_rx.clone(), stalled: stalled_tx.clone() }).unwrap();
+    let checkers: Vec<_> = (0..2).map(|_| rt.spawn(Checker::default).unwrap()).collect();
+    staller.tell(()).unwrap();
+    stalled.recv_timeout(WAIT).unwrap();
+    // Runs of 100 to one checker, then the other: joined into batches of up to 64 while alone.
+    const RUNS: u64 = 100;
+    for run in 0..RUNS {
+        for seq in run * 100..(run + 1) * 100 {
+            checkers[(run % 2) as usize].tell(Msg::Seq(0, seq / 200 * 100 + seq % 100)).unwrap();
+        }
+    }
+    // Another thread, after hearing from this one, continues its numbering: it must come last.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for c in &checkers {
+                c.tell(Msg::Seq(0, RUNS / 2 * 100)).unwrap();
+            }
+        });
+    });
+    release.send(()).unwrap();
+    for c in &checkers {
+        let (next, out_of_order) = c.ask(Msg::Counts).timeout(WAIT).wait().unwrap();
+        assert_eq!(out_of_order, 0);
+        assert_eq!(next.get(&0), Some(&(RUNS / 2 * 100 + 1)), "every message of the flood, then the last");
+    }
+    rt.shutdown().unwrap();
+}

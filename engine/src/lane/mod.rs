@@ -126,12 +126,31 @@ impl LaneTx {
         }
     }
 
+    /// Queues `it` behind the ring (which is full, or has items queued behind it already).
+    ///
+    /// A message stamped the same as the one queued last joins its packet when both are for
+    /// the same actor (`Packet::join`: a batch of up to `BATCH_CAP`), so a thread that outruns
+    /// the shard hands it one packet per run of messages instead of one per message, and the
+    /// further behind the shard is, the cheaper its way out. Equal stamps are what keeps the
+    /// order exactly as it was: the shard takes this queue whole or up to a bound, which
+    /// treats equal stamps alike, and sorts what it takes by stamp, stably; no other packet can
+    /// sort between two equal stamps of this lane (the injector's stamps are odd, a lane's
+    /// even stamps are a lone sender's, and two lone senders are never live together:
+    /// `LaneRegistry::stamp`). So one packet at that stamp is delivered where the separate
+    /// ones would have been, one after another.
     fn overflow(&mut self, it: Stamped) -> Result<(), Stamped> {
         let mut q = self.state.overflow.lock().unwrap();
         if self.state.closed.load(Ordering::Relaxed) {
             return Err(it);
         }
-        q.push(it);
+        let (stamp, p) = it;
+        let p = match q.last_mut() {
+            Some((s, last)) if *s == stamp => last.join(p).err(),
+            _ => Some(p),
+        };
+        if let Some(p) = p {
+            q.push((stamp, p));
+        }
         self.state.overflowing.store(true, Ordering::Release);
         Ok(())
     }
@@ -252,25 +271,26 @@ impl LaneRx {
     }
 
     /// The shard stops: refuses later pushes, hands everything still waiting to `dead` (in
-    /// order), and marks the lane drained. Returns how many.
+    /// order), and marks the lane drained. Returns how many messages (a batch counts each).
     pub(crate) fn close(&mut self, mut dead: impl FnMut(Packet)) -> usize {
         let queued = {
             let mut q = self.state.overflow.lock().unwrap();
             self.state.closed.store(true, Ordering::Release);
             std::mem::take(&mut *q)
         };
-        let mut n = self.pending.len();
+        let mut n = 0;
+        let mut dead = |p: Packet| {
+            n += p.messages();
+            dead(p)
+        };
         self.pending.drain(..).for_each(|(_, p)| dead(p));
         if let Some((_, p)) = self.held.take() {
             dead(p);
-            n += 1;
         }
         while let Some((_, p)) = self.rx.pop() {
             dead(p);
-            n += 1;
         }
         self.rx.release();
-        n += queued.len();
         queued.into_iter().for_each(|(_, p)| dead(p));
         self.state.drained.store(true, Ordering::Release);
         n

@@ -141,3 +141,65 @@ fn a_gone_lane_is_finished_once_empty_and_a_closed_registry_refuses() {
     let (_, rx3) = lane();
     assert!(!reg.register(rx3));
 }
+
+/// The messages of `p`, in order: a lone message or a batch of `u32`s.
+fn user_values(p: Packet) -> Vec<u32> {
+    match p.take::<crate::shard::UserMsg<u32>>() {
+        Ok(m) => vec![m.0],
+        Err(p) => p.take::<crate::shard::BatchMsg<u32>>().ok().expect("a user message or a batch").0,
+    }
+}
+
+fn user(target: u64, v: u32) -> Packet {
+    Packet::new(target, crate::shard::UserMsg(v))
+}
+
+#[test]
+fn equal_stamps_to_one_actor_join_in_the_overflow_and_nothing_else_does() {
+    let (mut tx, mut rx) = lane();
+    let cap = LANE_CAPACITY as u32;
+    // The ring fills with single packets; behind it, a lone sender's run (one stamp) to actor 7
+    // joins into batches of up to `BATCH_CAP`.
+    for v in 0..cap + 200 {
+        assert!(tx.push(10, user(7, v)).is_ok());
+    }
+    // A new stamp, another actor, another type: each starts a packet of its own.
+    assert!(tx.push(12, user(7, 1000)).is_ok());
+    assert!(tx.push(12, user(8, 1001)).is_ok());
+    assert!(tx.push(12, Packet::new(8, crate::shard::UserMsg(1002u64))).is_ok());
+    assert!(tx.push(12, user(8, 1003)).is_ok());
+    let mut out = Vec::new();
+    let n = rx.take_below(u64::MAX, &mut out);
+    assert_eq!(n, out.len());
+    let batch = crate::shard::BATCH_CAP;
+    assert_eq!(n, cap as usize + 200usize.div_ceil(batch) + 4, "the ring's single packets, then joined runs");
+    let sizes: Vec<usize> = out.iter().map(|(_, p)| p.messages()).collect();
+    assert!(sizes[..cap as usize].iter().all(|&k| k == 1));
+    assert_eq!(sizes.iter().sum::<usize>(), cap as usize + 204, "every message counted once");
+    let mut got = Vec::new();
+    let mut last_u64 = None;
+    for (stamp, mut p) in out {
+        if p.payload_mut::<crate::shard::UserMsg<u64>>().is_some() {
+            last_u64 = Some((stamp, p.take::<crate::shard::UserMsg<u64>>().ok().unwrap().0));
+            continue;
+        }
+        let target = p.target();
+        got.extend(user_values(p).into_iter().map(|v| (stamp, target, v)));
+    }
+    let mut want: Vec<(u64, u64, u32)> = (0..cap + 200).map(|v| (10, 7, v)).collect();
+    want.extend([(12, 7, 1000), (12, 8, 1001), (12, 8, 1003)]);
+    assert_eq!(got, want);
+    assert_eq!(last_u64, Some((12, 1002)));
+}
+
+#[test]
+fn a_closed_lane_counts_each_message_of_a_joined_batch() {
+    let (mut tx, mut rx) = lane();
+    let total = LANE_CAPACITY as u32 + 100;
+    for v in 0..total {
+        assert!(tx.push(4, user(3, v)).is_ok());
+    }
+    let mut dead = Vec::new();
+    assert_eq!(rx.close(|p| dead.extend(user_values(p))), total as usize);
+    assert_eq!(dead, (0..total).collect::<Vec<_>>());
+}

@@ -4,6 +4,16 @@
 
 use super::*;
 
+/// Messages one batch packet may carry.
+pub(crate) const BATCH_CAP: usize = 64;
+
+/// A batch's storage, holding its first message.
+pub(crate) fn new_batch<M>(first: M) -> Vec<M> {
+    let mut v = Vec::with_capacity(BATCH_CAP);
+    v.push(first);
+    v
+}
+
 /// A user message in flight, without a sender.
 pub(crate) struct UserMsg<M>(pub(crate) M);
 impl<M: Send + 'static> Deliver for UserMsg<M> {
@@ -13,6 +23,32 @@ impl<M: Send + 'static> Deliver for UserMsg<M> {
     }
     fn type_name() -> &'static str {
         std::any::type_name::<M>()
+    }
+    /// A message for the same actor as `last` (a lone message or a batch of the same type with
+    /// room) joins it: `last` becomes or stays a batch.
+    fn join(last: &mut Packet, next: Packet) -> Result<(), Packet> {
+        if last.target() != next.target() {
+            return Err(next);
+        }
+        if let Some(BatchMsg(v)) = last.payload_mut::<BatchMsg<M>>() {
+            if v.len() >= BATCH_CAP {
+                return Err(next);
+            }
+            let UserMsg(m) = next.take::<UserMsg<M>>().ok().expect("join is called on its own type");
+            v.push(m);
+            return Ok(());
+        }
+        if last.payload_mut::<UserMsg<M>>().is_none() {
+            return Err(next);
+        }
+        let target = last.target();
+        let UserMsg(m) = next.take::<UserMsg<M>>().ok().expect("join is called on its own type");
+        let prev = std::mem::replace(last, Packet::new(target, BatchMsg(Vec::<M>::with_capacity(BATCH_CAP))));
+        let UserMsg(first) = prev.take::<UserMsg<M>>().ok().expect("type checked above");
+        let BatchMsg(v) = last.payload_mut::<BatchMsg<M>>().expect("just built");
+        v.push(first);
+        v.push(m);
+        Ok(())
     }
 }
 
@@ -48,6 +84,9 @@ impl<M: Send + 'static> Deliver for BatchMsg<M> {
     }
     fn type_name() -> &'static str {
         std::any::type_name::<M>()
+    }
+    fn messages(&self) -> usize {
+        self.0.len()
     }
 }
 

@@ -49,6 +49,8 @@ mod rings;
 
 #[cfg(feature = "tracing-spans")]
 pub(crate) use delivery::TracedMsg;
+#[cfg(test)]
+pub(crate) use delivery::BATCH_CAP;
 pub(crate) use delivery::{BatchMsg, SentMsg, ShutdownMsg, SpawnMsg, SysMsg, UserMsg};
 use rings::Outbound;
 
@@ -580,8 +582,8 @@ impl Shard {
         let mut held = std::mem::take(&mut *self.outside.borrow_mut());
         held.extend(self.mine().injector.close());
         for (_, p) in held {
+            n += p.messages() as u64;
             drop(p);
-            n += 1;
         }
         let mut lanes = std::mem::take(&mut *self.lanes.borrow_mut());
         lanes.extend(self.mine().lanes.close());
@@ -590,17 +592,17 @@ impl Shard {
         }
         for c in self.inbound.borrow_mut().iter_mut() {
             while let Some(p) = c.pop() {
+                n += p.messages() as u64;
                 drop(p);
-                n += 1;
             }
             c.release();
         }
         let mut pending: Vec<Packet> = self.pending.borrow_mut().drain().flat_map(|(_, v)| v).collect();
         pending.extend(self.deferred.borrow_mut().drain(..));
         for p in pending {
-            let ty = p.type_name();
+            let (ty, k) = (p.type_name(), p.messages() as u64);
             drop(p);
-            self.dead_letters(DeadLetterReason::RuntimeClosed, 1, None, ty);
+            self.dead_letters(DeadLetterReason::RuntimeClosed, k, None, ty);
         }
         self.dead_letters(DeadLetterReason::RuntimeClosed, n, None, "(in flight at shutdown)");
         // Taken out before dropping: drops may run user code that reaches back into the shard.

@@ -45,15 +45,7 @@ enum BatchAt {
     OverflowBack,
 }
 
-/// Messages one batch packet may carry.
-const BATCH_CAP: usize = 64;
-
-/// A batch's storage, holding its first message.
-fn new_batch<M>(first: M) -> Vec<M> {
-    let mut v = Vec::with_capacity(BATCH_CAP);
-    v.push(first);
-    v
-}
+use super::delivery::new_batch;
 
 impl Shard {
     // ---- rings -----------------------------------------------------------------------------
