@@ -43,10 +43,12 @@ impl<M: Send + 'static> Deliver for UserMsg<M> {
         }
         let target = last.target();
         let UserMsg(m) = next.take::<UserMsg<M>>().ok().expect("join is called on its own type");
-        let prev = std::mem::replace(last, Packet::new(target, BatchMsg(Vec::<M>::with_capacity(BATCH_CAP))));
+        // `last` becomes a batch holding its message, then `next`'s (`Vec::new` allocates
+        // nothing for the moment `last` holds an empty one).
+        let prev = std::mem::replace(last, Packet::new(target, BatchMsg(Vec::<M>::new())));
         let UserMsg(first) = prev.take::<UserMsg<M>>().ok().expect("type checked above");
         let BatchMsg(v) = last.payload_mut::<BatchMsg<M>>().expect("just built");
-        v.push(first);
+        *v = new_batch(first);
         v.push(m);
         Ok(())
     }
