@@ -56,7 +56,7 @@ impl ClusterInner {
         if self.gate.held.load(Ordering::Acquire) == 0 {
             match self.target(kind, partition, sender_epoch) {
                 Err(r) if r.code == ErrorCode::NotReady => {}
-                r => return deliver(self, r),
+                r => return self.hand_over(deliver, r),
             }
         }
         let p = partition;
@@ -67,15 +67,15 @@ impl ClusterInner {
                 Err(r) if r.code == ErrorCode::NotReady => {}
                 r => {
                     drop(queues);
-                    return deliver(self, r);
+                    return self.hand_over(deliver, r);
                 }
             }
         }
         if self.gate.held.load(Ordering::Acquire) >= MAX_HELD {
             drop(queues);
             let detail = format!("{MAX_HELD} messages are already held for partitions being handed over");
-            return deliver(
-                self,
+            return self.hand_over(
+                deliver,
                 Err(Refusal { code: ErrorCode::NotReady, detail, epoch: self.current().epoch }),
             );
         }
@@ -105,10 +105,21 @@ impl ClusterInner {
                 }
                 let item = q.pop_front().expect("front exists");
                 self.gate.held.fetch_sub(1, Ordering::AcqRel);
-                (item.deliver)(self, r);
+                self.hand_over(item.deliver, r);
             }
             false
         });
+    }
+
+    /// Hands a message its host, or its refusal (counted: the sender is refused, not held).
+    fn hand_over<F>(self: &Arc<Self>, deliver: F, r: Result<Arc<dyn HostRef>, Refusal>)
+    where
+        F: FnOnce(&Arc<ClusterInner>, Result<Arc<dyn HostRef>, Refusal>),
+    {
+        if r.is_err() {
+            self.stats.refused.fetch_add(1, Ordering::Relaxed);
+        }
+        deliver(self, r)
     }
 
     /// Messages held now.

@@ -96,7 +96,8 @@ pub struct ClusterStats {
     pub activated: u64,
     /// Times this member fenced itself.
     pub fenced: u64,
-    /// Grain messages this member refused (not owner, not ready, fenced).
+    /// Grain messages this member refused to their senders (not owner, not ready, fenced). A
+    /// message held while its partition is handed over, and served after, is not refused.
     pub refused: u64,
     /// Asks sent again after a refusal (grain asks, and asks by name whose actor had gone).
     pub retries: u64,

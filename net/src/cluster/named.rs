@@ -101,10 +101,23 @@ pub(super) struct Hosted {
     /// It stops because this member goes (fenced, leaving): its spec stays, so a survivor
     /// spawns it again. Otherwise it stopped for good and its spec goes with its name.
     pub(super) moving: bool,
+    /// The store revision of this member's claim on the name: a change the registry's watch
+    /// reports at or below it is about an earlier holder (the watch can lag behind the claim).
+    pub(super) since: u64,
 }
 
 impl Names {
-    fn apply(&self, change: NameChange) {
+    /// Applies a change the watch reported at `revision`. A change older than this member's
+    /// own claim on the name (the earlier holder's record or its release, reported late) is
+    /// skipped: it must neither stop the actor hosted here under the name nor replace its record.
+    fn apply(&self, change: NameChange, revision: u64) {
+        let name = match &change {
+            NameChange::Put(r) => &r.name,
+            NameChange::Delete { name } => name,
+        };
+        if self.hosted.lock().get(name).is_some_and(|h| revision <= h.since) {
+            return;
+        }
         match change {
             NameChange::Put(r) => {
                 if let Some(a) = decode(&r) {
@@ -170,8 +183,8 @@ pub(crate) async fn follow(inner: Weak<ClusterInner>) {
             loop {
                 let changes = w.next().await?;
                 let Some(c) = inner.upgrade() else { return Ok(()) };
-                for (change, _) in changes {
-                    c.names.apply(change);
+                for (change, revision) in changes {
+                    c.names.apply(change, revision);
                 }
             }
         };
@@ -261,11 +274,11 @@ impl ClusterInner {
             }
             Err(_) => Err(super::ProviderError::Unavailable("the member is closing".into())),
         };
-        match claimed {
-            Ok(Claimed::Won { .. }) => {}
+        let since = match claimed {
+            Ok(Claimed::Won { revision }) => revision,
             Ok(Claimed::Taken(held)) => return Err(taken(&s.name, &held)),
             Err(e) => return Err((ErrorCode::Failed, format!("the registry did not take the name: {e}"))),
-        }
+        };
         let t = match self.spawn_named_here(peer, &s.kind, &s.name) {
             Ok(t) => t,
             Err(e) => {
@@ -283,7 +296,7 @@ impl ClusterInner {
         self.stats.membership_requests.fetch_add(1, Ordering::Relaxed);
         match self.provider.update_all(&self.cfg.name, &done, lease).await.as_deref() {
             Ok([true]) => {
-                self.hold(&s.name, record, t.clone());
+                self.hold(&s.name, record, t.clone(), since);
                 Ok(t)
             }
             _ => {
@@ -326,9 +339,10 @@ impl ClusterInner {
 
     /// Name `name` is held here now, by actor `t` (exposed to other nodes before its record was
     /// completed).
-    pub(super) fn hold(&self, name: &str, record: NamedActor, t: Arc<dyn Target>) {
+    /// Records named actor `name`, hosted here under a claim made at store revision `since`.
+    pub(super) fn hold(&self, name: &str, record: NamedActor, t: Arc<dyn Target>, since: u64) {
         self.names.map.write().insert(name.to_string(), record);
-        self.names.hosted.lock().insert(name.to_string(), Hosted { target: t, moving: false });
+        self.names.hosted.lock().insert(name.to_string(), Hosted { target: t, moving: false, since });
     }
 }
 

@@ -88,18 +88,21 @@ pub(crate) async fn pass(c: &Arc<ClusterInner>) -> Result<Pass, super::ProviderE
         .map(|(name, spec)| (name.clone(), c.record(0, &spec.kind, true).encode_to_vec()))
         .collect();
     let won = requests(c, c.provider.claim_all(&c.cfg.name, &claims, lease)).await?;
-    let mut spawned: Vec<(String, Arc<dyn Target>, NamedActor)> = Vec::with_capacity(mine.len());
+    let mut spawned: Vec<(String, Arc<dyn Target>, NamedActor, u64)> = Vec::with_capacity(mine.len());
     for ((name, spec), outcome) in mine.into_iter().zip(won) {
-        if let super::Claimed::Taken(held) = outcome {
-            tracing::debug!(detail = taken(&name, &held).1, "cluster: relocated elsewhere first");
-            continue;
-        }
+        let since = match outcome {
+            super::Claimed::Won { revision } => revision,
+            super::Claimed::Taken(held) => {
+                tracing::debug!(detail = taken(&name, &held).1, "cluster: relocated elsewhere first");
+                continue;
+            }
+        };
         match c.spawn_named_here(None, &spec.kind, &name) {
             Ok(t) => {
                 // Reachable before the registry names it.
                 crate::dispatch::expose(&c.node.inner, t.clone());
                 let record = c.record(t.untyped().id().as_u64(), &spec.kind, true);
-                spawned.push((name, t, record));
+                spawned.push((name, t, record, since));
             }
             Err((_, e)) => {
                 tracing::warn!(name, error = %e, "cluster: a named actor could not be spawned again")
@@ -107,20 +110,20 @@ pub(crate) async fn pass(c: &Arc<ClusterInner>) -> Result<Pass, super::ProviderE
         }
     }
     let done: Vec<(String, Vec<u8>)> =
-        spawned.iter().map(|(n, _, r)| (n.clone(), r.encode_to_vec())).collect();
+        spawned.iter().map(|(n, _, r, _)| (n.clone(), r.encode_to_vec())).collect();
     let updated = match requests(c, c.provider.update_all(&c.cfg.name, &done, lease)).await {
         Ok(u) => u,
         Err(e) => {
-            for (_, t, _) in &spawned {
+            for (_, t, _, _) in &spawned {
                 drop(t.stop());
             }
             return Err(e);
         }
     };
     let mut relocated = 0;
-    for ((name, t, record), held) in spawned.into_iter().zip(updated) {
+    for ((name, t, record, since), held) in spawned.into_iter().zip(updated) {
         if held {
-            c.hold(&name, record, t);
+            c.hold(&name, record, t, since);
             relocated += 1;
         } else {
             drop(t.stop());

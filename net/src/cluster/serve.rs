@@ -89,8 +89,10 @@ impl ClusterInner {
         Ok(t)
     }
 
+    /// Why a message cannot be served now. Not counted here: a message refused as not ready
+    /// is held and served later (`serve_or_hold`), and its partition is looked at again at
+    /// every release of the held messages; `stats.refused` counts what the sender is refused.
     fn refuse(&self, code: ErrorCode, detail: String, epoch: u64) -> Refusal {
-        self.stats.refused.fetch_add(1, Ordering::Relaxed);
         Refusal { code, detail, epoch }
     }
 }
