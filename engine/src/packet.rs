@@ -37,7 +37,7 @@ pub(crate) trait Deliver: Send + Sized + 'static {
 struct VTable {
     deliver: unsafe fn(*mut u8, &Shard, u64),
     drop: unsafe fn(*mut u8),
-    messages: unsafe fn(*const u8) -> usize,
+    messages: unsafe fn(*mut u8) -> usize,
     join: fn(&mut Packet, Packet) -> Result<(), Packet>,
     type_id: fn() -> TypeId,
     type_name: fn() -> &'static str,
@@ -83,24 +83,24 @@ unsafe fn drop_fn<P: Deliver>(p: *mut u8) {
     drop(unsafe { read::<P>(p) })
 }
 
-/// A reference to the payload in packet storage `p`.
+/// Where the payload in packet storage `p` lives: the storage itself (inline), or the box the
+/// storage points at.
 ///
 /// # Safety
-/// `p` must point at packet storage that holds a live `P` written by `Packet::write::<P>`, valid
-/// for the returned lifetime and not otherwise accessed meanwhile.
-unsafe fn payload<'a, P: Deliver>(p: *const u8) -> &'a P {
+/// `p` must point at packet storage that holds a live `P` written by `Packet::write::<P>`.
+unsafe fn payload<P: Deliver>(p: *mut u8) -> *mut P {
     if inline::<P>() {
-        // SAFETY: per the contract the storage holds a `P` inline (alignment checked by `inline`).
-        unsafe { &*(p as *const P) }
+        // Inline: the storage is word-aligned and `inline` checked `align_of::<P>()`.
+        p as *mut P
     } else {
         // SAFETY: per the contract the storage holds a `Box<P>` raw pointer.
-        unsafe { &**(p as *const *const P) }
+        unsafe { (p as *mut *mut P).read() }
     }
 }
 
-unsafe fn messages_fn<P: Deliver>(p: *const u8) -> usize {
-    // SAFETY: called by `Packet::messages` with its own, live storage.
-    unsafe { payload::<P>(p) }.messages()
+unsafe fn messages_fn<P: Deliver>(p: *mut u8) -> usize {
+    // SAFETY: called by `Packet::messages` with its own, live storage, only read here.
+    unsafe { &*payload::<P>(p) }.messages()
 }
 
 struct Vt<P>(std::marker::PhantomData<P>);
@@ -179,8 +179,9 @@ impl Packet {
 
     /// How many messages the packet carries (a batch more than one).
     pub(crate) fn messages(&self) -> usize {
-        // SAFETY: the storage holds the live payload `vt` was made for.
-        unsafe { (self.vt.messages)(self.data.as_ptr() as *const u8) }
+        // SAFETY: the storage holds the live payload `vt` was made for; it is only read (the
+        // pointer is `*mut` for the helper's sake).
+        unsafe { (self.vt.messages)(self.data.as_ptr() as *mut u8) }
     }
 
     /// Merges `next` into this packet (the one queued just before it towards the same shard)
@@ -195,16 +196,9 @@ impl Packet {
         if (self.vt.type_id)() != TypeId::of::<P>() {
             return None;
         }
-        let p = self.data.as_mut_ptr() as *mut u8;
-        // SAFETY: the type check above proves the storage holds a live `P` (inline or boxed, as
-        // `inline::<P>` says); the `&mut self` borrow keeps it unaliased for the result's life.
-        Some(unsafe {
-            if inline::<P>() {
-                &mut *(p as *mut P)
-            } else {
-                &mut **(p as *mut *mut P)
-            }
-        })
+        // SAFETY: the type check above proves the storage holds a live `P`; the `&mut self`
+        // borrow keeps it unaliased for the result's life.
+        Some(unsafe { &mut *payload::<P>(self.data.as_mut_ptr() as *mut u8) })
     }
 
     /// The payload's type name, for dead-letter events.
