@@ -211,7 +211,7 @@ impl<M: Send + 'static> ActorRef<M> {
     pub fn ask<T: Send + 'static>(&self, make: impl FnOnce(Reply<T>) -> M) -> Pending<T> {
         let (reply, pending) = pair(self.shared(), self.shared().cfg.ask_timeout);
         match self.tell(make(reply)) {
-            Ok(()) => pending,
+            Ok(()) => pending.answered_on(self.id().shard()),
             Err(SendError::Closed(m)) => {
                 drop(m);
                 drop(pending);

@@ -55,6 +55,8 @@ pub struct Pending<T: Send + 'static> {
     deadline: Option<Instant>,
     timer: Option<(usize, TimerId)>,
     registered: bool,
+    /// The shard whose actor answers (for a blocking wait: spin only while it runs elsewhere).
+    answerer: Option<usize>,
 }
 
 /// A linked reply/pending pair.
@@ -70,6 +72,7 @@ pub(crate) fn pair<T: Send + 'static>(shared: &Arc<Shared>, timeout: Duration) -
             deadline: None,
             timer: None,
             registered: false,
+            answerer: None,
         },
     )
 }
@@ -161,7 +164,14 @@ impl<T: Send + 'static> Pending<T> {
             deadline: None,
             timer: None,
             registered: false,
+            answerer: None,
         }
+    }
+
+    /// Records that an actor on shard `shard` answers.
+    pub(crate) fn answered_on(mut self, shard: usize) -> Self {
+        self.answerer = Some(shard);
+        self
     }
 
     /// Sets how long to wait, counted from when the wait starts (the runtime's `ask_timeout`
@@ -210,6 +220,10 @@ impl<T: Send + 'static> Pending<T> {
         let start = Instant::now();
         let deadline = self.deadline.unwrap_or(deadline_after(start, self.timeout));
         let spin_until = start + spin.min(self.timeout);
+        // The answering shard's seat: on this thread's CPU, spinning only delays the answer.
+        let seat = self.answerer.and_then(|s| self.shared.as_ref()?.shards.get(s)).map(|s| &*s.seat);
+        let beside = |seat: Option<&crate::cpu::Seat>| seat.is_some_and(|s| s.is_callers());
+        let mut colocated = beside(seat);
         let mut spins = 0u32;
         let mut waited = Duration::ZERO;
         loop {
@@ -217,15 +231,22 @@ impl<T: Send + 'static> Pending<T> {
                 return self.finish(r);
             }
             spins += 1;
-            // The clock every 64 spins, and at every yield (a system call costs more than it).
-            if spins.is_multiple_of(64) || waited >= crate::park::PURE_SPIN {
+            // The clock every 16 spins (a pause is 20–140 cycles, a clock read ~25 ns), and at
+            // every yield (a system call costs more than it).
+            if spins.is_multiple_of(16) || waited >= crate::park::PURE_SPIN || colocated {
                 let now = Instant::now();
                 if now >= spin_until {
                     break;
                 }
                 waited = now - start;
+                colocated = beside(seat);
             }
-            if crate::park::pause(waited) {
+            if colocated {
+                if let Some(seat) = seat {
+                    seat.guest_waits();
+                }
+            }
+            if crate::park::pause(if colocated { crate::park::PURE_SPIN } else { waited }) {
                 // The core is contended: a parked thread is woken sooner than a yielding one
                 // gets its turn back.
                 break;

@@ -65,6 +65,7 @@ mod backoff;
 mod batch;
 mod cell;
 mod context;
+mod cpu;
 mod cron;
 mod error;
 mod events;

@@ -127,6 +127,7 @@ pub(crate) fn unbump(c: &AtomicU64, n: u64) {
 pub(crate) struct ShardStats {
     pub(crate) processed: AtomicU64,
     pub(crate) wakes: AtomicU64,
+    pub(crate) yields_to_waiters: AtomicU64,
     pub(crate) actors: AtomicU64,
     pub(crate) run_queue: AtomicU64,
     /// Nanoseconds spent with nothing to do (spinning idle or parked).
@@ -171,6 +172,11 @@ pub struct ShardMetrics {
     pub processed: u64,
     /// Times the shard thread woke from parking.
     pub wakes: u64,
+    /// Times the shard gave up its CPU to a thread on that same CPU waiting for its answer (a
+    /// blocking ask). Growing means the scheduler runs a caller of the runtime on this shard's
+    /// core, so each such answer costs two context switches: give that thread a core of its
+    /// own, or ask from an actor (see `docs/deployment.md`).
+    pub yields_to_waiters: u64,
     /// Live actors.
     pub actors: u64,
     /// Actors waiting in the run queue at the last turn.

@@ -222,3 +222,39 @@ fn a_shard_that_spins_then_parks_is_woken_by_every_path() {
     assert!(rt.metrics().shards.iter().all(|s| s.wakes > 0), "{:?}", rt.metrics().shards);
     rt.shutdown().unwrap();
 }
+
+/// A plain thread that the scheduler runs on the shard's own core does not spin against the
+/// shard it waits for: it yields, and the shard, once it has answered, hands the core straight
+/// back instead of spinning first (each hand-over is counted per shard). A thread on another
+/// core never makes the shard give its core up.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_thread_asking_from_the_shards_own_core_gets_the_core_handed_back() {
+    use corelane::{Runtime, Shards};
+    let cores = core_affinity::get_core_ids().expect("this test reads and sets core affinity");
+    let home = cores[0];
+    let rt = Runtime::builder().shards(Shards::Cores(vec![home.id])).pin(true).build().unwrap();
+    let slow = rt.spawn(Slow::default).unwrap();
+    let asks_from = |core: core_affinity::CoreId, n: usize| {
+        let slow = slow.clone();
+        std::thread::spawn(move || {
+            assert!(core_affinity::set_for_current(core));
+            for _ in 0..n {
+                slow.ask(SlowMsg::Ping).timeout(WAIT).wait().unwrap();
+            }
+        })
+        .join()
+        .unwrap();
+    };
+    let handed = |rt: &Runtime| rt.metrics().shards[0].yields_to_waiters;
+    asks_from(home, 200);
+    let beside = handed(&rt);
+    assert!(beside > 0, "asks from the shard's core were answered by hand-overs");
+    if let Some(&other) = cores.get(1) {
+        asks_from(other, 10); // takes any request left from the asks beside the shard
+        let before = handed(&rt);
+        asks_from(other, 200);
+        assert_eq!(handed(&rt), before, "a thread on another core never takes the shard's core");
+    }
+    rt.shutdown().unwrap();
+}

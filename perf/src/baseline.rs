@@ -3,6 +3,10 @@
 //!   cross-core round trip.
 //! - `raw-spsc`: a bare bounded SPSC ring of `u64` between two pinned threads, with cached
 //!   indices and batched publication: the floor for cross-core streaming.
+//! - `raw-same-core`: two threads pinned to one core hand a word back and forth, each yielding
+//!   its core while it waits: the floor for a round trip between two threads the scheduler put
+//!   on one core (two context switches), which is where a plain thread and the shard it asks
+//!   end up on a host whose other core is busy.
 
 use crate::report::{fig, percentiles, Figure};
 use crate::spsc::spsc;
@@ -90,4 +94,38 @@ pub(crate) fn raw_spsc(cores: Cores, items: u64) -> Vec<Figure> {
     producer.join().unwrap();
     assert_eq!(sum, items * (items - 1) / 2, "raw ring lost items");
     vec![fig("raw-spsc", "msgs_per_sec", items as f64 / t.as_secs_f64(), "msg/s")]
+}
+
+pub(crate) fn raw_same_core(cores: Cores, round_trips: u64) -> Vec<Figure> {
+    let word = Arc::new(CachePadded::new(AtomicU64::new(0)));
+    let w2 = word.clone();
+    let ponger = std::thread::spawn(move || {
+        pin(cores.b);
+        for i in 0..round_trips {
+            while w2.load(Ordering::Acquire) != 2 * i + 1 {
+                std::thread::yield_now();
+            }
+            w2.store(2 * i + 2, Ordering::Release);
+        }
+    });
+    let pinger = std::thread::spawn(move || {
+        pin(cores.b);
+        let mut h = Histogram::<u64>::new(3).unwrap();
+        let start = Instant::now();
+        for i in 0..round_trips {
+            let t = Instant::now();
+            word.store(2 * i + 1, Ordering::Release);
+            while word.load(Ordering::Acquire) != 2 * i + 2 {
+                std::thread::yield_now();
+            }
+            h.record(t.elapsed().as_nanos() as u64).unwrap();
+        }
+        (start.elapsed(), h)
+    });
+    let (total, h) = pinger.join().unwrap();
+    ponger.join().unwrap();
+    let mut out =
+        vec![fig("raw-same-core", "ns_per_roundtrip", total.as_nanos() as f64 / round_trips as f64, "ns")];
+    out.extend(percentiles("raw-same-core", &h));
+    out
 }

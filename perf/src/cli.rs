@@ -126,6 +126,8 @@ pub(crate) enum Workload {
     RawOneway,
     /// Raw baseline: a thread asleep in a futex woken by a pinned thread on another core.
     RawFutexWake,
+    /// Raw baseline: two threads pinned to one core hand a word back and forth, yielding (round trip).
+    RawSameCore,
     /// Tell to an actor on the sender's shard (msg/s).
     TellLocal,
     /// Tell to an actor on the other shard (msg/s).
@@ -136,6 +138,8 @@ pub(crate) enum Workload {
     PingpongCross,
     /// A plain thread asks an actor and blocks for each answer (latency).
     AskExternal,
+    /// A plain thread on the shard's own core asks an actor (defaults; latency).
+    AskSameCore,
     /// One way from shard to shard, both spinning (`Idle::Spin`; latency).
     OnewaySpin,
     /// One way from shard to shard, the receiver asleep (`Idle::Park`; latency).

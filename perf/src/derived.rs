@@ -81,6 +81,7 @@ const RATIOS: &[Ratio] = &[
     ),
     ratio("grain-activate", "p50_x_grain_ask", ("grain-activate", "p50_ns"), ("grain-ask", "p50_ns")),
     ratio("ask-external", "p50_x_raw_c2c", ("ask-external", "p50_ns"), ("raw-c2c", "ns_per_roundtrip")),
+    ratio("ask-same-core", "p50_x_raw_same_core", ("ask-same-core", "p50_ns"), ("raw-same-core", "p50_ns")),
 ];
 
 impl Ratio {

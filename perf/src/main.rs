@@ -42,11 +42,11 @@ use std::time::Duration;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// What the command line chose for the runtimes the workloads build.
-struct Setup {
+pub(crate) struct Setup {
     /// The cores in use, in order.
     cores: Vec<usize>,
     /// `--idle`, if given.
-    idle: Option<Idle>,
+    pub(crate) idle: Option<Idle>,
     /// `--shards`, if given.
     shards: Option<usize>,
     /// Whether `--cores` chose the cores (then user-path runtimes are pinned to them).
@@ -55,7 +55,7 @@ struct Setup {
 
 static SETUP: OnceLock<Setup> = OnceLock::new();
 
-fn setup() -> &'static Setup {
+pub(crate) fn setup() -> &'static Setup {
     SETUP.get_or_init(|| Setup { cores: available_cores(), idle: None, shards: None, cores_given: false })
 }
 
@@ -128,6 +128,8 @@ fn run_one(w: Workload, cores: Cores, quick: bool) -> Vec<report::Figure> {
         "pingpong-local" => pingpong::pingpong("pingpong-local", cores, false, k(20_000_000, 5_000_000)),
         "pingpong-cross" => pingpong::pingpong("pingpong-cross", cores, true, k(2_000_000, 500_000)),
         "ask-external" => ask::ask_external(cores, k(300_000, 100_000)),
+        "ask-same-core" => ask::ask_same_core(cores, k(100_000, 20_000)),
+        "raw-same-core" => baseline::raw_same_core(cores, k(100_000, 20_000)),
         "raw-oneway" => wake::raw_oneway(cores, k(200_000, 50_000)),
         "raw-futex-wake" => wake::raw_futex_wake(cores, k(10_000, 2_000)),
         "oneway-spin" => wake::oneway("oneway-spin", cores, Idle::Spin, Duration::ZERO, k(100_000, 20_000)),

@@ -243,6 +243,7 @@ impl Handle {
             m.shards.push(ShardMetrics {
                 processed: st.processed.load(Ordering::Relaxed),
                 wakes: st.wakes.load(Ordering::Relaxed),
+                yields_to_waiters: st.yields_to_waiters.load(Ordering::Relaxed),
                 actors,
                 run_queue_depth: st.run_queue.load(Ordering::Relaxed),
                 inbound_depth: (sh.gauges[i].iter().map(|g| g.depth()).sum::<usize>() + s.injector.depth())

@@ -22,6 +22,7 @@ use crate::cell::ext::Birth;
 use crate::cell::{
     ActorCell, ErasedCell, Header, Life, Mailbox, Offer, Outcome, Refused, SystemMsg, TypeFit,
 };
+use crate::cpu::Seat;
 use crate::error::SpawnError;
 use crate::executor::{self, TaskHandle};
 use crate::id::ActorId;
@@ -80,6 +81,8 @@ pub(crate) struct ShardShared {
     pub(crate) lanes: CachePadded<LaneRegistry>,
     pub(crate) slots: Slots,
     pub(crate) stats: CachePadded<ShardStats>,
+    /// Where the shard thread runs, for waiters deciding between spinning and yielding.
+    pub(crate) seat: CachePadded<Seat>,
 }
 
 impl ShardShared {
@@ -91,6 +94,7 @@ impl ShardShared {
             lanes: CachePadded::new(LaneRegistry::default()),
             slots: Slots::new(),
             stats: CachePadded::new(ShardStats::default()),
+            seat: CachePadded::new(Seat::default()),
         }
     }
 }
@@ -444,7 +448,9 @@ impl Shard {
     pub(crate) async fn run(&self) {
         CURRENT.with(|c| c.set(self as *const Shard));
         let parker = &self.mine().parker;
+        let seat = &self.mine().seat;
         parker.register_current();
+        seat.publish();
         let idle = self.shared.cfg.idle;
         let mut spin_since: Option<Instant> = None;
         let mut spin_yield = crate::park::SpinYield::new();
@@ -486,6 +492,7 @@ impl Shard {
             if let Some(now) = now {
                 idle_mark = Some((idle_mark.map_or(now, |(first, _)| first), now));
                 self.clock.set(now);
+                seat.publish();
             }
             let idle_for = now.map(|now| now - *spin_since.get_or_insert(now));
             let park = match (idle, idle_for) {
@@ -495,6 +502,7 @@ impl Shard {
             };
             if park {
                 self.park(parker).await;
+                seat.publish();
                 spin_since = None;
                 contended = false;
                 // Parked time counts as idle, up to the wake.
@@ -506,6 +514,11 @@ impl Shard {
                 idle_mark = Some((now, now));
             } else if idle_passes.is_multiple_of(SPIN_YIELD_EVERY) {
                 executor::yield_now().await;
+            } else if seat.take_guest() {
+                // A thread on this CPU waits for us (we may have just answered it): spinning
+                // would only keep it from running.
+                bump(&self.mine().stats.yields_to_waiters, 1);
+                std::thread::yield_now();
             } else if idle != Idle::Spin {
                 contended = crate::park::pause(idle_for.unwrap_or_default());
             } else if let Some(now) = now {
