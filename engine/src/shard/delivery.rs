@@ -440,7 +440,7 @@ impl Shard {
 
     /// A system message for an actor that is gone: answer what waits for an answer.
     #[cold]
-    fn system_to_absent(&self, id: ActorId, sys: SystemMsg) {
+    pub(super) fn system_to_absent(&self, id: ActorId, sys: SystemMsg) {
         match sys {
             // A stop or kill is complete.
             SystemMsg::Stop(Some(w)) | SystemMsg::Kill(Some(w)) => w.complete(()),

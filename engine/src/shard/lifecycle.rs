@@ -19,10 +19,18 @@ impl Shard {
             // A name given at spawn goes with it.
             self.shared.registry.remove_actor(id);
             self.slots().release(id.slot(), id.gen());
+            // What waited for the build is answered as for an actor that is gone: a watcher
+            // is told (it would otherwise never hear), a stop completes, the rest are dead
+            // letters, each message of a batch counted.
             for p in held {
-                let ty = p.type_name();
-                drop(p);
-                self.dead_letters(reason, 1, Some(id), ty);
+                match p.take::<SysMsg>() {
+                    Ok(SysMsg(sys)) => self.system_to_absent(id, sys),
+                    Err(p) => {
+                        let (ty, n) = (p.type_name(), p.messages() as u64);
+                        drop(p);
+                        self.dead_letters(reason, n, Some(id), ty);
+                    }
+                }
             }
             // A parent that recorded this child hears that it is gone.
             if let Some(p) = parent {
