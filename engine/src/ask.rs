@@ -220,10 +220,9 @@ impl<T: Send + 'static> Pending<T> {
         let start = Instant::now();
         let deadline = self.deadline.unwrap_or(deadline_after(start, self.timeout));
         let spin_until = start + spin.min(self.timeout);
-        // The answering shard's seat: on this thread's CPU, spinning only delays the answer.
-        let seat = self.answerer.and_then(|s| self.shared.as_ref()?.shards.get(s)).map(|s| &*s.seat);
-        let beside = |seat: Option<&crate::cpu::Seat>| seat.is_some_and(|s| s.is_callers());
-        let mut colocated = beside(seat);
+        let shards = self.shared.as_ref().map_or(&[][..], |sh| &sh.shards[..]);
+        let answerer = self.answerer.and_then(|s| shards.get(s)).map(|s| &*s.seat);
+        let mut company = Company::of(shards, answerer);
         let mut spins = 0u32;
         let mut waited = Duration::ZERO;
         loop {
@@ -233,20 +232,28 @@ impl<T: Send + 'static> Pending<T> {
             spins += 1;
             // The clock every 16 spins (a pause is 20–140 cycles, a clock read ~25 ns), and at
             // every yield (a system call costs more than it).
-            if spins.is_multiple_of(16) || waited >= crate::park::PURE_SPIN || colocated {
+            if spins.is_multiple_of(16) || waited >= crate::park::PURE_SPIN || company == Company::Answerer {
                 let now = Instant::now();
                 if now >= spin_until {
                     break;
                 }
                 waited = now - start;
-                colocated = beside(seat);
+                company = Company::of(shards, answerer);
             }
-            if colocated {
-                if let Some(seat) = seat {
-                    seat.guest_waits();
+            let spun = match company {
+                // Spinning takes the CPU from the shard that is to answer: yield at once.
+                Company::Answerer => {
+                    if let Some(seat) = answerer {
+                        seat.guest_waits();
+                    }
+                    crate::park::PURE_SPIN
                 }
-            }
-            if crate::park::pause(if colocated { crate::park::PURE_SPIN } else { waited }) {
+                Company::Ours => waited,
+                // A yield would hand the CPU to another process for the rest of its slice
+                // (milliseconds): hold it for the spin, then park.
+                Company::Strangers => Duration::ZERO,
+            };
+            if crate::park::pause(spun) {
                 // The core is contended: a parked thread is woken sooner than a yielding one
                 // gets its turn back.
                 break;
@@ -363,6 +370,31 @@ fn outcome<T>(r: Received<T>) -> Option<Result<T, AskError>> {
 
 /// `Pending` never pins its fields (the early result is moved out, not polled).
 impl<T: Send + 'static> Unpin for Pending<T> {}
+
+/// Who shares a blocking waiter's CPU, as far as the runtime can tell.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Company {
+    /// The shard that is to answer.
+    Answerer,
+    /// Another shard of the runtime, one asleep (woken, it may run here), or nobody the
+    /// runtime can tell (the CPU is unknown here): spin briefly, then yield to it.
+    Ours,
+    /// No thread of the runtime.
+    Strangers,
+}
+
+impl Company {
+    fn of(shards: &[crate::shard::ShardShared], answerer: Option<&crate::cpu::Seat>) -> Company {
+        let Some(cpu) = crate::cpu::current() else { return Company::Ours };
+        if answerer.is_some_and(|s| s.cpu() == Some(cpu)) {
+            Company::Answerer
+        } else if shards.iter().any(|s| s.seat.cpu().is_none_or(|c| c == cpu)) {
+            Company::Ours
+        } else {
+            Company::Strangers
+        }
+    }
+}
 
 #[cfg(test)]
 const _: fn() = || {

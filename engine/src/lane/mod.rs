@@ -35,6 +35,7 @@
 //! - **Departure.** A thread that exits marks its lanes `gone`; the shard drops a gone lane once
 //!   it is empty (what the thread sent is still delivered, in stamp order).
 
+use crate::cpu::Seat;
 use crate::packet::Packet;
 use crate::ring::{ring, Consumer, Producer};
 use crate::sync::{Arc, AtomicBool, Mutex, Ordering};
@@ -65,7 +66,13 @@ pub(crate) struct LaneState {
     overflow: Mutex<Vec<Stamped>>,
     /// `overflow` may hold items; they are younger than everything in the ring.
     overflowing: AtomicBool,
+    /// Where the sending thread runs (sampled every `SEAT_EVERY` pushes): an idle shard on
+    /// the same CPU hands it the core instead of spinning against it.
+    seat: Seat,
 }
+
+/// Pushes between two looks at the sending thread's CPU (about a nanosecond each).
+const SEAT_EVERY: u32 = 64;
 
 /// The shard's end of a lane.
 pub(crate) struct LaneRx {
@@ -83,6 +90,8 @@ pub(crate) struct LaneRx {
 pub(crate) struct LaneTx {
     tx: Producer<Stamped>,
     state: Arc<LaneState>,
+    /// Pushes since the seat was last published.
+    since_seat: u32,
 }
 
 /// A new lane's two ends.
@@ -90,7 +99,7 @@ pub(crate) fn lane() -> (LaneTx, LaneRx) {
     let (tx, rx) = ring(LANE_CAPACITY);
     let state = Arc::new(LaneState::default());
     (
-        LaneTx { tx, state: state.clone() },
+        LaneTx { tx, state: state.clone(), since_seat: 0 },
         LaneRx { rx, state, pending: VecDeque::new(), held: None, spare: Vec::new() },
     )
 }
@@ -114,6 +123,10 @@ impl LaneTx {
         if self.state.closed.load(Ordering::Acquire) {
             return Err(it);
         }
+        if self.since_seat == 0 {
+            self.state.seat.publish();
+        }
+        self.since_seat = (self.since_seat + 1) % SEAT_EVERY;
         if self.state.overflowing.load(Ordering::Acquire) {
             return self.overflow(it);
         }
@@ -263,6 +276,11 @@ impl LaneRx {
     #[inline]
     pub(crate) fn needs_pass(&self) -> bool {
         self.has_next() || self.state.gone.load(Ordering::Relaxed)
+    }
+
+    /// The CPU the sending thread was last seen on when it sent, while it lives.
+    pub(crate) fn sender_cpu(&self) -> Option<u32> {
+        self.state.seat.cpu().filter(|_| !self.state.gone.load(Ordering::Relaxed))
     }
 
     /// The sending thread is gone and nothing is left: the shard may drop the lane.

@@ -456,6 +456,9 @@ impl Shard {
         let mut spin_yield = crate::park::SpinYield::new();
         // A yield of this idle stretch came back late: the core is contended, so park now.
         let mut contended = false;
+        // Whether a thread of ours (another shard, a thread sending to us) shares this CPU,
+        // looked up once per idle stretch.
+        let mut ours_beside: Option<bool> = None;
         let mut idle_passes: u32 = 0;
         // Idle accounting: the first and the latest sampled instant of the current idle stretch.
         let mut idle_mark: Option<(Instant, Instant)> = None;
@@ -482,6 +485,7 @@ impl Shard {
                 spin_since = None;
                 spin_yield.busy();
                 contended = false;
+                ours_beside = None;
                 idle_passes = 0;
                 continue;
             }
@@ -492,7 +496,9 @@ impl Shard {
             if let Some(now) = now {
                 idle_mark = Some((idle_mark.map_or(now, |(first, _)| first), now));
                 self.clock.set(now);
-                seat.publish();
+                let cpu = seat.publish();
+                // Where the CPU cannot be told, assume company (yield, as before seats).
+                ours_beside.get_or_insert_with(|| cpu.is_none_or(|c| self.ours_on(c)));
             }
             let idle_for = now.map(|now| now - *spin_since.get_or_insert(now));
             let park = match (idle, idle_for) {
@@ -501,6 +507,7 @@ impl Shard {
                 (Idle::SpinThenPark(d), Some(idle_for)) => idle_for >= d || contended,
             };
             if park {
+                seat.vacate();
                 self.park(parker).await;
                 seat.publish();
                 spin_since = None;
@@ -519,10 +526,19 @@ impl Shard {
                 // would only keep it from running.
                 bump(&self.mine().stats.yields_to_waiters, 1);
                 std::thread::yield_now();
-            } else if idle != Idle::Spin {
+            } else if idle == Idle::Spin {
+                if let Some(now) = now {
+                    spin_yield.idle(now);
+                }
+            } else if ours_beside == Some(true) {
+                // Spin briefly, then hand the CPU to the thread of ours that may be about to
+                // send (parking once a yield comes back late).
                 contended = crate::park::pause(idle_for.unwrap_or_default());
-            } else if let Some(now) = now {
-                spin_yield.idle(now);
+            } else {
+                // Nobody of ours runs on this CPU: a yield would only hand it to another
+                // process for the rest of its slice (milliseconds) while our senders on other
+                // CPUs wait. Hold it until the spin window ends, then park.
+                std::hint::spin_loop();
             }
         }
         self.exit();

@@ -159,6 +159,16 @@ impl Shard {
             || self.lanes_waiting()
     }
 
+    /// Whether a thread that sends to this shard runs on `cpu` (this shard's own): another
+    /// shard of the runtime, or a live thread outside it with a lane here, as each was last
+    /// seen (a shard asleep is not counted: it needs no CPU until woken, and then publishes
+    /// where it runs). Looked up once per idle stretch, so never on a message's path.
+    pub(super) fn ours_on(&self, cpu: u32) -> bool {
+        let shards = &self.shared.shards;
+        shards.iter().enumerate().any(|(i, s)| i != self.idx && s.seat.cpu() == Some(cpu))
+            || self.lanes.borrow().iter().any(|l| l.sender_cpu() == Some(cpu))
+    }
+
     /// Whether a lane waits to be adopted or holds a message, or a message from outside is held
     /// for a later pass (a look).
     pub(super) fn lanes_waiting(&self) -> bool {
