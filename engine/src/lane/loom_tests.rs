@@ -17,7 +17,7 @@ fn loom_a_lane_keeps_order_across_its_queue() {
     loom::model(|| {
         let (tx, rx) = ring::<Stamped>(2);
         let state = Arc::new(LaneState::default());
-        let mut tx = LaneTx { tx, state: state.clone() };
+        let mut tx = LaneTx { tx, state: state.clone(), since_seat: 0 };
         let mut rx = LaneRx { rx, state, pending: VecDeque::new(), held: None, spare: Vec::new() };
         let t = loom::thread::spawn(move || {
             for v in 0..5u64 {
@@ -167,7 +167,7 @@ fn lane_of(cap: usize) -> (LaneTx, LaneRx) {
     let (tx, rx) = ring::<Stamped>(cap);
     let state = Arc::new(LaneState::default());
     (
-        LaneTx { tx, state: state.clone() },
+        LaneTx { tx, state: state.clone(), since_seat: 0 },
         LaneRx { rx, state, pending: VecDeque::new(), held: None, spare: Vec::new() },
     )
 }

@@ -203,3 +203,21 @@ fn a_closed_lane_counts_each_message_of_a_joined_batch() {
     assert_eq!(rx.close(|p| dead.extend(user_values(p))), total as usize);
     assert_eq!(dead, (0..total).collect::<Vec<_>>());
 }
+
+#[test]
+fn a_lane_shows_where_its_sender_runs_while_the_sender_lives() {
+    let (mut tx, rx) = lane();
+    assert_eq!(rx.sender_cpu(), None, "nothing sent yet");
+    // The thread may move between its push and the look; a few rounds find it in place.
+    let mut stamp = 0;
+    let seen = (0..20).any(|_| {
+        for _ in 0..SEAT_EVERY {
+            assert!(tx.push(stamp, packet(stamp)).is_ok());
+            stamp += 1;
+        }
+        rx.sender_cpu() == crate::cpu::current()
+    });
+    assert!(seen, "the sender's CPU is published as it pushes");
+    tx.leave();
+    assert_eq!(rx.sender_cpu(), None, "a sender that has left runs nowhere for the shard");
+}
