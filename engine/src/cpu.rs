@@ -15,8 +15,8 @@
 //!   process's slice (milliseconds) while our senders on other CPUs wait: an idle
 //!   `SpinThenPark` shard holds its CPU until its spin window ends and then parks; a blocking
 //!   asker spins until its spin window ends and then parks. Under a busy process sharing the
-//!   shard's core, this took `pingpong-cross` under the default idle policy from 1.5–3.7 µs to
-//!   ~0.4 µs per round trip (see `docs/benchmarks.md`, "Waiting beside other threads").
+//!   shard's core, this took `pingpong-cross` under the default idle policy from 0.5–3.7 µs to
+//!   ~0.4 µs per round trip (`docs/benchmarks.md`, "Session 5 of issue 14").
 //!
 //! Shards publish their seat at each idle pass and vacate it while asleep (a woken thread may
 //! run anywhere, so an asker counts a sleeping shard as company); a thread with a lane
