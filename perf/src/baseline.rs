@@ -1,6 +1,12 @@
 //! Raw hardware baselines, measured in the same process as the engine workloads:
 //! - `raw-c2c`: two pinned threads bounce one cache line (an atomic counter): the floor for any
 //!   cross-core round trip.
+//! - `raw-c2c-pair`: the same round trip over two cache lines, each written by one thread only
+//!   (a request line and an answer line): the floor for any exchange in which each side writes
+//!   its own memory and the other only reads it, as rings, lanes and reply slots do. On some
+//!   hosts it costs twice `raw-c2c`: there a thread that writes the line it has just read
+//!   (one line both ways) takes it in one transfer, while a line only ever read by the other
+//!   side is first shared, then taken back by its writer (two transfers per hop).
 //! - `raw-spsc`: a bare bounded SPSC ring of `u64` between two pinned threads, with cached
 //!   indices and batched publication: the floor for cross-core streaming.
 //! - `raw-same-core`: two threads pinned to one core hand a word back and forth, each yielding
@@ -57,6 +63,48 @@ pub(crate) fn raw_c2c(cores: Cores, round_trips: u64) -> Vec<Figure> {
     ponger.join().unwrap();
     let mut out = vec![fig("raw-c2c", "ns_per_roundtrip", total.as_nanos() as f64 / (v / 2) as f64, "ns")];
     out.extend(percentiles("raw-c2c", &h));
+    out
+}
+
+pub(crate) fn raw_c2c_pair(cores: Cores, round_trips: u64) -> Vec<Figure> {
+    // Whole batches only, so both threads agree on the count.
+    let round_trips = (round_trips / BATCH).max(1) * BATCH;
+    // The ping line and the pong line, each on a cache line of its own.
+    let lines = Arc::new([CachePadded::new(AtomicU64::new(0)), CachePadded::new(AtomicU64::new(0))]);
+    let l2 = lines.clone();
+    let ponger = std::thread::spawn(move || {
+        pin(cores.b);
+        let [ping, pong] = &*l2;
+        for i in 1..=round_trips {
+            while ping.load(Ordering::Acquire) != i {
+                std::hint::spin_loop();
+            }
+            pong.store(i, Ordering::Release);
+        }
+    });
+    let pinger = std::thread::spawn(move || {
+        pin(cores.a);
+        let [ping, pong] = &*lines;
+        let mut h = Histogram::<u64>::new(3).unwrap();
+        let start = Instant::now();
+        let mut i = 0;
+        for _ in 0..round_trips / BATCH {
+            let t = Instant::now();
+            for _ in 0..BATCH {
+                i += 1;
+                ping.store(i, Ordering::Release);
+                while pong.load(Ordering::Acquire) != i {
+                    std::hint::spin_loop();
+                }
+            }
+            h.record((t.elapsed().as_nanos() as u64 / BATCH).max(1)).unwrap();
+        }
+        (start.elapsed(), h, i)
+    });
+    let (total, h, done) = pinger.join().unwrap();
+    ponger.join().unwrap();
+    let mut out = vec![fig("raw-c2c-pair", "ns_per_roundtrip", total.as_nanos() as f64 / done as f64, "ns")];
+    out.extend(percentiles("raw-c2c-pair", &h));
     out
 }
 

@@ -120,6 +120,8 @@ pub(crate) struct RunArgs {
 pub(crate) enum Workload {
     /// Raw baseline: a cache line bounced between two pinned threads (round trip).
     RawC2c,
+    /// Raw baseline: a round trip over two cache lines, one written by each thread.
+    RawC2cPair,
     /// Raw baseline: a bare SPSC ring between two pinned threads (items/s).
     RawSpsc,
     /// Raw baseline: a timestamp one way from a pinned thread to one spinning on another core.

@@ -35,6 +35,12 @@ const RATIOS: &[Ratio] = &[
         ("pingpong-cross", "ns_per_roundtrip"),
         ("raw-c2c", "ns_per_roundtrip"),
     ),
+    ratio(
+        "pingpong-cross",
+        "x_raw_c2c_pair",
+        ("pingpong-cross", "ns_per_roundtrip"),
+        ("raw-c2c-pair", "ns_per_roundtrip"),
+    ),
     ratio("oneway-spin", "p50_x_raw_oneway", ("oneway-spin", "p50_ns"), ("raw-oneway", "p50_ns")),
     ratio("oneway-spin", "p99_x_raw_oneway", ("oneway-spin", "p99_ns"), ("raw-oneway", "p99_ns")),
     ratio(
@@ -81,6 +87,12 @@ const RATIOS: &[Ratio] = &[
     ),
     ratio("grain-activate", "p50_x_grain_ask", ("grain-activate", "p50_ns"), ("grain-ask", "p50_ns")),
     ratio("ask-external", "p50_x_raw_c2c", ("ask-external", "p50_ns"), ("raw-c2c", "ns_per_roundtrip")),
+    ratio(
+        "ask-external",
+        "p50_x_raw_c2c_pair",
+        ("ask-external", "p50_ns"),
+        ("raw-c2c-pair", "ns_per_roundtrip"),
+    ),
     ratio("ask-same-core", "p50_x_raw_same_core", ("ask-same-core", "p50_ns"), ("raw-same-core", "p50_ns")),
 ];
 
@@ -161,7 +173,8 @@ mod tests {
 
     #[test]
     fn ratios_to_raw_baselines_are_paired_with_the_baseline_run_just_before() {
-        assert_eq!(paired_baselines("pingpong-cross"), vec!["raw-c2c"]);
+        assert_eq!(paired_baselines("pingpong-cross"), vec!["raw-c2c", "raw-c2c-pair"]);
+        assert_eq!(paired_baselines("ask-external"), vec!["raw-c2c", "raw-c2c-pair"]);
         assert_eq!(paired_baselines("oneway-spin"), vec!["raw-oneway"]);
         assert!(paired_baselines("tell-bounded").is_empty(), "its ratio is to an engine workload");
         assert!(paired_baselines("raw-c2c").is_empty());

@@ -122,6 +122,7 @@ fn run_one(w: Workload, cores: Cores, quick: bool) -> Vec<report::Figure> {
     let k = |full: u64, q: u64| if quick { q } else { full };
     match w.name().as_str() {
         "raw-c2c" => baseline::raw_c2c(cores, k(2_000_000, 500_000)),
+        "raw-c2c-pair" => baseline::raw_c2c_pair(cores, k(2_000_000, 500_000)),
         "raw-spsc" => baseline::raw_spsc(cores, k(200_000_000, 50_000_000)),
         "tell-local" => tell::tell("tell-local", cores, false, k(50_000_000, 10_000_000)),
         "tell-cross" => tell::tell("tell-cross", cores, true, k(50_000_000, 10_000_000)),
