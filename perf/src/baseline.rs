@@ -28,83 +28,55 @@ use std::time::Instant;
 pub(crate) const BATCH: u64 = 100;
 
 pub(crate) fn raw_c2c(cores: Cores, round_trips: u64) -> Vec<Figure> {
-    let line = Arc::new(CachePadded::new(AtomicU64::new(0)));
-    let l2 = line.clone();
-    let ponger = std::thread::spawn(move || {
-        pin(cores.b);
-        let mut expect = 1;
-        while expect < 2 * round_trips {
-            while l2.load(Ordering::Acquire) != expect {
-                std::hint::spin_loop();
-            }
-            l2.store(expect + 1, Ordering::Release);
-            expect += 2;
-        }
-    });
-    let pinger = std::thread::spawn(move || {
-        pin(cores.a);
-        let mut h = Histogram::<u64>::new(3).unwrap();
-        let start = Instant::now();
-        let mut v = 0;
-        for _ in 0..round_trips / BATCH {
-            let t = Instant::now();
-            for _ in 0..BATCH {
-                line.store(v + 1, Ordering::Release);
-                while line.load(Ordering::Acquire) != v + 2 {
-                    std::hint::spin_loop();
-                }
-                v += 2;
-            }
-            h.record((t.elapsed().as_nanos() as u64 / BATCH).max(1)).unwrap();
-        }
-        (start.elapsed(), h, v)
-    });
-    let (total, h, v) = pinger.join().unwrap();
-    ponger.join().unwrap();
-    let mut out = vec![fig("raw-c2c", "ns_per_roundtrip", total.as_nanos() as f64 / (v / 2) as f64, "ns")];
-    out.extend(percentiles("raw-c2c", &h));
-    out
+    bounce("raw-c2c", cores, round_trips, false)
 }
 
 pub(crate) fn raw_c2c_pair(cores: Cores, round_trips: u64) -> Vec<Figure> {
+    bounce("raw-c2c-pair", cores, round_trips, true)
+}
+
+/// Round trips between two pinned threads: the pinger writes `2i + 1` into the first line, the
+/// ponger answers `2i + 2` in the same line (`two_lines` false) or in a second line that only
+/// it writes (`two_lines` true).
+fn bounce(name: &str, cores: Cores, round_trips: u64, two_lines: bool) -> Vec<Figure> {
     // Whole batches only, so both threads agree on the count.
     let round_trips = (round_trips / BATCH).max(1) * BATCH;
-    // The ping line and the pong line, each on a cache line of its own.
+    // Each line on a cache line of its own.
     let lines = Arc::new([CachePadded::new(AtomicU64::new(0)), CachePadded::new(AtomicU64::new(0))]);
     let l2 = lines.clone();
     let ponger = std::thread::spawn(move || {
         pin(cores.b);
-        let [ping, pong] = &*l2;
-        for i in 1..=round_trips {
-            while ping.load(Ordering::Acquire) != i {
+        let (ping, pong) = (&l2[0], &l2[usize::from(two_lines)]);
+        for i in 0..round_trips {
+            while ping.load(Ordering::Acquire) != 2 * i + 1 {
                 std::hint::spin_loop();
             }
-            pong.store(i, Ordering::Release);
+            pong.store(2 * i + 2, Ordering::Release);
         }
     });
     let pinger = std::thread::spawn(move || {
         pin(cores.a);
-        let [ping, pong] = &*lines;
+        let (ping, pong) = (&lines[0], &lines[usize::from(two_lines)]);
         let mut h = Histogram::<u64>::new(3).unwrap();
         let start = Instant::now();
         let mut i = 0;
         for _ in 0..round_trips / BATCH {
             let t = Instant::now();
             for _ in 0..BATCH {
-                i += 1;
-                ping.store(i, Ordering::Release);
-                while pong.load(Ordering::Acquire) != i {
+                ping.store(2 * i + 1, Ordering::Release);
+                while pong.load(Ordering::Acquire) != 2 * i + 2 {
                     std::hint::spin_loop();
                 }
+                i += 1;
             }
             h.record((t.elapsed().as_nanos() as u64 / BATCH).max(1)).unwrap();
         }
-        (start.elapsed(), h, i)
+        (start.elapsed(), h)
     });
-    let (total, h, done) = pinger.join().unwrap();
+    let (total, h) = pinger.join().unwrap();
     ponger.join().unwrap();
-    let mut out = vec![fig("raw-c2c-pair", "ns_per_roundtrip", total.as_nanos() as f64 / done as f64, "ns")];
-    out.extend(percentiles("raw-c2c-pair", &h));
+    let mut out = vec![fig(name, "ns_per_roundtrip", total.as_nanos() as f64 / round_trips as f64, "ns")];
+    out.extend(percentiles(name, &h));
     out
 }
 
