@@ -41,7 +41,13 @@ struct VTable {
     join: fn(&mut Packet, Packet) -> Result<(), Packet>,
     type_id: fn() -> TypeId,
     type_name: fn() -> &'static str,
+    /// Whether the payload needs the storage's last word (inline and over `HEAD_WORDS` words).
+    long: bool,
 }
+
+/// Storage words that a short payload (or a box pointer) fits in: with the target and the
+/// vtable pointer, the first 48 bytes of a packet.
+const HEAD_WORDS: usize = 4;
 
 #[repr(C)]
 pub(crate) struct Packet {
@@ -112,6 +118,7 @@ impl<P: Deliver> Vt<P> {
         join: P::join,
         type_id: TypeId::of::<P>,
         type_name: P::type_name,
+        long: inline::<P>() && size_of::<P>() > HEAD_WORDS * size_of::<usize>(),
     };
 }
 
@@ -147,6 +154,61 @@ impl Packet {
                 // A pointer always fits in the storage.
                 (data as *mut *mut P).write(Box::into_raw(Box::new(payload)));
             }
+        }
+    }
+
+    /// Offset of the payload storage in a packet.
+    pub(crate) const DATA_OFFSET: usize = std::mem::offset_of!(Packet, data);
+    /// Bytes at the start of a packet that hold everything of a packet whose payload is at most
+    /// this many bytes less `DATA_OFFSET` (or boxed): what [`Packet::move_to`] and
+    /// [`Packet::move_from`] copy for such a packet.
+    pub(crate) const HEAD: usize = Self::DATA_OFFSET + HEAD_WORDS * size_of::<usize>();
+
+    /// Moves the packet to `dst`, copying only the storage its payload uses: the first
+    /// [`Packet::HEAD`] bytes for a payload of up to 32 bytes or a boxed one. A packet placed in
+    /// a slot that straddles two cache lines (a lane's) then writes only the first line, and
+    /// [`Packet::move_from`] reads only that line, so one line per message crosses cores.
+    ///
+    /// # Safety
+    /// `dst` must be valid for writes of a `Packet`; whatever it held is overwritten, not
+    /// dropped.
+    #[inline(always)]
+    pub(crate) unsafe fn move_to(self, dst: *mut Packet) {
+        let me = ManuallyDrop::new(self);
+        // SAFETY: the caller guarantees `dst` is writable; field pointers stay inside it. The
+        // storage is copied as `MaybeUninit` words (it may hold uninitialized bytes), the words
+        // the payload uses included; `ManuallyDrop` hands the payload over to `dst`.
+        unsafe {
+            std::ptr::addr_of_mut!((*dst).target).write(me.target);
+            std::ptr::addr_of_mut!((*dst).vt).write(me.vt);
+            copy_storage(me.vt.long, me.data.as_ptr().cast(), std::ptr::addr_of_mut!((*dst).data).cast());
+        }
+    }
+
+    /// Moves a packet out of `src`, reading only the storage its payload uses (see
+    /// [`Packet::move_to`]).
+    ///
+    /// # Safety
+    /// `src` must hold a live packet (written by [`Packet::write`], [`Packet::move_to`] or a
+    /// move), which the caller owns and does not use again.
+    #[inline(always)]
+    pub(crate) unsafe fn move_from(src: *const Packet) -> Packet {
+        let mut p = MaybeUninit::<Packet>::uninit();
+        let dst = p.as_mut_ptr();
+        // SAFETY: `src` holds a live packet (contract) and `dst` is our own uninitialized
+        // packet; field pointers stay inside each. Every field of `dst` is written: the target,
+        // the vtable, and the storage words its payload uses (the others may stay
+        // uninitialized, which `MaybeUninit` storage allows).
+        unsafe {
+            let vt = std::ptr::addr_of!((*src).vt).read();
+            std::ptr::addr_of_mut!((*dst).target).write(std::ptr::addr_of!((*src).target).read());
+            std::ptr::addr_of_mut!((*dst).vt).write(vt);
+            copy_storage(
+                vt.long,
+                std::ptr::addr_of!((*src).data).cast(),
+                std::ptr::addr_of_mut!((*dst).data).cast(),
+            );
+            p.assume_init()
         }
     }
 
@@ -218,6 +280,22 @@ impl Packet {
     }
 }
 
+/// Copies the storage words a payload uses: `HEAD_WORDS`, or all of them for a long one.
+///
+/// # Safety
+/// `src` must be valid for reads and `dst` for writes of `INLINE_WORDS` words, not overlapping.
+#[inline(always)]
+unsafe fn copy_storage(long: bool, src: *const MaybeUninit<usize>, dst: *mut MaybeUninit<usize>) {
+    // SAFETY: per the contract; `MaybeUninit` words may be copied whatever they hold.
+    unsafe {
+        if long {
+            std::ptr::copy_nonoverlapping(src, dst, INLINE_WORDS);
+        } else {
+            std::ptr::copy_nonoverlapping(src, dst, HEAD_WORDS);
+        }
+    }
+}
+
 impl Drop for Packet {
     fn drop(&mut self) {
         // SAFETY: a packet that was neither delivered nor taken still owns its payload.
@@ -241,6 +319,43 @@ mod tests {
     #[test]
     fn fits_a_ring_slot_line() {
         assert_eq!(size_of::<Packet>(), 56);
+    }
+
+    /// 40 bytes inline: the storage's last word is used.
+    struct Long([u64; 4], #[allow(dead_code)] std::sync::Arc<()>);
+    impl Deliver for Long {
+        fn deliver(self, _: &Shard, _: u64) {}
+    }
+
+    /// A packet moved by `move_to` / `move_from` (through storage whose bytes are not the
+    /// packet's, so a word that is not copied shows) keeps its payload, short, long or boxed,
+    /// and drops it once.
+    #[test]
+    fn a_packet_moved_by_the_words_it_uses_keeps_its_payload() {
+        let m = std::sync::Arc::new(());
+        let through = |p: Packet| {
+            let mut slot = MaybeUninit::<Packet>::uninit();
+            // SAFETY: the slot is writable; filled with garbage first, so a word `move_to` did
+            // not write is not what the packet held.
+            unsafe {
+                std::ptr::write_bytes(slot.as_mut_ptr() as *mut u8, 0xA5, size_of::<Packet>());
+                p.move_to(slot.as_mut_ptr());
+                Packet::move_from(slot.as_ptr())
+            }
+        };
+        let p = through(Packet::new(1, Small(m.clone())));
+        assert_eq!(p.target(), 1);
+        drop(p.take::<Small>().ok().expect("a short payload comes back"));
+        let l =
+            through(Packet::new(2, Long([1, 2, 3, 4], m.clone()))).take::<Long>().ok().expect("a long one");
+        assert_eq!(l.0, [1, 2, 3, 4]);
+        drop(l);
+        let b = through(Packet::new(3, Big([9; 32], m.clone()))).take::<Big>().ok().expect("a boxed one");
+        assert_eq!(b.0[31], 9);
+        drop(b);
+        drop(through(Packet::new(4, Long([5; 4], m.clone()))));
+        assert_eq!(std::sync::Arc::strong_count(&m), 1, "each payload dropped once");
+        assert!(Packet::HEAD <= 48 && size_of::<Long>() > Packet::HEAD - Packet::DATA_OFFSET);
     }
 
     #[test]

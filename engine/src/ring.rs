@@ -209,6 +209,25 @@ impl<T: Send> Consumer<T> {
         Some(item)
     }
 
+    /// As [`Consumer::pop`], moving the item out with `read` instead of a plain copy (which
+    /// copies all of `T`, whatever part of it the item uses).
+    ///
+    /// # Safety
+    /// `read` must move the item out of the slot it is given (a live, initialized `T`) and
+    /// return it; the slot is not read again.
+    #[inline]
+    pub(crate) unsafe fn pop_by(&mut self, read: impl FnOnce(*const T) -> T) -> Option<T> {
+        let slot = &self.ring.slots[self.head & self.ring.mask];
+        if slot.seq.load(Ordering::Acquire) != self.head.wrapping_add(1) {
+            return None;
+        }
+        // SAFETY: as in `pop`: the item is published and ours to move out once; `read` moves it
+        // (caller's contract).
+        let item = slot.val.with(|p| read(p as *const T));
+        self.head = self.head.wrapping_add(1);
+        Some(item)
+    }
+
     /// Whether an item is published and not yet popped (one load; nothing is taken).
     #[inline]
     pub(crate) fn has_next(&self) -> bool {

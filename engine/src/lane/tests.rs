@@ -221,3 +221,42 @@ fn a_lane_shows_where_its_sender_runs_while_the_sender_lives() {
     tx.leave();
     assert_eq!(rx.sender_cpu(), None, "a sender that has left runs nowhere for the shard");
 }
+
+/// 40 bytes inline: the packet's last storage word, on a lane slot's second cache line.
+struct Long([u64; 5]);
+impl Deliver for Long {
+    fn deliver(self, _: &Shard, _: u64) {}
+}
+
+/// A lane slot's first cache line carries a short packet whole; a long payload (the storage's
+/// last word) and a boxed one arrive intact too, through the ring and through the overflow.
+#[test]
+fn short_long_and_boxed_payloads_cross_a_lane_intact() {
+    let (mut tx, mut rx) = lane();
+    let total = 2 * LANE_CAPACITY as u64;
+    for v in 0..total {
+        let p = match v % 3 {
+            0 => packet(v),
+            1 => Packet::new(v, Long([v, v + 1, v + 2, v + 3, v + 4])),
+            _ => Packet::new(v, crate::shard::UserMsg([v; 16])),
+        };
+        assert!(tx.push(v, p).is_ok());
+    }
+    let mut out = Vec::new();
+    assert_eq!(rx.take_below(u64::MAX, &mut out), total as usize);
+    for (i, (stamp, p)) in out.into_iter().enumerate() {
+        let v = i as u64;
+        assert_eq!(stamp, v);
+        match v % 3 {
+            0 => assert_eq!(value(p), v),
+            1 => {
+                assert_eq!(p.target(), v);
+                assert_eq!(p.take::<Long>().ok().expect("a Long").0, [v, v + 1, v + 2, v + 3, v + 4]);
+            }
+            _ => {
+                let m = p.take::<crate::shard::UserMsg<[u64; 16]>>().ok().expect("a boxed message");
+                assert_eq!(m.0, [v; 16]);
+            }
+        }
+    }
+}
