@@ -51,6 +51,11 @@ pub fn request<T: Send + 'static>(handle: &Handle) -> (Reply<T>, Pending<T>) {
     crate::ask::pair(&handle.shared, handle.shared.cfg.ask_timeout)
 }
 
+/// The runtime's `ask_timeout`: how long a request waits unless its own timeout is set.
+pub fn ask_timeout(handle: &Handle) -> std::time::Duration {
+    handle.shared.cfg.ask_timeout
+}
+
 /// Counts `count` dead letters of type `message_type` that happened outside any actor's send
 /// (remoting: what arrived for nobody, or could not leave), and publishes them as `Deadletter`
 /// events.

@@ -84,6 +84,24 @@ fn concurrent_spawns_of_one_name_from_every_member_leave_exactly_one() {
     }
 }
 
+/// A member that spawned a named actor on another member finds it in its own copy of the
+/// registry as soon as the spawn returns (the store's watch may lag behind the host's answer).
+#[test]
+fn a_member_that_spawned_a_named_actor_elsewhere_finds_it_as_soon_as_the_spawn_returns() {
+    let store = MemoryProvider::new();
+    let ms = three(&store, [&["risk"], &[], &["risk"]]);
+    // Every member's watch runs behind the store, as etcd's can.
+    store.set_watch_lag(Duration::from_millis(50));
+    for i in 0..10 {
+        let name = format!("ryw-{i}");
+        let r = ms[1].cluster.spawn_named(&name, "account").role("risk").timeout(T).wait().expect("spawned");
+        let host = ms[1].cluster.host_of(&name);
+        assert!(matches!(host.as_deref(), Some("a" | "c")), "spawn {i}: the spawner sees its host: {host:?}");
+        let found = ms[1].cluster.actor_of(&name).expect("the spawner finds it");
+        assert_eq!(found.id(), r.id(), "spawn {i}: the actor the spawn returned");
+    }
+}
+
 #[test]
 fn placement_follows_the_strategy_and_the_role() {
     let store = MemoryProvider::new();

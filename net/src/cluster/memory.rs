@@ -37,6 +37,8 @@ struct State {
     /// Every change, in order: (revision, key prefix's cluster, change).
     log: Vec<(u64, String, Change)>,
     unavailable: bool,
+    /// How long after its change a watch event is delivered (`set_watch_lag`).
+    watch_lag: Duration,
 }
 
 /// What a key holds.
@@ -102,6 +104,13 @@ impl MemoryProvider {
     pub fn set_available(&self, available: bool) {
         self.store.state.lock().unavailable = !available;
         self.store.changed.notify_waiters();
+    }
+
+    /// Delivers every watch event `lag` after the watch could first have reported it (zero:
+    /// at once), as a real store's watch lags behind the writes it reports when the store or
+    /// the network is slow. For tests of what a member sees before its watch catches up.
+    pub fn set_watch_lag(&self, lag: Duration) {
+        self.store.state.lock().watch_lag = lag;
     }
 
     /// Ends `member`'s lease now, as if it had expired.
@@ -435,9 +444,19 @@ impl MemoryWatch {
                     self.after = self.after.max(last);
                 }
                 if !news.is_empty() {
+                    Ok((news, s.watch_lag))
+                } else {
+                    Err(s.next_expiry().map(|at| at.saturating_duration_since(Instant::now())))
+                }
+            };
+            let wait = match wait {
+                Ok((news, lag)) => {
+                    if !lag.is_zero() {
+                        tokio::time::sleep(lag).await;
+                    }
                     return Ok(news);
                 }
-                s.next_expiry().map(|at| at.saturating_duration_since(Instant::now()))
+                Err(wait) => wait,
             };
             let wait = wait.unwrap_or(Duration::from_secs(3600)).max(Duration::from_millis(1));
             let _ = tokio::time::timeout(wait, notified).await;

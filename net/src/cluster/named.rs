@@ -92,6 +92,10 @@ impl Default for Names {
     }
 }
 
+/// The longest a spawn from this member waits for its copy of the registry to show the actor
+/// it spawned on another member (the store's watch is normally milliseconds behind).
+const CATCH_UP: Duration = Duration::from_secs(1);
+
 /// How many claims a member has in flight at once.
 const CLAIMS_AT_ONCE: usize = 32;
 
@@ -155,9 +159,28 @@ impl Names {
             .collect()
     }
 
+    /// Waits, at most `patience`, until this member's copy of the registry shows `name` as
+    /// actor `id` on `member` (a claim's first record, with no actor yet, is not enough).
+    async fn shown(&self, name: &str, member: &str, id: u64, patience: Duration) {
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            let claimed = self.claimed.notified();
+            tokio::pin!(claimed);
+            // Registered before the look, so a claim applied right after it is not missed.
+            claimed.as_mut().enable();
+            if self.map.read().get(name).is_some_and(|a| a.member == member && a.id == id) {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, claimed).await.is_err() {
+                return;
+            }
+        }
+    }
+
     fn reset(&self, records: Vec<NameRecord>) {
         let fresh = records.into_iter().filter_map(|r| decode(&r).map(|a| (r.name, a))).collect();
         *self.map.write() = fresh;
+        self.claimed.notify_waiters();
         self.orphaned.notify_one();
     }
 }
@@ -497,7 +520,22 @@ impl SpawnNamed {
             })
         } else {
             let remote = crate::RemoteNode::new(c.node.clone(), host.addr);
-            Box::pin(remote.spawn_claimed(self.spawn()).into_future())
+            let spawn = remote.spawn_claimed(self.spawn()).into_future();
+            let (c, name, member) = (c.clone(), self.name.clone(), host.id.clone());
+            let budget = self.timeout.unwrap_or_else(|| corelane::integration::ask_timeout(c.node.runtime()));
+            let started = std::time::Instant::now();
+            Box::pin(async move {
+                let r = spawn.await;
+                if let Ok(actor) = &r {
+                    // Read-your-writes on this member: its copy of the registry follows the
+                    // store's watch, which may lag behind the host's answer. Wait for it to
+                    // show the actor at its host, within half of what is left of the spawn's
+                    // time (a spawn that succeeded is never reported as timed out for this).
+                    let left = budget.saturating_sub(started.elapsed());
+                    c.names.shown(&name, &member, actor.id(), (left / 2).min(CATCH_UP)).await;
+                }
+                r
+            })
         };
         // A singleton that runs already is what its spawn asked for.
         let singleton = self.singleton.then(|| (self.cluster.clone(), self.name.clone()));
