@@ -28,11 +28,17 @@ const SPIN_BEFORE_PARK: Duration = Duration::from_micros(50);
 
 pub(crate) enum Waiter {
     Thread(std::thread::Thread),
-    Local { waker: Waker, shard: usize, rt: Weak<Shared> },
+    // `shard` is a `u32` so that the waiter is 32 bytes (see `Oneshot`'s layout).
+    Local { waker: Waker, shard: u32, rt: Weak<Shared> },
     Foreign(Waker),
 }
 
 type Chan<T> = Oneshot<T, Waiter>;
+
+// An answer of up to a word, with the two counts of its `Arc`, fits one 64-byte line (see
+// `Oneshot`'s layout): the answer moves one line between the threads.
+#[cfg(not(corelane_loom))]
+const _: () = assert!(std::mem::size_of::<Chan<u64>>() + 2 * std::mem::size_of::<usize>() <= 64);
 
 /// The right to answer one request. Send it the value with [`Reply::send`]; dropping it
 /// without sending tells the asker at once ([`AskError::NoReply`]).
@@ -138,13 +144,13 @@ fn wake<T>(chan: &Chan<T>) {
             Some(Waiter::Thread(t)) => t.unpark(),
             Some(Waiter::Foreign(w)) => w.wake_by_ref(),
             Some(Waiter::Local { waker, shard, rt }) => with_current(|cur| match cur {
-                Some(s) if s.idx == *shard && Weak::as_ptr(rt) == Arc::as_ptr(&s.shared) => {
+                Some(s) if s.idx == *shard as usize && Weak::as_ptr(rt) == Arc::as_ptr(&s.shared) => {
                     waker.wake_by_ref();
                     s.local_woken.set(true);
                 }
                 _ => {
                     if let Some(rt) = rt.upgrade() {
-                        let _ = rt.route(*shard, Packet::new(0, WakeTask(waker.clone())));
+                        let _ = rt.route(*shard as usize, Packet::new(0, WakeTask(waker.clone())));
                     }
                 }
             }),
@@ -337,7 +343,11 @@ impl<T: Send + 'static> Future for Pending<T> {
                         let id = s.add_timer(deadline, TimerAction::Wake(cx.waker().clone()));
                         this.timer = Some((s.idx, id));
                     }
-                    Waiter::Local { waker: cx.waker().clone(), shard: s.idx, rt: Arc::downgrade(&s.shared) }
+                    Waiter::Local {
+                        waker: cx.waker().clone(),
+                        shard: s.idx as u32,
+                        rt: Arc::downgrade(&s.shared),
+                    }
                 }
                 None => Waiter::Foreign(cx.waker().clone()),
             });

@@ -159,9 +159,8 @@ impl Packet {
 
     /// Offset of the payload storage in a packet.
     pub(crate) const DATA_OFFSET: usize = std::mem::offset_of!(Packet, data);
-    /// Bytes at the start of a packet that hold everything of a packet whose payload is at most
-    /// this many bytes less `DATA_OFFSET` (or boxed): what [`Packet::move_to`] and
-    /// [`Packet::move_from`] copy for such a packet.
+    /// The bytes a short packet (a payload of up to 32 bytes, or a boxed one) occupies from its
+    /// start: all that [`Packet::move_to`] and [`Packet::move_from`] copy of it.
     pub(crate) const HEAD: usize = Self::DATA_OFFSET + HEAD_WORDS * size_of::<usize>();
 
     /// Moves the packet to `dst`, copying only the storage its payload uses: the first
