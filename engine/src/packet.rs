@@ -158,9 +158,11 @@ impl Packet {
     }
 
     /// Offset of the payload storage in a packet.
+    #[cfg_attr(corelane_loom, allow(dead_code))]
     pub(crate) const DATA_OFFSET: usize = std::mem::offset_of!(Packet, data);
     /// The bytes a short packet (a payload of up to 32 bytes, or a boxed one) occupies from its
     /// start: all that [`Packet::move_to`] and [`Packet::move_from`] copy of it.
+    #[cfg_attr(corelane_loom, allow(dead_code))]
     pub(crate) const HEAD: usize = Self::DATA_OFFSET + HEAD_WORDS * size_of::<usize>();
 
     /// Moves the packet to `dst`, copying only the storage its payload uses: the first
