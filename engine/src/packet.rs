@@ -196,10 +196,10 @@ impl Packet {
     pub(crate) unsafe fn move_from(src: *const Packet) -> Packet {
         let mut p = MaybeUninit::<Packet>::uninit();
         let dst = p.as_mut_ptr();
+        // The target, the vtable, and the storage words the payload uses are written (the
+        // others may stay uninitialized, which `MaybeUninit` storage allows).
         // SAFETY: `src` holds a live packet (contract) and `dst` is our own uninitialized
-        // packet; field pointers stay inside each. Every field of `dst` is written: the target,
-        // the vtable, and the storage words its payload uses (the others may stay
-        // uninitialized, which `MaybeUninit` storage allows).
+        // packet; field pointers stay inside each; every field of `dst` is written.
         unsafe {
             let vt = std::ptr::addr_of!((*src).vt).read();
             std::ptr::addr_of_mut!((*dst).target).write(std::ptr::addr_of!((*src).target).read());
