@@ -163,29 +163,56 @@ fn runs_to_several_targets_from_one_sender_keep_per_pair_order() {
 
 // ---- batched wake-ups --------------------------------------------------------------------------
 
-/// Passes each message on to a channel.
-struct PassOn(mpsc::Sender<u32>);
+/// Passes each message on to a channel, and first the id of the thread it runs on.
+struct PassOn(mpsc::Sender<u32>, Option<mpsc::Sender<i32>>);
 impl Actor for PassOn {
     type Msg = u32;
+    fn started(&mut self, _: &mut Ctx<Self>) -> Result<(), ActorError> {
+        if let Some(tid) = self.1.take() {
+            // SAFETY: `gettid` takes no arguments and cannot fail.
+            let _ = tid.send(unsafe { libc::gettid() });
+        }
+        Ok(())
+    }
     fn receive(&mut self, _: &mut Ctx<Self>, n: u32) -> Result<(), ActorError> {
         let _ = self.0.send(n);
         Ok(())
     }
 }
 
+/// Waits until thread `tid` of this process sleeps in the kernel (state `S` in
+/// `/proc/self/task/<tid>/stat`): for a shard under `Idle::Park` with nothing to do, parked.
+fn until_asleep(tid: i32) -> bool {
+    let deadline = std::time::Instant::now() + WAIT;
+    let path = format!("/proc/self/task/{tid}/stat");
+    while std::time::Instant::now() < deadline {
+        let stat = std::fs::read_to_string(&path).unwrap_or_default();
+        // The state follows the command name, which is in parentheses.
+        if stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('S')) {
+            return true;
+        }
+        std::thread::yield_now();
+    }
+    false
+}
+
 #[test]
 fn a_batch_from_a_plain_thread_wakes_its_shard_once_at_the_end() {
     let rt = runtime(1, Idle::Park);
     let (tx, rx) = mpsc::channel();
-    let relay = rt.spawn(move || PassOn(tx.clone())).unwrap();
+    let (tid_tx, tid) = mpsc::channel();
+    let relay = rt.spawn(move || PassOn(tx.clone(), Some(tid_tx.clone()))).unwrap();
+    let shard = tid.recv_timeout(WAIT).expect("the relay tells where it runs");
     let h = rt.handle();
     let mut next = 0;
-    // The shard may not have parked yet when a batch begins (it finds the messages on its own
-    // last look before parking); an attempt only proves something when it had. Without the
-    // deferral every attempt sees messages move inside the batch.
+    // Each batch begins once the shard sleeps (else it could find the messages on its own last
+    // look before parking, with both cores busy as often as not). A parked shard can still be
+    // woken by something else now and then; without the deferral every attempt sees messages
+    // move inside the batch.
     let deferred = (0..20).any(|_| {
         relay.tell(next).unwrap();
         assert_eq!(rx.recv_timeout(WAIT), Ok(next));
+        assert!(until_asleep(shard), "the shard parks with nothing to do");
         let first = next + 1;
         next += 101;
         let early = h.batch(|| {
