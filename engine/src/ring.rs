@@ -197,16 +197,8 @@ impl<T: Send> Consumer<T> {
     /// Takes the next published item, if any. The slot is returned to the producer by `release`.
     #[inline]
     pub(crate) fn pop(&mut self) -> Option<T> {
-        let slot = &self.ring.slots[self.head & self.ring.mask];
-        if slot.seq.load(Ordering::Acquire) != self.head.wrapping_add(1) {
-            return None;
-        }
-        // SAFETY: the stamp `head + 1`, read with Acquire, was stored with Release after the item
-        // for this position was written; we move it out once and do not read the slot again
-        // before the producer re-stamps it for a later round.
-        let item = slot.val.with(|p| unsafe { (*p).assume_init_read() });
-        self.head = self.head.wrapping_add(1);
-        Some(item)
+        // SAFETY: the reader moves the live item it is given out, once (a plain read).
+        unsafe { self.pop_by(|p| p.read()) }
     }
 
     /// As [`Consumer::pop`], moving the item out with `read` instead of a plain copy (which
@@ -221,8 +213,9 @@ impl<T: Send> Consumer<T> {
         if slot.seq.load(Ordering::Acquire) != self.head.wrapping_add(1) {
             return None;
         }
-        // SAFETY: as in `pop`: the item is published and ours to move out once; `read` moves it
-        // (caller's contract).
+        // The stamp `head + 1`, read with Acquire, was stored with Release after the item for
+        // this position was written; `read` moves it out once (caller's contract) and the slot
+        // is not read again before the producer re-stamps it for a later round.
         let item = slot.val.with(|p| read(p as *const T));
         self.head = self.head.wrapping_add(1);
         Some(item)
