@@ -134,16 +134,16 @@ impl<M: Send + 'static> ActorRef<M> {
     fn tell_from_outside(&self, to: usize, msg: M, sender: u64) -> Result<(), SendError<M>> {
         let target = self.id().as_u64();
         if sender == 0 {
-            let p = Packet::new(target, UserMsg(msg));
-            self.shared().inject(to, p).map_err(|p| match p.take::<UserMsg<M>>() {
+            self.shared().inject_new(to, target, UserMsg(msg)).map_err(|p| match p.take::<UserMsg<M>>() {
                 Ok(UserMsg(m)) => SendError::Closed(m),
                 Err(_) => unreachable!("packet built from UserMsg<M> just above"),
             })
         } else {
-            let p = Packet::new(target, SentMsg(msg, sender));
-            self.shared().inject(to, p).map_err(|p| match p.take::<SentMsg<M>>() {
-                Ok(SentMsg(m, _)) => SendError::Closed(m),
-                Err(_) => unreachable!("packet built from SentMsg<M> just above"),
+            self.shared().inject_new(to, target, SentMsg(msg, sender)).map_err(|p| {
+                match p.take::<SentMsg<M>>() {
+                    Ok(SentMsg(m, _)) => SendError::Closed(m),
+                    Err(_) => unreachable!("packet built from SentMsg<M> just above"),
+                }
             })
         }
     }

@@ -36,7 +36,7 @@
 //!   it is empty (what the thread sent is still delivered, in stamp order).
 
 use crate::cpu::Seat;
-use crate::packet::Packet;
+use crate::packet::{Deliver, Packet};
 use crate::ring::{ring, Consumer, Producer};
 use crate::sync::{Arc, AtomicBool, Mutex, Ordering};
 use std::collections::VecDeque;
@@ -140,6 +140,39 @@ impl LaneTx {
 }
 
 impl LaneTx {
+    /// Sends `payload` for `target`, stamped `stamp`, building its packet in the ring's next
+    /// slot, when the ring has room and nothing is queued behind it; otherwise gives the
+    /// payload back untouched (the caller sends it as a packet, by [`LaneTx::push`]).
+    ///
+    /// Inlined into the sender's own code, the payload goes from its registers into the slot:
+    /// a packet built first and then moved is loaded back right after it was stored, and
+    /// such a load, split across the stores that wrote it, waits until they reach the cache,
+    /// behind the previous message's slot writes, whose line the shard took to read them.
+    /// The sending thread then stood for a cross-core transfer on every message.
+    #[inline(always)]
+    pub(crate) fn push_new<P: Deliver>(&mut self, stamp: u64, target: u64, payload: P) -> Result<(), P> {
+        if self.state.closed.load(Ordering::Acquire)
+            || self.state.overflowing.load(Ordering::Acquire)
+            || !self.tx.has_room()
+        {
+            return Err(payload);
+        }
+        if self.since_seat == 0 {
+            self.state.seat.publish();
+        }
+        self.since_seat = (self.since_seat + 1) % SEAT_EVERY;
+        // SAFETY: `has_room` just returned true; the closure initializes the slot's item (the
+        // stamp, then the packet, written field by field: see `Packet::write`).
+        unsafe {
+            self.tx.push_in_place(|dst| {
+                std::ptr::addr_of_mut!((*dst).0).write(stamp);
+                Packet::write(std::ptr::addr_of_mut!((*dst).1), target, payload);
+            });
+        }
+        self.tx.publish();
+        Ok(())
+    }
+
     /// Sends a stamped message down the lane (visible to the shard at once), or gives it back
     /// when the shard has stopped.
     #[inline]

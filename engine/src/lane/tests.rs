@@ -260,3 +260,63 @@ fn short_long_and_boxed_payloads_cross_a_lane_intact() {
         }
     }
 }
+
+/// A payload written straight into the ring (`push_new`) arrives as a packet pushed whole would,
+/// short, long or boxed; a full ring, or one with messages queued behind it, gives the payload
+/// back untouched, so nothing overtakes what was queued.
+#[test]
+fn a_payload_written_into_the_ring_arrives_whole_and_never_overtakes_the_queue() {
+    let (mut tx, mut rx) = lane();
+    let cap = LANE_CAPACITY as u64;
+    for v in 0..cap {
+        let sent = match v % 3 {
+            0 => tx.push_new(v, v, V(v)).map_err(|_| ()),
+            1 => tx.push_new(v, v, Long([v, v + 1, v + 2, v + 3, v + 4])).map_err(|_| ()),
+            _ => tx.push_new(v, v, crate::shard::UserMsg([v; 16])).map_err(|_| ()),
+        };
+        assert!(sent.is_ok(), "room in the ring for message {v}");
+    }
+    let Err(back) = tx.push_new(cap, cap, V(cap)) else { panic!("a full ring takes nothing") };
+    assert_eq!(back.0, cap, "the payload comes back");
+    // Queued behind the ring, as a sender falls back to; from then on the ring is not written,
+    // even once it has room, until the shard takes the queue.
+    assert!(tx.push(cap, Packet::new(cap, V(cap))).is_ok());
+    let mut out = Vec::new();
+    let mut first = Vec::new();
+    for _ in 0..4 {
+        first.extend(rx.pop());
+    }
+    rx.rx.release();
+    assert_eq!(first.len(), 4);
+    let Err(back) = tx.push_new(cap + 1, cap + 1, V(cap + 1)) else { panic!("the queue comes first") };
+    assert!(tx.push(cap + 1, Packet::new(cap + 1, back)).is_ok());
+    rx.take_below(u64::MAX, &mut out);
+    let got: Vec<(u64, u64)> = first.into_iter().chain(out).map(|(s, p)| (s, p.target())).collect();
+    assert_eq!(got, (0..cap + 2).map(|v| (v, v)).collect::<Vec<_>>(), "in order, each once");
+    assert!(tx.push_new(cap + 2, cap + 2, V(cap + 2)).is_ok(), "the ring again once the queue is taken");
+    let mut out = Vec::new();
+    rx.take_below(u64::MAX, &mut out);
+    let (stamp, p) = out.pop().expect("one message");
+    assert_eq!((stamp, value(p)), (cap + 2, cap + 2));
+}
+
+/// Payloads written into the ring keep their contents: checked per kind, through a shard-less
+/// take.
+#[test]
+fn a_payload_written_into_the_ring_keeps_its_contents() {
+    let (mut tx, mut rx) = lane();
+    for v in 0..3u64 {
+        let sent = match v {
+            0 => tx.push_new(v, v, V(7)).map_err(|_| ()),
+            1 => tx.push_new(v, v, Long([1, 2, 3, 4, 5])).map_err(|_| ()),
+            _ => tx.push_new(v, v, crate::shard::UserMsg([9u64; 16])).map_err(|_| ()),
+        };
+        assert!(sent.is_ok());
+    }
+    let mut out = Vec::new();
+    assert_eq!(rx.take_below(u64::MAX, &mut out), 3);
+    let mut it = out.into_iter().map(|(_, p)| p);
+    assert_eq!(value(it.next().unwrap()), 7);
+    assert_eq!(it.next().unwrap().take::<Long>().ok().expect("a Long").0, [1, 2, 3, 4, 5]);
+    assert_eq!(it.next().unwrap().take::<crate::shard::UserMsg<[u64; 16]>>().ok().expect("boxed").0, [9; 16]);
+}

@@ -198,7 +198,7 @@ impl Handle {
                 s.push_outbound(shard, Packet::new(id.as_u64(), SpawnMsg(factory, birth)));
                 Ok(())
             }
-            _ => sh.inject(shard, Packet::new(id.as_u64(), SpawnMsg(factory, birth))).map_err(|_| {
+            _ => sh.inject_new(shard, id.as_u64(), SpawnMsg(factory, birth)).map_err(|_| {
                 sh.registry.remove_actor(id);
                 slots.release(slot, gen);
                 SpawnError::Closed

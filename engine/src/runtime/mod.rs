@@ -13,7 +13,7 @@ use crate::executor;
 use crate::id::{ActorId, MAX_SHARDS};
 use crate::mailbox::MailboxKind;
 use crate::metrics::{DeadLetterReason, RuntimeMetrics, ShardMetrics, SharedDeadLetters, REASONS};
-use crate::packet::Packet;
+use crate::packet::{Deliver, Packet};
 use crate::registry::Registry;
 use crate::ring::{ring, Gauge};
 use crate::shard::{with_current, Shard, ShardShared, ShutdownMsg, SpawnMsg};
@@ -228,6 +228,22 @@ impl Shared {
     /// Queues a packet for shard `to` from a thread that is not one of our shards.
     pub(crate) fn inject(&self, to: usize, p: Packet) -> Result<(), Packet> {
         outside::push(self, to, p)?;
+        self.injected(to);
+        Ok(())
+    }
+
+    /// As [`Shared::inject`], for a payload not yet in a packet: the packet is built where it
+    /// travels (`outside::push_new`), so the sender's message is stored once.
+    #[inline]
+    pub(crate) fn inject_new<P: Deliver>(&self, to: usize, target: u64, payload: P) -> Result<(), Packet> {
+        outside::push_new(self, to, target, payload)?;
+        self.injected(to);
+        Ok(())
+    }
+
+    /// After a push from outside to shard `to`: wakes the shard, or leaves that to the end of
+    /// the batch the thread is in.
+    fn injected(&self, to: usize) {
         let deferred = DEFERRED.with(|d| match &mut *d.borrow_mut() {
             Some((rt, shards)) if *rt == self as *const Shared as usize => {
                 if !shards.contains(&to) {
@@ -240,7 +256,6 @@ impl Shared {
         if !deferred {
             self.notify(to);
         }
-        Ok(())
     }
 
     /// Sends a packet to shard `to` by the right path for the calling thread.

@@ -5,7 +5,7 @@
 use super::Shared;
 use crate::lane::{lane, Closed, LaneTx};
 use crate::metrics::DeadLetterReason;
-use crate::packet::Packet;
+use crate::packet::{Deliver, Packet};
 use std::cell::RefCell;
 use std::sync::Weak;
 
@@ -42,6 +42,34 @@ impl Drop for Entry {
 
 thread_local! {
     static LANES: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Sends `payload` for `target` to shard `to` of `sh`: written straight into this thread's
+/// lane when the lane exists and has room (`LaneTx::push_new`), as a packet by [`push`]
+/// otherwise (the first send, a full ring, a stopped shard, the thread-local unavailable).
+#[inline(always)]
+pub(super) fn push_new<P: Deliver>(sh: &Shared, to: usize, target: u64, payload: P) -> Result<(), Packet> {
+    let mut payload = Some(payload);
+    let sent = LANES.try_with(|lanes| {
+        let Ok(mut lanes) = lanes.try_borrow_mut() else { return false };
+        let me = sh as *const Shared;
+        let Some(e) = lanes.iter_mut().find(|e| e.shard == to && std::ptr::eq(e.rt.as_ptr(), me)) else {
+            return false;
+        };
+        let stamp = sh.shards[to].lanes.stamp();
+        match e.lane.push_new(stamp, target, payload.take().expect("not sent yet")) {
+            Ok(()) => true,
+            Err(back) => {
+                payload = Some(back);
+                false
+            }
+        }
+    });
+    match (sent, payload) {
+        (Ok(true), _) => Ok(()),
+        (_, Some(payload)) => push(sh, to, Packet::new(target, payload)),
+        (_, None) => unreachable!("a payload not sent is given back"),
+    }
 }
 
 /// Sends `p` to shard `to` of `sh` down this thread's lane (made on first use); gives it back
