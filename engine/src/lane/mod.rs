@@ -151,26 +151,48 @@ impl LaneTx {
     /// The sending thread then stood for a cross-core transfer on every message.
     #[inline(always)]
     pub(crate) fn push_new<P: Deliver>(&mut self, stamp: u64, target: u64, payload: P) -> Result<(), P> {
-        if self.state.closed.load(Ordering::Acquire)
-            || self.state.overflowing.load(Ordering::Acquire)
-            || !self.tx.has_room()
-        {
+        if self.state.closed.load(Ordering::Acquire) || !self.ring_open() {
             return Err(payload);
         }
+        self.note_seat();
+        // SAFETY: `ring_open` just returned true; the closure initializes the item (the stamp,
+        // then the packet, written field by field: see `Packet::write`).
+        unsafe {
+            self.write_slot(|dst| {
+                std::ptr::addr_of_mut!((*dst).0).write(stamp);
+                Packet::write(std::ptr::addr_of_mut!((*dst).1), target, payload);
+            })
+        };
+        Ok(())
+    }
+
+    /// Whether the next message may go into the ring: it has room, and nothing is queued behind
+    /// it (a message that went to the queue keeps every later one out of the ring until the
+    /// shard takes the queue).
+    #[inline(always)]
+    fn ring_open(&mut self) -> bool {
+        !self.state.overflowing.load(Ordering::Acquire) && self.tx.has_room()
+    }
+
+    /// Publishes where the sending thread runs, every `SEAT_EVERY` pushes.
+    #[inline(always)]
+    fn note_seat(&mut self) {
         if self.since_seat == 0 {
             self.state.seat.publish();
         }
         self.since_seat = (self.since_seat + 1) % SEAT_EVERY;
-        // SAFETY: `has_room` just returned true; the closure initializes the slot's item (the
-        // stamp, then the packet, written field by field: see `Packet::write`).
-        unsafe {
-            self.tx.push_in_place(|dst| {
-                std::ptr::addr_of_mut!((*dst).0).write(stamp);
-                Packet::write(std::ptr::addr_of_mut!((*dst).1), target, payload);
-            });
-        }
+    }
+
+    /// Writes the ring's next slot through `write` and publishes it.
+    ///
+    /// # Safety
+    /// `ring_open` must have returned `true` since the last push, and `write` must initialize
+    /// the stamped item it is given.
+    #[inline(always)]
+    unsafe fn write_slot(&mut self, write: impl FnOnce(*mut Stamped)) {
+        // SAFETY: per the contract, there is room and `write` initializes the slot's item.
+        unsafe { self.tx.push_in_place(write) };
         self.tx.publish();
-        Ok(())
     }
 
     /// Sends a stamped message down the lane (visible to the shard at once), or gives it back
@@ -180,27 +202,20 @@ impl LaneTx {
         if self.state.closed.load(Ordering::Acquire) {
             return Err(it);
         }
-        if self.since_seat == 0 {
-            self.state.seat.publish();
-        }
-        self.since_seat = (self.since_seat + 1) % SEAT_EVERY;
-        if self.state.overflowing.load(Ordering::Acquire) {
-            return self.overflow(it);
-        }
-        if !self.tx.has_room() {
+        self.note_seat();
+        if !self.ring_open() {
             return self.overflow(it);
         }
         let (stamp, p) = it;
-        // SAFETY: `has_room` just returned true; the closure initializes the slot's item (the
-        // stamp, then the packet, moved in without the storage words its payload leaves
-        // unused: see `take_stamped`).
+        // SAFETY: `ring_open` just returned true; the closure initializes the item (the stamp,
+        // then the packet, moved in without the storage words its payload leaves unused: see
+        // `take_stamped`).
         unsafe {
-            self.tx.push_in_place(|dst| {
+            self.write_slot(|dst| {
                 std::ptr::addr_of_mut!((*dst).0).write(stamp);
                 p.move_to(std::ptr::addr_of_mut!((*dst).1));
-            });
-        }
-        self.tx.publish();
+            })
+        };
         Ok(())
     }
 
