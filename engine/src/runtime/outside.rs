@@ -44,6 +44,12 @@ thread_local! {
     static LANES: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Where this thread's lane into shard `to` of `sh` is in `lanes`, if it has one.
+#[inline(always)]
+fn lane_of(lanes: &[Entry], sh: &Shared, to: usize) -> Option<usize> {
+    lanes.iter().position(|e| e.shard == to && std::ptr::eq(e.rt.as_ptr(), sh))
+}
+
 /// Sends `payload` for `target` to shard `to` of `sh`: written straight into this thread's
 /// lane when the lane exists and has room (`LaneTx::push_new`), as a packet by [`push`]
 /// otherwise (the first send, a full ring, a stopped shard, the thread-local unavailable).
@@ -52,10 +58,8 @@ pub(super) fn push_new<P: Deliver>(sh: &Shared, to: usize, target: u64, payload:
     let mut payload = Some(payload);
     let sent = LANES.try_with(|lanes| {
         let Ok(mut lanes) = lanes.try_borrow_mut() else { return false };
-        let me = sh as *const Shared;
-        let Some(e) = lanes.iter_mut().find(|e| e.shard == to && std::ptr::eq(e.rt.as_ptr(), me)) else {
-            return false;
-        };
+        let Some(i) = lane_of(&lanes, sh, to) else { return false };
+        let e = &mut lanes[i];
         let stamp = sh.shards[to].lanes.stamp();
         match e.lane.push_new(stamp, target, payload.take().expect("not sent yet")) {
             Ok(()) => true,
@@ -79,8 +83,7 @@ pub(super) fn push(sh: &Shared, to: usize, p: Packet) -> Result<(), Packet> {
     let mut p = Some(p);
     let sent = LANES.try_with(|lanes| {
         let mut lanes = lanes.try_borrow_mut().ok()?;
-        let me = sh as *const Shared;
-        let i = match lanes.iter().position(|e| e.shard == to && std::ptr::eq(e.rt.as_ptr(), me)) {
+        let i = match lane_of(&lanes, sh, to) {
             Some(i) => i,
             None => {
                 // Lanes of runtimes that are gone are dropped while we are here.
