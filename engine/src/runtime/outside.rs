@@ -51,28 +51,38 @@ fn lane_of(lanes: &[Entry], sh: &Shared, to: usize) -> Option<usize> {
 }
 
 /// Sends `payload` for `target` to shard `to` of `sh`: written straight into this thread's
-/// lane when the lane exists and has room (`LaneTx::push_new`), as a packet by [`push`]
-/// otherwise (the first send, a full ring, a stopped shard, the thread-local unavailable).
+/// lane when the lane exists and has room (`LaneTx::push_new`); as a packet down the same lane,
+/// with the same stamp, when the ring is full or messages are queued behind it; by [`push`]
+/// otherwise (the first send, the thread-local unavailable).
 #[inline(always)]
 pub(super) fn push_new<P: Deliver>(sh: &Shared, to: usize, target: u64, payload: P) -> Result<(), Packet> {
     let mut payload = Some(payload);
     let sent = LANES.try_with(|lanes| {
-        let Ok(mut lanes) = lanes.try_borrow_mut() else { return false };
-        let Some(i) = lane_of(&lanes, sh, to) else { return false };
-        let e = &mut lanes[i];
+        let mut lanes = lanes.try_borrow_mut().ok()?;
+        let i = lane_of(&lanes, sh, to)?;
         let stamp = sh.shards[to].lanes.stamp();
-        match e.lane.push_new(stamp, target, payload.take().expect("not sent yet")) {
-            Ok(()) => true,
-            Err(back) => {
-                payload = Some(back);
-                false
-            }
+        match lanes[i].lane.push_new(stamp, target, payload.take().expect("not sent yet")) {
+            Ok(()) => Some(Ok(())),
+            Err(back) => Some(push_packet(&mut lanes, i, stamp, Packet::new(target, back))),
         }
     });
-    match (sent, payload) {
-        (Ok(true), _) => Ok(()),
-        (_, Some(payload)) => push(sh, to, Packet::new(target, payload)),
-        (_, None) => unreachable!("a payload not sent is given back"),
+    match sent {
+        Ok(Some(r)) => r,
+        _ => push(sh, to, Packet::new(target, payload.take().expect("not sent yet"))),
+    }
+}
+
+/// Sends `p`, stamped `stamp`, down lane `i` of `lanes`; gives it back when the shard has
+/// stopped, and lets go of a lane whose shard drained it for the last time.
+fn push_packet(lanes: &mut Vec<Entry>, i: usize, stamp: u64, p: Packet) -> Result<(), Packet> {
+    match lanes[i].lane.push(stamp, p) {
+        Ok(()) => Ok(()),
+        Err(Closed(back)) => {
+            if lanes[i].lane.is_dead() {
+                lanes.swap_remove(i);
+            }
+            Err(back)
+        }
     }
 }
 
@@ -97,15 +107,7 @@ pub(super) fn push(sh: &Shared, to: usize, p: Packet) -> Result<(), Packet> {
             }
         };
         let stamp = sh.shards[to].lanes.stamp();
-        match lanes[i].lane.push(stamp, p.take().expect("not sent yet")) {
-            Ok(()) => Some(Ok(())),
-            Err(Closed(back)) => {
-                if lanes[i].lane.is_dead() {
-                    lanes.swap_remove(i);
-                }
-                Some(Err(back))
-            }
-        }
+        Some(push_packet(&mut lanes, i, stamp, p.take().expect("not sent yet")))
     });
     match sent {
         Ok(Some(r)) => r,
