@@ -124,10 +124,11 @@ impl<M: Send + 'static> ActorRef<M> {
     #[cfg(feature = "tracing-spans")]
     pub(crate) fn tell_traced(&self, msg: M, trace: crate::trace::TraceContext) -> Result<(), SendError<M>> {
         use crate::shard::TracedMsg;
-        let p = Packet::new(self.id().as_u64(), TracedMsg(msg, trace));
-        self.shared().route(self.id().shard(), p).map_err(|p| match p.take::<TracedMsg<M>>() {
-            Ok(TracedMsg(m, _)) => SendError::Closed(m),
-            Err(_) => unreachable!("packet built from TracedMsg<M> just above"),
+        self.shared().route(self.id().shard(), self.id().as_u64(), TracedMsg(msg, trace)).map_err(|p| {
+            match p.take::<TracedMsg<M>>() {
+                Ok(TracedMsg(m, _)) => SendError::Closed(m),
+                Err(_) => unreachable!("packet built from TracedMsg<M> just above"),
+            }
         })
     }
 

@@ -12,7 +12,7 @@ use crate::cell::SystemMsg;
 use crate::error::{AskError, SendError};
 use crate::id::ActorId;
 use crate::metrics::ActorMetrics;
-use crate::packet::{Deliver, Packet};
+use crate::packet::Deliver;
 use crate::runtime::Shared;
 use crate::shard::{Shard, SysMsg};
 use std::any::Any;
@@ -91,10 +91,11 @@ impl AnyRef {
         msg: T,
         sender: u64,
     ) -> Result<(), SendError<T>> {
-        let p = Packet::new(self.id.as_u64(), CheckedMsg(msg, sender));
-        self.shared.route(self.id.shard(), p).map_err(|p| match p.take::<CheckedMsg<T>>() {
-            Ok(CheckedMsg(m, _)) => SendError::Closed(m),
-            Err(_) => unreachable!("packet built from CheckedMsg<T> just above"),
+        self.shared.route(self.id.shard(), self.id.as_u64(), CheckedMsg(msg, sender)).map_err(|p| {
+            match p.take::<CheckedMsg<T>>() {
+                Ok(CheckedMsg(m, _)) => SendError::Closed(m),
+                Err(_) => unreachable!("packet built from CheckedMsg<T> just above"),
+            }
         })
     }
 
@@ -128,8 +129,7 @@ impl AnyRef {
         closed: Result<T, AskError>,
     ) -> Pending<T> {
         let (reply, pending) = pair(&self.shared, self.shared.cfg.stop_timeout * 2);
-        let p = Packet::new(self.id.as_u64(), SysMsg(make(reply)));
-        match self.shared.route(self.id.shard(), p) {
+        match self.shared.route(self.id.shard(), self.id.as_u64(), SysMsg(make(reply))) {
             Ok(()) => pending,
             Err(p) => {
                 drop(p);

@@ -13,7 +13,7 @@
 use crate::error::AskError;
 use crate::metrics::{count_unattributed_late_reply, DeadLetterReason};
 use crate::oneshot::{Oneshot, Received};
-use crate::packet::{Deliver, Packet};
+use crate::packet::Deliver;
 use crate::runtime::Shared;
 use crate::shard::{with_current, Shard};
 use crate::timers::{deadline_after, TimerAction, TimerId};
@@ -150,7 +150,7 @@ fn wake<T>(chan: &Chan<T>) {
                 }
                 _ => {
                     if let Some(rt) = rt.upgrade() {
-                        let _ = rt.route(*shard as usize, Packet::new(0, WakeTask(waker.clone())));
+                        let _ = rt.route(*shard as usize, 0, WakeTask(waker.clone()));
                     }
                 }
             }),

@@ -18,7 +18,7 @@ use crate::context::Ctx;
 use crate::cron::{Cron, CronError};
 use crate::id::ActorId;
 use crate::metrics::DeadLetterReason;
-use crate::packet::{Deliver, Packet};
+use crate::packet::Deliver;
 use crate::runtime::{Handle, Shared};
 use crate::shard::Shard;
 use crate::supervision::{Cause, Phase};
@@ -229,8 +229,7 @@ fn arm<M: Send + 'static>(
         _m: PhantomData,
     });
     let handle = Scheduled { delivery: delivery.clone() };
-    let p = Packet::new(target.id().as_u64(), ArmTimer(at, Armed(delivery)));
-    if shared.route(target.id().shard(), p).is_err() {
+    if shared.route(target.id().shard(), target.id().as_u64(), ArmTimer(at, Armed(delivery))).is_err() {
         handle.cancel(); // the runtime is down
     }
     handle

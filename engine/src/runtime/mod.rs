@@ -258,10 +258,19 @@ impl Shared {
         }
     }
 
-    /// Sends a packet to shard `to` by the right path for the calling thread.
-    pub(crate) fn route(self: &Arc<Self>, to: usize, p: Packet) -> Result<(), Packet> {
+    /// Sends `payload` for `target` to shard `to` by the right path for the calling thread: a
+    /// thread outside the runtime writes it straight into its lane ([`Shared::inject_new`]).
+    /// The packet comes back when the runtime has stopped.
+    #[inline]
+    pub(crate) fn route<P: Deliver>(
+        self: &Arc<Self>,
+        to: usize,
+        target: u64,
+        payload: P,
+    ) -> Result<(), Packet> {
         with_current(|cur| match cur {
             Some(s) if s.belongs_to(self) => {
+                let p = Packet::new(target, payload);
                 if s.idx == to {
                     p.deliver(s);
                 } else {
@@ -269,7 +278,7 @@ impl Shared {
                 }
                 Ok(())
             }
-            _ => self.inject(to, p),
+            _ => self.inject_new(to, target, payload),
         })
     }
 
