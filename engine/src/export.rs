@@ -16,7 +16,7 @@
 //! | `corelane_uptime_seconds` | gauge | |
 //! | `corelane_actors` | gauge | |
 //! | `corelane_dead_letters_total` | counter | `reason` |
-//! | `corelane_shard_processed_total`, `corelane_shard_wakes_total`, `corelane_shard_yields_to_waiters_total` | counter | `shard` |
+//! | `corelane_shard_processed_total`, `corelane_shard_wakes_total`, `corelane_shard_yields_to_waiters_total`, `corelane_shard_waiters_moved_off_total` | counter | `shard` |
 //! | `corelane_shard_actors`, `corelane_shard_run_queue_depth`, `corelane_shard_inbound_depth`, `corelane_shard_idle_ratio` | gauge | `shard` |
 //! | `corelane_kind_actors`, `corelane_kind_processed`, `corelane_kind_queued` | gauge | `kind` |
 //! | `corelane_actor_processed_total`, `corelane_actor_restarts_total`, `corelane_actor_dead_letters_total` | counter | `actor` |
@@ -70,6 +70,8 @@ pub fn record(handle: &Handle) {
         counter!("corelane_shard_wakes_total", "shard" => shard.clone()).absolute(s.wakes);
         counter!("corelane_shard_yields_to_waiters_total", "shard" => shard.clone())
             .absolute(s.yields_to_waiters);
+        counter!("corelane_shard_waiters_moved_off_total", "shard" => shard.clone())
+            .absolute(s.waiters_moved_off);
         gauge!("corelane_shard_actors", "shard" => shard.clone()).set(s.actors as f64);
         gauge!("corelane_shard_run_queue_depth", "shard" => shard.clone()).set(s.run_queue_depth as f64);
         gauge!("corelane_shard_inbound_depth", "shard" => shard.clone()).set(s.inbound_depth as f64);

@@ -177,6 +177,12 @@ pub struct ShardMetrics {
     /// core, so each such answer costs two context switches: give that thread a core of its
     /// own, or ask from an actor (see `docs/deployment.md`).
     pub yields_to_waiters: u64,
+    /// Times a thread outside the runtime, waiting for an answer while the scheduler ran it on
+    /// this shard's pinned core, moved itself to a core its own affinity allows and no shard is
+    /// pinned to (it keeps its affinity; see `docs/runtime-semantics.md`, sizing). Growing means
+    /// the scheduler keeps putting a caller of the runtime on this core: another process
+    /// probably keeps the cores left free busy.
+    pub waiters_moved_off: u64,
     /// Live actors.
     pub actors: u64,
     /// Actors waiting in the run queue at the last turn.
