@@ -228,7 +228,9 @@ impl<T: Send + 'static> Pending<T> {
         let spin_until = start + spin.min(self.timeout);
         let shards = self.shared.as_ref().map_or(&[][..], |sh| &sh.shards[..]);
         let answerer = self.answerer.and_then(|s| shards.get(s)).map(|s| &*s.seat);
-        step_off(self.shared.as_deref());
+        if let Some(sh) = &self.shared {
+            sh.pinned.step_off();
+        }
         let mut company = Company::of(shards, answerer);
         let mut spins = 0u32;
         let mut waited = Duration::ZERO;
@@ -245,7 +247,9 @@ impl<T: Send + 'static> Pending<T> {
                     break;
                 }
                 waited = now - start;
-                step_off(self.shared.as_deref());
+                if let Some(sh) = &self.shared {
+                    sh.pinned.step_off();
+                }
                 company = Company::of(shards, answerer);
             }
             let spun = match company {
@@ -382,17 +386,6 @@ fn outcome<T>(r: Received<T>) -> Option<Result<T, AskError>> {
 
 /// `Pending` never pins its fields (the early result is moved out, not polled).
 impl<T: Send + 'static> Unpin for Pending<T> {}
-
-/// A blocking waiter on a pinned shard's core moves off it where its affinity allows
-/// (`cpu::step_off`); each move is counted on that shard's seat.
-fn step_off(shared: Option<&crate::runtime::Shared>) {
-    let Some(sh) = shared else { return };
-    if let Some(left) = crate::cpu::step_off(&sh.cores) {
-        if let Some(i) = sh.cores.iter().position(|&c| c == Some(left)) {
-            sh.shards[i].seat.count_moved_off();
-        }
-    }
-}
 
 /// Who shares a blocking waiter's CPU, as far as the runtime can tell.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -25,7 +25,8 @@
 //!   two take turns and look like one busy thread), and every ask then costs two context
 //!   switches — `spawn-external` under load ran at 0.16 × its quiet rate. So a blocking waiter
 //!   that finds itself on a pinned shard's core, and whose own affinity allows a core with no
-//!   pinned shard, moves there ([`step_off`]) and gives itself its own affinity back at once:
+//!   pinned shard, moves there ([`step_off`], [`Pinned`]) and gives itself its own affinity
+//!   back at once:
 //!   nothing the application set changes, the scheduler only learns where the thread runs
 //!   best. At most once per [`STEP_OFF_EVERY`] per thread, so a scheduler that keeps putting
 //!   it back costs two system calls and a migration per period, not per ask.
@@ -116,6 +117,38 @@ fn move_off(_: &[Option<usize>], _: u32) -> bool {
     false
 }
 
+/// The cores a runtime pinned its shards to (`None` for an unpinned shard), and how many times
+/// a thread waiting for an answer moved off each ([`step_off`]): shared by the runtime and its
+/// blocking waiters.
+#[derive(Debug)]
+pub(crate) struct Pinned {
+    cores: Box<[Option<usize>]>,
+    moved_off: Box<[AtomicU64]>,
+}
+
+impl Pinned {
+    /// Shard `i` pinned to `cores[i]`.
+    pub(crate) fn new(cores: &[Option<usize>]) -> Self {
+        Self { cores: cores.into(), moved_off: cores.iter().map(|_| AtomicU64::new(0)).collect() }
+    }
+
+    /// Moves the calling thread off a pinned shard's core where it may ([`step_off`]), and
+    /// counts the move on that shard.
+    #[inline]
+    pub(crate) fn step_off(&self) {
+        if let Some(left) = step_off(&self.cores) {
+            if let Some(i) = self.cores.iter().position(|&c| c == Some(left)) {
+                self.moved_off[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Times a thread moved off shard `i`'s core.
+    pub(crate) fn moved_off(&self, i: usize) -> u64 {
+        self.moved_off.get(i).map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+}
+
 /// Where a shard thread was last seen running, and whether a thread on that CPU waits for it.
 /// The shard writes the CPU (only when it changed, so the line stays shared between the shard
 /// and the waiters that read it); a co-located waiter raises the guest flag, on a line its own
@@ -124,13 +157,11 @@ fn move_off(_: &[Option<usize>], _: u32) -> bool {
 pub(crate) struct Seat {
     cpu: AtomicU32,
     guest: AtomicBool,
-    /// Waiters that moved off this shard's core ([`step_off`]); written by them, rarely.
-    moved_off: AtomicU64,
 }
 
 impl Default for Seat {
     fn default() -> Self {
-        Self { cpu: AtomicU32::new(UNKNOWN), guest: AtomicBool::new(false), moved_off: AtomicU64::new(0) }
+        Self { cpu: AtomicU32::new(UNKNOWN), guest: AtomicBool::new(false) }
     }
 }
 
@@ -165,16 +196,6 @@ impl Seat {
         if !self.guest.load(Ordering::Relaxed) {
             self.guest.store(true, Ordering::Relaxed);
         }
-    }
-
-    /// Waiter side: a waiter moved off the shard's core.
-    pub(crate) fn count_moved_off(&self) {
-        self.moved_off.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Waiters that moved off the shard's core so far.
-    pub(crate) fn moved_off(&self) -> u64 {
-        self.moved_off.load(Ordering::Relaxed)
     }
 
     /// Shard side, on an idle pass: whether a waiter on its CPU asked it to give the CPU up

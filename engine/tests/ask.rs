@@ -250,7 +250,8 @@ fn a_thread_asking_from_the_shards_own_core_gets_the_core_handed_back() {
     asks_from(home, 200);
     let beside = handed(&rt);
     assert!(beside > 0, "asks from the shard's core were answered by hand-overs");
-    assert_eq!(rt.metrics().shards[0].waiters_moved_off, 0, "a thread placed on the core by its owner stays");
+    let moved = rt.metrics().shards[0].waiters_moved_off;
+    assert_eq!(moved, 0, "a thread placed on the core by its owner stays");
     if let Some(&other) = cores.get(1) {
         asks_from(other, 10); // takes any request left from the asks beside the shard
         let before = handed(&rt);
@@ -268,48 +269,29 @@ fn a_thread_asking_from_the_shards_own_core_gets_the_core_handed_back() {
 fn a_thread_asking_from_a_pinned_shards_core_moves_off_it_and_keeps_its_affinity() {
     use corelane::{Runtime, Shards};
     let cores = core_affinity::get_core_ids().expect("this test reads and sets core affinity");
-    let Some(&home) = cores.get(1) else {
+    let (Some(&away), Some(&home)) = (cores.first(), cores.get(1)) else {
         return; // one core: nowhere to move to
     };
     let rt = Runtime::builder().shards(Shards::Cores(vec![home.id])).pin(true).build().unwrap();
     let slow = rt.spawn(Slow::default).unwrap();
+    let handle = rt.handle().clone();
+    let moved = move || handle.metrics().shards[0].waiters_moved_off;
     std::thread::spawn(move || {
-        let own = affinity();
+        let own = common::affinity::get();
+        // A first ask from a core with no shard: the moves counted below are the loop's.
+        assert!(core_affinity::set_for_current(away));
+        slow.ask(SlowMsg::Ping).timeout(WAIT).wait().unwrap();
+        let before = moved();
         for _ in 0..20 {
             // On the shard's core, allowed everywhere again: where the scheduler may leave it.
             assert!(core_affinity::set_for_current(home));
-            set_affinity(&own);
+            common::affinity::set(&own);
             slow.ask(SlowMsg::Ping).timeout(WAIT).wait().unwrap();
-            assert!(affinity() == own, "the thread keeps the affinity it had");
+            assert!(common::affinity::get() == own, "the thread keeps the affinity it had");
         }
+        assert!(moved() > before, "the waiter moved off the shard's core");
     })
     .join()
     .unwrap();
-    assert!(rt.metrics().shards[0].waiters_moved_off > 0, "the waiter moved off the shard's core");
     rt.shutdown().unwrap();
-}
-
-/// The calling thread's affinity: the CPUs it may run on.
-#[cfg(target_os = "linux")]
-fn affinity() -> Vec<usize> {
-    // SAFETY: `cpu_set_t` is a plain bit array, valid all zeroes.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `set` is a writable `cpu_set_t` of the size passed; pid 0 is this thread.
-    let r = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
-    assert_eq!(r, 0, "sched_getaffinity");
-    // SAFETY: every index is below `CPU_SETSIZE`, the set's size in bits.
-    (0..libc::CPU_SETSIZE as usize).filter(|&c| unsafe { libc::CPU_ISSET(c, &set) }).collect()
-}
-
-#[cfg(target_os = "linux")]
-fn set_affinity(cpus: &[usize]) {
-    // SAFETY: `cpu_set_t` is a plain bit array, valid all zeroes.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    for &c in cpus {
-        // SAFETY: `c` came from `affinity`, below `CPU_SETSIZE`.
-        unsafe { libc::CPU_SET(c, &mut set) };
-    }
-    // SAFETY: `set` is an initialized `cpu_set_t` of the size passed; pid 0 is this thread.
-    let r = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
-    assert_eq!(r, 0, "sched_setaffinity");
 }

@@ -244,7 +244,7 @@ impl Handle {
                 processed: st.processed.load(Ordering::Relaxed),
                 wakes: st.wakes.load(Ordering::Relaxed),
                 yields_to_waiters: st.yields_to_waiters.load(Ordering::Relaxed),
-                waiters_moved_off: s.seat.moved_off(),
+                waiters_moved_off: sh.pinned.moved_off(i),
                 actors,
                 run_queue_depth: st.run_queue.load(Ordering::Relaxed),
                 inbound_depth: (sh.gauges[i].iter().map(|g| g.depth()).sum::<usize>() + s.injector.depth())

@@ -214,6 +214,8 @@ pub(crate) struct Shared {
     started: Instant,
     /// The core each shard is pinned to (`None`: unpinned).
     pub(crate) cores: Vec<Option<usize>>,
+    /// The pinned shards' cores, which threads of the application step off (`cpu::step_off`).
+    pub(crate) pinned: Arc<crate::cpu::Pinned>,
 }
 
 impl Shared {

@@ -7,6 +7,8 @@ use corelane::{Actor, ActorError, Ctx, Idle, Reply, Runtime, Shards};
 use std::sync::mpsc;
 use std::time::Duration;
 
+#[cfg(target_os = "linux")]
+pub mod affinity;
 pub mod burst;
 
 pub const WAIT: Duration = Duration::from_secs(10);
