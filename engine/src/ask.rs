@@ -228,10 +228,8 @@ impl<T: Send + 'static> Pending<T> {
         let spin_until = start + spin.min(self.timeout);
         let shards = self.shared.as_ref().map_or(&[][..], |sh| &sh.shards[..]);
         let answerer = self.answerer.and_then(|s| shards.get(s)).map(|s| &*s.seat);
-        if let Some(sh) = &self.shared {
-            sh.pinned.step_off();
-        }
-        let mut company = Company::of(shards, answerer);
+        let pinned = self.shared.as_deref().map(|sh| &*sh.pinned);
+        let mut company = Company::beside(shards, answerer, pinned);
         let mut spins = 0u32;
         let mut waited = Duration::ZERO;
         loop {
@@ -247,10 +245,7 @@ impl<T: Send + 'static> Pending<T> {
                     break;
                 }
                 waited = now - start;
-                if let Some(sh) = &self.shared {
-                    sh.pinned.step_off();
-                }
-                company = Company::of(shards, answerer);
+                company = Company::beside(shards, answerer, pinned);
             }
             let spun = match company {
                 // Spinning takes the CPU from the shard that is to answer: yield at once.
@@ -400,6 +395,21 @@ enum Company {
 }
 
 impl Company {
+    /// Who shares the waiter's CPU; beside a shard, a waiter on a pinned shard's core first
+    /// moves off it where its affinity allows (`cpu::Pinned::step_off`).
+    fn beside(
+        shards: &[crate::shard::ShardShared],
+        answerer: Option<&crate::cpu::Seat>,
+        pinned: Option<&crate::cpu::Pinned>,
+    ) -> Company {
+        let company = Company::of(shards, answerer);
+        if company != Company::Strangers && pinned.is_some_and(|p| p.step_off()) {
+            Company::of(shards, answerer)
+        } else {
+            company
+        }
+    }
+
     fn of(shards: &[crate::shard::ShardShared], answerer: Option<&crate::cpu::Seat>) -> Company {
         let Some(cpu) = crate::cpu::current() else { return Company::Ours };
         if answerer.is_some_and(|s| s.cpu() == Some(cpu)) {

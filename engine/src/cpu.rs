@@ -133,14 +133,14 @@ impl Pinned {
     }
 
     /// Moves the calling thread off a pinned shard's core where it may ([`step_off`]), and
-    /// counts the move on that shard.
+    /// counts the move on that shard. Returns whether it moved.
     #[inline]
-    pub(crate) fn step_off(&self) {
-        if let Some(left) = step_off(&self.cores) {
-            if let Some(i) = self.cores.iter().position(|&c| c == Some(left)) {
-                self.moved_off[i].fetch_add(1, Ordering::Relaxed);
-            }
+    pub(crate) fn step_off(&self) -> bool {
+        let Some(left) = step_off(&self.cores) else { return false };
+        if let Some(i) = self.cores.iter().position(|&c| c == Some(left)) {
+            self.moved_off[i].fetch_add(1, Ordering::Relaxed);
         }
+        true
     }
 
     /// Times a thread moved off shard `i`'s core.
