@@ -78,14 +78,21 @@ pub(crate) fn raw_oneway(cores: Cores, n: u64) -> Vec<Figure> {
         }
         h
     });
-    pin(cores.a);
-    for i in 1..=n {
-        line.store(stamp(epoch), Ordering::Release);
-        while acked.load(Ordering::Acquire) != i {
-            std::hint::spin_loop();
+    // The sender is a thread of its own, as every baseline's ends are: pinning the harness's
+    // own thread would leave it pinned for the workloads after (a runtime built with the
+    // defaults from a one-core mask sizes itself to one unpinned shard beside it).
+    std::thread::spawn(move || {
+        pin(cores.a);
+        for i in 1..=n {
+            line.store(stamp(epoch), Ordering::Release);
+            while acked.load(Ordering::Acquire) != i {
+                std::hint::spin_loop();
+            }
+            gap(Duration::from_micros(1));
         }
-        gap(Duration::from_micros(1));
-    }
+    })
+    .join()
+    .unwrap();
     let h = receiver.join().unwrap();
     percentiles("raw-oneway", &h)
 }
@@ -117,16 +124,21 @@ pub(crate) fn raw_futex_wake(cores: Cores, n: u64) -> Vec<Figure> {
         h
     });
     let thread = rx.recv().unwrap();
-    pin(cores.a);
-    for _ in 0..n {
-        while !asleep.swap(false, Ordering::Acquire) {
-            std::hint::spin_loop();
+    // A thread of its own for the waker, as in `raw_oneway`.
+    std::thread::spawn(move || {
+        pin(cores.a);
+        for _ in 0..n {
+            while !asleep.swap(false, Ordering::Acquire) {
+                std::hint::spin_loop();
+            }
+            // Long enough for the receiver to be in the kernel, asleep.
+            gap(PARKED_GAP);
+            sent.store(stamp(epoch), Ordering::Release);
+            thread.unpark();
         }
-        // Long enough for the receiver to be in the kernel, asleep.
-        gap(PARKED_GAP);
-        sent.store(stamp(epoch), Ordering::Release);
-        thread.unpark();
-    }
+    })
+    .join()
+    .unwrap();
     let h = receiver.join().unwrap();
     percentiles("raw-futex-wake", &h)
 }
@@ -204,3 +216,23 @@ pub(crate) fn default_spin_then_park() -> Idle {
 /// Gap for `oneway-park`: the receiver parks as soon as it runs dry, so any gap finds it
 /// asleep; this one lets it get there.
 pub(crate) const PARK_GAP: Duration = PARKED_GAP;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The raw baselines pin threads of their own: the harness's thread keeps its affinity, so
+    /// the workloads after them (`spawn-external` builds a runtime with the defaults, which
+    /// sizes itself from the caller's mask) see the whole machine.
+    #[test]
+    fn the_raw_baselines_leave_the_callers_affinity_alone() {
+        let Some(all) = core_affinity::get_core_ids() else { return };
+        let (Some(a), Some(b)) = (all.first(), all.get(1)) else { return };
+        let cores = Cores { a: Some(a.id), b: Some(b.id) };
+        let mask = || core_affinity::get_core_ids().map(|c| c.len());
+        raw_oneway(cores, 100);
+        assert_eq!(mask(), Some(all.len()), "raw-oneway left the caller pinned");
+        raw_futex_wake(cores, 10);
+        assert_eq!(mask(), Some(all.len()), "raw-futex-wake left the caller pinned");
+    }
+}
