@@ -194,13 +194,21 @@ pub(crate) fn oneway(name: &str, cores: Cores, idle: Idle, spacing: Duration, n:
     };
     let (from, to) = (end(0), end(1));
     let wait = Duration::from_secs(30);
-    for i in 0..n + n / 10 {
-        if i == n / 10 {
-            recording.store(true, Ordering::Relaxed);
+    // The driver sits beside the sending shard, never beside the receiving one whose wake is
+    // measured: a thread of its own pinned to the sender's core.
+    let rec = recording.clone();
+    std::thread::spawn(move || {
+        pin(cores.a);
+        for i in 0..n + n / 10 {
+            if i == n / 10 {
+                rec.store(true, Ordering::Relaxed);
+            }
+            from.ask(|done| Probe::Fire(to.clone(), done)).timeout(wait).wait().expect("delivered");
+            gap(spacing);
         }
-        from.ask(|done| Probe::Fire(to.clone(), done)).timeout(wait).wait().expect("delivered");
-        gap(spacing);
-    }
+    })
+    .join()
+    .unwrap();
     rt.shutdown().unwrap();
     let h = hist.lock().unwrap().clone();
     let mut out = percentiles(name, &h);
