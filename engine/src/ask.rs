@@ -228,7 +228,7 @@ impl<T: Send + 'static> Pending<T> {
         let spin_until = start + spin.min(self.timeout);
         let shards = self.shared.as_ref().map_or(&[][..], |sh| &sh.shards[..]);
         let answerer = self.answerer.and_then(|s| shards.get(s)).map(|s| &*s.seat);
-        let pinned = self.shared.as_deref().map(|sh| &*sh.pinned);
+        let pinned = self.shared.as_deref().map(|sh| &sh.pinned);
         let mut company = Company::beside(shards, answerer, pinned);
         let mut spins = 0u32;
         let mut waited = Duration::ZERO;

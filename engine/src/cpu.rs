@@ -26,9 +26,8 @@
 //!   switches — `spawn-external` under load ran at 0.16 × its quiet rate. So a blocking waiter
 //!   that finds itself on a pinned shard's core, and whose own affinity allows a core with no
 //!   pinned shard, moves there ([`step_off`], [`Pinned`]) and gives itself its own affinity
-//!   back at once:
-//!   nothing the application set changes, the scheduler only learns where the thread runs
-//!   best. At most once per [`STEP_OFF_EVERY`] per thread, so a scheduler that keeps putting
+//!   back at once: nothing the application set changes, the scheduler only learns where the
+//!   thread runs best. At most once per [`STEP_OFF_EVERY`] per thread, so a scheduler that keeps putting
 //!   it back costs two system calls and a migration per period, not per ask.
 //!
 //! Shards publish their seat at each idle pass and vacate it while asleep (a woken thread may
@@ -118,8 +117,7 @@ fn move_off(_: &[Option<usize>], _: u32) -> bool {
 }
 
 /// The cores a runtime pinned its shards to (`None` for an unpinned shard), and how many times
-/// a thread waiting for an answer moved off each ([`step_off`]): shared by the runtime and its
-/// blocking waiters.
+/// a thread waiting for an answer moved off each ([`step_off`]).
 #[derive(Debug)]
 pub(crate) struct Pinned {
     cores: Box<[Option<usize>]>,
@@ -141,6 +139,11 @@ impl Pinned {
             self.moved_off[i].fetch_add(1, Ordering::Relaxed);
         }
         true
+    }
+
+    /// The core each shard is pinned to, by shard index.
+    pub(crate) fn cores(&self) -> &[Option<usize>] {
+        &self.cores
     }
 
     /// Times a thread moved off shard `i`'s core.

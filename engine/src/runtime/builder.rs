@@ -313,8 +313,7 @@ impl Builder {
             off_shard_dead: SharedDeadLetters::default(),
             gauges,
             started: Instant::now(),
-            pinned: Arc::new(crate::cpu::Pinned::new(&cores)),
-            cores: cores.clone(),
+            pinned: crate::cpu::Pinned::new(&cores),
         });
 
         let mut rt = Runtime {

@@ -55,7 +55,7 @@ impl Handle {
 
     /// The core each shard is pinned to, by shard index (`None`: not pinned).
     pub fn shard_cores(&self) -> &[Option<usize>] {
-        &self.shared.cores
+        self.shared.pinned.cores()
     }
 
     /// Spawns an actor on the next shard in turn. The factory runs on that shard, and again on

@@ -212,10 +212,9 @@ pub(crate) struct Shared {
     me: std::sync::Weak<Shared>,
     gauges: Vec<Vec<Gauge<Packet>>>,
     started: Instant,
-    /// The core each shard is pinned to (`None`: unpinned).
-    pub(crate) cores: Vec<Option<usize>>,
-    /// The pinned shards' cores, which threads of the application step off (`cpu::step_off`).
-    pub(crate) pinned: Arc<crate::cpu::Pinned>,
+    /// The core each shard is pinned to (`None`: unpinned), which blocking waiters step off
+    /// (`cpu::step_off`).
+    pub(crate) pinned: crate::cpu::Pinned,
 }
 
 impl Shared {
