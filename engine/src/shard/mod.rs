@@ -50,7 +50,7 @@ mod rings;
 
 #[cfg(feature = "tracing-spans")]
 pub(crate) use delivery::TracedMsg;
-#[cfg(test)]
+#[cfg(all(test, not(corelane_loom)))]
 pub(crate) use delivery::BATCH_CAP;
 pub(crate) use delivery::{BatchMsg, SentMsg, ShutdownMsg, SpawnMsg, SysMsg, UserMsg};
 use rings::Outbound;
