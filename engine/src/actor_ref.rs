@@ -165,12 +165,12 @@ impl<M: Send + 'static> ActorRef<M> {
         if msgs.is_empty() {
             return Ok(());
         }
-        self.shared().inject(self.id().shard(), Packet::new(self.id().as_u64(), BatchMsg(msgs))).map_err(
-            |p| match p.take::<BatchMsg<M>>() {
+        self.shared().inject_new(self.id().shard(), self.id().as_u64(), BatchMsg(msgs)).map_err(|p| {
+            match p.take::<BatchMsg<M>>() {
                 Ok(BatchMsg(m)) => SendError::Closed(m),
                 Err(_) => unreachable!("packet built from BatchMsg<M> just above"),
-            },
-        )
+            }
+        })
     }
 
     /// Sends a message unless the actor is known to have stopped, or its bounded mailbox with

@@ -74,7 +74,7 @@ impl Handle {
         // No deadline: the future takes as long as it takes.
         let (reply, pending) = crate::ask::pair::<T>(&self.shared, Duration::MAX);
         let run = RunOn(move || async move { reply.send(make().await) });
-        self.shared.inject(0, Packet::new(0, run)).map_err(|_| AskError::Closed)?;
+        self.shared.inject_new(0, 0, run).map_err(|_| AskError::Closed)?;
         pending.wait().map_err(|e| match e {
             // The task was dropped unfinished: the shard shut down.
             AskError::NoReply => AskError::Closed,
@@ -137,7 +137,7 @@ impl Handle {
                 s.push_outbound(to, Packet::new(0, work));
                 Ok(())
             }
-            _ => self.shared.inject(to, Packet::new(0, work)).map(|_| ()).map_err(drop),
+            _ => self.shared.inject_new(to, 0, work).map(|_| ()).map_err(drop),
         })
     }
 }

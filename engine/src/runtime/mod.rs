@@ -226,15 +226,9 @@ impl Shared {
         }
     }
 
-    /// Queues a packet for shard `to` from a thread that is not one of our shards.
-    pub(crate) fn inject(&self, to: usize, p: Packet) -> Result<(), Packet> {
-        outside::push(self, to, p)?;
-        self.injected(to);
-        Ok(())
-    }
-
-    /// As [`Shared::inject`], for a payload not yet in a packet: the packet is built where it
-    /// travels (`outside::push_new`), so the sender's message is stored once.
+    /// Queues `payload` for `target` on shard `to` from a thread that is not one of our shards.
+    /// The packet is built where it travels (`outside::push_new`), so the sender's message is
+    /// stored once; it comes back when the shard has stopped.
     #[inline]
     pub(crate) fn inject_new<P: Deliver>(&self, to: usize, target: u64, payload: P) -> Result<(), Packet> {
         outside::push_new(self, to, target, payload)?;
@@ -428,7 +422,7 @@ impl Runtime {
         self.down = true;
         sh.closing.store(true, Ordering::Release);
         for i in 0..sh.shards.len() {
-            let _ = sh.inject(i, Packet::new(0, ShutdownMsg));
+            let _ = sh.inject_new(i, 0, ShutdownMsg);
             sh.shards[i].parker.notify();
         }
     }
