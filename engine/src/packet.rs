@@ -7,6 +7,7 @@
 //! and hands it, typed again, to the receiving shard (a user message into its typed mailbox, a
 //! spawn request into the slab, a reply wake-up to a local task).
 
+use crate::lane::RunPart;
 use crate::shard::Shard;
 use std::any::TypeId;
 use std::mem::{align_of, size_of, ManuallyDrop, MaybeUninit};
@@ -31,6 +32,15 @@ pub(crate) trait Deliver: Send + Sized + 'static {
     fn join(last: &mut Packet, next: Packet) -> Result<(), Packet> {
         let _ = last;
         Err(next)
+    }
+    /// Whether a lone sender's stream of these to one target may travel in runs
+    /// (`crate::lane::run`).
+    const RUNS: bool = false;
+    /// Delivers the messages of a run, in order.
+    fn deliver_run(items: RunPart<Self>, shard: &Shard, target: u64) {
+        for p in items {
+            p.deliver(shard, target);
+        }
     }
 }
 

@@ -146,9 +146,26 @@ impl<T: Send> Producer<T> {
         p
     }
 
-    /// Items pushed and not yet taken by the consumer: exact once the consumer has stopped.
-    pub(crate) fn unconsumed(&self) -> usize {
-        self.tail.wrapping_sub(self.ring.head.load(Ordering::Acquire))
+    /// Once the consumer is gone, takes back what it left (published or not), oldest first, and
+    /// hands each item to `f`; returns `false` (taking nothing) while the consumer lives.
+    pub(crate) fn orphaned(&mut self, mut f: impl FnMut(T)) -> bool {
+        if Arc::strong_count(&self.ring) > 1 {
+            return false;
+        }
+        let mut head = self.ring.head.load(Ordering::Acquire);
+        while head != self.tail {
+            let slot = &self.ring.slots[head & self.ring.mask];
+            // SAFETY: the consumer is gone (ours is the only handle on the ring), so nobody
+            // else reads the slots; `[head, tail)` holds initialized items (invariant), each
+            // read once as `head` moves past it.
+            f(slot.val.with(|p| unsafe { (*p).assume_init_read() }));
+            head = head.wrapping_add(1);
+        }
+        // Nothing is left for the ring's drop.
+        self.ring.head.store(head, Ordering::Release);
+        self.ring.tail.store(head, Ordering::Release);
+        self.published = head;
+        true
     }
 
     /// Number of pushed items not yet published.

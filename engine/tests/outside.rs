@@ -1,7 +1,7 @@
 //! Sending from threads outside the runtime: each thread's messages keep their order, what a
 //! finished thread sent is ahead of what its joiner sends next (also for a `std::thread::scope`,
 //! which returns before the threads' thread-locals are gone), and every message accepted around
-//! a shutdown is delivered or counted.
+//! a shutdown is delivered or counted, also when a lone thread's stream travels in runs.
 
 use corelane::{Actor, ActorError, Ctx, Reply, Runtime, Shards};
 use std::collections::HashMap;
@@ -152,6 +152,57 @@ fn every_tell_accepted_around_a_shutdown_is_delivered_or_counted_as_a_dead_lette
     }
 }
 
+/// A lone thread streaming to one actor, with its shard behind (stalled at first), has its
+/// tells carried in runs (`lane::run`); around a shutdown, what the shard took is delivered
+/// and the rest counted, each once. The thread spawns what it sends to itself, so until the
+/// shutdown request its lane is the only one into that shard and its stamps repeat.
+#[test]
+fn every_tell_a_lone_thread_streams_to_one_actor_around_a_shutdown_is_delivered_or_counted() {
+    for round in 0..5 {
+        let rt = Runtime::builder().shards(Shards::Count(2)).build().unwrap();
+        let handle = rt.handle().clone();
+        let (seen, accepted) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let (flowing_tx, flowing) = mpsc::channel();
+        let sender = {
+            let (handle, seen, accepted) = (handle.clone(), seen.clone(), accepted.clone());
+            std::thread::spawn(move || {
+                let (release, release_rx) = mpsc::channel();
+                let release_rx = Arc::new(std::sync::Mutex::new(release_rx));
+                let (stalled_tx, stalled) = mpsc::channel();
+                let staller = handle
+                    .spawn_on(0, move || Staller { release: release_rx.clone(), stalled: stalled_tx.clone() })
+                    .unwrap();
+                let mut first = Some(flowing_tx);
+                let counter = handle
+                    .spawn_on(0, move || Counter {
+                        seen: seen.clone(),
+                        signal_at: 10_000,
+                        first: first.take(),
+                    })
+                    .unwrap();
+                staller.tell(()).unwrap();
+                stalled.recv_timeout(WAIT).unwrap();
+                let mut i = 0u64;
+                while i < 1_000_000 && counter.tell(i).is_ok() {
+                    accepted.fetch_add(1, Ordering::Relaxed);
+                    i += 1;
+                    if i == 1_000 {
+                        release.send(()).unwrap();
+                    }
+                }
+            })
+        };
+        flowing.recv_timeout(WAIT).expect("messages flow before the shutdown");
+        rt.shutdown().unwrap();
+        sender.join().unwrap();
+        let accepted = accepted.load(Ordering::Relaxed);
+        let delivered = seen.load(Ordering::Relaxed);
+        let dead = handle.dead_letters();
+        assert!(delivered >= 10_000);
+        assert_eq!(delivered + dead, accepted, "round {round}: delivered {delivered} + dead {dead}");
+    }
+}
+
 /// Tells `stalled` it runs, then blocks its shard until `release` says so: meanwhile the shard
 /// takes nothing.
 struct Staller {
@@ -203,6 +254,51 @@ fn a_flood_from_a_plain_thread_past_a_stalled_shard_arrives_in_order_and_before_
         let (next, out_of_order) = c.ask(Msg::Counts).timeout(WAIT).wait().unwrap();
         assert_eq!(out_of_order, 0);
         assert_eq!(next.get(&0), Some(&(RUNS / 2 * 100 + 1)), "every message of the flood, then the last");
+    }
+    rt.shutdown().unwrap();
+}
+
+/// A lone plain thread whose stream to one actor keeps ahead of the shard has it carried in
+/// runs (`lane::run`): the messages arrive in order, interleaved with those to another actor as
+/// sent, and what another thread sends after hearing from it comes after all of them.
+#[test]
+fn a_stream_from_a_lone_plain_thread_ahead_of_its_shard_arrives_in_order_and_before_what_follows_it() {
+    let rt = Runtime::builder().shards(Shards::Count(1)).build().unwrap();
+    let (release, release_rx) = mpsc::channel();
+    let release_rx = Arc::new(std::sync::Mutex::new(release_rx));
+    let (stalled_tx, stalled) = mpsc::channel();
+    let staller =
+        rt.spawn(move || Staller { release: release_rx.clone(), stalled: stalled_tx.clone() }).unwrap();
+    let checkers: Vec<_> = (0..2).map(|_| rt.spawn(Checker::default).unwrap()).collect();
+    // A backlog while the shard is stalled: its first take after finds the sender ahead.
+    staller.tell(()).unwrap();
+    stalled.recv_timeout(WAIT).unwrap();
+    let mut next = [0u64; 2];
+    let mut send = |c: usize, n: u64| {
+        for _ in 0..n {
+            checkers[c].tell(Msg::Seq(0, next[c])).unwrap();
+            next[c] += 1;
+        }
+    };
+    send(0, 100);
+    release.send(()).unwrap();
+    // Streams to the first checker with a few to the second between them.
+    for round in 0..200 {
+        send(0, 1_000);
+        send(1, round % 3);
+    }
+    let last = next;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for (c, n) in checkers.iter().zip(last) {
+                c.tell(Msg::Seq(0, n)).unwrap();
+            }
+        });
+    });
+    for (c, n) in checkers.iter().zip(last) {
+        let (counts, out_of_order) = c.ask(Msg::Counts).timeout(WAIT).wait().unwrap();
+        assert_eq!(out_of_order, 0, "in the order sent, the other thread's last");
+        assert_eq!(counts.get(&0), Some(&(n + 1)), "every message of the stream, then the last");
     }
     rt.shutdown().unwrap();
 }

@@ -15,10 +15,7 @@ impl Deliver for V {
 #[test]
 fn loom_a_lane_keeps_order_across_its_queue() {
     loom::model(|| {
-        let (tx, rx) = ring::<Stamped>(2);
-        let state = Arc::new(LaneState::default());
-        let mut tx = LaneTx { tx, state: state.clone(), since_seat: 0 };
-        let mut rx = LaneRx { rx, state, pending: VecDeque::new(), held: None, spare: Vec::new() };
+        let (mut tx, mut rx) = lane_of(2);
         let t = loom::thread::spawn(move || {
             for v in 0..5u64 {
                 assert!(tx.push(v, Packet::new(0, V(v))).is_ok());
@@ -33,6 +30,46 @@ fn loom_a_lane_keeps_order_across_its_queue() {
         }
         t.join().unwrap();
         assert_eq!(got, [0, 1, 2, 3, 4]);
+    });
+}
+
+/// A message that may travel in runs (`run`).
+struct R(u64);
+impl Deliver for R {
+    fn deliver(self, _: &Shard, _: u64) {}
+    const RUNS: bool = true;
+}
+
+/// A lone sender streams four messages to one actor while the shard is behind, so all but the
+/// first go in a run, and the shard takes them as they come: each arrives once, in order.
+#[test]
+fn loom_a_run_hands_each_message_over_once_in_order() {
+    loom::model(|| {
+        let (mut tx, mut rx) = lane_of(2);
+        tx.state.behind.store(true, Ordering::Relaxed);
+        let t = loom::thread::spawn(move || {
+            for v in 0..4u64 {
+                if let Err(back) = tx.push_new(0, 1, R(v)) {
+                    assert!(tx.push(0, Packet::new(1, back)).is_ok());
+                }
+            }
+        });
+        let mut got = Vec::new();
+        while got.len() < 4 {
+            let mut out = Vec::new();
+            rx.take_below(u64::MAX, &mut out);
+            for (_, p) in out {
+                match p.take::<R>() {
+                    Ok(R(v)) => got.push(v),
+                    Err(p) => {
+                        got.extend(p.take::<run::RunPart<R>>().ok().expect("a run's part").map(|R(v)| v))
+                    }
+                }
+            }
+            loom::thread::yield_now();
+        }
+        t.join().unwrap();
+        assert_eq!(got, [0, 1, 2, 3]);
     });
 }
 
@@ -161,13 +198,4 @@ fn loom_a_message_from_the_injector_after_a_lone_senders_is_delivered_after_it()
         x.join().unwrap();
         delivered_in_order(&got, 1, 2);
     });
-}
-
-fn lane_of(cap: usize) -> (LaneTx, LaneRx) {
-    let (tx, rx) = ring::<Stamped>(cap);
-    let state = Arc::new(LaneState::default());
-    (
-        LaneTx { tx, state: state.clone(), since_seat: 0 },
-        LaneRx { rx, state, pending: VecDeque::new(), held: None, spare: Vec::new() },
-    )
 }

@@ -26,19 +26,30 @@
 //!   `overflowing` first, then drains the ring to empty (everything older), and only then takes
 //!   the queue and clears the flag under the lock. Pushes to the queue always set the flag
 //!   again, so a push racing the take is seen by the next pass.
+//! - **Runs.** When a take finds `RUN_AFTER` messages or more waiting, the shard marks the lane
+//!   `behind`; a lone sender (its stamps repeat) whose next user message goes to the same actor
+//!   as its last then opens a run (`run`): a ring slot announces it, and the messages that
+//!   follow for that actor at that stamp are appended to the run's buffer, packed, without
+//!   taking slots, until anything else goes into the lane. The shard hands over what a run
+//!   holds, as one packet, before anything the lane carries after the run's announcement, and
+//!   takes the rest of a run once it sees something later; a take of at most one message
+//!   clears `behind`.
 //! - **Closing.** When the shard stops it sets `closed` under the overflow lock, drains ring and
 //!   queue one last time (those items are counted as dead letters by the shard) and sets
 //!   `drained`. A push that sees `closed` fails and gives the message back. A push that read
-//!   `closed` too early lands in the ring after the last drain: the thread counts what is left
-//!   in its ring (`Producer::unconsumed`) as dead letters when it drops the lane, which it does
-//!   on its next send to that runtime or when it exits.
+//!   `closed` too early lands in the ring (or a run) after the last drain: once the shard has
+//!   let go of its end, the thread takes back what is left in its ring (`Producer::orphaned`)
+//!   and counts it, with what runs held untaken, as dead letters when it drops the lane, which
+//!   it does on its next send to that runtime or when it exits.
 //! - **Departure.** A thread that exits marks its lanes `gone`; the shard drops a gone lane once
 //!   it is empty (what the thread sent is still delivered, in stamp order).
 
 use crate::cpu::Seat;
 use crate::packet::{Deliver, Packet};
 use crate::ring::{ring, Consumer, Producer};
-use crate::sync::{Arc, AtomicBool, Mutex, Ordering};
+use crate::sync::{Arc, AtomicBool, AtomicUsize, Mutex, Ordering};
+use run::{ReadRun, RunOpen, RunTx};
+use std::any::Any;
 use std::collections::VecDeque;
 
 /// A message and its stamp: the position its sender took in the shard's stamp counter.
@@ -67,6 +78,11 @@ pub(crate) struct LaneState {
     overflow: Mutex<Vec<Stamped>>,
     /// `overflow` may hold items; they are younger than everything in the ring.
     overflowing: AtomicBool,
+    /// Messages appended to runs after the shard's last drain (`run`), counted as the runs go.
+    lost: Arc<AtomicUsize>,
+    /// The shard's last take from this lane found a backlog (`RUN_AFTER` messages or more): a
+    /// lone sender's stream to one actor then travels in runs (`run`). Stored only on change.
+    behind: AtomicBool,
     /// Where the sending thread runs (sampled every `SEAT_EVERY` pushes): an idle shard on
     /// the same CPU hands it the core instead of spinning against it.
     seat: Seat,
@@ -98,6 +114,10 @@ const _: () = assert!(
 /// Pushes between two looks at the sending thread's CPU (about a nanosecond each).
 const SEAT_EVERY: u32 = 64;
 
+/// Messages one take from a lane must find for the shard to count itself behind the sender
+/// (`LaneState::behind`); a take of at most one clears it.
+const RUN_AFTER: usize = 8;
+
 /// The shard's end of a lane.
 pub(crate) struct LaneRx {
     rx: Consumer<Stamped>,
@@ -108,6 +128,8 @@ pub(crate) struct LaneRx {
     held: Option<Stamped>,
     /// An emptied overflow buffer, handed to the sender at the next take of its queue.
     spare: Vec<Stamped>,
+    /// The run the sender announced last, while nothing later from the lane was seen.
+    run: Option<Box<dyn ReadRun>>,
 }
 
 /// The sending thread's end of a lane.
@@ -116,292 +138,30 @@ pub(crate) struct LaneTx {
     state: Arc<LaneState>,
     /// Pushes since the seat was last published.
     since_seat: u32,
+    /// The run open for appends: a `RunTx<P>`, type-erased.
+    run: Option<Box<dyn Any + Send>>,
+    /// The target of the last message that could have travelled in a run: a run opens only for
+    /// a stream to one actor (a message to each of many actors would open a run each).
+    last_target: u64,
 }
 
 /// A new lane's two ends.
 pub(crate) fn lane() -> (LaneTx, LaneRx) {
-    let (tx, rx) = ring(LANE_CAPACITY);
+    lane_of(LANE_CAPACITY)
+}
+
+/// A lane of `capacity` slots (the model checker's are tiny).
+fn lane_of(capacity: usize) -> (LaneTx, LaneRx) {
+    let (tx, rx) = ring(capacity);
     let state = Arc::new(LaneState::default());
     (
-        LaneTx { tx, state: state.clone(), since_seat: 0 },
-        LaneRx { rx, state, pending: VecDeque::new(), held: None, spare: Vec::new() },
+        LaneTx { tx, state: state.clone(), since_seat: 0, run: None, last_target: 0 },
+        LaneRx { rx, state, pending: VecDeque::new(), held: None, spare: Vec::new(), run: None },
     )
 }
 
 /// Why a push failed: the message comes back.
 pub(crate) struct Closed(pub(crate) Packet);
-
-impl LaneTx {
-    /// Sends `p`, stamped `stamp`, down the lane; see [`LaneTx::push_stamped`].
-    #[inline]
-    pub(crate) fn push(&mut self, stamp: u64, p: Packet) -> Result<(), Closed> {
-        self.push_stamped((stamp, p)).map_err(|(_, p)| Closed(p))
-    }
-}
-
-impl LaneTx {
-    /// Sends `payload` for `target`, stamped `stamp`, building its packet in the ring's next
-    /// slot, when the ring has room and nothing is queued behind it; otherwise gives the
-    /// payload back untouched (the caller sends it as a packet, by [`LaneTx::push`]).
-    ///
-    /// Inlined into the sender's own code, the payload goes from its registers into the slot:
-    /// a packet built first and then moved is loaded back right after it was stored, and
-    /// such a load, split across the stores that wrote it, waits until they reach the cache,
-    /// behind the previous message's slot writes, whose line the shard took to read them.
-    /// The sending thread then stood for a cross-core transfer on every message.
-    #[inline(always)]
-    pub(crate) fn push_new<P: Deliver>(&mut self, stamp: u64, target: u64, payload: P) -> Result<(), P> {
-        if self.state.closed.load(Ordering::Acquire) || !self.ring_open() {
-            return Err(payload);
-        }
-        self.note_seat();
-        // SAFETY: `ring_open` just returned true; the closure initializes the item (the stamp,
-        // then the packet, written field by field: see `Packet::write`).
-        unsafe {
-            self.write_slot(|dst| {
-                std::ptr::addr_of_mut!((*dst).0).write(stamp);
-                Packet::write(std::ptr::addr_of_mut!((*dst).1), target, payload);
-            })
-        };
-        Ok(())
-    }
-
-    /// Whether the next message may go into the ring: it has room, and nothing is queued behind
-    /// it (a message that went to the queue keeps every later one out of the ring until the
-    /// shard takes the queue).
-    #[inline(always)]
-    fn ring_open(&mut self) -> bool {
-        !self.state.overflowing.load(Ordering::Acquire) && self.tx.has_room()
-    }
-
-    /// Publishes where the sending thread runs, every `SEAT_EVERY` pushes.
-    #[inline(always)]
-    fn note_seat(&mut self) {
-        if self.since_seat == 0 {
-            self.state.seat.publish();
-        }
-        self.since_seat = (self.since_seat + 1) % SEAT_EVERY;
-    }
-
-    /// Writes the ring's next slot through `write` and publishes it.
-    ///
-    /// # Safety
-    /// `ring_open` must have returned `true` since the last push, and `write` must initialize
-    /// the stamped item it is given.
-    #[inline(always)]
-    unsafe fn write_slot(&mut self, write: impl FnOnce(*mut Stamped)) {
-        // SAFETY: per the contract, there is room and `write` initializes the slot's item.
-        unsafe { self.tx.push_in_place(write) };
-        self.tx.publish();
-    }
-
-    /// Sends a stamped message down the lane (visible to the shard at once), or gives it back
-    /// when the shard has stopped.
-    #[inline]
-    fn push_stamped(&mut self, it: Stamped) -> Result<(), Stamped> {
-        if self.state.closed.load(Ordering::Acquire) {
-            return Err(it);
-        }
-        self.note_seat();
-        if !self.ring_open() {
-            return self.overflow(it);
-        }
-        let (stamp, p) = it;
-        // SAFETY: `ring_open` just returned true; the closure initializes the item (the stamp,
-        // then the packet, moved in without the storage words its payload leaves unused: see
-        // `take_stamped`).
-        unsafe {
-            self.write_slot(|dst| {
-                std::ptr::addr_of_mut!((*dst).0).write(stamp);
-                p.move_to(std::ptr::addr_of_mut!((*dst).1));
-            })
-        };
-        Ok(())
-    }
-
-    /// Queues `it` behind the ring (which is full, or has items queued behind it already).
-    ///
-    /// A message stamped the same as the one queued last joins its packet when both are for
-    /// the same actor (`Packet::join`: a batch of up to `BATCH_CAP`), so a thread that outruns
-    /// the shard hands it one packet per run of messages instead of one per message, and the
-    /// further behind the shard is, the cheaper its way out. Equal stamps are what keeps the
-    /// order exactly as it was: the shard takes this queue whole or up to a bound, which
-    /// treats equal stamps alike, and sorts what it takes by stamp, stably; no other packet can
-    /// sort between two equal stamps of this lane (the injector's stamps are odd, a lane's
-    /// even stamps are a lone sender's, and two lone senders are never live together:
-    /// `LaneRegistry::stamp`). So one packet at that stamp is delivered where the separate
-    /// ones would have been, one after another.
-    fn overflow(&mut self, it: Stamped) -> Result<(), Stamped> {
-        let mut q = self.state.overflow.lock().unwrap();
-        if self.state.closed.load(Ordering::Relaxed) {
-            return Err(it);
-        }
-        let (stamp, p) = it;
-        let p = match q.last_mut() {
-            Some((s, last)) if *s == stamp => last.join(p).err(),
-            _ => Some(p),
-        };
-        if let Some(p) = p {
-            q.push((stamp, p));
-        }
-        self.state.overflowing.store(true, Ordering::Release);
-        Ok(())
-    }
-
-    /// The shard stopped taking (its last drain may still be under way).
-    pub(crate) fn is_closed(&self) -> bool {
-        self.state.closed.load(Ordering::Acquire)
-    }
-
-    /// The shard stopped and drained for the last time: this lane is of no more use.
-    pub(crate) fn is_dead(&self) -> bool {
-        self.state.drained.load(Ordering::Acquire)
-    }
-
-    /// Messages sent that the shard never took: exact once `is_dead`.
-    pub(crate) fn undelivered(&self) -> usize {
-        self.tx.unconsumed()
-    }
-
-    /// The thread lets go of the lane: the shard drops it once empty.
-    pub(crate) fn leave(&self) {
-        self.state.gone.store(true, Ordering::Release);
-    }
-}
-
-impl LaneRx {
-    /// Whether anything waits in the lane (a look; nothing is taken).
-    #[inline]
-    pub(crate) fn has_next(&self) -> bool {
-        !self.pending.is_empty()
-            || self.held.is_some()
-            || self.rx.has_next()
-            || self.state.overflowing.load(Ordering::Relaxed)
-    }
-
-    /// Moves every waiting message stamped below `below` into `out`, oldest first; stops at the
-    /// first one stamped later (kept for a later pass). Returns how many.
-    pub(crate) fn take_below(&mut self, below: u64, out: &mut Vec<Stamped>) -> usize {
-        let mut n = self.take_pending(below, out);
-        if !self.pending.is_empty() {
-            return n;
-        }
-        if let Some(h) = self.held.take() {
-            if h.0 >= below {
-                self.held = Some(h);
-                return n;
-            }
-            out.push(h);
-            n += 1;
-        }
-        // Read the flag before draining the ring: whatever the ring held when the queue began
-        // is older than the queue and must come out first.
-        let overflowing = self.state.overflowing.load(Ordering::Acquire);
-        while let Some(it) = self.pop() {
-            if it.0 >= below {
-                self.held = Some(it);
-                self.rx.release();
-                return n;
-            }
-            out.push(it);
-            n += 1;
-        }
-        self.rx.release();
-        if overflowing {
-            // The queue is swapped for the empty buffer a previous take left (both keep their
-            // allocations), so a sender that keeps outrunning the shard reuses two buffers
-            // instead of growing a fresh one each pass (page faults on fresh memory made such
-            // a run several times slower).
-            let mut queued = {
-                let mut q = self.state.overflow.lock().unwrap();
-                self.state.overflowing.store(false, Ordering::Relaxed);
-                std::mem::replace(&mut *q, std::mem::take(&mut self.spare))
-            };
-            // A lane's stamps never decrease (`LaneRegistry::stamp`): the whole queue is below
-            // the bound when its last one is, and goes in one copy.
-            if queued.last().is_none_or(|it| it.0 < below) {
-                let len = queued.len();
-                n += len;
-                if out.is_empty() {
-                    // The queue becomes `out` itself (no copy); `out`'s buffer is the spare.
-                    std::mem::swap(out, &mut queued);
-                } else {
-                    out.append(&mut queued);
-                }
-                // Kept while a backlog lasts (fresh memory for every take is what made a
-                // backlog grow faster than the shard could work it off); given back once
-                // the queues it carries shrink.
-                if queued.capacity() <= SPARE_MAX || len * 4 >= queued.capacity() {
-                    self.spare = queued;
-                }
-            } else {
-                self.pending = VecDeque::from(queued);
-                n += self.take_pending(below, out);
-            }
-        }
-        n
-    }
-
-    /// Takes the next message from the ring (see `take_stamped`).
-    #[inline]
-    fn pop(&mut self) -> Option<Stamped> {
-        // SAFETY: `pop_by` hands the reader a live item that is ours to move out, once; the
-        // reader moves it out (`take_stamped`'s contract) and the slot is not read again.
-        unsafe { self.rx.pop_by(|src| take_stamped(src)) }
-    }
-
-    fn take_pending(&mut self, below: u64, out: &mut Vec<Stamped>) -> usize {
-        let mut n = 0;
-        while self.pending.front().is_some_and(|it| it.0 < below) {
-            out.extend(self.pending.pop_front());
-            n += 1;
-        }
-        n
-    }
-
-    /// Whether the shard has anything to do with this lane: a message waits, or the sending
-    /// thread is gone (the lane is to be dropped once empty). Loads only.
-    #[inline]
-    pub(crate) fn needs_pass(&self) -> bool {
-        self.has_next() || self.state.gone.load(Ordering::Relaxed)
-    }
-
-    /// The CPU the sending thread was last seen on when it sent, while it lives.
-    pub(crate) fn sender_cpu(&self) -> Option<u32> {
-        self.state.seat.cpu().filter(|_| !self.state.gone.load(Ordering::Relaxed))
-    }
-
-    /// The sending thread is gone and nothing is left: the shard may drop the lane.
-    pub(crate) fn is_finished(&self) -> bool {
-        self.state.gone.load(Ordering::Acquire) && !self.has_next()
-    }
-
-    /// The shard stops: refuses later pushes, hands everything still waiting to `dead` (in
-    /// order), and marks the lane drained. Returns how many messages (a batch counts each).
-    pub(crate) fn close(&mut self, mut dead: impl FnMut(Packet)) -> usize {
-        let queued = {
-            let mut q = self.state.overflow.lock().unwrap();
-            self.state.closed.store(true, Ordering::Release);
-            std::mem::take(&mut *q)
-        };
-        let mut n = 0;
-        let mut dead = |p: Packet| {
-            n += p.messages();
-            dead(p)
-        };
-        self.pending.drain(..).for_each(|(_, p)| dead(p));
-        if let Some((_, p)) = self.held.take() {
-            dead(p);
-        }
-        while let Some((_, p)) = self.pop() {
-            dead(p);
-        }
-        self.rx.release();
-        queued.into_iter().for_each(|(_, p)| dead(p));
-        self.state.drained.store(true, Ordering::Release);
-        n
-    }
-}
 
 /// Takes the messages of one pass from `lanes` and from `more` (the injector), and appends
 /// those due to `due`, sorted by stamp:
@@ -469,10 +229,17 @@ pub(crate) fn take_due(
 }
 
 mod registry;
+mod rx;
+mod tx;
 pub(crate) use registry::LaneRegistry;
+pub(crate) mod run;
+pub(crate) use run::RunPart;
 
 #[cfg(all(test, not(corelane_loom)))]
 mod tests;
+
+#[cfg(all(test, not(corelane_loom)))]
+mod run_tests;
 
 #[cfg(all(test, corelane_loom))]
 mod loom_tests;

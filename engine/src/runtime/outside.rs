@@ -29,8 +29,15 @@ impl Drop for Entry {
             std::thread::yield_now();
         }
         if self.lane.is_dead() {
-            // Sent after the shard's last drain: never delivered, counted here.
-            let n = self.lane.undelivered() as u64;
+            // Sent after the shard's last drain: never delivered, dropped and counted here once
+            // the shard lets go of its end (right after that drain).
+            let n = loop {
+                match self.lane.take_undelivered() {
+                    Some(n) => break n as u64,
+                    None if start.elapsed() < CLOSE_PATIENCE => std::thread::yield_now(),
+                    None => break 0,
+                }
+            };
             if let (Some(rt), true) = (self.rt.upgrade(), n > 0) {
                 rt.off_shard_dead.add(DeadLetterReason::RuntimeClosed, n);
             }

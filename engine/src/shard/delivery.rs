@@ -24,6 +24,10 @@ impl<M: Send + 'static> Deliver for UserMsg<M> {
     fn type_name() -> &'static str {
         std::any::type_name::<M>()
     }
+    const RUNS: bool = true;
+    fn deliver_run(items: crate::lane::RunPart<Self>, shard: &Shard, target: u64) {
+        shard.deliver_user_batch(ActorId::from_u64(target), items.map(|UserMsg(m)| m))
+    }
     /// A message for the same actor as `last` (a lone message or a batch of the same type with
     /// room) joins it: `last` becomes or stays a batch.
     fn join(last: &mut Packet, next: Packet) -> Result<(), Packet> {
@@ -82,7 +86,7 @@ impl<M: Send + 'static> Deliver for TracedMsg<M> {
 pub(crate) struct BatchMsg<M>(pub(crate) Vec<M>);
 impl<M: Send + 'static> Deliver for BatchMsg<M> {
     fn deliver(self, shard: &Shard, target: u64) {
-        shard.deliver_user_batch(ActorId::from_u64(target), self.0)
+        shard.deliver_user_batch(ActorId::from_u64(target), self.0.into_iter())
     }
     fn type_name() -> &'static str {
         std::any::type_name::<M>()
@@ -302,7 +306,7 @@ impl Shard {
     }
 
     /// Delivers a batch from one sender: one lookup, one append, in order.
-    fn deliver_user_batch<M: Send + 'static>(&self, id: ActorId, msgs: Vec<M>) {
+    fn deliver_user_batch<M: Send + 'static>(&self, id: ActorId, msgs: impl ExactSizeIterator<Item = M>) {
         if let Some(cell) = self.cell(id) {
             // SAFETY: as in `try_deliver_user`.
             let mb = unsafe { &*(cell as *const Mailbox<M>) };

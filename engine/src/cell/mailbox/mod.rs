@@ -287,8 +287,10 @@ impl<M: 'static> Mailbox<M> {
     }
 
     /// Queues a run of user messages without senders, in order; the caller checked `open`.
-    pub(crate) fn extend(&self, msgs: Vec<M>) {
-        self.q().msgs.extend(msgs);
+    pub(crate) fn extend(&self, msgs: impl ExactSizeIterator<Item = M>) {
+        let q = self.q();
+        q.msgs.reserve(msgs.len());
+        q.msgs.extend(msgs);
     }
 
     /// Queues a user message; the caller checked `open`.

@@ -1,0 +1,264 @@
+//! Runs: a lone sender's stream of user messages for one actor, packed into a buffer that the
+//! shard reads while the sender is still appending to it.
+//!
+//! # Why
+//! A lane carries one message per ring slot, so every message is a cache line of its own that
+//! crosses from the sending core to the shard's, and the sender writes a stamp, a target and a
+//! vtable with each. When a thread streams tells to one actor faster than the shard takes them,
+//! the lane switches to runs: one ring slot announces a run ([`RunOpen`]), and the messages that
+//! follow for the same actor, of the same type and with the same stamp, are appended to the
+//! run's buffer at their own size (two or three small messages per line) with one store of the
+//! published count each. The shard takes what is published as one packet ([`RunPart`]) and
+//! queues it in the mailbox in one go.
+//!
+//! # Protocol
+//! - **Publication.** The sender writes item `i` (once: a run never wraps) and then stores
+//!   `published = i + 1` (`Release`). The shard loads `published` (`Acquire`) and takes the
+//!   items up to it.
+//! - **Ownership.** Items `[0, taken)` belong to the parts the shard made of them, disjoint
+//!   ranges, each of which moves or drops its own items exactly once; items `[taken,
+//!   published)` belong to the run and are dropped with it. `taken` is written by the shard
+//!   only, after it loaded `published`.
+//! - **End.** A run is open on the sender's side until the sender puts anything else into the
+//!   lane (another message in the ring or its overflow queue, or the next run's announcement).
+//!   That happens after the run's last append, so a shard that has seen it takes the rest of
+//!   the run and lets go of its end (`super::LaneRx`).
+//! - **Counting.** The shard takes everything a run holds before it lets go of it (also when
+//!   it closes the lane), so a run dropped with items untaken holds what the sender appended
+//!   after the shard's last drain: it adds them to the lane's `lost` count, which the sender
+//!   reports as dead letters (`super::LaneTx::take_undelivered`).
+//! - A run carries messages of one stamp: only a lone sender's stamps repeat
+//!   (`super::LaneRegistry::stamp`), so only a lone sender's messages travel in runs, and the
+//!   shard delivers a run's messages where separate messages with that stamp would have been.
+
+use crate::packet::{Deliver, Packet};
+use crate::shard::Shard;
+use crate::sync::{Arc, AtomicUsize, Ordering, UnsafeCell};
+use crossbeam_utils::CachePadded;
+use std::mem::MaybeUninit;
+
+/// Messages in a sender's first run; each next run of the stream holds twice as many, up to
+/// [`RUN_BYTES`] of messages.
+const FIRST_RUN: usize = 32;
+
+/// The most message bytes one run holds (then the next run is announced).
+const RUN_BYTES: usize = 64 * 1024;
+
+/// The buffer of one run (see the module docs for the protocol).
+struct Run<P> {
+    /// Items written and published, in order. Written by the sender only.
+    published: CachePadded<AtomicUsize>,
+    /// Items handed to parts (or to be dropped with the run from here on). Written by the
+    /// shard only.
+    taken: AtomicUsize,
+    /// The lane's count of messages appended after the shard's last drain.
+    lost: Arc<AtomicUsize>,
+    items: Box<[UnsafeCell<MaybeUninit<P>>]>,
+}
+
+// SAFETY: items move from the one sender to the one shard (`P: Send`); each slot is written
+// once, before it is published, and read once after, under the protocol above.
+unsafe impl<P: Send> Send for Run<P> {}
+// SAFETY: as for `Send`: shared access is split by `published` and `taken`.
+unsafe impl<P: Send> Sync for Run<P> {}
+
+impl<P> Run<P> {
+    fn with_capacity(cap: usize, lost: Arc<AtomicUsize>) -> Self {
+        Run {
+            published: CachePadded::new(AtomicUsize::new(0)),
+            taken: AtomicUsize::new(0),
+            lost,
+            items: (0..cap).map(|_| UnsafeCell::new(MaybeUninit::uninit())).collect(),
+        }
+    }
+}
+
+impl<P> Drop for Run<P> {
+    fn drop(&mut self) {
+        let from = self.taken.load(Ordering::Relaxed);
+        let to = self.published.load(Ordering::Relaxed);
+        if to > from {
+            self.lost.fetch_add(to - from, Ordering::Relaxed);
+        }
+        for cell in &self.items[from..to] {
+            // SAFETY: `&mut self`: both ends and every part are gone (each part holds the run).
+            // `[taken, published)` are initialized items that no part owns (protocol).
+            cell.with_mut(|p| unsafe { (*p).assume_init_drop() });
+        }
+    }
+}
+
+/// The sender's end of an open run.
+pub(crate) struct RunTx<P> {
+    run: Arc<Run<P>>,
+    target: u64,
+    stamp: u64,
+    /// Items written (equals the run's `published`, which only this end stores).
+    len: usize,
+}
+
+impl<P: Deliver> RunTx<P> {
+    /// Opens a run for `target` at `stamp` holding `first`, sized after `prev` (the capacity of
+    /// the run it follows in an ongoing stream, or 0), counting what is lost in `lost`.
+    /// Returns both ends.
+    pub(crate) fn open(
+        target: u64,
+        stamp: u64,
+        first: P,
+        prev: usize,
+        lost: &Arc<AtomicUsize>,
+    ) -> (RunTx<P>, RunRx<P>) {
+        let most = (RUN_BYTES / std::mem::size_of::<P>().max(1)).max(FIRST_RUN);
+        let cap = if prev == 0 { FIRST_RUN } else { (2 * prev).min(most) };
+        let run = Arc::new(Run::with_capacity(cap, lost.clone()));
+        let mut tx = RunTx { run: run.clone(), target, stamp, len: 0 };
+        tx.write(first);
+        (tx, RunRx { run, target, stamp, taken: 0 })
+    }
+
+    /// Appends `p` when it is for this run's actor, at its stamp, and the run has room;
+    /// gives it back otherwise.
+    #[inline(always)]
+    pub(crate) fn append(&mut self, target: u64, stamp: u64, p: P) -> Result<(), P> {
+        if target != self.target || stamp != self.stamp || self.len == self.run.items.len() {
+            return Err(p);
+        }
+        self.write(p);
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn write(&mut self, p: P) {
+        // SAFETY: item `len` is in bounds (checked by the callers: `append`, or `open` on a new
+        // run of at least `FIRST_RUN`) and unpublished, so the shard does not read it, and it
+        // was never written (runs do not wrap).
+        self.run.items[self.len].with_mut(|slot| unsafe { (*slot).write(p) });
+        self.len += 1;
+        self.run.published.store(self.len, Ordering::Release);
+    }
+
+    /// Whether the run is full (the stream's next message needs a new run).
+    pub(crate) fn is_full(&self) -> bool {
+        self.len == self.run.items.len()
+    }
+
+    /// Whether the shard has taken everything appended so far (a look at its line).
+    pub(crate) fn caught_up(&self) -> bool {
+        self.run.taken.load(Ordering::Relaxed) == self.len
+    }
+
+    /// The run's capacity, which the stream's next run doubles.
+    pub(crate) fn capacity(&self) -> usize {
+        self.run.items.len()
+    }
+
+    /// Whether the stream's next message, for `target` at `stamp`, belongs to the same stream.
+    pub(crate) fn continues(&self, target: u64, stamp: u64) -> bool {
+        target == self.target && stamp == self.stamp
+    }
+}
+
+/// The shard's end of a run, type-erased in the lane.
+pub(crate) trait ReadRun: Send {
+    /// The stamp every message of the run carries.
+    fn stamp(&self) -> u64;
+    /// Whether messages were published that the shard has not taken (a look).
+    fn has_next(&self) -> bool;
+    /// The messages published since the last take, as one packet.
+    fn take(&mut self) -> Option<Packet>;
+}
+
+/// The shard's end of a run of `P`.
+pub(crate) struct RunRx<P> {
+    run: Arc<Run<P>>,
+    target: u64,
+    stamp: u64,
+    /// Items handed to parts (the run's `taken`, which only this end stores).
+    taken: usize,
+}
+
+impl<P: Deliver> ReadRun for RunRx<P> {
+    fn stamp(&self) -> u64 {
+        self.stamp
+    }
+
+    #[inline]
+    fn has_next(&self) -> bool {
+        self.run.published.load(Ordering::Relaxed) != self.taken
+    }
+
+    fn take(&mut self) -> Option<Packet> {
+        let end = self.run.published.load(Ordering::Acquire);
+        if end == self.taken {
+            return None;
+        }
+        let part = RunPart { run: self.run.clone(), next: self.taken, end };
+        self.taken = end;
+        self.run.taken.store(end, Ordering::Relaxed);
+        Some(Packet::new(self.target, part))
+    }
+}
+
+/// A run's announcement in a lane slot: the shard's end of it. The lane takes it apart
+/// (`super::LaneRx`); delivered whole (never, by the lane), it delivers what is published.
+pub(crate) struct RunOpen(pub(crate) Box<dyn ReadRun>);
+
+impl Deliver for RunOpen {
+    fn deliver(mut self, shard: &Shard, _: u64) {
+        while let Some(p) = self.0.take() {
+            p.deliver(shard);
+        }
+    }
+    /// None: a run dropped untaken counts its messages itself (as lost).
+    fn messages(&self) -> usize {
+        0
+    }
+}
+
+/// Messages `[next, end)` of a run, for one delivery: an iterator that moves them out in
+/// order; those it did not yield are dropped with it.
+pub(crate) struct RunPart<P> {
+    run: Arc<Run<P>>,
+    next: usize,
+    end: usize,
+}
+
+impl<P> Iterator for RunPart<P> {
+    type Item = P;
+
+    #[inline]
+    fn next(&mut self) -> Option<P> {
+        if self.next == self.end {
+            return None;
+        }
+        // SAFETY: items `[next, end)` are published and owned by this part (protocol); `next`
+        // moves past the item, so it is read once.
+        let p = self.run.items[self.next].with(|slot| unsafe { (*slot).assume_init_read() });
+        self.next += 1;
+        Some(p)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.end - self.next, Some(self.end - self.next))
+    }
+}
+
+impl<P> ExactSizeIterator for RunPart<P> {}
+
+impl<P> Drop for RunPart<P> {
+    fn drop(&mut self) {
+        for _ in self.by_ref() {}
+    }
+}
+
+impl<P: Deliver> Deliver for RunPart<P> {
+    fn deliver(self, shard: &Shard, target: u64) {
+        P::deliver_run(self, shard, target)
+    }
+    fn type_name() -> &'static str {
+        P::type_name()
+    }
+    fn messages(&self) -> usize {
+        self.end - self.next
+    }
+}
