@@ -36,6 +36,9 @@ pub(crate) trait Deliver: Send + Sized + 'static {
     /// Whether a lone sender's stream of these to one target may travel in runs
     /// (`crate::lane::run`).
     const RUNS: bool = false;
+    /// Whether this is a run's announcement (`crate::lane::run::RunOpen`), which the lane
+    /// takes apart instead of handing it over.
+    const OPENS_RUN: bool = false;
     /// Delivers the messages of a run, in order.
     fn deliver_run(items: RunPart<Self>, shard: &Shard, target: u64) {
         for p in items {
@@ -53,6 +56,8 @@ struct VTable {
     type_name: fn() -> &'static str,
     /// Whether the payload needs the storage's last word (inline and over `HEAD_WORDS` words).
     long: bool,
+    /// `Deliver::OPENS_RUN`, read without a call.
+    opens_run: bool,
 }
 
 /// Storage words that a short payload (or a box pointer) fits in: with the target and the
@@ -129,6 +134,7 @@ impl<P: Deliver> Vt<P> {
         type_id: TypeId::of::<P>,
         type_name: P::type_name,
         long: inline::<P>() && size_of::<P>() > HEAD_WORDS * size_of::<usize>(),
+        opens_run: P::OPENS_RUN,
     };
 }
 
@@ -243,6 +249,12 @@ impl Packet {
         // SAFETY: the storage holds the payload `vt` was made for; `ManuallyDrop` keeps `Drop`
         // from touching it again.
         unsafe { (vt.deliver)(me.data.as_mut_ptr() as *mut u8, shard, target) }
+    }
+
+    /// Whether the packet announces a run (`crate::lane::run::RunOpen`): one load, no call.
+    #[inline(always)]
+    pub(crate) fn opens_run(&self) -> bool {
+        self.vt.opens_run
     }
 
     /// The actor (or other target) the packet is for.

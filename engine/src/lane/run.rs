@@ -204,6 +204,7 @@ impl<P: Deliver> ReadRun for RunRx<P> {
 pub(crate) struct RunOpen(pub(crate) Box<dyn ReadRun>);
 
 impl Deliver for RunOpen {
+    const OPENS_RUN: bool = true;
     fn deliver(mut self, shard: &Shard, _: u64) {
         while let Some(p) = self.0.take() {
             p.deliver(shard);

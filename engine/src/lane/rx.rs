@@ -101,22 +101,19 @@ impl LaneRx {
     /// and hands over what it holds so far. Returns how many entries went to `out`.
     fn accept(&mut self, it: Stamped, out: &mut Vec<Stamped>, msgs: &mut usize) -> usize {
         let mut n = self.end_run(out, msgs);
-        let (stamp, p) = it;
-        match p.take::<RunOpen>() {
-            Ok(RunOpen(mut run)) => {
-                if let Some(p) = run.take() {
-                    *msgs += p.messages();
-                    out.push((stamp, p));
-                    n += 1;
-                }
-                self.run = Some(run);
-            }
-            Err(p) => {
-                *msgs += 1;
-                out.push((stamp, p));
-                n += 1;
-            }
+        if !it.1.opens_run() {
+            *msgs += 1;
+            out.push(it);
+            return n + 1;
         }
+        let (stamp, p) = it;
+        let Ok(RunOpen(mut run)) = p.take::<RunOpen>() else { unreachable!("opens_run said so") };
+        if let Some(p) = run.take() {
+            *msgs += p.messages();
+            out.push((stamp, p));
+            n += 1;
+        }
+        self.run = Some(run);
         n
     }
 
