@@ -49,8 +49,8 @@ struct Run<P> {
     /// Items written and published, in order. Written by the sender only.
     published: CachePadded<AtomicUsize>,
     /// Items handed to parts (or to be dropped with the run from here on). Written by the
-    /// shard only.
-    taken: AtomicUsize,
+    /// shard only, on a line of its own: the sender reads `items` with every append.
+    taken: CachePadded<AtomicUsize>,
     /// The lane's count of messages appended after the shard's last drain.
     lost: Arc<AtomicUsize>,
     items: Box<[UnsafeCell<MaybeUninit<P>>]>,
@@ -66,7 +66,7 @@ impl<P> Run<P> {
     fn with_capacity(cap: usize, lost: Arc<AtomicUsize>) -> Self {
         Run {
             published: CachePadded::new(AtomicUsize::new(0)),
-            taken: AtomicUsize::new(0),
+            taken: CachePadded::new(AtomicUsize::new(0)),
             lost,
             items: (0..cap).map(|_| UnsafeCell::new(MaybeUninit::uninit())).collect(),
         }
@@ -95,6 +95,8 @@ pub(crate) struct RunTx<P> {
     stamp: u64,
     /// Items written (equals the run's `published`, which only this end stores).
     len: usize,
+    /// The run's capacity, kept here so an append reads only the sender's own lines.
+    cap: usize,
 }
 
 impl<P: Deliver> RunTx<P> {
@@ -111,7 +113,7 @@ impl<P: Deliver> RunTx<P> {
         let most = (RUN_BYTES / std::mem::size_of::<P>().max(1)).max(FIRST_RUN);
         let cap = if prev == 0 { FIRST_RUN } else { (2 * prev).min(most) };
         let run = Arc::new(Run::with_capacity(cap, lost.clone()));
-        let mut tx = RunTx { run: run.clone(), target, stamp, len: 0 };
+        let mut tx = RunTx { run: run.clone(), target, stamp, len: 0, cap };
         tx.write(first);
         (tx, RunRx { run, target, stamp, taken: 0 })
     }
@@ -120,7 +122,7 @@ impl<P: Deliver> RunTx<P> {
     /// gives it back otherwise.
     #[inline(always)]
     pub(crate) fn append(&mut self, target: u64, stamp: u64, p: P) -> Result<(), P> {
-        if target != self.target || stamp != self.stamp || self.len == self.run.items.len() {
+        if target != self.target || stamp != self.stamp || self.len == self.cap {
             return Err(p);
         }
         self.write(p);
@@ -139,7 +141,7 @@ impl<P: Deliver> RunTx<P> {
 
     /// Whether the run is full (the stream's next message needs a new run).
     pub(crate) fn is_full(&self) -> bool {
-        self.len == self.run.items.len()
+        self.len == self.cap
     }
 
     /// Whether the shard has taken everything appended so far (a look at its line).
@@ -149,7 +151,7 @@ impl<P: Deliver> RunTx<P> {
 
     /// The run's capacity, which the stream's next run doubles.
     pub(crate) fn capacity(&self) -> usize {
-        self.run.items.len()
+        self.cap
     }
 
     /// Whether the stream's next message, for `target` at `stamp`, belongs to the same stream.
