@@ -3,7 +3,7 @@
 //! which returns before the threads' thread-locals are gone), and every message accepted around
 //! a shutdown is delivered or counted, also when a lone thread's stream travels in runs.
 
-use corelane::{Actor, ActorError, Ctx, Reply, Runtime, Shards};
+use corelane::{Actor, ActorError, Ctx, Handle, Reply, Runtime, Shards};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
@@ -166,12 +166,6 @@ fn every_tell_a_lone_thread_streams_to_one_actor_around_a_shutdown_is_delivered_
         let sender = {
             let (handle, seen, accepted) = (handle.clone(), seen.clone(), accepted.clone());
             std::thread::spawn(move || {
-                let (release, release_rx) = mpsc::channel();
-                let release_rx = Arc::new(std::sync::Mutex::new(release_rx));
-                let (stalled_tx, stalled) = mpsc::channel();
-                let staller = handle
-                    .spawn_on(0, move || Staller { release: release_rx.clone(), stalled: stalled_tx.clone() })
-                    .unwrap();
                 let mut first = Some(flowing_tx);
                 let counter = handle
                     .spawn_on(0, move || Counter {
@@ -180,8 +174,7 @@ fn every_tell_a_lone_thread_streams_to_one_actor_around_a_shutdown_is_delivered_
                         first: first.take(),
                     })
                     .unwrap();
-                staller.tell(()).unwrap();
-                stalled.recv_timeout(WAIT).unwrap();
+                let release = stall(&handle, 0);
                 let mut i = 0u64;
                 while i < 1_000_000 && counter.tell(i).is_ok() {
                     accepted.fetch_add(1, Ordering::Relaxed);
@@ -219,6 +212,20 @@ impl Actor for Staller {
     }
 }
 
+/// Stalls shard `shard` of the runtime behind `h` (a `Staller` blocks it) and returns the
+/// sender that releases it; the shard takes nothing meanwhile.
+fn stall(h: &Handle, shard: usize) -> mpsc::Sender<()> {
+    let (release, release_rx) = mpsc::channel();
+    let release_rx = Arc::new(std::sync::Mutex::new(release_rx));
+    let (stalled_tx, stalled) = mpsc::channel();
+    let staller = h
+        .spawn_on(shard, move || Staller { release: release_rx.clone(), stalled: stalled_tx.clone() })
+        .unwrap();
+    staller.tell(()).unwrap();
+    stalled.recv_timeout(WAIT).unwrap();
+    release
+}
+
 /// A lone plain thread that outruns its shard has its runs of messages to one actor carried as
 /// batches (joined in its lane's overflow queue); they arrive in order, interleaved across two
 /// actors as sent, and what another thread sends after hearing from it comes after all of
@@ -226,14 +233,8 @@ impl Actor for Staller {
 #[test]
 fn a_flood_from_a_plain_thread_past_a_stalled_shard_arrives_in_order_and_before_what_follows_it() {
     let rt = Runtime::builder().shards(Shards::Count(1)).build().unwrap();
-    let (release, release_rx) = mpsc::channel();
-    let release_rx = Arc::new(std::sync::Mutex::new(release_rx));
-    let (stalled_tx, stalled) = mpsc::channel();
-    let staller =
-        rt.spawn(move || Staller { release: release_rx.clone(), stalled: stalled_tx.clone() }).unwrap();
     let checkers: Vec<_> = (0..2).map(|_| rt.spawn(Checker::default).unwrap()).collect();
-    staller.tell(()).unwrap();
-    stalled.recv_timeout(WAIT).unwrap();
+    let release = stall(rt.handle(), 0);
     // Runs of 100 to one checker, then the other: joined into batches of up to 64 while alone.
     const RUNS: u64 = 100;
     for run in 0..RUNS {
@@ -264,15 +265,9 @@ fn a_flood_from_a_plain_thread_past_a_stalled_shard_arrives_in_order_and_before_
 #[test]
 fn a_stream_from_a_lone_plain_thread_ahead_of_its_shard_arrives_in_order_and_before_what_follows_it() {
     let rt = Runtime::builder().shards(Shards::Count(1)).build().unwrap();
-    let (release, release_rx) = mpsc::channel();
-    let release_rx = Arc::new(std::sync::Mutex::new(release_rx));
-    let (stalled_tx, stalled) = mpsc::channel();
-    let staller =
-        rt.spawn(move || Staller { release: release_rx.clone(), stalled: stalled_tx.clone() }).unwrap();
     let checkers: Vec<_> = (0..2).map(|_| rt.spawn(Checker::default).unwrap()).collect();
     // A backlog while the shard is stalled: its first take after finds the sender ahead.
-    staller.tell(()).unwrap();
-    stalled.recv_timeout(WAIT).unwrap();
+    let release = stall(rt.handle(), 0);
     let mut next = [0u64; 2];
     let mut send = |c: usize, n: u64| {
         for _ in 0..n {

@@ -28,6 +28,13 @@ fn send<P: Deliver>(tx: &mut LaneTx, stamp: u64, target: u64, p: P) {
     }
 }
 
+/// A lane whose shard has found its sender ahead (as a take of eight or more would mark it).
+fn behind_lane() -> (LaneTx, LaneRx) {
+    let (tx, rx) = lane();
+    tx.state.behind.store(true, Ordering::Relaxed);
+    (tx, rx)
+}
+
 /// Takes everything: (stamp, target, messages) per entry.
 fn take_all(rx: &mut LaneRx) -> Vec<(u64, u64, Vec<u64>)> {
     let mut out = Vec::new();
@@ -91,8 +98,7 @@ fn a_lone_senders_stream_to_one_actor_travels_in_runs_once_the_shard_is_behind()
 
 #[test]
 fn a_run_carries_one_stamp_and_never_overtakes_the_overflow_queue() {
-    let (mut tx, mut rx) = lane();
-    tx.state.behind.store(true, Ordering::Relaxed);
+    let (mut tx, mut rx) = behind_lane();
     // Stamps 0 (a lone sender's, repeated), then 1 (taken from the counter: not appended).
     for v in 0..10 {
         send(&mut tx, 0, 1, R(v));
@@ -133,8 +139,7 @@ impl Deliver for D {
 #[test]
 fn closing_a_lane_counts_every_message_of_its_runs_once_and_drops_each_once() {
     let token = std::sync::Arc::new(());
-    let (mut tx, mut rx) = lane();
-    tx.state.behind.store(true, Ordering::Relaxed);
+    let (mut tx, mut rx) = behind_lane();
     for _ in 0..10 {
         send(&mut tx, 0, 1, D(token.clone()));
     }
@@ -167,8 +172,7 @@ fn closing_a_lane_counts_every_message_of_its_runs_once_and_drops_each_once() {
 
 #[test]
 fn a_gone_senders_run_is_delivered_before_its_lane_is_dropped() {
-    let (mut tx, mut rx) = lane();
-    tx.state.behind.store(true, Ordering::Relaxed);
+    let (mut tx, mut rx) = behind_lane();
     for v in 0..5 {
         send(&mut tx, 0, 1, R(v));
     }
