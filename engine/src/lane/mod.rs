@@ -138,8 +138,8 @@ pub(crate) struct LaneTx {
     state: Arc<LaneState>,
     /// Pushes since the seat was last published.
     since_seat: u32,
-    /// The run open for appends: a `RunTx<P>`, type-erased.
-    run: Option<Box<dyn Any + Send>>,
+    /// The run open for appends: a `RunTx<P>`, type-erased, with its type id.
+    run: Option<(std::any::TypeId, Box<dyn Any + Send>)>,
     /// The target of the last message that could have travelled in a run: a run opens only for
     /// a stream to one actor (a message to each of many actors would open a run each).
     last_target: u64,

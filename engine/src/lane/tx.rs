@@ -1,6 +1,7 @@
 //! The sending thread's end of a lane: into the ring, a run, or the overflow queue.
 
 use super::*;
+use std::any::TypeId;
 
 impl LaneTx {
     /// Sends `p`, stamped `stamp`, down the lane; see [`LaneTx::push_stamped`].
@@ -33,7 +34,7 @@ impl LaneTx {
         // the capacity of the run it follows.
         let mut after = 0;
         if P::RUNS {
-            if let Some(run) = self.run.as_mut().and_then(|r| r.downcast_mut::<RunTx<P>>()) {
+            if let Some(run) = open_run::<P>(&mut self.run) {
                 // Behind a queued message, nothing may be appended (it would overtake it).
                 if !self.state.overflowing.load(Ordering::Acquire) {
                     match run.append(target, stamp, payload) {
@@ -59,7 +60,7 @@ impl LaneTx {
         let streak = P::RUNS && std::mem::replace(&mut self.last_target, target) == target;
         if streak && stamp.is_multiple_of(2) && (after > 0 || self.state.behind.load(Ordering::Relaxed)) {
             let (tx, rx) = RunTx::open(target, stamp, payload, after, &self.state.lost);
-            self.run = Some(Box::new(tx));
+            self.run = Some((TypeId::of::<RunTx<P>>(), Box::new(tx)));
             // SAFETY: `ring_open` just returned true; the closure initializes the item.
             unsafe {
                 self.write_slot(|dst| {
@@ -189,5 +190,21 @@ impl LaneTx {
     /// The thread lets go of the lane: the shard drops it once empty.
     pub(crate) fn leave(&self) {
         self.state.gone.store(true, Ordering::Release);
+    }
+}
+
+/// The open run in `run`, if it carries `P`.
+#[inline(always)]
+fn open_run<P: Deliver>(run: &mut Option<(TypeId, Box<dyn Any + Send>)>) -> Option<&mut RunTx<P>> {
+    match run {
+        Some((ty, run)) if *ty == TypeId::of::<RunTx<P>>() => {
+            let run: *mut (dyn Any + Send) = &mut **run;
+            // SAFETY: `ty` is the type id of the value boxed with it (both set together in
+            // `LaneTx::push_new`), which is `RunTx<P>`: the cast names its own type, and the
+            // borrow of `run` keeps it unaliased. (`downcast_mut` would ask the box for its
+            // type through the vtable, a call per message.)
+            Some(unsafe { &mut *(run as *mut RunTx<P>) })
+        }
+        _ => None,
     }
 }
