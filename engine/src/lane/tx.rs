@@ -198,11 +198,11 @@ impl LaneTx {
 fn open_run<P: Deliver>(run: &mut Option<(TypeId, Box<dyn Any + Send>)>) -> Option<&mut RunTx<P>> {
     match run {
         Some((ty, run)) if *ty == TypeId::of::<RunTx<P>>() => {
+            // Not `downcast_mut`: it asks the box for its type through the vtable, a call per
+            // message.
             let run: *mut (dyn Any + Send) = &mut **run;
-            // SAFETY: `ty` is the type id of the value boxed with it (both set together in
-            // `LaneTx::push_new`), which is `RunTx<P>`: the cast names its own type, and the
-            // borrow of `run` keeps it unaliased. (`downcast_mut` would ask the box for its
-            // type through the vtable, a call per message.)
+            // SAFETY: `ty` is the type id of the value boxed with it (set together in `push_new`):
+            // `RunTx<P>`, so the cast names its own type; the borrow of `run` keeps it unaliased.
             Some(unsafe { &mut *(run as *mut RunTx<P>) })
         }
         _ => None,
