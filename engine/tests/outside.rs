@@ -144,11 +144,7 @@ fn every_tell_accepted_around_a_shutdown_is_delivered_or_counted_as_a_dead_lette
         for s in senders {
             s.join().unwrap();
         }
-        let accepted = accepted.load(Ordering::Relaxed);
-        let delivered = seen.load(Ordering::Relaxed);
-        let dead = handle.dead_letters();
-        assert!(delivered >= 10_000);
-        assert_eq!(delivered + dead, accepted, "round {round}: delivered {delivered} + dead {dead}");
+        every_accepted_tell_is_accounted_for(round, &accepted, &seen, &handle);
     }
 }
 
@@ -188,12 +184,18 @@ fn every_tell_a_lone_thread_streams_to_one_actor_around_a_shutdown_is_delivered_
         flowing.recv_timeout(WAIT).expect("messages flow before the shutdown");
         rt.shutdown().unwrap();
         sender.join().unwrap();
-        let accepted = accepted.load(Ordering::Relaxed);
-        let delivered = seen.load(Ordering::Relaxed);
-        let dead = handle.dead_letters();
-        assert!(delivered >= 10_000);
-        assert_eq!(delivered + dead, accepted, "round {round}: delivered {delivered} + dead {dead}");
+        every_accepted_tell_is_accounted_for(round, &accepted, &seen, &handle);
     }
+}
+
+/// After a shutdown: every tell accepted (`accepted`) was delivered (`seen`, at least the
+/// 10 000 that signalled the flow) or counted as a dead letter, once.
+fn every_accepted_tell_is_accounted_for(round: u32, accepted: &AtomicU64, seen: &AtomicU64, handle: &Handle) {
+    let accepted = accepted.load(Ordering::Relaxed);
+    let delivered = seen.load(Ordering::Relaxed);
+    let dead = handle.dead_letters();
+    assert!(delivered >= 10_000);
+    assert_eq!(delivered + dead, accepted, "round {round}: delivered {delivered} + dead {dead}");
 }
 
 /// Tells `stalled` it runs, then blocks its shard until `release` says so: meanwhile the shard
