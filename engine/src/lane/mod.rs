@@ -47,8 +47,8 @@
 use crate::cpu::Seat;
 use crate::packet::{Deliver, Packet};
 use crate::ring::{ring, Consumer, Producer};
-use crate::sync::{Arc, AtomicBool, AtomicUsize, Mutex, Ordering};
-use run::{ReadRun, RunOpen, RunTx};
+use crate::sync::{Arc, AtomicBool, Mutex, Ordering};
+use run::{ReadRun, RunHome, RunOpen, RunTx};
 use std::any::Any;
 use std::collections::VecDeque;
 
@@ -78,8 +78,9 @@ pub(crate) struct LaneState {
     overflow: Mutex<Vec<Stamped>>,
     /// `overflow` may hold items; they are younger than everything in the ring.
     overflowing: AtomicBool,
-    /// Messages appended to runs after the shard's last drain (`run`), counted as the runs go.
-    lost: Arc<AtomicUsize>,
+    /// Messages appended to runs after the shard's last drain (`run`), counted as the runs go,
+    /// and the buffers of runs that are done.
+    runs: Arc<RunHome>,
     /// The shard's last take from this lane found a backlog (`RUN_AFTER` messages or more): a
     /// lone sender's stream to one actor then travels in runs (`run`). Stored only on change.
     behind: AtomicBool,

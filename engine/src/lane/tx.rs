@@ -59,7 +59,7 @@ impl LaneTx {
         // opens for the second message in a row to one actor while the shard is behind.
         let streak = P::RUNS && std::mem::replace(&mut self.last_target, target) == target;
         if streak && stamp.is_multiple_of(2) && (after > 0 || self.state.behind.load(Ordering::Relaxed)) {
-            let (tx, rx) = RunTx::open(target, stamp, payload, after, &self.state.lost);
+            let (tx, rx) = RunTx::open(target, stamp, payload, after, &self.state.runs);
             self.run = Some((TypeId::of::<RunTx<P>>(), Box::new(tx)));
             // SAFETY: `ring_open` just returned true; the closure initializes the item.
             unsafe {
@@ -184,7 +184,7 @@ impl LaneTx {
         }
         // Every run is gone with our end of the last one: each counted what it still held.
         self.run = None;
-        Some(n + self.state.lost.load(Ordering::Relaxed))
+        Some(n + self.state.runs.lost.load(Ordering::Relaxed))
     }
 
     /// The thread lets go of the lane: the shard drops it once empty.
