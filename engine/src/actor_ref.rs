@@ -1,7 +1,7 @@
 //! [`ActorRef`]: the address of an actor, usable from any thread.
 
 use crate::any_ref::{Address, AnyRef};
-use crate::ask::{pair, Pending, Reply};
+use crate::ask::{unbound_pair, Pending, Reply};
 use crate::batch::BatchPending;
 use crate::cell::Refused;
 use crate::error::{AskError, SendError, TrySendError};
@@ -132,20 +132,25 @@ impl<M: Send + 'static> ActorRef<M> {
         })
     }
 
+    /// A send from a thread outside the runtime: inlined into `tell` for the common case (no
+    /// sender), with the rest out of line so that the path every message takes stays short.
+    #[inline(always)]
     fn tell_from_outside(&self, to: usize, msg: M, sender: u64) -> Result<(), SendError<M>> {
-        let target = self.id().as_u64();
-        if sender == 0 {
-            self.shared().inject_new(to, target, UserMsg(msg)).map_err(|p| match p.take::<UserMsg<M>>() {
-                Ok(UserMsg(m)) => SendError::Closed(m),
-                Err(_) => unreachable!("packet built from UserMsg<M> just above"),
-            })
-        } else {
-            self.shared().inject_new(to, target, SentMsg(msg, sender)).map_err(|p| {
-                match p.take::<SentMsg<M>>() {
-                    Ok(SentMsg(m, _)) => SendError::Closed(m),
-                    Err(_) => unreachable!("packet built from SentMsg<M> just above"),
-                }
-            })
+        if sender != 0 {
+            return self.tell_sent_from_outside(to, msg, sender);
+        }
+        match self.shared().inject_new(to, self.id().as_u64(), UserMsg(msg)) {
+            Ok(()) => Ok(()),
+            Err(p) => Err(returned::<UserMsg<M>, M>(p, |UserMsg(m)| m)),
+        }
+    }
+
+    /// `tell_from_outside` with a sender.
+    #[inline(never)]
+    fn tell_sent_from_outside(&self, to: usize, msg: M, sender: u64) -> Result<(), SendError<M>> {
+        match self.shared().inject_new(to, self.id().as_u64(), SentMsg(msg, sender)) {
+            Ok(()) => Ok(()),
+            Err(p) => Err(returned::<SentMsg<M>, M>(p, |SentMsg(m, _)| m)),
         }
     }
 
@@ -210,9 +215,9 @@ impl<M: Send + 'static> ActorRef<M> {
     /// # Ok(()) }
     /// ```
     pub fn ask<T: Send + 'static>(&self, make: impl FnOnce(Reply<T>) -> M) -> Pending<T> {
-        let (reply, pending) = pair(self.shared(), self.shared().cfg.ask_timeout);
+        let (reply, pending) = unbound_pair(self.shared().cfg.ask_timeout);
         match self.tell(make(reply)) {
-            Ok(()) => pending.answered_on(self.id().shard()),
+            Ok(()) => pending.bound_to(self.shared()).answered_on(self.id().shard()),
             Err(SendError::Closed(m)) => {
                 drop(m);
                 drop(pending);
@@ -265,5 +270,16 @@ impl<M: Send + 'static> ActorRef<M> {
     /// The actor's counters, gathered on its shard.
     pub fn metrics(&self) -> Pending<ActorMetrics> {
         self.addr.metrics()
+    }
+}
+
+/// The message of a packet that came back because the runtime has stopped, as the send error
+/// that returns it.
+#[cold]
+#[inline(never)]
+fn returned<P: crate::packet::Deliver, M>(p: Packet, msg: impl FnOnce(P) -> M) -> SendError<M> {
+    match p.take::<P>() {
+        Ok(payload) => SendError::Closed(msg(payload)),
+        Err(_) => unreachable!("the packet was built from this payload type"),
     }
 }

@@ -67,12 +67,20 @@ pub struct Pending<T: Send + 'static> {
 
 /// A linked reply/pending pair.
 pub(crate) fn pair<T: Send + 'static>(shared: &Arc<Shared>, timeout: Duration) -> (Reply<T>, Pending<T>) {
+    let (reply, pending) = unbound_pair(timeout);
+    (reply, pending.bound_to(shared))
+}
+
+/// A linked reply/pending pair whose pending end is not bound to its runtime yet
+/// ([`Pending::bound_to`]). An ask binds it once the request is sent: the runtime's reference
+/// count is then not written on the way to the request's publication.
+pub(crate) fn unbound_pair<T: Send + 'static>(timeout: Duration) -> (Reply<T>, Pending<T>) {
     let chan = Arc::new(Chan::new());
     (
         Reply { chan: Some(chan.clone()) },
         Pending {
             chan: Some(chan),
-            shared: Some(shared.clone()),
+            shared: None,
             early: None,
             timeout,
             deadline: None,
@@ -172,6 +180,13 @@ impl<T: Send + 'static> Pending<T> {
             registered: false,
             answerer: None,
         }
+    }
+
+    /// Binds the waiting end to its runtime (for its dead letters, and for a blocking wait's
+    /// view of the shards).
+    pub(crate) fn bound_to(mut self, shared: &Arc<Shared>) -> Self {
+        self.shared = Some(shared.clone());
+        self
     }
 
     /// Records that an actor on shard `shard` answers.

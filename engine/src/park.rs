@@ -146,7 +146,9 @@ impl Parker {
     }
 
     /// Producer side, after publishing: wakes the shard if it sleeps. Returns whether it did.
-    #[inline]
+    /// Inlined into every send from outside the runtime: the look is a fence and a load, and
+    /// the wake-up itself is out of line.
+    #[inline(always)]
     pub(crate) fn notify(&self) -> bool {
         if self.asymmetric {
             compiler_fence(Ordering::SeqCst);
@@ -154,12 +156,19 @@ impl Parker {
             fence(Ordering::SeqCst);
         }
         if self.state.load(Ordering::Relaxed) == SLEEPING {
-            if let Some(t) = self.thread.lock().unwrap().as_ref() {
-                t.unpark();
-            }
+            self.wake();
             return true;
         }
         false
+    }
+
+    /// Unparks the shard thread.
+    #[cold]
+    #[inline(never)]
+    fn wake(&self) {
+        if let Some(t) = self.thread.lock().unwrap().as_ref() {
+            t.unpark();
+        }
     }
 
     /// Shard side, after a pass that found nothing: sleeps until notified or until `timeout`.

@@ -17,14 +17,10 @@ impl Handle {
     /// thread, and nested, it just runs `f` (a shard's sends are batched per turn anyway).
     pub fn batch<R>(&self, f: impl FnOnce() -> R) -> R {
         let me = Arc::as_ptr(&self.shared) as usize;
-        let started = DEFERRED.with(|d| {
-            let mut d = d.borrow_mut();
-            if d.is_some() || with_current(|c| c.is_some()) {
-                return false;
-            }
-            *d = Some((me, Vec::new()));
-            true
-        });
+        let started = DEFERRING.get() == 0 && !with_current(|c| c.is_some());
+        if started {
+            DEFERRING.set(me);
+        }
         if !started {
             return f();
         }
@@ -32,7 +28,8 @@ impl Handle {
         struct Wake<'a>(&'a Shared);
         impl Drop for Wake<'_> {
             fn drop(&mut self) {
-                let shards = DEFERRED.with(|d| d.borrow_mut().take()).map(|(_, s)| s).unwrap_or_default();
+                DEFERRING.set(0);
+                let shards = DEFERRED.with_borrow_mut(std::mem::take);
                 for s in shards {
                     self.0.notify(s);
                 }

@@ -181,9 +181,11 @@ struct ShutdownTask {
 }
 
 thread_local! {
-    /// While a plain thread runs `Handle::batch`: the runtime (its `Shared`'s address) and the
-    /// shards it published to, woken when the batch ends.
-    static DEFERRED: std::cell::RefCell<Option<(usize, Vec<usize>)>> = const { std::cell::RefCell::new(None) };
+    /// While a plain thread runs `Handle::batch`: the runtime (its `Shared`'s address), 0 while
+    /// none runs. A `Cell` of a word, so that every send from outside looks at it with one load.
+    static DEFERRING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// The shards that the batch in `DEFERRING` published to, woken when it ends.
+    static DEFERRED: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// What every thread of one runtime shares.
@@ -219,7 +221,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// Wakes shard `to` if it may be parked (after publishing to it).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn notify(&self, to: usize) {
         if self.notify_mode {
             self.shards[to].parker.notify();
@@ -238,17 +240,15 @@ impl Shared {
 
     /// After a push from outside to shard `to`: wakes the shard, or leaves that to the end of
     /// the batch the thread is in.
+    #[inline(always)]
     fn injected(&self, to: usize) {
-        let deferred = DEFERRED.with(|d| match &mut *d.borrow_mut() {
-            Some((rt, shards)) if *rt == self as *const Shared as usize => {
+        if DEFERRING.get() == self as *const Shared as usize {
+            DEFERRED.with_borrow_mut(|shards| {
                 if !shards.contains(&to) {
                     shards.push(to);
                 }
-                true
-            }
-            _ => false,
-        });
-        if !deferred {
+            });
+        } else {
             self.notify(to);
         }
     }

@@ -58,25 +58,38 @@ fn lane_of(lanes: &[Entry], sh: &Shared, to: usize) -> Option<usize> {
 }
 
 /// Sends `payload` for `target` to shard `to` of `sh`: written straight into this thread's
-/// lane when the lane exists and has room (`LaneTx::push_new`); as a packet down the same lane,
-/// with the same stamp, when the ring is full or messages are queued behind it; by [`push`]
-/// otherwise (the first send, the thread-local unavailable).
+/// lane when the lane exists and has room (`LaneTx::push_new`); otherwise as a packet by
+/// [`push`] (down the same lane when the ring is full or messages are queued behind it; the
+/// first send makes the lane; the injector takes it where the thread-local is unavailable).
+///
+/// Inlined into every send from outside the runtime, so it holds only the common case: what
+/// it hands back on the way is the payload itself, and everything else is out of line.
 #[inline(always)]
 pub(super) fn push_new<P: Deliver>(sh: &Shared, to: usize, target: u64, payload: P) -> Result<(), Packet> {
     let mut payload = Some(payload);
     let sent = LANES.try_with(|lanes| {
-        let mut lanes = lanes.try_borrow_mut().ok()?;
-        let i = lane_of(&lanes, sh, to)?;
+        let Ok(mut lanes) = lanes.try_borrow_mut() else { return false };
+        let Some(i) = lane_of(&lanes, sh, to) else { return false };
         let stamp = sh.shards[to].lanes.stamp();
         match lanes[i].lane.push_new(stamp, target, payload.take().expect("not sent yet")) {
-            Ok(()) => Some(Ok(())),
-            Err(back) => Some(push_packet(&mut lanes, i, stamp, Packet::new(target, back))),
+            Ok(()) => true,
+            Err(back) => {
+                payload = Some(back);
+                false
+            }
         }
     });
-    match sent {
-        Ok(Some(r)) => r,
-        _ => push(sh, to, Packet::new(target, payload.take().expect("not sent yet"))),
+    if sent == Ok(true) {
+        return Ok(());
     }
+    push_packet_new(sh, to, target, payload.take().expect("not sent yet"))
+}
+
+/// [`push_new`]'s other cases: the payload goes as a packet.
+#[cold]
+#[inline(never)]
+fn push_packet_new<P: Deliver>(sh: &Shared, to: usize, target: u64, payload: P) -> Result<(), Packet> {
+    push(sh, to, Packet::new(target, payload))
 }
 
 /// Sends `p`, stamped `stamp`, down lane `i` of `lanes`; gives it back when the shard has
