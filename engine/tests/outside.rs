@@ -299,3 +299,33 @@ fn a_stream_from_a_lone_plain_thread_ahead_of_its_shard_arrives_in_order_and_bef
     }
     rt.shutdown().unwrap();
 }
+
+/// The end of a lone thread's stream travels in a run like the rest, and arrives although the
+/// thread sends nothing after it: nothing else in its lane ends the run, so the shard must
+/// come back to the open run for what was appended after its last take.
+#[test]
+fn the_end_of_a_stream_from_a_lone_plain_thread_arrives_with_nothing_sent_after_it() {
+    let rt = Runtime::builder().shards(Shards::Count(1)).build().unwrap();
+    for round in 1..=20u64 {
+        let (seen, (tx, signal)) = (Arc::new(AtomicU64::new(0)), mpsc::channel());
+        let n = 1_000 * round;
+        let c = rt.spawn({
+            let seen = seen.clone();
+            move || Counter { seen: seen.clone(), signal_at: n + 100, first: Some(tx.clone()) }
+        });
+        let c = c.unwrap();
+        // A backlog while the shard is stalled: its first take after finds the sender ahead,
+        // and the stream that follows goes in runs.
+        let release = stall(rt.handle(), 0);
+        for v in 0..100 {
+            c.tell(v).unwrap();
+        }
+        release.send(()).unwrap();
+        for v in 0..n {
+            c.tell(v).unwrap();
+        }
+        signal.recv_timeout(WAIT).expect("every message of the stream, with nothing after it");
+        assert_eq!(seen.load(Ordering::Relaxed), n + 100);
+    }
+    rt.shutdown().unwrap();
+}
