@@ -27,6 +27,13 @@
 //!   it closes the lane), so a run dropped with items untaken holds what the sender appended
 //!   after the shard's last drain: it adds them to the lane's `lost` count, which the sender
 //!   reports as dead letters (`super::LaneTx::take_undelivered`).
+//! - **Looks.** A shard that keeps up with a run would read its count on every pass, and each
+//!   read takes the count's line from the sender, whose next store of the count must fetch it
+//!   back while the stores behind it wait. So after a take of fewer than [`FEW`] messages the
+//!   shard's passes leave the count alone for [`QUIET_LOOKS`] looks (`ReadRun::due`); the
+//!   exact look (`ReadRun::has_next`), which decides whether the shard may park, never skips.
+//!   The rest of a run that the sender stops appending to is taken at most `QUIET_LOOKS` looks
+//!   later, or at once when anything else arrives in the lane.
 //! - **Buffers.** A run's buffer, once its messages are taken or dropped, is kept for the
 //!   sender's next run of the same size and type (at most [`SPARES`] per lane): a stream that
 //!   the shard keeps up with writes into memory it wrote before, where a fresh buffer for each
@@ -48,6 +55,13 @@ const FIRST_RUN: usize = 32;
 
 /// The most message bytes one run holds (then the next run is announced).
 const RUN_BYTES: usize = 64 * 1024;
+
+/// A take of fewer messages than this from a run makes the shard's passes leave the run's count
+/// alone for a few looks.
+pub(super) const FEW: usize = 32;
+
+/// Looks at the run that skip its count after a take of fewer than [`FEW`] messages.
+pub(super) const QUIET_LOOKS: u32 = 8;
 
 /// Emptied run buffers kept per lane for the sender's next runs.
 pub(crate) const SPARES: usize = 2;
@@ -167,7 +181,7 @@ impl<P: Deliver> RunTx<P> {
         let run = Arc::new(Run::with_capacity(cap, home));
         let mut tx = RunTx { run: run.clone(), target, stamp, len: 0, cap };
         tx.write(first);
-        (tx, RunRx { run, target, stamp, taken: 0 })
+        (tx, RunRx { run, target, stamp, taken: 0, quiet: std::cell::Cell::new(0) })
     }
 
     /// Appends `p` when it is for this run's actor, at its stamp, and the run has room;
@@ -218,6 +232,10 @@ pub(crate) trait ReadRun: Send {
     fn stamp(&self) -> u64;
     /// Whether messages were published that the shard has not taken (a look).
     fn has_next(&self) -> bool;
+    /// Whether the shard's pass should take from the run: `has_next`, except that for
+    /// [`QUIET_LOOKS`] calls after a take of fewer than [`FEW`] messages it says no without a
+    /// look.
+    fn due(&self) -> bool;
     /// The messages published since the last take, as one packet.
     fn take(&mut self) -> Option<Packet>;
 }
@@ -229,6 +247,8 @@ pub(crate) struct RunRx<P: Send + 'static> {
     stamp: u64,
     /// Items handed to parts (the run's `taken`, which only this end stores).
     taken: usize,
+    /// Calls of `due` left that skip the count.
+    quiet: std::cell::Cell<u32>,
 }
 
 impl<P: Deliver> ReadRun for RunRx<P> {
@@ -241,8 +261,20 @@ impl<P: Deliver> ReadRun for RunRx<P> {
         self.run.published.load(Ordering::Relaxed) != self.taken
     }
 
+    #[inline]
+    fn due(&self) -> bool {
+        match self.quiet.get() {
+            0 => self.has_next(),
+            q => {
+                self.quiet.set(q - 1);
+                false
+            }
+        }
+    }
+
     fn take(&mut self) -> Option<Packet> {
         let end = self.run.published.load(Ordering::Acquire);
+        self.quiet.set(if end - self.taken < FEW { QUIET_LOOKS } else { 0 });
         if end == self.taken {
             return None;
         }

@@ -224,3 +224,47 @@ fn the_buffers_of_finished_runs_are_kept_for_the_next_runs() {
     }
     assert_eq!(tx.state.runs.kept(), SPARES);
 }
+
+/// After a take of few messages from an open run, the shard's passes leave the run's count
+/// alone for a few looks (the sender keeps its line), then take the rest without the sender
+/// doing anything more; the look that decides whether the shard may park never skips it, and
+/// after a take of many the next look reads the count.
+#[test]
+fn after_a_small_take_the_passes_skip_the_runs_count_for_a_few_looks_but_parking_never_does() {
+    use super::run::{FEW, QUIET_LOOKS};
+    let (mut tx, mut rx) = behind_lane();
+    for v in 0..3 {
+        send(&mut tx, 0, 1, R(v));
+    }
+    assert_eq!(of(&take_all(&mut rx), 1), [0, 1, 2]);
+    assert!(rx.run.is_some(), "a run is open");
+    send(&mut tx, 0, 1, R(3));
+    assert!(rx.has_next() && !rx.needs_pass(), "right after a small take, the pass leaves the run alone");
+    for look in 1..QUIET_LOOKS {
+        assert!(rx.has_next(), "look {look}: the exact look sees the message");
+        assert!(!rx.needs_pass(), "look {look}: the pass leaves the run alone");
+    }
+    assert!(rx.needs_pass(), "the quiet looks are over");
+    assert_eq!(of(&take_all(&mut rx), 1), [3]);
+    // A take of many from the open run: the next look reads the count. (Another actor's
+    // message ends the run; the next stream goes one message in the ring, then a run of 32,
+    // full, then one of 64 that holds the rest.)
+    send(&mut tx, 0, 2, R(0));
+    take_all(&mut rx);
+    tx.state.behind.store(true, Ordering::Relaxed);
+    let stream = 100..100 + 1 + 32 + FEW as u64;
+    for v in stream.clone() {
+        send(&mut tx, 0, 1, R(v));
+    }
+    assert_eq!(of(&take_all(&mut rx), 1), stream.clone().collect::<Vec<_>>());
+    let next = stream.end;
+    send(&mut tx, 0, 1, R(next));
+    assert!(rx.is_due(), "after a take of many, the next look reads the count");
+    assert_eq!(of(&take_all(&mut rx), 1), [next]);
+    // Anything else in the lane is seen at once, and the run's rest comes first.
+    send(&mut tx, 0, 1, R(next + 1));
+    send(&mut tx, 0, 2, R(1));
+    assert!(rx.needs_pass(), "a message in the ring ends the quiet");
+    let got = take_all(&mut rx);
+    assert_eq!((of(&got, 1), of(&got, 2)), (vec![next + 1], vec![1]));
+}

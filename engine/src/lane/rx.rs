@@ -6,9 +6,23 @@ impl LaneRx {
     /// Whether anything waits in the lane (a look; nothing is taken).
     #[inline]
     pub(crate) fn has_next(&self) -> bool {
+        self.waits(|r| r.has_next())
+    }
+
+    /// Whether the shard's pass has anything to take from this lane: `has_next`, but an open
+    /// run is asked whether it is due (`ReadRun::due`). Whether the shard may park asks
+    /// `has_next` instead.
+    #[inline]
+    pub(crate) fn is_due(&self) -> bool {
+        self.waits(|r| r.due())
+    }
+
+    /// Whether anything waits, asking an open run by `run`.
+    #[inline(always)]
+    fn waits(&self, run: impl FnOnce(&dyn ReadRun) -> bool) -> bool {
         !self.pending.is_empty()
             || self.held.is_some()
-            || self.run.as_ref().is_some_and(|r| r.has_next())
+            || self.run.as_deref().is_some_and(run)
             || self.rx.has_next()
             || self.state.overflowing.load(Ordering::Relaxed)
     }
@@ -158,11 +172,12 @@ impl LaneRx {
         n
     }
 
-    /// Whether the shard has anything to do with this lane: a message waits, or the sending
-    /// thread is gone (the lane is to be dropped once empty). Loads only.
+    /// Whether the shard's pass has anything to do with this lane: a message is due
+    /// (`is_due`), or the sending thread is gone (the lane is to be dropped once empty). Loads
+    /// only.
     #[inline]
     pub(crate) fn needs_pass(&self) -> bool {
-        self.has_next() || self.state.gone.load(Ordering::Relaxed)
+        self.is_due() || self.state.gone.load(Ordering::Relaxed)
     }
 
     /// The CPU the sending thread was last seen on when it sent, while it lives.

@@ -392,7 +392,7 @@ impl Shard {
     #[inline(always)]
     fn outside_waiting(&self) -> bool {
         self.mine().injector.has_pending()
-            || self.lanes_waiting()
+            || self.lanes_due()
             || self.local_woken.get()
             || self.inbound.borrow().iter().any(|c| c.has_next())
             || !self.timers.borrow().is_empty()

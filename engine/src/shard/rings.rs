@@ -177,6 +177,15 @@ impl Shard {
             || self.lanes.borrow().iter().any(|l| l.has_next())
     }
 
+    /// `lanes_waiting` for a busy pass: an open run is asked whether it is due
+    /// (`LaneRx::is_due`), so that a shard working off its ready actors does not read a
+    /// streaming sender's count between every two turns.
+    pub(super) fn lanes_due(&self) -> bool {
+        self.mine().lanes.has_new()
+            || !self.outside.borrow().is_empty()
+            || self.lanes.borrow().iter().any(|l| l.is_due())
+    }
+
     pub(super) fn drain_inbound(&self) -> usize {
         let mut n = 0;
         if !self.deferred.borrow().is_empty() {
