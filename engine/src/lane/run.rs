@@ -45,8 +45,8 @@
 use crate::packet::{Deliver, Packet};
 use crate::shard::Shard;
 use crate::sync::{Arc, AtomicUsize, Mutex, Ordering, UnsafeCell};
-use std::any::Any;
 use crossbeam_utils::CachePadded;
+use std::any::Any;
 use std::mem::MaybeUninit;
 
 /// Messages in a sender's first run; each next run of the stream holds twice as many, up to
