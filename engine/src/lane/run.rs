@@ -80,12 +80,15 @@ pub(crate) struct RunHome {
 type Items<P> = Box<[UnsafeCell<MaybeUninit<P>>]>;
 
 impl RunHome {
-    /// Keeps `items` for a later run, unless `SPARES` are kept already.
+    /// Keeps `items` for a later run, in place of the oldest kept buffer when `SPARES` are kept
+    /// already: the runs that ended last are the sizes the sender's stream uses now (a long
+    /// stream's first runs are small, its later ones the largest).
     fn keep<P: Send + 'static>(&self, items: Items<P>) {
         let mut spares = self.spares.lock().unwrap();
-        if spares.len() < SPARES {
-            spares.push(Box::new(items));
+        if spares.len() == SPARES {
+            spares.remove(0);
         }
+        spares.push(Box::new(items));
     }
 
     /// A kept buffer of `cap` items of `P`, or a new one.
@@ -101,10 +104,11 @@ impl RunHome {
         }
     }
 
-    /// How many buffers are kept (for tests).
+    /// The capacities of the buffers of `P` kept, oldest first (for tests).
     #[cfg(test)]
-    pub(crate) fn kept(&self) -> usize {
-        self.spares.lock().unwrap().len()
+    pub(crate) fn kept<P: Send + 'static>(&self) -> Vec<usize> {
+        let spares = self.spares.lock().unwrap();
+        spares.iter().filter_map(|b| b.downcast_ref::<Items<P>>()).map(|i| i.len()).collect()
     }
 }
 

@@ -187,32 +187,38 @@ fn a_gone_senders_run_is_delivered_before_its_lane_is_dropped() {
     assert!(rx.is_finished());
 }
 
-/// A run's buffer, once the run is done, is kept for the sender's next run of its size, at
-/// most `SPARES` per lane, and such a run takes it instead of new memory; the messages that
-/// travel in a kept buffer arrive intact.
+/// A run's buffer, once the run is done, is kept for the sender's next run of its size: the
+/// `SPARES` newest per lane, so that a long stream, whose runs grow, keeps its largest; such a
+/// run takes it instead of new memory, and the messages that travel in it arrive intact.
 #[test]
 fn the_buffers_of_finished_runs_are_kept_for_the_next_runs() {
     use super::run::SPARES;
+    let kept = |tx: &LaneTx| tx.state.runs.kept::<R>();
     let (mut tx, mut rx) = behind_lane();
-    // The first message goes in the ring, the next 32 fill a first run, and the 34th opens a
-    // second run of 64.
-    for v in 0..34 {
+    // The first message goes in the ring, then runs of 32 and 64 fill up and one of 128 takes
+    // the rest; another actor's message ends it.
+    let stream = 0..1 + 32 + 64 + 10;
+    for v in stream.clone() {
         send(&mut tx, 0, 1, R(v));
     }
-    assert_eq!(of(&take_all(&mut rx), 1), (0..34).collect::<Vec<_>>());
-    assert_eq!(tx.state.runs.kept(), 1, "the first run is done: its buffer is kept");
-    // Another actor's message ends the second run.
     send(&mut tx, 0, 2, R(0));
-    assert_eq!(of(&take_all(&mut rx), 2), [0]);
-    assert_eq!(tx.state.runs.kept(), 2);
-    // A new stream's first run (32) takes the kept buffer of its size (the take of one
-    // message said the shard caught up: behind again, as a take of a backlog would say).
+    let got = take_all(&mut rx);
+    assert_eq!(of(&got, 1), stream.clone().collect::<Vec<_>>());
+    assert_eq!(kept(&tx), [64, 128], "the newest {SPARES} runs' buffers are kept");
+    // A new stream: its first run (32) finds no buffer of its size, its next two (64, 128)
+    // take the kept ones.
     tx.state.behind.store(true, Ordering::Relaxed);
-    for v in 100..120 {
+    let stream = 200..200 + 1 + 32;
+    for v in stream.clone() {
         send(&mut tx, 0, 1, R(v));
     }
-    assert_eq!(tx.state.runs.kept(), 1, "the new stream's first run took a kept buffer");
-    assert_eq!(of(&take_all(&mut rx), 1), (100..120).collect::<Vec<_>>());
+    assert_eq!(kept(&tx), [64, 128]);
+    let more = stream.end..stream.end + 64 + 1;
+    for v in more.clone() {
+        send(&mut tx, 0, 1, R(v));
+    }
+    assert!(kept(&tx).is_empty(), "the runs of 64 and 128 took the kept buffers");
+    assert_eq!(of(&take_all(&mut rx), 1), (stream.start..more.end).collect::<Vec<_>>());
     // However many runs end, a lane keeps at most `SPARES` buffers.
     for round in 0..4 {
         for v in 0..40 {
@@ -222,7 +228,7 @@ fn the_buffers_of_finished_runs_are_kept_for_the_next_runs() {
         take_all(&mut rx);
         tx.state.behind.store(true, Ordering::Relaxed);
     }
-    assert_eq!(tx.state.runs.kept(), SPARES);
+    assert_eq!(kept(&tx).len(), SPARES);
 }
 
 /// After a take of few messages from an open run, the shard's passes leave the run's count
