@@ -172,18 +172,23 @@ impl Shard {
     /// Whether a lane waits to be adopted or holds a message, or a message from outside is held
     /// for a later pass (a look).
     pub(super) fn lanes_waiting(&self) -> bool {
-        self.mine().lanes.has_new()
-            || !self.outside.borrow().is_empty()
-            || self.lanes.borrow().iter().any(|l| l.has_next())
+        self.lanes_hold(LaneRx::has_next)
     }
 
     /// `lanes_waiting` for a busy pass: an open run is asked whether it is due
     /// (`LaneRx::is_due`), so that a shard working off its ready actors does not read a
     /// streaming sender's count between every two turns.
     pub(super) fn lanes_due(&self) -> bool {
+        self.lanes_hold(LaneRx::is_due)
+    }
+
+    /// Whether a lane waits to be adopted, a message from outside is held for a later pass, or
+    /// `holds` says a lane holds a message.
+    #[inline(always)]
+    fn lanes_hold(&self, holds: impl Fn(&LaneRx) -> bool) -> bool {
         self.mine().lanes.has_new()
             || !self.outside.borrow().is_empty()
-            || self.lanes.borrow().iter().any(|l| l.is_due())
+            || self.lanes.borrow().iter().any(holds)
     }
 
     pub(super) fn drain_inbound(&self) -> usize {
