@@ -124,12 +124,9 @@ impl<M: Send + 'static> ActorRef<M> {
     #[cfg(feature = "tracing-spans")]
     pub(crate) fn tell_traced(&self, msg: M, trace: crate::trace::TraceContext) -> Result<(), SendError<M>> {
         use crate::shard::TracedMsg;
-        self.shared().route(self.id().shard(), self.id().as_u64(), TracedMsg(msg, trace)).map_err(|p| {
-            match p.take::<TracedMsg<M>>() {
-                Ok(TracedMsg(m, _)) => SendError::Closed(m),
-                Err(_) => unreachable!("packet built from TracedMsg<M> just above"),
-            }
-        })
+        self.shared()
+            .route(self.id().shard(), self.id().as_u64(), TracedMsg(msg, trace))
+            .map_err(|p| returned::<TracedMsg<M>, M>(p, |TracedMsg(m, _)| m))
     }
 
     /// A send from a thread outside the runtime: inlined into `tell` for the common case (no
@@ -170,12 +167,9 @@ impl<M: Send + 'static> ActorRef<M> {
         if msgs.is_empty() {
             return Ok(());
         }
-        self.shared().inject_new(self.id().shard(), self.id().as_u64(), BatchMsg(msgs)).map_err(|p| {
-            match p.take::<BatchMsg<M>>() {
-                Ok(BatchMsg(m)) => SendError::Closed(m),
-                Err(_) => unreachable!("packet built from BatchMsg<M> just above"),
-            }
-        })
+        self.shared()
+            .inject_new(self.id().shard(), self.id().as_u64(), BatchMsg(msgs))
+            .map_err(|p| returned::<BatchMsg<M>, Vec<M>>(p, |BatchMsg(m)| m))
     }
 
     /// Sends a message unless the actor is known to have stopped, or its bounded mailbox with
@@ -277,7 +271,7 @@ impl<M: Send + 'static> ActorRef<M> {
 /// that returns it.
 #[cold]
 #[inline(never)]
-fn returned<P: crate::packet::Deliver, M>(p: Packet, msg: impl FnOnce(P) -> M) -> SendError<M> {
+pub(crate) fn returned<P: crate::packet::Deliver, M>(p: Packet, msg: impl FnOnce(P) -> M) -> SendError<M> {
     match p.take::<P>() {
         Ok(payload) => SendError::Closed(msg(payload)),
         Err(_) => unreachable!("the packet was built from this payload type"),

@@ -91,12 +91,9 @@ impl AnyRef {
         msg: T,
         sender: u64,
     ) -> Result<(), SendError<T>> {
-        self.shared.route(self.id.shard(), self.id.as_u64(), CheckedMsg(msg, sender)).map_err(|p| {
-            match p.take::<CheckedMsg<T>>() {
-                Ok(CheckedMsg(m, _)) => SendError::Closed(m),
-                Err(_) => unreachable!("packet built from CheckedMsg<T> just above"),
-            }
-        })
+        self.shared
+            .route(self.id.shard(), self.id.as_u64(), CheckedMsg(msg, sender))
+            .map_err(|p| crate::actor_ref::returned::<CheckedMsg<T>, T>(p, |CheckedMsg(m, _)| m))
     }
 
     /// Stops the actor gracefully: it handles what is already queued (within the stop
