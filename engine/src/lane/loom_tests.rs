@@ -73,9 +73,16 @@ fn loom_a_run_hands_each_message_over_once_in_order() {
     });
 }
 
-/// One pass of a shard: adopt new lanes, take what is due, deliver it (into `got`), drop
-/// the lanes that are finished.
+/// One pass of a shard, as `Shard::drain_outside` makes it: the lone lane's lone message at
+/// once, or else adopt new lanes, take what is due, deliver it (into `got`), drop the lanes
+/// that are finished.
 fn pass(reg: &LaneRegistry, lanes: &mut Vec<LaneRx>, held: &mut Vec<Stamped>, got: &mut Vec<u64>) {
+    if held.is_empty() {
+        if let Some(p) = take_lone(reg, lanes, || false) {
+            got.push(p.take::<V>().ok().expect("a V").0);
+            return;
+        }
+    }
     let mut due = Vec::new();
     take_due(reg, lanes, held, &mut due, |_| {});
     got.extend(due.into_iter().map(|(_, p)| p.take::<V>().ok().expect("a V").0));
@@ -190,12 +197,65 @@ fn loom_a_message_from_the_injector_after_a_lone_senders_is_delivered_after_it()
         });
         let (mut lanes, mut held, mut got) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..2 {
-            let mut due = Vec::new();
-            take_due(&reg, &mut lanes, &mut held, &mut due, |o| o.append(&mut queue.lock().unwrap()));
-            got.extend(due.into_iter().map(|(_, p)| p.take::<V>().ok().expect("a V").0));
+            injector_pass(&reg, &mut lanes, &mut held, &queue, &mut got);
         }
         a.join().unwrap();
         x.join().unwrap();
         delivered_in_order(&got, 1, 2);
+    });
+}
+
+/// A pass with an injector-shaped queue, as `Shard::drain_outside` makes it: the lone lane's
+/// lone message at once when the queue is empty once it is taken, or else the rounds.
+fn injector_pass(
+    reg: &LaneRegistry,
+    lanes: &mut Vec<LaneRx>,
+    held: &mut Vec<Stamped>,
+    queue: &Mutex<Vec<Stamped>>,
+    got: &mut Vec<u64>,
+) {
+    if held.is_empty() {
+        if let Some(p) = take_lone(reg, lanes, || !queue.lock().unwrap().is_empty()) {
+            got.push(p.take::<V>().ok().expect("a V").0);
+            return;
+        }
+    }
+    let mut due = Vec::new();
+    take_due(reg, lanes, held, &mut due, |o| o.append(&mut queue.lock().unwrap()));
+    got.extend(due.into_iter().map(|(_, p)| p.take::<V>().ok().expect("a V").0));
+}
+
+/// Thread X sends `2` through the injector-shaped queue and tells A, a lone sender, which
+/// then sends `1` down its lane: `1` is never delivered before `2`, although the shard may
+/// take `1` as the lane's lone message (`take_lone`) and look at the queue only after.
+#[test]
+fn loom_a_message_from_the_injector_before_a_lone_senders_is_delivered_before_it() {
+    loom::model(|| {
+        let reg = Arc::new(LaneRegistry::default());
+        let queue = Arc::new(Mutex::new(Vec::<Stamped>::new()));
+        let said = Arc::new(AtomicBool::new(false));
+        let (mut ta, ra) = lane_of(2);
+        assert!(reg.register(ra));
+        let (mut lanes, mut held, mut got) = (Vec::new(), Vec::new(), Vec::new());
+        // The lane is adopted before anything is sent, so later passes may take it alone.
+        injector_pass(&reg, &mut lanes, &mut held, &queue, &mut got);
+        let (r1, q1, said1) = (reg.clone(), queue.clone(), said.clone());
+        let x = loom::thread::spawn(move || {
+            q1.lock().unwrap().push((r1.fresh_stamp(), Packet::new(0, V(2))));
+            said1.store(true, Ordering::Release);
+        });
+        let (r2, said2) = (reg.clone(), said.clone());
+        let a = loom::thread::spawn(move || {
+            if said2.load(Ordering::Acquire) {
+                assert!(ta.push(r2.stamp(), Packet::new(0, V(1))).is_ok());
+            }
+        });
+        for _ in 0..2 {
+            injector_pass(&reg, &mut lanes, &mut held, &queue, &mut got);
+        }
+        a.join().unwrap();
+        x.join().unwrap();
+        injector_pass(&reg, &mut lanes, &mut held, &queue, &mut got);
+        delivered_in_order(&got, 2, 1);
     });
 }

@@ -274,3 +274,23 @@ fn after_a_small_take_the_passes_skip_the_runs_count_for_a_few_looks_but_parking
     let got = take_all(&mut rx);
     assert_eq!((of(&got, 1), of(&got, 2)), (vec![next + 1], vec![1]));
 }
+
+/// A run's announcement is never taken alone (`take_lone`): it is held back in its lane, and
+/// the rounds open the run and hand over what it holds.
+#[test]
+fn a_runs_announcement_is_left_to_the_rounds() {
+    let (mut tx, rx) = behind_lane();
+    let (reg, mut lanes) = (LaneRegistry::default(), vec![rx]);
+    send(&mut tx, 0, 1, R(1));
+    let first = take_lone(&reg, &mut lanes, || false).expect("a lone message");
+    assert_eq!(values(first), [1]);
+    // The take of one cleared `behind`: the stream's next message would go into the ring.
+    tx.state.behind.store(true, Ordering::Relaxed);
+    send(&mut tx, 0, 1, R(2));
+    send(&mut tx, 0, 1, R(3));
+    assert!(take_lone(&reg, &mut lanes, || false).is_none(), "the run opens in the rounds");
+    let (mut out, mut due) = (Vec::new(), Vec::new());
+    take_due(&reg, &mut lanes, &mut out, &mut due, |_| {});
+    let got: Vec<u64> = due.into_iter().flat_map(|(_, p)| values(p)).collect();
+    assert_eq!(got, [2, 3]);
+}

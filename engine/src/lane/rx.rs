@@ -27,6 +27,16 @@ impl LaneRx {
             || self.state.overflowing.load(Ordering::Relaxed)
     }
 
+    /// Whether the lane is in its plain state: nothing held over or queued, no open run, no
+    /// overflow (loads only). Its next message, if any, is then in the ring.
+    #[inline]
+    pub(super) fn is_plain(&self) -> bool {
+        self.pending.is_empty()
+            && self.held.is_none()
+            && self.run.is_none()
+            && !self.state.overflowing.load(Ordering::Relaxed)
+    }
+
     /// Moves every waiting message stamped below `below` into `out`, oldest first; stops at the
     /// first one stamped later (kept for a later pass). Returns how many entries (a run's
     /// messages taken at once are one).
@@ -146,7 +156,7 @@ impl LaneRx {
 
     /// Tells the sender whether this take found it ahead (`LaneState::behind`).
     #[inline]
-    fn note_backlog(&self, msgs: usize) {
+    pub(super) fn note_backlog(&self, msgs: usize) {
         let behind = self.state.behind.load(Ordering::Relaxed);
         if !behind && msgs >= RUN_AFTER {
             self.state.behind.store(true, Ordering::Relaxed);

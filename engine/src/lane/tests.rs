@@ -322,3 +322,49 @@ fn a_payload_written_into_the_ring_keeps_its_contents() {
     assert_eq!(it.next().unwrap().take::<Long>().ok().expect("a Long").0, [1, 2, 3, 4, 5]);
     assert_eq!(it.next().unwrap().take::<crate::shard::UserMsg<[u64; 16]>>().ok().expect("boxed").0, [9; 16]);
 }
+
+/// `take_lone` hands over the only lane's only message at once (clearing `behind`), and
+/// sends the pass to `take_due` whenever anything else may be waiting: a second message in
+/// the lane, the injector, a lane not yet adopted, a second lane. What it looked at is then
+/// delivered by `take_due` as if it had not looked: every message once, in stamp order.
+#[test]
+fn the_only_lanes_only_message_is_taken_at_once_and_anything_more_goes_to_the_rounds() {
+    let (mut tx, rx) = lane();
+    let (reg, mut lanes) = (LaneRegistry::default(), vec![rx]);
+    let (mut out, mut due) = (Vec::new(), Vec::new());
+    let mut pass = |lanes: &mut Vec<LaneRx>, more: Option<Stamped>| {
+        let mut more = more.into_iter();
+        let injector_has = more.len() > 0;
+        if let Some(p) = take_lone(&reg, lanes, || injector_has) {
+            return (true, vec![value(p)]);
+        }
+        take_due(&reg, lanes, &mut out, &mut due, |o| o.extend(more.next()));
+        (false, due.drain(..).map(|(_, p)| value(p)).collect())
+    };
+    // Nothing there: nothing taken, and the rounds find nothing either.
+    assert_eq!(pass(&mut lanes, None), (false, vec![]));
+    // One message: taken at once; the lane's `behind` is cleared as by a take of one.
+    tx.state.behind.store(true, Ordering::Relaxed);
+    assert!(tx.push(2, packet(1)).is_ok());
+    assert_eq!(pass(&mut lanes, None), (true, vec![1]));
+    assert!(!tx.state.behind.load(Ordering::Relaxed));
+    assert!(!lanes[0].has_next());
+    // Two messages: the first is held back in its lane, and the rounds deliver both in order.
+    assert!(tx.push(4, packet(2)).is_ok());
+    assert!(tx.push(4, packet(3)).is_ok());
+    assert_eq!(pass(&mut lanes, None), (false, vec![2, 3]));
+    // The injector holds a message sent before the lane's: it comes first.
+    assert!(tx.push(8, packet(5)).is_ok());
+    assert_eq!(pass(&mut lanes, Some((7, packet(4)))), (false, vec![4, 5]));
+    // A lane waits to be adopted: the rounds adopt it and deliver in stamp order.
+    let (mut tx2, rx2) = lane();
+    assert!(tx2.push(9, packet(6)).is_ok());
+    assert!(reg.register(rx2));
+    assert!(tx.push(10, packet(7)).is_ok());
+    assert_eq!(pass(&mut lanes, None), (false, vec![6, 7]));
+    // Two lanes: never taken alone (nothing is popped).
+    assert!(tx.push(12, packet(8)).is_ok());
+    assert!(take_lone(&reg, &mut lanes, || false).is_none());
+    assert!(lanes[0].held.is_none());
+    assert_eq!(pass(&mut lanes, None), (false, vec![8]));
+}

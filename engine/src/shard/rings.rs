@@ -233,6 +233,15 @@ impl Shard {
         {
             return 0;
         }
+        // One lane with one message and nothing else from outside (a plain thread's ask, or a
+        // lone tell): delivered as it comes (`lane::take_lone`), after the lanes' borrow ends.
+        if self.outside.borrow().is_empty() {
+            let lone = crate::lane::take_lone(registry, &mut self.lanes.borrow_mut(), || inj.has_pending());
+            if let Some(p) = lone {
+                p.deliver(self);
+                return 1;
+            }
+        }
         let mut out = std::mem::take(&mut *self.outside.borrow_mut());
         let mut due = std::mem::take(&mut *self.outside_due.borrow_mut());
         {
