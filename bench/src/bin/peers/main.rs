@@ -1,6 +1,7 @@
 //! Peers side by side: the same workloads on corelane, actix, kameo and ractor, each written as
 //! its own documentation shows, with the same counts and the same result checks; each run in a
-//! process of its own, the frameworks interleaved round by round (so drift falls on all alike).
+//! process of its own, the frameworks interleaved round by round, each round starting one framework
+//! later (so drift, and a process's place in the order, fall on all alike).
 //! Prints each framework's median and range and corelane's ratio to the best peer; `--json FILE`
 //! writes the same as JSON Lines (`corelane-perf compare` and `corelane-perf plot` read them).
 //! Opt-in: `cargo run --release -p corelane-bench --features peers --bin peers`.
@@ -139,8 +140,12 @@ fn main() {
         let fws: Vec<Fw> = Fw::ALL.iter().copied().filter(|f| w.user_path || !f.block_on()).collect();
         let mut values: Vec<Vec<f64>> = vec![Vec::new(); fws.len()];
         let mut broken: Vec<Option<String>> = vec![None; fws.len()];
-        for _ in 0..rounds {
-            for (i, fw) in fws.iter().enumerate() {
+        for round in 0..rounds {
+            // Each round starts one framework later: a process's place in the order (right
+            // after one that freed much memory, which a VM's host may have taken back, or
+            // after a quiet one) falls on every framework alike.
+            for k in 0..fws.len() {
+                let (i, fw) = ((k + round) % fws.len(), &fws[(k + round) % fws.len()]);
                 if broken[i].is_some() {
                     continue;
                 }
