@@ -229,30 +229,39 @@ pub(crate) fn take_due(
     }
 }
 
-/// The common pass, taken without [`take_due`]'s rounds: one lane, one plain message in it (not
-/// a run's announcement; nothing held over, queued or overflowing in that lane), nothing held
-/// over by the shard (`outside`, the caller's to check) and no lane waiting to be adopted. Both
-/// looks that matter come after the message is taken: once it is visible, so is whatever
-/// another thread sent before it (a lane it registered, or the injector, which `more_waits`
-/// looks at). If either shows anything, or the lane holds more, the message is held back in
-/// its lane (`LaneRx::held`, which `take_due` takes first) and `None` sends the pass to
-/// `take_due`. Returns the message, due now: a plain thread's ask or lone tell reaches its
-/// actor without the stamps being sorted or the message copied through the pass's buffers.
+/// The common pass, taken without [`take_due`]'s rounds: one message in all the lanes, plain
+/// (not a run's announcement) and alone in its lane (nothing held over, queued or overflowing
+/// there), nothing held over by the shard (`outside`, the caller's to check) and no lane
+/// waiting to be adopted. The looks that matter come after the message is taken: once it is
+/// visible, so is whatever another thread sent before it (in its lane, a lane it registered,
+/// or the injector, which `more_waits` looks at). If any shows anything, or the message's lane
+/// holds more, the message is held back in its lane (`LaneRx::held`, which `take_due` takes
+/// first) and `None` sends the pass to `take_due`. Returns the message, due now: a plain
+/// thread's ask or lone tell reaches its actor without the stamps being sorted or the message
+/// copied through the pass's buffers, however many other threads have a lane here.
 #[inline]
 pub(crate) fn take_lone(
     registry: &LaneRegistry,
     lanes: &mut [LaneRx],
     more_waits: impl FnOnce() -> bool,
 ) -> Option<Packet> {
-    let [lane] = lanes else { return None };
-    if !lane.is_plain() || registry.has_new() {
+    if registry.has_new() {
         return None;
     }
-    let it = lane.pop()?;
-    if it.1.opens_run() || lane.rx.has_next() || registry.has_new() || more_waits() {
-        lane.held = Some(it);
+    let mut with_one = None;
+    for (i, l) in lanes.iter().enumerate() {
+        if !l.is_plain() || (l.rx.has_next() && with_one.replace(i).is_some()) {
+            return None;
+        }
+    }
+    let i = with_one?;
+    let it = lanes[i].pop()?;
+    let more = |(j, l): (usize, &LaneRx)| if j == i { l.rx.has_next() } else { l.has_next() };
+    if it.1.opens_run() || lanes.iter().enumerate().any(more) || registry.has_new() || more_waits() {
+        lanes[i].held = Some(it);
         return None;
     }
+    let lane = &mut lanes[i];
     lane.rx.release();
     lane.note_backlog(1);
     Some(it.1)

@@ -323,12 +323,12 @@ fn a_payload_written_into_the_ring_keeps_its_contents() {
     assert_eq!(it.next().unwrap().take::<crate::shard::UserMsg<[u64; 16]>>().ok().expect("boxed").0, [9; 16]);
 }
 
-/// `take_lone` hands over the only lane's only message at once (clearing `behind`), and
-/// sends the pass to `take_due` whenever anything else may be waiting: a second message in
-/// the lane, the injector, a lane not yet adopted, a second lane. What it looked at is then
-/// delivered by `take_due` as if it had not looked: every message once, in stamp order.
+/// `take_lone` hands over the lanes' only message at once (clearing `behind`), and sends the
+/// pass to `take_due` whenever anything else may be waiting: a second message in its lane or
+/// in another, the injector, a lane not yet adopted. What it looked at is then delivered by
+/// `take_due` as if it had not looked: every message once, in stamp order.
 #[test]
-fn the_only_lanes_only_message_is_taken_at_once_and_anything_more_goes_to_the_rounds() {
+fn the_lanes_only_message_is_taken_at_once_and_anything_more_goes_to_the_rounds() {
     let (mut tx, rx) = lane();
     let (reg, mut lanes) = (LaneRegistry::default(), vec![rx]);
     let (mut out, mut due) = (Vec::new(), Vec::new());
@@ -362,9 +362,14 @@ fn the_only_lanes_only_message_is_taken_at_once_and_anything_more_goes_to_the_ro
     assert!(reg.register(rx2));
     assert!(tx.push(10, packet(7)).is_ok());
     assert_eq!(pass(&mut lanes, None), (false, vec![6, 7]));
-    // Two lanes: never taken alone (nothing is popped).
+    // Two lanes, one message between them: taken at once.
     assert!(tx.push(12, packet(8)).is_ok());
+    assert_eq!(pass(&mut lanes, None), (true, vec![8]));
+    // A message in each: nothing is taken alone (nothing popped), and the rounds deliver both
+    // in stamp order.
+    assert!(tx2.push(13, packet(9)).is_ok());
+    assert!(tx.push(14, packet(10)).is_ok());
     assert!(take_lone(&reg, &mut lanes, || false).is_none());
-    assert!(lanes[0].held.is_none());
-    assert_eq!(pass(&mut lanes, None), (false, vec![8]));
+    assert!(lanes.iter().all(|l| l.held.is_none()));
+    assert_eq!(pass(&mut lanes, None), (false, vec![9, 10]));
 }
