@@ -225,7 +225,13 @@ impl Header {
     }
     pub(crate) fn push_system(&self, m: SystemMsg) {
         // SAFETY: owner-thread only, and no reference into the lane outlives a single call.
-        unsafe { (*self.system.get()).get_or_insert_with(Default::default).push_back(m) }
+        let lane = unsafe { (*self.system.get()).get_or_insert_with(Default::default) };
+        // Most actors ever get one system message (their stop, a watch): room for one, not the
+        // four a `VecDeque`'s first growth makes.
+        if lane.capacity() == 0 {
+            lane.reserve_exact(1);
+        }
+        lane.push_back(m);
         self.set_flag(SYSTEM, true);
     }
     fn pop_system(&self) -> Option<SystemMsg> {

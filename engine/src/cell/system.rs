@@ -156,7 +156,14 @@ impl<A: Actor> ActorCell<A> {
             self.ext().stop_reason = reason;
         }
         tracing::debug!(actor = %h.id, ?reason, "stopping");
-        let deadline = shard.begin_stop(h.id);
+        shard.slots().mark_dead(h.id.slot(), h.id.gen());
+        // Nothing to drain and no child to wait for: the stop ends in this turn, so there is no
+        // deadline to keep (a stop of many idle actors, as at shutdown, allocates nothing per
+        // actor: no extension state, no timer).
+        if self.mbox.is_empty() && !self.ext_with(|e| !e.children.is_empty()).unwrap_or(false) {
+            return;
+        }
+        let deadline = shard.stop_deadline_for(h.id);
         self.ext().stop_deadline = Some(deadline);
         h.set_flag(CHECKED, true);
     }

@@ -89,11 +89,10 @@ impl Shard {
         Ok(())
     }
 
-    /// A stopping actor gets `stop_timeout` to drain its mailbox: returns the deadline, which
-    /// its turns check before each message; the timer covers an actor that gets no turn
-    /// (waiting for its children).
-    pub(crate) fn begin_stop(&self, id: ActorId) -> Instant {
-        self.slots().mark_dead(id.slot(), id.gen());
+    /// A stopping actor with messages to drain or children to wait for gets `stop_timeout`:
+    /// returns the deadline, which its turns check before each message; the timer covers an
+    /// actor that gets no turn (waiting for its children).
+    pub(crate) fn stop_deadline_for(&self, id: ActorId) -> Instant {
         let at = deadline_after(Instant::now(), self.shared.cfg.stop_timeout);
         self.timers.borrow_mut().add(at, TimerAction::StopDeadline(id));
         at
@@ -129,5 +128,79 @@ impl Shard {
             w.complete(());
         }
         self.maybe_quiesce();
+    }
+}
+
+#[cfg(all(test, not(corelane_loom)))]
+mod tests {
+    use crate::{Actor, ActorError, ActorRef, Ctx, Reply, Runtime, Shards};
+    use std::time::Duration;
+
+    /// Answers whether its shard's timers are empty; told to, sends a target ten messages and
+    /// stops it in the same turn.
+    struct Probe;
+    enum ProbeMsg {
+        TimersEmpty(Reply<bool>),
+        FillAndStop(ActorRef<u32>),
+    }
+    impl Actor for Probe {
+        type Msg = ProbeMsg;
+        fn receive(&mut self, _: &mut Ctx<Self>, m: ProbeMsg) -> Result<(), ActorError> {
+            match m {
+                ProbeMsg::TimersEmpty(r) => {
+                    r.send(crate::shard::with_current(|s| s.is_some_and(|s| s.timers.borrow().is_empty())))
+                }
+                ProbeMsg::FillAndStop(target) => {
+                    for i in 0..10 {
+                        target.tell(i).unwrap();
+                    }
+                    drop(target.stop());
+                }
+            }
+            Ok(())
+        }
+    }
+
+    struct Idle;
+    impl Actor for Idle {
+        type Msg = u32;
+        fn receive(&mut self, _: &mut Ctx<Self>, _: u32) -> Result<(), ActorError> {
+            Ok(())
+        }
+    }
+
+    /// An actor stopped with nothing queued and no children ends in that turn and keeps no
+    /// stop deadline (no timer, no extension state: a stop of many idle actors allocates
+    /// nothing per actor); one stopped with messages queued still gets its deadline.
+    #[test]
+    fn only_a_stop_with_something_to_drain_arms_the_stop_deadline() {
+        let rt = Runtime::builder()
+            .shards(Shards::Count(1))
+            .stop_timeout(Duration::from_secs(600))
+            .build()
+            .unwrap();
+        let wait = Duration::from_secs(10);
+        let probe = rt.spawn(|| Probe).unwrap();
+        let timers_empty = || probe.ask(ProbeMsg::TimersEmpty).timeout(wait).wait().unwrap();
+        assert!(timers_empty());
+        let idle: Vec<_> = (0..100).map(|_| rt.spawn(|| Idle).unwrap()).collect();
+        // Each has handled a message (and has its mailbox's buffer) before it is stopped.
+        for a in &idle {
+            a.tell(1).unwrap();
+        }
+        assert!(timers_empty());
+        for a in &idle {
+            a.stop().timeout(wait).wait().unwrap();
+        }
+        assert!(timers_empty(), "idle actors stopped without a deadline");
+        let busy = rt.spawn(|| Idle).unwrap();
+        probe.tell(ProbeMsg::FillAndStop(busy.clone())).unwrap();
+        let deadline = std::time::Instant::now() + wait;
+        while busy.is_alive() {
+            assert!(std::time::Instant::now() < deadline, "the stop completes");
+            std::thread::yield_now();
+        }
+        assert!(!timers_empty(), "a stop with a backlog keeps its deadline");
+        rt.shutdown().unwrap();
     }
 }
