@@ -125,7 +125,8 @@ pub(crate) struct LaneRx {
     state: Arc<LaneState>,
     /// Taken from the overflow queue, not due yet (stamped at or after the pass's bound).
     pending: VecDeque<Stamped>,
-    /// Taken from the ring, not due yet; older than everything still in the ring.
+    /// Taken from the ring and held back (not due yet, or left by `take_lone` for the rounds);
+    /// older than everything still in the ring.
     held: Option<Stamped>,
     /// An emptied overflow buffer, handed to the sender at the next take of its queue.
     spare: Vec<Stamped>,

@@ -133,15 +133,15 @@ impl Shard {
 
 #[cfg(all(test, not(corelane_loom)))]
 mod tests {
-    use crate::{Actor, ActorError, ActorRef, Ctx, Reply, Runtime, Shards};
+    use crate::{Actor, ActorError, ActorRef, Ctx, Pending, Reply, Runtime, Shards};
     use std::time::Duration;
 
     /// Answers whether its shard's timers are empty; told to, sends a target ten messages and
-    /// stops it in the same turn.
+    /// stops it in the same turn, and hands back the stop's outcome to wait for.
     struct Probe;
     enum ProbeMsg {
         TimersEmpty(Reply<bool>),
-        FillAndStop(ActorRef<u32>),
+        FillAndStop(ActorRef<u32>, Reply<Pending<()>>),
     }
     impl Actor for Probe {
         type Msg = ProbeMsg;
@@ -150,11 +150,11 @@ mod tests {
                 ProbeMsg::TimersEmpty(r) => {
                     r.send(crate::shard::with_current(|s| s.is_some_and(|s| s.timers.borrow().is_empty())))
                 }
-                ProbeMsg::FillAndStop(target) => {
+                ProbeMsg::FillAndStop(target, r) => {
                     for i in 0..10 {
                         target.tell(i).unwrap();
                     }
-                    drop(target.stop());
+                    r.send(target.stop());
                 }
             }
             Ok(())
@@ -194,12 +194,9 @@ mod tests {
         }
         assert!(timers_empty(), "idle actors stopped without a deadline");
         let busy = rt.spawn(|| Idle).unwrap();
-        probe.tell(ProbeMsg::FillAndStop(busy.clone())).unwrap();
-        let deadline = std::time::Instant::now() + wait;
-        while busy.is_alive() {
-            assert!(std::time::Instant::now() < deadline, "the stop completes");
-            std::thread::yield_now();
-        }
+        let stopped = probe.ask(|r| ProbeMsg::FillAndStop(busy.clone(), r)).timeout(wait).wait().unwrap();
+        stopped.timeout(wait).wait().unwrap();
+        assert!(!busy.is_alive());
         assert!(!timers_empty(), "a stop with a backlog keeps its deadline");
         rt.shutdown().unwrap();
     }

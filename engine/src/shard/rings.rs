@@ -233,8 +233,9 @@ impl Shard {
         {
             return 0;
         }
-        // One lane with one message and nothing else from outside (a plain thread's ask, or a
-        // lone tell): delivered as it comes (`lane::take_lone`), after the lanes' borrow ends.
+        // One message among all the lanes and nothing else from outside (a plain thread's ask,
+        // or a lone tell): delivered as it comes (`lane::take_lone`), after the lanes' borrow
+        // ends.
         if self.outside.borrow().is_empty() {
             let lone = crate::lane::take_lone(registry, &mut self.lanes.borrow_mut(), || inj.has_pending());
             if let Some(p) = lone {
