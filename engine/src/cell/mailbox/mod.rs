@@ -95,6 +95,19 @@ struct Queue<M> {
 }
 
 impl<M> Queue<M> {
+    /// Room for one more message in a full queue: an actor's first message gets room for one
+    /// (most actors of a large population hold one message at a time: a request, a tick), where
+    /// a `VecDeque`'s first growth makes room for four; later growth doubles as usual.
+    #[cold]
+    #[inline(never)]
+    fn make_room(&mut self) {
+        if self.msgs.capacity() == 0 {
+            self.msgs.reserve_exact(1);
+        } else {
+            self.msgs.reserve(1);
+        }
+    }
+
     #[cold]
     fn note_sender_back(&mut self, sender: u64, n: usize) {
         let back = self.msgs.len() as u64;
@@ -300,6 +313,9 @@ impl<M: 'static> Mailbox<M> {
         if sender != 0 {
             q.note_sender_back(sender, 1);
             self.hdr.set_flag(SENDERS, true);
+        }
+        if q.msgs.len() == q.msgs.capacity() {
+            q.make_room();
         }
         q.msgs.push_back(m);
     }

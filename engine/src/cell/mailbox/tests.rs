@@ -95,3 +95,21 @@ fn a_custom_queue_that_loses_messages_is_believed_not_waited_for() {
     assert!(mb.is_empty(), "the count follows the queue once it says it is empty");
     assert_eq!(mb.discard_queue(), 0);
 }
+
+/// An unbounded mailbox's first message gets room for one (most actors of a large population
+/// hold one message at a time), and a stream grows it as usual, keeping order.
+#[test]
+fn a_first_message_gets_room_for_one_and_a_stream_grows_the_queue_in_order() {
+    let mb: Mailbox<(u8, u32)> = Mailbox::new(ActorId::new(0, 1, 1), None);
+    assert_eq!(mb.q().msgs.capacity(), 0, "an idle actor's mailbox holds no buffer");
+    mb.push_unchecked((0, 0), 0);
+    assert_eq!(mb.q().msgs.capacity(), 1);
+    assert_eq!(mb.pop(), Some(((0, 0), 0)));
+    mb.push_unchecked((0, 1), 0);
+    assert_eq!(mb.q().msgs.capacity(), 1, "a message at a time fits the first buffer");
+    for i in 2..100 {
+        mb.push_unchecked((0, i), if i % 7 == 0 { 9 } else { 0 });
+    }
+    let got: Vec<u32> = drain(&mb).into_iter().map(|((_, i), _)| i).collect();
+    assert_eq!(got, (1..100).collect::<Vec<_>>());
+}
