@@ -1,7 +1,8 @@
 //! Sending from threads outside the runtime: each thread's messages keep their order, what a
 //! finished thread sent is ahead of what its joiner sends next (also for a `std::thread::scope`,
 //! which returns before the threads' thread-locals are gone), and every message accepted around
-//! a shutdown is delivered or counted, also when a lone thread's stream travels in runs.
+//! a shutdown is delivered or counted, also when a lone thread's stream travels in runs; a burst
+//! of spawns builds its actors in order, each before its first message.
 
 use corelane::{Actor, ActorError, Ctx, Handle, Reply, Runtime, Shards};
 use std::collections::HashMap;
@@ -327,5 +328,77 @@ fn the_end_of_a_stream_from_a_lone_plain_thread_arrives_with_nothing_sent_after_
         signal.recv_timeout(WAIT).expect("every message of the stream, with nothing after it");
         assert_eq!(seen.load(Ordering::Relaxed), n + 100);
     }
+    rt.shutdown().unwrap();
+}
+
+/// Records when it was built (its number, in `built`) and what it was told, checking that
+/// `started` ran first.
+struct Born {
+    n: u32,
+    built: Arc<std::sync::Mutex<Vec<u32>>>,
+    started: bool,
+    got: Vec<u32>,
+}
+
+enum BornMsg {
+    Told(u32),
+    Got(Reply<(bool, Vec<u32>)>),
+}
+
+impl Actor for Born {
+    type Msg = BornMsg;
+    fn started(&mut self, _: &mut Ctx<Self>) -> Result<(), ActorError> {
+        self.built.lock().unwrap().push(self.n);
+        self.started = true;
+        Ok(())
+    }
+    fn receive(&mut self, _: &mut Ctx<Self>, m: BornMsg) -> Result<(), ActorError> {
+        match m {
+            BornMsg::Told(v) => {
+                assert!(self.started, "started runs before any message");
+                self.got.push(v);
+            }
+            BornMsg::Got(r) => r.send((self.started, self.got.clone())),
+        }
+        Ok(())
+    }
+}
+
+/// A burst of spawns from a plain thread ahead of its shard (stalled for the first ones, then
+/// behind: the spawns travel in runs like a stream of tells to one actor) builds every actor,
+/// in the order spawned, and what the thread tells a new actor right after spawning it
+/// arrives after its `started`, in order.
+#[test]
+fn a_burst_of_spawns_from_a_plain_thread_builds_every_actor_in_order_before_its_messages() {
+    let rt = Runtime::builder().shards(Shards::Count(1)).build().unwrap();
+    let built = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let release = stall(rt.handle(), 0);
+    let mut actors = Vec::new();
+    let mut spawn = |n: u32| {
+        let b = built.clone();
+        let a = rt.spawn(move || Born { n, built: b.clone(), started: false, got: Vec::new() }).unwrap();
+        if n % 97 == 0 {
+            a.tell(BornMsg::Told(n)).unwrap();
+            a.tell(BornMsg::Told(n + 1)).unwrap();
+        }
+        actors.push(a);
+    };
+    const STALLED: u32 = 600;
+    const TOTAL: u32 = 30_000;
+    for n in 0..STALLED {
+        spawn(n);
+    }
+    release.send(()).unwrap();
+    for n in STALLED..TOTAL {
+        spawn(n);
+    }
+    for (n, a) in actors.iter().enumerate() {
+        let n = n as u32;
+        let (started, got) = a.ask(BornMsg::Got).timeout(WAIT).wait().unwrap();
+        assert!(started);
+        let told = if n % 97 == 0 { vec![n, n + 1] } else { Vec::new() };
+        assert_eq!(got, told, "actor {n}");
+    }
+    assert_eq!(*built.lock().unwrap(), (0..TOTAL).collect::<Vec<_>>(), "built in the order spawned");
     rt.shutdown().unwrap();
 }

@@ -192,10 +192,10 @@ impl Handle {
         with_current(|cur| match cur {
             Some(s) if s.belongs_to(sh) && s.idx == shard => s.spawn_reserved(id, factory, birth),
             Some(s) if s.belongs_to(sh) => {
-                s.push_outbound(shard, Packet::new(id.as_u64(), SpawnMsg(factory, birth)));
+                s.push_outbound(shard, Packet::new(id.as_u64(), SpawnMsg(id.as_u64(), factory, birth)));
                 Ok(())
             }
-            _ => sh.inject_new(shard, id.as_u64(), SpawnMsg(factory, birth)).map_err(|_| {
+            _ => sh.inject_new(shard, SPAWNS, SpawnMsg(id.as_u64(), factory, birth)).map_err(|_| {
                 sh.registry.remove_actor(id);
                 slots.release(slot, gen);
                 SpawnError::Closed

@@ -16,7 +16,7 @@ use crate::metrics::{DeadLetterReason, RuntimeMetrics, ShardMetrics, SharedDeadL
 use crate::packet::{Deliver, Packet};
 use crate::registry::Registry;
 use crate::ring::{ring, Gauge};
-use crate::shard::{with_current, Shard, ShardShared, ShutdownMsg, SpawnMsg};
+use crate::shard::{with_current, Shard, ShardShared, ShutdownMsg, SpawnMsg, SPAWNS};
 use crate::spawn_options::{Passivation, SpawnOptions};
 use crate::supervision::Supervisor;
 use crate::Actor;

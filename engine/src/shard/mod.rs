@@ -52,7 +52,7 @@ mod rings;
 pub(crate) use delivery::TracedMsg;
 #[cfg(all(test, not(corelane_loom)))]
 pub(crate) use delivery::BATCH_CAP;
-pub(crate) use delivery::{BatchMsg, SentMsg, ShutdownMsg, SpawnMsg, SysMsg, UserMsg};
+pub(crate) use delivery::{BatchMsg, SentMsg, ShutdownMsg, SpawnMsg, SysMsg, UserMsg, SPAWNS};
 use rings::Outbound;
 
 /// Items taken from one inbound ring per pass, so one busy peer cannot starve the others.
