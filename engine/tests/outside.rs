@@ -377,7 +377,7 @@ fn a_burst_of_spawns_from_a_plain_thread_builds_every_actor_in_order_before_its_
     let mut spawn = |n: u32| {
         let b = built.clone();
         let a = rt.spawn(move || Born { n, built: b.clone(), started: false, got: Vec::new() }).unwrap();
-        if n % 97 == 0 {
+        if n.is_multiple_of(97) {
             a.tell(BornMsg::Told(n)).unwrap();
             a.tell(BornMsg::Told(n + 1)).unwrap();
         }
@@ -396,7 +396,7 @@ fn a_burst_of_spawns_from_a_plain_thread_builds_every_actor_in_order_before_its_
         let n = n as u32;
         let (started, got) = a.ask(BornMsg::Got).timeout(WAIT).wait().unwrap();
         assert!(started);
-        let told = if n % 97 == 0 { vec![n, n + 1] } else { Vec::new() };
+        let told = if n.is_multiple_of(97) { vec![n, n + 1] } else { Vec::new() };
         assert_eq!(got, told, "actor {n}");
     }
     assert_eq!(*built.lock().unwrap(), (0..TOTAL).collect::<Vec<_>>(), "built in the order spawned");
