@@ -73,9 +73,9 @@ fn loom_a_run_hands_each_message_over_once_in_order() {
     });
 }
 
-/// One pass of a shard, as `Shard::drain_outside` makes it: the lone lane's lone message at
-/// once, or else adopt new lanes, take what is due, deliver it (into `got`), drop the lanes
-/// that are finished.
+/// One pass of a shard, as `Shard::drain_outside` makes it: the lanes' one message at once,
+/// or else adopt new lanes, take what is due, deliver it (into `got`), drop the lanes that
+/// are finished.
 fn pass(reg: &LaneRegistry, lanes: &mut Vec<LaneRx>, held: &mut Vec<Stamped>, got: &mut Vec<u64>) {
     if held.is_empty() {
         if let Some(p) = take_lone(reg, lanes, || false) {
@@ -179,11 +179,7 @@ fn loom_a_lone_senders_stamps_keep_causal_order_as_lanes_come_and_go() {
 #[test]
 fn loom_a_message_from_the_injector_after_a_lone_senders_is_delivered_after_it() {
     loom::model(|| {
-        let reg = Arc::new(LaneRegistry::default());
-        let queue = Arc::new(Mutex::new(Vec::<Stamped>::new()));
-        let said = Arc::new(AtomicBool::new(false));
-        let (mut ta, ra) = lane_of(2);
-        assert!(reg.register(ra));
+        let (reg, queue, said, mut ta) = injector_model();
         let (r1, said1) = (reg.clone(), said.clone());
         let a = loom::thread::spawn(move || {
             assert!(ta.push(r1.stamp(), Packet::new(0, V(1))).is_ok());
@@ -205,8 +201,18 @@ fn loom_a_message_from_the_injector_after_a_lone_senders_is_delivered_after_it()
     });
 }
 
-/// A pass with an injector-shaped queue, as `Shard::drain_outside` makes it: the lone lane's
-/// lone message at once when the queue is empty once it is taken, or else the rounds.
+/// The injector models' parts: the registry, an injector-shaped queue, a flag between the
+/// threads, and the sending end of one registered lane.
+#[allow(clippy::type_complexity)]
+fn injector_model() -> (Arc<LaneRegistry>, Arc<Mutex<Vec<Stamped>>>, Arc<AtomicBool>, LaneTx) {
+    let reg = Arc::new(LaneRegistry::default());
+    let (ta, ra) = lane_of(2);
+    assert!(reg.register(ra));
+    (reg, Arc::new(Mutex::new(Vec::new())), Arc::new(AtomicBool::new(false)), ta)
+}
+
+/// A pass with an injector-shaped queue, as `Shard::drain_outside` makes it: the lanes' one
+/// message at once when the queue is empty once it is taken, or else the rounds.
 fn injector_pass(
     reg: &LaneRegistry,
     lanes: &mut Vec<LaneRx>,
@@ -227,15 +233,11 @@ fn injector_pass(
 
 /// Thread X sends `2` through the injector-shaped queue and tells A, a lone sender, which
 /// then sends `1` down its lane: `1` is never delivered before `2`, although the shard may
-/// take `1` as the lane's lone message (`take_lone`) and look at the queue only after.
+/// take `1` as the lanes' one message (`take_lone`) and look at the queue only after.
 #[test]
 fn loom_a_message_from_the_injector_before_a_lone_senders_is_delivered_before_it() {
     loom::model(|| {
-        let reg = Arc::new(LaneRegistry::default());
-        let queue = Arc::new(Mutex::new(Vec::<Stamped>::new()));
-        let said = Arc::new(AtomicBool::new(false));
-        let (mut ta, ra) = lane_of(2);
-        assert!(reg.register(ra));
+        let (reg, queue, said, mut ta) = injector_model();
         let (mut lanes, mut held, mut got) = (Vec::new(), Vec::new(), Vec::new());
         // The lane is adopted before anything is sent, so later passes may take it alone.
         injector_pass(&reg, &mut lanes, &mut held, &queue, &mut got);
