@@ -98,6 +98,16 @@ impl<M> Queue<M> {
     /// Room for one more message in a full queue: an actor's first message gets room for one
     /// (most actors of a large population hold one message at a time: a request, a tick), where
     /// a `VecDeque`'s first growth makes room for four; later growth doubles as usual.
+    /// Queues `m` at the back (every push of the user queue goes through here or
+    /// [`Queue::push_front`], so the first buffer is sized for one whatever the mailbox's kind).
+    #[inline(always)]
+    fn push_back(&mut self, m: M) {
+        if self.msgs.len() == self.msgs.capacity() {
+            self.make_room();
+        }
+        self.msgs.push_back(m);
+    }
+
     #[cold]
     #[inline(never)]
     fn make_room(&mut self) {
@@ -154,6 +164,9 @@ impl<M> Queue<M> {
 
     /// Puts a message back at the front (unstash).
     fn push_front(&mut self, m: M, sender: u64) {
+        if self.msgs.len() == self.msgs.capacity() {
+            self.make_room();
+        }
         self.msgs.push_front(m);
         if let Some(side) = self.senders.as_deref_mut() {
             side.popped = side.popped.wrapping_sub(1);
@@ -314,10 +327,7 @@ impl<M: 'static> Mailbox<M> {
             q.note_sender_back(sender, 1);
             self.hdr.set_flag(SENDERS, true);
         }
-        if q.msgs.len() == q.msgs.capacity() {
-            q.make_room();
-        }
-        q.msgs.push_back(m);
+        q.push_back(m);
     }
 
     /// Records the trace context of the message just queued at the back (by `push_unchecked`).
@@ -387,14 +397,14 @@ impl<M: 'static> Mailbox<M> {
                 match q.msgs.front() {
                     None => {
                         *front = (e.seq, e.sender);
-                        q.msgs.push_back(e.msg);
+                        q.push_back(e.msg);
                     }
                     // Only a strictly higher priority overtakes the front (it arrived earlier).
                     Some(f) if heap.outranks(&e.msg, f) => {
                         let old = q.msgs.pop_front().expect("front");
                         heap.push(Entry { msg: old, seq: front.0, sender: front.1 });
                         *front = (e.seq, e.sender);
-                        q.msgs.push_back(e.msg);
+                        q.push_back(e.msg);
                     }
                     Some(_) => heap.push(e),
                 }
@@ -488,7 +498,7 @@ impl<M: 'static> Mailbox<M> {
             let sender = front.1;
             if let Some(e) = heap.pop() {
                 *front = (e.seq, e.sender);
-                q.msgs.push_back(e.msg);
+                q.push_back(e.msg);
             }
             sender
         }));
@@ -560,7 +570,7 @@ impl<M: 'static> Mailbox<M> {
             }
             if let Some(e) = heap.pop() {
                 *front = (e.seq, e.sender);
-                q.msgs.push_back(e.msg);
+                q.push_back(e.msg);
             }
             return;
         }

@@ -113,3 +113,15 @@ fn a_first_message_gets_room_for_one_and_a_stream_grows_the_queue_in_order() {
     let got: Vec<u32> = drain(&mb).into_iter().map(|((_, i), _)| i).collect();
     assert_eq!(got, (1..100).collect::<Vec<_>>());
 }
+
+/// A priority mailbox keeps one message in its queue (the front; the rest in its heap): that
+/// queue's buffer is sized for one too.
+#[test]
+fn a_priority_mailboxs_front_queue_holds_room_for_one() {
+    let mb = mailbox(MailboxKind::priority(|a: &(u8, u32), b: &(u8, u32)| a.0.cmp(&b.0)));
+    for i in 0..10 {
+        assert!(matches!(mb.offer((i as u8 % 3, i), 0), Offer::Queued));
+    }
+    assert_eq!(mb.q().msgs.capacity(), 1);
+    assert_eq!(drain(&mb).len(), 10);
+}
