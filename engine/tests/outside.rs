@@ -402,3 +402,110 @@ fn a_burst_of_spawns_from_a_plain_thread_builds_every_actor_in_order_before_its_
     assert_eq!(*built.lock().unwrap(), (0..TOTAL).collect::<Vec<_>>(), "built in the order spawned");
     rt.shutdown().unwrap();
 }
+
+/// Checks each sender's numbers like [`Checker`], slowly (a plain thread outruns it), and that
+/// a message comes with a sender exactly when an actor sent it (`from` 1).
+#[derive(Default)]
+struct SlowChecker {
+    inner: Checker,
+    wrong_sender: u64,
+}
+
+impl Actor for SlowChecker {
+    type Msg = Msg;
+    fn receive(&mut self, ctx: &mut Ctx<Self>, m: Msg) -> Result<(), ActorError> {
+        if let Msg::Seq(from, _) = m {
+            if (from == 1) != ctx.sender().is_some() {
+                self.wrong_sender += 1;
+            }
+            for i in 0..100u32 {
+                std::hint::black_box(i);
+            }
+        }
+        if let Msg::Counts(r) = m {
+            let (next, out_of_order) = (self.inner.next.clone(), self.inner.out_of_order + self.wrong_sender);
+            r.send((next, out_of_order));
+            return Ok(());
+        }
+        self.inner.receive_seq(m);
+        Ok(())
+    }
+}
+
+impl Checker {
+    fn receive_seq(&mut self, m: Msg) {
+        if let Msg::Seq(from, seq) = m {
+            let next = self.next.entry(from).or_default();
+            if seq != *next {
+                self.out_of_order += 1;
+            }
+            *next = seq + 1;
+        }
+    }
+}
+
+/// Tells the checker its next number (as sender 1) whenever it is told to; answers how many it
+/// sent.
+struct Feeder {
+    checker: corelane::ActorRef<Msg>,
+    next: u64,
+}
+
+enum Feed {
+    One,
+    Sent(Reply<u64>),
+}
+
+impl Actor for Feeder {
+    type Msg = Feed;
+    fn receive(&mut self, ctx: &mut Ctx<Self>, m: Feed) -> Result<(), ActorError> {
+        match m {
+            Feed::One => {
+                ctx.tell(&self.checker, Msg::Seq(1, self.next)).unwrap();
+                self.next += 1;
+            }
+            Feed::Sent(r) => r.send(self.next),
+        }
+        Ok(())
+    }
+}
+
+/// A lone plain thread streaming to an actor slower than the stream: the backlog stays in the
+/// thread's runs and is queued in the actor's mailbox where it is (`Mailbox::push_part`). The
+/// actor still gets every message in order, among those an actor on its shard sends it (each
+/// with its sender, while the backlog's have none), and before what another thread sends
+/// after hearing from the first.
+#[test]
+fn a_backlog_left_in_its_senders_runs_arrives_in_order_among_messages_with_senders() {
+    let rt = Runtime::builder().shards(Shards::Count(1)).build().unwrap();
+    let checker = rt.spawn(SlowChecker::default).unwrap();
+    let feeder = rt.spawn({
+        let checker = checker.clone();
+        move || Feeder { checker: checker.clone(), next: 0 }
+    });
+    let feeder = feeder.unwrap();
+    // A backlog while the shard is stalled: its first take after finds the sender ahead.
+    let release = stall(rt.handle(), 0);
+    const N: u64 = 300_000;
+    const FEEDS: u64 = 30;
+    for seq in 0..100 {
+        checker.tell(Msg::Seq(0, seq)).unwrap();
+    }
+    release.send(()).unwrap();
+    for seq in 100..N {
+        checker.tell(Msg::Seq(0, seq)).unwrap();
+        if seq % (N / FEEDS) == N / FEEDS / 2 {
+            feeder.tell(Feed::One).unwrap();
+        }
+    }
+    std::thread::scope(|s| {
+        s.spawn(|| checker.tell(Msg::Seq(0, N)).unwrap());
+    });
+    // The feeder's last message is in the checker's mailbox once the feeder has answered.
+    assert_eq!(feeder.ask(Feed::Sent).timeout(WAIT).wait().unwrap(), FEEDS);
+    let (next, wrong) = checker.ask(Msg::Counts).timeout(WAIT).wait().unwrap();
+    assert_eq!(wrong, 0, "out of order, or a sender where there was none (or none where there was one)");
+    assert_eq!(next.get(&0), Some(&(N + 1)), "every message of the stream, then the other thread's");
+    assert_eq!(next.get(&1), Some(&FEEDS), "every message of the actor on the shard");
+    rt.shutdown().unwrap();
+}

@@ -7,6 +7,11 @@ use super::*;
 /// Messages one batch packet may carry.
 pub(crate) const BATCH_CAP: usize = 64;
 
+/// The fewest messages of a take from a plain thread's run that an unbounded mailbox queues where
+/// they are (`Shard::deliver_user_run`): below it, copying them costs less than a part (an
+/// allocation and a call per message popped).
+const PART_MIN: usize = 64;
+
 /// A batch's storage, holding its first message.
 pub(crate) fn new_batch<M>(first: M) -> Vec<M> {
     let mut v = Vec::with_capacity(BATCH_CAP);
@@ -26,7 +31,7 @@ impl<M: Send + 'static> Deliver for UserMsg<M> {
     }
     const RUNS: bool = true;
     fn deliver_run(items: crate::lane::RunPart<Self>, shard: &Shard, target: u64) {
-        shard.deliver_user_batch(ActorId::from_u64(target), items.map(|UserMsg(m)| m))
+        shard.deliver_user_run(ActorId::from_u64(target), items.map(|UserMsg(m)| m))
     }
     /// A message for the same actor as `last` (a lone message or a batch of the same type with
     /// room) joins it: `last` becomes or stays a batch.
@@ -316,6 +321,30 @@ impl Shard {
     }
 
     /// Delivers a batch from one sender: one lookup, one append, in order.
+    /// Delivers messages a plain thread's run handed over in one take (`crate::lane::run`). An
+    /// unbounded mailbox of a running actor queues a take of [`PART_MIN`] or more where it is
+    /// (`Mailbox::push_part`): a backlog is not copied (and the mailbox's buffer does not grow
+    /// into fresh memory to hold it); smaller takes, and other mailboxes, get the messages one
+    /// by one as from a batch.
+    fn deliver_user_run<M: Send + 'static>(
+        &self,
+        id: ActorId,
+        part: impl ExactSizeIterator<Item = M> + 'static,
+    ) {
+        if part.len() >= PART_MIN {
+            if let Some(cell) = self.cell(id) {
+                // SAFETY: as in `try_deliver_user`.
+                let mb = unsafe { &*(cell as *const Mailbox<M>) };
+                if mb.open() {
+                    mb.push_part(Box::new(part));
+                    self.schedule(&mb.hdr);
+                    return;
+                }
+            }
+        }
+        self.deliver_user_batch(id, part)
+    }
+
     fn deliver_user_batch<M: Send + 'static>(&self, id: ActorId, msgs: impl ExactSizeIterator<Item = M>) {
         if let Some(cell) = self.cell(id) {
             // SAFETY: as in `try_deliver_user`.

@@ -18,6 +18,11 @@
 //! unstashed messages go to the ordinary queue, ahead of the user's. The header's `CUSTOM` gate
 //! bit makes `is_empty` look at the count.
 //!
+//! An unbounded mailbox also queues runs of messages where they are ([`Parts`]): what a plain
+//! thread streamed to the actor faster than the shard took it stays in the thread's run buffer
+//! (`crate::lane::run`) until the actor's turn takes it, instead of being copied into the
+//! mailbox's own buffer.
+//!
 //! Every call into user code (a comparator, a custom queue) holds a [`Busy`] guard and catches
 //! panics: the message it held becomes a dead letter and the actor fails (`Phase::Mailbox`),
 //! the shard goes on.
@@ -35,28 +40,9 @@ use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-/// Senders of queued messages that have one: runs `(first, end, sender)` of queue sequence
-/// numbers (`first..end`), in queue order, and the sequence number of the message at the front.
-/// With `tracing-spans`, also the trace contexts of queued messages that came with one, by
-/// sequence number, in queue order.
-#[derive(Default)]
-struct Side {
-    popped: u64,
-    runs: VecDeque<(u64, u64, u64)>,
-    #[cfg(feature = "tracing-spans")]
-    traces: VecDeque<(u64, TraceContext)>,
-}
-
-impl Side {
-    /// Whether nothing is recorded for any queued message.
-    fn is_empty(&self) -> bool {
-        #[cfg(feature = "tracing-spans")]
-        if !self.traces.is_empty() {
-            return false;
-        }
-        self.runs.is_empty()
-    }
-}
+mod queue;
+pub(crate) use queue::Part;
+use queue::{Queue, Side};
 
 /// What a bounded or priority mailbox does differently.
 enum Shape<M> {
@@ -81,106 +67,6 @@ enum Shape<M> {
 struct Policy<M> {
     shape: Shape<M>,
     dropped: u64,
-}
-
-/// Queued user messages. Most messages have no sender (a plain `tell`); the few that do
-/// (`Ctx::tell`, `forward`, probes) are recorded on the side by sequence number, so the common
-/// path stores nothing but the message.
-struct Queue<M> {
-    msgs: VecDeque<M>,
-    /// Exists while a queued message has a sender.
-    senders: Option<Box<Side>>,
-    /// `None` for an unbounded mailbox.
-    policy: Option<Box<Policy<M>>>,
-}
-
-impl<M> Queue<M> {
-    /// Room for one more message in a full queue: an actor's first message gets room for one
-    /// (most actors of a large population hold one message at a time: a request, a tick), where
-    /// a `VecDeque`'s first growth makes room for four; later growth doubles as usual.
-    /// Queues `m` at the back (every push of the user queue goes through here or
-    /// [`Queue::push_front`], so the first buffer is sized for one whatever the mailbox's kind).
-    #[inline(always)]
-    fn push_back(&mut self, m: M) {
-        if self.msgs.len() == self.msgs.capacity() {
-            self.make_room();
-        }
-        self.msgs.push_back(m);
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn make_room(&mut self) {
-        if self.msgs.capacity() == 0 {
-            self.msgs.reserve_exact(1);
-        } else {
-            self.msgs.reserve(1);
-        }
-    }
-
-    #[cold]
-    fn note_sender_back(&mut self, sender: u64, n: usize) {
-        let back = self.msgs.len() as u64;
-        let side = self.senders.get_or_insert_with(Default::default);
-        let first = side.popped.wrapping_add(back);
-        match side.runs.back_mut() {
-            Some((_, end, s)) if *end == first && *s == sender => *end += n as u64,
-            _ => side.runs.push_back((first, first.wrapping_add(n as u64), sender)),
-        }
-    }
-
-    /// The sender of the message just taken from the front.
-    fn take_sender(&mut self) -> u64 {
-        self.take_meta().0
-    }
-
-    /// The sender and the trace context of the message just taken from the front.
-    #[cold]
-    fn take_meta(&mut self) -> (u64, MsgTrace) {
-        #[allow(unused_mut, clippy::let_unit_value)]
-        let mut trace = MsgTrace::default();
-        let Some(side) = self.senders.as_deref_mut() else { return (0, trace) };
-        let seq = side.popped;
-        side.popped = seq.wrapping_add(1);
-        let mut sender = 0;
-        if let Some((first, end, s)) = side.runs.front_mut() {
-            if *first == seq {
-                sender = *s;
-                *first = first.wrapping_add(1);
-                if *first == *end {
-                    side.runs.pop_front();
-                }
-            }
-        }
-        #[cfg(feature = "tracing-spans")]
-        if side.traces.front().is_some_and(|(at, _)| *at == seq) {
-            trace = side.traces.pop_front().map(|(_, t)| t);
-        }
-        if side.is_empty() {
-            self.senders = None;
-        }
-        (sender, trace)
-    }
-
-    /// Puts a message back at the front (unstash).
-    fn push_front(&mut self, m: M, sender: u64) {
-        if self.msgs.len() == self.msgs.capacity() {
-            self.make_room();
-        }
-        self.msgs.push_front(m);
-        if let Some(side) = self.senders.as_deref_mut() {
-            side.popped = side.popped.wrapping_sub(1);
-        }
-        if sender != 0 {
-            // A new side list numbers the new front message 0.
-            let side = self.senders.get_or_insert_with(Default::default);
-            let seq = side.popped;
-            match side.runs.front_mut() {
-                Some((first, _, s)) if *first == seq.wrapping_add(1) && *s == sender => *first = seq,
-                _ => side.runs.push_front((seq, seq.wrapping_add(1), sender)),
-            }
-        }
-    }
 }
 
 /// Marks a mailbox busy while an operation on its queue may run user code (a priority
@@ -268,7 +154,7 @@ impl<M: 'static> Mailbox<M> {
         hdr.set_flag(PRIORITY, matches!(shape, Some(Shape::Priority { .. })));
         hdr.set_custom(matches!(shape, Some(Shape::Custom { .. })));
         let policy = shape.map(|shape| Box::new(Policy { shape, dropped: 0 }));
-        Self { hdr, user: UnsafeCell::new(Queue { msgs: VecDeque::new(), senders: None, policy }) }
+        Self { hdr, user: UnsafeCell::new(Queue { msgs: VecDeque::new(), side: None, policy }) }
     }
 }
 
@@ -319,6 +205,12 @@ impl<M: 'static> Mailbox<M> {
         q.msgs.extend(msgs);
     }
 
+    /// Queues a part of a plain thread's run (at least one message, none with a sender) where
+    /// it is; the caller checked `open`.
+    pub(crate) fn push_part(&self, part: Part<M>) {
+        self.q().push_part(part);
+    }
+
     /// Queues a user message; the caller checked `open`.
     #[inline(always)]
     pub(crate) fn push_unchecked(&self, m: M, sender: u64) {
@@ -334,8 +226,8 @@ impl<M: 'static> Mailbox<M> {
     #[cfg(feature = "tracing-spans")]
     pub(crate) fn attach_trace_to_back(&self, trace: TraceContext) {
         let q = self.q();
-        let back = (q.msgs.len() as u64).wrapping_sub(1);
-        let side = q.senders.get_or_insert_with(Default::default);
+        let back = (q.len() as u64).wrapping_sub(1);
+        let side = q.side.get_or_insert_with(Side::new);
         side.traces.push_back((side.popped.wrapping_add(back), trace));
         self.hdr.set_flag(SENDERS, true);
     }
@@ -525,7 +417,14 @@ impl<M: 'static> Mailbox<M> {
     /// sender with `take_sender`.
     #[inline(always)]
     pub(super) fn pop_msg(&self) -> Option<M> {
-        self.q().msgs.pop_front()
+        let q = self.q();
+        if q.parts().is_none() {
+            return q.msgs.pop_front();
+        }
+        let (m, done) = q.pop_with_parts();
+        // After the last use of `q` (see `Queue::pop_with_parts`).
+        drop(done);
+        m
     }
     /// The sender of the message just popped (0: none).
     pub(super) fn take_sender(&self) -> u64 {
@@ -536,7 +435,7 @@ impl<M: 'static> Mailbox<M> {
         let q = self.q();
         if self.hdr.flag(PRIORITY) {
             (self.priority_popped(), MsgTrace::default())
-        } else if q.senders.is_some() {
+        } else if q.side.is_some() {
             q.take_meta()
         } else {
             (0, MsgTrace::default())
@@ -549,7 +448,7 @@ impl<M: 'static> Mailbox<M> {
     }
     /// Between turns: the `SENDERS` flag follows whether a queued message has a sender.
     pub(super) fn settle_senders_flag(&self) {
-        if self.q().senders.is_none() {
+        if !self.q().side.as_deref().is_some_and(Side::has_senders) {
             self.hdr.set_flag(SENDERS, false);
         }
     }
@@ -587,14 +486,15 @@ impl<M: 'static> Mailbox<M> {
         match q.policy.as_deref() {
             Some(Policy { shape: Shape::Priority { heap, .. }, .. }) => q.msgs.len() + heap.len(),
             Some(Policy { shape: Shape::Custom { waiting, .. }, .. }) => q.msgs.len() + waiting,
-            _ => q.msgs.len(),
+            _ => q.len(),
         }
     }
     /// Whether no user message is queued (a priority mailbox's best is always at the front; a
     /// custom mailbox's queue is counted).
     #[inline(always)]
     pub(crate) fn is_empty(&self) -> bool {
-        self.q().msgs.is_empty() && (!self.hdr.custom() || self.custom_empty())
+        let q = self.q();
+        q.msgs.is_empty() && q.parts().is_none() && (!self.hdr.custom() || self.custom_empty())
     }
     /// Whether a custom mailbox's queue holds nothing, by the count.
     #[cold]

@@ -1,6 +1,7 @@
 //! The typed mailbox's queue alone: priority order against a model, drop-oldest.
 
 use super::*;
+use std::collections::VecDeque;
 
 fn mailbox(kind: MailboxKind) -> Mailbox<(u8, u32)> {
     Mailbox::new(ActorId::new(0, 1, 1), Some(&kind))
@@ -124,4 +125,74 @@ fn a_priority_mailboxs_front_queue_holds_room_for_one() {
     }
     assert_eq!(mb.q().msgs.capacity(), 1);
     assert_eq!(drain(&mb).len(), 10);
+}
+
+/// Parts of plain threads' runs queued where they are, mixed at random with single messages
+/// (some with senders), pops and unstashes, against a model queue: every message comes out in
+/// queue order with its own sender, and the count and emptiness follow throughout.
+#[test]
+fn parts_keep_their_place_among_single_messages_senders_and_unstashed_messages() {
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for _round in 0..300 {
+        let mb: Mailbox<(u8, u32)> = Mailbox::new(ActorId::new(0, 1, 1), None);
+        let mut model: VecDeque<((u8, u32), u64)> = VecDeque::new();
+        let (mut serial, mut stash) = (0u32, Vec::new());
+        for _ in 0..80 {
+            match next() % 8 {
+                0 | 1 => {
+                    let part: Vec<(u8, u32)> = (0..1 + next() % 20)
+                        .map(|_| {
+                            serial += 1;
+                            (1, serial)
+                        })
+                        .collect();
+                    model.extend(part.iter().map(|m| (*m, 0)));
+                    mb.push_part(Box::new(part.into_iter()));
+                }
+                2 | 3 => assert_eq!(mb.pop(), model.pop_front()),
+                4 => {
+                    let popped = mb.pop();
+                    assert_eq!(popped, model.pop_front());
+                    stash.extend(popped);
+                }
+                5 if !stash.is_empty() => {
+                    for m in stash.iter().rev() {
+                        model.push_front(*m);
+                    }
+                    mb.push_front_all(std::mem::take(&mut stash).into_iter());
+                }
+                _ => {
+                    serial += 1;
+                    let sender = [0, 0, 7, 8][(next() % 4) as usize];
+                    mb.push_unchecked((0, serial), sender);
+                    model.push_back(((0, serial), sender));
+                }
+            }
+            assert_eq!(mb.len(), model.len());
+            assert_eq!(mb.is_empty(), model.is_empty());
+        }
+        assert_eq!(drain(&mb), Vec::from(model));
+        assert!(mb.is_empty() && mb.q().parts().is_none(), "the last part's bookkeeping goes with it");
+    }
+}
+
+/// A part stays where its sender wrote it: queuing a backlog of 10 000 messages allocates no
+/// buffer in the mailbox, and what comes after it waits behind it.
+#[test]
+fn a_part_is_queued_where_it_is_without_growing_the_mailboxs_buffer() {
+    let mb: Mailbox<(u8, u32)> = Mailbox::new(ActorId::new(0, 1, 1), None);
+    mb.push_part(Box::new((0..10_000).map(|i| (0, i))));
+    assert_eq!(mb.q().msgs.capacity(), 0, "the backlog is not copied");
+    assert_eq!(mb.len(), 10_000);
+    mb.push_unchecked((1, 0), 5);
+    let got = drain(&mb);
+    assert_eq!(got.len(), 10_001);
+    assert!(got[..10_000].iter().enumerate().all(|(i, m)| *m == ((0, i as u32), 0)));
+    assert_eq!(got[10_000], ((1, 0), 5), "the message after the part, with its sender");
 }
