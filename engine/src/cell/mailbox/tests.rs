@@ -11,18 +11,22 @@ fn drain(mb: &Mailbox<(u8, u32)>) -> Vec<((u8, u32), u64)> {
     std::iter::from_fn(|| mb.pop()).collect()
 }
 
+/// A reproducible stream of pseudo-random numbers (xorshift64) from a nonzero seed.
+fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    }
+}
+
 /// Random arrivals (three priorities, some with senders), pops, and stash-unstash rounds,
 /// against a model: highest priority first, then by arrival, where unstashed messages
 /// count as arriving before everything queued, in their order.
 #[test]
 fn priority_order_is_by_priority_then_arrival_and_keeps_senders() {
-    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut next = xorshift(0x9E37_79B9_7F4A_7C15);
     for _round in 0..200 {
         let mb = mailbox(MailboxKind::priority(|a: &(u8, u32), b: &(u8, u32)| a.0.cmp(&b.0)));
         assert!(!mb.open(), "a priority mailbox takes the gated path");
@@ -132,13 +136,7 @@ fn a_priority_mailboxs_front_queue_holds_room_for_one() {
 /// queue order with its own sender, and the count and emptiness follow throughout.
 #[test]
 fn parts_keep_their_place_among_single_messages_senders_and_unstashed_messages() {
-    let mut seed = 0x2545_F491_4F6C_DD1Du64;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut next = xorshift(0x2545_F491_4F6C_DD1D);
     for _round in 0..300 {
         let mb: Mailbox<(u8, u32)> = Mailbox::new(ActorId::new(0, 1, 1), None);
         let mut model: VecDeque<((u8, u32), u64)> = VecDeque::new();
