@@ -176,8 +176,7 @@ fn main() {
                 continue;
             }
             let v = &mut values[i];
-            v.sort_by(f64::total_cmp);
-            medians[i] = v[v.len() / 2];
+            medians[i] = corelane_bench::median(v);
             // Each round is a process of its own: max / min is the spread across processes.
             let spread = v[v.len() - 1] / v[0];
             let flag = if spread > 1.5 { "  (max/min > 1.5: bimodal?)" } else { "" };
