@@ -179,8 +179,9 @@ fn a_member_frozen_past_its_lease_fences_itself_and_after_thawing_serves_no_grai
     let mut s = setup("freeze");
     let moved = activate_on(&s, 60, "c");
     assert!(!moved.is_empty());
-    let frozen_at = now_nanos();
+    // Once every thread of it is stopped: what it handled before then was its to handle.
     s.members[2].freeze();
+    let frozen_at = now_nanos();
     answered_elsewhere(&s, &moved, "c");
     assert!(s.client.wait_for(WAIT, |v| !v.has("c")), "its record expired");
     s.members[2].thaw();

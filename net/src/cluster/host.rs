@@ -81,6 +81,8 @@ pub(crate) struct GrainHost<G: Grain> {
     /// The epoch at which this member took the partition (the grains' fencing token).
     epoch: u64,
     gate: Arc<Gate>,
+    /// The member's serving session when the host was made (`Gate::serving_in`).
+    session: u64,
     cluster: Weak<ClusterInner>,
     /// Activations live in this kind on this member (all its hosts).
     live: Arc<AtomicUsize>,
@@ -90,7 +92,7 @@ pub(crate) struct GrainHost<G: Grain> {
 
 impl<G: Grain> GrainHost<G> {
     fn handle(&mut self, ctx: &mut Ctx<Self>, identity: &Identity, msg: G::Msg) {
-        let Some(now) = self.gate.serving_now() else {
+        let Some(now) = self.gate.serving_in(self.session) else {
             // Not handled: an ask's reply is dropped unanswered, which the serving member turns
             // into a refusal the sender retries elsewhere.
             drop(msg);
@@ -343,6 +345,7 @@ impl<G: Grain> GrainKind for KindOf<G> {
         live: Arc<AtomicUsize>,
     ) -> Result<Arc<dyn HostRef>, corelane::SpawnError> {
         let (make, gate, weak) = (self.make.clone(), cluster.gate.clone(), Arc::downgrade(cluster));
+        let session = gate.session();
         let idle = Gate::tick(cluster.cfg.grain_idle.as_nanos() as u64).max(1);
         let host = move || GrainHost::<G> {
             grains: HashMap::new(),
@@ -350,6 +353,7 @@ impl<G: Grain> GrainKind for KindOf<G> {
             partition,
             epoch,
             gate: gate.clone(),
+            session,
             cluster: weak.clone(),
             live: live.clone(),
             idle,

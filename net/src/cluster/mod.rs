@@ -268,7 +268,7 @@ impl ClusterInner {
     /// Stops serving at once; whether it was serving until now (its deadline may have passed
     /// already).
     pub(crate) fn fence(&self) -> bool {
-        self.gate.until.swap(0, Ordering::AcqRel) != 0
+        self.gate.fence()
     }
 
     pub(crate) fn current(&self) -> Arc<Topology> {

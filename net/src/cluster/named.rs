@@ -343,9 +343,10 @@ impl ClusterInner {
         }
     }
 
-    /// What the named actors hosted here handle messages under: this member's right to serve.
+    /// What a named actor hosted here from now on handles messages under: this member's right
+    /// to serve, in its current session (`super::gate::SessionLease`).
     pub(super) fn lease_of_named(&self) -> Arc<dyn corelane::Lease> {
-        self.gate.clone()
+        Arc::new(super::gate::SessionLease::now(&self.gate))
     }
 
     /// What this member writes in the registry for actor `id` (0: being spawned) of `kind`.

@@ -28,6 +28,27 @@ fn signal(child: &Child, sig: i32) {
     }
 }
 
+/// Stops `child` (SIGSTOP) and returns once every one of its threads is stopped (or after five
+/// seconds): a thread running on another CPU when the signal is sent goes on until it next
+/// enters the kernel, so "frozen" is a point in time only once the kernel says so.
+fn stop(child: &Child) {
+    signal(child, libc::SIGSTOP);
+    let tasks = PathBuf::from(format!("/proc/{}/task", child.id()));
+    let stopped = |t: std::io::Result<std::fs::DirEntry>| {
+        let stat = t.ok().and_then(|t| std::fs::read_to_string(t.path().join("stat")).ok());
+        // The state follows the command name, which is in parentheses and may hold spaces.
+        stat.and_then(|s| s.rsplit_once(") ").map(|(_, rest)| rest.starts_with(['T', 't']))).unwrap_or(true)
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let Ok(mut all) = std::fs::read_dir(&tasks) else { return };
+        if all.all(stopped) {
+            return;
+        }
+        std::thread::yield_now();
+    }
+}
+
 /// An etcd server on loopback, its data in a temp dir; stopped and deleted on drop.
 pub struct Etcd {
     child: Option<Child>,
@@ -77,7 +98,7 @@ impl Etcd {
     }
 
     pub fn freeze(&self) {
-        signal(self.child.as_ref().unwrap(), libc::SIGSTOP);
+        stop(self.child.as_ref().unwrap());
     }
 
     pub fn thaw(&self) {
@@ -282,7 +303,7 @@ impl MemberProcess {
     }
 
     pub fn freeze(&self) {
-        signal(&self.child, libc::SIGSTOP);
+        stop(&self.child);
     }
 
     pub fn thaw(&self) {
