@@ -29,14 +29,8 @@ impl Actor for Checker {
     type Msg = Msg;
     fn receive(&mut self, _: &mut Ctx<Self>, m: Msg) -> Result<(), ActorError> {
         match m {
-            Msg::Seq(from, seq) => {
-                let next = self.next.entry(from).or_default();
-                if seq != *next {
-                    self.out_of_order += 1;
-                }
-                *next = seq + 1;
-            }
             Msg::Counts(r) => r.send((self.next.clone(), self.out_of_order)),
+            seq => self.receive_seq(seq),
         }
         Ok(())
     }
@@ -433,6 +427,7 @@ impl Actor for SlowChecker {
 }
 
 impl Checker {
+    /// Counts a `Seq`, noting whether it came in its sender's order.
     fn receive_seq(&mut self, m: Msg) {
         if let Msg::Seq(from, seq) = m {
             let next = self.next.entry(from).or_default();

@@ -320,7 +320,6 @@ impl Shard {
         self.draining_deferred.set(false);
     }
 
-    /// Delivers a batch from one sender: one lookup, one append, in order.
     /// Delivers messages a plain thread's run handed over in one take (`crate::lane::run`). An
     /// unbounded mailbox of a running actor queues a take of [`PART_MIN`] or more where it is
     /// (`Mailbox::push_part`): a backlog is not copied (and the mailbox's buffer does not grow
@@ -345,6 +344,7 @@ impl Shard {
         self.deliver_user_batch(id, part)
     }
 
+    /// Delivers a batch from one sender: one lookup, one append, in order.
     fn deliver_user_batch<M: Send + 'static>(&self, id: ActorId, msgs: impl ExactSizeIterator<Item = M>) {
         if let Some(cell) = self.cell(id) {
             // SAFETY: as in `try_deliver_user`.

@@ -41,8 +41,7 @@ use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 mod queue;
-pub(crate) use queue::Part;
-use queue::{Queue, Side};
+use queue::{Part, Queue, Side};
 
 /// What a bounded or priority mailbox does differently.
 enum Shape<M> {
