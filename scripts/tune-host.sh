@@ -12,8 +12,8 @@
 #   --format tsv   one line per item: item<TAB>status<TAB>detail<TAB>fix (status: ok, warn,
 #                  fail or unknown; unknown when the host does not let us read it)
 #   --apply        as root: apply the run-time fixes listed (governor, transparent huge pages,
-#                  IRQ affinity, irqbalance, timer migration); without root it refuses and
-#                  lists what it would change
+#                  IRQ affinity, irqbalance, timer migration, UDP buffer limits); without root
+#                  it refuses and lists what it would change
 #
 # Exit status: 0 when the check ran (whatever it found), 2 for bad usage or a refused --apply.
 set -uo pipefail
@@ -327,6 +327,20 @@ if [ "$memlock" = "unlimited" ] || [ "$memlock" -ge 65536 ] 2>/dev/null; then
     report memlock ok "locked-memory limit: $memlock KiB"
 else
     report memlock warn "locked-memory limit: $memlock KiB; the runtime raises the soft limit up to the hard one and sizes glommio's buffers to fit" "LimitMEMLOCK=infinity (systemd), ulimit -l unlimited, or --ulimit memlock=-1 (docker)"
+fi
+
+# UDP socket buffer limits (a node asks for RemoteConfig::socket_buffer, 8 MiB by default; the
+# kernel grants at most these, and a burst beyond the receive buffer is dropped)
+want_buf=$((8 << 20))
+rmem="$(read_file /proc/sys/net/core/rmem_max)"
+wmem="$(read_file /proc/sys/net/core/wmem_max)"
+if [ -z "$rmem" ] || [ -z "$wmem" ]; then
+    report udp_buffers unknown "cannot read net.core.rmem_max / wmem_max (a network namespace may hide them)" ""
+elif [ "$rmem" -ge "$want_buf" ] && [ "$wmem" -ge "$want_buf" ]; then
+    report udp_buffers ok "UDP socket buffers up to $rmem (receive) / $wmem (send) bytes: a node's $want_buf are granted"
+else
+    report udp_buffers warn "net.core.rmem_max=$rmem, wmem_max=$wmem: a node's socket gets less than its $want_buf bytes, so bursts are dropped and QUIC slows down" "sysctl -w net.core.rmem_max=$want_buf net.core.wmem_max=$want_buf (--apply does it; persist in /etc/sysctl.d)"
+    would "net.core.rmem_max and wmem_max to $want_buf" "echo $want_buf > /proc/sys/net/core/rmem_max && echo $want_buf > /proc/sys/net/core/wmem_max"
 fi
 
 # io_uring: allowed by the kernel and by seccomp

@@ -50,6 +50,12 @@ pub struct RemoteConfig {
     /// sits on another NUMA node than the network card (`CORELANE_NIC`, else the default
     /// route's interface) is warned about at start.
     pub net_core: Option<usize>,
+    /// Bytes asked of the kernel for the UDP socket's receive and send buffers (default 8 MiB).
+    /// Datagrams that arrive while the net thread is busy wait there; a buffer too small for
+    /// a burst drops datagrams, which QUIC resends after halving its sending rate. Linux grants
+    /// at most `net.core.rmem_max` / `net.core.wmem_max` (208 KiB unless raised); a smaller
+    /// grant is warned about at start. See `docs/deployment.md`.
+    pub socket_buffer: usize,
     /// What peers can make this node hold.
     pub limits: Limits,
 }
@@ -133,6 +139,7 @@ impl Default for RemoteConfig {
             max_queued_bytes: 64 << 20,
             serve_timeout: Duration::from_secs(60),
             net_core: None,
+            socket_buffer: 8 << 20,
             limits: Limits::default(),
         }
     }

@@ -43,7 +43,7 @@ pub use remote_schedule::RemoteScheduled;
 #[cfg(feature = "rkyv")]
 pub use rkyv_codec::{Rkyv, RkyvMessage};
 pub use tls::{Crypto, Tls, TlsError, TlsPem};
-pub use transport::quic_configs;
+pub use transport::{quic_configs, udp_socket, SocketBuffers};
 pub use typed::{Accepts, Answers, Destination, Typed, TypedGrainRef, TypedRemoteRef};
 
 #[cfg(test)]

@@ -97,6 +97,8 @@ pub struct NodeStats {
     pub remote_spawns: usize,
     /// Asks of this node waiting for another node's answer.
     pub pending_asks: usize,
+    /// The UDP socket's buffers as the kernel granted them (none once shut down).
+    pub socket: Option<crate::SocketBuffers>,
 }
 
 /// A schedule another node made here, and when it ends if it is a one-shot.
@@ -256,6 +258,7 @@ impl Node {
             all.len()
         };
         let remote_spawns = inner.spawns.lock().values().flatten().filter(|a| a.is_alive()).count();
+        let socket = inner.transport.get().filter(|t| !t.is_closed()).map(Transport::socket_buffers);
         NodeStats {
             peers,
             connections,
@@ -263,6 +266,7 @@ impl Node {
             remote_schedules,
             remote_spawns,
             pending_asks: inner.pending.lock().len(),
+            socket,
         }
     }
 

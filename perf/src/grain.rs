@@ -19,7 +19,7 @@
 //! Membership is the in-memory store (the perf harness needs no etcd): the message path is
 //! the same; the store only decides the topology.
 
-use crate::remote::{node_on, protocol, timed_asks, windowed_tells, Count, EchoMsg, Payload, Ping};
+use crate::remote::{node_on, on_core, protocol, timed_asks, windowed_tells, Count, EchoMsg, Payload, Ping};
 use crate::report::{fig, percentiles, Figure};
 use crate::spawn::{child_reading, resident_bytes};
 use crate::{pin, Cores};
@@ -208,12 +208,14 @@ pub(crate) fn grain_tell(cores: Cores, n: u64) -> Vec<Figure> {
     let g = pair.a.grain::<Echo>("counter-1");
     let p = Payload { data: bytes::Bytes::from(vec![7u8; 64]) };
     let t = Duration::from_secs(30);
-    let elapsed = windowed_tells(
-        n,
-        || g.tell(&p).expect("tell"),
-        || g.ask::<_, Count>(&Count { n: 0 }).timeout(t),
-        |ask| ask.wait().expect("count").n,
-    );
+    let elapsed = on_core(cores.a, || {
+        windowed_tells(
+            n,
+            || g.tell(&p).expect("tell"),
+            || g.ask::<_, Count>(&Count { n: 0 }).timeout(t),
+            |ask| ask.wait().expect("count").n,
+        )
+    });
     vec![fig("grain-tell", "msgs_per_sec", n as f64 / elapsed.as_secs_f64(), "msg/s")]
 }
 

@@ -4,7 +4,7 @@
 //!   Every round trip is a sample.
 //! - `remote-pingpong`: node A (a plain thread asking, A's net thread) asks an echo actor on
 //!   node B with a 64-byte payload and blocks for each answer. Every ask is a sample.
-//! - `remote-tell`: a plain thread on node A tells 64-byte messages to a counter on node B over
+//! - `remote-tell`: a plain thread on node A's core tells 64-byte messages to a counter on node B over
 //!   one connection, in windows of 20 000; each window ends with an ask for the count, awaited
 //!   after the next window is sent (at most two windows in flight, the transport's queue stays
 //!   bounded, the pipe never drains); the last answer confirms every message arrived.
@@ -153,15 +153,31 @@ pub(crate) fn remote_tell(cores: Cores, n: u64) -> Vec<Figure> {
     let (_rt_a, _rt_b, a, b, echo) = nodes(cores);
     let p = payload();
     let t = Duration::from_secs(30);
-    let elapsed = windowed_tells(
-        n,
-        || echo.tell(&p).expect("tell"),
-        || echo.ask::<_, Count>(&Count { n: 0 }).timeout(t),
-        |ask| ask.wait().expect("count").n,
-    );
+    let elapsed = on_core(cores.a, || {
+        windowed_tells(
+            n,
+            || echo.tell(&p).expect("tell"),
+            || echo.ask::<_, Count>(&Count { n: 0 }).timeout(t),
+            |ask| ask.wait().expect("count").n,
+        )
+    });
     a.shutdown();
     b.shutdown();
     vec![fig("remote-tell", "msgs_per_sec", n as f64 / elapsed.as_secs_f64(), "msg/s")]
+}
+
+/// What `f` returns, run on a thread of its own pinned to `core`: node A's core, which the
+/// telling thread shares with A's net thread as the raw baseline's writer has its core (left
+/// to the scheduler, the thread ran on node B's core in some processes and on A's in others).
+pub(crate) fn on_core<R: Send>(core: Option<usize>, f: impl FnOnce() -> R + Send) -> R {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            pin(core);
+            f()
+        })
+        .join()
+        .expect("the measuring thread")
+    })
 }
 
 /// `n` tells in windows of 20 000, each window followed by an ask for the receiver's count
@@ -224,7 +240,7 @@ where
         pin(cores.b);
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async move {
-            let ep = quinn::Endpoint::server(server_cfg, "127.0.0.1:0".parse().unwrap()).unwrap();
+            let ep = node_endpoint(Some(server_cfg));
             addr_tx.send(ep.local_addr().unwrap()).unwrap();
             let out = serve(ep.accept().await.unwrap().await.unwrap()).await;
             ep.wait_idle().await;
@@ -237,7 +253,7 @@ where
         pin(cores.a);
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async move {
-            let mut ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+            let mut ep = node_endpoint(None);
             ep.set_default_client_config(client_cfg);
             let out = dial(ep.connect(addr, &name).unwrap().await.unwrap()).await;
             ep.wait_idle().await;
@@ -246,6 +262,14 @@ where
     });
     let dialed = client.join().unwrap();
     (server.join().unwrap(), dialed)
+}
+
+/// A quinn endpoint on loopback on a socket as nodes bind it (its buffers included), in the
+/// current tokio runtime.
+fn node_endpoint(server: Option<quinn::ServerConfig>) -> quinn::Endpoint {
+    let (socket, _) = corelane_net::udp_socket(&RemoteConfig::dev()).expect("socket");
+    let runtime = quinn::default_runtime().expect("a tokio runtime");
+    quinn::Endpoint::new(quinn::EndpointConfig::default(), server, socket, runtime).expect("endpoint")
 }
 
 pub(crate) fn raw_quic_stream(cores: Cores, n: u64) -> Vec<Figure> {

@@ -23,6 +23,7 @@ const ITEMS: &[&str] = &[
     "thp",
     "numa",
     "memlock",
+    "udp_buffers",
     "io_uring",
     "clocksource",
     "timer_migration",
@@ -84,6 +85,14 @@ fn the_report_is_complete_and_agrees_with_the_host() {
     if let Some(clk) = read("/sys/devices/system/clocksource/clocksource0/current_clocksource") {
         assert_eq!(items["clocksource"].0, if clk == "tsc" { "ok" } else { "warn" });
     }
+    if let (Some(r), Some(w)) = (read("/proc/sys/net/core/rmem_max"), read("/proc/sys/net/core/wmem_max")) {
+        let enough = |v: &str| v.parse::<u64>().is_ok_and(|v| v >= 8 << 20);
+        let want = if enough(&r) && enough(&w) { "ok" } else { "warn" };
+        assert_eq!(items["udp_buffers"].0, want, "{r} / {w}: {:?}", items["udp_buffers"]);
+        if want == "warn" {
+            assert!(items["udp_buffers"].2.contains("net.core.rmem_max="), "{:?}", items["udp_buffers"]);
+        }
+    }
     if read("/sys/devices/system/cpu/isolated").is_some_and(|s| s.is_empty()) {
         assert_eq!(items["isolcpus"].0, "warn", "nothing is isolated here");
         assert!(items["isolcpus"].2.contains("isolcpus="), "{:?}", items["isolcpus"]);
@@ -131,11 +140,11 @@ fn apply_without_root_refuses_and_lists_what_it_would_change() {
     } else {
         Command::new("bash")
     };
-    let before = read("/proc/sys/kernel/timer_migration");
+    let before = (read("/proc/sys/kernel/timer_migration"), read("/proc/sys/net/core/rmem_max"));
     let out = cmd.arg(script()).arg("--apply").output().expect("runs");
     let text = String::from_utf8_lossy(&out.stdout);
     let items = report(&[]);
-    let changeable = ["thp", "timer_migration", "irqbalance", "governor", "irq_affinity"]
+    let changeable = ["thp", "timer_migration", "irqbalance", "governor", "irq_affinity", "udp_buffers"]
         .iter()
         .any(|i| items[*i].0 == "warn" && (*i == "irqbalance" || items[*i].2.contains("--apply does it")));
     if changeable {
@@ -145,9 +154,13 @@ fn apply_without_root_refuses_and_lists_what_it_would_change() {
         if items["timer_migration"].0 == "warn" {
             assert!(text.contains("would: kernel.timer_migration to 0"), "{text}");
         }
+        if items["udp_buffers"].0 == "warn" {
+            assert!(text.contains("would: net.core.rmem_max and wmem_max to 8388608"), "{text}");
+        }
     } else {
         assert!(out.status.success(), "{text}");
         assert!(text.contains("nothing to change"), "{text}");
     }
-    assert_eq!(read("/proc/sys/kernel/timer_migration"), before, "nothing changed");
+    let after = (read("/proc/sys/kernel/timer_migration"), read("/proc/sys/net/core/rmem_max"));
+    assert_eq!(after, before, "nothing changed");
 }

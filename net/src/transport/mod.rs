@@ -20,11 +20,15 @@
 //! with at most `max_streams_per_connection` streams each.
 //!
 //! Submodules: `outbox` (a peer's queue of frames), `writer` (that queue onto its connection,
-//! dialing), `reader` (admission, streams, byte and time bounds).
+//! dialing), `reader` (admission, streams, byte and time bounds), `socket` (the UDP socket and
+//! its buffers).
 
 mod outbox;
 mod reader;
+mod socket;
 mod writer;
+
+pub use socket::{udp_socket, SocketBuffers};
 
 use crate::config::{Limits, RemoteConfig};
 use crate::tls::{self, TlsError};
@@ -38,6 +42,7 @@ use outbox::{Outbox, Refused};
 use parking_lot::Mutex;
 use quinn::{Connection, Endpoint, VarInt};
 use std::collections::HashMap;
+use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -158,6 +163,7 @@ impl Transport {
             backoff: (cfg.backoff_min, cfg.backoff_max),
             attempts: cfg.connect_attempts.max(1),
             core: cfg.net_core,
+            socket_buffer: cfg.socket_buffer,
             limits: cfg.limits.clone(),
             incarnation,
         };
@@ -228,6 +234,11 @@ impl Transport {
         self.net.incoming.lock().values().sum()
     }
 
+    /// The endpoint socket's buffers, as the kernel granted them.
+    pub(crate) fn socket_buffers(&self) -> SocketBuffers {
+        self.net.socket
+    }
+
     /// Bytes of unfinished frames held for all connections.
     pub(crate) fn buffered(&self) -> usize {
         self.net.buffered.load(Ordering::Relaxed)
@@ -293,6 +304,7 @@ struct NetCfg {
     backoff: (Duration, Duration),
     attempts: u32,
     core: Option<usize>,
+    socket_buffer: usize,
     limits: Limits,
     incarnation: u64,
 }
@@ -300,6 +312,8 @@ struct NetCfg {
 /// What the net thread's tasks (and the senders) share.
 struct Net {
     endpoint: Endpoint,
+    /// The endpoint socket's buffers, as granted.
+    socket: SocketBuffers,
     me: SocketAddr,
     incarnation: u64,
     server_name: String,
@@ -375,7 +389,13 @@ fn net_thread(
         }
     };
     rt.block_on(async move {
-        let mut endpoint = match Endpoint::server(crypto.server, cfg.bind) {
+        let bound = socket::bind(cfg.bind, cfg.socket_buffer).and_then(|(socket, buffers)| {
+            socket::warn_if_short(&buffers);
+            let runtime = quinn::default_runtime().ok_or_else(|| io::Error::other("no async runtime"))?;
+            Endpoint::new(quinn::EndpointConfig::default(), Some(crypto.server), socket, runtime)
+                .map(|e| (e, buffers))
+        });
+        let (mut endpoint, socket) = match bound {
             Ok(e) => e,
             Err(e) => {
                 let _ = up.send(Err(StartError::Bind { addr: cfg.bind, source: e }));
@@ -393,6 +413,7 @@ fn net_thread(
         let me = cfg.advertise.unwrap_or(local);
         let net = Arc::new(Net {
             endpoint: endpoint.clone(),
+            socket,
             me,
             incarnation: cfg.incarnation,
             server_name: crypto.server_name,
