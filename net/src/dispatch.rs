@@ -186,6 +186,11 @@ fn plain_tell(node: &Arc<Inner>, last: &mut Gathering, peer: SocketAddr, address
     if !node.started() || (t.target != 0 && meant != 0 && meant != node.incarnation) {
         return envelope(node, last, peer, addressed, t.to_envelope());
     }
+    if t.grain.is_some() {
+        // The tells gathered before it go first, as before any grain message.
+        last.flush();
+        return crate::cluster::serve::plain_tell(node, peer, t);
+    }
     deliver(node, last, t.target, t.manifest, t.payload, None);
 }
 

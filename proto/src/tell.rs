@@ -1,23 +1,23 @@
 //! A plain tell read straight from its frame: the receiver's hot path.
 //!
-//! Most envelopes on a busy stream are tells to a local actor with no sender, no grain and no
-//! answer expected. [`PlainTell::read`] reads such an envelope's few fields where they lie in
-//! the frame (the manifest borrowed, the payload a slice of the frame) instead of building an
-//! [`Envelope`] (a `String` for the manifest, a reference count for every byte field). It
-//! follows protobuf's rules as prost's decoder does: fields in any order, the last of a repeated
-//! scalar wins, unknown fields skipped. Anything else (another kind, a sender or grain field, a
-//! field of the wrong wire type, a manifest that is not UTF-8, a truncated field) is not a
-//! plain tell: the caller decodes the whole envelope, which yields the envelope or its error
-//! exactly as before.
+//! Most envelopes on a busy stream are tells, to a local actor or to a grain, with no sender and
+//! no answer expected. [`PlainTell::read`] reads such an envelope's few fields where they lie in
+//! the frame (the manifest and the grain's names borrowed, the payload a slice of the frame)
+//! instead of building an [`Envelope`] (a `String` for the manifest, a vector for each of the
+//! grain's names, a reference count for every byte field). It follows protobuf's rules as
+//! prost's decoder does: fields in any order, the last of a repeated field wins, unknown fields
+//! skipped. Anything else (another kind, a sender or a trace, a field of the wrong wire type, a
+//! manifest that is not UTF-8, a truncated field) is not a plain tell: the caller decodes the
+//! whole envelope, which yields the envelope or its error exactly as before.
 
 use crate::v1::{Envelope, Kind};
 use bytes::{Buf, Bytes};
 use prost::encoding::{decode_key, decode_varint, skip_field, DecodeContext, WireType};
 
-/// A tell with no sender and no grain, as it lies in its frame.
+/// A tell with no sender and no trace, as it lies in its frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlainTell<'a> {
-    /// The actor on the receiving node (`Envelope::target`).
+    /// The actor on the receiving node (`Envelope::target`; 0 for a grain).
     pub target: u64,
     /// The receiving node's incarnation the target belongs to (0: not said).
     pub incarnation: u64,
@@ -25,6 +25,22 @@ pub struct PlainTell<'a> {
     pub manifest: &'a str,
     /// The encoded payload (a slice of the frame: no copy).
     pub payload: Bytes,
+    /// The topology epoch the sender knew (`Envelope::epoch`; grain messages carry it).
+    pub epoch: u64,
+    /// The grain it is for, if it is for one.
+    pub grain: Option<GrainTo<'a>>,
+}
+
+/// The grain a tell is for, its names as they lie in the frame (not checked as UTF-8: the
+/// receiver checks them when it has not seen them before).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GrainTo<'a> {
+    /// The kind's name (`Envelope::grain_kind`; empty when `kind_number` stands for it).
+    pub kind: &'a [u8],
+    /// The kind's number in the receiver's record (`Envelope::grain_kind_number`; 0: by name).
+    pub kind_number: u32,
+    /// The identity within the kind (`Envelope::grain`).
+    pub identity: &'a [u8],
 }
 
 impl<'a> PlainTell<'a> {
@@ -32,19 +48,23 @@ impl<'a> PlainTell<'a> {
     /// is anything else, or not well-formed (decode the whole envelope then).
     pub fn read(frame: &'a Bytes) -> Option<Self> {
         let mut buf: &[u8] = frame;
-        let (mut target, mut incarnation, mut kind) = (0, 0, 0u64);
+        let (mut target, mut incarnation, mut kind, mut epoch, mut kind_number) = (0, 0, 0u64, 0, 0);
         let mut manifest: &[u8] = &[];
         let mut payload = 0..0;
+        let (mut grain, mut grain_kind): (Option<&[u8]>, &[u8]) = (None, &[]);
         while buf.has_remaining() {
             let (tag, wire) = decode_key(&mut buf).ok()?;
             match (tag, wire) {
                 (1, WireType::SixtyFourBit) if buf.remaining() >= 8 => target = buf.get_u64_le(),
                 (8, WireType::SixtyFourBit) if buf.remaining() >= 8 => incarnation = buf.get_u64_le(),
                 (4, WireType::Varint) => kind = decode_varint(&mut buf).ok()?,
-                (3 | 7 | 12, WireType::Varint) => {
+                (7, WireType::Varint) => epoch = decode_varint(&mut buf).ok()?,
+                // A `uint32`: prost keeps the low 32 bits of the varint.
+                (12, WireType::Varint) => kind_number = decode_varint(&mut buf).ok()? as u32,
+                (3, WireType::Varint) => {
                     decode_varint(&mut buf).ok()?;
                 }
-                (5 | 6 | 11, WireType::LengthDelimited) => {
+                (5 | 6 | 10 | 11, WireType::LengthDelimited) => {
                     let len = usize::try_from(decode_varint(&mut buf).ok()?).ok()?;
                     if len > buf.remaining() {
                         return None;
@@ -53,12 +73,13 @@ impl<'a> PlainTell<'a> {
                     match tag {
                         5 => manifest = &buf[..len],
                         6 => payload = start..start + len,
-                        _ => {} // grain_kind: no grain without `grain` (10), checked below
+                        10 => grain = Some(&buf[..len]),
+                        _ => grain_kind = &buf[..len],
                     }
                     buf.advance(len);
                 }
-                // The sender (2), the grain (10) and a trace (13) make it more than a plain
-                // tell; so does a known field of the wrong wire type (prost refuses it).
+                // The sender (2) and a trace (13) make it more than a plain tell; so does a
+                // known field of the wrong wire type (prost refuses it).
                 (1..=13, _) => return None,
                 _ => skip_field(wire, tag, &mut buf, DecodeContext::default()).ok()?,
             }
@@ -67,16 +88,25 @@ impl<'a> PlainTell<'a> {
             return None;
         }
         let manifest = std::str::from_utf8(manifest).ok()?;
-        Some(Self { target, incarnation, manifest, payload: frame.slice(payload) })
+        // The grain's kind and number are read only with a grain, as an envelope's are.
+        let grain = grain.map(|identity| GrainTo { kind: grain_kind, kind_number, identity });
+        Some(Self { target, incarnation, manifest, payload: frame.slice(payload), epoch, grain })
     }
 
-    /// The same tell as an [`Envelope`] (without an epoch or a correlation id, which only grain
-    /// messages and asks use).
+    /// The same tell as an [`Envelope`] (fields that do not matter to a tell, such as a
+    /// correlation id, read as their defaults; a grain's kind and number only with a grain).
     pub fn to_envelope(&self) -> Envelope {
-        Envelope {
+        let mut env = Envelope {
             incarnation: self.incarnation,
+            epoch: self.epoch,
             ..Envelope::tell(self.target, self.manifest, self.payload.clone())
+        };
+        if let Some(g) = &self.grain {
+            env.grain = Some(g.identity.to_vec());
+            env.grain_kind = g.kind.to_vec();
+            env.grain_kind_number = g.kind_number;
         }
+        env
     }
 }
 
@@ -112,7 +142,38 @@ mod tests {
         encode_envelope(&head, 2, |b| b.put_slice(b"ab"), &mut out, 1 << 20).unwrap();
         let frame = out.freeze().slice(4..);
         let t = PlainTell::read(&frame).unwrap();
-        assert_eq!((t.target, t.manifest, &t.payload[..]), (9, "m", &b"ab"[..]));
+        assert_eq!((t.target, t.manifest, &t.payload[..], t.epoch, t.grain), (9, "m", &b"ab"[..], 3, None));
+        assert_eq!(t.to_envelope(), decode_envelope(frame.clone()).unwrap());
+    }
+
+    #[test]
+    fn a_grain_tell_reads_as_the_whole_decode_does() {
+        // Named by its kind, and by its kind's number; an empty identity is still a grain.
+        let by_name = GrainName { kind: "counter", identity: "c-7", kind_number: 0 };
+        let by_number = GrainName { kind: "counter", identity: "", kind_number: 3 };
+        for (grain, kind, number) in [(by_name, &b"counter"[..], 0), (by_number, &b""[..], 3)] {
+            let mut out = BytesMut::new();
+            let head =
+                Head { kind: Kind::Tell, manifest: "m.N", epoch: 12, grain: Some(grain), ..Head::default() };
+            encode_envelope(&head, 2, |b| b.put_slice(b"xy"), &mut out, 1 << 20).unwrap();
+            let frame = out.freeze().slice(4..);
+            let t = PlainTell::read(&frame).expect("a grain tell is plain");
+            let to = GrainTo { kind, kind_number: number, identity: grain.identity.as_bytes() };
+            assert_eq!(
+                (t.target, t.manifest, &t.payload[..], t.epoch, t.grain),
+                (0, "m.N", &b"xy"[..], 12, Some(to))
+            );
+            assert_eq!(t.to_envelope(), decode_envelope(frame.clone()).unwrap());
+        }
+        // A kind number past 32 bits keeps its low bits, as prost's `uint32` does.
+        let mut frame =
+            body(&Envelope { grain: Some(b"g".to_vec()), ..Envelope::tell(0, "a.B", Bytes::new()) });
+        let mut raw = frame.to_vec();
+        prost::encoding::uint64::encode(12, &((1 << 32) + 5), &mut raw);
+        frame = Bytes::from(raw);
+        let whole = decode_envelope(frame.clone()).unwrap();
+        assert_eq!(whole.grain_kind_number, 5);
+        assert_eq!(PlainTell::read(&frame).unwrap().to_envelope(), whole);
     }
 
     #[test]
@@ -134,18 +195,13 @@ mod tests {
         let not_plain = [
             Envelope::ask(5, 1, "a.B", Bytes::new()),
             Envelope { sender: Some(ActorAddress::default()), ..tell.clone() },
-            Envelope { grain: Some(b"g".to_vec()), ..tell.clone() },
             // A traced tell takes the whole decode, which keeps the trace.
             Envelope { trace: vec![1; 25], ..tell.clone() },
+            Envelope { grain: Some(b"g".to_vec()), trace: vec![1; 25], ..tell.clone() },
         ];
         for env in not_plain {
             assert_eq!(PlainTell::read(&body(&env)), None, "{env:?}");
         }
-        let mut out = BytesMut::new();
-        let grain = GrainName { kind: "k", identity: "", kind_number: 0 };
-        let head = Head { target: 0, kind: Kind::Tell, manifest: "m", grain: Some(grain), ..Head::default() };
-        encode_envelope(&head, 0, |_| {}, &mut out, 1 << 20).unwrap();
-        assert_eq!(PlainTell::read(&out.freeze().slice(4..)), None, "an empty grain identity is a grain");
         // Broken: truncated, a manifest that is not UTF-8, a known field of the wrong type.
         let whole = body(&tell);
         assert_eq!(PlainTell::read(&whole.slice(..whole.len() - 1)), None);
@@ -156,5 +212,69 @@ mod tests {
         let mut wrong_type = whole.to_vec();
         prost::encoding::uint64::encode(6, &1, &mut wrong_type);
         assert_eq!(PlainTell::read(&Bytes::from(wrong_type)), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_tell_reads_as_the_whole_decode_does(
+            target in proptest::prelude::any::<u64>(),
+            incarnation in proptest::prelude::any::<u64>(),
+            epoch in proptest::prelude::any::<u64>(),
+            manifest in "[a-zA-Z0-9._é]{0,24}",
+            payload in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80),
+            grain in proptest::option::of((
+                proptest::collection::vec(proptest::prelude::any::<u8>(), 0..20),
+                proptest::collection::vec(proptest::prelude::any::<u8>(), 0..12),
+                proptest::prelude::any::<u32>(),
+            )),
+        ) {
+            let mut env = Envelope { incarnation, epoch, ..Envelope::tell(target, &manifest, Bytes::from(payload)) };
+            if let Some((identity, kind, number)) = grain {
+                env.grain = Some(identity);
+                env.grain_kind = kind;
+                env.grain_kind_number = number;
+            }
+            let frame = body(&env);
+            let t = PlainTell::read(&frame).expect("every tell without a sender or a trace is plain");
+            proptest::prop_assert_eq!(t.to_envelope(), decode_envelope(frame.clone()).unwrap());
+        }
+
+        #[test]
+        fn damaged_tells_read_as_plain_only_when_they_decode_as_tells(
+            at in proptest::prelude::any::<proptest::sample::Index>(),
+            with in proptest::prelude::any::<u8>(),
+            cut in proptest::prelude::any::<proptest::sample::Index>(),
+        ) {
+            // A grain tell with every field a plain tell reads, one byte replaced and the end cut.
+            let env = Envelope {
+                incarnation: 9,
+                epoch: 300,
+                grain: Some(b"id".to_vec()),
+                grain_kind: b"kind".to_vec(),
+                grain_kind_number: 2,
+                ..Envelope::tell(7, "a.B", Bytes::from_static(b"\x08\x96\x01"))
+            };
+            let mut bytes = body(&env).to_vec();
+            let i = at.index(bytes.len());
+            bytes[i] = with;
+            bytes.truncate(bytes.len() - cut.index(4));
+            let frame = Bytes::from(bytes);
+            if let Some(t) = PlainTell::read(&frame) {
+                let whole = decode_envelope(frame.clone()).expect("what reads as a tell decodes");
+                proptest::prop_assert_eq!(whole.kind(), Kind::Tell);
+                proptest::prop_assert!(whole.sender.is_none() && whole.trace.is_empty());
+                let mine = t.to_envelope();
+                proptest::prop_assert_eq!(
+                    (mine.target, mine.incarnation, mine.epoch, &mine.manifest, &mine.payload, &mine.grain),
+                    (whole.target, whole.incarnation, whole.epoch, &whole.manifest, &whole.payload, &whole.grain)
+                );
+                if whole.grain.is_some() {
+                    proptest::prop_assert_eq!(
+                        (&mine.grain_kind, mine.grain_kind_number),
+                        (&whole.grain_kind, whole.grain_kind_number)
+                    );
+                }
+            }
+        }
     }
 }

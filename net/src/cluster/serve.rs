@@ -8,6 +8,7 @@ use crate::error::ErrorCode;
 use crate::node::Inner;
 use corelane::DeadLetterReason;
 use corelane_proto::frame::{GrainName, Head};
+use corelane_proto::tell::{GrainTo, PlainTell};
 use corelane_proto::v1::{Envelope, Kind};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -134,7 +135,7 @@ struct Last {
 /// on this thread (delivering to an actor does not).
 fn with_cached<R>(
     node: &Inner,
-    grain: &GrainId,
+    grain: GrainTo<'_>,
     sender_epoch: u64,
     f: impl FnOnce(&Arc<dyn HostRef>) -> R,
 ) -> Option<R> {
@@ -150,7 +151,7 @@ fn with_cached<R>(
             } else {
                 l.kind_number == grain.kind_number
             })
-            && (l.identity == grain.identity || same_partition(&l.kind, &grain.identity, l.partition))
+            && (l.identity == grain.identity || same_partition(&l.kind, grain.identity, l.partition))
             && l.target.is_alive();
         hit.then(|| f(&l.target))
     })
@@ -190,6 +191,25 @@ fn remember(
 
 /// A grain envelope from `peer`: served now, or held while its partition is being handed
 /// over, or refused.
+/// Serves a grain tell read where it lies in its frame: to the cached host as [`envelope`]
+/// delivers it (no envelope built, nothing allocated), or else as the envelope it is.
+pub(crate) fn plain_tell(node: &Arc<Inner>, peer: SocketAddr, t: PlainTell<'_>) {
+    let Some(grain) = t.grain else {
+        return envelope(node, peer, t.to_envelope());
+    };
+    let epoch = t.epoch;
+    let mut t = Some(t);
+    let cached = with_cached(node, grain, epoch, |host| {
+        let t = t.take().expect("once");
+        if let Err(r) = host.tell(grain.identity, t.manifest, t.payload, None) {
+            node.dead_letter(refusal(&r).0, "grain tell");
+        }
+    });
+    if let (None, Some(t)) = (cached, t) {
+        envelope(node, peer, t.to_envelope());
+    }
+}
+
 pub(crate) fn envelope(node: &Arc<Inner>, peer: SocketAddr, mut env: Envelope) {
     let mut grain = GrainId {
         identity: env.grain.take().unwrap_or_default(),
@@ -200,7 +220,8 @@ pub(crate) fn envelope(node: &Arc<Inner>, peer: SocketAddr, mut env: Envelope) {
     // The cached host's kind was checked as UTF-8 when it was cached, and so was its last
     // identity; another identity is checked on the way.
     let mut env = Some(env);
-    let cached = with_cached(node, &grain, epoch, |t| {
+    let named = GrainTo { kind: &grain.kind, kind_number: grain.kind_number, identity: &grain.identity };
+    let cached = with_cached(node, named, epoch, |t| {
         deliver(node, peer, env.take().expect("once"), &grain.identity, t)
     });
     if cached.is_some() {
