@@ -52,7 +52,7 @@ pub struct RemoteConfig {
     pub net_core: Option<usize>,
     /// Bytes asked of the kernel for the UDP socket's receive and send buffers (default 8 MiB).
     /// Datagrams that arrive while the net thread is busy wait there; a buffer too small for
-    /// a burst drops datagrams, which QUIC resends after halving its sending rate. Linux grants
+    /// a burst drops datagrams, which QUIC resends after cutting its sending rate. Linux grants
     /// at most `net.core.rmem_max` / `net.core.wmem_max` (208 KiB unless raised); a smaller
     /// grant is warned about at start. See `docs/deployment.md`.
     pub socket_buffer: usize,

@@ -1,13 +1,15 @@
 //! Remoting over QUIC on loopback, next to bare quinn measured in the same run:
 //! - `raw-quic`: two threads, each with its own current-thread tokio runtime and quinn endpoint
-//!   (the node's TLS and transport settings), ping-pong 64 bytes on one bidirectional stream.
+//!   (the node's TLS and transport settings, on a socket bound as nodes bind theirs), ping-pong
+//!   64 bytes on one bidirectional stream.
 //!   Every round trip is a sample.
 //! - `remote-pingpong`: node A (a plain thread asking, A's net thread) asks an echo actor on
 //!   node B with a 64-byte payload and blocks for each answer. Every ask is a sample.
-//! - `remote-tell`: a plain thread on node A's core tells 64-byte messages to a counter on node B over
-//!   one connection, in windows of 20 000; each window ends with an ask for the count, awaited
-//!   after the next window is sent (at most two windows in flight, the transport's queue stays
-//!   bounded, the pipe never drains); the last answer confirms every message arrived.
+//! - `remote-tell`: a plain thread on node A's core tells 64-byte messages to a counter on
+//!   node B over one connection, in windows of 20 000; each window ends with an ask for the
+//!   count, awaited after the next window is sent (at most two windows in flight, the
+//!   transport's queue stays bounded, the pipe never drains); the last answer confirms every
+//!   message arrived.
 //! - `raw-quic-stream`: `remote-tell`'s limit on the same transport: bare quinn streams records
 //!   of a remote tell's size on wire ([`RECORD`] bytes: frame prefix, envelope, 64-byte payload)
 //!   on one unidirectional stream, written as a sender that batches well would (64 KiB chunks
@@ -168,7 +170,8 @@ pub(crate) fn remote_tell(cores: Cores, n: u64) -> Vec<Figure> {
 
 /// What `f` returns, run on a thread of its own pinned to `core`: node A's core, which the
 /// telling thread shares with A's net thread as the raw baseline's writer has its core (left
-/// to the scheduler, the thread ran on node B's core in some processes and on A's in others).
+/// to the scheduler, `main` ran on node B's core, beside B's net thread and shard, in the
+/// processes looked at).
 pub(crate) fn on_core<R: Send>(core: Option<usize>, f: impl FnOnce() -> R + Send) -> R {
     std::thread::scope(|s| {
         s.spawn(|| {

@@ -189,8 +189,6 @@ fn remember(
     });
 }
 
-/// A grain envelope from `peer`: served now, or held while its partition is being handed
-/// over, or refused.
 /// Serves a grain tell read where it lies in its frame: to the cached host as [`envelope`]
 /// delivers it (no envelope built, nothing allocated), or else as the envelope it is.
 pub(crate) fn plain_tell(node: &Arc<Inner>, peer: SocketAddr, t: PlainTell<'_>) {
@@ -210,6 +208,8 @@ pub(crate) fn plain_tell(node: &Arc<Inner>, peer: SocketAddr, t: PlainTell<'_>) 
     }
 }
 
+/// A grain envelope from `peer`: served now, or held while its partition is being handed
+/// over, or refused.
 pub(crate) fn envelope(node: &Arc<Inner>, peer: SocketAddr, mut env: Envelope) {
     let mut grain = GrainId {
         identity: env.grain.take().unwrap_or_default(),

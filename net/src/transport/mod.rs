@@ -88,8 +88,8 @@ pub(crate) trait Inbound: Send + Sync + 'static {
     /// A checked envelope from `peer` (its advertised address), on a stream meant for this
     /// node's incarnation `addressed` (0: the peer did not know it).
     fn envelope(&self, peer: SocketAddr, addressed: u64, env: Envelope);
-    /// A plain tell (no sender, no trace; to an actor or a grain) as it lies in its frame; the same as `envelope` with
-    /// [`PlainTell::to_envelope`], without building the envelope.
+    /// A plain tell (no sender, no trace; to an actor or a grain) as it lies in its frame; the
+    /// same as `envelope` with [`PlainTell::to_envelope`], without building the envelope.
     fn tell(&self, peer: SocketAddr, addressed: u64, t: PlainTell<'_>) {
         self.envelope(peer, addressed, t.to_envelope())
     }

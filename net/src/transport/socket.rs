@@ -1,10 +1,10 @@
 //! The UDP socket a node's endpoint binds, with buffers sized for bursts.
 //!
 //! Datagrams wait in the socket's receive buffer until the net thread reads them. Linux gives a
-//! socket 208 KiB by default (`net.core.rmem_default`): about 150 full-size QUIC packets, or
-//! 0.1 ms of a sender's stream at 2 Gbit/s. A burst that arrives while the net thread is busy
-//! elsewhere overflows it, the kernel drops datagrams, and QUIC, reading the loss as
-//! congestion, halves its sending rate each time (measured on loopback with the default: 0.8 %
+//! socket 208 KiB by default (`net.core.rmem_default`): about 150 full-size QUIC packets, under
+//! a millisecond of a sender's stream at 2 Gbit/s. A burst that arrives while the net thread is
+//! busy elsewhere overflows it, the kernel drops datagrams, and QUIC, reading the loss as
+//! congestion, cuts its sending rate each time (measured on loopback with the default: 0.8 %
 //! of packets lost, 39 congestion events and a congestion window of 250 KB in 2 M tells; see
 //! `docs/benchmarks.md`). So the node asks for [`RemoteConfig::socket_buffer`] bytes each way;
 //! the kernel grants at most `net.core.rmem_max` / `net.core.wmem_max`, and a smaller grant is
