@@ -107,6 +107,17 @@ struct GrainId {
     identity: Vec<u8>,
 }
 
+impl GrainId {
+    /// The grain `env` names, moved out of it.
+    fn take_from(env: &mut Envelope) -> Self {
+        Self {
+            identity: env.grain.take().unwrap_or_default(),
+            kind: std::mem::take(&mut env.grain_kind),
+            kind_number: env.grain_kind_number,
+        }
+    }
+}
+
 thread_local! {
     /// The partition this thread served last: a net thread receiving a stream of messages for
     /// one partition skips the lookup while nothing changed (same topology generation, not
@@ -204,18 +215,16 @@ pub(crate) fn plain_tell(node: &Arc<Inner>, peer: SocketAddr, t: PlainTell<'_>) 
         }
     });
     if let (None, Some(t)) = (cached, t) {
-        envelope(node, peer, t.to_envelope());
+        let mut env = t.to_envelope();
+        let grain = GrainId::take_from(&mut env);
+        uncached(node, peer, env, grain);
     }
 }
 
 /// A grain envelope from `peer`: served now, or held while its partition is being handed
 /// over, or refused.
 pub(crate) fn envelope(node: &Arc<Inner>, peer: SocketAddr, mut env: Envelope) {
-    let mut grain = GrainId {
-        identity: env.grain.take().unwrap_or_default(),
-        kind: std::mem::take(&mut env.grain_kind),
-        kind_number: env.grain_kind_number,
-    };
+    let grain = GrainId::take_from(&mut env);
     let epoch = env.epoch;
     // The cached host's kind was checked as UTF-8 when it was cached, and so was its last
     // identity; another identity is checked on the way.
@@ -224,10 +233,15 @@ pub(crate) fn envelope(node: &Arc<Inner>, peer: SocketAddr, mut env: Envelope) {
     let cached = with_cached(node, named, epoch, |t| {
         deliver(node, peer, env.take().expect("once"), &grain.identity, t)
     });
-    if cached.is_some() {
-        return;
+    if cached.is_none() {
+        uncached(node, peer, env.expect("not delivered"), grain);
     }
-    let env = env.expect("not delivered");
+}
+
+/// A grain envelope (its grain taken out into `grain`) whose host is not cached: served from
+/// the member's table, held during a handover, or refused.
+fn uncached(node: &Arc<Inner>, peer: SocketAddr, env: Envelope, mut grain: GrainId) {
+    let epoch = env.epoch;
     let Some(c) = node.cluster() else {
         node.dead_letter(DeadLetterReason::Remote(corelane::RemoteReason::UnknownTarget), "grain message");
         let detail = "this node is not a cluster member".to_string();
