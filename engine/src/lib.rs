@@ -84,6 +84,7 @@ pub mod metrics;
 mod oneshot;
 mod packet;
 mod park;
+mod prefetch;
 mod registry;
 mod ring;
 mod router;

@@ -106,6 +106,7 @@ impl<T: Send> Producer<T> {
                 return Err(item);
             }
         }
+        self.prefetch_ahead();
         let slot = &self.ring.slots[self.tail & self.ring.mask];
         // SAFETY: `tail - head < cap`, so this slot is outside `[head, tail)`: the consumer does
         // not read it until we stamp it, and the Acquire load of `head` ordered its last read of
@@ -113,6 +114,17 @@ impl<T: Send> Producer<T> {
         slot.val.with_mut(|p| unsafe { (*p).write(item) });
         self.tail = self.tail.wrapping_add(1);
         Ok(())
+    }
+
+    /// Asks for the slot `prefetch::AHEAD` bytes ahead, to write it, when it is free as far as
+    /// the cached head tells (the consumer read it on the ring's last round: `crate::prefetch`).
+    #[inline(always)]
+    fn prefetch_ahead(&self) {
+        let ahead = (crate::prefetch::AHEAD / std::mem::size_of::<Slot<T>>()).max(1);
+        let at = self.tail.wrapping_add(ahead);
+        if at.wrapping_sub(self.head_cache) <= self.ring.mask {
+            crate::prefetch::line(self.ring.slots.as_ptr().wrapping_add(at & self.ring.mask));
+        }
     }
 
     /// Whether a slot is free (re-reads the consumer's head only when the cached one says full).
@@ -135,6 +147,7 @@ impl<T: Send> Producer<T> {
     /// Returns the slot's address: the item stays the producer's to change until `publish`.
     #[inline(always)]
     pub(crate) unsafe fn push_in_place(&mut self, write: impl FnOnce(*mut T)) -> *mut T {
+        self.prefetch_ahead();
         let slot = &self.ring.slots[self.tail & self.ring.mask];
         // SAFETY: the caller checked `has_room`, so the slot is outside `[head, tail)` (see
         // `push`); `write` initializes it before the position is counted.

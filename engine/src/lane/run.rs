@@ -183,6 +183,9 @@ impl<P: Deliver> RunTx<P> {
         let most = (RUN_BYTES / std::mem::size_of::<P>().max(1)).max(FIRST_RUN);
         let cap = if prev == 0 { FIRST_RUN } else { (2 * prev).min(most) };
         let run = Arc::new(Run::with_capacity(cap, home));
+        // Each append asks for the line `AHEAD` bytes on (`write`); these are the ones before.
+        let head = (cap * std::mem::size_of::<P>()).min(crate::prefetch::AHEAD);
+        crate::prefetch::lines(run.items.as_ptr(), head);
         let mut tx = RunTx { run: run.clone(), target, stamp, len: 0, cap };
         tx.write(first);
         (tx, RunRx { run, target, stamp, taken: 0, quiet: std::cell::Cell::new(0) })
@@ -206,6 +209,11 @@ impl<P: Deliver> RunTx<P> {
         // was never written (runs do not wrap).
         self.run.items[self.len].with_mut(|slot| unsafe { (*slot).write(p) });
         self.len += 1;
+        // The buffer is a kept one, last read by the shard (`crate::prefetch`).
+        let ahead = self.len + crate::prefetch::AHEAD / std::mem::size_of::<P>().max(1);
+        if ahead < self.cap {
+            crate::prefetch::line(self.run.items.as_ptr().wrapping_add(ahead));
+        }
         self.run.published.store(self.len, Ordering::Release);
     }
 

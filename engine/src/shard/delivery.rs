@@ -7,6 +7,9 @@ use super::*;
 /// Messages one batch packet may carry.
 pub(crate) const BATCH_CAP: usize = 64;
 
+/// The most bytes of a new batch's storage asked for at once, to write.
+const BATCH_PREFETCH: usize = 4096;
+
 /// The fewest messages of a take from a plain thread's run that an unbounded mailbox queues where
 /// they are (`Shard::deliver_user_run`): below it, copying them costs less than a part (an
 /// allocation and a call per message popped).
@@ -14,7 +17,9 @@ const PART_MIN: usize = 64;
 
 /// A batch's storage, holding its first message.
 pub(crate) fn new_batch<M>(first: M) -> Vec<M> {
-    let mut v = Vec::with_capacity(BATCH_CAP);
+    let mut v: Vec<M> = Vec::with_capacity(BATCH_CAP);
+    // The storage last carried messages to another core, which read it (`crate::prefetch`).
+    crate::prefetch::lines(v.as_ptr(), (BATCH_CAP * std::mem::size_of::<M>()).min(BATCH_PREFETCH));
     v.push(first);
     v
 }
