@@ -7,8 +7,9 @@
 //! it in the store buffer, stores retire in order, so a stream of messages written into such
 //! lines runs one round trip per line, and the sender stalls on every line it starts.
 //! `prefetchw` starts those transfers ahead, many at once, while the sender writes the lines
-//! before them (`tell-cross`, a shard streaming batches to another shard: 18 → 44–54 M msg/s
-//! with the vCPUs on separate cores, 67–72 → 102–138 M on SMT siblings, alternated processes).
+//! before them (`tell-cross`, a shard streaming batches to another shard: 17–19 → 42–54 M
+//! msg/s with the vCPUs on separate cores, 67–72 → 102–140 M on SMT siblings, alternated
+//! processes; `docs/benchmarks.md`, session 14).
 //!
 //! A prefetch is a hint: it faults on no address and changes no data, so a line past the end
 //! of a buffer costs at most a transfer. Elsewhere than x86-64 these are no-ops.
@@ -21,8 +22,9 @@ pub(crate) const AHEAD: usize = 1024;
 #[inline(always)]
 pub(crate) fn line<T>(p: *const T) {
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: `prefetchw` reads and writes no register but its address operand, no memory and
-    // no flag, and faults on no address (an unmapped one is ignored).
+    // SAFETY: `prefetchw` only reads its address register: it writes no register, no memory
+    // the program can see and no flag, and an address nothing is mapped at is ignored, not a
+    // fault (so any `p`, dangling or past an allocation's end, is sound here).
     unsafe {
         std::arch::asm!("prefetchw [{0}]", in(reg) p, options(nostack, preserves_flags, readonly))
     };

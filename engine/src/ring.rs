@@ -1,7 +1,7 @@
 //! Bounded single-producer / single-consumer ring: the only path between two shards.
 //!
 //! # Algorithm
-//! Lamport's bounded SPSC queue over a power-of-two array, with three refinements that make it
+//! Lamport's bounded SPSC queue over a power-of-two array, with four refinements that make it
 //! fast across cores:
 //! - **Per-slot sequence numbers** (as in FastForward and Vyukov's bounded queue): each slot
 //!   carries the position it was last published for, on the same cache line as the item. The
@@ -13,6 +13,9 @@
 //!   stamps the sequence of every pushed slot (lines the producer just wrote, still in its cache)
 //!   and stores `tail` once. The consumer pops a batch and returns the slots with one store of
 //!   `head` (`release`).
+//! - **Slots asked for ahead.** Each slot the producer writes was last read by the consumer's
+//!   core, so the producer asks for the slot 1 KiB ahead with a write prefetch
+//!   (`crate::prefetch`) as it writes one, when the cached head says that slot is free.
 //!
 //! Positions are free-running `usize` counters (wrapping): `position & mask` is the slot.
 //!

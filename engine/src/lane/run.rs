@@ -209,7 +209,7 @@ impl<P: Deliver> RunTx<P> {
         // was never written (runs do not wrap).
         self.run.items[self.len].with_mut(|slot| unsafe { (*slot).write(p) });
         self.len += 1;
-        // The buffer is a kept one, last read by the shard (`crate::prefetch`).
+        // A kept buffer was last read by the shard: ask for its lines ahead (`crate::prefetch`).
         let ahead = self.len + crate::prefetch::AHEAD / std::mem::size_of::<P>().max(1);
         if ahead < self.cap {
             crate::prefetch::line(self.run.items.as_ptr().wrapping_add(ahead));
