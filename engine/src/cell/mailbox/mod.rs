@@ -21,7 +21,8 @@
 //! An unbounded mailbox also queues runs of messages where they are ([`Parts`]): what a plain
 //! thread streamed to the actor faster than the shard took it stays in the thread's run buffer
 //! (`crate::lane::run`) until the actor's turn takes it, instead of being copied into the
-//! mailbox's own buffer.
+//! mailbox's own buffer. Its own buffer grows up to `queue::CHUNK_BYTES` of messages; a deeper
+//! backlog is queued the same way, as full buffers of that size (`Queue::make_room`).
 //!
 //! Every call into user code (a comparator, a custom queue) holds a [`Busy`] guard and catches
 //! panics: the message it held becomes a dead letter and the actor fails (`Phase::Mailbox`),
@@ -199,9 +200,7 @@ impl<M: 'static> Mailbox<M> {
 
     /// Queues a run of user messages without senders, in order; the caller checked `open`.
     pub(crate) fn extend(&self, msgs: impl ExactSizeIterator<Item = M>) {
-        let q = self.q();
-        q.msgs.reserve(msgs.len());
-        q.msgs.extend(msgs);
+        self.q().extend(msgs);
     }
 
     /// Queues a part of a plain thread's run (at least one message, none with a sender) where
@@ -419,6 +418,9 @@ impl<M: 'static> Mailbox<M> {
         let q = self.q();
         if q.parts().is_none() {
             return q.msgs.pop_front();
+        }
+        if let Some(m) = q.pop_front_buffer() {
+            return Some(m);
         }
         let (m, done) = q.pop_with_parts();
         // After the last use of `q` (see `Queue::pop_with_parts`).

@@ -12,7 +12,8 @@ use std::collections::VecDeque;
 /// while any of it is: the senders of queued messages that have one, as runs `(first, end,
 /// sender)` of queue sequence numbers (`first..end`) in queue order, with the sequence number
 /// of the message at the front; with `tracing-spans`, the trace contexts of queued messages that
-/// came with one, by sequence number, in queue order; and the queued parts.
+/// came with one, by sequence number, in queue order; the queued parts; and the buffers a
+/// backlog emptied, kept for the next (`Queue::make_room`).
 ///
 /// Sequence numbers count from `popped` at the time the first run was recorded: while runs are
 /// recorded, every pop advances `popped` (the `SENDERS` flag sends each message through
@@ -23,6 +24,11 @@ pub(super) struct Side<M> {
     #[cfg(feature = "tracing-spans")]
     pub(super) traces: VecDeque<(u64, TraceContext)>,
     pub(super) parts: Option<Parts<M>>,
+    /// Emptied buffers of a backlog (`Queue::make_room`), kept for the next buffers it fills:
+    /// a mailbox holds on to the room its backlogs needed, as a buffer that grew used to, and a
+    /// steady backlog allocates nothing. The emptied list of the last parts goes with them.
+    spares: Vec<VecDeque<M>>,
+    spare_list: VecDeque<(usize, Piece<M>)>,
 }
 
 impl<M> Side<M> {
@@ -33,6 +39,8 @@ impl<M> Side<M> {
             #[cfg(feature = "tracing-spans")]
             traces: VecDeque::new(),
             parts: None,
+            spares: Vec::new(),
+            spare_list: VecDeque::new(),
         })
     }
 
@@ -47,7 +55,15 @@ impl<M> Side<M> {
 
     /// Whether nothing is kept: the box may go.
     fn is_empty(&self) -> bool {
-        !self.has_senders() && self.parts.is_none()
+        !self.has_senders() && self.parts.is_none() && self.spares.is_empty()
+    }
+
+    /// The parts are done (nothing left in them): their list is kept for the next.
+    fn parts_done(&mut self) {
+        if let Some(p) = self.parts.take() {
+            debug_assert!(p.front.is_empty() && p.list.is_empty());
+            self.spare_list = p.list;
+        }
     }
 }
 
@@ -56,26 +72,76 @@ impl<M> Side<M> {
 /// popped and drops those it still holds with it.
 pub(crate) type Part<M> = Box<dyn ExactSizeIterator<Item = M>>;
 
+/// What a queued part is: a run's part, or a full buffer of the queue's own (`Queue::make_room`).
+enum Piece<M> {
+    Run(Part<M>),
+    Buffer(VecDeque<M>),
+}
+
+impl<M> Piece<M> {
+    fn len(&self) -> usize {
+        match self {
+            Piece::Run(p) => p.len(),
+            Piece::Buffer(b) => b.len(),
+        }
+    }
+}
+
 /// The parts queued in an unbounded mailbox, in order with the messages of `Queue::msgs`.
 ///
-/// The queue's order is: the first part's `before` messages of `msgs`, that part's messages,
-/// the next part's `before` messages of `msgs`, its messages, and so on; then the rest of
-/// `msgs`. So a message pushed at the back goes after every part with no bookkeeping, a part
-/// pushed at the back counts the messages of `msgs` not yet ahead of a part, and one pushed at
-/// the front (unstash) adds one to the first part's count.
+/// The queue's order is: `front`; the first part's `before` messages of `msgs`, that part's
+/// messages, the next part's `before` messages of `msgs`, its messages, and so on; then the
+/// rest of `msgs`. So a message pushed at the back goes after every part with no bookkeeping, a
+/// part pushed at the back counts the messages of `msgs` not yet ahead of a part, and one
+/// pushed at the front (unstash) goes into `front` if it holds any, or adds one to the first
+/// part's count.
 ///
 /// Why: a backlog of a stream from `main` used to be copied into `msgs`, whose buffer doubled
 /// into fresh memory as it grew (the first touch of fresh memory is dear, on this project's
 /// VMs several milliseconds per 2 MiB), holding the backlog twice; the shard fell further
-/// behind as it paid for it.
+/// behind as it paid for it. For the same reason a backlog of single messages beyond
+/// [`CHUNK_BYTES`] is queued as full buffers (`Queue::make_room`).
 pub(super) struct Parts<M> {
+    /// Messages ahead of everything else: a full buffer that pops reached at the front of
+    /// `list`, moved here so that each pop from it is a plain buffer pop
+    /// (`Queue::pop_front_buffer`), and messages unstashed while it holds any.
+    front: VecDeque<M>,
     /// Each part (never empty) after the messages of `msgs` that precede it, counted from the
-    /// part before it (or the front).
-    list: VecDeque<(usize, Part<M>)>,
+    /// part before it (or `front`).
+    list: VecDeque<(usize, Piece<M>)>,
     /// The messages of `msgs` ahead of the last part: the counts in `list`, summed.
     covered: usize,
-    /// Messages left in the parts.
+    /// Messages left in `front` and the parts.
     pub(super) items: usize,
+}
+
+impl<M> Parts<M> {
+    /// Messages in `front` (for tests).
+    #[cfg(test)]
+    pub(super) fn front_len(&self) -> usize {
+        self.front.len()
+    }
+
+    fn new(list: VecDeque<(usize, Piece<M>)>) -> Self {
+        Parts { front: VecDeque::new(), list, covered: 0, items: 0 }
+    }
+
+    /// After `front` gave its last message: the next part goes there if it is a buffer that
+    /// nothing precedes, and the emptied one into `spares`. Returns whether anything is left
+    /// (`front` or a part).
+    fn front_emptied(&mut self, spares: &mut Vec<VecDeque<M>>) -> bool {
+        if !self.front.is_empty() {
+            return true;
+        }
+        if self.front.capacity() > 0 {
+            spares.push(std::mem::take(&mut self.front));
+        }
+        if let Some((0, Piece::Buffer(_))) = self.list.front() {
+            let Some((_, Piece::Buffer(next))) = self.list.pop_front() else { unreachable!("just matched") };
+            self.front = next;
+        }
+        !self.front.is_empty() || !self.list.is_empty()
+    }
 }
 
 /// Queued user messages. Most messages have no sender (a plain `tell`); the few that do
@@ -89,7 +155,10 @@ pub(super) struct Queue<M> {
     pub(super) policy: Option<Box<Policy<M>>>,
 }
 
-impl<M> Queue<M> {
+/// The most message bytes an unbounded queue's buffer grows to (see `Queue::make_room`).
+pub(super) const CHUNK_BYTES: usize = 64 * 1024;
+
+impl<M: 'static> Queue<M> {
     /// The queued parts, if any.
     #[inline(always)]
     pub(super) fn parts(&self) -> Option<&Parts<M>> {
@@ -103,20 +172,53 @@ impl<M> Queue<M> {
 
     /// Queues `part` at the back; it holds at least one message.
     pub(super) fn push_part(&mut self, part: Part<M>) {
+        self.push_piece(Piece::Run(part));
+    }
+
+    /// Queues `part` at the back; it holds at least one message.
+    fn push_piece(&mut self, part: Piece<M>) {
         let n = part.len();
         debug_assert!(n > 0, "an empty part would stay at the front for ever");
         let side = self.side.get_or_insert_with(Side::new);
-        let parts = side.parts.get_or_insert_with(|| Parts { list: VecDeque::new(), covered: 0, items: 0 });
+        let spare_list = &mut side.spare_list;
+        let parts = side.parts.get_or_insert_with(|| Parts::new(std::mem::take(spare_list)));
         let before = self.msgs.len() - parts.covered;
         parts.covered += before;
         parts.items += n;
         parts.list.push_back((before, part));
     }
 
-    /// Takes the front message while parts are queued. A part that gives its last message is
-    /// handed back to be dropped by the caller once it no longer uses the queue: the drop may
-    /// release the sender's run, and with it messages the sender appended after the shard's
-    /// last take, whose `Drop` is user code that may send to this very actor.
+    /// Takes the front message from `front` while parts are queued, if it holds any (the common
+    /// case while a backlog of single messages is worked off); `None` otherwise.
+    #[inline(always)]
+    pub(super) fn pop_front_buffer(&mut self) -> Option<M> {
+        let parts = self.side.as_deref_mut()?.parts.as_mut()?;
+        let m = parts.front.pop_front()?;
+        parts.items -= 1;
+        if parts.front.is_empty() {
+            self.front_emptied();
+        }
+        Some(m)
+    }
+
+    /// `front` gave its last message: the next full buffer moves there, or the parts' bookkeeping
+    /// goes if nothing is left in them.
+    #[cold]
+    #[inline(never)]
+    fn front_emptied(&mut self) {
+        let Some(side) = self.side.as_deref_mut() else { return };
+        if side.parts.as_mut().is_some_and(|p| !p.front_emptied(&mut side.spares)) {
+            side.parts_done();
+            if side.is_empty() {
+                self.side = None;
+            }
+        }
+    }
+
+    /// Takes the front message while parts are queued and `front` is empty. A part that gives
+    /// its last message is handed back to be dropped by the caller once it no longer uses the
+    /// queue: the drop may release the sender's run, and with it messages the sender appended
+    /// after the shard's last take, whose `Drop` is user code that may send to this very actor.
     #[inline(never)]
     pub(super) fn pop_with_parts(&mut self) -> (Option<M>, Option<Part<M>>) {
         let Some(side) = self.side.as_deref_mut() else { return (self.msgs.pop_front(), None) };
@@ -127,17 +229,33 @@ impl<M> Queue<M> {
         if *before > 0 {
             *before -= 1;
             parts.covered -= 1;
-            return (self.msgs.pop_front(), None);
+            let m = self.msgs.pop_front();
+            if *before == 0 && matches!(part, Piece::Buffer(_)) {
+                // The buffer is next: into `front`, where pops take from it directly.
+                parts.front_emptied(&mut side.spares);
+            }
+            return (m, None);
         }
-        let m = part.next();
+        let m = match part {
+            Piece::Buffer(_) => {
+                // Only until the first pop: then the buffer is in `front`.
+                parts.front_emptied(&mut side.spares);
+                return (self.pop_front_buffer(), None);
+            }
+            Piece::Run(p) => p.next(),
+        };
         debug_assert!(m.is_some(), "a queued part is never empty");
         parts.items -= 1;
         if part.len() > 0 {
             return (m, None);
         }
-        let done = parts.list.pop_front().map(|(_, p)| p);
-        if parts.list.is_empty() {
-            side.parts = None;
+        let done = match parts.list.pop_front() {
+            Some((_, Piece::Run(p))) => Some(p),
+            _ => None,
+        };
+        // A buffer that is next goes into `front`.
+        if !parts.front_emptied(&mut side.spares) {
+            side.parts_done();
             if side.is_empty() {
                 self.side = None;
             }
@@ -145,26 +263,67 @@ impl<M> Queue<M> {
         (m, done)
     }
 
-    /// Room for one more message in a full queue: an actor's first message gets room for one
-    /// (most actors of a large population hold one message at a time: a request, a tick), where
-    /// a `VecDeque`'s first growth makes room for four; later growth doubles as usual.
-    /// Queues `m` at the back (every push of the user queue goes through here or
-    /// [`Queue::push_front`], so the first buffer is sized for one whatever the mailbox's kind).
+    /// Queues `m` at the back (every push of the user queue goes through here,
+    /// [`Queue::extend`] or [`Queue::push_front`], so the first buffer is sized for one whatever
+    /// the mailbox's kind).
     #[inline(always)]
     pub(super) fn push_back(&mut self, m: M) {
         if self.msgs.len() == self.msgs.capacity() {
-            self.make_room();
+            self.make_room(1);
         }
         self.msgs.push_back(m);
     }
 
+    /// Queues `msgs` at the back, in order.
+    pub(super) fn extend(&mut self, msgs: impl ExactSizeIterator<Item = M>) {
+        let n = msgs.len();
+        if self.msgs.capacity() - self.msgs.len() < n {
+            self.make_room(n);
+        }
+        self.msgs.extend(msgs);
+    }
+
+    /// Room for `n` more messages in a queue that has less. An actor's first message gets room
+    /// for one (most actors of a large population hold one message at a time: a request, a
+    /// tick), where a `VecDeque`'s first growth makes room for four; later growth doubles as
+    /// usual, up to [`CHUNK_BYTES`] of messages. An unbounded queue whose buffer holds that
+    /// much and comes after every queued part is not grown further: the buffer, full, is queued
+    /// whole as a part and a new one of the same size takes the messages that follow.
+    ///
+    /// Why: a backlog in one buffer that doubles is copied at every doubling into memory never
+    /// touched before, and at its largest is one allocation that the allocator hands back to
+    /// the kernel once it is freed; the first touch of fresh memory is dear (several
+    /// milliseconds per 2 MiB on this project's VMs), so an actor that fell behind by a million
+    /// messages made its shard slower still, by an amount that changed from process to
+    /// process, and stalled it for the copy. Buffers of a bounded size are never copied and
+    /// come from the allocator's ordinary pages, which it reuses; emptied, they are kept for
+    /// the mailbox's next backlog (`Side::spares`), so a recurring backlog allocates nothing,
+    /// as the grown buffer it replaces did not.
     #[cold]
     #[inline(never)]
-    fn make_room(&mut self) {
-        if self.msgs.capacity() == 0 {
+    fn make_room(&mut self, n: usize) {
+        let cap = self.msgs.capacity();
+        let covered = self.parts().map_or(0, |p| p.covered);
+        let full = cap.saturating_mul(std::mem::size_of::<M>()) >= CHUNK_BYTES;
+        if full && self.policy.is_none() && covered == 0 && !self.msgs.is_empty() {
+            let size = cap.max(n);
+            let spare = self.side.as_deref_mut().and_then(|s| s.spares.pop());
+            let next =
+                spare.filter(|b| b.capacity() >= size).unwrap_or_else(|| VecDeque::with_capacity(size));
+            let sealed = std::mem::replace(&mut self.msgs, next);
+            self.push_piece(Piece::Buffer(sealed));
+        } else {
+            self.grow(n);
+        }
+    }
+
+    /// Makes room for `n` more messages in the buffer itself: room for exactly one in an empty
+    /// one (see `make_room`), doubling otherwise.
+    fn grow(&mut self, n: usize) {
+        if self.msgs.capacity() == 0 && n == 1 {
             self.msgs.reserve_exact(1);
         } else {
-            self.msgs.reserve(1);
+            self.msgs.reserve(n);
         }
     }
 
@@ -214,18 +373,33 @@ impl<M> Queue<M> {
 
     /// Puts a message back at the front (unstash).
     pub(super) fn push_front(&mut self, m: M, sender: u64) {
+        if let Some(parts) = self.side.as_deref_mut().and_then(|s| s.parts.as_mut()) {
+            if !parts.front.is_empty() {
+                parts.front.push_front(m);
+                parts.items += 1;
+                self.pushed_front(sender);
+                return;
+            }
+        }
         if self.msgs.len() == self.msgs.capacity() {
-            self.make_room();
+            // Not `make_room`: this message goes ahead of the buffer, which must stay in front.
+            self.grow(1);
         }
         self.msgs.push_front(m);
+        if let Some(parts) = self.side.as_deref_mut().and_then(|s| s.parts.as_mut()) {
+            parts.covered += 1;
+            if let Some((before, _)) = parts.list.front_mut() {
+                *before += 1;
+            }
+        }
+        self.pushed_front(sender);
+    }
+
+    /// The sequence numbers after a push at the front: one less for the front, and `sender`
+    /// recorded for it.
+    fn pushed_front(&mut self, sender: u64) {
         if let Some(side) = self.side.as_deref_mut() {
             side.popped = side.popped.wrapping_sub(1);
-            if let Some(parts) = side.parts.as_mut() {
-                parts.covered += 1;
-                if let Some((before, _)) = parts.list.front_mut() {
-                    *before += 1;
-                }
-            }
         }
         if sender != 0 {
             // A new side list numbers the new front message 0.

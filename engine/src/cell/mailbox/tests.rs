@@ -194,3 +194,108 @@ fn a_part_is_queued_where_it_is_without_growing_the_mailboxs_buffer() {
     assert!(got[..10_000].iter().enumerate().all(|(i, m)| *m == ((0, i as u32), 0)));
     assert_eq!(got[10_000], ((1, 0), 5), "the message after the part, with its sender");
 }
+
+/// A message of 1 KiB, so a queue's buffer is full at [`queue::CHUNK_BYTES`] / 1 KiB messages.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Wide(u32, [u8; 1020]);
+
+fn wide(i: u32) -> Wide {
+    Wide(i, [i as u8; 1020])
+}
+
+/// A backlog larger than one buffer's bound goes into further buffers of that size, none ever
+/// copied into a larger one, and comes out in order with its senders; the buffers go as they
+/// are emptied.
+#[test]
+fn a_backlog_beyond_a_buffers_bound_is_queued_in_buffers_of_that_bound_in_order() {
+    let most = queue::CHUNK_BYTES / std::mem::size_of::<Wide>();
+    let mb: Mailbox<Wide> = Mailbox::new(ActorId::new(0, 1, 1), None);
+    let n = 10 * most as u32 + 7;
+    for i in 0..n {
+        mb.push_unchecked(wide(i), if i % 5 == 0 { 3 } else { 0 });
+        assert!(mb.q().msgs.capacity() <= most, "a buffer never grows past the bound");
+    }
+    assert_eq!(mb.len(), n as usize);
+    assert!(mb.q().parts().is_some(), "the full buffers are queued whole");
+    for i in 0..n {
+        let (m, sender) = mb.pop().expect("queued");
+        assert_eq!(m, wide(i));
+        assert_eq!(sender, if i % 5 == 0 { 3 } else { 0 });
+    }
+    assert!(mb.is_empty() && mb.q().parts().is_none(), "the last buffer's bookkeeping goes with it");
+}
+
+/// Single messages, batches (`extend`), runs' parts, pops and unstashes mixed at random, with
+/// backlogs that cross buffers' bounds, against a model queue: every message comes out in
+/// queue order with its own sender; the count and emptiness follow throughout.
+#[test]
+fn full_buffers_keep_their_place_among_parts_batches_and_unstashed_messages() {
+    let most = queue::CHUNK_BYTES / std::mem::size_of::<Wide>();
+    let mut next = xorshift(0x5DEE_CE66_D1CE_4E5B);
+    // Times a backlog of two buffers' worth or more was queued with no buffer past the bound,
+    // and times messages were unstashed ahead of a full buffer being worked off.
+    let (mut bounded, mut unstashed_ahead) = (0, 0);
+    for _round in 0..60 {
+        let mb: Mailbox<Wide> = Mailbox::new(ActorId::new(0, 1, 1), None);
+        let mut model: VecDeque<(Wide, u64)> = VecDeque::new();
+        let (mut serial, mut stash) = (0u32, Vec::new());
+        let mut fresh = || {
+            serial += 1;
+            wide(serial)
+        };
+        for _ in 0..200 {
+            match next() % 10 {
+                0 => {
+                    let part: Vec<Wide> = (0..1 + next() % 20).map(|_| fresh()).collect();
+                    model.extend(part.iter().map(|m| (*m, 0)));
+                    mb.push_part(Box::new(part.into_iter()));
+                }
+                1 => {
+                    let batch: Vec<Wide> = (0..1 + next() % (2 * most as u64)).map(|_| fresh()).collect();
+                    model.extend(batch.iter().map(|m| (*m, 0)));
+                    mb.extend(batch.into_iter());
+                }
+                2 | 3 => {
+                    for _ in 0..next() % (most as u64 / 2) {
+                        assert_eq!(mb.pop(), model.pop_front());
+                    }
+                }
+                4 => {
+                    let popped = mb.pop();
+                    assert_eq!(popped, model.pop_front());
+                    stash.extend(popped);
+                }
+                5 if !stash.is_empty() => {
+                    if mb.q().parts().is_some_and(|p| p.front_len() > 0) {
+                        unstashed_ahead += 1;
+                    }
+                    for m in stash.iter().rev() {
+                        model.push_front(*m);
+                    }
+                    mb.push_front_all(std::mem::take(&mut stash).into_iter());
+                }
+                _ => {
+                    for _ in 0..next() % (most as u64) {
+                        let sender = [0, 0, 7, 8][(next() % 4) as usize];
+                        let m = fresh();
+                        mb.push_unchecked(m, sender);
+                        model.push_back((m, sender));
+                    }
+                }
+            }
+            assert_eq!(mb.len(), model.len());
+            assert_eq!(mb.is_empty(), model.is_empty());
+            if mb.len() >= 2 * most && mb.q().msgs.capacity() <= most {
+                bounded += 1;
+            }
+        }
+        assert_eq!(drain_wide(&mb), Vec::from(model));
+        assert!(mb.is_empty() && mb.q().parts().is_none(), "the last part's bookkeeping goes with it");
+    }
+    assert!(bounded > 100, "backlogs crossed buffers' bounds ({bounded} times)");
+    assert!(unstashed_ahead > 10, "messages were unstashed ahead of a full buffer ({unstashed_ahead} times)");
+}
+
+fn drain_wide(mb: &Mailbox<Wide>) -> Vec<(Wide, u64)> {
+    std::iter::from_fn(|| mb.pop()).collect()
+}
