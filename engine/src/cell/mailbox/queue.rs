@@ -229,16 +229,12 @@ impl<M: 'static> Queue<M> {
         if *before > 0 {
             *before -= 1;
             parts.covered -= 1;
-            let m = self.msgs.pop_front();
-            if *before == 0 && matches!(part, Piece::Buffer(_)) {
-                // The buffer is next: into `front`, where pops take from it directly.
-                parts.front_emptied(&mut side.spares);
-            }
-            return (m, None);
+            return (self.msgs.pop_front(), None);
         }
         let m = match part {
             Piece::Buffer(_) => {
-                // Only until the first pop: then the buffer is in `front`.
+                // The buffer's first pop moves it into `front`, where later pops take from it
+                // directly.
                 parts.front_emptied(&mut side.spares);
                 return (self.pop_front_buffer(), None);
             }
