@@ -24,7 +24,7 @@ fn loom_a_lane_keeps_order_across_its_queue() {
         let mut got = Vec::new();
         while got.len() < 5 {
             let mut out = Vec::new();
-            rx.take_below(u64::MAX, &mut out);
+            rx.take_below_flat(u64::MAX, &mut out);
             got.extend(out.into_iter().map(|(_, p)| p.take::<V>().ok().expect("a V").0));
             loom::thread::yield_now();
         }
@@ -57,7 +57,7 @@ fn loom_a_run_hands_each_message_over_once_in_order() {
         let mut got = Vec::new();
         while got.len() < 4 {
             let mut out = Vec::new();
-            rx.take_below(u64::MAX, &mut out);
+            rx.take_below_flat(u64::MAX, &mut out);
             for (_, p) in out {
                 match p.take::<R>() {
                     Ok(R(v)) => got.push(v),
@@ -84,7 +84,7 @@ fn pass(reg: &LaneRegistry, lanes: &mut Vec<LaneRx>, held: &mut Vec<Stamped>, go
         }
     }
     let mut due = Vec::new();
-    take_due(reg, lanes, held, &mut due, |_| {});
+    take_due_flat(reg, lanes, held, &mut due, |_| {});
     got.extend(due.into_iter().map(|(_, p)| p.take::<V>().ok().expect("a V").0));
     let live = lanes.len();
     lanes.retain(|l| !l.is_finished());
@@ -227,7 +227,7 @@ fn injector_pass(
         }
     }
     let mut due = Vec::new();
-    take_due(reg, lanes, held, &mut due, |o| o.append(&mut queue.lock().unwrap()));
+    take_due_flat(reg, lanes, held, &mut due, |o| o.append(&mut queue.lock().unwrap()));
     got.extend(due.into_iter().map(|(_, p)| p.take::<V>().ok().expect("a V").0));
 }
 

@@ -20,8 +20,8 @@
 //!   queue this replaces (model-checked: `loom_a_message_sent_after_another_is_...`,
 //!   `loom_a_lone_senders_stamps_...`).
 //! - **Order within a lane.** One thread, one lane: its messages arrive in the order sent.
-//!   When the ring is full, items go to the lane's overflow queue (under its lock) and
-//!   `overflowing` is set; from then on every push goes there too, until the shard takes the
+//!   When the ring is full, items go to the lane's overflow queue (under its lock, in blocks
+//!   of a bounded size: `overflow`) and `overflowing` is set; from then on every push goes there too, until the shard takes the
 //!   queue. The shard reads
 //!   `overflowing` first, then drains the ring to empty (everything older), and only then takes
 //!   the queue and clears the flag under the lock. Pushes to the queue always set the flag
@@ -48,6 +48,8 @@ use crate::cpu::Seat;
 use crate::packet::{Deliver, Packet};
 use crate::ring::{ring, Consumer, Producer};
 use crate::sync::{Arc, AtomicBool, Mutex, Ordering};
+pub(crate) use overflow::Blocks;
+use overflow::Overflow;
 use run::{ReadRun, RunHome, RunOpen, RunTx};
 use std::any::Any;
 use std::collections::VecDeque;
@@ -60,11 +62,6 @@ pub(crate) type Stamped = (u64, Packet);
 /// first: `take_stamped`): 32 KiB per thread and shard it sends to.
 pub(crate) const LANE_CAPACITY: usize = 256;
 
-/// The largest overflow buffer (in messages) a lane keeps for reuse once emptied whatever it
-/// last carried; a larger one is kept only while the queues it carries fill a quarter of it,
-/// so a burst gives its memory back when it subsides.
-const SPARE_MAX: usize = 1 << 16;
-
 /// What both ends of one lane share.
 #[derive(Default)]
 pub(crate) struct LaneState {
@@ -75,7 +72,7 @@ pub(crate) struct LaneState {
     /// The sending thread is gone: the shard drops the lane once it is empty.
     gone: AtomicBool,
     /// Items the ring had no room for, in order.
-    overflow: Mutex<Vec<Stamped>>,
+    overflow: Mutex<Overflow>,
     /// `overflow` may hold items; they are younger than everything in the ring.
     overflowing: AtomicBool,
     /// Messages appended to runs after the shard's last drain (`run`), counted as the runs go,
@@ -128,8 +125,9 @@ pub(crate) struct LaneRx {
     /// Taken from the ring and held back (not due yet, or left by `take_lone` for the rounds);
     /// older than everything still in the ring.
     held: Option<Stamped>,
-    /// An emptied overflow buffer, handed to the sender at the next take of its queue.
-    spare: Vec<Stamped>,
+    /// The overflow queue's blocks between the lock and the pass (kept empty, with its
+    /// allocation, in between).
+    taken: Vec<Vec<Stamped>>,
     /// The run the sender announced last, while nothing later from the lane was seen.
     run: Option<Box<dyn ReadRun>>,
 }
@@ -158,7 +156,7 @@ fn lane_of(capacity: usize) -> (LaneTx, LaneRx) {
     let state = Arc::new(LaneState::default());
     (
         LaneTx { tx, state: state.clone(), since_seat: 0, run: None, last_target: 0 },
-        LaneRx { rx, state, pending: VecDeque::new(), held: None, spare: Vec::new(), run: None },
+        LaneRx { rx, state, pending: VecDeque::new(), held: None, taken: Vec::new(), run: None },
     )
 }
 
@@ -166,7 +164,8 @@ fn lane_of(capacity: usize) -> (LaneTx, LaneRx) {
 pub(crate) struct Closed(pub(crate) Packet);
 
 /// Takes the messages of one pass from `lanes` and from `more` (the injector), and appends
-/// those due to `due`, sorted by stamp:
+/// those due to `due`, sorted by stamp; the lanes' overflow queues are taken in whole blocks
+/// into `blocks`, due after `due` (`Blocks::deliver`):
 /// 1. The first round takes everything the lanes show and everything `more` hands over (all
 ///    of it: a backlog for one actor left in a lane would hold up the messages behind it for
 ///    other actors). The latest stamp among them is the pass's bound.
@@ -177,27 +176,35 @@ pub(crate) struct Closed(pub(crate) Packet);
 /// 3. Due are the messages stamped up to the bound; `out` keeps the later ones (only `more`
 ///    hands those over). The sort is stable, so one lane's messages keep their order.
 ///
+/// A pass with one lane and nothing else needs no sort: its queue's blocks, younger than
+/// everything else the lane handed over, stay whole and are delivered after `due`. Any other
+/// pass copies them into `out` before the sort (a lane's queue is stamped after what its ring
+/// handed over, so the stable sort keeps the lane's order).
+///
 /// The later rounds end: the stamps below the bound were handed out before it, and a lone
 /// sender's stamps (read, not taken) stop being below it once its reads see the counter move.
-/// Both buffers are the caller's, so a pass allocates nothing once they have grown.
+/// The buffers are the caller's, so a pass allocates nothing once they have grown.
 pub(crate) fn take_due(
     registry: &LaneRegistry,
     lanes: &mut Vec<LaneRx>,
     out: &mut Vec<Stamped>,
     due: &mut Vec<Stamped>,
+    blocks: &mut Blocks,
     mut more: impl FnMut(&mut Vec<Stamped>),
 ) {
+    debug_assert!(blocks.taken.is_empty(), "the previous pass delivered its blocks");
     // Every round adopts the lanes registered since: a message sent before a taken one may be
     // in a lane registered after the round began (its registration happened before that
     // message, so the next round sees it).
     let left_over = out.len();
     registry.adopt_new(lanes);
     for l in lanes.iter_mut() {
-        l.take_below(u64::MAX, out);
+        l.take_below(u64::MAX, out, blocks);
     }
     let from_lanes = out.len();
     more(out);
-    let Some(bound) = out.iter().map(|(stamp, _)| *stamp).max() else { return };
+    let in_out = out.iter().map(|(stamp, _)| *stamp).max();
+    let Some(bound) = in_out.max(blocks.last_stamp()) else { return };
     // One lane, none registered since, nothing new from the injector: whatever was sent before
     // a message of that lane is ahead of it in the lane, or was in the injector before the
     // first round took from it (`more` runs after the lanes), so later rounds would find
@@ -206,13 +213,14 @@ pub(crate) fn take_due(
     let alone = lanes.len() <= 1 && !registry.has_new() && out.len() == from_lanes;
     if !alone {
         loop {
-            let before = out.len();
+            let mut found = 0;
             registry.adopt_new(lanes);
             for l in lanes.iter_mut() {
-                l.take_below(bound, out);
+                found += l.take_below(bound, out, blocks);
             }
+            let before = out.len();
             more(out);
-            if out.len() == before {
+            if found == 0 && out.len() == before {
                 break;
             }
         }
@@ -220,6 +228,7 @@ pub(crate) fn take_due(
     if !alone || left_over > 0 {
         // A lone lane hands its messages over in stamp order already; what an earlier pass
         // left over (from the injector) may be stamped after them.
+        blocks.copy_into(out);
         out.sort_by_key(|(stamp, _)| *stamp);
     }
     let n = out.partition_point(|(stamp, _)| *stamp <= bound);
@@ -228,6 +237,21 @@ pub(crate) fn take_due(
     } else {
         due.extend(out.drain(..n));
     }
+}
+
+/// [`take_due`], with the blocks it took whole appended to `due` (where the shard delivers them:
+/// after it), for tests that look at one list.
+#[cfg(test)]
+pub(crate) fn take_due_flat(
+    registry: &LaneRegistry,
+    lanes: &mut Vec<LaneRx>,
+    out: &mut Vec<Stamped>,
+    due: &mut Vec<Stamped>,
+    more: impl FnMut(&mut Vec<Stamped>),
+) {
+    let mut blocks = Blocks::default();
+    take_due(registry, lanes, out, due, &mut blocks, more);
+    blocks.copy_into(due);
 }
 
 /// The common pass, taken without [`take_due`]'s rounds: one message in all the lanes, plain
@@ -268,6 +292,7 @@ pub(crate) fn take_lone(
     Some(it.1)
 }
 
+mod overflow;
 mod registry;
 mod rx;
 mod tx;

@@ -38,7 +38,7 @@ fn behind_lane() -> (LaneTx, LaneRx) {
 /// Takes everything: (stamp, target, messages) per entry.
 fn take_all(rx: &mut LaneRx) -> Vec<(u64, u64, Vec<u64>)> {
     let mut out = Vec::new();
-    rx.take_below(u64::MAX, &mut out);
+    rx.take_below_flat(u64::MAX, &mut out);
     out.into_iter().map(|(s, p)| (s, p.target(), values(p))).collect()
 }
 
@@ -145,7 +145,7 @@ fn closing_a_lane_counts_every_message_of_its_runs_once_and_drops_each_once() {
     }
     // The shard takes what is there (a run's part among it), and the sender appends more.
     let mut out = Vec::new();
-    rx.take_below(u64::MAX, &mut out);
+    rx.take_below_flat(u64::MAX, &mut out);
     let taken: usize = out.iter().map(|(_, p)| p.messages()).sum();
     assert_eq!(taken, 10);
     drop(out);
@@ -290,7 +290,7 @@ fn a_runs_announcement_is_left_to_the_rounds() {
     send(&mut tx, 0, 1, R(3));
     assert!(take_lone(&reg, &mut lanes, || false).is_none(), "the run opens in the rounds");
     let (mut out, mut due) = (Vec::new(), Vec::new());
-    take_due(&reg, &mut lanes, &mut out, &mut due, |_| {});
+    take_due_flat(&reg, &mut lanes, &mut out, &mut due, |_| {});
     let got: Vec<u64> = due.into_iter().flat_map(|(_, p)| values(p)).collect();
     assert_eq!(got, [2, 3]);
 }

@@ -38,9 +38,11 @@ impl LaneRx {
     }
 
     /// Moves every waiting message stamped below `below` into `out`, oldest first; stops at the
-    /// first one stamped later (kept for a later pass). Returns how many entries (a run's
-    /// messages taken at once are one).
-    pub(crate) fn take_below(&mut self, below: u64, out: &mut Vec<Stamped>) -> usize {
+    /// first one stamped later (kept for a later pass). An overflow queue that is all due goes
+    /// whole, in its blocks, into `blocks` (younger than what this take put in `out`); emptied
+    /// blocks come from and go to `blocks` too. Returns how many entries (a run's messages
+    /// taken at once are one).
+    pub(crate) fn take_below(&mut self, below: u64, out: &mut Vec<Stamped>, blocks: &mut Blocks) -> usize {
         let mut n = self.take_pending(below, out);
         if !self.pending.is_empty() {
             return n;
@@ -84,39 +86,40 @@ impl LaneRx {
         if overflowing {
             // The queue began after the run's last append.
             n += self.end_run(out, &mut msgs);
-            // The queue is swapped for the empty buffer a previous take left (both keep their
-            // allocations), so a sender that keeps outrunning the shard reuses two buffers
-            // instead of growing a fresh one each pass (page faults on fresh memory made such
-            // a run several times slower).
-            let mut queued = {
+            // The queue's blocks are swapped out under the lock (no copy there), and spare
+            // blocks go to the sender with it.
+            let surplus = {
                 let mut q = self.state.overflow.lock().unwrap();
                 self.state.overflowing.store(false, Ordering::Relaxed);
-                std::mem::replace(&mut *q, std::mem::take(&mut self.spare))
+                q.take(&mut self.taken, &mut blocks.spare)
             };
+            drop(surplus);
             // A lane's stamps never decrease (`LaneRegistry::stamp`): the whole queue is below
-            // the bound when its last one is, and goes in one copy.
-            if queued.last().is_none_or(|it| it.0 < below) {
-                let len = queued.len();
+            // the bound when its last one is, and goes whole.
+            let len: usize = self.taken.iter().map(Vec::len).sum();
+            if self.taken.last().and_then(|b| b.last()).is_none_or(|it| it.0 < below) {
                 n += len;
                 msgs += len;
-                if out.is_empty() {
-                    // The queue becomes `out` itself (no copy); `out`'s buffer is the spare.
-                    std::mem::swap(out, &mut queued);
-                } else {
-                    out.append(&mut queued);
-                }
-                // Kept while a backlog lasts (fresh memory for every take is what made a
-                // backlog grow faster than the shard could work it off); given back once
-                // the queues it carries shrink.
-                if queued.capacity() <= SPARE_MAX || len * 4 >= queued.capacity() {
-                    self.spare = queued;
-                }
+                blocks.taken.append(&mut self.taken);
             } else {
-                self.pending = VecDeque::from(queued);
+                self.pending.reserve(len);
+                for mut b in self.taken.drain(..) {
+                    self.pending.extend(b.drain(..));
+                    blocks.recycle(b);
+                }
                 n += self.take_pending(below, out);
             }
         }
         self.note_backlog(msgs);
+        n
+    }
+
+    /// [`LaneRx::take_below`], with the blocks it took whole appended to `out`, for tests.
+    #[cfg(test)]
+    pub(crate) fn take_below_flat(&mut self, below: u64, out: &mut Vec<Stamped>) -> usize {
+        let mut blocks = Blocks::default();
+        let n = self.take_below(below, out, &mut blocks);
+        blocks.copy_into(out);
         n
     }
 
@@ -206,7 +209,7 @@ impl LaneRx {
         let queued = {
             let mut q = self.state.overflow.lock().unwrap();
             self.state.closed.store(true, Ordering::Release);
-            std::mem::take(&mut *q)
+            q.take_all()
         };
         let mut n = 0;
         let mut dead = |p: Packet| {
@@ -227,7 +230,7 @@ impl LaneRx {
         self.end_run(&mut rest, &mut msgs);
         self.rx.release();
         rest.into_iter().for_each(|(_, p)| dead(p));
-        queued.into_iter().for_each(|(_, p)| dead(p));
+        queued.into_iter().flatten().for_each(|(_, p)| dead(p));
         self.state.drained.store(true, Ordering::Release);
         n
     }

@@ -30,7 +30,7 @@ fn a_lane_keeps_order_through_its_overflow_and_refuses_after_closing() {
     while got.len() < total as usize {
         below += 100;
         let mut out = Vec::new();
-        let n = rx.take_below(below, &mut out);
+        let n = rx.take_below_flat(below, &mut out);
         assert_eq!(n, out.len());
         assert!(out.iter().all(|(s, _)| *s < below), "nothing stamped past the bound");
         got.extend(out.into_iter().map(|(_, p)| value(p)));
@@ -50,13 +50,29 @@ fn a_lane_keeps_order_through_its_overflow_and_refuses_after_closing() {
     assert_eq!(tx.take_undelivered(), Some(0));
 }
 
+/// One pass as the shard makes it (`Shard::drain_outside`): what is due, then the blocks taken
+/// whole. Returns the values in the order delivered, and how many came in whole blocks.
+fn pass(
+    reg: &LaneRegistry,
+    lanes: &mut Vec<LaneRx>,
+    (out, due): (&mut Vec<Stamped>, &mut Vec<Stamped>),
+    blocks: &mut Blocks,
+) -> (Vec<u64>, usize) {
+    take_due(reg, lanes, out, due, blocks, |_| {});
+    let whole = blocks.len();
+    let mut got: Vec<u64> = due.drain(..).map(|(_, p)| value(p)).collect();
+    blocks.deliver(|p| got.push(value(p)));
+    (got, whole)
+}
+
 #[test]
-fn a_backlog_is_taken_whole_in_order_and_its_overflow_buffer_goes_back_to_the_sender() {
+fn a_backlog_is_taken_whole_in_order_and_its_overflow_blocks_go_back_to_the_sender() {
     let (mut tx, rx) = lane();
     let reg = LaneRegistry::default();
     let mut lanes = vec![rx];
-    let (mut out, mut due) = (Vec::new(), Vec::new());
-    let total = 5 * LANE_CAPACITY as u64;
+    let (mut out, mut due, mut blocks) = (Vec::new(), Vec::new(), Blocks::default());
+    // Three blocks of overflow each time.
+    let total = (LANE_CAPACITY + 3 * overflow::BLOCK) as u64;
     for cycle in 0..2 {
         let first = cycle * total;
         for v in first..first + total {
@@ -65,46 +81,104 @@ fn a_backlog_is_taken_whole_in_order_and_its_overflow_buffer_goes_back_to_the_se
             assert!(tx.push(stamp, packet(v)).is_ok());
         }
         // One pass takes all of it (what stayed in the lane would hold up the messages
-        // behind it, whatever actor they are for).
-        take_due(&reg, &mut lanes, &mut out, &mut due, |_| {});
-        let got: Vec<u64> = due.drain(..).map(|(_, p)| value(p)).collect();
+        // behind it, whatever actor they are for); the lane is alone, so its queue is
+        // delivered from the blocks it was queued in, after the ring's messages.
+        let (got, whole) = pass(&reg, &mut lanes, (&mut out, &mut due), &mut blocks);
         assert_eq!(got, (first..first + total).collect::<Vec<_>>());
+        assert_eq!(whole, 3 * overflow::BLOCK, "not copied");
         assert!(out.is_empty());
     }
-    // The second backlog's queue was taken whole, and the buffer the first one had filled
-    // went back to the sender: one more overflowing message lands in room already there.
+    // The second backlog's queue was taken whole, and the blocks the first one had filled
+    // went back to the sender: one more overflowing message lands in one of them, and the
+    // other two wait as spares.
     for v in 0..=(LANE_CAPACITY as u64) {
         assert!(tx.push(2 * total + v, packet(v)).is_ok());
     }
     let q = tx.state.overflow.lock().unwrap();
     assert_eq!(q.len(), 1);
-    assert!(q.capacity() >= 4 * LANE_CAPACITY, "reused, not fresh: {}", q.capacity());
+    assert_eq!(q.room(), 3 * overflow::BLOCK - 1, "reused, not fresh");
 }
 
 #[test]
-fn a_large_overflow_buffer_is_kept_while_backlogs_fill_it_and_given_back_after() {
+fn an_overflow_backlog_grows_in_blocks_without_moving_what_is_queued() {
     let (mut tx, rx) = lane();
     let (reg, mut lanes) = (LaneRegistry::default(), vec![rx]);
     let (mut out, mut due) = (Vec::new(), Vec::new());
+    let queued = 10 * overflow::BLOCK as u64 + 3;
+    let total = LANE_CAPACITY as u64 + queued;
+    let mut first = None;
+    for v in 0..total {
+        assert!(tx.push(v, packet(v)).is_ok());
+        if let Some(at) = tx.state.overflow.lock().unwrap().first_at() {
+            // A queue that grew by copying would have moved its first message.
+            assert_eq!(*first.get_or_insert(at), at, "moved at message {v}");
+        }
+    }
+    {
+        let q = tx.state.overflow.lock().unwrap();
+        assert_eq!(q.len() as u64, queued);
+        assert_eq!(q.blocks(), 11, "full blocks of {} and the last one", overflow::BLOCK);
+    }
+    take_due_flat(&reg, &mut lanes, &mut out, &mut due, |_| {});
+    let got: Vec<u64> = due.drain(..).map(|(_, p)| value(p)).collect();
+    assert_eq!(got, (0..total).collect::<Vec<_>>());
+}
+
+#[test]
+fn overflow_blocks_are_kept_while_backlogs_last_and_bounded_after() {
+    let (mut tx, rx) = lane();
+    let (reg, mut lanes) = (LaneRegistry::default(), vec![rx]);
+    let (mut out, mut due, mut blocks) = (Vec::new(), Vec::new(), Blocks::default());
     let mut next = 0u64;
-    let mut backlog = |tx: &mut LaneTx, n: usize, lanes: &mut Vec<LaneRx>| {
+    let mut backlog = |tx: &mut LaneTx, n: usize, lanes: &mut Vec<LaneRx>, blocks: &mut Blocks| {
         for _ in 0..LANE_CAPACITY + n {
             assert!(tx.push(next, packet(next)).is_ok());
             next += 1;
         }
-        take_due(&reg, lanes, &mut out, &mut due, |_| {});
-        assert_eq!(due.len(), LANE_CAPACITY + n);
-        due.clear();
+        let (got, _) = pass(&reg, lanes, (&mut out, &mut due), blocks);
+        assert_eq!(got, (next - (LANE_CAPACITY + n) as u64..next).collect::<Vec<_>>());
     };
-    let big = 2 * SPARE_MAX;
-    // Two large backlogs: the first's buffer is kept and handed to the sender at the second.
-    backlog(&mut tx, big, &mut lanes);
-    backlog(&mut tx, 8, &mut lanes);
-    assert!(tx.state.overflow.lock().unwrap().capacity() >= big, "kept while backlogs fill it");
-    // That buffer carried only 8: it is given back, and the sender's next is small.
-    backlog(&mut tx, 8, &mut lanes);
-    backlog(&mut tx, 8, &mut lanes);
-    assert!(tx.state.overflow.lock().unwrap().capacity() <= SPARE_MAX, "given back after");
+    let room = |tx: &LaneTx| tx.state.overflow.lock().unwrap().room();
+    let block = overflow::BLOCK;
+    // Two backlogs of ten blocks: the first's blocks are handed to the sender at the second.
+    backlog(&mut tx, 10 * block, &mut lanes, &mut blocks);
+    backlog(&mut tx, 10 * block, &mut lanes, &mut blocks);
+    assert_eq!(room(&tx), 10 * block, "kept while the backlog lasts");
+    // Small backlogs after it: the sender keeps one spare block, the others go back to the
+    // shard, for any lane.
+    backlog(&mut tx, 8, &mut lanes, &mut blocks);
+    backlog(&mut tx, 8, &mut lanes, &mut blocks);
+    assert!(room(&tx) <= 2 * block, "handed back after: {}", room(&tx));
+    // However long a backlog, the blocks kept on either side are bounded.
+    let long = (overflow::SPARE_BLOCKS + 6) * block;
+    backlog(&mut tx, long, &mut lanes, &mut blocks);
+    backlog(&mut tx, long, &mut lanes, &mut blocks);
+    assert_eq!(room(&tx), overflow::SPARE_BLOCKS * block);
+    assert_eq!(blocks.spare.len(), overflow::SPARE_BLOCKS);
+}
+
+#[test]
+fn a_lanes_blocks_are_copied_and_sorted_among_other_lanes_messages() {
+    // Two lanes: the pass sorts, so the blocks join the pass's buffer, in stamp order.
+    let reg = LaneRegistry::default();
+    let (mut a, rx_a) = lane();
+    let (mut b, rx_b) = lane();
+    let mut lanes = vec![rx_a, rx_b];
+    let (mut out, mut due, mut blocks) = (Vec::new(), Vec::new(), Blocks::default());
+    // Lane a overflows with even stamps, lane b holds odd ones among them.
+    let n = (LANE_CAPACITY + 2 * overflow::BLOCK) as u64;
+    for v in 0..n {
+        assert!(a.push(2 * v, packet(2 * v)).is_ok());
+    }
+    for v in 0..10 {
+        assert!(b.push(2 * v + 1, packet(2 * v + 1)).is_ok());
+    }
+    let (got, whole) = pass(&reg, &mut lanes, (&mut out, &mut due), &mut blocks);
+    assert_eq!(whole, 0, "copied into the sorted pass");
+    let mut want: Vec<u64> = (0..n).map(|v| 2 * v).chain((0..10).map(|v| 2 * v + 1)).collect();
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!(blocks.spare.len(), 2, "the emptied blocks are kept");
 }
 
 #[test]
@@ -116,13 +190,13 @@ fn a_pass_with_one_lane_still_orders_what_an_earlier_pass_left_over() {
     // left over for a later pass).
     assert!(tx.push(10, packet(10)).is_ok());
     let mut handed = vec![(30, packet(30)), (100, packet(100))].into_iter();
-    take_due(&reg, &mut lanes, &mut out, &mut due, |o| o.extend(handed.next()));
+    take_due_flat(&reg, &mut lanes, &mut out, &mut due, |o| o.extend(handed.next()));
     let got: Vec<u64> = due.drain(..).map(|(_, p)| value(p)).collect();
     assert_eq!((got, out.len()), (vec![10, 30], 1));
     // Pass 2: only the lane, with messages stamped below the one left over.
     assert!(tx.push(50, packet(50)).is_ok());
     assert!(tx.push(60, packet(60)).is_ok());
-    take_due(&reg, &mut lanes, &mut out, &mut due, |_| {});
+    take_due_flat(&reg, &mut lanes, &mut out, &mut due, |_| {});
     let got: Vec<u64> = due.drain(..).map(|(_, p)| value(p)).collect();
     assert_eq!(got, [50, 60, 100]);
 }
@@ -133,7 +207,7 @@ fn a_gone_lane_is_finished_once_empty_and_a_closed_registry_refuses() {
     assert!(tx.push(0, packet(1)).is_ok());
     tx.leave();
     assert!(!rx.is_finished(), "one message still waits");
-    assert_eq!(rx.take_below(1, &mut Vec::new()), 1);
+    assert_eq!(rx.take_below_flat(1, &mut Vec::new()), 1);
     assert!(rx.is_finished());
     let reg = LaneRegistry::default();
     let (_, rx2) = lane();
@@ -171,7 +245,7 @@ fn equal_stamps_to_one_actor_join_in_the_overflow_and_nothing_else_does() {
     assert!(tx.push(12, Packet::new(8, crate::shard::UserMsg(1002u64))).is_ok());
     assert!(tx.push(12, user(8, 1003)).is_ok());
     let mut out = Vec::new();
-    let n = rx.take_below(u64::MAX, &mut out);
+    let n = rx.take_below_flat(u64::MAX, &mut out);
     assert_eq!(n, out.len());
     let batch = crate::shard::BATCH_CAP;
     assert_eq!(n, cap as usize + 200usize.div_ceil(batch) + 4, "the ring's single packets, then joined runs");
@@ -245,7 +319,7 @@ fn short_long_and_boxed_payloads_cross_a_lane_intact() {
         assert!(tx.push(v, p).is_ok());
     }
     let mut out = Vec::new();
-    assert_eq!(rx.take_below(u64::MAX, &mut out), total as usize);
+    assert_eq!(rx.take_below_flat(u64::MAX, &mut out), total as usize);
     for (i, (stamp, p)) in out.into_iter().enumerate() {
         let v = i as u64;
         assert_eq!(stamp, v);
@@ -292,12 +366,12 @@ fn a_payload_written_into_the_ring_arrives_whole_and_never_overtakes_the_queue()
     assert_eq!(first.len(), 4);
     let Err(back) = tx.push_new(cap + 1, cap + 1, V(cap + 1)) else { panic!("the queue comes first") };
     assert!(tx.push(cap + 1, Packet::new(cap + 1, back)).is_ok());
-    rx.take_below(u64::MAX, &mut out);
+    rx.take_below_flat(u64::MAX, &mut out);
     let got: Vec<(u64, u64)> = first.into_iter().chain(out).map(|(s, p)| (s, p.target())).collect();
     assert_eq!(got, (0..cap + 2).map(|v| (v, v)).collect::<Vec<_>>(), "in order, each once");
     assert!(tx.push_new(cap + 2, cap + 2, V(cap + 2)).is_ok(), "the ring again once the queue is taken");
     let mut out = Vec::new();
-    rx.take_below(u64::MAX, &mut out);
+    rx.take_below_flat(u64::MAX, &mut out);
     let (stamp, p) = out.pop().expect("one message");
     assert_eq!((stamp, value(p)), (cap + 2, cap + 2));
 }
@@ -316,7 +390,7 @@ fn a_payload_written_into_the_ring_keeps_its_contents() {
         assert!(sent.is_ok());
     }
     let mut out = Vec::new();
-    assert_eq!(rx.take_below(u64::MAX, &mut out), 3);
+    assert_eq!(rx.take_below_flat(u64::MAX, &mut out), 3);
     let mut it = out.into_iter().map(|(_, p)| p);
     assert_eq!(value(it.next().unwrap()), 7);
     assert_eq!(it.next().unwrap().take::<Long>().ok().expect("a Long").0, [1, 2, 3, 4, 5]);
@@ -338,7 +412,7 @@ fn the_lanes_only_message_is_taken_at_once_and_anything_more_goes_to_the_rounds(
         if let Some(p) = take_lone(&reg, lanes, || injector_has) {
             return (true, vec![value(p)]);
         }
-        take_due(&reg, lanes, &mut out, &mut due, |o| o.extend(more.next()));
+        take_due_flat(&reg, lanes, &mut out, &mut due, |o| o.extend(more.next()));
         (false, due.drain(..).map(|(_, p)| value(p)).collect())
     };
     // Nothing there: nothing taken, and the rounds find nothing either.

@@ -153,14 +153,7 @@ impl LaneTx {
         if self.state.closed.load(Ordering::Relaxed) {
             return Err(it);
         }
-        let (stamp, p) = it;
-        let p = match q.last_mut() {
-            Some((s, last)) if *s == stamp => last.join(p).err(),
-            _ => Some(p),
-        };
-        if let Some(p) = p {
-            q.push((stamp, p));
-        }
+        q.push(it);
         self.state.overflowing.store(true, Ordering::Release);
         Ok(())
     }

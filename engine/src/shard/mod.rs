@@ -152,6 +152,8 @@ pub(crate) struct Shard {
     outside: RefCell<Vec<Stamped>>,
     /// The buffer a pass delivers outside messages from (kept for its capacity).
     outside_due: RefCell<Vec<Stamped>>,
+    /// Lanes' overflow queues taken whole, and emptied blocks for the senders' next.
+    outside_blocks: RefCell<crate::lane::Blocks>,
     /// Lanes from threads outside the runtime, adopted.
     lanes: RefCell<Vec<LaneRx>>,
     timers: RefCell<Timers>,
@@ -209,6 +211,7 @@ impl Shard {
             inbound: RefCell::new(consumers),
             outside: RefCell::new(Vec::new()),
             outside_due: RefCell::new(Vec::new()),
+            outside_blocks: RefCell::new(crate::lane::Blocks::default()),
             lanes: RefCell::new(Vec::new()),
             timers: RefCell::new(Timers::default()),
             pending: RefCell::new(HashMap::new()),

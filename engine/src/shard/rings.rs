@@ -245,9 +245,10 @@ impl Shard {
         }
         let mut out = std::mem::take(&mut *self.outside.borrow_mut());
         let mut due = std::mem::take(&mut *self.outside_due.borrow_mut());
+        let mut blocks = std::mem::take(&mut *self.outside_blocks.borrow_mut());
         {
             let mut lanes = self.lanes.borrow_mut();
-            crate::lane::take_due(registry, &mut lanes, &mut out, &mut due, |o| {
+            crate::lane::take_due(registry, &mut lanes, &mut out, &mut due, &mut blocks, |o| {
                 if inj.has_pending() {
                     inj.take_into(o);
                 }
@@ -262,6 +263,9 @@ impl Shard {
             p.deliver(self);
         }
         *self.outside_due.borrow_mut() = due;
+        // A lone lane's overflow queue, in the blocks it was queued in (`lane::take_due`).
+        let n = n + blocks.deliver(|p| p.deliver(self));
+        *self.outside_blocks.borrow_mut() = blocks;
         n
     }
 }
