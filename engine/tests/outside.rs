@@ -256,6 +256,60 @@ fn a_flood_from_a_plain_thread_past_a_stalled_shard_arrives_in_order_and_before_
     rt.shutdown().unwrap();
 }
 
+/// A flood to many actors (one message each in turn, so nothing joins) goes past a stalled
+/// shard into the lanes' overflow queues, thousands of messages deep: from one thread alone
+/// (the shard delivers the queue from the blocks it was queued in) and then from two threads at
+/// once (their queues are sorted together). Every sender's messages arrive in order, an ask
+/// sent in the middle of the flood answers with what was sent before it, and what the joining
+/// thread sends after the flood comes after all of it.
+#[test]
+fn a_flood_to_many_actors_past_a_stalled_shard_arrives_in_order_from_one_thread_and_from_two() {
+    const ACTORS: u64 = 64;
+    const PER: u64 = 100;
+    let rt = Runtime::builder().shards(Shards::Count(1)).build().unwrap();
+    let checkers: Vec<_> = (0..ACTORS).map(|_| rt.spawn(Checker::default).unwrap()).collect();
+    let flood = |from: u64| {
+        for seq in 0..PER {
+            for c in &checkers {
+                c.tell(Msg::Seq(from, seq)).unwrap();
+            }
+        }
+    };
+    // One thread alone, an ask half way.
+    let release = stall(rt.handle(), 0);
+    let mut half_way = None;
+    for seq in 0..PER {
+        if seq == PER / 2 {
+            half_way = Some(checkers[5].ask(Msg::Counts).timeout(WAIT));
+        }
+        for c in &checkers {
+            c.tell(Msg::Seq(0, seq)).unwrap();
+        }
+    }
+    release.send(()).unwrap();
+    let (at_half, _) = half_way.unwrap().wait().unwrap();
+    assert_eq!(at_half.get(&0), Some(&(PER / 2)), "the ask saw what was sent before it, and only that");
+    // Two threads at once, then their joiner.
+    let release = stall(rt.handle(), 0);
+    std::thread::scope(|s| {
+        s.spawn(|| flood(1));
+        s.spawn(|| flood(2));
+    });
+    for c in &checkers {
+        c.tell(Msg::Seq(1, PER)).unwrap();
+        c.tell(Msg::Seq(2, PER)).unwrap();
+    }
+    release.send(()).unwrap();
+    for c in &checkers {
+        let (next, out_of_order) = c.ask(Msg::Counts).timeout(WAIT).wait().unwrap();
+        assert_eq!(out_of_order, 0, "every sender's messages in the order sent");
+        assert_eq!(next.get(&0), Some(&PER));
+        assert_eq!(next.get(&1), Some(&(PER + 1)), "the flood, then what the joiner sent");
+        assert_eq!(next.get(&2), Some(&(PER + 1)));
+    }
+    rt.shutdown().unwrap();
+}
+
 /// A lone plain thread whose stream to one actor keeps ahead of the shard has it carried in
 /// runs (`lane::run`): the messages arrive in order, interleaved with those to another actor as
 /// sent, and what another thread sends after hearing from it comes after all of them.
