@@ -2,7 +2,8 @@
 //! finished thread sent is ahead of what its joiner sends next (also for a `std::thread::scope`,
 //! which returns before the threads' thread-locals are gone), and every message accepted around
 //! a shutdown is delivered or counted, also when a lone thread's stream travels in runs; a burst
-//! of spawns builds its actors in order, each before its first message.
+//! of spawns builds its actors in order, each before its first message; a flood to many actors
+//! past a stalled shard keeps every sender's order, alone or beside another sender.
 
 use corelane::{Actor, ActorError, Ctx, Handle, Reply, Runtime, Shards};
 use std::collections::HashMap;

@@ -21,8 +21,8 @@
 //!   `loom_a_lone_senders_stamps_...`).
 //! - **Order within a lane.** One thread, one lane: its messages arrive in the order sent.
 //!   When the ring is full, items go to the lane's overflow queue (under its lock, in blocks
-//!   of a bounded size: `overflow`) and `overflowing` is set; from then on every push goes there too, until the shard takes the
-//!   queue. The shard reads
+//!   of a bounded size: `overflow`) and `overflowing` is set; from then on every push goes
+//!   there too, until the shard takes the queue. The shard reads
 //!   `overflowing` first, then drains the ring to empty (everything older), and only then takes
 //!   the queue and clears the flag under the lock. Pushes to the queue always set the flag
 //!   again, so a push racing the take is seen by the next pass.
@@ -178,8 +178,8 @@ pub(crate) struct Closed(pub(crate) Packet);
 ///
 /// A pass with one lane and nothing else needs no sort: its queue's blocks, younger than
 /// everything else the lane handed over, stay whole and are delivered after `due`. Any other
-/// pass copies them into `out` before the sort (a lane's queue is stamped after what its ring
-/// handed over, so the stable sort keeps the lane's order).
+/// pass copies each take's blocks into `out` right after that take, where the separate
+/// messages would have been, so the stable sort keeps each lane's order.
 ///
 /// The later rounds end: the stamps below the bound were handed out before it, and a lone
 /// sender's stamps (read, not taken) stop being below it once its reads see the counter move.
@@ -211,12 +211,20 @@ pub(crate) fn take_due(
     // nothing a taken message needs. (A message the injector hands over may have been sent
     // after a lane's message the first round missed: then the rounds run.)
     let alone = lanes.len() <= 1 && !registry.has_new() && out.len() == from_lanes;
+    // A pass that sorts copies each take's blocks into `out` before anything the lanes hand
+    // over later: a lone sender's stamps repeat, so its queue and what it sent after the queue
+    // was taken may carry one stamp, and only their places in `out` keep them in order.
+    let sorts = !alone || left_over > 0;
+    if sorts {
+        blocks.copy_into(out);
+    }
     if !alone {
         loop {
             let mut found = 0;
             registry.adopt_new(lanes);
             for l in lanes.iter_mut() {
                 found += l.take_below(bound, out, blocks);
+                blocks.copy_into(out);
             }
             let before = out.len();
             more(out);
@@ -225,10 +233,9 @@ pub(crate) fn take_due(
             }
         }
     }
-    if !alone || left_over > 0 {
+    if sorts {
         // A lone lane hands its messages over in stamp order already; what an earlier pass
         // left over (from the injector) may be stamped after them.
-        blocks.copy_into(out);
         out.sort_by_key(|(stamp, _)| *stamp);
     }
     let n = out.partition_point(|(stamp, _)| *stamp <= bound);

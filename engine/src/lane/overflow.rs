@@ -7,17 +7,19 @@
 //! the sending thread, under the lock the shard needs to take the queue, and into fresh memory
 //! each time: the shard waited for the copy, and the thread spent its time zeroing pages. In
 //! blocks of `BLOCK` messages, a push never copies the queue; a full block is followed by a
-//! spare one, and the blocks the shard has emptied go back to the sender at its next take, as
-//! many as that take carried, so a steady backlog reuses its memory and a burst's memory goes
-//! back to the allocator once the backlogs are small again.
+//! spare one. The shard keeps the blocks it has emptied (`Blocks`) and hands a sender, at the
+//! next take of its queue, as many as that take carried, so a steady backlog reuses its memory
+//! and a burst's blocks go back to the allocator once backlogs are small again; both sides
+//! keep at most `SPARE_BLOCKS`.
 
 use super::Stamped;
 
 /// Messages per block (64 bytes each: 64 KiB).
 pub(super) const BLOCK: usize = 1024;
 
-/// The most emptied blocks the shard keeps for the sender (4 MiB): beyond that a backlog's
-/// blocks are new each time, as the allocator hands them out.
+/// The most emptied blocks (4 MiB) a shard keeps for its lanes, and a lane's sender keeps for
+/// its next backlog: beyond that a backlog's blocks are new each time, as the allocator hands
+/// them out.
 pub(super) const SPARE_BLOCKS: usize = 64;
 
 /// The queue, kept under the lane's lock (`LaneState::overflow`).

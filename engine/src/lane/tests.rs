@@ -182,6 +182,30 @@ fn a_lanes_blocks_are_copied_and_sorted_among_other_lanes_messages() {
 }
 
 #[test]
+fn a_queue_taken_whole_stays_ahead_of_what_its_lane_sends_during_the_pass() {
+    // A lone sender's stamps repeat: its queue, and a message it sends while the pass runs,
+    // carry one stamp; the injector's message (stamped after) makes the pass sort and take
+    // again, and the later take finds the new message. The queue must stay ahead of it.
+    let (mut tx, rx) = lane();
+    let (reg, mut lanes) = (LaneRegistry::default(), vec![rx]);
+    let (mut out, mut due, mut blocks) = (Vec::new(), Vec::new(), Blocks::default());
+    let n = LANE_CAPACITY as u64 + 5;
+    for v in 0..n {
+        assert!(tx.push(10, packet(v)).is_ok());
+    }
+    let mut first = true;
+    take_due(&reg, &mut lanes, &mut out, &mut due, &mut blocks, |o| {
+        if std::mem::take(&mut first) {
+            assert!(tx.push(10, packet(n)).is_ok());
+            o.push((11, packet(n + 1)));
+        }
+    });
+    let mut got: Vec<u64> = due.drain(..).map(|(_, p)| value(p)).collect();
+    blocks.deliver(|p| got.push(value(p)));
+    assert_eq!(got, (0..n + 2).collect::<Vec<_>>());
+}
+
+#[test]
 fn a_pass_with_one_lane_still_orders_what_an_earlier_pass_left_over() {
     let (mut tx, rx) = lane();
     let (reg, mut lanes) = (LaneRegistry::default(), vec![rx]);
