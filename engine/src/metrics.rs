@@ -165,6 +165,11 @@ pub fn unattributed_late_replies() -> u64 {
 }
 
 /// A snapshot of one shard.
+///
+/// Each shard publishes its figures at the end of each pass of its dispatcher, not per
+/// message: a snapshot taken right after an answer came back may not count the message that
+/// was answered yet (the answer leaves during the turn, the count after it). An actor's own
+/// figures (`ActorRef::metrics`) are read on its shard and are exact.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct ShardMetrics {

@@ -80,6 +80,13 @@ fn record_writes_the_runtimes_the_shards_and_an_actors_figures() {
     // The dead letter is counted when its shard sees it: a ping on that path orders the check.
     rt.spawn_on(gone.id().shard(), || Worker).unwrap().ask(M::Ping).timeout(WAIT).wait().unwrap();
 
+    // A shard publishes what it handled at the end of its pass, which may come after the
+    // answer: wait for the pass that handled the ping (bounded).
+    let deadline = std::time::Instant::now() + WAIT;
+    while rt.metrics().shards.iter().map(|s| s.processed).sum::<u64>() < 42 {
+        assert!(std::time::Instant::now() < deadline, "the shards publish what they handled");
+        std::thread::yield_now();
+    }
     export::record(rt.handle());
     let m = rt.metrics();
     let r = recorded();
