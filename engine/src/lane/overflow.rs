@@ -145,12 +145,7 @@ impl Blocks {
     /// Moves the messages of the blocks taken to the end of `out`, in order.
     pub(super) fn copy_into(&mut self, out: &mut Vec<Stamped>) {
         out.reserve(self.len());
-        let mut taken = std::mem::take(&mut self.taken);
-        for mut b in taken.drain(..) {
-            out.append(&mut b);
-            self.recycle(b);
-        }
-        self.taken = taken;
+        self.empty_each(|b| out.append(b));
     }
 
     /// Keeps an emptied block for a later take, while there is room.
@@ -168,13 +163,21 @@ impl Blocks {
     /// out of the shard for the pass), so nothing it does reaches them.
     pub(crate) fn deliver(&mut self, mut each: impl FnMut(super::Packet)) -> usize {
         let mut n = 0;
-        let mut taken = std::mem::take(&mut self.taken);
-        for mut b in taken.drain(..) {
+        self.empty_each(|b| {
             n += b.len();
             b.drain(..).for_each(|(_, p)| each(p));
+        });
+        n
+    }
+
+    /// Runs `empty` on each block taken, in order (it moves the block's messages out), and
+    /// keeps the emptied blocks.
+    fn empty_each(&mut self, mut empty: impl FnMut(&mut Vec<Stamped>)) {
+        let mut taken = std::mem::take(&mut self.taken);
+        for mut b in taken.drain(..) {
+            empty(&mut b);
             self.recycle(b);
         }
         self.taken = taken;
-        n
     }
 }
