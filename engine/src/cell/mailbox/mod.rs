@@ -20,8 +20,9 @@
 //!
 //! An unbounded mailbox also queues runs of messages where they are ([`Parts`]): what a plain
 //! thread streamed to the actor faster than the shard took it stays in the thread's run buffer
-//! (`crate::lane::run`) until the actor's turn takes it, instead of being copied into the
-//! mailbox's own buffer. Its own buffer grows up to `queue::CHUNK_BYTES` of messages; a deeper
+//! (`crate::lane::run`) until the actor's turns take it, a few kilobytes at a time
+//! ([`queue::PartIter`]), instead of being copied whole into the mailbox's own buffer. Its own
+//! buffer grows up to `queue::CHUNK_BYTES` of messages; a deeper
 //! backlog is queued the same way, as full buffers of that size (`Queue::make_room`).
 //!
 //! Every call into user code (a comparator, a custom queue) holds a [`Busy`] guard and catches

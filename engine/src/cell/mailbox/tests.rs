@@ -144,7 +144,10 @@ fn parts_keep_their_place_among_single_messages_senders_and_unstashed_messages()
         for _ in 0..80 {
             match next() % 8 {
                 0 | 1 => {
-                    let part: Vec<(u8, u32)> = (0..1 + next() % 20)
+                    // Some parts are longer than a refill (`queue::refill`: 512 of these), so
+                    // pops also meet a part that is partly in the front buffer.
+                    let len = if next().is_multiple_of(4) { 1 + next() % 1500 } else { 1 + next() % 20 };
+                    let part: Vec<(u8, u32)> = (0..len)
                         .map(|_| {
                             serial += 1;
                             (1, serial)
@@ -193,6 +196,26 @@ fn a_part_is_queued_where_it_is_without_growing_the_mailboxs_buffer() {
     assert_eq!(got.len(), 10_001);
     assert!(got[..10_000].iter().enumerate().all(|(i, m)| *m == ((0, i as u32), 0)));
     assert_eq!(got[10_000], ((1, 0), 5), "the message after the part, with its sender");
+}
+
+/// Pops take a part's messages a refill at a time into the queue's front buffer, where the
+/// next pops find them (one call through the part per refill, not two per message); the part
+/// stays queued, in its place, until it is spent.
+#[test]
+fn a_parts_messages_are_popped_a_refill_at_a_time() {
+    let mb: Mailbox<(u8, u32)> = Mailbox::new(ActorId::new(0, 1, 1), None);
+    let refill = super::queue::refill::<(u8, u32)>();
+    assert_eq!(refill, 512, "4 KiB of 8-byte messages");
+    mb.push_part(Box::new((0..10_000).map(|i| (0, i))));
+    mb.push_unchecked((1, 0), 5);
+    assert_eq!(mb.pop(), Some(((0, 0), 0)));
+    let parts = mb.q().parts().expect("the part is still queued");
+    assert_eq!(parts.front_len(), refill - 1, "the rest of the first refill waits in the front buffer");
+    assert_eq!(mb.len(), 10_000, "the rest of the part, and the message after it");
+    let got = drain(&mb);
+    assert!(got[..9_999].iter().enumerate().all(|(i, m)| *m == ((0, i as u32 + 1), 0)));
+    assert_eq!(got[9_999], ((1, 0), 5), "the message after the part, with its sender");
+    assert!(mb.is_empty() && mb.q().parts().is_none(), "the last part's bookkeeping goes with it");
 }
 
 /// A message of 1 KiB, so a queue's buffer is full at [`queue::CHUNK_BYTES`] / 1 KiB messages.
