@@ -22,8 +22,8 @@
 //! thread streamed to the actor faster than the shard took it stays in the thread's run buffer
 //! (`crate::lane::run`) until the actor's turns take it, a few kilobytes at a time
 //! ([`queue::PartIter`]), instead of being copied whole into the mailbox's own buffer. Its own
-//! buffer grows up to `queue::CHUNK_BYTES` of messages; a deeper
-//! backlog is queued the same way, as full buffers of that size (`Queue::make_room`).
+//! buffer grows up to `queue::CHUNK_BYTES` of messages; a deeper backlog is queued the same
+//! way, as full buffers of that size (`Queue::make_room`).
 //!
 //! Every call into user code (a comparator, a custom queue) holds a [`Busy`] guard and catches
 //! panics: the message it held becomes a dead letter and the actor fails (`Phase::Mailbox`),
