@@ -84,9 +84,8 @@ pub(crate) trait PartIter<M>: ExactSizeIterator<Item = M> {
 
 impl<M, I: ExactSizeIterator<Item = M>> PartIter<M> for I {
     fn move_into(&mut self, out: &mut VecDeque<M>, max: usize) {
-        let n = max.min(self.len());
-        out.reserve(n);
-        out.extend(self.by_ref().take(n));
+        // `Take` of an exact-size iterator reports its length, which `extend` reserves from.
+        out.extend(self.by_ref().take(max));
     }
 }
 
@@ -168,7 +167,7 @@ impl<M> Parts<M> {
         if !self.front.is_empty() {
             return true;
         }
-        if self.front.capacity().saturating_mul(std::mem::size_of::<M>()) >= CHUNK_BYTES {
+        if chunk_sized(&self.front) {
             spares.push(std::mem::take(&mut self.front));
         }
         if let Some((0, Piece::Buffer(_))) = self.list.front() {
@@ -192,6 +191,12 @@ pub(super) struct Queue<M> {
 
 /// The most message bytes an unbounded queue's buffer grows to (see `Queue::make_room`).
 pub(super) const CHUNK_BYTES: usize = 64 * 1024;
+
+/// Whether `buffer` has room for [`CHUNK_BYTES`] of messages: a buffer the queue stops growing
+/// (`Queue::make_room`), worth keeping for the next backlog once emptied (`Side::spares`).
+fn chunk_sized<M>(buffer: &VecDeque<M>) -> bool {
+    buffer.capacity().saturating_mul(std::mem::size_of::<M>()) >= CHUNK_BYTES
+}
 
 impl<M: 'static> Queue<M> {
     /// The queued parts, if any.
@@ -333,7 +338,7 @@ impl<M: 'static> Queue<M> {
     fn make_room(&mut self, n: usize) {
         let cap = self.msgs.capacity();
         let covered = self.parts().map_or(0, |p| p.covered);
-        let full = cap.saturating_mul(std::mem::size_of::<M>()) >= CHUNK_BYTES;
+        let full = chunk_sized(&self.msgs);
         if full && self.policy.is_none() && covered == 0 && !self.msgs.is_empty() {
             let size = cap.max(n);
             let spare = self.side.as_deref_mut().and_then(|s| s.spares.pop());
