@@ -148,6 +148,13 @@ impl Timers {
     pub(crate) fn is_empty(&self) -> bool {
         self.live == 0
     }
+
+    /// Whether a live timer may be due at `now`: `false` when none is. The earliest entry of
+    /// the heap may have been cancelled, so `true` can be a false alarm (a `pop_due` that finds
+    /// nothing), never a miss.
+    pub(crate) fn maybe_due(&self, now: Instant) -> bool {
+        self.live > 0 && self.heap.peek().is_some_and(|Reverse((at, _, _))| *at <= self.nanos(now))
+    }
 }
 
 #[cfg(test)]
@@ -188,6 +195,23 @@ mod tests {
         assert!(t.pop_due(now + Duration::from_secs(3600)).is_none(), "a far deadline fired early");
         assert!(t.next_deadline().unwrap() > now + Duration::from_secs(50 * 365 * 24 * 3600));
         assert_eq!(crate::scheduler::next_tick(now, Duration::MAX, now), deadline_after(now, FAR));
+    }
+
+    #[test]
+    fn maybe_due_never_misses_a_due_timer() {
+        let mut t = Timers::default();
+        let now = Instant::now();
+        assert!(!t.maybe_due(now + Duration::from_secs(1)), "nothing pending");
+        let far = t.add(now + Duration::from_secs(60), TimerAction::StopDeadline(ActorId::new(0, 1, 1)));
+        assert!(!t.maybe_due(now), "an hour early");
+        assert!(t.maybe_due(now + Duration::from_secs(60)));
+        t.add(now + Duration::from_secs(1), TimerAction::StopDeadline(ActorId::new(0, 2, 1)));
+        assert!(t.maybe_due(now + Duration::from_secs(1)), "the earlier timer is seen");
+        // Cancelled: the next one still counts; with none live, nothing is due.
+        t.cancel(far);
+        assert!(t.maybe_due(now + Duration::from_secs(2)));
+        assert!(t.pop_due(now + Duration::from_secs(2)).is_some());
+        assert!(!t.maybe_due(now + Duration::from_secs(120)), "only a cancelled timer is left");
     }
 
     #[test]
