@@ -12,8 +12,9 @@
 #   --format tsv   one line per item: item<TAB>status<TAB>detail<TAB>fix (status: ok, warn,
 #                  fail or unknown; unknown when the host does not let us read it)
 #   --apply        as root: apply the run-time fixes listed (governor, transparent huge pages,
-#                  IRQ affinity, irqbalance, timer migration, UDP buffer limits); without root
-#                  it refuses and lists what it would change
+#                  IRQ affinity, irqbalance, timer migration, UDP buffer limits, DAMON's threads
+#                  onto housekeeping cores); without root it refuses and lists what it would
+#                  change
 #
 # Exit status: 0 when the check ran (whatever it found), 2 for bad usage or a refused --apply.
 set -uo pipefail
@@ -375,6 +376,38 @@ elif [ "$tm" != "0" ]; then
     would "kernel.timer_migration to 0" "echo 0 > /proc/sys/kernel/timer_migration"
 else
     report timer_migration ok "kernel.timer_migration=0"
+fi
+
+# DAMON: its kernel threads (kdamond) sample memory access in bursts of milliseconds (on a
+# VM whose host reclaims guest memory they run every sampling interval: 2-3.5 ms on a shard's
+# core every 0.5 s, measured by the trading pipeline's tails, docs/benchmarks.md)
+# A kdamond thread lives exactly while its DAMON context runs; /proc shows it to anyone.
+damon_admin=/sys/kernel/mm/damon/admin/kdamonds
+damon_on="$(for c in /proc/[0-9]*/comm; do
+    case "$(read_file "$c")" in kdamond*) p="${c%/comm}"; echo "${p#/proc/}" ;; esac
+done | sort -n | tr '\n' ' ' | sed 's/ $//')"
+damon_hk="$(for c in $(expand "$online"); do in_list "$c" "$cores" || echo "$c"; done | join)"
+damon_on_cores=""
+for pid in $damon_on; do
+    allowed="$(sed -n 's/^Cpus_allowed_list:\s*//p' "/proc/$pid/status" 2>/dev/null)"
+    for c in $cores_list; do
+        if [ -z "$allowed" ] || in_list "$c" "$allowed"; then
+            damon_on_cores="$damon_on_cores${damon_on_cores:+ }$pid"
+            break
+        fi
+    done
+done
+if [ -z "$damon_on" ]; then
+    report damon ok "no kdamond thread running"
+elif [ -z "$damon_on_cores" ]; then
+    report damon ok "kdamond threads ($damon_on) kept off cores $cores"
+elif [ -n "$damon_hk" ]; then
+    report damon warn "kdamond threads ($damon_on_cores) may run on cores $cores: each sampling preempts a shard for milliseconds" "taskset -pc $damon_hk <pid> for each (--apply does it), or stop them (a guest's DAMON may serve the host's memory reclaim: ask its operator)"
+    for pid in $damon_on_cores; do
+        would "kdamond $pid onto cores $damon_hk" "taskset -pc $damon_hk $pid"
+    done
+else
+    report damon warn "kdamond threads ($damon_on_cores) may run on cores $cores, and every online core is chosen: each sampling preempts a shard for milliseconds" "leave a housekeeping core out of --cores and move them there (taskset -pc), or stop them: echo off > $damon_admin/N/state (a guest's DAMON may serve the host's memory reclaim: ask its operator)"
 fi
 
 # ---- output -----------------------------------------------------------------------------

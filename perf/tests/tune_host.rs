@@ -27,6 +27,7 @@ const ITEMS: &[&str] = &[
     "io_uring",
     "clocksource",
     "timer_migration",
+    "damon",
 ];
 
 fn script() -> PathBuf {
@@ -93,6 +94,20 @@ fn the_report_is_complete_and_agrees_with_the_host() {
             assert!(items["udp_buffers"].2.contains("net.core.rmem_max="), "{:?}", items["udp_buffers"]);
         }
     }
+    // DAMON's threads, as `ps` shows them to anyone: any that may run on the cores checked (all
+    // this process may use) is a warning.
+    let kdamonds: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| read(&format!("{}/comm", e.path().display())).is_some_and(|c| c.starts_with("kdamond")))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(items["damon"].0, if kdamonds.is_empty() { "ok" } else { "warn" }, "{kdamonds:?}: {:?}", items["damon"]);
+    for pid in &kdamonds {
+        if items["damon"].0 == "warn" {
+            assert!(items["damon"].1.contains(pid.as_str()), "kdamond {pid} named: {:?}", items["damon"]);
+        }
+    }
     if read("/sys/devices/system/cpu/isolated").is_some_and(|s| s.is_empty()) {
         assert_eq!(items["isolcpus"].0, "warn", "nothing is isolated here");
         assert!(items["isolcpus"].2.contains("isolcpus="), "{:?}", items["isolcpus"]);
@@ -144,7 +159,7 @@ fn apply_without_root_refuses_and_lists_what_it_would_change() {
     let out = cmd.arg(script()).arg("--apply").output().expect("runs");
     let text = String::from_utf8_lossy(&out.stdout);
     let items = report(&[]);
-    let changeable = ["thp", "timer_migration", "irqbalance", "governor", "irq_affinity", "udp_buffers"]
+    let changeable = ["thp", "timer_migration", "irqbalance", "governor", "irq_affinity", "udp_buffers", "damon"]
         .iter()
         .any(|i| items[*i].0 == "warn" && (*i == "irqbalance" || items[*i].2.contains("--apply does it")));
     if changeable {
