@@ -6,9 +6,8 @@
 //! - **plain**: every stage a function call on one thread (the floor).
 //!
 //! Latency (tick created → order recorded at the gateway; p50 / p99 / p99.9) with ticks paced
-//! at `PACE`, the versions taking turns in `PIECES` pieces, then throughput with ticks as fast
-//! as each version takes them. Checked: every tick became exactly one order, and risk approved
-//! the same number in every version.
+//! at `PACE`, then throughput with ticks as fast as each version takes them. Checked: every
+//! tick became exactly one order, and risk approved the same number in every version.
 
 use crate::report::{fig, Figure};
 use crate::spsc::spsc;
@@ -92,27 +91,12 @@ impl Risk {
     }
 }
 
-/// Pieces the latency run of each version is cut into, the versions taking turns piece by piece
-/// (see `trading_pipeline`).
-const PIECES: u64 = 8;
-
 /// What a run produced.
 struct Session {
     latency: Histogram<u64>,
     orders: u64,
     approved: u64,
     elapsed: Duration,
-}
-
-impl Session {
-    /// This run and `other` as one.
-    fn merge(mut self, other: Session) -> Session {
-        self.latency.add(&other.latency).expect("histograms of one precision");
-        self.orders += other.orders;
-        self.approved += other.approved;
-        self.elapsed += other.elapsed;
-        self
-    }
 }
 
 struct Gateway {
@@ -323,49 +307,31 @@ impl Actor for GatewayActor {
     }
 }
 
-/// One pipeline's actors.
-struct Pipeline {
-    feed: ActorRef<FeedMsg>,
-    books: Vec<ActorRef<Tick>>,
-    gateway: ActorRef<GatewayMsg>,
-}
-
-impl Pipeline {
-    fn spawn(rt: &corelane::Runtime) -> Pipeline {
-        let gateway =
-            rt.spawn_on(1, || GatewayActor(Some(Gateway::new()), None, Instant::now())).expect("spawn");
-        let g = gateway.clone();
-        let risk = rt.spawn_on(1, move || RiskActor(Risk::new(), g.clone())).expect("spawn");
-        let strategy = rt.spawn_on(0, move || StrategyActor(Strategy::new(), risk.clone())).expect("spawn");
-        let books = (0..SYMBOLS)
-            .map(|_| {
-                let s = strategy.clone();
-                rt.spawn_on(0, move || BookActor(Book::default(), s.clone())).expect("spawn")
-            })
-            .collect();
-        let feed = rt
-            .spawn_on(0, || Feed { books: Vec::new(), n: 0, i: 0, pace: Duration::ZERO, start: Instant::now() })
-            .expect("spawn");
-        Pipeline { feed, books, gateway }
-    }
-
-    /// `n` ticks through the pipeline, once.
-    fn run(self, n: u64, pace: Duration) -> Session {
-        let session = self.gateway.ask(|r| GatewayMsg::Wait(n, r));
-        self.feed.tell(FeedMsg::Run { n, pace, books: self.books }).expect("tell");
-        session.timeout(Duration::from_secs(120)).wait().expect("every order reached the gateway")
-    }
+fn actors(rt: &corelane::Runtime, n: u64, pace: Duration) -> Session {
+    let gateway = rt.spawn_on(1, || GatewayActor(Some(Gateway::new()), None, Instant::now())).expect("spawn");
+    let g = gateway.clone();
+    let risk = rt.spawn_on(1, move || RiskActor(Risk::new(), g.clone())).expect("spawn");
+    let strategy = rt.spawn_on(0, move || StrategyActor(Strategy::new(), risk.clone())).expect("spawn");
+    let books: Vec<_> = (0..SYMBOLS)
+        .map(|_| {
+            let s = strategy.clone();
+            rt.spawn_on(0, move || BookActor(Book::default(), s.clone())).expect("spawn")
+        })
+        .collect();
+    let feed = rt
+        .spawn_on(0, || Feed { books: Vec::new(), n: 0, i: 0, pace: Duration::ZERO, start: Instant::now() })
+        .expect("spawn");
+    let session = gateway.ask(|r| GatewayMsg::Wait(n, r));
+    feed.tell(FeedMsg::Run { n, pace, books }).expect("tell");
+    session.timeout(Duration::from_secs(120)).wait().expect("every order reached the gateway")
 }
 
 /// The actor version on a runtime of its own, shut down before anything else runs (its
-/// spinning shards would share the cores with the other versions' threads). A warm-up of a
-/// fifth of the ticks goes first through a pipeline of its own; both are spawned before it, so
-/// the recorded ticks share the cores with neither `main`'s spawns nor the runtime's start.
+/// spinning shards would share the cores with the other versions' threads).
 fn actors_alone(cores: Cores, n: u64, pace: Duration) -> Session {
     let rt = engine_runtime(cores, 2);
-    let (warm, recorded) = (Pipeline::spawn(&rt), Pipeline::spawn(&rt));
-    warm.run((n / 5).max(1), pace);
-    let s = recorded.run(n, pace);
+    actors(&rt, (n / 10).max(1), pace);
+    let s = actors(&rt, n, pace);
     rt.shutdown().expect("shutdown");
     s
 }
@@ -373,37 +339,18 @@ fn actors_alone(cores: Cores, n: u64, pace: Duration) -> Session {
 pub(crate) fn trading_pipeline(cores: Cores, n: u64) -> Vec<Figure> {
     const W: &str = "trading-pipeline";
     let mut out = Vec::new();
-    // Risk's approvals, which every version must agree on: one count for the pieces, one for
-    // the throughput runs (a piece starts from flat positions).
-    let mut approved = [None, None];
-    let mut check = |name: &str, s: &Session, ticks: u64, run: usize| {
-        assert_eq!(s.orders, ticks, "{name}: every tick became one order");
-        let agreed = *approved[run].get_or_insert(s.approved);
-        assert_eq!(agreed, s.approved, "{name}: risk approved the same orders");
+    let mut approved = None;
+    let mut check = |name: &str, s: &Session| {
+        assert_eq!(s.orders, n, "{name}: every tick became one order");
+        assert_eq!(*approved.get_or_insert(s.approved), s.approved, "{name}: risk approved the same orders");
     };
-    // Latency: the versions take turns in pieces of `n / PIECES` ticks, and each version's
-    // pieces are merged. Their tails are set by the host: a stall of a core (on this project's
-    // VM, DAMON's kdamond thread takes one for 2–3.5 ms every 0.5 s) delays every tick queued
-    // behind it, and a version that runs while it happens gets a p99 many times its
-    // neighbour's (one after another, nine runs of one process gave actors / rings p99 ratios
-    // of 0.01–240). Taking turns, each version is exposed for the same share of the run; the
-    // ratio still moves with where the bursts land (`scripts/tune-host.sh`, item `damon`).
-    let piece = (n / PIECES).max(1);
-    let mut sessions: [Option<Session>; 3] = [None, None, None];
-    for _ in 0..n / piece {
-        let runs: [fn(Cores, u64, Duration) -> Session; 3] = [actors_alone, rings, plain];
-        for (s, run) in sessions.iter_mut().zip(runs) {
-            let got = run(cores, piece, PACE);
-            *s = Some(match s.take() {
-                Some(before) => before.merge(got),
-                None => got,
-            });
-        }
-    }
     let mut p = Vec::new();
-    let [a, r, pl] = sessions.map(|s| s.expect("at least one piece"));
-    for (name, s) in [("actors", a), ("rings", r), ("plain", pl)] {
-        check(name, &s, piece * (n / piece), 0);
+    for (name, s) in [
+        ("actors", actors_alone(cores, n, PACE)),
+        ("rings", rings(cores, n, PACE)),
+        ("plain", plain(cores, n, PACE)),
+    ] {
+        check(name, &s);
         for (q, at) in [("p50", 0.5), ("p99", 0.99), ("p999", 0.999)] {
             out.push(fig(W, &format!("{name}_{q}_ns"), s.latency.value_at_quantile(at) as f64, "ns"));
         }
@@ -417,7 +364,7 @@ pub(crate) fn trading_pipeline(cores: Cores, n: u64) -> Vec<Figure> {
         ("rings", rings(cores, n, Duration::ZERO)),
         ("plain", plain(cores, n, Duration::ZERO)),
     ] {
-        check(name, &s, n, 1);
+        check(name, &s);
         let r = n as f64 / s.elapsed.as_secs_f64();
         out.push(fig(W, &format!("{name}_ticks_per_sec"), r, "tick/s"));
         rate.push(r);
