@@ -379,7 +379,7 @@ else
 fi
 
 # DAMON: its kernel threads (kdamond) sample memory access in bursts of milliseconds (on a
-# VM whose host reclaims guest memory they run every sampling interval: 2-3.5 ms on a shard's
+# VM whose host reclaims guest memory they run every sampling interval: 1.2-3.5 ms on a shard's
 # core every 0.5 s, measured by the trading pipeline's tails, docs/benchmarks.md)
 # A kdamond thread lives exactly while its DAMON context runs; /proc shows it to anyone.
 damon_admin=/sys/kernel/mm/damon/admin/kdamonds

@@ -205,16 +205,19 @@ impl<G: Grain> GrainHost<G> {
             .filter(|(_, s)| now.wrapping_sub(s.last) >= self.idle)
             .map(|(k, _)| k.clone())
             .collect();
+        if idle.is_empty() {
+            return;
+        }
+        // Counted before the grains' `deactivated` hooks run: whoever sees what a hook did
+        // (through an ordering of its own) sees the count too.
+        if let Some(c) = self.cluster.upgrade() {
+            c.stats.passivated.fetch_add(idle.len() as u64, Ordering::Relaxed);
+        }
         for identity in &idle {
             self.deactivate(ctx, identity);
         }
-        if !idle.is_empty() {
-            if let Some(c) = self.cluster.upgrade() {
-                c.stats.passivated.fetch_add(idle.len() as u64, Ordering::Relaxed);
-            }
-            if self.grains.len() < self.grains.capacity() / 4 {
-                self.grains.shrink_to_fit();
-            }
+        if self.grains.len() < self.grains.capacity() / 4 {
+            self.grains.shrink_to_fit();
         }
     }
 }
