@@ -99,6 +99,8 @@ if ! cores_list="$(expand "$cores_arg")" || [ -z "$cores_list" ]; then
     exit 2
 fi
 cores="$(echo "$cores_list" | join)"
+# The online cores left out of the chosen ones: where IRQs and kernel threads can go.
+housekeeping="$(for c in $(expand "$online"); do in_list "$c" "$cores" || echo "$c"; done | join)"
 
 # The chosen cores that are not in CPU list $1, comma-separated.
 missing_from() {
@@ -187,7 +189,6 @@ else
             fi
         done
     done
-    housekeeping="$(for c in $(expand "$online"); do in_list "$c" "$cores" || echo "$c"; done | join)"
     if [ -z "$on_cores" ] && [ -n "$irqaff" ]; then
         report irq_affinity ok "no IRQ pinned to cores $cores (irqaffinity=$irqaff)"
     elif [ -z "$housekeeping" ]; then
@@ -386,7 +387,6 @@ damon_admin=/sys/kernel/mm/damon/admin/kdamonds
 damon_on="$(for c in /proc/[0-9]*/comm; do
     case "$(read_file "$c")" in kdamond*) p="${c%/comm}"; echo "${p#/proc/}" ;; esac
 done | sort -n | tr '\n' ' ' | sed 's/ $//')"
-damon_hk="$(for c in $(expand "$online"); do in_list "$c" "$cores" || echo "$c"; done | join)"
 damon_on_cores=""
 for pid in $damon_on; do
     allowed="$(sed -n 's/^Cpus_allowed_list:\s*//p' "/proc/$pid/status" 2>/dev/null)"
@@ -401,10 +401,10 @@ if [ -z "$damon_on" ]; then
     report damon ok "no kdamond thread running"
 elif [ -z "$damon_on_cores" ]; then
     report damon ok "kdamond threads ($damon_on) kept off cores $cores"
-elif [ -n "$damon_hk" ]; then
-    report damon warn "kdamond threads ($damon_on_cores) may run on cores $cores: each sampling preempts a shard for milliseconds" "taskset -pc $damon_hk <pid> for each (--apply does it), or stop them (a guest's DAMON may serve the host's memory reclaim: ask its operator)"
+elif [ -n "$housekeeping" ]; then
+    report damon warn "kdamond threads ($damon_on_cores) may run on cores $cores: each sampling preempts a shard for milliseconds" "taskset -pc $housekeeping <pid> for each (--apply does it), or stop them (a guest's DAMON may serve the host's memory reclaim: ask its operator)"
     for pid in $damon_on_cores; do
-        would "kdamond $pid onto cores $damon_hk" "taskset -pc $damon_hk $pid"
+        would "kdamond $pid onto cores $housekeeping" "taskset -pc $housekeeping $pid"
     done
 else
     report damon warn "kdamond threads ($damon_on_cores) may run on cores $cores, and every online core is chosen: each sampling preempts a shard for milliseconds" "leave a housekeeping core out of --cores and move them there (taskset -pc), or stop them: echo off > $damon_admin/N/state (a guest's DAMON may serve the host's memory reclaim: ask its operator)"

@@ -3,6 +3,7 @@
 //! test reads itself, nothing changed on the host, and `--apply` refused without root with the
 //! list of what it would change.
 
+use corelane::host::parse_list;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -60,18 +61,6 @@ fn report(args: &[&str]) -> BTreeMap<String, (String, String, String)> {
     items
 }
 
-/// The cores of a CPU list such as `0-2,5`.
-fn cpus(list: &str) -> std::collections::BTreeSet<usize> {
-    let mut set = std::collections::BTreeSet::new();
-    for part in list.trim().split(',').filter(|p| !p.is_empty()) {
-        let (a, b) = part.split_once('-').unwrap_or((part, part));
-        if let (Ok(a), Ok(b)) = (a.trim().parse::<usize>(), b.trim().parse::<usize>()) {
-            set.extend(a..=b);
-        }
-    }
-    set
-}
-
 fn read(path: &str) -> Option<String> {
     std::fs::read_to_string(path).ok().map(|s| s.trim().to_string())
 }
@@ -110,8 +99,10 @@ fn the_report_is_complete_and_agrees_with_the_host() {
     // process may use) is a warning, naming it.
     let allowed = |pid: &str| {
         read(&format!("/proc/{pid}/status"))
-            .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:").map(cpus)))
+            .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:").and_then(parse_list)))
             .unwrap_or_default()
+            .into_iter()
+            .collect::<std::collections::BTreeSet<usize>>()
     };
     let ours = allowed("self");
     let kdamonds: Vec<String> = std::fs::read_dir("/proc")

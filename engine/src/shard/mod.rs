@@ -409,8 +409,7 @@ impl Shard {
     /// Whether a timer is due now (a clock read, only while one is pending).
     #[inline(always)]
     fn timer_due(&self) -> bool {
-        let timers = self.timers.borrow();
-        !timers.is_empty() && timers.maybe_due(Instant::now())
+        self.timers.borrow().maybe_due(Instant::now)
     }
 
     /// Runs one turn of `cell` and records its time per message.
