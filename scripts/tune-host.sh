@@ -389,9 +389,9 @@ damon_on="$(for c in /proc/[0-9]*/comm; do
 done | sort -n | tr '\n' ' ' | sed 's/ $//')"
 damon_on_cores=""
 for pid in $damon_on; do
-    allowed="$(sed -n 's/^Cpus_allowed_list:\s*//p' "/proc/$pid/status" 2>/dev/null)"
+    kd_allowed="$(sed -n 's/^Cpus_allowed_list:\s*//p' "/proc/$pid/status" 2>/dev/null)"
     for c in $cores_list; do
-        if [ -z "$allowed" ] || in_list "$c" "$allowed"; then
+        if [ -z "$kd_allowed" ] || in_list "$c" "$kd_allowed"; then
             damon_on_cores="$damon_on_cores${damon_on_cores:+ }$pid"
             break
         fi
@@ -401,13 +401,16 @@ if [ -z "$damon_on" ]; then
     report damon ok "no kdamond thread running"
 elif [ -z "$damon_on_cores" ]; then
     report damon ok "kdamond threads ($damon_on) kept off cores $cores"
-elif [ -n "$housekeeping" ]; then
-    report damon warn "kdamond threads ($damon_on_cores) may run on cores $cores: each sampling preempts a shard for milliseconds" "taskset -pc $housekeeping <pid> for each (--apply does it), or stop them (a guest's DAMON may serve the host's memory reclaim: ask its operator)"
-    for pid in $damon_on_cores; do
-        would "kdamond $pid onto cores $housekeeping" "taskset -pc $housekeeping $pid"
-    done
 else
-    report damon warn "kdamond threads ($damon_on_cores) may run on cores $cores, and every online core is chosen: each sampling preempts a shard for milliseconds" "leave a housekeeping core out of --cores and move them there (taskset -pc), or stop them: echo off > $damon_admin/N/state (a guest's DAMON may serve the host's memory reclaim: ask its operator)"
+    # Where they can go: the housekeeping cores (--apply moves them), or nowhere.
+    move="taskset -pc $housekeeping <pid> for each (--apply does it)"
+    [ -z "$housekeeping" ] && move="leave a housekeeping core out of --cores and move them there (taskset -pc)"
+    report damon warn "kdamond threads ($damon_on_cores) may run on cores $cores: each sampling preempts a shard for milliseconds" "$move, or stop them: echo off > $damon_admin/N/state (a guest's DAMON may serve the host's memory reclaim: ask its operator)"
+    if [ -n "$housekeeping" ]; then
+        for pid in $damon_on_cores; do
+            would "kdamond $pid onto cores $housekeeping" "taskset -pc $housekeeping $pid"
+        done
+    fi
 fi
 
 # ---- output -----------------------------------------------------------------------------
