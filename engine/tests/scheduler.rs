@@ -144,3 +144,30 @@ fn a_schedule_ends_when_its_target_stops() {
     assert!(s.is_cancelled());
     assert_eq!(kit.metrics().dead_letters, 0, "a timer of a stopped target delivers nothing");
 }
+
+/// An idle shard checks its timers only on the passes that read the clock anyway (every 8th
+/// while it spins, every pass once it yields or parks), at that reading: under every idle
+/// policy a timer of a shard with nothing else to do still fires, never before its deadline.
+#[test]
+fn an_idle_shard_fires_its_timers_never_early_under_every_idle_policy() {
+    use corelane::{Idle, Runtime, Shards};
+    for idle in [Idle::Spin, Idle::Park, Idle::SpinThenPark(Duration::from_micros(50))] {
+        let kit = TestKit::with_runtime(Runtime::builder().shards(Shards::Count(1)).idle(idle));
+        let p = kit.probe();
+        let c = clock(&kit, &p);
+        for delay in [Duration::from_millis(20), Duration::from_micros(200), Duration::ZERO] {
+            let start = Instant::now();
+            kit.schedule_once(delay, &c, 7);
+            let (k, at) = p.expect_of_type::<(u32, Instant)>();
+            assert_eq!(k, 7, "{idle:?}");
+            assert!(at >= start + delay, "{idle:?}: {delay:?} fired early by {:?}", start + delay - at);
+        }
+        // A fixed rate keeps firing on a shard that idles between its ticks.
+        let s = kit.schedule(Duration::ZERO, Duration::from_millis(2), &c, || 8);
+        for _ in 0..5 {
+            assert_eq!(p.expect_of_type::<(u32, Instant)>().0, 8, "{idle:?}");
+        }
+        s.cancel();
+        kit.shutdown().unwrap();
+    }
+}

@@ -30,7 +30,7 @@ use crate::injector::Injector;
 use crate::lane::{LaneRegistry, LaneRx, Stamped};
 use crate::metrics::{bump, unbump, DeadLetterReason, ShardStats};
 use crate::packet::{Deliver, Packet};
-use crate::park::Parker;
+use crate::park::{Parker, PURE_SPIN};
 use crate::ring::{Consumer, Producer};
 use crate::runtime::{Idle, Shared};
 use crate::slots::Slots;
@@ -473,12 +473,23 @@ impl Shard {
         // looked up once per idle stretch.
         let mut ours_beside: Option<bool> = None;
         let mut idle_passes: u32 = 0;
+        // How long this idle stretch has lasted, as of the last idle pass that read the clock.
+        let mut waited = Duration::ZERO;
+        // The clock as the last pass read it when idle (`None` if it did not), for the timers.
+        let mut sampled: Option<Instant> = None;
         // Idle accounting: the first and the latest sampled instant of the current idle stretch.
         let mut idle_mark: Option<(Instant, Instant)> = None;
         loop {
             let mut work = self.drain_inbound();
+            // Timers: after a busy pass, at a clock read of their own; in an idle stretch, only
+            // after a pass that read the clock anyway (every 8th while spinning), at that reading.
+            // An idle shard's timer fires at most 8 passes after its deadline, and a pending one
+            // costs its passes no clock read.
+            let at = std::mem::take(&mut sampled);
             if !self.timers.borrow().is_empty() {
-                work += self.fire_timers(Instant::now());
+                if let Some(now) = if idle_passes == 0 { Some(Instant::now()) } else { at } {
+                    work += self.fire_timers(now);
+                }
             }
             work += self.run_ready();
             self.flush_outbound();
@@ -500,34 +511,42 @@ impl Shard {
                 contended = false;
                 ours_beside = None;
                 idle_passes = 0;
+                waited = Duration::ZERO;
                 continue;
             }
             idle_passes = idle_passes.wrapping_add(1);
-            // A clock read costs ~25 ns: a spinning shard samples every 8th idle pass only, so
-            // its detection latency barely moves (idle gaps under ~8 passes go uncounted).
-            let now = (idle != Idle::Spin || idle_passes % 8 == 1).then(Instant::now);
+            // A clock read (~25 ns) and the CPU's (~10 ns) are most of an idle pass: a shard that
+            // spins samples them every 8th idle pass only, so it sees a message that much sooner
+            // (its spin window ends, and its idle time is counted, to within 8 passes). One that
+            // yields its core between passes (a system call each), or parks, reads every pass.
+            let yielding =
+                matches!(idle, Idle::SpinThenPark(_)) && ours_beside == Some(true) && waited >= PURE_SPIN;
+            let now = (idle == Idle::Park || yielding || idle_passes % 8 == 1).then(Instant::now);
             if let Some(now) = now {
                 idle_mark = Some((idle_mark.map_or(now, |(first, _)| first), now));
                 self.clock.set(now);
                 let cpu = seat.publish();
                 // Where the CPU cannot be told, assume company (yield, as before seats).
                 ours_beside.get_or_insert_with(|| cpu.is_none_or(|c| self.ours_on(c)));
+                waited = now - *spin_since.get_or_insert(now);
+                sampled = Some(now);
             }
-            let idle_for = now.map(|now| now - *spin_since.get_or_insert(now));
-            let park = match (idle, idle_for) {
-                (Idle::Spin, _) | (_, None) => false,
-                (Idle::Park, _) => true,
-                (Idle::SpinThenPark(d), Some(idle_for)) => idle_for >= d || contended,
+            let park = match idle {
+                Idle::Spin => false,
+                Idle::Park => true,
+                Idle::SpinThenPark(d) => waited >= d || contended,
             };
             if park {
                 seat.vacate();
                 self.park(parker).await;
                 seat.publish();
                 spin_since = None;
+                waited = Duration::ZERO;
                 contended = false;
                 // Parked time counts as idle, up to the wake.
                 let now = Instant::now();
                 self.clock.set(now);
+                sampled = Some(now);
                 if let Some((first, _)) = idle_mark {
                     self.add_idle(now - first);
                 }
@@ -546,7 +565,7 @@ impl Shard {
             } else if ours_beside == Some(true) {
                 // Spin briefly, then hand the CPU to the thread of ours that may be about to
                 // send (parking once a yield comes back late).
-                contended = crate::park::pause(idle_for.unwrap_or_default());
+                contended = crate::park::pause(waited);
             } else {
                 // Nobody of ours runs on this CPU: a yield would only hand it to another
                 // process for the rest of its slice (milliseconds) while our senders on other
