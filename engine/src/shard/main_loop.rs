@@ -1,7 +1,9 @@
 //! The shard thread's main loop: passes (inbound, timers, ready actors, outbound) and, between
 //! them when there is nothing to do, the idle policy (spin, park, or spin then park).
 
-use super::{bump, executor, Shard, CURRENT};
+use super::{Shard, CURRENT};
+use crate::executor;
+use crate::metrics::bump;
 use crate::park::{Parker, PURE_SPIN};
 use crate::runtime::Idle;
 use std::time::{Duration, Instant};
