@@ -44,8 +44,10 @@ impl Shard {
             // An idle shard's timer fires at most 8 passes after its deadline, and a pending one
             // costs its passes no clock read.
             let at = std::mem::take(&mut sampled);
-            if !self.timers.borrow().is_empty() {
-                if let Some(now) = if idle_passes == 0 { Some(Instant::now()) } else { at } {
+            // The read after a busy pass also serves this pass's idle sample, if it is idle.
+            let fresh = (idle_passes == 0 && !self.timers.borrow().is_empty()).then(Instant::now);
+            if let Some(now) = fresh.or(at) {
+                if !self.timers.borrow().is_empty() {
                     work += self.fire_timers(now);
                 }
             }
@@ -79,7 +81,8 @@ impl Shard {
             // yields its core between passes (a system call each), or parks, reads every pass.
             let yielding =
                 matches!(idle, Idle::SpinThenPark(_)) && ours_beside == Some(true) && waited >= PURE_SPIN;
-            let now = (idle == Idle::Park || yielding || idle_passes % 8 == 1).then(Instant::now);
+            let now = (idle == Idle::Park || yielding || idle_passes % 8 == 1)
+                .then(|| fresh.unwrap_or_else(Instant::now));
             if let Some(now) = now {
                 idle_mark = Some((idle_mark.map_or(now, |(first, _)| first), now));
                 self.clock.set(now);
