@@ -16,9 +16,41 @@ pub fn median(runs: &mut [f64]) -> f64 {
     }
 }
 
+/// The `peers` binary's `--rounds`: a whole number of at least 1.
+pub fn parse_rounds(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        Ok(_) => Err("at least one round is needed".into()),
+        Err(_) => Err(format!("{s:?} is not a whole number")),
+    }
+}
+
+/// The `peers` binary's `--scale`: a finite number above 0 (it multiplies every workload's
+/// size; 0, a negative number or NaN would leave no work to measure).
+pub fn parse_scale(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        Ok(_) => Err(format!("{s}: the scale multiplies sizes, a finite number above 0 (e.g. 0.5)")),
+        Err(_) => Err(format!("{s:?} is not a number")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::median;
+    use super::{median, parse_rounds, parse_scale};
+
+    #[test]
+    fn rounds_and_scale_refuse_what_leaves_nothing_to_measure() {
+        assert_eq!(parse_rounds("5"), Ok(5));
+        for bad in ["0", "-1", "many"] {
+            assert!(parse_rounds(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_scale("0.5"), Ok(0.5));
+        assert_eq!(parse_scale("2"), Ok(2.0));
+        for bad in ["0", "-1", "nan", "inf", "half"] {
+            assert!(parse_scale(bad).is_err(), "{bad}");
+        }
+    }
 
     /// Six processes (`--rounds 6`) are an even count: the median is the mean of the middle
     /// two, not the upper one, which moved each framework's figure toward its faster processes

@@ -74,8 +74,8 @@ pub(crate) struct RunArgs {
     /// Smaller runs: the whole suite in well under a minute.
     #[arg(long)]
     pub(crate) quick: bool,
-    /// Runs per workload; the median is reported with the range of all runs.
-    #[arg(long, default_value_t = 3)]
+    /// Runs per workload (at least 1); the median is reported with the range of all runs.
+    #[arg(long, default_value_t = 3, value_parser = parse_runs)]
     pub(crate) runs: usize,
     /// Write every figure (every run's value, with the run's metadata) as JSON Lines to this
     /// file, each workload as it finishes.
@@ -98,8 +98,8 @@ pub(crate) struct RunArgs {
     #[arg(long, value_parser = parse_idle)]
     pub(crate) idle: Option<Idle>,
     /// A figure whose runs' max / min exceeds this is flagged unstable instead of reported as a
-    /// clean median.
-    #[arg(long, default_value_t = 1.5)]
+    /// clean median (a number of at least 1: max / min is never below it).
+    #[arg(long, default_value_t = 1.5, value_parser = parse_max_spread)]
     pub(crate) max_spread: f64,
     /// Internal: measure idle-actor memory in this (fresh) process and print the bytes.
     #[arg(long, hide = true)]
@@ -231,6 +231,25 @@ pub(crate) fn parse_cores(s: &str) -> Result<CoreList, String> {
     Ok(CoreList(out))
 }
 
+/// A count of runs: a whole number of at least 1.
+pub(crate) fn parse_runs(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        Ok(_) => Err("at least one run is needed".into()),
+        Err(_) => Err(format!("{s:?} is not a whole number")),
+    }
+}
+
+/// The spread beyond which a figure is flagged: a finite number of at least 1 (a max / min
+/// ratio is never below 1, so a smaller threshold would flag every figure, and NaN none).
+pub(crate) fn parse_max_spread(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 1.0 => Ok(x),
+        Ok(_) => Err(format!("{s}: a spread is max / min, a finite number of at least 1 (e.g. 1.5)")),
+        Err(_) => Err(format!("{s:?} is not a number")),
+    }
+}
+
 /// `spin`, `park`, `spin-then-park:50us` (the engine's own text form of `Idle`).
 pub(crate) fn parse_idle(s: &str) -> Result<Idle, String> {
     s.parse().map_err(|e: corelane::ParseIdleError| e.to_string())
@@ -280,6 +299,23 @@ mod tests {
         let cmp =
             Cli::try_parse_from(["corelane-perf", "compare", "a.jsonl", "b.jsonl", "--strict"]).unwrap();
         assert!(matches!(cmp.command, Some(Command::Compare { strict: true, .. })));
+    }
+
+    #[test]
+    fn runs_and_the_spread_threshold_refuse_what_cannot_be_meant() {
+        assert_eq!(parse_runs("1"), Ok(1));
+        assert_eq!(parse_runs("7"), Ok(7));
+        assert!(parse_runs("0").is_err());
+        assert!(parse_runs("-1").is_err());
+        assert!(parse_runs("two").is_err());
+        assert_eq!(parse_max_spread("1.5"), Ok(1.5));
+        assert_eq!(parse_max_spread("1"), Ok(1.0));
+        for bad in ["0.5", "0", "-2", "nan", "inf", "wide"] {
+            assert!(parse_max_spread(bad).is_err(), "{bad}");
+        }
+        use clap::Parser;
+        assert!(Cli::try_parse_from(["corelane-perf", "--runs", "0", "raw-c2c"]).is_err());
+        assert!(Cli::try_parse_from(["corelane-perf", "--max-spread", "nan", "raw-c2c"]).is_err());
     }
 
     #[test]

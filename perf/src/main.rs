@@ -264,7 +264,7 @@ fn run(args: RunArgs) {
     }
     let workloads: Vec<Workload> =
         if args.workloads.is_empty() { Workload::value_variants().to_vec() } else { args.workloads.clone() };
-    let runs = args.runs.max(1);
+    let runs = args.runs;
     let info = jsonl::RunInfo {
         cores: &cores_list,
         shards: args.shards,

@@ -48,6 +48,11 @@ pub(crate) struct Workload {
 /// Each process measures at least this long (repeating the workload), then reports the rate.
 const MIN_TIME: Duration = Duration::from_millis(300);
 
+/// ...unless its repeats have taken this long in all (building and dropping runtimes
+/// included): a size scaled down to a few messages measures microseconds per run, and
+/// repeating it until `MIN_TIME` was measured would take hours.
+const MAX_WALL: Duration = Duration::from_secs(5);
+
 pub(crate) const WORKLOADS: &[Workload] = &[
     user_paths::SPAWN_EXTERNAL,
     user_paths::TELL_EXTERNAL,
@@ -72,11 +77,11 @@ struct Cli {
     /// List the workloads and exit.
     #[arg(long)]
     list: bool,
-    /// Rounds: processes per framework and workload, interleaved.
-    #[arg(long, default_value_t = 5)]
+    /// Rounds: processes per framework and workload, interleaved (at least 1).
+    #[arg(long, default_value_t = 5, value_parser = corelane_bench::parse_rounds)]
     rounds: usize,
-    /// Multiplies every workload's size.
-    #[arg(long, default_value_t = 1.0)]
+    /// Multiplies every workload's size (a positive number; sizes round down, to 1 at least).
+    #[arg(long, default_value_t = 1.0, value_parser = corelane_bench::parse_scale)]
     scale: f64,
     /// Also write the figures as JSON Lines to this file.
     #[arg(long)]
@@ -95,7 +100,8 @@ fn main() {
         // Runs again until `MIN_TIME` is measured: a run of a few milliseconds would report a
         // hiccup of the host as the framework's speed.
         let (mut items, mut t) = (0, Duration::ZERO);
-        while t < MIN_TIME {
+        let wall = std::time::Instant::now();
+        while t < MIN_TIME && (items == 0 || wall.elapsed() < MAX_WALL) {
             let (i, d) = (w.run)(fw, size);
             (items, t) = (items + i, t + d);
         }
@@ -108,7 +114,7 @@ fn main() {
         }
         return;
     }
-    let (rounds, scale, json) = (cli.rounds.max(1), cli.scale, cli.json);
+    let (rounds, scale, json) = (cli.rounds, cli.scale, cli.json);
     let mut chosen = Vec::new();
     for a in &cli.workloads {
         match WORKLOADS.iter().find(|w| w.name == a) {
