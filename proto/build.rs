@@ -13,7 +13,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Payloads are `bytes::Bytes`: decoding a frame slices them out of the frame's buffer
         // instead of copying them. Small fields (a grain's name) are copied: a slice would add
         // two changes of the count the buffer's other slices share across threads.
-        .bytes([".corelane.remote.v1.Envelope.payload", ".corelane.remote.v1.Schedule.payload"])
+        .bytes([
+            ".corelane.remote.v1.Envelope.payload",
+            ".corelane.remote.v1.Envelope.more",
+            ".corelane.remote.v1.Schedule.payload",
+        ])
         .enable_type_names()
         .compile_fds(fds)?;
     Ok(())

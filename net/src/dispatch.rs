@@ -145,6 +145,11 @@ impl Inbound for Dispatch {
 
 /// Handles one envelope; `last`: the tells gathered so far in this batch.
 fn envelope(node: &Arc<Inner>, last: &mut Gathering, peer: SocketAddr, addressed: u64, env: Envelope) {
+    if !env.more.is_empty() {
+        // A batch that reads as a plain tell never comes this way.
+        last.flush();
+        return malformed_batch(node, peer, &env);
+    }
     if env.kind() != Kind::Tell || env.grain.is_some() || !env.trace.is_empty() {
         // Whatever else this is, the tells before it go first.
         last.flush();
@@ -183,15 +188,58 @@ fn envelope(node: &Arc<Inner>, last: &mut Gathering, peer: SocketAddr, addressed
 /// Handles a plain tell as [`envelope`] handles its envelope.
 fn plain_tell(node: &Arc<Inner>, last: &mut Gathering, peer: SocketAddr, addressed: u64, t: PlainTell<'_>) {
     let meant = if t.incarnation != 0 { t.incarnation } else { addressed };
-    if !node.started() || (t.target != 0 && meant != 0 && meant != node.incarnation) {
-        return envelope(node, last, peer, addressed, t.to_envelope());
+    if !node.started() {
+        // A peer that connected in the instant between bind and the end of `start`.
+        return dead_letters(
+            node,
+            corelane::RemoteReason::Unreachable,
+            "envelope before start",
+            t.messages(),
+        );
+    }
+    if t.target != 0 && meant != 0 && meant != node.incarnation {
+        // For an actor of an earlier incarnation of this node: never delivered to whatever
+        // actor has that id now.
+        let what = "envelope for an earlier incarnation";
+        return dead_letters(node, corelane::RemoteReason::UnknownTarget, what, t.messages());
     }
     if t.grain.is_some() {
         // The tells gathered before it go first, as before any grain message.
         last.flush();
         return crate::cluster::serve::plain_tell(node, peer, t);
     }
-    deliver(node, last, t.target, t.manifest, t.payload, None);
+    if t.more == 0 {
+        return deliver(node, last, t.target, t.manifest, t.payload, None);
+    }
+    // A batch (`Envelope::more`): each message in order, as if each had come on its own, the
+    // actor and the manifest's decoder found once.
+    let Some(i) = gathering(node, last, t.target) else {
+        let what = "remote tell";
+        return dead_letters(node, corelane::RemoteReason::UnknownTarget, what, t.messages());
+    };
+    let refused = &mut |r: Refusal| node.dead_letter(refusal(&r).0, "remote tell");
+    last.0[i].1.tell_all(t.manifest, &mut t.payloads(), refused);
+}
+
+/// `n` messages that arrived but are not delivered, for `reason`.
+fn dead_letters(node: &Inner, reason: corelane::RemoteReason, what: &'static str, n: usize) {
+    corelane::integration::record_dead_letters(&node.rt, DeadLetterReason::Remote(reason), what, n as u64);
+}
+
+/// An envelope that carries further payloads (`Envelope::more`) but is not a plain tell to an
+/// actor, the only kind that may: malformed, every message in it a dead letter; an ask is
+/// answered with the error.
+fn malformed_batch(node: &Arc<Inner>, peer: SocketAddr, env: &Envelope) {
+    dead_letters(
+        node,
+        corelane::RemoteReason::Malformed,
+        "envelope with further payloads",
+        1 + env.more.len(),
+    );
+    if env.kind() == Kind::Ask {
+        let detail = "further payloads (`more`) are only for a tell to an actor".to_string();
+        fail(node, peer, env.correlation_id, ErrorCode::Malformed, detail);
+    }
 }
 
 /// An envelope for an actor of an earlier incarnation of this node (it restarted since the
@@ -289,25 +337,27 @@ fn deliver(
     payload: Bytes,
     sender: Option<crate::RemoteRef>,
 ) {
-    let i = match last.0.iter().position(|(gathering, _)| *gathering == id) {
-        Some(i) => i,
-        None => {
-            let Some(t) = target(node, id) else {
-                return node.dead_letter(
-                    DeadLetterReason::Remote(corelane::RemoteReason::UnknownTarget),
-                    "remote tell",
-                );
-            };
-            if last.0.len() == Gathering::ACTORS {
-                last.flush();
-            }
-            last.0.push((id, t.gather()));
-            last.0.len() - 1
-        }
+    let Some(i) = gathering(node, last, id) else {
+        return node
+            .dead_letter(DeadLetterReason::Remote(corelane::RemoteReason::UnknownTarget), "remote tell");
     };
     if let Err(r) = last.0[i].1.tell(manifest, payload, sender) {
         node.dead_letter(refusal(&r).0, "remote tell");
     }
+}
+
+/// Where in `last` the tells for local actor `id` are gathered (a place made for it if there
+/// is none yet); `None` when no such actor is exposed.
+fn gathering(node: &Inner, last: &mut Gathering, id: u64) -> Option<usize> {
+    if let Some(i) = last.0.iter().position(|(gathering, _)| *gathering == id) {
+        return Some(i);
+    }
+    let t = target(node, id)?;
+    if last.0.len() == Gathering::ACTORS {
+        last.flush();
+    }
+    last.0.push((id, t.gather()));
+    Some(last.0.len() - 1)
 }
 
 fn ask(node: &Arc<Inner>, peer: SocketAddr, env: Envelope) {

@@ -5,13 +5,13 @@ use crate::error::{ErrorCode, RemoteAskError, RemoteSendError, StartError};
 use crate::protocol::Protocol;
 use crate::remote_ref::{RemoteAsk, RemoteRef};
 use crate::target::{Exposed, Target};
-use crate::transport::Transport;
+use crate::transport::{TellTo, Transport};
 use crate::RemoteConfig;
 use bytes::{Bytes, BytesMut};
 use corelane::{
     Actor, ActorRef, DeadLetterReason, Handle, Reply, Runtime, Scheduled, SpawnError, SpawnOptions,
 };
-use corelane_proto::frame::{encode_envelope, encode_message, Head};
+use corelane_proto::frame::{append_more, encode_envelope, encode_message, Head};
 use corelane_proto::v1::Envelope;
 use parking_lot::{Mutex, RwLock};
 use std::any::TypeId;
@@ -408,6 +408,45 @@ impl Inner {
         msg: &P,
     ) -> Result<(), RemoteSendError> {
         self.send_parts(peer, head, msg.encoded_len(), |b| msg.encode(b))
+    }
+
+    /// Sends a tell of `msg` to actor `target` (of the peer's incarnation `incarnation`), one
+    /// that may join the tell queued last for `peer` ([`Inner::send_joining`]).
+    pub(crate) fn send_tell<P: RemoteMessage>(
+        &self,
+        peer: SocketAddr,
+        target: u64,
+        incarnation: u64,
+        msg: &P,
+    ) -> Result<(), RemoteSendError> {
+        let kind = corelane_proto::v1::Kind::Tell;
+        let head = Head { target, kind, manifest: P::manifest(), incarnation, ..Head::default() };
+        self.send_joining(peer, &head, &TellTo::actor(target, P::manifest()), msg)
+    }
+
+    /// Sends the tell `head` says with `msg` as its payload: joined to the tell queued last for
+    /// `peer` when that one is for the same actor or grain (`to`) with the same manifest and
+    /// nothing was queued after it (`Envelope::more`), so a stream of tells travels as a few
+    /// envelopes. A traced tell travels on its own.
+    pub(crate) fn send_joining<P: RemoteMessage>(
+        &self,
+        peer: SocketAddr,
+        head: &Head<'_>,
+        to: &TellTo,
+        msg: &P,
+    ) -> Result<(), RemoteSendError> {
+        if outgoing_trace(head.kind).is_some() {
+            return self.send_message(peer, head, msg);
+        }
+        let transport = self.open_transport()?;
+        let len = msg.encoded_len();
+        let wire = Head { incarnation: 0, ..*head };
+        transport
+            .send_tell(peer, head.incarnation, wire.max_len(len), to, |buf, joins| match joins {
+                Some(at) => append_more(buf, at, len, |b| msg.encode(b), self.max_frame),
+                None => encode_envelope(&wire, len, |b| msg.encode(b), buf, self.max_frame),
+            })
+            .map_err(|_| RemoteSendError::TooLarge { len, max: self.max_frame })
     }
 
     /// Sends an envelope built in place from `head` and a payload of `len` bytes that `write`

@@ -126,8 +126,13 @@ impl<M: Send + 'static> Protocol<M> {
         payload: Bytes,
         sender: Option<RemoteRef>,
     ) -> Result<M, Refusal> {
+        self.tell_decoder(manifest)?(payload, sender).map_err(Refusal::Malformed)
+    }
+
+    /// How tells of `manifest` are decoded, or why there are none.
+    pub(crate) fn tell_decoder(&self, manifest: &str) -> Result<&TellFn<M>, Refusal> {
         match self.entries.get(manifest) {
-            Some(Entry::Tell(f)) => f(payload, sender).map_err(Refusal::Malformed),
+            Some(Entry::Tell(f)) => Ok(f),
             Some(Entry::Ask(_)) => Err(Refusal::NotThisWay(manifest.into())),
             None => Err(Refusal::UnknownManifest(manifest.into())),
         }

@@ -85,15 +85,7 @@ impl RemoteRef {
     /// # Errors
     /// The message is larger than the maximum frame, or this node has shut down.
     pub fn tell<P: RemoteMessage>(&self, msg: &P) -> Result<(), RemoteSendError> {
-        let head = Head {
-            target: self.id,
-            correlation_id: 0,
-            kind: Kind::Tell,
-            manifest: P::manifest(),
-            incarnation: self.incarnation,
-            ..Head::default()
-        };
-        self.node.inner.send_message(self.peer, &head, msg)
+        self.node.inner.send_tell(self.peer, self.id, self.incarnation, msg)
     }
 
     /// Sends a payload already encoded (of type `manifest`), as `tell`.

@@ -23,6 +23,15 @@ pub(crate) enum Timing {
 pub(crate) trait Gather {
     /// Decodes a tell (from `sender`, when it carried one) and keeps it for the next flush.
     fn tell(&mut self, manifest: &str, payload: Bytes, sender: Option<RemoteRef>) -> Result<(), Refusal>;
+    /// Decodes tells of one manifest without a sender (a batch: `Envelope::more`) and keeps
+    /// them, in order, for the next flush; `refused` hears of each that is not kept. The
+    /// manifest is looked up once.
+    fn tell_all(
+        &mut self,
+        manifest: &str,
+        payloads: &mut dyn Iterator<Item = Bytes>,
+        refused: &mut dyn FnMut(Refusal),
+    );
     /// Sends the tells kept, in order.
     fn flush(&mut self);
 }
@@ -165,6 +174,25 @@ impl<M: Send + 'static> Gather for Gathered<M> {
     fn tell(&mut self, manifest: &str, payload: Bytes, sender: Option<RemoteRef>) -> Result<(), Refusal> {
         self.msgs.push(self.protocol.decode_tell(manifest, payload, sender)?);
         Ok(())
+    }
+
+    fn tell_all(
+        &mut self,
+        manifest: &str,
+        payloads: &mut dyn Iterator<Item = Bytes>,
+        refused: &mut dyn FnMut(Refusal),
+    ) {
+        match self.protocol.tell_decoder(manifest) {
+            Ok(decode) => {
+                for payload in payloads {
+                    match decode(payload, None) {
+                        Ok(m) => self.msgs.push(m),
+                        Err(e) => refused(Refusal::Malformed(e)),
+                    }
+                }
+            }
+            Err(r) => payloads.for_each(|_| refused(r.clone())),
+        }
     }
 
     fn flush(&mut self) {

@@ -193,6 +193,32 @@ fn a_grain_activates_once_and_answers_from_its_owner_whoever_asks() {
 }
 
 #[test]
+fn tells_to_grains_on_another_member_arrive_whole_and_before_what_follows_them() {
+    // Runs of tells to two grains another member owns travel joined (`Envelope::more`); each
+    // ask right behind them must find every one.
+    let store = MemoryProvider::new();
+    let ms = three(&store, Duration::from_secs(2));
+    let me = ms[0].cluster.member_id().to_string();
+    let ids: Vec<String> = (0..)
+        .map(|i| format!("s{i}"))
+        .filter(|id| ms[0].cluster.owner_of("counter", id).unwrap().id != me)
+        .take(2)
+        .collect();
+    let grains = [ms[0].cluster.grain::<Counter>(&ids[0]), ms[0].cluster.grain::<Counter>(&ids[1])];
+    let mut sums = [0u64; 2];
+    for round in 1..=20u64 {
+        for i in 0..100u64 {
+            let k = usize::from(i % 50 >= 25);
+            grains[k].tell(&Add { amount: round * 1000 + i }).unwrap();
+            sums[k] += round * 1000 + i;
+        }
+        // The last run went to the second grain: its ask is right behind its tells.
+        assert_eq!(get(&ms[0].cluster, &ids[1]).unwrap().value, sums[1], "round {round}");
+        assert_eq!(get(&ms[0].cluster, &ids[0]).unwrap().value, sums[0], "round {round}");
+    }
+}
+
+#[test]
 fn a_grain_handles_an_ask_in_the_askers_trace_on_whichever_member_owns_it() {
     use corelane::trace::{self, TraceContext};
     let store = MemoryProvider::new();

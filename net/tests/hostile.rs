@@ -170,3 +170,62 @@ fn a_peer_that_vanishes_mid_ask_costs_nothing() {
     acc.tell(&Release {}).unwrap();
     still_serves(&s);
 }
+
+/// Dead letters counted on `rx` until `n` have come (or the patience runs out): how many came.
+fn counted(rx: &Receiver<Event>, n: u64) -> u64 {
+    let mut got = 0;
+    while got < n {
+        match rx.recv_timeout(T) {
+            Ok(Event::Deadletter { count, .. }) => got += count,
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    got
+}
+
+#[test]
+fn a_batch_of_tells_is_each_of_its_messages_and_only_for_an_actor() {
+    let s = server();
+    let malformed = dead_letters(&s.rt, DeadLetterReason::Remote(corelane::RemoteReason::Malformed));
+    let unknown = dead_letters(&s.rt, DeadLetterReason::Remote(corelane::RemoteReason::UnknownTarget));
+    let refused = dead_letters(&s.rt, DeadLetterReason::Remote(corelane::RemoteReason::UnknownManifest));
+    let raw = Raw::connect(s.node.addr());
+    let d = |seq| Bytes::from(Deposit { amount: 1, from: 7, seq }.encode_to_vec());
+    let tell = |to: u64, first: Bytes, more: Vec<Bytes>| Envelope {
+        more,
+        ..Envelope::tell(to, Deposit::full_name(), first)
+    };
+    let mut bytes = hello();
+    // Three deposits in one envelope (`Envelope::more`), then an ask right behind them.
+    bytes.extend(frame(&tell(s.account_id, d(1), vec![d(2), d(3)])));
+    bytes.extend(frame(&Envelope::ask(s.account_id, 1, GetBalance::full_name(), Bytes::new())));
+    // A batch for an actor that is not there: each of its five messages is a dead letter.
+    bytes.extend(frame(&tell(0xdead, d(1), vec![d(2); 4])));
+    // Further payloads on an ask, or on a tell to the node itself: malformed, each message
+    // counted, the ask answered with the error.
+    let ask = Envelope::ask(s.account_id, 2, GetBalance::full_name(), Bytes::new());
+    bytes.extend(frame(&Envelope { more: vec![d(4); 2], ..ask }));
+    bytes.extend(frame(&tell(0, d(5), vec![d(6); 3])));
+    // A batch with a payload that does not decode among good ones: that one is a dead letter,
+    // the others are delivered in order; a batch of a manifest nobody accepts: each refused.
+    bytes.extend(frame(&tell(s.account_id, d(4), vec![Bytes::from_static(&[0xff; 5]), d(5)])));
+    let unknown_manifest =
+        |first: Bytes, more| Envelope { more, ..Envelope::tell(s.account_id, "nobody.Knows", first) };
+    bytes.extend(frame(&unknown_manifest(d(9), vec![d(9); 2])));
+    // Nothing else reached the account: it holds the five deposits.
+    bytes.extend(frame(&Envelope::ask(s.account_id, 3, GetBalance::full_name(), Bytes::new())));
+    raw.stream(bytes);
+    // The refused ask is answered at once, the served ones when the account has answered.
+    let mut got = raw.read(3);
+    got.sort_by_key(|e| e.correlation_id);
+    let balance = |e: &Envelope| Balance::decode(e.payload.clone()).unwrap();
+    let (first, last) = (balance(&got[0]), balance(&got[2]));
+    assert_eq!((got[0].correlation_id, first.deposits, first.out_of_order), (1, 3, 0));
+    assert_eq!((got[1].correlation_id, error_code(&got[1])), (2, ErrorCode::Malformed));
+    assert_eq!((got[2].correlation_id, last.deposits, last.out_of_order), (3, 5, 0));
+    assert_eq!(counted(&unknown, 5), 5);
+    assert_eq!(counted(&malformed, 8), 8);
+    assert_eq!(counted(&refused, 3), 3);
+    still_serves(&s);
+}

@@ -342,6 +342,40 @@ pub fn encode_envelope(
     Ok(())
 }
 
+/// Bytes [`append_more`] adds for a payload of `payload_len` bytes (key, length, payload).
+pub fn more_len(payload_len: usize) -> usize {
+    1 + prost::encoding::encoded_len_varint(payload_len as u64) + payload_len
+}
+
+/// Appends a payload of `payload_len` bytes, which `write_payload` appends, to the tell whose
+/// frame starts at `frame_at` in `out` and ends at `out`'s end (`Envelope::more`: one more
+/// message for the same actor), and updates the frame's length prefix.
+///
+/// # Errors
+/// [`FrameError::Oversized`] when the frame would grow past `max_frame`; nothing is written.
+///
+/// # Panics
+/// When `frame_at` is not followed by a length prefix in `out`.
+pub fn append_more(
+    out: &mut BytesMut,
+    frame_at: usize,
+    payload_len: usize,
+    write_payload: impl FnOnce(&mut BytesMut),
+    max_frame: usize,
+) -> Result<(), FrameError> {
+    use prost::encoding::{encode_key, encode_varint, WireType};
+    let prefix: [u8; PREFIX_LEN] = out[frame_at..frame_at + PREFIX_LEN].try_into().expect("a length prefix");
+    let len = frame_len(u32::from_le_bytes(prefix) as usize + more_len(payload_len), max_frame)?;
+    out.reserve(more_len(payload_len));
+    encode_key(14, WireType::LengthDelimited, out);
+    encode_varint(payload_len as u64, out);
+    let before = out.len();
+    write_payload(out);
+    debug_assert_eq!(out.len() - before, payload_len, "the payload writer wrote its announced length");
+    out[frame_at..frame_at + PREFIX_LEN].copy_from_slice(&len.to_le_bytes());
+    Ok(())
+}
+
 fn frame_len(n: usize, max_frame: usize) -> Result<u32, FrameError> {
     match u32::try_from(n) {
         Ok(len) if n <= max_frame => Ok(len),

@@ -41,5 +41,7 @@ pub mod cluster_v1 {
     include!(concat!(env!("OUT_DIR"), "/corelane.cluster.v1.rs"));
 }
 
-/// The wire version this crate speaks (`Hello::version`).
-pub const WIRE_VERSION: u32 = 1;
+/// The wire version this crate speaks (`Hello::version`). Version 2 added `Envelope::more`
+/// (batches of tells), which a version-1 receiver would skip as an unknown field: the versions
+/// refuse each other's streams instead.
+pub const WIRE_VERSION: u32 = 2;

@@ -9,6 +9,9 @@
 //! skipped. Anything else (another kind, a sender or a trace, a field of the wrong wire type, a
 //! manifest that is not UTF-8, a truncated field) is not a plain tell: the caller decodes the
 //! whole envelope, which yields the envelope or its error exactly as before.
+//!
+//! A plain tell may carry further payloads for the same actor (`Envelope::more`: a batch);
+//! [`PlainTell::payloads`] yields them all, in order, as slices of the frame.
 
 use crate::v1::{Envelope, Kind};
 use bytes::{Buf, Bytes};
@@ -29,6 +32,13 @@ pub struct PlainTell<'a> {
     pub epoch: u64,
     /// The grain it is for, if it is for one.
     pub grain: Option<GrainTo<'a>>,
+    /// How many further payloads follow `payload` (`Envelope::more`: a batch of tells to the
+    /// same actor or grain).
+    pub more: usize,
+    /// The frame, for the further payloads.
+    frame: &'a Bytes,
+    /// Where the first further payload's field starts in the frame.
+    more_at: usize,
 }
 
 /// The grain a tell is for, its names as they lie in the frame (not checked as UTF-8: the
@@ -52,7 +62,9 @@ impl<'a> PlainTell<'a> {
         let mut manifest: &[u8] = &[];
         let mut payload = 0..0;
         let (mut grain, mut grain_kind): (Option<&[u8]>, &[u8]) = (None, &[]);
+        let (mut more, mut more_at) = (0, 0);
         while buf.has_remaining() {
+            let at = frame.len() - buf.remaining();
             let (tag, wire) = decode_key(&mut buf).ok()?;
             match (tag, wire) {
                 (1, WireType::SixtyFourBit) if buf.remaining() >= 8 => target = buf.get_u64_le(),
@@ -78,19 +90,63 @@ impl<'a> PlainTell<'a> {
                     }
                     buf.advance(len);
                 }
+                (14, WireType::LengthDelimited) => {
+                    let len = usize::try_from(decode_varint(&mut buf).ok()?).ok()?;
+                    if len > buf.remaining() {
+                        return None;
+                    }
+                    if more == 0 {
+                        more_at = at;
+                    }
+                    more += 1;
+                    buf.advance(len);
+                }
                 // The sender (2) and a trace (13) make it more than a plain tell; so does a
                 // known field of the wrong wire type (prost refuses it).
-                (1..=13, _) => return None,
+                (1..=14, _) => return None,
                 _ => skip_field(wire, tag, &mut buf, DecodeContext::default()).ok()?,
             }
         }
         if i32::try_from(kind).ok()? != Kind::Tell as i32 {
             return None;
         }
+        // A batch is for an actor or a grain: with neither (a tell to the node), it is
+        // malformed (the whole decode leaves that to the receiver, which counts every message).
+        if more > 0 && grain.is_none() && target == 0 {
+            return None;
+        }
         let manifest = std::str::from_utf8(manifest).ok()?;
         // The grain's kind and number are read only with a grain, as an envelope's are.
         let grain = grain.map(|identity| GrainTo { kind: grain_kind, kind_number, identity });
-        Some(Self { target, incarnation, manifest, payload: frame.slice(payload), epoch, grain })
+        let payload = frame.slice(payload);
+        Some(Self { target, incarnation, manifest, payload, epoch, grain, more, frame, more_at })
+    }
+
+    /// Messages the tell carries: its payload and the further ones.
+    pub fn messages(&self) -> usize {
+        1 + self.more
+    }
+
+    /// Every payload, in order: `payload`, then the further ones (slices of the frame).
+    pub fn payloads(&self) -> impl Iterator<Item = Bytes> + 'a {
+        let (frame, mut left) = (self.frame, self.more);
+        let mut buf: &[u8] = &frame[self.more_at.min(frame.len())..];
+        std::iter::once(self.payload.clone()).chain(std::iter::from_fn(move || {
+            // `read` checked every field of the frame: the walk cannot fail, and stops if it did.
+            while left > 0 && buf.has_remaining() {
+                let (tag, wire) = decode_key(&mut buf).ok()?;
+                if (tag, wire) != (14, WireType::LengthDelimited) {
+                    skip_field(wire, tag, &mut buf, DecodeContext::default()).ok()?;
+                    continue;
+                }
+                let len = usize::try_from(decode_varint(&mut buf).ok()?).ok()?.min(buf.remaining());
+                let start = frame.len() - buf.remaining();
+                buf.advance(len);
+                left -= 1;
+                return Some(frame.slice(start..start + len));
+            }
+            None
+        }))
     }
 
     /// The same tell as an [`Envelope`] (fields that do not matter to a tell, such as a
@@ -99,6 +155,7 @@ impl<'a> PlainTell<'a> {
         let mut env = Envelope {
             incarnation: self.incarnation,
             epoch: self.epoch,
+            more: self.payloads().skip(1).collect(),
             ..Envelope::tell(self.target, self.manifest, self.payload.clone())
         };
         if let Some(g) = &self.grain {
@@ -214,6 +271,73 @@ mod tests {
         assert_eq!(PlainTell::read(&Bytes::from(wrong_type)), None);
     }
 
+    #[test]
+    fn a_batch_of_tells_reads_as_the_whole_decode_does() {
+        use crate::frame::{append_more, more_len};
+        // The in-place encoder's tell (an incarnation after its payload), three more appended.
+        let mut out = BytesMut::from(&b"before"[..]);
+        let head = Head { target: 9, kind: Kind::Tell, manifest: "m.N", incarnation: 4, ..Head::default() };
+        encode_envelope(&head, 2, |b| b.put_slice(b"p0"), &mut out, 1 << 20).unwrap();
+        for p in [&b"p1"[..], b"", b"p33"] {
+            let before = out.len();
+            append_more(&mut out, 6, p.len(), |b| b.put_slice(p), 1 << 20).unwrap();
+            assert_eq!(out.len() - before, more_len(p.len()));
+        }
+        let frame = out.freeze().slice(6 + 4..);
+        let t = PlainTell::read(&frame).expect("a batch is a plain tell");
+        assert_eq!((t.target, t.incarnation, t.manifest, t.more, t.messages()), (9, 4, "m.N", 3, 4));
+        let got: Vec<Bytes> = t.payloads().collect();
+        assert_eq!(got, [&b"p0"[..], b"p1", b"", b"p33"]);
+        let whole = decode_envelope(frame.clone()).unwrap();
+        assert_eq!(whole.more.len(), 3);
+        assert_eq!(t.to_envelope(), whole);
+        // Fields after and between the further payloads (prost's own order) read the same.
+        let env = Envelope {
+            more: vec![Bytes::from_static(b"a"), Bytes::from_static(b"bc")],
+            epoch: 5,
+            ..Envelope::tell(3, "x.Y", Bytes::from_static(b"z"))
+        };
+        let mut raw = env.encode_to_vec();
+        prost::encoding::uint64::encode(20, &7, &mut raw);
+        prost::encoding::bytes::encode(14, &b"d".to_vec(), &mut raw);
+        let frame = Bytes::from(raw);
+        let t = PlainTell::read(&frame).unwrap();
+        assert_eq!(t.payloads().collect::<Vec<_>>(), [&b"z"[..], b"a", b"bc", b"d"]);
+        assert_eq!(t.to_envelope(), decode_envelope(frame.clone()).unwrap());
+        // The frame's maximum holds for the batch as a whole: nothing is appended past it.
+        let mut out = BytesMut::new();
+        encode_envelope(&head, 2, |b| b.put_slice(b"p0"), &mut out, 64).unwrap();
+        let full = out.len();
+        assert!(append_more(&mut out, 0, 64, |b| b.put_slice(&[0; 64]), 64).is_err());
+        assert_eq!(out.len(), full, "a refused payload writes nothing");
+    }
+
+    #[test]
+    fn a_batch_for_neither_an_actor_nor_a_grain_is_left_to_the_whole_decode() {
+        let more = vec![Bytes::from_static(b"m")];
+        let tell = Envelope { more: more.clone(), ..Envelope::tell(5, "a.B", Bytes::from_static(b"xyz")) };
+        // A grain's batch reads as one.
+        let grain = Envelope { grain: Some(b"g".to_vec()), target: 0, ..tell.clone() };
+        let frame = body(&grain);
+        let t = PlainTell::read(&frame).expect("a grain's batch is plain");
+        assert_eq!((t.messages(), t.to_envelope()), (2, decode_envelope(frame.clone()).unwrap()));
+        for env in [
+            Envelope { target: 0, ..tell.clone() },
+            Envelope { kind: Kind::Ask as i32, correlation_id: 1, ..tell.clone() },
+        ] {
+            let frame = body(&env);
+            assert_eq!(PlainTell::read(&frame), None, "{env:?}");
+            assert_eq!(decode_envelope(frame).unwrap().more, more, "the whole decode keeps them");
+        }
+        // A further payload cut short, or of the wrong wire type.
+        let whole = body(&tell);
+        assert_eq!(PlainTell::read(&whole.slice(..whole.len() - 1)), None);
+        assert!(decode_envelope(whole.slice(..whole.len() - 1)).is_err());
+        let mut wrong_type = body(&Envelope::tell(5, "a.B", Bytes::new())).to_vec();
+        prost::encoding::uint64::encode(14, &1, &mut wrong_type);
+        assert_eq!(PlainTell::read(&Bytes::from(wrong_type)), None);
+    }
+
     proptest::proptest! {
         #[test]
         fn any_tell_reads_as_the_whole_decode_does(
@@ -227,12 +351,18 @@ mod tests {
                 proptest::collection::vec(proptest::prelude::any::<u8>(), 0..12),
                 proptest::prelude::any::<u32>(),
             )),
+            more in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40), 0..4),
         ) {
             let mut env = Envelope { incarnation, epoch, ..Envelope::tell(target, &manifest, Bytes::from(payload)) };
+            let to_grain = grain.is_some();
             if let Some((identity, kind, number)) = grain {
                 env.grain = Some(identity);
                 env.grain_kind = kind;
                 env.grain_kind_number = number;
+            }
+            if to_grain || target != 0 {
+                // A batch: only on a tell to an actor or a grain.
+                env.more = more.into_iter().map(Bytes::from).collect();
             }
             let frame = body(&env);
             let t = PlainTell::read(&frame).expect("every tell without a sender or a trace is plain");

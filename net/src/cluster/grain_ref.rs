@@ -7,6 +7,7 @@ use super::{Cluster, ClusterInner, HostRef};
 use crate::codec::RemoteMessage;
 use crate::error::{ErrorCode, RemoteAskError, RemoteSendError};
 use crate::node::Finish;
+use crate::transport::TellTo;
 use crate::{RemoteAsk, RemoteBatchAsk};
 use corelane::{AskError, DeadLetterReason, Reply};
 use corelane_proto::frame::{GrainName, Head};
@@ -114,7 +115,8 @@ impl GrainRef {
                     incarnation,
                     ..Head::default()
                 };
-                c.node.inner.send_message(addr, &head, msg)
+                let to = TellTo::grain(P::manifest(), &self.kind, kind_number, &self.identity, epoch);
+                c.node.inner.send_joining(addr, &head, &to, msg)
             }
             Route::Local => {
                 let (manifest, payload, identity) = (P::manifest(), msg.to_bytes(), self.identity.clone());

@@ -253,6 +253,16 @@ pub(crate) trait HostRef: Send + Sync {
         payload: Bytes,
         trace: Option<TraceContext>,
     ) -> Result<(), Refusal>;
+    /// Delivers tells of one manifest for grain `identity` (a batch: `Envelope::more`), in
+    /// order and to the host at once; `refused` hears of each that is not delivered. The
+    /// manifest is looked up once.
+    fn tell_all(
+        &self,
+        identity: &[u8],
+        manifest: &str,
+        payloads: &mut dyn Iterator<Item = Bytes>,
+        refused: &mut dyn FnMut(Refusal),
+    );
     /// Delivers an ask for grain `identity`; the answer comes through the returned future.
     fn ask(
         &self,
@@ -288,6 +298,29 @@ impl<M: Send + 'static> HostRef for Hosted<M> {
         // A stopped host or a closed runtime makes it a dead letter, counted by the engine.
         let _ = tell_traced(&self.actor, HostMsg::Grain(Identity::new(identity), m), trace);
         Ok(())
+    }
+
+    fn tell_all(
+        &self,
+        identity: &[u8],
+        manifest: &str,
+        payloads: &mut dyn Iterator<Item = Bytes>,
+        refused: &mut dyn FnMut(Refusal),
+    ) {
+        let decode = match self.protocol.tell_decoder(manifest) {
+            Ok(decode) => decode,
+            Err(r) => return payloads.for_each(|_| refused(r.clone())),
+        };
+        let mut msgs = Vec::with_capacity(payloads.size_hint().0);
+        for payload in payloads {
+            match decode(payload, None) {
+                Ok(m) => msgs.push(HostMsg::Grain(Identity::new(identity), m)),
+                Err(e) => refused(Refusal::Malformed(e)),
+            }
+        }
+        // One packet for the host; a stopped host or a closed runtime makes them dead letters,
+        // counted by the engine.
+        let _ = self.actor.batch_tell(msgs);
     }
 
     fn ask(

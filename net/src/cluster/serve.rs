@@ -6,6 +6,7 @@ use super::{ClusterInner, Host, HostRef};
 use crate::dispatch::{fail, refusal, send_answer};
 use crate::error::ErrorCode;
 use crate::node::Inner;
+use corelane::integration::record_dead_letters;
 use corelane::DeadLetterReason;
 use corelane_proto::frame::{GrainName, Head};
 use corelane_proto::tell::{GrainTo, PlainTell};
@@ -210,9 +211,15 @@ pub(crate) fn plain_tell(node: &Arc<Inner>, peer: SocketAddr, t: PlainTell<'_>) 
     let mut t = Some(t);
     let cached = with_cached(node, grain, epoch, |host| {
         let t = t.take().expect("once");
-        if let Err(r) = host.tell(grain.identity, t.manifest, t.payload, None) {
-            node.dead_letter(refusal(&r).0, "grain tell");
+        if t.more == 0 {
+            if let Err(r) = host.tell(grain.identity, t.manifest, t.payload, None) {
+                node.dead_letter(refusal(&r).0, "grain tell");
+            }
+            return;
         }
+        // A batch (`Envelope::more`): each message in order, as if each had come on its own.
+        let refused = &mut |r: crate::protocol::Refusal| node.dead_letter(refusal(&r).0, "grain tell");
+        host.tell_all(grain.identity, t.manifest, &mut t.payloads(), refused);
     });
     if let (None, Some(t)) = (cached, t) {
         let mut env = t.to_envelope();
@@ -242,18 +249,19 @@ pub(crate) fn envelope(node: &Arc<Inner>, peer: SocketAddr, mut env: Envelope) {
 /// the member's table, held during a handover, or refused.
 fn uncached(node: &Arc<Inner>, peer: SocketAddr, env: Envelope, mut grain: GrainId) {
     let epoch = env.epoch;
+    // A tell may carry further payloads (`Envelope::more`): each counts.
+    let messages = 1 + env.more.len() as u64;
+    let lost =
+        |reason| record_dead_letters(&node.rt, DeadLetterReason::Remote(reason), "grain message", messages);
     let Some(c) = node.cluster() else {
-        node.dead_letter(DeadLetterReason::Remote(corelane::RemoteReason::UnknownTarget), "grain message");
+        lost(corelane::RemoteReason::UnknownTarget);
         let detail = "this node is not a cluster member".to_string();
         return fail(node, peer, env.correlation_id, ErrorCode::NotOwner, detail);
     };
     if grain.kind_number != 0 {
         // Named by its number in this member's record.
         let Some(name) = c.kind_names.get(grain.kind_number as usize - 1) else {
-            node.dead_letter(
-                DeadLetterReason::Remote(corelane::RemoteReason::UnknownTarget),
-                "grain message",
-            );
+            lost(corelane::RemoteReason::UnknownTarget);
             let detail = format!("grain kind number {} is not hosted here", grain.kind_number);
             return fail(node, peer, env.correlation_id, ErrorCode::NotOwner, detail);
         };
@@ -262,7 +270,7 @@ fn uncached(node: &Arc<Inner>, peer: SocketAddr, env: Envelope, mut grain: Grain
     }
     let (Ok(kind), Ok(identity)) = (std::str::from_utf8(&grain.kind), std::str::from_utf8(&grain.identity))
     else {
-        node.dead_letter(DeadLetterReason::Remote(corelane::RemoteReason::Malformed), "grain message");
+        lost(corelane::RemoteReason::Malformed);
         let detail = "grain kind and identity must be UTF-8".to_string();
         return fail(node, peer, env.correlation_id, ErrorCode::Malformed, detail);
     };
@@ -297,8 +305,11 @@ fn uncached(node: &Arc<Inner>, peer: SocketAddr, env: Envelope, mut grain: Grain
 fn deliver(node: &Inner, peer: SocketAddr, env: Envelope, identity: &[u8], t: &Arc<dyn HostRef>) {
     let trace = crate::dispatch::trace_of(&env);
     if env.kind() == Kind::Tell {
-        if let Err(r) = t.tell(identity, &env.manifest, env.payload, trace) {
-            node.dead_letter(refusal(&r).0, "grain tell");
+        // A batch (`Envelope::more`, never traced): each message in order.
+        for payload in std::iter::once(env.payload).chain(env.more) {
+            if let Err(r) = t.tell(identity, &env.manifest, payload, trace) {
+                node.dead_letter(refusal(&r).0, "grain tell");
+            }
         }
         return;
     }
@@ -379,12 +390,22 @@ fn tell_refused(c: &Arc<ClusterInner>, grain: &GrainId, env: Envelope, r: Refusa
                 incarnation: owner.incarnation,
                 ..Head::default()
             };
-            let payload = env.payload;
-            if node.send_parts(owner.addr, &head, payload.len(), |b| b.extend_from_slice(&payload)).is_err() {
-                node.dead_letter(DeadLetterReason::Remote(corelane::RemoteReason::Unreachable), "grain tell");
+            // Each message of a batch (`Envelope::more`) on its own, in order.
+            for payload in std::iter::once(env.payload).chain(env.more) {
+                if node
+                    .send_parts(owner.addr, &head, payload.len(), |b| b.extend_from_slice(&payload))
+                    .is_err()
+                {
+                    node.dead_letter(
+                        DeadLetterReason::Remote(corelane::RemoteReason::Unreachable),
+                        "grain tell",
+                    );
+                }
             }
             return;
         }
     }
-    node.dead_letter(DeadLetterReason::Remote(corelane::RemoteReason::UnknownTarget), "grain tell");
+    let messages = 1 + env.more.len() as u64;
+    let reason = DeadLetterReason::Remote(corelane::RemoteReason::UnknownTarget);
+    record_dead_letters(&node.rt, reason, "grain tell", messages);
 }

@@ -38,6 +38,7 @@ use corelane_proto::stream::PeerHello;
 use corelane_proto::tell::PlainTell;
 use corelane_proto::v1::Envelope;
 use corelane_proto::EnvelopeError;
+pub(crate) use outbox::TellTo;
 use outbox::{Outbox, Refused};
 use parking_lot::Mutex;
 use quinn::{Connection, Endpoint, VarInt};
@@ -206,6 +207,28 @@ impl Transport {
         // Under the peers lock, so a writer cannot forget its peer in between (its task is
         // started on first use): no reference counts move.
         let pushed = self.net.with_peer(peer, |p| p.outbox.push(incarnation, size, encode));
+        match pushed {
+            Some(Ok(())) => Ok(()),
+            Some(Err(Refused::Encode(e))) => Err(e),
+            Some(Err(Refused::Full | Refused::Closed)) | None => {
+                self.net.inbound.dropped(peer, 1);
+                Ok(())
+            }
+        }
+    }
+
+    /// [`Transport::send_with`] for a tell to an actor (`to`), which may join the tell queued
+    /// last for `peer` (see `Outbox::push_tell`): `encode` then gets where that frame starts
+    /// and appends its payload there, or writes a frame of its own when given `None`.
+    pub(crate) fn send_tell<E>(
+        &self,
+        peer: SocketAddr,
+        incarnation: u64,
+        size: usize,
+        to: &TellTo,
+        encode: impl FnOnce(&mut BytesMut, Option<usize>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let pushed = self.net.with_peer(peer, |p| p.outbox.push_tell(incarnation, size, to, encode));
         match pushed {
             Some(Ok(())) => Ok(()),
             Some(Err(Refused::Encode(e))) => Err(e),

@@ -9,11 +9,18 @@
 //! they go on. The queue counts its bytes until the writer has written them (or dropped them)
 //! and refuses a frame that would take it past its maximum. A writer that found the queue
 //! empty says it waits; only the frame that finds it waiting wakes it.
+//!
+//! A tell to an actor may join the tell queued right before it, when that one went to the same
+//! actor with the same manifest and nothing else was queued after it (`push_tell`): its payload
+//! is appended to that frame (`Envelope::more`, up to [`JOIN_MAX`] bytes a frame), so a stream of
+//! tells travels as a few envelopes, each read once by the receiver. Order is kept: only the last
+//! frame is ever joined, and the writer's take closes it.
 
 use bytes::BytesMut;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 
@@ -25,6 +32,7 @@ pub(super) const SEGMENT: usize = 64 << 10;
 pub(super) struct Segment {
     pub(super) incarnation: u64,
     pub(super) bytes: BytesMut,
+    /// Messages in it: a frame of joined tells counts each.
     pub(super) frames: usize,
 }
 
@@ -68,7 +76,69 @@ struct Queue {
     waiting: bool,
     /// Written buffers, emptied, for the next segments.
     spare: Vec<BytesMut>,
+    /// The tell queued last, which the next tell to the same actor may join.
+    open: Option<Open>,
 }
+
+/// A tell that later ones may join (`Envelope::more`): the actor (on the segment's incarnation)
+/// or the grain, and the manifest. The manifest is compared by address (the name a payload type
+/// travels under is one `&'static str`; two names that are equal but not the same string only
+/// miss a join), a grain's kind and identity too, which the open tell holds on to meanwhile (so
+/// an address cannot be reused for another name while it is compared).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TellTo {
+    target: u64,
+    manifest: (usize, usize),
+    grain: Option<GrainKey>,
+}
+
+/// A grain tell's key: the grain, and the topology epoch the tell carries.
+#[derive(Debug, Clone)]
+struct GrainKey {
+    kind: Arc<str>,
+    kind_number: u32,
+    identity: Arc<str>,
+    epoch: u64,
+}
+
+impl PartialEq for GrainKey {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.kind, &other.kind)
+            && Arc::ptr_eq(&self.identity, &other.identity)
+            && (self.kind_number, self.epoch) == (other.kind_number, other.epoch)
+    }
+}
+impl Eq for GrainKey {}
+
+impl TellTo {
+    /// A tell to actor `target` with payloads of type `manifest`.
+    pub(crate) fn actor(target: u64, manifest: &'static str) -> Self {
+        Self { target, manifest: (manifest.as_ptr() as usize, manifest.len()), grain: None }
+    }
+
+    /// A tell to a grain (its kind named by `kind_number` when not 0), carrying `epoch`.
+    pub(crate) fn grain(
+        manifest: &'static str,
+        kind: &Arc<str>,
+        kind_number: u32,
+        identity: &Arc<str>,
+        epoch: u64,
+    ) -> Self {
+        let grain = GrainKey { kind: kind.clone(), kind_number, identity: identity.clone(), epoch };
+        Self { target: 0, manifest: (manifest.as_ptr() as usize, manifest.len()), grain: Some(grain) }
+    }
+}
+
+/// The open tell: for which actor, and where its frame starts in the last segment.
+#[derive(Debug)]
+struct Open {
+    to: TellTo,
+    at: usize,
+}
+
+/// The most bytes a frame of joined tells grows to: a batch of ~50 small tells, so the
+/// receiver decodes one envelope for many, and each frame still arrives in a few packets.
+pub(super) const JOIN_MAX: usize = 4096;
 
 /// Buffers kept for reuse (1 MiB): a writer's batch in flight while senders fill the next.
 const SPARE: usize = 16;
@@ -89,15 +159,48 @@ impl Outbox {
         size: usize,
         encode: impl FnOnce(&mut BytesMut) -> Result<(), E>,
     ) -> Result<(), Refused<E>> {
+        self.push_joining(incarnation, size, None, |b, _| encode(b))
+    }
+
+    /// [`Outbox::push`] for a tell to an actor, `to`: when the frame queued last is a tell to
+    /// the same actor with the same manifest, with room left ([`JOIN_MAX`]), `encode` is given
+    /// where that frame starts and appends this tell's payload to it (`Envelope::more`);
+    /// otherwise it writes a frame of its own (given `None`), which a later tell may join.
+    pub(super) fn push_tell<E>(
+        &self,
+        incarnation: u64,
+        size: usize,
+        to: &TellTo,
+        encode: impl FnOnce(&mut BytesMut, Option<usize>) -> Result<(), E>,
+    ) -> Result<(), Refused<E>> {
+        self.push_joining(incarnation, size, Some(to), encode)
+    }
+
+    fn push_joining<E>(
+        &self,
+        incarnation: u64,
+        size: usize,
+        to: Option<&TellTo>,
+        encode: impl FnOnce(&mut BytesMut, Option<usize>) -> Result<(), E>,
+    ) -> Result<(), Refused<E>> {
         let wake = {
             let mut q = self.queue.lock();
-            let Queue { segments, bytes, waiting, spare } = &mut *q;
+            let Queue { segments, bytes, waiting, spare, open } = &mut *q;
             if self.closed.load(Ordering::Relaxed) {
                 return Err(Refused::Closed);
             }
             let fits = segments
                 .back()
                 .is_some_and(|s| s.incarnation == incarnation && s.bytes.capacity() - s.bytes.len() >= size);
+            // The open tell is the last frame of the last segment (anything queued after it, or
+            // a new segment, closes it).
+            let joins = match (open.as_ref(), to) {
+                (Some(o), Some(to)) if fits && o.to == *to => {
+                    let seg = segments.back().expect("an open tell lies in the last segment");
+                    (seg.bytes.len() - o.at + size <= JOIN_MAX).then_some(o.at)
+                }
+                _ => None,
+            };
             if !fits {
                 let buf = match spare.pop() {
                     Some(b) if size <= b.capacity() => b,
@@ -107,7 +210,9 @@ impl Outbox {
             }
             let seg = segments.back_mut().expect("a segment was just ensured");
             let before = seg.bytes.len();
-            let encoded = encode(&mut seg.bytes);
+            // A joined frame's length prefix changes: kept, to be put back if the tell is refused.
+            let prefix = joins.map(|at| <[u8; 4]>::try_from(&seg.bytes[at..at + 4]).expect("a prefix"));
+            let encoded = encode(&mut seg.bytes, joins);
             let len = seg.bytes.len() - before;
             let refused = match encoded {
                 Err(e) => Some(Refused::Encode(e)),
@@ -116,13 +221,20 @@ impl Outbox {
             };
             if let Some(r) = refused {
                 seg.bytes.truncate(before);
+                if let (Some(at), Some(p)) = (joins, prefix) {
+                    seg.bytes[at..at + 4].copy_from_slice(&p);
+                }
                 if seg.frames == 0 {
                     segments.pop_back();
                 }
                 return Err(r);
             }
+            // Every message counts, a joined one too: dropped segments count what they held.
             seg.frames += 1;
             *bytes += len;
+            if joins.is_none() {
+                *open = to.map(|to| Open { to: to.clone(), at: before });
+            }
             std::mem::take(waiting)
         };
         if wake {
@@ -140,6 +252,7 @@ impl Outbox {
                 if !q.segments.is_empty() {
                     std::mem::swap(&mut q.segments, into);
                     q.waiting = false;
+                    q.open = None;
                     return Take::Took;
                 }
                 if self.closed.load(Ordering::Relaxed) {
@@ -188,7 +301,10 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::BufMut;
+    use bytes::{BufMut, Bytes};
+    use corelane_proto::frame::{append_more, encode_envelope, FrameDecoder, FrameError, Head};
+    use corelane_proto::tell::PlainTell;
+    use corelane_proto::v1::Kind;
 
     fn frame(b: &mut BytesMut, n: usize) -> Result<(), ()> {
         b.put_bytes(7, n);
@@ -237,5 +353,104 @@ mod tests {
         }
         o.push(0, 8, |b| frame(b, 8)).unwrap();
         assert_eq!(writer.await.unwrap(), (Take::Took, 1));
+    }
+
+    /// A tell as the node writes it: a real frame, or the payload joined to the open one.
+    fn tell(payload: &'static [u8]) -> impl FnOnce(&mut BytesMut, Option<usize>) -> Result<(), FrameError> {
+        move |b, joins| {
+            let write = |b: &mut BytesMut| b.put_slice(payload);
+            match joins {
+                Some(at) => append_more(b, at, payload.len(), write, 1 << 20),
+                None => {
+                    let head = Head { target: 9, kind: Kind::Tell, manifest: "m.N", ..Head::default() };
+                    encode_envelope(&head, payload.len(), write, b, 1 << 20)
+                }
+            }
+        }
+    }
+
+    /// The frames of a taken segment, each read as the receiver reads it.
+    fn frames(seg: &Segment) -> Vec<Vec<Bytes>> {
+        let mut dec = FrameDecoder::new(1 << 20);
+        dec.push(seg.bytes.clone().freeze());
+        std::iter::from_fn(|| dec.next_frame().unwrap())
+            .map(|f| PlainTell::read(&f).expect("a tell").payloads().collect())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_tell_joins_the_tell_queued_last_when_it_goes_to_the_same_actor() {
+        const M: &str = "m.N";
+        let (a, b) = (&TellTo::actor(9, M), &TellTo::actor(10, M));
+        let o = Outbox::new(1 << 20);
+        for p in [&b"1"[..], b"2", b"3"] {
+            o.push_tell(0, 64, a, tell(p)).unwrap();
+        }
+        // Another actor (or another manifest), anything else queued, or a new segment
+        // (another incarnation) starts a frame of its own.
+        o.push_tell(0, 64, b, tell(b"4")).unwrap();
+        o.push_tell(0, 64, a, tell(b"5")).unwrap();
+        o.push_tell(0, 64, &TellTo::actor(9, "m.Other"), tell(b"6")).unwrap();
+        o.push(0, 64, |b| tell(b"x")(b, None)).unwrap();
+        o.push_tell(0, 64, a, tell(b"7")).unwrap();
+        o.push_tell(3, 64, a, tell(b"8")).unwrap();
+        o.push_tell(3, 64, a, tell(b"9")).unwrap();
+        let mut got = VecDeque::new();
+        assert_eq!(o.take(Duration::from_secs(1), &mut got).await, Take::Took);
+        // The take closes the open tell: the next one is a frame of its own.
+        o.push_tell(3, 64, a, tell(b"10")).unwrap();
+        let counts: Vec<usize> = got.iter().map(|s| s.frames).collect();
+        assert_eq!(counts, [8, 2], "every message counts, a joined one too");
+        let first: Vec<Vec<Bytes>> = frames(&got[0]);
+        let joined = |ps: &[&'static [u8]]| ps.iter().map(|p| Bytes::from_static(p)).collect::<Vec<_>>();
+        let expected =
+            [&[&b"1"[..], b"2", b"3"][..], &[b"4"], &[b"5"], &[b"6"], &[b"x"], &[b"7"]].map(&joined);
+        assert_eq!(first, expected);
+        assert_eq!(frames(&got[1]), [joined(&[b"8", b"9"])]);
+        let mut again = VecDeque::new();
+        assert_eq!(o.take(Duration::from_secs(1), &mut again).await, Take::Took);
+        assert_eq!(frames(&again[0]), [joined(&[b"10"])]);
+    }
+
+    #[test]
+    fn a_grain_tell_joins_only_a_tell_to_the_same_grain_at_the_same_epoch() {
+        let (kind, id, other): (Arc<str>, Arc<str>, Arc<str>) = ("k".into(), "g-1".into(), "g-1".into());
+        let to = TellTo::grain("m.N", &kind, 2, &id, 7);
+        assert_eq!(to, TellTo::grain("m.N", &kind, 2, &id, 7));
+        // An equal name in another allocation, another epoch or kind number, another manifest,
+        // or an actor: no join (a missed join costs a frame, a wrong one a misdelivery).
+        for not in [
+            TellTo::grain("m.N", &kind, 2, &other, 7),
+            TellTo::grain("m.N", &kind, 2, &id, 8),
+            TellTo::grain("m.N", &kind, 3, &id, 7),
+            TellTo::grain("m.Other", &kind, 2, &id, 7),
+            TellTo::actor(0, "m.N"),
+        ] {
+            assert_ne!(to, not, "{not:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_joined_frame_stops_at_its_limit_and_a_refused_join_leaves_it_whole() {
+        let a = &TellTo::actor(9, "m.N");
+        let o = Outbox::new(JOIN_MAX + 200);
+        let mut n = 0;
+        while o.queue.lock().segments.front().is_none_or(|s| s.bytes.len() < JOIN_MAX + 100) {
+            o.push_tell(0, 64, a, tell(&[7; 40])).unwrap();
+            n += 1;
+        }
+        // Past the limit, a second frame; then a join the queue has no room for is refused
+        // and the frame it would have joined reads as before.
+        let queued = o.queued();
+        assert_eq!(o.push_tell(0, 300, a, tell(&[1; 250])), Err(Refused::Full));
+        assert_eq!(o.queued(), queued);
+        let mut got = VecDeque::new();
+        o.take(Duration::from_secs(1), &mut got).await;
+        let sizes: Vec<usize> = frames(&got[0]).iter().map(Vec::len).collect();
+        assert_eq!(sizes.iter().sum::<usize>(), n);
+        assert_eq!(sizes.len(), 2, "{sizes:?}");
+        let mut dec = FrameDecoder::new(1 << 20);
+        dec.push(got[0].bytes.clone().freeze());
+        assert!(dec.next_frame().unwrap().unwrap().len() <= JOIN_MAX);
     }
 }
