@@ -207,19 +207,13 @@ impl Transport {
         // Under the peers lock, so a writer cannot forget its peer in between (its task is
         // started on first use): no reference counts move.
         let pushed = self.net.with_peer(peer, |p| p.outbox.push(incarnation, size, encode));
-        match pushed {
-            Some(Ok(())) => Ok(()),
-            Some(Err(Refused::Encode(e))) => Err(e),
-            Some(Err(Refused::Full | Refused::Closed)) | None => {
-                self.net.inbound.dropped(peer, 1);
-                Ok(())
-            }
-        }
+        self.queued(peer, pushed)
     }
 
-    /// [`Transport::send_with`] for a tell to an actor (`to`), which may join the tell queued
-    /// last for `peer` (see `Outbox::push_tell`): `encode` then gets where that frame starts
-    /// and appends its payload there, or writes a frame of its own when given `None`.
+    /// [`Transport::send_with`] for a tell to an actor or a grain (`to`), which may join the
+    /// tell queued last for `peer` (see `Outbox::push_tell`): `encode` then gets where that
+    /// frame starts and appends its payload there, or writes a frame of its own when given
+    /// `None`.
     pub(crate) fn send_tell<E>(
         &self,
         peer: SocketAddr,
@@ -229,6 +223,12 @@ impl Transport {
         encode: impl FnOnce(&mut BytesMut, Option<usize>) -> Result<(), E>,
     ) -> Result<(), E> {
         let pushed = self.net.with_peer(peer, |p| p.outbox.push_tell(incarnation, size, to, encode));
+        self.queued(peer, pushed)
+    }
+
+    /// What a push to `peer`'s queue came to (`None`: no queue, after shutdown): an encoding
+    /// error is returned; a message refused for room or after shutdown is reported dropped.
+    fn queued<E>(&self, peer: SocketAddr, pushed: Option<Result<(), Refused<E>>>) -> Result<(), E> {
         match pushed {
             Some(Ok(())) => Ok(()),
             Some(Err(Refused::Encode(e))) => Err(e),
