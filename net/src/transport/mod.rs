@@ -312,6 +312,14 @@ pub fn quic_configs(cfg: &RemoteConfig) -> Result<tls::Crypto, TlsError> {
         // Nodes speak on unidirectional streams only, one each way per connection.
         .max_concurrent_uni_streams(VarInt::from_u32(cfg.limits.max_streams_per_connection))
         .max_concurrent_bidi_streams(VarInt::from_u32(0));
+    // A peer acknowledges every 11th packet (or after its ack delay), not every 2nd. Two nodes
+    // that have each dialed the other use one connection each way, so the packets on each are
+    // all one way and none can carry an acknowledgement back: every 2nd request, or answer,
+    // cost the other side a packet of its own, and its net thread a wake-up (grain and named
+    // asks, 1.11-1.16 x a remote ask of the same run, against 0.94-1.01 with this).
+    let mut acks = quinn::AckFrequencyConfig::default();
+    acks.ack_eliciting_threshold(VarInt::from_u32(10));
+    transport.ack_frequency_config(Some(acks));
     let transport = Arc::new(transport);
     crypto.server.transport_config(transport.clone());
     crypto.client.transport_config(transport);
