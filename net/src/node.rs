@@ -432,7 +432,7 @@ impl Inner {
         &self,
         peer: SocketAddr,
         head: &Head<'_>,
-        to: &TellTo,
+        to: &TellTo<'_>,
         msg: &P,
     ) -> Result<(), RemoteSendError> {
         if outgoing_trace(head.kind).is_some() {

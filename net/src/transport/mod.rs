@@ -219,7 +219,7 @@ impl Transport {
         peer: SocketAddr,
         incarnation: u64,
         size: usize,
-        to: &TellTo,
+        to: &TellTo<'_>,
         encode: impl FnOnce(&mut BytesMut, Option<usize>) -> Result<(), E>,
     ) -> Result<(), E> {
         let pushed = self.net.with_peer(peer, |p| p.outbox.push_tell(incarnation, size, to, encode));

@@ -83,34 +83,17 @@ struct Queue {
 /// A tell that later ones may join (`Envelope::more`): the actor (on the segment's incarnation)
 /// or the grain, and the manifest. The manifest is compared by address (the name a payload type
 /// travels under is one `&'static str`; two names that are equal but not the same string only
-/// miss a join), a grain's kind and identity too, which the open tell holds on to meanwhile (so
-/// an address cannot be reused for another name while it is compared).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct TellTo {
+/// miss a join), a grain's kind and identity too, which the open tell holds on to meanwhile
+/// ([`Key`]: so an address cannot be reused for another name while it is compared). Borrowed:
+/// a tell that joins moves no reference count.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TellTo<'a> {
     target: u64,
     manifest: (usize, usize),
-    grain: Option<GrainKey>,
+    grain: Option<(&'a Arc<str>, u32, &'a Arc<str>, u64)>,
 }
 
-/// A grain tell's key: the grain, and the topology epoch the tell carries.
-#[derive(Debug, Clone)]
-struct GrainKey {
-    kind: Arc<str>,
-    kind_number: u32,
-    identity: Arc<str>,
-    epoch: u64,
-}
-
-impl PartialEq for GrainKey {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.kind, &other.kind)
-            && Arc::ptr_eq(&self.identity, &other.identity)
-            && (self.kind_number, self.epoch) == (other.kind_number, other.epoch)
-    }
-}
-impl Eq for GrainKey {}
-
-impl TellTo {
+impl<'a> TellTo<'a> {
     /// A tell to actor `target` with payloads of type `manifest`.
     pub(crate) fn actor(target: u64, manifest: &'static str) -> Self {
         Self { target, manifest: (manifest.as_ptr() as usize, manifest.len()), grain: None }
@@ -119,20 +102,49 @@ impl TellTo {
     /// A tell to a grain (its kind named by `kind_number` when not 0), carrying `epoch`.
     pub(crate) fn grain(
         manifest: &'static str,
-        kind: &Arc<str>,
+        kind: &'a Arc<str>,
         kind_number: u32,
-        identity: &Arc<str>,
+        identity: &'a Arc<str>,
         epoch: u64,
     ) -> Self {
-        let grain = GrainKey { kind: kind.clone(), kind_number, identity: identity.clone(), epoch };
-        Self { target: 0, manifest: (manifest.as_ptr() as usize, manifest.len()), grain: Some(grain) }
+        let grain = Some((kind, kind_number, identity, epoch));
+        Self { target: 0, manifest: (manifest.as_ptr() as usize, manifest.len()), grain }
+    }
+}
+
+/// What the open tell keeps of its [`TellTo`]: a grain's names held, so their addresses stay
+/// theirs while later tells are compared with them.
+#[derive(Debug)]
+struct Key {
+    target: u64,
+    manifest: (usize, usize),
+    grain: Option<(Arc<str>, u32, Arc<str>, u64)>,
+}
+
+impl Key {
+    fn new(to: &TellTo<'_>) -> Self {
+        let grain =
+            to.grain.map(|(kind, number, identity, epoch)| (kind.clone(), number, identity.clone(), epoch));
+        Self { target: to.target, manifest: to.manifest, grain }
+    }
+
+    /// Whether `to` goes where the open tell went.
+    fn is(&self, to: &TellTo<'_>) -> bool {
+        let grain = match (&self.grain, to.grain) {
+            (None, None) => true,
+            (Some((kind, number, identity, epoch)), Some((k, n, i, e))) => {
+                Arc::ptr_eq(kind, k) && Arc::ptr_eq(identity, i) && (*number, *epoch) == (n, e)
+            }
+            _ => false,
+        };
+        grain && (self.target, self.manifest) == (to.target, to.manifest)
     }
 }
 
 /// The open tell: for which actor, and where its frame starts in the last segment.
 #[derive(Debug)]
 struct Open {
-    to: TellTo,
+    to: Key,
     at: usize,
 }
 
@@ -170,7 +182,7 @@ impl Outbox {
         &self,
         incarnation: u64,
         size: usize,
-        to: &TellTo,
+        to: &TellTo<'_>,
         encode: impl FnOnce(&mut BytesMut, Option<usize>) -> Result<(), E>,
     ) -> Result<(), Refused<E>> {
         self.push_joining(incarnation, size, Some(to), encode)
@@ -180,7 +192,7 @@ impl Outbox {
         &self,
         incarnation: u64,
         size: usize,
-        to: Option<&TellTo>,
+        to: Option<&TellTo<'_>>,
         encode: impl FnOnce(&mut BytesMut, Option<usize>) -> Result<(), E>,
     ) -> Result<(), Refused<E>> {
         let wake = {
@@ -195,7 +207,7 @@ impl Outbox {
             // The open tell is the last frame of the last segment (anything queued after it, or
             // a new segment, closes it).
             let joins = match (open.as_ref(), to) {
-                (Some(o), Some(to)) if fits && o.to == *to => {
+                (Some(o), Some(to)) if fits && o.to.is(to) => {
                     let seg = segments.back().expect("an open tell lies in the last segment");
                     (seg.bytes.len() - o.at + size <= JOIN_MAX).then_some(o.at)
                 }
@@ -233,7 +245,7 @@ impl Outbox {
             seg.frames += 1;
             *bytes += len;
             if joins.is_none() {
-                *open = to.map(|to| Open { to: to.clone(), at: before });
+                *open = to.map(|to| Open { to: Key::new(to), at: before });
             }
             std::mem::take(waiting)
         };
@@ -415,8 +427,8 @@ mod tests {
     #[test]
     fn a_grain_tell_joins_only_a_tell_to_the_same_grain_at_the_same_epoch() {
         let (kind, id, other): (Arc<str>, Arc<str>, Arc<str>) = ("k".into(), "g-1".into(), "g-1".into());
-        let to = TellTo::grain("m.N", &kind, 2, &id, 7);
-        assert_eq!(to, TellTo::grain("m.N", &kind, 2, &id, 7));
+        let open = Key::new(&TellTo::grain("m.N", &kind, 2, &id, 7));
+        assert!(open.is(&TellTo::grain("m.N", &kind, 2, &id, 7)));
         // An equal name in another allocation, another epoch or kind number, another manifest,
         // or an actor: no join (a missed join costs a frame, a wrong one a misdelivery).
         for not in [
@@ -426,8 +438,12 @@ mod tests {
             TellTo::grain("m.Other", &kind, 2, &id, 7),
             TellTo::actor(0, "m.N"),
         ] {
-            assert_ne!(to, not, "{not:?}");
+            assert!(!open.is(&not), "{not:?}");
         }
+        // The open tell holds the names it was compared by.
+        assert_eq!(Arc::strong_count(&id), 2);
+        drop(open);
+        assert_eq!(Arc::strong_count(&id), 1);
     }
 
     #[tokio::test]
