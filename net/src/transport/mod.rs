@@ -495,7 +495,7 @@ impl Net {
 
     fn new_peer(self: &Arc<Self>, addr: SocketAddr) -> Peer {
         let p = Peer {
-            outbox: Arc::new(Outbox::new(self.cfg.max_queued)),
+            outbox: Arc::new(Outbox::new(self.cfg.max_queued, self.cfg.max_frame)),
             incarnation: Arc::default(),
             conn: Arc::new(Mutex::new(None)),
             cert: Arc::new(Mutex::new(None)),

@@ -17,6 +17,7 @@
 //! frame is ever joined, and the writer's take closes it.
 
 use bytes::BytesMut;
+use corelane_proto::frame::PREFIX_LEN;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -65,6 +66,9 @@ pub(super) struct Outbox {
     closed: AtomicBool,
     wake: Notify,
     max: usize,
+    /// The most bytes a frame of joined tells grows to, prefix included: [`JOIN_MAX`], or less
+    /// where the peer's frames are smaller (a join never makes a frame the receiver refuses).
+    join_max: usize,
 }
 
 #[derive(Default)]
@@ -156,9 +160,12 @@ pub(super) const JOIN_MAX: usize = 4096;
 const SPARE: usize = 16;
 
 impl Outbox {
-    /// An empty queue that holds at most `max` bytes.
-    pub(super) fn new(max: usize) -> Self {
-        Self { queue: Mutex::new(Queue::default()), closed: AtomicBool::new(false), wake: Notify::new(), max }
+    /// An empty queue that holds at most `max` bytes, in frames of at most `max_frame` bytes
+    /// (prefix excluded).
+    pub(super) fn new(max: usize, max_frame: usize) -> Self {
+        let join_max = JOIN_MAX.min(max_frame.saturating_add(PREFIX_LEN));
+        let (queue, closed, wake) = (Mutex::new(Queue::default()), AtomicBool::new(false), Notify::new());
+        Self { queue, closed, wake, max, join_max }
     }
 
     /// Appends one frame of about `size` bytes that `encode` writes (and that is meant for the
@@ -209,7 +216,7 @@ impl Outbox {
             let joins = match (open.as_ref(), to) {
                 (Some(o), Some(to)) if fits && o.to.is(to) => {
                     let seg = segments.back().expect("an open tell lies in the last segment");
-                    (seg.bytes.len() - o.at + size <= JOIN_MAX).then_some(o.at)
+                    (seg.bytes.len() - o.at + size <= self.join_max).then_some(o.at)
                 }
                 _ => None,
             };
@@ -325,7 +332,7 @@ mod tests {
 
     #[tokio::test]
     async fn frames_come_out_in_order_grouped_by_incarnation_within_the_maximum() {
-        let o = Outbox::new(100);
+        let o = Outbox::new(100, 1 << 20);
         o.push(0, 10, |b| frame(b, 10)).unwrap();
         o.push(0, 20, |b| frame(b, 20)).unwrap();
         o.push(5, 30, |b| frame(b, 30)).unwrap();
@@ -352,7 +359,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiting_writer_is_woken_by_the_next_frame() {
-        let o = std::sync::Arc::new(Outbox::new(1 << 20));
+        let o = std::sync::Arc::new(Outbox::new(1 << 20, 1 << 20));
         let w = o.clone();
         let writer = tokio::spawn(async move {
             let mut got = VecDeque::new();
@@ -394,7 +401,7 @@ mod tests {
     async fn a_tell_joins_the_tell_queued_last_when_it_goes_to_the_same_actor() {
         const M: &str = "m.N";
         let (a, b) = (&TellTo::actor(9, M), &TellTo::actor(10, M));
-        let o = Outbox::new(1 << 20);
+        let o = Outbox::new(1 << 20, 1 << 20);
         for p in [&b"1"[..], b"2", b"3"] {
             o.push_tell(0, 64, a, tell(p)).unwrap();
         }
@@ -447,9 +454,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn joins_stop_short_of_the_frame_limit_where_it_is_lower() {
+        // Frames of at most 200 bytes: joined tells of 30 bytes fill frames up to it, never past
+        // it, and none is refused (each tell alone fits a frame of its own).
+        let a = &TellTo::actor(9, "m.N");
+        let o = Outbox::new(1 << 20, 200);
+        let max_frame = |b: &mut BytesMut, joins: Option<usize>| match joins {
+            Some(at) => append_more(b, at, 30, |b| b.put_bytes(3, 30), 200),
+            None => {
+                let head = Head { target: 9, kind: Kind::Tell, manifest: "m.N", ..Head::default() };
+                encode_envelope(&head, 30, |b| b.put_bytes(3, 30), b, 200)
+            }
+        };
+        let size = Head { target: 9, kind: Kind::Tell, manifest: "m.N", ..Head::default() }.max_len(30);
+        for _ in 0..40 {
+            o.push_tell(0, size, a, max_frame).unwrap();
+        }
+        let mut got = VecDeque::new();
+        o.take(Duration::from_secs(1), &mut got).await;
+        let mut dec = FrameDecoder::new(200);
+        dec.push(got[0].bytes.clone().freeze());
+        let mut told = 0;
+        while let Some(f) = dec.next_frame().unwrap() {
+            told += PlainTell::read(&f).unwrap().messages();
+        }
+        assert_eq!(told, 40);
+        assert!(frames(&got[0]).len() > 1, "several frames, each within the limit");
+    }
+
+    #[tokio::test]
     async fn a_joined_frame_stops_at_its_limit_and_a_refused_join_leaves_it_whole() {
         let a = &TellTo::actor(9, "m.N");
-        let o = Outbox::new(JOIN_MAX + 200);
+        let o = Outbox::new(JOIN_MAX + 200, 1 << 20);
         let mut n = 0;
         while o.queue.lock().segments.front().is_none_or(|s| s.bytes.len() < JOIN_MAX + 100) {
             o.push_tell(0, 64, a, tell(&[7; 40])).unwrap();
