@@ -20,8 +20,10 @@ pub struct RemoteConfig {
     /// TLS: PEM files, or the development certificate of [`RemoteConfig::dev`]. Unset by
     /// default (the node refuses to start).
     pub tls: Tls,
-    /// Largest frame accepted or sent (default 8 MiB). A peer announcing more loses its
-    /// connection; a local message encoding to more is refused at send.
+    /// Largest frame accepted or sent (default 8 MiB; at least 4 KiB,
+    /// `corelane_proto::frame::MIN_MAX_FRAME`, which every node accepts and a batch of tells
+    /// may reach). A peer announcing more loses its connection; a local message encoding to
+    /// more is refused at send.
     pub max_frame: usize,
     /// A connection without messages either way for this long (to twice this long: it is
     /// checked once per period) is closed by the node that opened it (default 30 s); the next

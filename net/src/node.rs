@@ -136,8 +136,12 @@ impl Node {
     /// Starts a node for `runtime`: binds the endpoint and starts the net thread.
     ///
     /// # Errors
-    /// TLS material that does not work, or an address that cannot be bound.
+    /// TLS material that does not work, an address that cannot be bound, or a frame limit
+    /// below `corelane_proto::frame::MIN_MAX_FRAME`.
     pub fn start(runtime: &Runtime, mut config: RemoteConfig) -> Result<Node, StartError> {
+        if config.max_frame < corelane_proto::frame::MIN_MAX_FRAME {
+            return Err(StartError::FrameLimit(config.max_frame));
+        }
         if config.net_core.is_none() {
             config.net_core = net_core_from_env()?;
         }

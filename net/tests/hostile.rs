@@ -229,3 +229,27 @@ fn a_batch_of_tells_is_each_of_its_messages_and_only_for_an_actor() {
     assert_eq!(counted(&refused, 3), 3);
     still_serves(&s);
 }
+
+#[test]
+fn a_node_accepts_at_least_the_frames_a_batch_of_tells_may_fill() {
+    // A batch of tells may grow to MIN_MAX_FRAME whatever the receiver's limit: a node that
+    // would refuse such frames does not start.
+    let rt = runtime();
+    let small = RemoteConfig { max_frame: corelane_proto::frame::MIN_MAX_FRAME - 1, ..RemoteConfig::dev() };
+    let refused = Node::start(&rt, small);
+    assert!(matches!(refused, Err(corelane_net::StartError::FrameLimit(n)) if n == 4095), "{refused:?}");
+    let at_least = RemoteConfig { max_frame: corelane_proto::frame::MIN_MAX_FRAME, ..RemoteConfig::dev() };
+    let node = Node::start(&rt, at_least).expect("a node with the smallest frame limit");
+    node.serve(account_protocol());
+    rt.register("account", &rt.spawn(Account::default).unwrap()).unwrap();
+    // It takes the largest batches a sender with the default limit makes: a stream of tells
+    // (joined into frames up to the limit) arrives whole, on a connection that stays open.
+    let client_rt = runtime();
+    let sender = common::node(&client_rt);
+    let client = sender.remote(node.addr()).lookup("account").timeout(T).wait().expect("lookup");
+    for seq in 1..=5000 {
+        client.tell(&Deposit { amount: 1, from: 3, seq }).unwrap();
+    }
+    let b = client.ask::<_, Balance>(&GetBalance {}).timeout(T).wait().unwrap();
+    assert_eq!((b.deposits, b.out_of_order), (5000, 0));
+}

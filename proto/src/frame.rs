@@ -17,6 +17,11 @@ pub const PREFIX_LEN: usize = 4;
 /// The default maximum frame length (prefix excluded): 8 MiB.
 pub const DEFAULT_MAX_FRAME: usize = 8 << 20;
 
+/// The smallest maximum frame length a node may have (prefix excluded): every node accepts
+/// frames this long, so a sender may join tells into frames of up to this length, prefix
+/// included (`Envelope::more`), whatever the receiver's own limit.
+pub const MIN_MAX_FRAME: usize = 4096;
+
 /// What can go wrong with the framing of a stream.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

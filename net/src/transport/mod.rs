@@ -135,6 +135,9 @@ pub enum StartError {
     /// `CORELANE_NET_CORE` holds something other than a core number.
     #[error("CORELANE_NET_CORE={0:?}: not a core number")]
     Environment(String),
+    /// `RemoteConfig::max_frame` is below what every node must accept.
+    #[error("max_frame {0} is below {min}: every node accepts frames of that length (a batch of tells may reach it)", min = corelane_proto::frame::MIN_MAX_FRAME)]
+    FrameLimit(usize),
 }
 
 /// The handle other threads hold.

@@ -17,7 +17,7 @@
 //! frame is ever joined, and the writer's take closes it.
 
 use bytes::BytesMut;
-use corelane_proto::frame::PREFIX_LEN;
+use corelane_proto::frame::{MIN_MAX_FRAME, PREFIX_LEN};
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -152,9 +152,10 @@ struct Open {
     at: usize,
 }
 
-/// The most bytes a frame of joined tells grows to: a batch of ~50 small tells, so the
-/// receiver decodes one envelope for many, and each frame still arrives in a few packets.
-pub(super) const JOIN_MAX: usize = 4096;
+/// The most bytes a frame of joined tells grows to, prefix included: a batch of ~50 small
+/// tells, so the receiver decodes one envelope for many, and each frame still arrives in a few
+/// packets; no more than every node accepts ([`MIN_MAX_FRAME`]).
+pub(super) const JOIN_MAX: usize = MIN_MAX_FRAME;
 
 /// Buffers kept for reuse (1 MiB): a writer's batch in flight while senders fill the next.
 const SPARE: usize = 16;
