@@ -190,18 +190,14 @@ fn plain_tell(node: &Arc<Inner>, last: &mut Gathering, peer: SocketAddr, address
     let meant = if t.incarnation != 0 { t.incarnation } else { addressed };
     if !node.started() {
         // A peer that connected in the instant between bind and the end of `start`.
-        return dead_letters(
-            node,
-            corelane::RemoteReason::Unreachable,
-            "envelope before start",
-            t.messages(),
-        );
+        let reason = DeadLetterReason::Remote(corelane::RemoteReason::Unreachable);
+        return node.dead_letters(reason, "envelope before start", t.messages());
     }
     if t.target != 0 && meant != 0 && meant != node.incarnation {
         // For an actor of an earlier incarnation of this node: never delivered to whatever
         // actor has that id now.
-        let what = "envelope for an earlier incarnation";
-        return dead_letters(node, corelane::RemoteReason::UnknownTarget, what, t.messages());
+        let reason = DeadLetterReason::Remote(corelane::RemoteReason::UnknownTarget);
+        return node.dead_letters(reason, "envelope for an earlier incarnation", t.messages());
     }
     if t.grain.is_some() {
         // The tells gathered before it go first, as before any grain message.
@@ -214,30 +210,21 @@ fn plain_tell(node: &Arc<Inner>, last: &mut Gathering, peer: SocketAddr, address
     // A batch (`Envelope::more`): each message in order, as if each had come on its own, the
     // actor and the manifest's decoder found once.
     let Some(i) = gathering(node, last, t.target) else {
-        let what = "remote tell";
-        return dead_letters(node, corelane::RemoteReason::UnknownTarget, what, t.messages());
+        let reason = DeadLetterReason::Remote(corelane::RemoteReason::UnknownTarget);
+        return node.dead_letters(reason, "remote tell", t.messages());
     };
     let refused = &mut |r: Refusal| node.dead_letter(refusal(&r).0, "remote tell");
     last.0[i].1.tell_all(t.manifest, &mut t.payloads(), refused);
 }
 
-/// `n` messages that arrived but are not delivered, for `reason`.
-fn dead_letters(node: &Inner, reason: corelane::RemoteReason, what: &'static str, n: usize) {
-    corelane::integration::record_dead_letters(&node.rt, DeadLetterReason::Remote(reason), what, n as u64);
-}
-
 /// An envelope that carries further payloads (`Envelope::more`) but is not a plain tell to an
-/// actor, the only kind that may: malformed, every message in it a dead letter; an ask is
-/// answered with the error.
+/// actor or a grain, the only kind that may: malformed, every message in it a dead letter; an
+/// ask is answered with the error.
 fn malformed_batch(node: &Arc<Inner>, peer: SocketAddr, env: &Envelope) {
-    dead_letters(
-        node,
-        corelane::RemoteReason::Malformed,
-        "envelope with further payloads",
-        1 + env.more.len(),
-    );
+    let reason = DeadLetterReason::Remote(corelane::RemoteReason::Malformed);
+    node.dead_letters(reason, "envelope with further payloads", 1 + env.more.len());
     if env.kind() == Kind::Ask {
-        let detail = "further payloads (`more`) are only for a tell to an actor".to_string();
+        let detail = "further payloads (`more`) are only for a tell to an actor or a grain".to_string();
         fail(node, peer, env.correlation_id, ErrorCode::Malformed, detail);
     }
 }

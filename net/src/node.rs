@@ -519,7 +519,12 @@ impl Inner {
     }
 
     pub(crate) fn dead_letter(&self, reason: DeadLetterReason, what: &'static str) {
-        corelane::integration::record_dead_letters(&self.rt, reason, what, 1);
+        self.dead_letters(reason, what, 1);
+    }
+
+    /// `n` messages that arrived and are not delivered (a batch's, `Envelope::more`).
+    pub(crate) fn dead_letters(&self, reason: DeadLetterReason, what: &'static str, n: usize) {
+        corelane::integration::record_dead_letters(&self.rt, reason, what, n as u64);
     }
 }
 

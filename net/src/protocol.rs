@@ -129,8 +129,31 @@ impl<M: Send + 'static> Protocol<M> {
         self.tell_decoder(manifest)?(payload, sender).map_err(Refusal::Malformed)
     }
 
+    /// Tells of one manifest without a sender (a batch: `Envelope::more`), the manifest looked
+    /// up once: each decoded message goes to `keep`, in order; `refused` hears of each that is
+    /// not (all of them when the manifest is not accepted as a tell).
+    pub(crate) fn decode_tells(
+        &self,
+        manifest: &str,
+        payloads: &mut dyn Iterator<Item = Bytes>,
+        refused: &mut dyn FnMut(Refusal),
+        mut keep: impl FnMut(M),
+    ) {
+        match self.tell_decoder(manifest) {
+            Ok(decode) => {
+                for payload in payloads {
+                    match decode(payload, None) {
+                        Ok(m) => keep(m),
+                        Err(e) => refused(Refusal::Malformed(e)),
+                    }
+                }
+            }
+            Err(r) => payloads.for_each(|_| refused(r.clone())),
+        }
+    }
+
     /// How tells of `manifest` are decoded, or why there are none.
-    pub(crate) fn tell_decoder(&self, manifest: &str) -> Result<&TellFn<M>, Refusal> {
+    fn tell_decoder(&self, manifest: &str) -> Result<&TellFn<M>, Refusal> {
         match self.entries.get(manifest) {
             Some(Entry::Tell(f)) => Ok(f),
             Some(Entry::Ask(_)) => Err(Refusal::NotThisWay(manifest.into())),

@@ -182,17 +182,8 @@ impl<M: Send + 'static> Gather for Gathered<M> {
         payloads: &mut dyn Iterator<Item = Bytes>,
         refused: &mut dyn FnMut(Refusal),
     ) {
-        match self.protocol.tell_decoder(manifest) {
-            Ok(decode) => {
-                for payload in payloads {
-                    match decode(payload, None) {
-                        Ok(m) => self.msgs.push(m),
-                        Err(e) => refused(Refusal::Malformed(e)),
-                    }
-                }
-            }
-            Err(r) => payloads.for_each(|_| refused(r.clone())),
-        }
+        let msgs = &mut self.msgs;
+        self.protocol.decode_tells(manifest, payloads, refused, |m| msgs.push(m));
     }
 
     fn flush(&mut self) {

@@ -307,17 +307,9 @@ impl<M: Send + 'static> HostRef for Hosted<M> {
         payloads: &mut dyn Iterator<Item = Bytes>,
         refused: &mut dyn FnMut(Refusal),
     ) {
-        let decode = match self.protocol.tell_decoder(manifest) {
-            Ok(decode) => decode,
-            Err(r) => return payloads.for_each(|_| refused(r.clone())),
-        };
         let mut msgs = Vec::with_capacity(payloads.size_hint().0);
-        for payload in payloads {
-            match decode(payload, None) {
-                Ok(m) => msgs.push(HostMsg::Grain(Identity::new(identity), m)),
-                Err(e) => refused(Refusal::Malformed(e)),
-            }
-        }
+        let keep = |m| msgs.push(HostMsg::Grain(Identity::new(identity), m));
+        self.protocol.decode_tells(manifest, payloads, refused, keep);
         // One packet for the host; a stopped host or a closed runtime makes them dead letters,
         // counted by the engine.
         let _ = self.actor.batch_tell(msgs);

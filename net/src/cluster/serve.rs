@@ -6,7 +6,6 @@ use super::{ClusterInner, Host, HostRef};
 use crate::dispatch::{fail, refusal, send_answer};
 use crate::error::ErrorCode;
 use crate::node::Inner;
-use corelane::integration::record_dead_letters;
 use corelane::DeadLetterReason;
 use corelane_proto::frame::{GrainName, Head};
 use corelane_proto::tell::{GrainTo, PlainTell};
@@ -250,9 +249,8 @@ pub(crate) fn envelope(node: &Arc<Inner>, peer: SocketAddr, mut env: Envelope) {
 fn uncached(node: &Arc<Inner>, peer: SocketAddr, env: Envelope, mut grain: GrainId) {
     let epoch = env.epoch;
     // A tell may carry further payloads (`Envelope::more`): each counts.
-    let messages = 1 + env.more.len() as u64;
-    let lost =
-        |reason| record_dead_letters(&node.rt, DeadLetterReason::Remote(reason), "grain message", messages);
+    let messages = 1 + env.more.len();
+    let lost = |reason| node.dead_letters(DeadLetterReason::Remote(reason), "grain message", messages);
     let Some(c) = node.cluster() else {
         lost(corelane::RemoteReason::UnknownTarget);
         let detail = "this node is not a cluster member".to_string();
@@ -305,11 +303,15 @@ fn uncached(node: &Arc<Inner>, peer: SocketAddr, env: Envelope, mut grain: Grain
 fn deliver(node: &Inner, peer: SocketAddr, env: Envelope, identity: &[u8], t: &Arc<dyn HostRef>) {
     let trace = crate::dispatch::trace_of(&env);
     if env.kind() == Kind::Tell {
-        // A batch (`Envelope::more`, never traced): each message in order.
-        for payload in std::iter::once(env.payload).chain(env.more) {
-            if let Err(r) = t.tell(identity, &env.manifest, payload, trace) {
+        if env.more.is_empty() {
+            if let Err(r) = t.tell(identity, &env.manifest, env.payload, trace) {
                 node.dead_letter(refusal(&r).0, "grain tell");
             }
+        } else {
+            // A batch (`Envelope::more`, never traced): each message in order, as when cached.
+            let refused = &mut |r: crate::protocol::Refusal| node.dead_letter(refusal(&r).0, "grain tell");
+            let mut payloads = std::iter::once(env.payload).chain(env.more);
+            t.tell_all(identity, &env.manifest, &mut payloads, refused);
         }
         return;
     }
@@ -405,7 +407,6 @@ fn tell_refused(c: &Arc<ClusterInner>, grain: &GrainId, env: Envelope, r: Refusa
             return;
         }
     }
-    let messages = 1 + env.more.len() as u64;
     let reason = DeadLetterReason::Remote(corelane::RemoteReason::UnknownTarget);
-    record_dead_letters(&node.rt, reason, "grain tell", messages);
+    node.dead_letters(reason, "grain tell", 1 + env.more.len());
 }
